@@ -1,0 +1,51 @@
+# upscope — the two commands of the README quick start:
+#   make run    set up (Debian packages, .venv) and open the dashboard on the embedded lab
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tool and its tests use: tshark (reference decoder, TLS decryption),
+# tcpdump (live capture), sip-tester (SIPp peer), kamailio (+TLS) as a real registrar,
+# prometheus (server + promtool), chromium (browser tests), nftables/iproute2 (lab firewall faults).
+DEB_PACKAGES := tshark tcpdump sip-tester kamailio kamailio-tls-modules prometheus chromium nftables iproute2 curl
+ADDR ?= 127.0.0.1:8501
+
+.PHONY: run test setup system-packages venv lint clean
+
+run: setup
+	$(BIN)/upscope dashboard --addr $(ADDR)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy core collectors traces dashboard
+
+setup: system-packages venv
+
+system-packages:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "upscope needs these Debian packages; as root run:"; \
+	    echo "  apt-get install -y --no-install-recommends $$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

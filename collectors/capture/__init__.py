@@ -1,0 +1,1 @@
+"""Capture files and link layers: bytes of pcap/pcapng/OSBiz traces → transport-level packets."""

@@ -1,0 +1,1 @@
+"""Trace profiles, capture files (writing, rotation, per-call export) and support bundles."""
