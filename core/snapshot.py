@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from core.analysis import AnalysisResult
+from core.analysis import AnalysisResult, to_jsonable
 from core.findings import Finding
 
 
@@ -80,3 +80,30 @@ class Snapshot:
     collectors: tuple[CollectorStatus, ...] = ()
     jwt: Any = None  # core.jwt_status.JwtState
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _public(value: Any) -> Any:
+    """Site, JWT and probe values expose ``to_public_dict``/``to_dict`` that never hold a secret."""
+    if value is None:
+        return None
+    for name in ("to_public_dict", "to_dict"):
+        method = getattr(value, name, None)
+        if callable(method):
+            return method()
+    return to_jsonable(value)
+
+
+def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
+    """The JSON shape of a Snapshot: what ``/api/snapshot`` serves and the dashboard reads."""
+    return {
+        "now": snap.now,
+        "system": snap.system,
+        "itsp_status": snap.itsp.to_dict(),
+        "findings": [f.to_dict() for f in snap.findings],
+        "analysis": to_jsonable(snap.analysis) if snap.analysis is not None else None,
+        "site": _public(snap.site),
+        "probes": [_public(p) for p in snap.probes],
+        "collectors": [to_jsonable(c) for c in snap.collectors],
+        "jwt": _public(snap.jwt),
+        "extra": to_jsonable(snap.extra),
+    }
