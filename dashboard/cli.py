@@ -18,6 +18,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    # A callback keeps `upscope <command>` a command group even while only one command exists
+    # (typer otherwise collapses a single command into the root).
+    pass
+
+
 # Each module defines ``register(app)``; the list keeps start-up imports explicit.
 COMMAND_MODULES = [
     "dashboard.cli_site",
