@@ -1,0 +1,1 @@
+"""The ``upscope serve`` runtime: collectors on schedules, the latest Snapshot, SQLite history."""

@@ -1,0 +1,143 @@
+"""History of one site in SQLite: ITSP state changes, findings opened/closed, calls, streams, probes.
+
+Theory of operation: the service writes *events* (not snapshots) — a row when something changes or
+completes — so the database grows with what happened, not with uptime. Every table has a ``ts``
+column (UNIX seconds); ``prune(retention_s)`` deletes rows older than the retention, which the
+service calls on a schedule. One connection per thread (sqlite3 objects are not shared across
+threads); WAL mode so the dashboard can read while the service writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS itsp_state (
+    ts REAL NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS findings (
+    ts REAL NOT NULL, event TEXT NOT NULL CHECK (event IN ('opened', 'closed')),
+    finding_id TEXT NOT NULL, subject TEXT NOT NULL, severity TEXT NOT NULL, title TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    ts REAL NOT NULL, call_id_hash TEXT NOT NULL, caller TEXT, callee TEXT, final_code INTEGER,
+    answered INTEGER NOT NULL, setup_ms REAL, duration_s REAL, one_way_audio INTEGER NOT NULL,
+    UNIQUE (call_id_hash, ts)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    ts REAL NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, ssrc INTEGER NOT NULL, packets INTEGER,
+    lost INTEGER, mean_jitter_ms REAL, mos REAL, UNIQUE (src, dst, ssrc, ts)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    ts REAL NOT NULL, probe TEXT NOT NULL, target TEXT NOT NULL, success INTEGER NOT NULL,
+    reason TEXT NOT NULL, duration_s REAL NOT NULL, details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS findings_ts ON findings (ts);
+CREATE INDEX IF NOT EXISTS probes_ts ON probes (ts);
+"""
+
+TABLES = ("itsp_state", "findings", "calls", "streams", "probes")
+
+
+class History:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        with self._conn() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        with db:  # commits on success, rolls back on error
+            yield db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- writes ---------------------------------------------------------------------------
+    def itsp_changed(self, ts: float, state: str, reason: str) -> None:
+        with self._conn() as db:
+            db.execute("INSERT INTO itsp_state VALUES (?, ?, ?)", (ts, state, reason))
+
+    def finding_event(self, ts: float, event: str, finding_id: str, subject: str, severity: str, title: str) -> None:
+        with self._conn() as db:
+            db.execute(
+                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)", (ts, event, finding_id, subject, severity, title)
+            )
+
+    def call_completed(self, ts: float, row: dict[str, Any]) -> None:
+        with self._conn() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ts, row["call_id_hash"], row.get("caller"), row.get("callee"), row.get("final_code"),
+                    int(bool(row.get("answered"))), row.get("setup_ms"), row.get("duration_s"),
+                    int(bool(row.get("one_way_audio"))),
+                ),
+            )
+
+    def stream_completed(self, ts: float, row: dict[str, Any]) -> None:
+        with self._conn() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ts, row["src"], row["dst"], row["ssrc"], row.get("packets"), row.get("lost"),
+                 row.get("mean_jitter_ms"), row.get("mos")),
+            )
+
+    def probe_result(self, ts: float, probe: str, target: str, success: bool, reason: str,
+                     duration_s: float, details: dict[str, Any]) -> None:
+        with self._conn() as db:
+            db.execute(
+                "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ts, probe, target, int(success), reason, duration_s, json.dumps(details, default=str)),
+            )
+
+    def prune(self, older_than_ts: float) -> int:
+        removed = 0
+        with self._conn() as db:
+            for table in TABLES:
+                removed += db.execute(f"DELETE FROM {table} WHERE ts < ?", (older_than_ts,)).rowcount
+        return removed
+
+    # --- reads ----------------------------------------------------------------------------
+    def rows(self, table: str, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+        if table not in TABLES:
+            raise ValueError(f"history table {table!r} unknown")
+        with self._conn() as db:
+            cur = db.execute(f"SELECT * FROM {table} WHERE ts >= ? ORDER BY ts DESC LIMIT ?", (since, limit))
+            return [dict(r) for r in cur.fetchall()]
+
+    def last_itsp_state(self) -> tuple[float, str] | None:
+        with self._conn() as db:
+            row = db.execute("SELECT ts, state FROM itsp_state ORDER BY ts DESC LIMIT 1").fetchone()
+            return (row["ts"], row["state"]) if row else None
+
+    def open_findings(self) -> dict[tuple[str, str], float]:
+        """(id, subject) → opened ts, for findings whose last event is 'opened' (restart recovery)."""
+        with self._conn() as db:
+            cur = db.execute(
+                "SELECT finding_id, subject, event, ts FROM findings ORDER BY ts ASC, rowid ASC"
+            )
+            state: dict[tuple[str, str], float] = {}
+            for r in cur.fetchall():
+                key = (r["finding_id"], r["subject"])
+                if r["event"] == "opened":
+                    state[key] = r["ts"]
+                else:
+                    state.pop(key, None)
+            return state

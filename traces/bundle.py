@@ -1,0 +1,127 @@
+"""Support bundle: one zip a partner sends to the next support level.
+
+Contents: ``report.json`` and ``report.html`` (ITSP status, findings with evidence, analysis
+summary), ``site.yaml`` with secrets replaced by fingerprints, ``calls/<digest>.pcap`` per failing
+call (SIP + RTP slice), ``trace-profiles.txt`` (what to switch on in the OSBiz), ``versions.json``.
+Every text member passes through ``redact_text`` with the known secret values as a last line of
+defence, so a secret that slipped into a reason string still never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import yaml
+
+from core.findings import CATALOGUE
+from core.trace_profiles import TRACE_SETS
+from traces.redact import redact_text, redact_tree
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    try:
+        out["upscope"] = metadata.version("upscope")
+    except metadata.PackageNotFoundError:
+        out["upscope"] = "unknown"
+    if shutil.which("tshark"):
+        try:
+            first = subprocess.run(["tshark", "--version"], capture_output=True, text=True, timeout=10).stdout
+            out["tshark"] = first.splitlines()[0] if first else "unknown"
+        except (OSError, subprocess.SubprocessError):
+            out["tshark"] = "unavailable"
+    return out
+
+
+def trace_checklist(finding_ids: Iterable[str]) -> str:
+    """The OSBiz trace-profile checklist for these findings (all families when none)."""
+    families: dict[str, list[str]] = {}
+    for fid in finding_ids:
+        spec = CATALOGUE.get(fid)
+        if spec:
+            families.setdefault(spec.trace_family, []).append(fid)
+    if not families:
+        families = {name: [] for name in TRACE_SETS}
+    lines = ["OpenScape Business traces to switch on (seed §5.1)", ""]
+    for family, ids in families.items():
+        ts = TRACE_SETS[family]
+        lines.append(f"[{family}] {ts.why}" + (f" — for {', '.join(sorted(ids))}" if ids else ""))
+        lines += [f"  [ ] trace profile: {p.value}" for p in ts.profiles]
+        lines += [f"  [ ] trace component: {c.name} level {c.level}" for c in ts.components]
+        lines += [f"  [ ] collect: {c}" for c in ts.collect]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _html(report: dict[str, Any]) -> str:
+    itsp = report.get("itsp_status") or {}
+    rows = "".join(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            html.escape(f["severity"]), html.escape(f["id"]), html.escape(f["title"]),
+            "<br>".join(html.escape(e.get("text", "")) for e in f.get("evidence", [])),
+            html.escape(f["remedy"]),
+        )
+        for f in report.get("findings", [])
+    )
+    return (
+        "<!doctype html><meta charset=utf-8><title>upscope support bundle</title>"
+        f"<h1>upscope report — {html.escape(str(report.get('system', '')))}</h1>"
+        f"<p>ITSP status: <b>{html.escape(str(itsp.get('label', 'unknown')))}</b> "
+        f"{html.escape(str(itsp.get('reason', '')))}</p>"
+        "<table border=1><tr><th>severity</th><th>id</th><th>title</th><th>evidence</th><th>remedy</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def build_bundle(
+    report: dict[str, Any],
+    *,
+    site_text: str | None = None,
+    secrets: tuple[str, ...] = (),
+    call_capture: Callable[[str], bytes | None] | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """Return the zip as bytes. ``report`` is JSON-shaped (``snapshot_to_dict`` or a diagnose report);
+    ``secrets`` are the resolved secret values, scrubbed from every member as a last defence."""
+
+    def clean(text: str) -> str:
+        return redact_text(text, secrets)
+
+    report = redact_tree(report)
+    buf = io.BytesIO()
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("report.json", clean(json.dumps(report, indent=2, sort_keys=True, default=str)))
+        zf.writestr("report.html", clean(_html(report)))
+        zf.writestr("findings.json", clean(json.dumps(report.get("findings", []), indent=2, default=str)))
+        zf.writestr("trace-profiles.txt", trace_checklist(f["id"] for f in report.get("findings", [])))
+        zf.writestr("versions.json", json.dumps({**_versions(), "created": stamp}, indent=2))
+        if site_text is not None:
+            try:
+                tree = yaml.safe_load(site_text)
+            except yaml.YAMLError:
+                tree = None
+            redacted = yaml.safe_dump(redact_tree(tree), sort_keys=False) if tree is not None else ""
+            zf.writestr("site.yaml", clean(redacted or "# site file could not be parsed; not included\n"))
+        if call_capture is not None:
+            analysis = report.get("analysis") or {}
+            for call in analysis.get("calls", []):
+                if call.get("answered") and not call.get("one_way_audio"):
+                    continue
+                data = call_capture(call["call_id"])
+                if data:
+                    digest = hashlib.sha256(call["call_id"].encode()).hexdigest()[:12]
+                    zf.writestr(f"calls/{digest}.pcap", data)
+    return buf.getvalue()
