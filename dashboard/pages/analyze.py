@@ -1,0 +1,98 @@
+"""Analyze a capture: upload pcap/pcapng/OSBiz trace log (+ key log); the other pages then show it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import UpscopeError
+from dashboard import data
+
+#: Upload limit in MB (also passed to Streamlit's server.maxUploadSize by the CLI).
+MAX_UPLOAD_MB = int(os.environ.get("UPSCOPE_MAX_UPLOAD_MB", "200"))
+CAPTURE_TYPES = ["pcap", "pcapng", "cap", "log", "txt"]
+DIR_KEY = "analyze.dir"
+
+
+def _fresh_dir() -> Path:
+    """One temp directory per session, replaced by each analysis (the capture must stay on disk
+    for per-call export)."""
+    old = st.session_state.pop(DIR_KEY, None)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+    new = tempfile.mkdtemp(prefix="upscope-upload-")
+    st.session_state[DIR_KEY] = new
+    return Path(new)
+
+
+def _safe_name(name: str) -> str:
+    base = Path(name).name
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)[:100] or "capture"
+
+
+def render() -> None:
+    st.title("Analyze a capture")
+    st.markdown(
+        "Upload a Wireshark/tcpdump capture (pcap, pcapng) or an OSBiz SIP trace log, optionally with a "
+        "TLS key log (SSLKEYLOGFILE format). After the analysis every page shows that capture until you "
+        f"go back to live data. Limit: {MAX_UPLOAD_MB} MB per file."
+    )
+    capture = st.file_uploader("Capture or OSBiz trace log", type=CAPTURE_TYPES, key="analyze.capture",
+                               max_upload_size=MAX_UPLOAD_MB)
+    keylog = st.file_uploader("TLS key log (optional)", type=["log", "txt", "keys"], key="analyze.keylog",
+                              max_upload_size=MAX_UPLOAD_MB)
+    if capture is None:
+        return
+    if st.button("Analyze", type="primary", key="analyze.go"):
+        analyse(capture.name, capture.getvalue(), keylog.getvalue() if keylog is not None else None)
+    show_result()
+
+
+def analyse(name: str, blob: bytes, keylog: bytes | None) -> None:
+    if len(blob) > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"{name}: {len(blob) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
+        return
+    tmp = _fresh_dir()
+    cap = tmp / _safe_name(name)
+    cap.write_bytes(blob)
+    keys = None
+    if keylog is not None:
+        keys = tmp / "keylog.txt"
+        keys.write_bytes(keylog)
+    spec = data.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}")
+    with st.spinner(f"Analysing {cap.name} …"):
+        try:
+            src = data.load_artifacts(spec)
+        except UpscopeError as exc:
+            st.error(f"{cap.name}: {exc}")
+            return
+    data.set_upload(src)
+
+
+def show_result() -> None:
+    src = st.session_state.get(data.UPLOAD_KEY)
+    if src is None:
+        return
+    snap = src.snapshot()
+    a = data.analysis(snap)
+    errors = a.get("errors", [])
+    st.success(
+        f"{src.label}: {a.get('packets', 0)} packets, {len(a.get('sip_messages', []))} SIP messages, "
+        f"{len(a.get('calls', []))} calls, {len(a.get('rtp_streams', []))} RTP streams, "
+        f"{len(snap.get('findings', []))} findings"
+    )
+    if errors:
+        st.warning(f"{len(errors)} items could not be parsed; the rest was analysed"
+                   + (" (partial input)" if a.get("partial") else ""))
+        st.dataframe(pd.DataFrame(errors), hide_index=True)
+    st.subheader("RTP streams")
+    streams = data.streams_frame(snap)
+    if streams.empty:
+        st.caption("No RTP streams.")
+    else:
+        st.dataframe(streams, hide_index=True)

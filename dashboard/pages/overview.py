@@ -1,0 +1,41 @@
+"""Overview: is Unify Phone working? Tiles that refresh by themselves (``st.fragment``)."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.pages import link, tone_icon
+
+#: Seconds between tile refreshes; the fragment reruns alone, the page does not reload.
+REFRESH_S = float(os.environ.get("UPSCOPE_REFRESH_S", "5"))
+
+
+@st.fragment(run_every=REFRESH_S)
+def tiles() -> None:
+    _, snap = data.page_snapshot()
+    all_tiles = data.overview_tiles(snap)
+    itsp = all_tiles[0]
+    st.metric(f"{tone_icon(itsp.state)} {itsp.label}", itsp.value, border=True)
+    st.caption(itsp.help)
+    for row in (all_tiles[1:4], all_tiles[4:]):
+        cols = st.columns(len(row))
+        for col, t in zip(cols, row, strict=True):
+            col.metric(f"{tone_icon(t.state)} {t.label}", t.value, help=t.help or None, border=True)
+            if t.help:
+                col.caption(t.help)
+    critical = [f for f in snap.get("findings", []) if f.get("severity") == "critical"]
+    if critical:
+        st.subheader("What is wrong")
+        for f in critical:
+            st.error(f"**{f['id']}** — {f['title']}\n\n{f['remedy']}")
+        link("diagnoses", "All diagnoses with evidence →")
+    elif not snap.get("findings"):
+        st.success("No findings: the trunk looks healthy.")
+
+
+def render() -> None:
+    st.title("Overview")
+    tiles()

@@ -1,0 +1,154 @@
+"""Every page rendered by Streamlit's AppTest against healthy and fault snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard import snapshots
+from tests.dashboard.conftest import texts
+
+PAGES = ["overview", "diagnoses", "calls", "media", "registration", "users", "firewall", "traces", "analyze"]
+
+
+@pytest.mark.parametrize("scenario", sorted(snapshots.SCENARIOS))
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_every_scenario(render: Callable[..., AppTest], page: str, scenario: str) -> None:
+    at = render(page, scenario)
+    assert at.title[0].value
+
+
+def test_overview_healthy_tiles(render: Callable[..., AppTest]) -> None:
+    at = render("overview")
+    metrics = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
+    assert metrics["ITSP Unify Phone (Cloud)"] == "Registered"
+    assert metrics["Unify Phone licenses"] == "2 / 10"
+    assert metrics["Trunk lines"] == "0 / 8"
+    assert metrics["Calls last hour"] == "1 answered / 1 failed"
+    assert metrics["Media quality"] == "MOS 3.90, loss 0.4 %"
+    assert metrics["Active findings"] == "0 critical · 0 warning · 0 info"
+    assert metrics["JWT"] == "Not needed"
+    assert metrics["Software Support"].endswith("days left")
+    assert "since 2026-09-21 14:03:20 UTC (10 min ago)" in texts(at)
+    assert "No findings" in texts(at)
+
+
+def test_overview_blocked_trunk(render: Callable[..., AppTest]) -> None:
+    at = render("overview", "sip-tls-blocked")
+    assert at.metric[0].value == "Not registered"
+    page = texts(at)
+    assert "itsp.not-registered.firewall" in page
+    assert "TCP SYN to 127.0.0.3:65061 unanswered" in page
+    assert "1 critical" in {m.label.split(" ", 1)[1]: m.value for m in at.metric}["Active findings"]
+
+
+def test_overview_software_support_expired(render: Callable[..., AppTest]) -> None:
+    at = render("overview", "license-numbering")
+    metrics = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
+    assert metrics["Software Support"] == "expired 20 days ago"
+    assert metrics["Unify Phone licenses"] == "2 / 10"
+
+
+def test_diagnoses_shows_evidence_remedy_traces_and_history(render: Callable[..., AppTest]) -> None:
+    at = render("diagnoses", "sip-tls-blocked")
+    page = texts(at)
+    assert "itsp.not-registered.firewall" in at.expander[0].label
+    assert "7 TCP SYN to 127.0.0.3:65061 unanswered · frames 1, 2, 3" in page
+    assert "TCP 65061" in page  # the remedy
+    assert "SIP_Registration" in page and "SIP_Interconnection_Subscriber_ITSP" in page
+
+
+def test_diagnoses_links_the_call_behind_a_finding(render: Callable[..., AppTest]) -> None:
+    at = render("diagnoses", "one-way-audio")
+    assert f"Open call {snapshots.CALL_ID}" in texts(at)
+
+
+def test_calls_list_filter_and_ladder(render: Callable[..., AppTest]) -> None:
+    at = render("calls")
+    table = at.dataframe[0].value
+    assert list(table["call_id"]) == [snapshots.CALL_ID, "b77-failed@osbiz"]
+    assert "2 of 2 calls" in texts(at)
+    at.text_input(key="calls.search").input("503").run()
+    assert list(at.dataframe[0].value["call_id"]) == ["b77-failed@osbiz"]
+    at.text_input(key="calls.search").input("").run()
+    at.multiselect(key="calls.states").select("answered").run()
+    assert list(at.dataframe[0].value["call_id"]) == [snapshots.CALL_ID]
+    # The ladder of the selected call: one arrow per message, methods and codes on the arrows.
+    chart = at.get("plotly_chart")[0]
+    assert "INVITE" in chart.proto.spec and "180 Ringing" in chart.proto.spec
+    assert at.selectbox(key=f"msg.{snapshots.CALL_ID}").options[0].startswith("#5 INVITE")
+    assert "Call-ID: a84b4c76e66710@osbiz" in at.code[0].value
+    # Its two RTP streams.
+    assert len(at.dataframe[1].value) == 2
+
+
+def test_calls_no_match(render: Callable[..., AppTest]) -> None:
+    at = render("calls")
+    at.text_input(key="calls.search").input("nothing-matches-this").run()
+    assert "0 of 2 calls" in texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_media_marks_one_way_audio(render: Callable[..., AppTest]) -> None:
+    at = render("media", "one-way-audio")
+    assert "One-way audio" in at.error[0].value and snapshots.CALL_ID in at.error[0].value
+    assert bool(at.dataframe[0].value["one_way_audio"].all())
+    assert len(at.get("plotly_chart")) == 3  # loss, jitter, MOS per 10 s
+
+
+def test_media_healthy_has_no_one_way_mark(render: Callable[..., AppTest]) -> None:
+    at = render("media")
+    assert not at.error
+    df = at.dataframe[0].value
+    assert list(df["codec"]) == ["PCMA", "PCMA"] and list(df["lost"]) == [0, 12]
+
+
+def test_registration_page(render: Callable[..., AppTest]) -> None:
+    at = render("registration")
+    page = texts(at)
+    assert "**ITSP status:** Registered" in page
+    assert len(at.get("plotly_chart")) == 2  # timeline and keepalive RTT
+    reg = at.dataframe[0].value
+    assert reg["last_code"][0] == 200 and reg["challenges"][0] == 1
+
+
+def test_registration_blocked(render: Callable[..., AppTest]) -> None:
+    at = render("registration", "sip-tls-blocked")
+    assert "Not registered" in texts(at)
+    tls = at.dataframe[1].value
+    assert not tls["syn_answered"][0]
+
+
+def test_users_and_licenses(render: Callable[..., AppTest]) -> None:
+    at = render("users", "license-numbering")
+    users = at.dataframe[0].value
+    row = users[users["callno"] == "102"].iloc[0]
+    assert "numbering.too-long" in row["verdict"] and "calls.license-missing" in row["verdict"]
+    assert users[users["callno"] == "100"].iloc[0]["verdict"] == "✔ ok"
+    teams = at.dataframe[1].value
+    assert teams["check"][0] == "✖ team.invalid"
+    assert at.get("plotly_chart")  # license pools as bars
+
+
+def test_firewall_verdicts(render: Callable[..., AppTest]) -> None:
+    ok = render("firewall").dataframe[0].value.set_index("flow")["verdict"]
+    assert ok["SIP over TLS to connector"] == "🟢 ok"
+    assert ok["RTP egress"] == "🟢 ok" and ok["RTP ingress"] == "🟢 ok"
+    blocked = render("firewall", "sip-tls-blocked").dataframe[0].value.set_index("flow")
+    assert blocked.loc["SIP over TLS to connector", "verdict"] == "🔴 blocked"
+    assert blocked.loc["SIP over TLS to connector", "evidence"].startswith("7 SYN unanswered")
+
+
+def test_trace_checklist_and_bundle(render: Callable[..., AppTest]) -> None:
+    at = render("traces", "sip-tls-blocked")
+    labels = [c.label for c in at.checkbox]
+    assert any("SIP_Registration" in label_ for label_ in labels)
+    assert any("Wireshark traces" in label_ for label_ in labels)
+    at.button(key="traces.prep").click().run()
+    assert at.get("download_button")
+
+
+def test_healthy_trace_page_says_nothing_to_switch_on(render: Callable[..., AppTest]) -> None:
+    assert "No findings" in texts(render("traces"))
