@@ -50,6 +50,7 @@ class StreamData:
     dport: int
     data: bytes
     connection: int  # index of the TCP connection (SYN-separated reconnects get new numbers)
+    gap: int = 0  # bytes missing (never captured) right before ``data``; framing must resync
 
 
 @dataclass(slots=True)
