@@ -29,6 +29,7 @@ def _root() -> None:
 # Each module defines ``register(app)``; the list keeps start-up imports explicit.
 COMMAND_MODULES = [
     "dashboard.cli_site",
+    "dashboard.cli_dashboard",
 ]
 
 for _name in COMMAND_MODULES:
