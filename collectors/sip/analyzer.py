@@ -1,0 +1,792 @@
+"""SIP session analyser: counts, retransmissions, calls, registrations, keepalives, RFC 6076 KPIs.
+
+Theory of operation
+-------------------
+Every SIP message (a UDP datagram, a message cut by the per-direction stream framer, or a whole
+message handed in by the TLS decryption or an OSBiz trace reader) goes through ``_on_message``:
+
+1. It is counted by method / status code exactly like ``tshark -z sip,stat`` does: every
+   dissected message, retransmissions included.
+2. It is flagged as a retransmission the way Wireshark's SIP dissector does: same Call-ID, same
+   addresses/ports/transport, same CSeq number and method, and (responses) the same status code
+   as an earlier message.
+3. Transactions are keyed by (Call-ID, CSeq number, CSeq method); the first request of a
+   transaction gives the start time for response delays.
+4. INVITE dialogs build ``CallInfo`` (one per Call-ID; a proxied call seen on two legs, or an
+   INVITE resent with credentials after 401/407, stays one call); REGISTER transactions build
+   ``RegistrationInfo`` per (AOR, registrar); OPTIONS and RFC 5626 CRLF pings build
+   ``KeepaliveInfo`` per (client, peer).
+5. SDP bodies announce media endpoints per call (``call_media``, ``on_sdp`` callback) so the RTP
+   analyser can label streams.
+
+``finish(end_ts)`` closes open items (unanswered transactions, registration expiry) and returns
+a frozen ``SipResult``. Authorization values are never kept: only summaries (start lines) are
+stored, and ``redact`` is the one way to render a message with credentials removed.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collectors.capture.packets import StreamData, UdpPacket
+from collectors.sip.message import (
+    NEED_DATA,
+    CrlfPing,
+    CrlfPong,
+    SipFrame,
+    SipMessage,
+    SipStreamFramer,
+    looks_like_sip,
+    parse_message,
+)
+from collectors.sip.sdp import parse_sdp
+from core.analysis import (
+    CallInfo,
+    ErrorItem,
+    KeepaliveInfo,
+    RegistrationInfo,
+    RegistrationState,
+    SipMessageInfo,
+)
+from core.errors import ParseError
+
+OnSdp = Callable[[str, str, int, dict[int, tuple[str, int]], float], None]
+
+# How far into a TCP stream we look for the first SIP start line before deciding the stream is
+# not SIP (a capture may start in the middle of a message).
+SYNC_LIMIT = 64 * 1024
+# RFC 3261 §17.1.1.2 Timer B / §17.1.2.2 Timer F: 64*T1 = 32 s without a final response means
+# the transaction timed out.
+TRANSACTION_TIMEOUT_S = 32.0
+# RFC 6076 §4.6 SEER: responses that show the network did its job although nobody answered.
+SEER_CODES = frozenset({200, 480, 486, 600, 603})
+# RFC 6076 §4.8 ISA: responses that show the network failed the attempt.
+ISA_CODES = frozenset({408, 500, 503, 504})
+# ITU-T E.411/E.425 NER: answered, user busy, no answer (480/487 after ringing), rejected.
+NER_CODES = frozenset({486, 480, 487, 600, 603})
+
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
+_URI = re.compile(r"<([^>]*)>|((?:sips?|tel):[^;\s,]+)", re.IGNORECASE)
+_TAG = re.compile(r";\s*tag=([^;\s,>]+)", re.IGNORECASE)
+_BRANCH = re.compile(r";\s*branch=([^;\s,]+)", re.IGNORECASE)
+_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE)
+_Q850 = re.compile(r"Q\.850\s*;(?:.*?;)?\s*cause\s*=\s*(\d+)", re.IGNORECASE)
+_AUTH_SECRET = re.compile(r"(?i)\b(response|nonce|cnonce|opaque)\s*=\s*(\"[^\"]*\"|[^,\s]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEndpoint:
+    """One RTP destination announced in SDP: ``sender`` sent the SDP and will receive there."""
+
+    call_id: str
+    addr: str
+    port: int
+    media: str
+    sender: str  # address of the SDP sender (that side receives RTP on addr:port)
+    direction: str  # sendrecv | sendonly | recvonly | inactive
+    payload_map: dict[int, tuple[str, int]]
+    frame: int
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class SipResult:
+    sip_requests: dict[str, int]
+    sip_responses: dict[str, int]
+    sip_messages: tuple[SipMessageInfo, ...]
+    calls: tuple[CallInfo, ...]
+    registrations: tuple[RegistrationInfo, ...]
+    keepalives: tuple[KeepaliveInfo, ...]
+    kpis: dict[str, float | None]
+    errors: tuple[ErrorItem, ...]
+    call_media: dict[str, tuple[MediaEndpoint, ...]] = field(default_factory=dict)
+    messages_total: int = 0
+    retransmissions: int = 0
+    messages_dropped: int = 0  # not kept in sip_messages because of keep_messages
+
+
+def uri_of(value: str) -> str:
+    """The URI inside a From/To/Contact value (name-addr or addr-spec), without parameters."""
+    m = _URI.search(value)
+    if not m:
+        return value.strip()
+    return (m.group(1) or m.group(2) or "").strip()
+
+
+def user_of(value: str) -> str:
+    """User part of the URI in a From/To value (the number or name), else the host."""
+    uri = uri_of(value)
+    m = _URI_USER.match(uri)
+    if m:
+        return m.group(1)
+    return uri.split(":", 1)[-1].split(";")[0]
+
+
+def _tag(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _TAG.search(value)
+    return m.group(1) if m else None
+
+
+def redact(text: str) -> str:
+    """Remove digest secrets from Authorization/Proxy-Authorization values (keep scheme, user)."""
+    out = []
+    for line in text.split("\n"):
+        name = line.split(":", 1)[0].strip().lower()
+        if name in ("authorization", "proxy-authorization"):
+            line = _AUTH_SECRET.sub(lambda m: f"{m.group(1)}=<redacted>", line)
+        out.append(line)
+    return "\n".join(out)
+
+
+@dataclass(slots=True)
+class _Txn:
+    """First request of a transaction and what answered it."""
+
+    frame: int
+    ts: float
+    src: str
+    dst: str
+    method: str
+    final_ts: float | None = None
+    final_code: int | None = None
+    first_response_ts: float | None = None
+    had_credentials: bool = False
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    from_uri: str
+    to_uri: str
+    caller: str
+    callee: str
+    src: str
+    dst: str
+    start_ts: float
+    first_frame: int
+    from_tag: str | None
+    invite_cseqs: set[int] = field(default_factory=set)
+    final_code: int | None = None
+    final_reason: str = ""
+    pdd_ts: float | None = None
+    answer_ts: float | None = None
+    end_ts: float | None = None
+    bye_ts: float | None = None
+    bye_cseq: int | None = None
+    bye_ok_ts: float | None = None
+    cancelled: bool = False
+    hangup_by: str | None = None
+    reason_header: str | None = None
+    q850: int | None = None
+    retransmissions: int = 0
+    messages: int = 0
+    last_ts: float = 0.0
+    frames: list[int] = field(default_factory=list)
+    ringing: bool = False
+
+
+@dataclass(slots=True)
+class _Reg:
+    aor: str
+    registrar: str
+    client: str
+    attempts: int = 0
+    challenges: int = 0
+    final_codes: dict[str, int] = field(default_factory=dict)
+    last_code: int | None = None
+    granted: int | None = None
+    last_success_ts: float | None = None
+    rrd_ms: float | None = None
+    rrds: list[float] = field(default_factory=list)
+    attempt_start: float | None = None  # first REGISTER of the current attempt (before challenges)
+    timeline: list[RegistrationState] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    attempts_total: int = 0  # attempts in the RFC 6076 sense (ended by a final non-challenge)
+    attempts_failed: int = 0
+    contact: str | None = None
+    unregistered: bool = False
+
+
+@dataclass(slots=True)
+class _Keepalive:
+    kind: str
+    client: str
+    peer: str
+    count: int = 0
+    answered: int = 0
+    failures: int = 0
+    rtts: list[float] = field(default_factory=list)
+    last_ts: float | None = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    framer: SipStreamFramer
+    synced: bool = False
+    skipped: int = 0
+    ignored: bool = False
+    # (stream offset where the chunk ends, frame, ts) of chunks not fully consumed yet
+    chunks: list[tuple[int, int, float]] = field(default_factory=list)
+    fed: int = 0
+
+
+class SipAnalyzer:
+    """Feeds SIP messages from UDP, TCP/TLS streams or whole messages into one session view."""
+
+    def __init__(self, on_sdp: OnSdp | None = None, keep_messages: int = 20000) -> None:
+        self._on_sdp = on_sdp
+        self._keep = keep_messages
+        self._requests: dict[str, int] = {}
+        self._responses: dict[str, int] = {}
+        self._messages: list[SipMessageInfo] = []
+        self._dropped = 0
+        self._total = 0
+        self._retrans = 0
+        self._errors: list[ErrorItem] = []
+        self._resend: dict[tuple[str, str, int, str, int], list[object]] = {}
+        self._txns: dict[tuple[str, int, str], _Txn] = {}
+        self._calls: dict[str, _Call] = {}
+        self._regs: dict[tuple[str, str], _Reg] = {}
+        self._reg_of_call: dict[str, tuple[str, str]] = {}
+        self._keepalives: dict[tuple[str, str, str], _Keepalive] = {}
+        self._options: dict[tuple[str, int], tuple[_Keepalive, _Txn]] = {}
+        self._streams: dict[tuple[int, str, int, str, int], _Stream] = {}
+        self._pings: dict[tuple[int, str, int, str, int], float] = {}
+        self._media: dict[str, list[MediaEndpoint]] = {}
+        self._last_ts: float | None = None
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_udp(self, pkt: UdpPacket) -> bool:
+        """Analyse one datagram; True if it was SIP (also when malformed, then an error item)."""
+        payload = bytes(pkt.payload)
+        if not looks_like_sip(payload):
+            return False
+        try:
+            msg = parse_message(payload, datagram=True)
+        except ParseError as exc:
+            self._error(str(exc), pkt.frame, exc.offset)
+            return True
+        self._on_message(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, "udp", msg)
+        return True
+
+    def on_stream(self, data: StreamData, transport: str = "tcp") -> None:
+        """In-order bytes of one TCP (or decrypted TLS) direction; a framer per direction."""
+        key = (data.connection, data.src, data.sport, data.dst, data.dport)
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream(SipStreamFramer())
+        if st.ignored:
+            return
+        chunk = bytes(data.data)
+        if not st.synced:
+            chunk = self._sync(st, chunk)
+            if not st.synced:
+                return
+        st.fed += len(chunk)
+        st.chunks.append((st.fed, data.frame, data.ts))
+        st.framer.feed(chunk)
+        st.framer.segment_boundary()
+        self._drain(st, key, transport)
+
+    def on_message_bytes(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
+                         transport: str, data: bytes) -> None:
+        """One whole message (decrypted TLS, OSBiz trace); malformed ones become error items."""
+        try:
+            msg = parse_message(data, datagram=True)
+        except ParseError as exc:
+            self._error(str(exc), frame, exc.offset)
+            return
+        self._on_message(frame, ts, src, sport, dst, dport, transport, msg)
+
+    # ------------------------------------------------------------------ streams
+
+    def _sync(self, st: _Stream, chunk: bytes) -> bytes:
+        """Skip bytes before the first SIP start line (capture started mid-message)."""
+        if chunk[:1] in (b"\r", b"\n") or looks_like_sip(chunk):
+            st.synced = True
+            return chunk
+        pos = 0
+        while True:
+            nl = chunk.find(b"\n", pos)
+            if nl < 0:
+                break
+            pos = nl + 1
+            if looks_like_sip(chunk[pos:]):
+                st.synced = True
+                st.skipped += pos
+                return chunk[pos:]
+        st.skipped += len(chunk)
+        if st.skipped > SYNC_LIMIT:
+            st.ignored = True
+        return b""
+
+    def _where(self, st: _Stream, end: int) -> tuple[int, float]:
+        """Frame and time of the chunk that completed the bytes up to stream offset ``end``."""
+        while len(st.chunks) > 1 and st.chunks[0][0] < end:
+            st.chunks.pop(0)
+        _, frame, ts = st.chunks[0]
+        return frame, ts
+
+    def _drain(self, st: _Stream, key: tuple[int, str, int, str, int], transport: str) -> None:
+        conn, src, sport, dst, dport = key
+        while True:
+            try:
+                ev = st.framer.next_event()
+            except ParseError as exc:
+                frame, _ = self._where(st, (exc.offset or 0) + 1)
+                self._error(str(exc), frame, exc.offset)
+                continue
+            if ev is NEED_DATA:
+                return
+            if isinstance(ev, SipFrame):
+                frame, ts = self._where(st, ev.end)
+                self._on_message(frame, ts, src, sport, dst, dport, transport, ev.message)
+            elif isinstance(ev, CrlfPing):
+                frame, ts = self._where(st, ev.end)
+                ka = self._keepalive("crlf", src, f"{dst}:{dport}", ts)
+                ka.count += 1
+                prev = self._pings.get(key)
+                if prev is not None:
+                    ka.failures += 1  # the previous ping was never answered
+                self._pings[key] = ts
+            elif isinstance(ev, CrlfPong):
+                frame, ts = self._where(st, ev.end)
+                back = (conn, dst, dport, src, sport)
+                sent = self._pings.pop(back, None)
+                if sent is not None:
+                    ka = self._keepalive("crlf", dst, f"{src}:{sport}", ts)
+                    ka.answered += 1
+                    ka.rtts.append((ts - sent) * 1000.0)
+
+    # ------------------------------------------------------------------ messages
+
+    def _error(self, message: str, frame: int | None, offset: int | None) -> None:
+        self._errors.append(ErrorItem("malformed", "sip", message, frame, offset))
+
+    def _keepalive(self, kind: str, client: str, peer: str, ts: float) -> _Keepalive:
+        key = (kind, client, peer)
+        ka = self._keepalives.get(key)
+        if ka is None:
+            ka = self._keepalives[key] = _Keepalive(kind, client, peer)
+        ka.last_ts = ts
+        return ka
+
+    def _on_message(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
+                    transport: str, msg: SipMessage) -> None:
+        self._total += 1
+        self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
+        if msg.method is not None:
+            self._requests[msg.method] = self._requests.get(msg.method, 0) + 1
+        else:
+            code = str(msg.status)
+            self._responses[code] = self._responses.get(code, 0) + 1
+        for w in msg.warnings:
+            self._error(f"SIP message {w}", frame, None)
+        call_id = msg.get("call-id") or ""
+        cseq_num, cseq_method = 0, msg.method or ""
+        cseq = (msg.get("cseq") or "").split()
+        if len(cseq) >= 2 and cseq[0].isdigit() and len(cseq[0]) <= 10:
+            cseq_num, cseq_method = int(cseq[0]), cseq[1]
+        else:
+            self._error(f"SIP message without a valid CSeq: {(msg.get('cseq') or '')[:30]!r}", frame, None)
+        if not call_id:
+            self._error("SIP message without Call-ID", frame, None)
+
+        retrans = self._is_resend(call_id, src, sport, dst, dport, transport, cseq_num, cseq_method,
+                                  msg.status, cseq_ok=len(cseq) >= 2 and cseq[0].isdigit())
+        if retrans:
+            self._retrans += 1
+        if len(self._messages) < self._keep:
+            self._messages.append(SipMessageInfo(
+                frame, ts, src, sport, dst, dport, transport, msg.method, msg.status, msg.reason,
+                call_id, cseq_num, cseq_method, retrans, msg.start_line[:200]))
+        else:
+            self._dropped += 1
+
+        tkey = (call_id, cseq_num, cseq_method)
+        txn = self._txns.get(tkey)
+        if msg.method is not None and msg.method != "ACK":
+            if txn is None:
+                txn = self._txns[tkey] = _Txn(frame, ts, src, dst, msg.method)
+            if msg.get("authorization") or msg.get("proxy-authorization"):
+                txn.had_credentials = True
+        elif msg.status is not None and txn is not None and not retrans:
+            if txn.first_response_ts is None:
+                txn.first_response_ts = ts
+            if msg.status >= 200 and txn.final_code is None:
+                txn.final_ts, txn.final_code = ts, msg.status
+
+        if cseq_method == "INVITE" or msg.method in ("BYE", "CANCEL", "ACK") or call_id in self._calls:
+            self._call_message(frame, ts, src, sport, dst, msg, call_id, cseq_num, cseq_method,
+                               retrans, txn)
+        if cseq_method == "REGISTER":
+            self._register_message(frame, ts, src, sport, dst, dport, msg, call_id, cseq_num,
+                                   retrans, txn)
+        if cseq_method == "OPTIONS":
+            self._options_message(ts, src, sport, dst, dport, msg, call_id, cseq_num, retrans, txn)
+        if msg.body and "sdp" in (msg.get("content-type") or "").lower() and call_id:
+            self._sdp(frame, ts, src, call_id, msg.body)
+
+    def _is_resend(self, call_id: str, src: str, sport: int, dst: str, dport: int, transport: str,
+                   cseq_num: int, cseq_method: str, status: int | None, cseq_ok: bool) -> bool:
+        """Wireshark's SIP resend rule, so "resent" agrees with ``-z sip,stat``.
+
+        Only UDP (streams retransmit below SIP). Per (Call-ID, source, destination) the last
+        CSeq number is remembered with the CSeq method of its first message, the transaction
+        state and the last final code. A request is a resend when the previous message in that
+        direction was the same request (not ACK/CANCEL); a final response when the previous
+        message was a final response with the same code. Provisional responses never are.
+        """
+        if transport != "udp" or not cseq_ok:
+            return False
+        key = (call_id, src, sport, dst, dport)
+        st = self._resend.get(key)
+        if st is None or st[0] != cseq_num:
+            st = self._resend[key] = [cseq_num, cseq_method, "none", None]
+            previous_seen = False
+        else:
+            previous_seen = True
+        resend = False
+        if previous_seen and st[1] == cseq_method:
+            if status is None:
+                resend = st[2] == "request" and cseq_method not in ("ACK", "CANCEL")
+            else:
+                resend = st[2] == "final" and status >= 200 and status == st[3]
+        if status is None:
+            st[2] = "request"
+        elif status >= 200:
+            st[2], st[3] = "final", status
+        else:
+            st[2] = "provisional"
+        return resend
+
+    def _sdp(self, frame: int, ts: float, src: str, call_id: str, body: bytes) -> None:
+        try:
+            sdp = parse_sdp(body)
+        except ParseError as exc:
+            self._errors.append(ErrorItem("malformed", "sdp", str(exc), frame, exc.offset))
+            return
+        for m in sdp.media:
+            if m.port == 0 or m.address is None:
+                continue  # RFC 3264 §6: port 0 rejects the stream
+            ep = MediaEndpoint(call_id, m.address, m.port, m.media, src, m.direction,
+                               m.payload_map, frame, ts)
+            known = self._media.setdefault(call_id, [])
+            if all((e.addr, e.port, e.sender) != (ep.addr, ep.port, ep.sender) for e in known):
+                known.append(ep)
+            if self._on_sdp is not None:
+                self._on_sdp(call_id, m.address, m.port, dict(m.payload_map), ts)
+
+    # ------------------------------------------------------------------ calls
+
+    def _call_message(self, frame: int, ts: float, src: str, sport: int, dst: str, msg: SipMessage,
+                      call_id: str, cseq_num: int, cseq_method: str, retrans: bool,
+                      txn: _Txn | None) -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            # Only an initial INVITE (no To tag) opens a call; a mid-dialog capture start is
+            # visible through sip_messages but not reported as a call with wrong times.
+            if msg.method != "INVITE" or _tag(msg.get("to")) is not None:
+                return
+            fr, to = msg.get("from") or "", msg.get("to") or ""
+            call = self._calls[call_id] = _Call(
+                call_id, uri_of(fr), uri_of(to), user_of(fr), user_of(to), src, dst, ts, frame,
+                _tag(fr))
+        call.messages += 1
+        call.last_ts = max(call.last_ts, ts)
+        call.frames.append(frame)
+        if retrans:
+            call.retransmissions += 1
+            return
+        if msg.method == "INVITE":
+            if _tag(msg.get("to")) is None:
+                call.invite_cseqs.add(cseq_num)
+        elif msg.method == "CANCEL":
+            call.cancelled = True
+            if call.end_ts is None:
+                call.end_ts = ts
+            self._reason(call, msg)
+        elif msg.method == "BYE":
+            if call.bye_ts is None:
+                call.bye_ts, call.bye_cseq = ts, cseq_num
+                if call.end_ts is None:
+                    call.end_ts = ts
+                ftag = _tag(msg.get("from"))
+                if ftag is not None and call.from_tag is not None:
+                    call.hangup_by = "caller" if ftag == call.from_tag else "callee"
+                else:
+                    call.hangup_by = "caller" if src == call.src else "callee"
+                self._reason(call, msg)
+        elif msg.status is not None:
+            code = msg.status
+            if cseq_method == "INVITE" and cseq_num in call.invite_cseqs:
+                if code > 100 and call.pdd_ts is None:
+                    call.pdd_ts = ts
+                if code in (180, 183):
+                    call.ringing = True
+                if code >= 200 and call.answer_ts is None:
+                    # A 2xx wins over failures from other forks; until then the last final counts
+                    # (401/407 is replaced by the final of the INVITE resent with credentials).
+                    call.final_code, call.final_reason = code, msg.reason
+                    if 200 <= code < 300:
+                        call.answer_ts = ts
+                    elif code >= 300:
+                        self._reason(call, msg)
+            elif (cseq_method == "BYE" and code >= 200 and cseq_num == call.bye_cseq
+                  and call.bye_ok_ts is None and call.bye_ts is not None):
+                call.bye_ok_ts = ts
+
+    @staticmethod
+    def _reason(call: _Call, msg: SipMessage) -> None:
+        value = msg.get("reason")
+        if value and call.reason_header is None:
+            call.reason_header = value
+            m = _Q850.search(value)
+            if m and len(m.group(1)) <= 4:
+                call.q850 = int(m.group(1))
+
+    # ------------------------------------------------------------------ registrations
+
+    def _register_message(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
+                          msg: SipMessage, call_id: str, cseq_num: int, retrans: bool,
+                          txn: _Txn | None) -> None:
+        if msg.method == "REGISTER":
+            aor = uri_of(msg.get("to") or "").split(";")[0]
+            rkey = (aor, f"{dst}:{dport}")
+            reg = self._regs.get(rkey)
+            if reg is None:
+                reg = self._regs[rkey] = _Reg(aor, f"{dst}:{dport}", f"{src}:{sport}")
+            self._reg_of_call[call_id] = rkey
+            reg.frames.append(frame)
+            if retrans:
+                return
+            reg.attempts += 1
+            contacts = msg.get_all("contact")
+            reg.contact = uri_of(contacts[0]) if contacts else None
+            if reg.attempt_start is None:
+                reg.attempt_start = ts
+                reg.timeline.append(RegistrationState(ts, frame, "trying", None))
+            return
+        rkey2 = self._reg_of_call.get(call_id)
+        if rkey2 is None or msg.status is None:
+            return
+        reg = self._regs[rkey2]
+        reg.frames.append(frame)
+        code = msg.status
+        if retrans or code < 200:
+            return
+        reg.final_codes[str(code)] = reg.final_codes.get(str(code), 0) + 1
+        reg.last_code = code
+        if code in (401, 407):
+            reg.challenges += 1
+            # A 401/407 to a request that carried credentials refuses them, unless the
+            # challenge says stale=true (RFC 7616 §3.3: only the nonce expired; retry is normal).
+            challenge = msg.get("www-authenticate") or msg.get("proxy-authenticate") or ""
+            stale = re.search(r"stale\s*=\s*\"?true", challenge, re.IGNORECASE) is not None
+            repeated = txn is not None and txn.had_credentials and not stale
+            state = "failed" if repeated else "challenged"
+            reg.timeline.append(RegistrationState(ts, frame, state, code))
+            if repeated:  # credentials were refused: the attempt ends as an auth failure
+                reg.attempts_total += 1
+                reg.attempts_failed += 1
+                reg.attempt_start = None
+            return
+        reg.attempts_total += 1
+        if 200 <= code < 300:
+            granted = self._granted_expiry(msg, reg.contact)
+            start = reg.attempt_start if reg.attempt_start is not None else (txn.ts if txn else ts)
+            reg.rrd_ms = (ts - start) * 1000.0
+            reg.rrds.append(reg.rrd_ms)
+            if granted == 0:
+                reg.unregistered = True
+                reg.timeline.append(RegistrationState(ts, frame, "unregistered", code))
+            else:
+                reg.unregistered = False
+                reg.granted = granted
+                reg.last_success_ts = ts
+                reg.timeline.append(RegistrationState(ts, frame, "registered", code))
+        else:
+            reg.attempts_failed += 1
+            reg.timeline.append(RegistrationState(ts, frame, "failed", code))
+        reg.attempt_start = None
+
+    @staticmethod
+    def _granted_expiry(msg: SipMessage, our_contact: str | None) -> int | None:
+        """Contact ``expires`` of the binding matching our contact, else the Expires header."""
+        contacts = msg.get_all("contact")
+        for c in contacts:
+            m = _EXPIRES_PARAM.search(c.split(">", 1)[-1] if ">" in c else c)
+            if m and (our_contact is None or uri_of(c) == our_contact or len(contacts) == 1):
+                return min(int(m.group(1)), 2**31 - 1)
+        exp = (msg.get("expires") or "").strip()
+        if exp.isdigit():
+            return min(int(exp), 2**31 - 1)
+        return None
+
+    # ------------------------------------------------------------------ OPTIONS keepalives
+
+    def _options_message(self, ts: float, src: str, sport: int, dst: str, dport: int,
+                         msg: SipMessage, call_id: str, cseq_num: int, retrans: bool,
+                         txn: _Txn | None) -> None:
+        okey = (call_id, cseq_num)
+        if msg.method == "OPTIONS":
+            if retrans or okey in self._options:
+                return
+            ka = self._keepalive("options", src, f"{dst}:{dport}", ts)
+            ka.count += 1
+            if txn is not None:
+                self._options[okey] = (ka, txn)
+            return
+        entry = self._options.get(okey)
+        if entry is None or msg.status is None or msg.status < 200 or retrans:
+            return
+        ka, t = entry
+        if t.final_code is not None and t.final_ts != ts:
+            return  # a second final (forking) does not count twice
+        ka.answered += 1
+        ka.rtts.append((ts - t.ts) * 1000.0)
+        if msg.status == 408 or msg.status >= 500:
+            ka.failures += 1
+
+    # ------------------------------------------------------------------ finish
+
+    def finish(self, end_ts: float | None = None) -> SipResult:
+        end = end_ts if end_ts is not None else self._last_ts
+        calls = tuple(self._call_info(c, end) for c in sorted(self._calls.values(),
+                                                              key=lambda c: (c.start_ts, c.first_frame)))
+        regs = tuple(self._reg_info(r, end) for r in self._regs.values())
+        for (_cid, _n), (ka, t) in self._options.items():
+            if t.final_code is None:
+                ka.failures += 1  # unanswered OPTIONS
+        for key in self._pings:
+            _conn, src, _sport, dst, dport = key
+            ka2 = self._keepalives.get(("crlf", src, f"{dst}:{dport}"))
+            if ka2 is not None:
+                ka2.failures += 1
+        self._pings.clear()
+        kas = tuple(
+            KeepaliveInfo(k.kind, k.client, k.peer, k.count, k.answered, k.failures,
+                          round(min(k.rtts), 3) if k.rtts else None,
+                          round(statistics.fmean(k.rtts), 3) if k.rtts else None,
+                          round(max(k.rtts), 3) if k.rtts else None, k.last_ts,
+                          tuple(round(r, 3) for r in k.rtts))
+            for k in self._keepalives.values())
+        media = {cid: tuple(eps) for cid, eps in self._media.items()}
+        return SipResult(dict(self._requests), dict(self._responses), tuple(self._messages), calls,
+                         regs, kas, self._kpis(calls), tuple(self._errors), media, self._total,
+                         self._retrans, self._dropped)
+
+    @staticmethod
+    def _call_info(c: _Call, end: float | None) -> CallInfo:
+        answered = c.answer_ts is not None
+        if c.cancelled and not answered:
+            state = "cancelled"
+        elif answered:
+            state = "answered"
+        elif c.final_code is not None and c.final_code >= 300:
+            state = "failed"
+        elif (end is not None and c.final_code is None and not c.ringing
+              and end - c.start_ts >= TRANSACTION_TIMEOUT_S):
+            state = "failed"  # no final response within Timer B: the INVITE timed out
+        elif c.ringing:
+            state = "ringing"
+        else:
+            state = "in-progress"
+        duration = None
+        if c.answer_ts is not None:
+            stop = c.bye_ts if c.bye_ts is not None else c.last_ts
+            duration = round(max(0.0, stop - c.answer_ts), 6)
+        return CallInfo(
+            c.call_id, c.from_uri, c.to_uri, c.caller, c.callee, c.src, c.dst, c.start_ts,
+            c.first_frame, c.final_code, c.final_reason, answered,
+            None if c.answer_ts is None else round((c.answer_ts - c.start_ts) * 1000.0, 3),
+            None if c.pdd_ts is None else round((c.pdd_ts - c.start_ts) * 1000.0, 3),
+            c.answer_ts, c.end_ts, duration, c.cancelled, c.hangup_by, c.reason_header, c.q850,
+            c.retransmissions, state, c.messages, tuple(c.frames))
+
+    def _reg_info(self, r: _Reg, end: float | None) -> RegistrationInfo:
+        unanswered = sum(
+            1 for (cid, _n, meth), t in self._txns.items()
+            if meth == "REGISTER" and t.final_code is None and self._reg_of_call.get(cid) == (r.aor, r.registrar)
+        )
+        expiry = None
+        if r.last_success_ts is not None and r.granted is not None:
+            expiry = r.last_success_ts + r.granted
+        registered = bool(expiry is not None and not r.unregistered and (end is None or expiry > end))
+        timeline = list(r.timeline)
+        if expiry is not None and end is not None and expiry <= end and not r.unregistered:
+            later = [s for s in timeline if s.ts > (r.last_success_ts or 0) and s.state == "registered"]
+            if not later:
+                timeline.append(RegistrationState(expiry, 0, "expired", None))
+        return RegistrationInfo(
+            r.aor, r.registrar, r.client, r.attempts, r.challenges, dict(r.final_codes), r.last_code,
+            r.granted, r.last_success_ts, expiry,
+            None if r.rrd_ms is None else round(r.rrd_ms, 3), registered, unanswered,
+            tuple(timeline), tuple(r.frames))
+
+    def _kpis(self, calls: tuple[CallInfo, ...]) -> dict[str, float | None]:
+        """RFC 6076 §4 metrics plus ASR/NER; definitions in ``KPI_DEFINITIONS``."""
+
+        def pct(num: int, den: int) -> float | None:
+            return None if den <= 0 else round(100.0 * num / den, 3)
+
+        def mean(values: list[float]) -> float | None:
+            return round(statistics.fmean(values), 3) if values else None
+
+        rrds = [x for r in self._regs.values() for x in r.rrds]
+        reg_attempts = sum(r.attempts_total for r in self._regs.values())
+        reg_failed = sum(r.attempts_failed for r in self._regs.values())
+        # Unanswered REGISTER transactions are ineffective attempts too (RFC 6076 §4.2 timeouts).
+        reg_unanswered = sum(1 for (_c, _n, m), t in self._txns.items()
+                             if m == "REGISTER" and t.final_code is None)
+        total = len(calls)
+        redirected = sum(1 for c in calls if c.final_code is not None and 300 <= c.final_code < 400)
+        answered = sum(1 for c in calls if c.answered)
+        seer = sum(1 for c in calls if c.answered or c.final_code in SEER_CODES)
+        isa = sum(1 for c in calls if not c.answered and (c.final_code in ISA_CODES or c.final_code is None))
+        ner = sum(1 for c in calls if c.answered or c.final_code in NER_CODES)
+        completed = sum(1 for c in calls if c.answered and c.end_ts is not None and not c.cancelled)
+        sdd = [(c.bye_ok_ts - c.bye_ts) * 1000.0 for c in self._calls.values()
+               if c.bye_ts is not None and c.bye_ok_ts is not None]
+        sdt = [c.duration_s for c in calls if c.duration_s is not None and c.end_ts is not None]
+        srd = [c.pdd_ms for c in calls if c.pdd_ms is not None]
+        return {
+            "rrd_ms": mean(rrds),
+            "ira_pct": pct(reg_failed + reg_unanswered, reg_attempts + reg_unanswered),
+            "srd_ms": mean(srd),
+            "sdd_ms": mean(sdd),
+            "sdt_s": mean(sdt),
+            "ser_pct": pct(answered, total - redirected),
+            "seer_pct": pct(seer, total - redirected),
+            "isa_pct": pct(isa, total),
+            "scr_pct": pct(completed, total),
+            "asr_pct": pct(answered, total),
+            "ner_pct": pct(ner, total),
+        }
+
+
+KPI_DEFINITIONS: dict[str, str] = {
+    "rrd_ms": "RFC 6076 §4.1 Registration Request Delay: mean time from the first REGISTER of an "
+              "attempt (before any 401/407 challenge) to its 2xx",
+    "ira_pct": "RFC 6076 §4.2 Ineffective Registration Attempts: REGISTER attempts ending in a "
+               "failure (non-2xx final other than a first challenge) or unanswered, per attempt",
+    "srd_ms": "RFC 6076 §4.3 Session Request Delay (post-dial delay): mean INVITE → first 18x or "
+              "final response, from the first INVITE of the call",
+    "sdd_ms": "RFC 6076 §4.4 Session Disconnect Delay: mean BYE → its final response",
+    "sdt_s": "RFC 6076 §4.5 Session Duration Time: mean 200 OK → BYE of answered calls",
+    "ser_pct": "RFC 6076 §4.6 Session Establishment Ratio: answered / (calls − 3xx redirected)",
+    "seer_pct": "RFC 6076 §4.7 Session Establishment Effectiveness Ratio: calls answered or "
+                "ended by 480/486/600/603 / (calls − 3xx redirected)",
+    "isa_pct": "RFC 6076 §4.8 Ineffective Session Attempts: calls ended by 408/500/503/504 or "
+               "with no final response / calls",
+    "scr_pct": "RFC 6076 §4.9 Session Completion Ratio: answered calls ended by BYE / calls",
+    "asr_pct": "ITU-T E.411 Answer Seizure Ratio: answered / calls",
+    "ner_pct": "ITU-T E.411 Network Effectiveness Ratio: answered or ended by user busy 486, no "
+               "answer 480/487, rejection 600/603 / calls",
+}

@@ -1,0 +1,390 @@
+"""Sans-IO SIP message parser (RFC 3261 §7, §20) and the stream framer for SIP over TCP/TLS.
+
+Theory of operation
+-------------------
+``parse_message`` turns the bytes of one whole message (a UDP datagram, an OSBiz trace entry, a
+message cut out by the framer) into a frozen ``SipMessage``. Header names are normalised to lower
+case with compact forms expanded (RFC 3261 §7.3.3, table below), folded lines are joined
+(§7.3.1), a header repeated on several lines keeps every value in order.
+
+``SipStreamFramer`` is fed the in-order bytes of one TCP direction. ``next_event()`` returns a
+``SipFrame`` (a whole message, framed by Content-Length as §18.3 requires on streams), a
+``CrlfPing``/``CrlfPong`` keepalive (RFC 5626 §3.5.1: the client sends CRLFCRLF, the server answers
+CRLF) or ``NEED_DATA``. The events do not depend on how the bytes were chunked, with one
+exception made explicit: a lone CRLF at the end of the buffer could be a pong or the first half of
+a ping, so it is held back until more bytes arrive or the caller says a segment ended there
+(``segment_boundary()``), which is what a pong on the wire looks like.
+
+Damaged input raises ``ParseError`` (the only exception) with the stream offset; the framer has
+then already dropped the bad bytes up to the next plausible start line, so the caller can keep
+calling ``next_event()``. Header count, header section size and body size are capped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from core.errors import ParseError
+
+# Caps against hostile input. Real headers with long Via/Record-Route paths reach ~19 KB
+# (zeek sip-long-request-response-paths); big SDP bodies reach ~64 KB (suricata sip-body-large).
+MAX_HEADERS = 512
+MAX_HEADER_BYTES = 128 * 1024
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+# RFC 3261 §7.3.3 and the IANA SIP header registry ("compact" column).
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",  # RFC 3841
+    "b": "referred-by",  # RFC 3892
+    "c": "content-type",
+    "d": "request-disposition",  # RFC 3841
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",  # RFC 3841
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",  # RFC 4474
+    "o": "event",  # RFC 6665
+    "r": "refer-to",  # RFC 3515
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",  # RFC 6665
+    "v": "via",
+    "x": "session-expires",  # RFC 4028
+    "y": "identity",  # RFC 8224
+}
+
+# Headers whose values are comma-separated lists (RFC 3261 §7.3.1); others (Authorization,
+# WWW-Authenticate, Date, …) contain commas that are not list separators.
+LIST_HEADERS = frozenset(
+    {"via", "contact", "route", "record-route", "allow", "supported", "require", "proxy-require",
+     "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "path",
+     "service-route", "reason", "p-asserted-identity"}
+)
+
+# RFC 3261 §25.1 token characters: a method is a token.
+_TOKEN = rb"[A-Za-z0-9\-.!%*_+`'~]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +([^ \r\n]+) +SIP/(\d+\.\d+) *\Z")
+_STATUS_LINE = re.compile(rb"SIP/(\d+\.\d+) +(\d{3})(?: (.*))?\Z")
+# What a start line looks like, for recognising SIP in a datagram and for resynchronising a
+# stream after damage.
+_START_LINE_HINT = re.compile(rb"(?:SIP/2\.0 \d{3}|" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0\r?\n)")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class SipMessage:
+    """One parsed SIP message. ``headers`` are (lower-case long name, value) in wire order."""
+
+    method: str | None  # request method (as sent, upper case by convention) or None
+    uri: str | None
+    status: int | None  # response code or None
+    reason: str
+    start_line: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    warnings: tuple[str, ...] = ()  # tolerated defects (e.g. invalid Content-Length on UDP)
+
+    @property
+    def is_request(self) -> bool:
+        return self.method is not None
+
+    def get(self, name: str) -> str | None:
+        """First value of a header (long or compact name, any case), or None."""
+        key = _canonical(name)
+        for k, v in self.headers:
+            if k == key:
+                return v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a header, list headers split at top-level commas."""
+        key = _canonical(name)
+        out: list[str] = []
+        for k, v in self.headers:
+            if k == key:
+                out.extend(split_list(v) if key in LIST_HEADERS else [v])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SipFrame:
+    """A whole message cut from a stream: ``raw`` bytes at stream ``offset``..``end``."""
+
+    message: SipMessage
+    raw: bytes
+    offset: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrlfPing:
+    offset: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrlfPong:
+    offset: int
+    end: int
+
+
+class _NeedData(Enum):
+    NEED_DATA = "need-data"
+
+
+NEED_DATA = _NeedData.NEED_DATA
+StreamEvent = SipFrame | CrlfPing | CrlfPong | _NeedData
+
+
+def _canonical(name: str) -> str:
+    low = name.strip().lower()
+    return COMPACT_FORMS.get(low, low)
+
+
+def split_list(value: str) -> list[str]:
+    """Split at commas outside quotes and angle brackets (RFC 3261 §7.3.1)."""
+    parts: list[str] = []
+    depth = 0
+    quoted = False
+    start = 0
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    parts.append(value[start:].strip())
+    return [p for p in parts if p]
+
+
+def looks_like_sip(data: bytes) -> bool:
+    """True if ``data`` starts with a SIP start line (how a datagram is recognised as SIP)."""
+    return _START_LINE_HINT.match(data[:512]) is not None
+
+
+def _find_header_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """(end of header section, start of body); CRLFCRLF, tolerating bare LF (RFC 3261 §7.5)."""
+    crlf = data.find(b"\r\n\r\n", start)
+    lf = data.find(b"\n\n", start)
+    if crlf < 0 and lf < 0:
+        return None
+    if crlf >= 0 and (lf < 0 or crlf + 2 <= lf):
+        return crlf, crlf + 4
+    return lf, lf + 2
+
+
+def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | None, str, str,
+                                                 list[tuple[str, str]]]:
+    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    first = lines[0].rstrip(b"\r")
+    method: str | None = None
+    uri: str | None = None
+    status: int | None = None
+    reason = ""
+    if m := _STATUS_LINE.match(first):
+        status = int(m.group(2))
+        reason = (m.group(3) or b"").decode("utf-8", "replace").strip()
+    elif m := _REQUEST_LINE.match(first):
+        method = m.group(1).decode("ascii")
+        uri = m.group(2).decode("utf-8", "replace")
+    else:
+        raise ParseError("SIP start line is neither a request nor a status line", base)
+    if len(lines) - 1 > MAX_HEADERS:
+        raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
+    headers: list[tuple[str, str]] = []
+    pos = base + len(lines[0]) + 1
+    for raw in lines[1:]:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if line[:1] in (" ", "\t"):
+            # RFC 3261 §7.3.1 line folding: continuation of the previous header value.
+            if not headers:
+                raise ParseError("SIP header continuation line before any header", pos)
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}".strip())
+        elif line:
+            name, sep, value = line.partition(":")
+            name = name.strip()
+            if not sep or not _HEADER_NAME.match(name):
+                raise ParseError(f"SIP header line without a valid name: {line[:40]!r}", pos)
+            headers.append((_canonical(name), value.strip()))
+        pos += len(raw) + 1
+    return method, uri, status, reason, first.decode("utf-8", "replace"), headers
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    """Content-Length, None when absent; ValueError when not a non-negative integer."""
+    for k, v in headers:
+        if k == "content-length":
+            if not v.isdigit():
+                raise ValueError(v)
+            return int(v)
+    return None
+
+
+def parse_message(data: bytes, *, datagram: bool = True) -> SipMessage:
+    """Parse one whole SIP message.
+
+    ``datagram``: the bytes are one UDP datagram (or trace entry). Then a missing or invalid
+    Content-Length means "the rest is the body" and a too-large one a truncated body, both
+    kept as ``warnings`` (RFC 3261 §18.3: on UDP the datagram bounds the message).
+    """
+    found = _find_header_end(data)
+    if found is None:
+        # A message without a body may end right after the last header line.
+        if data.endswith(b"\r\n") or data.endswith(b"\n"):
+            found = (len(data), len(data))
+        else:
+            raise ParseError("SIP header section does not end with an empty line", len(data))
+    head_end, body_start = found
+    if head_end > MAX_HEADER_BYTES:
+        raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", 0)
+    method, uri, status, reason, start, headers = _parse_head(data[:head_end], 0)
+    rest = data[body_start:]
+    warnings: list[str] = []
+    try:
+        length = _content_length(headers)
+    except ValueError:
+        if not datagram:
+            raise ParseError("SIP Content-Length is not a number", 0) from None
+        warnings.append("invalid Content-Length")
+        length = None
+    if length is None:
+        body = rest
+    elif length > len(rest):
+        if not datagram:
+            raise ParseError("SIP body shorter than Content-Length", len(data))
+        warnings.append(f"body truncated: Content-Length {length}, {len(rest)} bytes present")
+        body = rest
+    else:
+        body = rest[:length]
+    if len(body) > MAX_BODY_BYTES:
+        raise ParseError(f"SIP body exceeds {MAX_BODY_BYTES} bytes", body_start)
+    return SipMessage(method, uri, status, reason, start, tuple(headers), bytes(body), tuple(warnings))
+
+
+class SipStreamFramer:
+    """Cuts SIP messages and RFC 5626 keepalives out of one direction of a TCP/TLS stream."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._boundary = -1  # stream offset where the caller said a segment ended
+        self._resyncing = False
+
+    @property
+    def offset(self) -> int:
+        """Stream offset of the first byte not yet consumed."""
+        return self._base
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def segment_boundary(self) -> None:
+        """The bytes fed so far ended a transport segment (lets a lone CRLF count as a pong)."""
+        self._boundary = self._base + len(self._buf)
+
+    def _consume(self, n: int) -> None:
+        del self._buf[:n]
+        self._base += n
+
+    def _resync(self, skip_from: int) -> None:
+        """Drop bytes until something that looks like a start line (or keep a short tail)."""
+        buf = bytes(self._buf)
+        pos = skip_from
+        while True:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                # No start line yet; keep a tail that may be the beginning of one.
+                keep = min(len(buf) - skip_from, 256) if len(buf) > skip_from else 0
+                self._consume(len(buf) - keep)
+                self._resyncing = True
+                return
+            pos = nl + 1
+            if _START_LINE_HINT.match(buf, pos) or buf.startswith(b"\r\n", pos):
+                self._consume(pos)
+                self._resyncing = False
+                return
+
+    def next_event(self) -> StreamEvent:
+        buf = self._buf
+        if self._resyncing:
+            self._resync(0)
+            if self._resyncing:
+                return NEED_DATA
+        if not buf:
+            return NEED_DATA
+        if buf[0] in (0x0D, 0x0A):
+            return self._keepalive()
+        found = _find_header_end(buf)
+        if found is None:
+            if len(buf) > MAX_HEADER_BYTES:
+                start = self._base
+                self._resync(1)
+                raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", start)
+            # Fail fast on garbage instead of buffering it up to the cap.
+            first_nl = buf.find(b"\n")
+            if (first_nl >= 0 or len(buf) >= 512) and not _START_LINE_HINT.match(bytes(buf[:512])):
+                start = self._base
+                self._resync(1)
+                raise ParseError("SIP stream data is not a start line", start)
+            return NEED_DATA
+        head_end, body_start = found
+        start = self._base
+        try:
+            method, uri, status, reason, line, headers = _parse_head(bytes(buf[:head_end]), start)
+            length = _content_length(headers)
+        except ParseError:
+            self._resync(1)
+            raise
+        except ValueError:
+            self._resync(1)
+            raise ParseError("SIP Content-Length is not a number", start) from None
+        if length is None:
+            length = 0  # RFC 3261 §18.3 makes it mandatory on streams; absent means no body.
+        if length > MAX_BODY_BYTES:
+            self._resync(1)
+            raise ParseError(f"SIP Content-Length {length} exceeds {MAX_BODY_BYTES}", start)
+        end = body_start + length
+        if len(buf) < end:
+            return NEED_DATA
+        raw = bytes(buf[:end])
+        msg = SipMessage(method, uri, status, reason, line, tuple(headers), raw[body_start:])
+        self._consume(end)
+        return SipFrame(msg, raw, start, start + end)
+
+    def _keepalive(self) -> StreamEvent:
+        buf = self._buf
+        # Stray bare CR/LF bytes that cannot begin a CRLF keepalive are tolerated and skipped.
+        while buf and buf[0] in (0x0D, 0x0A) and not (buf[0] == 0x0D and (len(buf) == 1 or buf[1] == 0x0A)):
+            self._consume(1)
+        if not buf:
+            return NEED_DATA
+        if buf[0] != 0x0D:
+            return self.next_event()
+        start = self._base
+        if buf.startswith(b"\r\n\r\n"):
+            self._consume(4)
+            return CrlfPing(start, start + 4)
+        if len(buf) < 2 or (len(buf) == 3 and buf.startswith(b"\r\n\r")):
+            return NEED_DATA  # could still become a ping
+        if len(buf) > 2 or self._boundary == start + 2:
+            self._consume(2)
+            return CrlfPong(start, start + 2)
+        return NEED_DATA

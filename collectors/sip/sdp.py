@@ -1,0 +1,153 @@
+"""Sans-IO SDP parser (RFC 8866, with RFC 3264 direction attributes).
+
+Only what ties RTP streams to calls is kept: the connection address (session level, overridden
+per media), each m= line's port, transport and payload types, a=rtpmap, a=ptime and the
+direction (sendrecv/sendonly/recvonly/inactive). Static payload types get their RFC 3551 §6
+names when no rtpmap is given. Raises only ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from core.errors import ParseError
+
+MAX_SDP_BYTES = 256 * 1024
+MAX_SDP_LINES = 4096
+MAX_MEDIA = 64
+
+# RFC 3551 §6 table 4 (audio) and 5 (video): static payload type → (encoding, clock rate).
+STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int]] = {
+    0: ("PCMU", 8000), 3: ("GSM", 8000), 4: ("G723", 8000), 5: ("DVI4", 8000),
+    6: ("DVI4", 16000), 7: ("LPC", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000),
+    10: ("L16", 44100), 11: ("L16", 44100), 12: ("QCELP", 8000), 13: ("CN", 8000),
+    14: ("MPA", 90000), 15: ("G728", 8000), 16: ("DVI4", 11025), 17: ("DVI4", 22050),
+    18: ("G729", 8000), 25: ("CelB", 90000), 26: ("JPEG", 90000), 28: ("nv", 90000),
+    31: ("H261", 90000), 32: ("MPV", 90000), 33: ("MP2T", 90000), 34: ("H263", 90000),
+}
+
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+@dataclass(frozen=True, slots=True)
+class SdpMedia:
+    media: str  # "audio", "video", "image", …
+    port: int
+    proto: str  # "RTP/AVP", "RTP/SAVP", "udptl", …
+    formats: tuple[str, ...]
+    address: str | None  # media-level c= or else session-level c=
+    payload_map: dict[int, tuple[str, int]]  # payload type → (encoding name, clock rate)
+    ptime_ms: float | None
+    direction: str  # one of DIRECTIONS (media level overrides session level)
+
+
+@dataclass(frozen=True, slots=True)
+class Sdp:
+    origin_address: str | None
+    session_address: str | None
+    media: tuple[SdpMedia, ...]
+
+
+def _address(value: str, offset: int) -> str:
+    # c=<nettype> <addrtype> <connection-address>; multicast may carry /ttl/count suffixes.
+    parts = value.split()
+    if len(parts) < 3 or parts[0] != "IN":
+        raise ParseError(f"SDP c= line malformed: {value[:40]!r}", offset)
+    addr = parts[2].split("/")[0]
+    try:
+        return str(ipaddress.ip_address(addr))
+    except ValueError:
+        return addr  # an FQDN is legal (RFC 8866 §5.7); keep it as given
+
+
+def parse_sdp(data: bytes) -> Sdp:
+    if len(data) > MAX_SDP_BYTES:
+        raise ParseError(f"SDP body exceeds {MAX_SDP_BYTES} bytes", 0)
+    text = data.decode("utf-8", "replace")
+    lines = text.replace("\r\n", "\n").split("\n")
+    if len(lines) > MAX_SDP_LINES:
+        raise ParseError(f"SDP has more than {MAX_SDP_LINES} lines", 0)
+    origin: str | None = None
+    session_addr: str | None = None
+    session_dir = "sendrecv"
+    media: list[dict[str, object]] = []
+    offset = 0
+    seen_v = False
+    for raw in lines:
+        line = raw.rstrip("\r")
+        here = offset
+        offset += len(raw.encode("utf-8", "replace")) + 1
+        if not line.strip():
+            continue
+        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+            raise ParseError(f"SDP line is not <type>=<value>: {line[:40]!r}", here)
+        kind, value = line[0], line[2:].strip()
+        if not seen_v:
+            if kind != "v":
+                raise ParseError("SDP does not start with v=", here)
+            seen_v = True
+            continue
+        cur = media[-1] if media else None
+        if kind == "o":
+            parts = value.split()
+            origin = parts[5] if len(parts) >= 6 else None
+        elif kind == "c":
+            addr = _address(value, here)
+            if cur is None:
+                session_addr = addr
+            else:
+                cur["address"] = addr
+        elif kind == "m":
+            if len(media) >= MAX_MEDIA:
+                raise ParseError(f"SDP has more than {MAX_MEDIA} m= lines", here)
+            parts = value.split()
+            if len(parts) < 3:
+                raise ParseError(f"SDP m= line malformed: {value[:40]!r}", here)
+            port_s = parts[1].split("/")[0]
+            if not port_s.isdigit() or int(port_s) > 65535:
+                raise ParseError(f"SDP m= port invalid: {parts[1][:12]!r}", here)
+            media.append({"media": parts[0], "port": int(port_s), "proto": parts[2],
+                          "formats": tuple(parts[3:]), "address": None, "rtpmap": {},
+                          "ptime": None, "direction": None})
+        elif kind == "a":
+            name, _, arg = value.partition(":")
+            if name in DIRECTIONS:
+                if cur is None:
+                    session_dir = name
+                else:
+                    cur["direction"] = name
+            elif cur is not None and name == "rtpmap":
+                pt_s, _, enc = arg.strip().partition(" ")
+                enc_parts = enc.strip().split("/")
+                if pt_s.isdigit() and len(enc_parts) >= 2 and enc_parts[1].isdigit():
+                    rtpmap = cur["rtpmap"]
+                    assert isinstance(rtpmap, dict)
+                    rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]))
+            elif cur is not None and name == "ptime":
+                try:
+                    cur["ptime"] = float(arg.strip())
+                except ValueError:
+                    raise ParseError(f"SDP a=ptime not a number: {arg[:20]!r}", here) from None
+    if not seen_v:
+        raise ParseError("SDP is empty", 0)
+    out: list[SdpMedia] = []
+    for m in media:
+        rtpmap = m["rtpmap"]
+        assert isinstance(rtpmap, dict)
+        formats = m["formats"]
+        assert isinstance(formats, tuple)
+        pmap: dict[int, tuple[str, int]] = {}
+        for f in formats:
+            if f.isdigit() and int(f) < 128:
+                pt = int(f)
+                if pt in rtpmap:
+                    pmap[pt] = rtpmap[pt]
+                elif pt in STATIC_PAYLOAD_TYPES:
+                    pmap[pt] = STATIC_PAYLOAD_TYPES[pt]
+        address = m["address"] if m["address"] is not None else session_addr
+        direction = m["direction"] or session_dir
+        out.append(SdpMedia(str(m["media"]), int(str(m["port"])), str(m["proto"]), formats,
+                            None if address is None else str(address), pmap,
+                            m["ptime"] if isinstance(m["ptime"], float) else None, str(direction)))
+    return Sdp(origin, session_addr, tuple(out))

@@ -1,0 +1,209 @@
+"""SIP message parser and stream framer: hand-written messages and properties."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors.sip.message import (
+    MAX_HEADERS,
+    NEED_DATA,
+    CrlfPing,
+    CrlfPong,
+    SipFrame,
+    SipStreamFramer,
+    looks_like_sip,
+    parse_message,
+)
+from core.errors import ParseError
+
+SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
+
+INVITE_LONG = (
+    b"INVITE sip:+4989700@pbx.example SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK0\r\n"
+    b"From: \"Alice, A.\" <sip:100@pbx.example>;tag=a1\r\n"
+    b"To: <sip:+4989700@pbx.example>\r\n"
+    b"Call-ID: abc@10.0.0.1\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:100@10.0.0.1:5060>\r\n"
+    b"Supported: timer,\r\n 100rel\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+)
+INVITE_COMPACT = (
+    b"INVITE sip:+4989700@pbx.example SIP/2.0\r\n"
+    b"v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n"
+    b"V: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK0\r\n"
+    b"f: \"Alice, A.\" <sip:100@pbx.example>;tag=a1\r\n"
+    b"t: <sip:+4989700@pbx.example>\r\n"
+    b"i: abc@10.0.0.1\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"m: <sip:100@10.0.0.1:5060>\r\n"
+    b"k: timer, 100rel\r\n"
+    b"c: application/sdp\r\n"
+    b"l: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+)
+OK_200 = (
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\nCall-ID: abc@10.0.0.1\r\n"
+    b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_request_fields_and_multi_values() -> None:
+    m = parse_message(INVITE_LONG)
+    assert (m.method, m.uri, m.status) == ("INVITE", "sip:+4989700@pbx.example", None)
+    assert m.get("i") == m.get("Call-ID") == "abc@10.0.0.1"
+    assert m.get_all("via") == ["SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1",
+                                "SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK0"]
+    # The comma inside the quoted display name is not a list separator; From is not a list.
+    assert m.get_all("from") == ['"Alice, A." <sip:100@pbx.example>;tag=a1']
+    assert m.get("supported") == "timer, 100rel"  # folded line joined (RFC 3261 §7.3.1)
+    assert m.body == SDP
+
+
+def test_compact_and_long_forms_are_equivalent() -> None:
+    a, b = parse_message(INVITE_LONG), parse_message(INVITE_COMPACT)
+    for name in ("via", "from", "to", "call-id", "cseq", "contact", "supported", "content-type"):
+        assert a.get_all(name) == b.get_all(name), name
+    assert a.body == b.body
+
+
+def test_status_line_and_reason_phrase() -> None:
+    m = parse_message(b"SIP/2.0 486 Busy Here\r\nCall-ID: x\r\nCSeq: 2 INVITE\r\n\r\n")
+    assert (m.status, m.reason, m.method) == (486, "Busy Here", None)
+    assert parse_message(b"SIP/2.0 200\r\nCall-ID: x\r\n\r\n").reason == ""
+
+
+def test_invalid_content_length_on_udp_is_tolerated_with_warning() -> None:
+    m = parse_message(b"SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Length: xyz\r\n\r\nbody")
+    assert m.body == b"body"
+    assert m.warnings == ("invalid Content-Length",)
+
+
+def test_content_length_bounds_the_udp_body() -> None:
+    m = parse_message(b"MESSAGE sip:a@b SIP/2.0\r\nl: 2\r\n\r\nhello")
+    assert m.body == b"he"
+    short = parse_message(b"MESSAGE sip:a@b SIP/2.0\r\nl: 20\r\n\r\nhello")
+    assert short.body == b"hello" and "truncated" in short.warnings[0]
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"HELLO\r\n\r\n", b"INVITE sip:a SIP/2.0\r\nno colon here\r\n\r\n",
+    b"\x00\x00\x00\x00", b"SIP/2.0 20 OK\r\n\r\n", b"INVITE sip:a SIP/2.0\r\n folded-first\r\n\r\n",
+])
+def test_garbage_raises_parse_error(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_message(data)
+
+
+def test_header_count_is_capped() -> None:
+    data = b"OPTIONS sip:a SIP/2.0\r\n" + b"X-A: 1\r\n" * (MAX_HEADERS + 1) + b"\r\n"
+    with pytest.raises(ParseError, match="header count"):
+        parse_message(data)
+
+
+def test_looks_like_sip() -> None:
+    assert looks_like_sip(INVITE_LONG) and looks_like_sip(OK_200)
+    assert not looks_like_sip(b"\x00\x00\x00\x00")
+    assert not looks_like_sip(b"GET / HTTP/1.1\r\n")
+
+
+def _events(framer: SipStreamFramer) -> list[object]:
+    out: list[object] = []
+    while True:
+        try:
+            ev = framer.next_event()
+        except ParseError as exc:
+            out.append(("error", exc.offset))
+            continue
+        if ev is NEED_DATA:
+            return out
+        out.append(ev)
+
+
+def test_stream_framing_several_messages_and_keepalives() -> None:
+    stream = b"\r\n\r\n" + INVITE_LONG + OK_200 + b"\r\n" + OK_200
+    f = SipStreamFramer()
+    f.feed(stream)
+    evs = _events(f)
+    assert isinstance(evs[0], CrlfPing) and (evs[0].offset, evs[0].end) == (0, 4)
+    assert isinstance(evs[1], SipFrame) and evs[1].message.body == SDP
+    assert isinstance(evs[2], SipFrame) and evs[2].message.status == 200
+    assert isinstance(evs[3], CrlfPong)
+    assert isinstance(evs[4], SipFrame) and evs[4].end == len(stream)
+
+
+def test_lone_crlf_is_a_pong_only_at_a_segment_boundary() -> None:
+    f = SipStreamFramer()
+    f.feed(b"\r\n")
+    assert f.next_event() is NEED_DATA  # could still be the first half of a ping
+    f.segment_boundary()
+    assert isinstance(f.next_event(), CrlfPong)
+    g = SipStreamFramer()
+    g.feed(b"\r\n")
+    assert g.next_event() is NEED_DATA
+    g.feed(b"\r\n")
+    assert isinstance(g.next_event(), CrlfPing)
+
+
+def test_stream_resynchronises_after_garbage() -> None:
+    f = SipStreamFramer()
+    f.feed(b"garbage line\r\nmore garbage\r\n" + OK_200)
+    evs = _events(f)
+    assert evs[0] == ("error", 0)
+    assert isinstance(evs[1], SipFrame) and evs[1].message.status == 200
+    assert len(evs) == 2
+
+
+def test_stream_bad_content_length_is_an_error_then_continues() -> None:
+    bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Length: bad\r\n\r\n"
+    f = SipStreamFramer()
+    f.feed(bad + OK_200)
+    evs = _events(f)
+    assert evs[0] == ("error", 0)
+    assert [e.message.status for e in evs[1:] if isinstance(e, SipFrame)] == [200]
+
+
+def _describe(evs: list[object]) -> list[object]:
+    return [(type(e).__name__, e.offset, e.end, e.raw if isinstance(e, SipFrame) else None)
+            if not isinstance(e, tuple) else e for e in evs]
+
+
+sip_pieces = st.lists(st.sampled_from([INVITE_LONG, INVITE_COMPACT, OK_200, b"\r\n\r\n", b"\r\n"]),
+                      max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sip_pieces)
+def test_whole_and_byte_at_a_time_yield_the_same_messages(pieces: list[bytes]) -> None:
+    stream = b"".join(pieces)
+    whole = SipStreamFramer()
+    whole.feed(stream)
+    one = SipStreamFramer()
+    evs: list[object] = []
+    for i in range(len(stream)):
+        one.feed(stream[i:i + 1])
+        evs += _events(one)
+    assert _describe(_events(whole)) == _describe(evs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_bytes_parse_or_raise_parse_error(data: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        parse_message(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=80), st.sampled_from([OK_200, b"\r\n", b"INVITE "])),
+                max_size=10))
+def test_framer_any_bytes_terminates_with_events_or_parse_errors(chunks: list[bytes]) -> None:
+    f = SipStreamFramer()
+    for chunk in chunks:
+        f.feed(chunk)
+        _events(f)  # only ParseError may escape next_event (caught inside), and it terminates
+    assert f.offset <= sum(len(c) for c in chunks)
