@@ -14,6 +14,8 @@ from typing import Any
 
 from core.site.model import Site
 
+CODEC_NAMES = {"g711": "G.711", "g722": "G.722", "g729": "G.729"}
+
 
 def max_concurrent_calls(upstream_kbps: float, per_call_kbps: float, voice_share: float) -> int:
     if per_call_kbps <= 0:

@@ -62,7 +62,14 @@ class UserNumber:
     team: str | None
     configured: str | None
     problems: tuple[NumberingProblem, ...]
-    detail: str = ""
+    details: tuple[str, ...] = ()  # one human-readable reason per problem, same order
+
+    @property
+    def detail(self) -> str:
+        return "; ".join(self.details)
+
+    def detail_of(self, problem: NumberingProblem) -> str:
+        return next((d for p, d in zip(self.problems, self.details, strict=True) if p is problem), "")
 
     @property
     def digits(self) -> int:
@@ -161,7 +168,7 @@ def derive_user(site: Site, index: int, user: User, location: LocationCheck | No
         allowed, why = did_less_allowed(site)
         if not allowed:
             problems.append(NumberingProblem.NO_DID_NOT_ALLOWED)
-            details.append(f"no DID: {why}")
+            details.append(why)
 
     derived: str | None
     if schema == "internal":
@@ -191,7 +198,7 @@ def derive_user(site: Site, index: int, user: User, location: LocationCheck | No
         team=team.name if team else None,
         configured=user.call_number,
         problems=tuple(problems),
-        detail="; ".join(details),
+        details=tuple(details),
     )
 
 

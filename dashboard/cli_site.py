@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.bandwidth import CODEC_NAMES
 from core.errors import ConfigError
 from core.site import load_site
 from core.site.report import site_report
@@ -28,7 +29,6 @@ class Format(StrEnum):
     JSON = "json"
 
 
-_CODEC = {"g711": "G.711", "g722": "G.722", "g729": "G.729"}
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -60,7 +60,7 @@ def _render_table(report: dict[str, Any], console: Console) -> None:
     console.print(
         f"Unify Phone {'enabled' if conn['enabled'] else 'DISABLED'} · {conn['domain']} · API key {api_text}\n"
         f"trunk lines {conn['simultaneous_calls']} · upstream {conn['upstream_kbps']} kbps "
-        f"(carries {bw['max_calls']} {_CODEC[bw['codec']]} calls) · numbering {conn['numbering_schema']}"
+        f"(carries {bw['max_calls']} {CODEC_NAMES[bw['codec']]} calls) · numbering {conn['numbering_schema']}"
         + (f" · route location {conn['route_location_number']}" if conn["route_location_number"] else ""),
         highlight=False,
     )

@@ -6,7 +6,7 @@ can go straight to the line; ``subject`` names the user, team or pool a finding 
 
 from __future__ import annotations
 
-from core.bandwidth import check_bandwidth
+from core.bandwidth import CODEC_NAMES, check_bandwidth
 from core.findings import Evidence, Finding, Severity, make
 from core.jwt_status import JwtStatus, jwt_state_for_ref
 from core.licensing import POOL_TITLES, USER_POOLS, evaluate_licenses, utc_date
@@ -139,7 +139,8 @@ def numbering(ctx: RuleContext) -> list[Finding]:
                 ], subject=subject))
             elif problem is NumberingProblem.NOT_POSSIBLE:
                 out.append(make("calls.numbering-mismatch", [
-                    Evidence(f"{un.derived} is not a possible E.164 number ({un.detail})",
+                    Evidence(f"{un.derived} is not a possible E.164 number "
+                             f"({un.detail_of(NumberingProblem.NOT_POSSIBLE)})",
                              _local_path(site, un.index, un.source)),
                 ], subject=subject))
             elif problem is NumberingProblem.MISMATCH:
@@ -156,8 +157,7 @@ def no_did(ctx: RuleContext) -> list[Finding]:
         return []
     return [
         make("users.no-did-not-allowed",
-             [Evidence(un.detail.split("; ")[-1] if un.detail else "user without DID",
-                       f"users[{un.index}].did")],
+             [Evidence(f"no DID: {un.detail_of(NumberingProblem.NO_DID_NOT_ALLOWED)}", f"users[{un.index}].did")],
              subject=_user_subject(site, un.index))
         for un in derive_all(site)
         if NumberingProblem.NO_DID_NOT_ALLOWED in un.problems
@@ -247,7 +247,7 @@ def bandwidth(ctx: RuleContext) -> list[Finding]:
     share = f"{bw.voice_share * 100:g} %"
     return [make("bandwidth.too-low", [
         Evidence(f"{bw.configured_calls} simultaneous calls need {bw.needed_kbps:g} kbps upstream "
-                 f"({bw.codec.upper()} {bw.per_call_kbps:g} kbps per call, voice share {share})",
+                 f"({CODEC_NAMES[bw.codec]} {bw.per_call_kbps:g} kbps per call, voice share {share})",
                  "connectivity.simultaneous_calls"),
         Evidence(f"{bw.upstream_kbps} kbps upstream carries {bw.max_calls} calls"
                  + (" (shared with ITSP / Device@Home)" if bw.shared else ""),
@@ -269,6 +269,15 @@ def software_update(ctx: RuleContext) -> list[Finding]:
 
 def _digits(text: str | None) -> str | None:
     return None if text is None else "".join(c for c in text if c.isdigit())
+
+
+def _show(value: object) -> str:
+    """A setting as it is written in the site file (YAML spelling)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def expert_mode_drift(ctx: RuleContext) -> list[Finding]:
@@ -297,7 +306,7 @@ def expert_mode_drift(ctx: RuleContext) -> list[Finding]:
         if key.endswith("location_number"):
             a, b = _digits(then), _digits(now_value if isinstance(now_value, str) else None)
         if a != b:
-            evidence.append(Evidence(f"{key}: wizard set {then!r}, now {now_value!r}", path))
+            evidence.append(Evidence(f"{key}: wizard set {_show(then)}, now {_show(now_value)}", path))
     if not evidence:
         return []
     return [make("calls.expert-mode-drift", evidence)]
