@@ -1,0 +1,104 @@
+"""Inputs, options and the per-run context shared by the evidence rules and the ITSP status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.analysis import AnalysisResult
+from core.firewall import Endpoints, FlowVerdict, GcpRanges
+from core.probes import ProbeResult
+from core.snapshot import ItspStatus
+
+#: SIP response codes the PBX rejects an INVITE with, mapped to the FAQ cause (DOMAIN §5 "no calls").
+#: The OSBiz's exact codes are not documented in the seed; these are the ones the lab's PBX side
+#: uses (``core/lab``), kept as an option so a site can map what its OSBiz really sends. The Q.850
+#: cause in a ``Reason`` header, when present, wins over the status code (``CALL_REJECT_CAUSES``).
+DEFAULT_CALL_REJECT_REASONS: tuple[tuple[str, str], ...] = (
+    # (lower-case phrase in the reason phrase or Reason header text, finding id)
+    ("license", "calls.license-missing"),
+    ("trusted external", "calls.not-trusted-external-user"),
+    ("trusted-external", "calls.not-trusted-external-user"),
+    ("route", "calls.route-flag-off"),
+    ("numbering", "calls.numbering-mismatch"),
+    ("number does not match", "calls.numbering-mismatch"),
+)
+
+#: Codes that mean "no line free" when the trunk is at its limit (RFC 3261 486 Busy Here, 503
+#: Service Unavailable; Q.850 cause 34 "no circuit/channel available").
+BUSY_CODES = frozenset({486, 503})
+BUSY_Q850 = frozenset({34})
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisOptions:
+    """Thresholds of the evidence rules (all configurable; defaults documented per field)."""
+
+    max_loss_pct: float = 3.0  # packet loss of a stream beyond this is poor quality
+    max_jitter_ms: float = 30.0  # mean interarrival jitter (RFC 3550 A.8) beyond this
+    min_mos: float = 3.6  # E-model MOS below this (G.107; 3.6 ≈ "some users dissatisfied")
+    min_stream_packets: int = 50  # shorter streams (1 s of 20-ms packets) are not judged
+    one_way_min_s: float = 2.0  # an answered call must last this long before one-way audio counts
+    auth_challenge_loop: int = 2  # this many 401/407 in a row without a 2xx is an auth failure
+    call_reject_reasons: tuple[tuple[str, str], ...] = DEFAULT_CALL_REJECT_REASONS
+    gcp_ranges: GcpRanges | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisInputs:
+    """Everything the engine looks at. ``jwt_token_text`` is a secret: never logged or shown."""
+
+    site: Any = None  # core.site model (or an equivalent mapping); None = no site file
+    analysis: AnalysisResult | None = None
+    probes: tuple[ProbeResult, ...] = ()
+    jwt_token_text: str | None = field(default=None, repr=False)
+    now: datetime | None = None
+    options: DiagnosisOptions = DiagnosisOptions()
+
+    def now_ts(self) -> float:
+        if self.now is not None:
+            return self.now.timestamp()
+        if self.analysis is not None and self.analysis.last_ts is not None:
+            return self.analysis.last_ts
+        raise ValueError("DiagnosisInputs.now is required without a capture")
+
+
+def site_get(obj: Any, *names: str) -> Any:
+    """Nested attribute/key access into the site model; None when a step is missing.
+
+    The site model lives in ``core.site`` (another team's contract); reading it this way keeps the
+    engine working on plain mappings too (tests, a site file without the optional sections).
+    """
+    for name in names:
+        if obj is None:
+            return None
+        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One diagnosis run: the inputs plus what is derived once and read by several rules."""
+
+    inputs: DiagnosisInputs
+    now: float
+    endpoints: Endpoints
+    itsp: ItspStatus
+    firewall: tuple[FlowVerdict, ...]
+
+    @property
+    def site(self) -> Any:
+        return self.inputs.site
+
+    @property
+    def analysis(self) -> AnalysisResult | None:
+        return self.inputs.analysis
+
+    @property
+    def options(self) -> DiagnosisOptions:
+        return self.inputs.options
+
+    def verdict(self, flow: str) -> FlowVerdict | None:
+        return next((v for v in self.firewall if v.flow == flow), None)

@@ -1,0 +1,385 @@
+"""Evidence rules: DOMAIN §5 ids that need observations (captures, trace logs, probes), not only
+the site file. Each rule is a pure function ``Context → list[Finding]``; every finding carries the
+packet numbers, timestamps, config paths or probe transcript lines it rests on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from core.analysis import CallInfo, RegistrationInfo, RtpStreamStats, SipMessageInfo
+from core.findings import Evidence, Finding, make
+from core.firewall import Verdict, split_media
+from core.probes import ProbeResult
+from core.snapshot import ItspState
+
+from .context import BUSY_CODES, BUSY_Q850, Context, site_get
+from .itsp import AUTH_CODES, RegistrationOutcome, connector_registrations, evaluate_registration
+
+Rule = Callable[[Context], list[Finding]]
+
+MAX_EVIDENCE = 8  # evidence items per finding: enough to find the packets, short enough to read
+
+
+def _cap(items: Iterable[Evidence]) -> list[Evidence]:
+    out = list(items)
+    if len(out) > MAX_EVIDENCE:
+        rest = len(out) - MAX_EVIDENCE + 1
+        out = [*out[: MAX_EVIDENCE - 1], Evidence(f"… and {rest} more")]
+    return out
+
+
+def _outcomes(ctx: Context) -> list[RegistrationOutcome]:
+    regs = connector_registrations(ctx.analysis, ctx.endpoints, ctx.site is not None)
+    return [evaluate_registration(r, ctx.now) for r in regs]
+
+
+def _reg_events(reg: RegistrationInfo, codes: Iterable[int], now: float) -> list[Evidence]:
+    wanted = set(codes)
+    return [
+        Evidence(f"REGISTER {reg.aor} from {reg.client} to {reg.registrar}: {e.state} ({e.code})",
+                 packets=(e.frame,), timestamp=e.ts)
+        for e in reg.timeline if e.code in wanted and e.ts <= now
+    ]
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
+    """Not registered and the path to the connector is blocked, or REGISTERs go unanswered."""
+    if ctx.itsp.state is not ItspState.NOT_REGISTERED:
+        return []
+    ev: list[Evidence] = []
+    sip = ctx.verdict("sip-tls")
+    if sip is not None and sip.verdict is Verdict.BLOCKED:
+        ev += sip.evidence
+    for o in _outcomes(ctx):
+        if o.state is ItspState.NOT_REGISTERED and o.last_failure_code in (None, 408) and o.registration.unanswered:
+            reg = o.registration
+            ev.append(Evidence(f"REGISTER {reg.aor} to {reg.registrar}: {reg.unanswered} without response",
+                               packets=reg.frames[-3:], timestamp=o.since))
+            ev += _reg_events(reg, (408,), ctx.now)
+    if not ev:
+        return []
+    ev.insert(0, Evidence(f"ITSP status: not registered — {ctx.itsp.reason}", timestamp=ctx.itsp.since))
+    return [make("itsp.not-registered.firewall", _cap(ev), subject=sip.destination if sip else None)]
+
+
+def _auth_failed(o: RegistrationOutcome, loop: int) -> bool:
+    return o.state is ItspState.NOT_REGISTERED and (
+        o.last_failure_code == 403 or (o.last_failure_code in AUTH_CODES and o.trailing_challenges >= loop)
+    )
+
+
+def rule_not_registered_auth(ctx: Context) -> list[Finding]:
+    """REGISTER answered 403, or 401/407 repeating after credentials (DOMAIN §9)."""
+    out = []
+    for o in _outcomes(ctx):
+        if not _auth_failed(o, ctx.options.auth_challenge_loop):
+            continue
+        reg = o.registration
+        ev = [Evidence(f"{reg.aor} at {reg.registrar}: {o.reason}", timestamp=o.since)]
+        ev += _reg_events(reg, (403, *AUTH_CODES), ctx.now)[-(MAX_EVIDENCE - 1):]
+        out.append(make("itsp.not-registered.auth", _cap(ev), subject=f"{reg.aor} from {reg.client}"))
+    return out
+
+
+def _rest_probes(ctx: Context) -> list[ProbeResult]:
+    return [p for p in ctx.inputs.probes if "rest" in p.probe or p.probe.startswith("https")]
+
+
+def _probe_mentions_jwt(p: ProbeResult) -> bool:
+    text = " ".join((p.reason, *p.transcript, str(p.details.get("error", "")))).lower()
+    return "jwt" in text or "token" in text
+
+
+def _probe_ev(p: ProbeResult) -> Evidence:
+    lines = "; ".join(p.transcript[-2:])
+    return Evidence(f"probe {p.probe} {p.target}: {p.reason or 'ok'}" + (f" — {lines}" if lines else ""),
+                    timestamp=p.ts, source=f"probe:{p.probe}")
+
+
+def rule_api_key_invalid(ctx: Context) -> list[Finding]:
+    """The REST API answers 401/403 to the API key, or the registrar forbids the trunk.
+
+    The trunk registers with the tenant's API key as its credential (DOMAIN §1), so a registrar's
+    403 means the same as a REST 401/403: the key is invalid or was regenerated. A 401 loop is
+    left to ``itsp.not-registered.auth`` alone (it can also be a digest/realm mismatch).
+    """
+    ev: list[Evidence] = []
+    for p in _rest_probes(ctx):
+        code = p.details.get("status_code")
+        if code in (401, 403) and not _probe_mentions_jwt(p):
+            ev.append(_probe_ev(p))
+    for o in _outcomes(ctx):
+        if o.state is ItspState.NOT_REGISTERED and o.last_failure_code == 403:
+            reg = o.registration
+            ev.append(Evidence(f"registrar {reg.registrar} answered 403 to the trunk's API-key credentials",
+                               config_path="connectivity.api_key", timestamp=o.since))
+            ev += _reg_events(reg, (403,), ctx.now)[-3:]
+    return [make("rest-api.api-key-invalid", _cap(ev))] if ev else []
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def _active_at(calls: Sequence[CallInfo], t: float, exclude: str) -> list[CallInfo]:
+    return [
+        c for c in calls
+        if c.call_id != exclude and c.answered and c.answer_ts is not None and c.answer_ts <= t
+        and (c.end_ts is None or c.end_ts > t)
+    ]
+
+
+def _is_busy(c: CallInfo) -> bool:
+    return not c.answered and (c.final_code in BUSY_CODES or c.q850_cause in BUSY_Q850)
+
+
+def _call_ev(c: CallInfo, what: str) -> Evidence:
+    frames = c.frames[:1] + c.frames[-1:] if c.frames else (c.first_frame,)
+    return Evidence(f"call {c.caller} → {c.callee}: {what}", packets=tuple(dict.fromkeys(frames)),
+                    timestamp=c.start_ts, call_id=c.call_id)
+
+
+def rule_trunk_lines_busy(ctx: Context) -> list[Finding]:
+    """INVITEs rejected 486/503 (or Q.850 34) while the answered calls fill the trunk lines."""
+    if ctx.analysis is None:
+        return []
+    calls = ctx.analysis.calls
+    limit = site_get(ctx.site, "connectivity", "simultaneous_calls")
+    shared = bool(site_get(ctx.site, "connectivity", "shared_trunk_lines"))
+    ev: list[Evidence] = []
+    for c in calls:
+        if not _is_busy(c):
+            continue
+        active = len(_active_at(calls, c.start_ts, c.call_id))
+        at_limit = isinstance(limit, int) and limit > 0 and active >= limit
+        # Shared lines are also taken by ITSP/Device@Home calls we cannot see; without a site the
+        # Q.850 cause 34 ("no circuit available") is the only statement that lines ran out.
+        if at_limit or (shared and active > 0) or (limit is None and c.q850_cause in BUSY_Q850):
+            what = f"rejected {c.final_code} {c.final_reason}".strip() + f" with {active} call(s) active"
+            ev.append(_call_ev(c, what))
+    if not ev:
+        return []
+    if isinstance(limit, int):
+        ev.insert(0, Evidence(f"simultaneous circuit calls = {limit}" + (" (shared)" if shared else ""),
+                              config_path="connectivity.simultaneous_calls"))
+    return [make("calls.trunk-lines-busy", _cap(ev))]
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _user_of(ctx: Context, c: CallInfo) -> Any:
+    """The site user a call is for: matched by callno, DID or call number against caller/callee."""
+    users = site_get(ctx.site, "users") or ()
+    parties = {_digits(c.caller), _digits(c.callee)} - {""}
+    for u in users:
+        numbers = {_digits(str(site_get(u, k) or "")) for k in ("callno", "call_number")}
+        did = str(site_get(u, "did") or "")
+        if any(n and n in parties for n in numbers):
+            return u
+        if did and any(p.endswith(did) and len(p) > len(did) for p in parties):
+            return u
+    return None
+
+
+def _cause_by_site(ctx: Context, c: CallInfo) -> tuple[str, str] | None:
+    """(finding id, config path) when the site explains why this user's call was rejected."""
+    user = _user_of(ctx, c)
+    if user is None:
+        return None
+    users = list(site_get(ctx.site, "users") or ())
+    path = f"users[{users.index(user)}]"
+    licenses = set(site_get(user, "licenses") or ())
+    if not {"ip-user", "unify-phone"} <= licenses:
+        return "calls.license-missing", f"{path}.licenses"
+    if site_get(user, "station_type") not in (None, "trusted-external-user"):
+        return "calls.not-trusted-external-user", f"{path}.station_type"
+    if site_get(ctx.site, "route", "trusted_external_users") is False:
+        return "calls.route-flag-off", "route.trusted_external_users"
+    return None
+
+
+def _cause_by_reason(ctx: Context, c: CallInfo) -> str | None:
+    text = f"{c.final_reason} {c.reason_header or ''}".lower()
+    return next((fid for phrase, fid in ctx.options.call_reject_reasons if phrase in text), None)
+
+
+def rule_rejected_calls(ctx: Context) -> list[Finding]:
+    """Calls rejected for a FAQ cause: license, station type, route flag, numbering plan.
+
+    The reason phrase / Reason header names the cause (``DiagnosisOptions.call_reject_reasons``);
+    otherwise the site explains it (the user's licenses and station type, the route flag).
+    """
+    if ctx.analysis is None:
+        return []
+    by_id: dict[str, list[Evidence]] = defaultdict(list)
+    for c in ctx.analysis.calls:
+        if c.answered or c.cancelled or c.final_code is None or c.final_code < 400 or _is_busy(c) or c.final_code == 487:
+            continue
+        fid = _cause_by_reason(ctx, c)
+        path = None
+        if fid is None and ctx.site is not None:
+            found = _cause_by_site(ctx, c)
+            if found is not None:
+                fid, path = found
+        if fid is None:
+            continue
+        by_id[fid].append(_call_ev(c, f"rejected {c.final_code} {c.final_reason}".strip()))
+        if path is not None:
+            by_id[fid].append(Evidence("site file says so", config_path=path))
+    return [make(fid, _cap(dict.fromkeys(ev))) for fid, ev in sorted(by_id.items())]
+
+
+# --------------------------------------------------------------------------- clone
+
+
+def _register_sources(msgs: Sequence[SipMessageInfo], registrar: str) -> list[tuple[str, SipMessageInfo]]:
+    """REGISTER requests to one registrar as (source key, message); the key is the sender address
+    and Call-ID, because one PBX keeps its Call-ID across refreshes and TLS reconnects (RFC 3261
+    §10.2.4) while a second system uses its own."""
+    return [
+        (f"{m.src}|{m.call_id}", m) for m in msgs
+        if m.method == "REGISTER" and not m.retransmission and f"{m.dst}:{m.dst_port}" == registrar
+    ]
+
+
+def rule_duplicate_connector(ctx: Context) -> list[Finding]:
+    """Two systems register the same connector configuration: REGISTERs from two sources alternate.
+
+    A reconnect or restart switches source once (A…A B…B); a clone interleaves (A B A B). Both
+    sources registering successfully at overlapping times is the same evidence from the analyser's
+    per-client registrations.
+    """
+    if ctx.analysis is None:
+        return []
+    ev: list[Evidence] = []
+    regs = connector_registrations(ctx.analysis, ctx.endpoints, ctx.site is not None)
+    by_aor: dict[str, list[RegistrationInfo]] = defaultdict(list)
+    for r in regs:
+        by_aor[r.aor].append(r)
+    for aor, group in by_aor.items():
+        clients = {r.client for r in group if r.last_success_ts is not None}
+        if len(clients) >= 2:
+            ev.append(Evidence(f"AOR {aor} registered by {len(clients)} clients: {', '.join(sorted(clients))}",
+                               packets=tuple(sorted({f for r in group for f in r.frames[:2]}))))
+    for registrar in sorted({r.registrar for r in regs}):
+        seq = _register_sources(ctx.analysis.sip_messages, registrar)
+        keys = [k for k, _ in seq]
+        switches = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
+        # Returning to a source seen before, after another one, is the interleaving of a clone.
+        returns = [i for i in switches if keys[i] in keys[:i]]
+        if len({*keys}) >= 2 and returns:
+            frames = tuple(seq[i][1].frame for i in switches[:6])
+            srcs = sorted({f"{m.src}:{m.src_port}" for _, m in seq})
+            ev.append(Evidence(f"REGISTERs to {registrar} alternate between {len(set(keys))} sources "
+                               f"({len(switches)} switches): {', '.join(srcs[:4])}", packets=frames,
+                               timestamp=seq[switches[0]][1].ts))
+    if not ev:
+        return []
+    return [make("clone.duplicate-connector", _cap(ev))]
+
+
+# --------------------------------------------------------------------------- media
+
+
+def _streams_of(ctx: Context, c: CallInfo) -> list[RtpStreamStats]:
+    assert ctx.analysis is not None
+    streams = ctx.analysis.rtp_streams
+    picked = [streams[i] for i in c.streams if 0 <= i < len(streams)]
+    return picked or [s for s in streams if s.call_id == c.call_id]
+
+
+def rule_one_way_audio(ctx: Context) -> list[Finding]:
+    """An answered call whose RTP flows one way only; or, without call context, a stream that
+    never came back (the firewall's one-way RTP verdict)."""
+    if ctx.analysis is None:
+        return []
+    out: list[Finding] = []
+    covered: set[int] = set()
+    for c in ctx.analysis.calls:
+        if not c.answered:
+            continue
+        streams = _streams_of(ctx, c)
+        covered.update(id(s) for s in streams)
+        senders = {(s.src, s.src_port) for s in streams}
+        lasted = (c.duration_s or 0.0) >= ctx.options.one_way_min_s
+        if (c.one_way_audio or (len(senders) == 1 and lasted)) and streams:
+            ev = [_call_ev(c, f"answered, {c.duration_s or 0:.1f} s, RTP in one direction only")]
+            ev += [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
+                            packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)
+                   for s in streams]
+            out.append(make("media.one-way-audio", _cap(ev), subject=c.call_id))
+        elif c.one_way_audio:
+            out.append(make("media.one-way-audio", [_call_ev(c, "answered, media in one direction only")],
+                            subject=c.call_id))
+    loose = [s for s in split_media(ctx.analysis.rtp_streams, ctx.endpoints).unpaired_egress
+             if id(s) not in covered and s.last_ts - s.first_ts >= ctx.options.one_way_min_s]
+    if loose:
+        ev = [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
+                       packets=(s.first_frame, s.last_frame), timestamp=s.first_ts) for s in loose]
+        out.append(make("media.one-way-audio", _cap(ev), subject="streams without call"))
+    return out
+
+
+def rule_poor_quality(ctx: Context) -> list[Finding]:
+    """Streams beyond the loss / jitter / MOS thresholds (DOMAIN §10 figures)."""
+    if ctx.analysis is None:
+        return []
+    o = ctx.options
+    ev: list[Evidence] = []
+    for s in ctx.analysis.rtp_streams:
+        if s.packets < o.min_stream_packets:
+            continue
+        why = []
+        if s.loss_pct > o.max_loss_pct:
+            why.append(f"loss {s.loss_pct:.1f} % > {o.max_loss_pct:g} %")
+        if s.mean_jitter_ms > o.max_jitter_ms:
+            why.append(f"mean jitter {s.mean_jitter_ms:.1f} ms > {o.max_jitter_ms:g} ms")
+        if s.mos is not None and s.mos < o.min_mos:
+            why.append(f"MOS {s.mos:.2f} < {o.min_mos:g}")
+        if why:
+            ev.append(Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port} SSRC 0x{s.ssrc:08x}: " + ", ".join(why),
+                               packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id))
+    return [make("media.poor-quality", _cap(ev))] if ev else []
+
+
+# --------------------------------------------------------------------------- security, provisioning
+
+
+def rule_port_443_open(ctx: Context) -> list[Finding]:
+    v = ctx.verdict("inbound-443")
+    if v is None or v.ok:
+        return []
+    return [make("security.port-443-open", _cap([Evidence(f"{v.destination}: {v.reason}"), *v.evidence]))]
+
+
+def rule_provisioning_jwt_missing(ctx: Context) -> list[Finding]:
+    """The REST API refusing a provisioning request for a missing JWT. (A Unify Video site with no
+    JWT at all is the site rule's ``provisioning.jwt-missing``.)"""
+    ev = []
+    for p in _rest_probes(ctx):
+        text = " ".join((p.reason, *p.transcript, str(p.details.get("error", "")))).lower()
+        if not p.success and "jwt" in text and ("missing" in text or "not set" in text or "required" in text):
+            ev.append(_probe_ev(p))
+    return [make("provisioning.jwt-missing", _cap(ev))] if ev else []
+
+
+#: The evidence rules, in catalogue order of the ids they produce.
+EVIDENCE_RULES: tuple[Rule, ...] = (
+    rule_not_registered_firewall,
+    rule_not_registered_auth,
+    rule_api_key_invalid,
+    rule_trunk_lines_busy,
+    rule_rejected_calls,
+    rule_provisioning_jwt_missing,
+    rule_duplicate_connector,
+    rule_one_way_audio,
+    rule_poor_quality,
+    rule_port_443_open,
+)

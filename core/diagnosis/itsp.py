@@ -1,0 +1,160 @@
+"""ITSP status of "Unify Phone (Cloud)" at a given ``now`` (DOMAIN §9, issue 5 item 2).
+
+Theory of operation. The trunk is *registered* from a 2xx to a REGISTER until the granted expiry
+passes without a refreshing 2xx; a failed refresh does not end the binding early (the registrar
+keeps it until it expires). It is *not registered* when the last binding expired, or when attempts
+only failed (403, a 401/407 loop, 408/timeouts, 5xx, unanswered), or when the path to the
+connector is blocked and no REGISTER could even be sent. *Disabled* comes from the site file
+(connectivity.enabled false). Without any of this evidence the status is *unknown* — never a guess.
+Each status says since when and why, with the registrar and expiry when known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.analysis import AnalysisResult, RegistrationInfo
+from core.firewall import Endpoints, FlowVerdict, Verdict
+from core.snapshot import ItspState, ItspStatus
+
+from .context import site_get
+
+#: A trunk with no usable granted expiry is treated as holding its binding this long; RFC 3261
+#: §10.2.1.1 suggests 3600 s as the default a registrar grants.
+DEFAULT_EXPIRY_S = 3600
+AUTH_CODES = frozenset({401, 407})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationOutcome:
+    """The state of one registration (AOR at a registrar, from one client) at ``now``."""
+
+    registration: RegistrationInfo
+    state: ItspState
+    since: float | None
+    reason: str
+    expiry_ts: float | None
+    last_success_ts: float | None
+    trailing_challenges: int  # 401/407 since the last 2xx (a loop when ≥ the option)
+    last_failure_code: int | None
+
+
+def _failure_text(code: int | None, challenges: int, unanswered: int) -> str:
+    if code == 403:
+        return "REGISTER answered 403 Forbidden"
+    if code in AUTH_CODES and challenges >= 2:
+        return f"REGISTER challenged {challenges} times in a row ({code}): credentials rejected"
+    if code == 408:
+        return "REGISTER timed out (408)"
+    if code is not None and code >= 300 and code not in AUTH_CODES:
+        return f"REGISTER answered {code}"
+    if unanswered:
+        return f"REGISTER unanswered ({unanswered} without response)"
+    if code in AUTH_CODES:
+        return f"REGISTER challenged ({code}), no successful retry seen"
+    return "no successful REGISTER"
+
+
+def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutcome:
+    """Walk the registration timeline up to ``now``."""
+    granted = reg.granted_expiry_s if reg.granted_expiry_s else DEFAULT_EXPIRY_S
+    since: float | None = None  # start of the current unbroken registered run
+    expiry: float | None = None
+    last_success: float | None = None
+    first_failure: float | None = None  # first failure after the last success
+    challenges = 0
+    last_code: int | None = None
+    events = [e for e in reg.timeline if e.ts <= now]
+    for ev in events:
+        if ev.state == "registered":
+            if since is None or (expiry is not None and ev.ts > expiry):
+                since = ev.ts
+            last_success, expiry = ev.ts, ev.ts + granted
+            first_failure, challenges, last_code = None, 0, ev.code
+        elif ev.state == "challenged":
+            challenges += 1
+            last_code = ev.code
+            first_failure = first_failure if first_failure is not None else ev.ts
+        elif ev.state == "failed":
+            last_code = ev.code
+            first_failure = first_failure if first_failure is not None else ev.ts
+        elif ev.state in ("expired", "unregistered"):
+            since, expiry = None, None
+            first_failure = first_failure if first_failure is not None else ev.ts
+    if not events:
+        # No timeline from the analyser: fall back to its summary fields.
+        last_success, last_code = reg.last_success_ts, reg.last_code
+        expiry = reg.expiry_ts or (last_success + granted if last_success is not None else None)
+        since = last_success if reg.registered else None
+        challenges = reg.challenges if last_success is None else 0
+        if last_success is not None and last_success > now:
+            last_success = expiry = since = None
+    if expiry is not None and last_success is not None and since is not None and now < expiry:
+        return RegistrationOutcome(reg, ItspState.REGISTERED, since, f"registered at {reg.registrar}",
+                                   expiry, last_success, challenges, last_code)
+    failure = _failure_text(last_code if last_code and last_code >= 300 else None, challenges,
+                            reg.unanswered if last_success is None or first_failure is not None else 0)
+    if expiry is not None and since is not None:
+        # Was registered; the binding ran out at ``expiry`` without a refreshing 2xx.
+        reason = f"registration expired without a refreshing 2xx; {failure}" if failure != "no successful REGISTER" \
+            else "registration expired without a refreshing 2xx"
+        return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, expiry, reason, expiry, last_success,
+                                   challenges, last_code)
+    start = first_failure if first_failure is not None else (events[0].ts if events else None)
+    return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, start, failure, None, last_success, challenges, last_code)
+
+
+def connector_registrations(analysis: AnalysisResult | None, ep: Endpoints, has_site: bool) -> tuple[RegistrationInfo, ...]:
+    """Registrations towards the connector; without a site every registration counts."""
+    if analysis is None:
+        return ()
+    if not has_site:
+        return analysis.registrations
+    target = f"{ep.connector[0]}:{ep.connector[1]}"
+    matching = tuple(r for r in analysis.registrations if r.registrar == target)
+    # A trace-log-only analysis may name the registrar by host only; then take them all.
+    return matching or analysis.registrations
+
+
+def derive_itsp_status(
+    site: object,
+    analysis: AnalysisResult | None,
+    ep: Endpoints,
+    sip_verdict: FlowVerdict | None,
+    now: float,
+) -> ItspStatus:
+    """The ITSP status at ``now`` from the site, the REGISTER outcomes and the SIP/TLS flow verdict
+    (which already folds in the probes of the connector)."""
+    if site is not None and site_get(site, "connectivity", "enabled") is False:
+        return ItspStatus(ItspState.DISABLED, None, "connectivity.enabled is false in the site file")
+    outcomes = [evaluate_registration(r, now) for r in connector_registrations(analysis, ep, site is not None)]
+    registered = [o for o in outcomes if o.state is ItspState.REGISTERED]
+    if registered:
+        best = max(registered, key=lambda o: o.last_success_ts or 0.0)
+        return ItspStatus(ItspState.REGISTERED, best.since, best.reason, best.registration.registrar,
+                          best.expiry_ts, best.last_success_ts)
+    if outcomes:
+        last = max(outcomes, key=lambda o: (o.since or 0.0))
+        reason = last.reason
+        if sip_verdict is not None and sip_verdict.verdict is Verdict.BLOCKED:
+            reason = f"{reason}; {sip_verdict.reason} to {sip_verdict.destination}"
+        return ItspStatus(ItspState.NOT_REGISTERED, last.since, reason, last.registration.registrar,
+                          last.expiry_ts, last.last_success_ts)
+    if sip_verdict is not None and sip_verdict.verdict is Verdict.BLOCKED:
+        stamps = [e.timestamp for e in sip_verdict.evidence if e.timestamp is not None]
+        return ItspStatus(ItspState.NOT_REGISTERED, min(stamps) if stamps else None,
+                          f"{sip_verdict.reason} to {sip_verdict.destination}", sip_verdict.destination)
+    if sip_verdict is not None and sip_verdict.verdict is Verdict.WORKING:
+        return ItspStatus(ItspState.UNKNOWN, None,
+                          f"connector {sip_verdict.destination} reachable but no REGISTER seen "
+                          "(encrypted without a key log or trace log?)", sip_verdict.destination)
+    return ItspStatus(ItspState.UNKNOWN, None, "no REGISTER, connection or probe to the connector observed")
+
+
+def challenge_loop(outcome: RegistrationOutcome, threshold: int) -> bool:
+    return outcome.state is ItspState.NOT_REGISTERED and outcome.trailing_challenges >= threshold
+
+
+def outcomes_for(regs: Sequence[RegistrationInfo], now: float) -> list[RegistrationOutcome]:
+    return [evaluate_registration(r, now) for r in regs]

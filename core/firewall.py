@@ -1,0 +1,455 @@
+"""The firewall check of DOMAIN §7 / seed §4: expected flows vs what captures and probes observed.
+
+Theory of operation. The seed lists the flows an OSBiz needs through its firewall (SIP/TLS to the
+connector, REST to phoneapp.unify.com, STUN/TURN, RTP both ways to the GCP europe-west3 ranges) and
+one that must stay closed (inbound TCP 443 to the OSBiz). ``expected_flows`` turns the site's
+endpoints into that list; ``check_firewall`` gives each flow one verdict from the evidence:
+
+- TCP: a SYN with no SYN-ACK, an ICMP unreachable or a reset is *blocked*; a SYN-ACK or a
+  completed TLS handshake is *working*; probes decide when the capture saw nothing.
+- STUN: a request with a response is *working*, requests without any response are *blocked*.
+- RTP: streams out and in (paired by address/port) are *working*; out but never in is *one-way*.
+- Nothing seen at all is *not observed* — never a guess.
+
+A capture is taken at the OSBiz, so its own egress is always visible even when the firewall drops
+it further on; the missing answer is what shows the block. Everything here is pure: the caller
+hands in the analysis, the probe results and (optionally) the text of a GCP ``cloud.json``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
+from core.errors import ConfigError
+from core.findings import Evidence
+from core.probes import ProbeResult
+
+# Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
+SEED_CONNECTOR = ("35.246.178.13", 65061)
+SEED_REST = ("34.117.105.255", 443)
+SEED_STUN = ("34.159.228.55", 3478)
+SEED_MEDIA_PORTS = (10000, 49999)
+GCP_SCOPE = "europe-west3"
+
+#: Probe modules (``core.probes.ProbeResult.probe``) that open a TCP connection to their target.
+TCP_PROBES = frozenset({"tcp_connect", "sip_options_tls", "sip_options_tcp", "https_rest", "tls"})
+STUN_PROBES = frozenset({"stun", "stun_udp", "stun_tcp"})
+
+
+class Verdict(StrEnum):
+    WORKING = "working"
+    BLOCKED = "blocked"
+    ONE_WAY = "one-way"
+    NOT_OBSERVED = "not-observed"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """The addresses the check needs, from the site file (``from_site``) or the seed defaults."""
+
+    osbiz: tuple[str, ...] = ()  # public and private address of the OSBiz, when known
+    connector: tuple[str, int] = SEED_CONNECTOR
+    rest: tuple[str, int] = SEED_REST
+    stun: tuple[str, int] = SEED_STUN
+    media_ports: tuple[int, int] = SEED_MEDIA_PORTS
+
+    def is_osbiz(self, address: str) -> bool:
+        return address in self.osbiz
+
+
+def _get(obj: Any, *names: str) -> Any:
+    """Read a nested attribute or mapping key; None when any step is missing.
+
+    The site model (``core.site``) is typed elsewhere; reading it through this keeps this module
+    independent of its class names and lets tests pass plain mappings.
+    """
+    for name in names:
+        if obj is None:
+            return None
+        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+    return obj
+
+
+def _host_port(obj: Any, default: tuple[str, int]) -> tuple[str, int]:
+    host, port = _get(obj, "host"), _get(obj, "port")
+    return (str(host) if host else default[0], int(port) if port else default[1])
+
+
+def endpoints_from_site(site: Any) -> Endpoints:
+    """``Endpoints`` of a site (``core.site`` model or the equivalent mapping); defaults when absent."""
+    if site is None:
+        return Endpoints()
+    osbiz = tuple(
+        str(a) for a in (_get(site, "system", "public_ip"), _get(site, "system", "private_ip")) if a
+    )
+    ep = _get(site, "endpoints")
+    first, last = _get(ep, "media_ports", "first"), _get(ep, "media_ports", "last")
+    return Endpoints(
+        osbiz=osbiz,
+        connector=_host_port(_get(ep, "connector"), SEED_CONNECTOR),
+        rest=_host_port(_get(ep, "rest"), SEED_REST),
+        stun=_host_port(_get(ep, "stun"), SEED_STUN),
+        media_ports=(int(first or SEED_MEDIA_PORTS[0]), int(last or SEED_MEDIA_PORTS[1])),
+    )
+
+
+# --------------------------------------------------------------------------- GCP ranges (cloud.json)
+
+
+@dataclass(frozen=True, slots=True)
+class GcpRanges:
+    """The prefixes of one scope of a ``cloud.json`` (https://www.gstatic.com/ipranges/cloud.json)."""
+
+    scope: str
+    sync_token: str
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    def contains(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip.version == n.version and ip in n for n in self.networks)
+
+
+def load_gcp_ranges(text: str, scope: str = GCP_SCOPE, source: str = "cloud.json") -> GcpRanges:
+    """Parse the text of a ``cloud.json``; keep the prefixes of ``scope``.
+
+    Raises ``ConfigError`` naming the JSON path of the first bad entry; an empty scope is an error
+    too, since every RTP peer would then look foreign.
+    """
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"not JSON ({exc.__class__.__name__})", file=source) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("prefixes"), list):
+        raise ConfigError("expected an object with a 'prefixes' list", path="prefixes", file=source)
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for i, entry in enumerate(doc["prefixes"]):
+        if not isinstance(entry, dict):
+            raise ConfigError("expected an object", path=f"prefixes[{i}]", file=source)
+        if entry.get("scope") != scope:
+            continue
+        prefix = entry.get("ipv4Prefix", entry.get("ipv6Prefix"))
+        if not isinstance(prefix, str):
+            raise ConfigError("missing ipv4Prefix/ipv6Prefix", path=f"prefixes[{i}]", file=source)
+        try:
+            networks.append(ipaddress.ip_network(prefix, strict=False))
+        except ValueError:
+            raise ConfigError("invalid prefix", path=f"prefixes[{i}]", file=source) from None
+    if not networks:
+        raise ConfigError(f"no prefixes with scope {scope!r}", path="prefixes", file=source)
+    token = doc.get("syncToken")
+    return GcpRanges(scope=scope, sync_token=str(token) if token is not None else "", networks=tuple(networks))
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVerdict:
+    """One expected flow of DOMAIN §7 and what was observed for it.
+
+    ``ok`` says whether the observation is what the seed requires: for the must-stay-closed flow
+    (inbound 443) *blocked* or *not observed* is ok and *working* is not.
+    """
+
+    flow: str
+    description: str
+    proto: str
+    source: str
+    destination: str
+    verdict: Verdict
+    ok: bool
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+    notes: tuple[str, ...] = ()
+    must_be_closed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "description": self.description,
+            "proto": self.proto,
+            "source": self.source,
+            "destination": self.destination,
+            "verdict": self.verdict.value,
+            "ok": self.ok,
+            "reason": self.reason,
+            "must_be_closed": self.must_be_closed,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(slots=True)
+class _Obs:
+    """Evidence gathered for one flow before the verdict is chosen."""
+
+    working: list[Evidence] = field(default_factory=list)
+    blocked: list[Evidence] = field(default_factory=list)
+    blocked_reason: str = ""
+
+    def block(self, reason: str, ev: Evidence) -> None:
+        if not self.blocked_reason:
+            self.blocked_reason = reason
+        self.blocked.append(ev)
+
+
+def _probe_target(p: ProbeResult) -> tuple[str, int] | None:
+    host, sep, port = p.target.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _probe_evidence(p: ProbeResult) -> Evidence:
+    line = p.transcript[-1] if p.transcript else ""
+    state = "succeeded" if p.success else f"failed: {p.reason}"
+    text = f"probe {p.probe} to {p.target} {state}" + (f" ({line})" if line and not p.success else "")
+    return Evidence(text, timestamp=p.ts, source=f"probe:{p.probe}")
+
+
+def probe_failed_at_connect(p: ProbeResult) -> bool:
+    """A failed probe that never got a transport connection (or TLS) up: points at a firewall.
+
+    Probes record the phases they completed; a failure with no ``request``/``response`` phase and a
+    reason naming connect/TLS/timeout/refused/unreachable is a connect-level failure.
+    """
+    if p.success:
+        return False
+    phase = str(p.details.get("failed_phase", "")).lower()
+    if phase:
+        return phase in {"connect", "tls", "resolve", "handshake"}
+    reason = p.reason.lower()
+    return any(w in reason for w in ("connect", "tls", "handshake", "refused", "unreachable", "timed out", "timeout"))
+
+
+def _tcp_obs(
+    analysis: AnalysisResult | None,
+    probes: Sequence[ProbeResult],
+    host: str,
+    port: int,
+    *,
+    answered_means_working: bool = True,
+) -> _Obs:
+    """Evidence for a TCP flow to host:port from flows, TLS flows and probes."""
+    obs = _Obs()
+    if analysis is not None:
+        for f in analysis.flows:
+            if f.proto != "tcp" or f.dst != host or f.dst_port != port:
+                continue
+            _tcp_flow_evidence(obs, f)
+        for t in analysis.tls_flows:
+            if t.server != host or t.server_port != port:
+                continue
+            where = f"TLS {t.client}:{t.client_port} → {t.server}:{t.server_port}"
+            if t.syn_answered is False:
+                obs.block("TCP SYN unanswered", Evidence(f"{where}: SYN unanswered", packets=(t.first_frame,), timestamp=t.first_ts))
+            elif t.handshake == "ok":
+                obs.working.append(Evidence(f"{where}: TLS handshake completed ({t.version or 'TLS'})", packets=(t.first_frame,), timestamp=t.first_ts))
+            elif t.handshake == "failed" or (t.handshake == "incomplete" and t.reset_by == "server"):
+                alerts = f", alerts {', '.join(t.alerts)}" if t.alerts else ""
+                reset = f", reset by {t.reset_by}" if t.reset_by else ""
+                obs.block("TLS handshake failure", Evidence(f"{where}: TLS handshake {t.handshake}{alerts}{reset}", packets=(t.first_frame,), timestamp=t.first_ts))
+            elif t.syn_answered and answered_means_working:
+                obs.working.append(Evidence(f"{where}: TCP connection answered", packets=(t.first_frame,), timestamp=t.first_ts))
+    for p in probes:
+        if p.probe not in TCP_PROBES or _probe_target(p) != (host, port):
+            continue
+        if p.success or not probe_failed_at_connect(p):
+            # A probe that got past connect proves the path even if the service answered badly.
+            obs.working.append(_probe_evidence(p))
+        else:
+            obs.block(f"probe {p.probe} failed: {p.reason}", _probe_evidence(p))
+    return obs
+
+
+def _tcp_flow_evidence(obs: _Obs, f: FlowInfo) -> None:
+    where = f"TCP {f.src} → {f.dst}:{f.dst_port}"
+    frames = (f.first_frame,) if f.first_frame else ()
+    if f.icmp_unreachable:
+        obs.block("ICMP destination unreachable", Evidence(f"{where}: {f.icmp_unreachable} ICMP unreachable", packets=frames, timestamp=f.first_ts))
+    if f.syn and not f.syn_ack:
+        if f.rst:
+            obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts))
+        else:
+            obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts))
+    elif f.syn_ack:
+        obs.working.append(Evidence(f"{where}: {f.syn_ack} SYN-ACK, {f.packets} packets", packets=frames, timestamp=f.first_ts))
+
+
+def _verdict(
+    flow: str, description: str, proto: str, source: str, destination: str, obs: _Obs, notes: Iterable[str] = ()
+) -> FlowVerdict:
+    # Working evidence wins over blocked: a flow that got through at least once is open, and the
+    # blocked evidence is kept as notes (intermittent loss, a fault window) rather than dropped.
+    if obs.working:
+        extra = tuple(f"also seen: {obs.blocked_reason}" for _ in obs.blocked[:1])
+        return FlowVerdict(flow, description, proto, source, destination, Verdict.WORKING, True,
+                           "answered", tuple(obs.working + obs.blocked), (*extra, *notes))
+    if obs.blocked:
+        return FlowVerdict(flow, description, proto, source, destination, Verdict.BLOCKED, False,
+                           obs.blocked_reason, tuple(obs.blocked), tuple(notes))
+    return FlowVerdict(flow, description, proto, source, destination, Verdict.NOT_OBSERVED, True,
+                       "no packets or probes for this flow", (), tuple(notes))
+
+
+def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], host: str, port: int, transport: str) -> _Obs:
+    obs = _Obs()
+    if analysis is not None:
+        for s in analysis.stun:
+            if s.server != host or s.server_port != port or s.transport != transport:
+                continue
+            where = f"STUN {s.method} {s.client}:{s.client_port} → {s.server}:{s.server_port}/{s.transport}"
+            frames = (s.request_frame,) + ((s.response_frame,) if s.response_frame else ())
+            if s.response_frame is not None:
+                obs.working.append(Evidence(f"{where}: {s.response_class or 'response'}", packets=frames))
+            else:
+                obs.block("STUN request unanswered", Evidence(f"{where}: no response", packets=frames))
+        if transport == "tcp":
+            for f in analysis.flows:
+                if f.proto == "tcp" and f.dst == host and f.dst_port == port:
+                    _tcp_flow_evidence(obs, f)
+        else:
+            for f in analysis.flows:
+                if f.proto == "udp" and f.dst == host and f.dst_port == port and f.icmp_unreachable:
+                    obs.block("ICMP destination unreachable", Evidence(
+                        f"UDP {f.src} → {f.dst}:{f.dst_port}: {f.icmp_unreachable} ICMP unreachable",
+                        packets=(f.first_frame,) if f.first_frame else (), timestamp=f.first_ts))
+    for p in probes:
+        if _probe_target(p) != (host, port):
+            continue
+        ptransport = "tcp" if p.probe.endswith("_tcp") else "udp"
+        relevant = (p.probe in STUN_PROBES and ptransport == transport) or (
+            transport == "tcp" and p.probe == "tcp_connect")
+        if not relevant:
+            continue
+        if p.success:
+            obs.working.append(_probe_evidence(p))
+        else:
+            obs.block(f"probe {p.probe} failed: {p.reason}", _probe_evidence(p))
+    return obs
+
+
+@dataclass(frozen=True, slots=True)
+class MediaDirections:
+    """RTP streams split by direction relative to the OSBiz, with the unanswered ones."""
+
+    egress: tuple[RtpStreamStats, ...]
+    ingress: tuple[RtpStreamStats, ...]
+    unpaired_egress: tuple[RtpStreamStats, ...]
+
+
+def _in_range(port: int, rng: tuple[int, int]) -> bool:
+    return rng[0] <= port <= rng[1]
+
+
+def split_media(streams: Sequence[RtpStreamStats], ep: Endpoints) -> MediaDirections:
+    """Classify RTP streams as egress (OSBiz → cloud) or ingress (cloud → OSBiz).
+
+    With distinct addresses the OSBiz address decides. When both ends share one address (a capture
+    on loopback, or no site file) a stream whose reverse (same two address:port ends swapped) exists
+    is a pair: the one with the OSBiz media port as source is egress. A stream without a reverse is
+    counted as egress: at the OSBiz we always see what it sends, so a lone stream is media that
+    never came back.
+    """
+    keys = {(s.src, s.src_port, s.dst, s.dst_port) for s in streams}
+    egress: list[RtpStreamStats] = []
+    ingress: list[RtpStreamStats] = []
+    unpaired: list[RtpStreamStats] = []
+    for s in streams:
+        paired = (s.dst, s.dst_port, s.src, s.src_port) in keys
+        src_is, dst_is = ep.is_osbiz(s.src), ep.is_osbiz(s.dst)
+        if src_is != dst_is:
+            out = src_is
+        elif paired:
+            # Same address both ends: the lower (src, port) of the pair is called egress so the two
+            # directions are split deterministically; by port range when that disambiguates.
+            src_in, dst_in = _in_range(s.src_port, ep.media_ports), _in_range(s.dst_port, ep.media_ports)
+            out = src_in and not dst_in if src_in != dst_in else (s.src, s.src_port) < (s.dst, s.dst_port)
+        else:
+            out = True
+        (egress if out else ingress).append(s)
+        if out and not paired:
+            unpaired.append(s)
+    return MediaDirections(tuple(egress), tuple(ingress), tuple(unpaired))
+
+
+def _stream_evidence(s: RtpStreamStats) -> Evidence:
+    return Evidence(
+        f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port} SSRC 0x{s.ssrc:08x} {s.codec}: {s.packets} packets",
+        packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id,
+    )
+
+
+def check_firewall(
+    ep: Endpoints,
+    analysis: AnalysisResult | None,
+    probes: Sequence[ProbeResult] = (),
+    gcp: GcpRanges | None = None,
+) -> tuple[FlowVerdict, ...]:
+    """One verdict per expected flow of DOMAIN §7, in the seed's table order."""
+    osbiz = " / ".join(ep.osbiz) or "OSBiz"
+    out: list[FlowVerdict] = []
+    ch, cp = ep.connector
+    out.append(_verdict("sip-tls", "SIP over TLS to the connector (answers return on the established connection)",
+                        "tcp", osbiz, f"{ch}:{cp}", _tcp_obs(analysis, probes, ch, cp)))
+    rh, rp = ep.rest
+    out.append(_verdict("rest-api", "REST API (provisioning, phoneapp.unify.com)", "tcp", osbiz, f"{rh}:{rp}",
+                        _tcp_obs(analysis, probes, rh, rp)))
+    sh, sp = ep.stun
+    out.append(_verdict("stun-udp", "STUN/TURN", "udp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "udp")))
+    out.append(_verdict("stun-tcp", "STUN/TURN", "tcp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "tcp")))
+    out.extend(_media_verdicts(ep, analysis, gcp, osbiz))
+    out.append(_inbound_443(ep, analysis, probes, osbiz))
+    return tuple(out)
+
+
+def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRanges | None, osbiz: str) -> list[FlowVerdict]:
+    streams = analysis.rtp_streams if analysis is not None else ()
+    media = split_media(streams, ep)
+    rng = f"UDP {ep.media_ports[0]}–{ep.media_ports[1]}"
+    notes: list[str] = []
+    if gcp is not None:
+        peers = sorted({s.dst for s in media.egress} | {s.src for s in media.ingress})
+        foreign = [p for p in peers if not gcp.contains(p)]
+        if foreign:
+            notes.append(f"RTP peers outside the GCP {gcp.scope} ranges: {', '.join(foreign)}")
+        elif peers:
+            notes.append(f"all RTP peers are in the GCP {gcp.scope} ranges")
+    egress_obs = _Obs(working=[_stream_evidence(s) for s in media.egress])
+    ingress_obs = _Obs(working=[_stream_evidence(s) for s in media.ingress])
+    egress = _verdict("rtp-egress", "RTP from the OSBiz media ports to the cloud", "udp", osbiz,
+                      f"GCP {GCP_SCOPE} {rng}", egress_obs, notes)
+    ingress = _verdict("rtp-ingress", "RTP from the cloud to the OSBiz media ports", "udp",
+                       f"GCP {GCP_SCOPE}", f"{osbiz} {rng}", ingress_obs, notes)
+    if media.unpaired_egress:
+        # Media went out and nothing came back on those ports: the inbound path is one-way.
+        ev = tuple(_stream_evidence(s) for s in media.unpaired_egress)
+        reason = f"{len(media.unpaired_egress)} RTP stream(s) out with no stream back"
+        ingress = FlowVerdict(ingress.flow, ingress.description, "udp", ingress.source, ingress.destination,
+                              Verdict.ONE_WAY, False, reason, ev + ingress.evidence, ingress.notes)
+    return [egress, ingress]
+
+
+def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
+    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open."""
+    obs = _Obs()
+    targets = {(a, 443) for a in ep.osbiz} - {ep.rest}  # the REST endpoint itself is not the OSBiz
+    for host, port in sorted(targets):
+        sub = _tcp_obs(analysis, probes, host, port)
+        obs.working += sub.working
+        for ev in sub.blocked:
+            obs.block("closed (no answer or reset)", ev)
+    v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:443", obs)
+    ok = v.verdict is not Verdict.WORKING
+    reason = "answered: port 443 is open" if not ok else v.reason
+    return FlowVerdict(v.flow, v.description, v.proto, v.source, v.destination, v.verdict, ok, reason,
+                       v.evidence, v.notes, must_be_closed=True)

@@ -1,0 +1,418 @@
+"""Each evidence rule fires on a crafted AnalysisResult / probe result and stays silent on a healthy one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt as pyjwt
+import pytest
+from diag_builders import (
+    CONNECTOR,
+    CPORT,
+    MEDIA_PEER,
+    NOW,
+    OSBIZ,
+    T0,
+    analysis,
+    call,
+    reg_failing,
+    reg_ok,
+    sip,
+    site,
+    site_dict,
+    stream,
+    tls_ok,
+)
+
+from core.analysis import FlowInfo, TlsFlowInfo
+from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
+from core.findings import CATALOGUE, sort_findings
+from core.probes import ProbeResult
+from core.site import Site
+from core.snapshot import ItspState
+
+
+def run(site_=None, analysis_=None, probes=(), token=None, now=NOW, **opts) -> Diagnosis:
+    return diagnose(DiagnosisInputs(site=site_, analysis=analysis_, probes=tuple(probes), jwt_token_text=token,
+                                    now=now, options=DiagnosisOptions(**opts)))
+
+
+def ids(d: Diagnosis) -> set[str]:
+    return {f.id for f in d.findings}
+
+
+def blocked_analysis():
+    """The OSBiz sends SYNs to the connector; nothing comes back; no SIP could be sent."""
+    return analysis(
+        registrations=(), sip_messages=(), calls=(), rtp_streams=(),
+        tls_flows=(dataclasses.replace(tls_ok(), syn_answered=False, handshake="not-seen", bytes_server=0),),
+        flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 7, 420, T0, T0 + 63, syn=7, syn_ack=0, first_frame=3),),
+    )
+
+
+# ----------------------------------------------------------------------------- healthy
+
+
+def test_healthy_trunk_has_no_findings_and_is_registered() -> None:
+    d = run(site(), analysis())
+    assert d.findings == ()
+    assert d.itsp.state is ItspState.REGISTERED
+    assert d.itsp.since == pytest.approx(T0 + 0.05)
+    assert d.itsp.expiry_ts == pytest.approx(T0 + 0.05 + 300 + 300)
+    assert all(v.ok for v in d.firewall)
+
+
+def test_no_input_at_all_is_unknown_without_findings() -> None:
+    d = run(None, None)
+    assert d.itsp.state is ItspState.UNKNOWN and d.findings == ()
+    assert {v.verdict.value for v in d.firewall} == {"not-observed"}
+
+
+# ----------------------------------------------------------------------------- registration / firewall
+
+
+def test_syn_unanswered_is_not_registered_firewall_with_packet_evidence() -> None:
+    d = run(site(), blocked_analysis())
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert d.itsp.state is ItspState.NOT_REGISTERED
+    assert "SYN" in d.itsp.reason and d.itsp.since == T0 - 1
+    f = d.findings[0]
+    assert any(3 in e.packets for e in f.evidence), f.evidence
+    assert f.trace_profiles == ("Basic", "SIP_Interconnection_Subscriber_ITSP", "SIP_Registration")
+
+
+def test_icmp_unreachable_and_tls_failure_count_as_blocked() -> None:
+    icmp = analysis(registrations=(), tls_flows=(), sip_messages=(),
+                    flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 2, 120, T0, T0 + 3, syn=2, icmp_unreachable=2,
+                                    first_frame=9),))
+    d = run(site(), icmp)
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert "ICMP" in d.itsp.reason
+    tls_fail = analysis(registrations=(), sip_messages=(), flows=(),
+                        tls_flows=(TlsFlowInfo(OSBIZ, 50001, CONNECTOR, CPORT, T0, T0 + 1, 4, True, "failed", None,
+                                               None, ("handshake_failure",), "server"),))
+    d = run(site(), tls_fail)
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert "TLS handshake failure" in d.itsp.reason
+
+
+def test_register_unanswered_is_firewall() -> None:
+    d = run(site(), analysis(registrations=(reg_failing([None, None, None]),)))
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert "unanswered" in d.itsp.reason
+
+
+def test_probe_failing_at_connect_without_capture() -> None:
+    p = ProbeResult("sip_options_tls", f"{CONNECTOR}:{CPORT}", T0 + 5, False, "TCP connect timed out after 5.0 s",
+                    5.0, transcript=("connect 35.246.178.13:65061 …", "timeout"))
+    d = run(site(), None, probes=[p])
+    assert d.itsp.state is ItspState.NOT_REGISTERED
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert any(e.source == "probe:sip_options_tls" for e in d.findings[0].evidence)
+    ok = dataclasses.replace(p, success=True, reason="")
+    d = run(site(), None, probes=[ok])
+    assert d.itsp.state is ItspState.UNKNOWN and d.findings == ()
+
+
+def test_register_403_is_auth_and_api_key() -> None:
+    d = run(site(), analysis(registrations=(reg_failing([401, 403]),)))
+    assert ids(d) == {"itsp.not-registered.auth", "rest-api.api-key-invalid"}
+    auth = next(f for f in d.findings if f.id == "itsp.not-registered.auth")
+    assert any(e.packets == (11,) for e in auth.evidence)
+    key = next(f for f in d.findings if f.id == "rest-api.api-key-invalid")
+    assert any(e.config_path == "connectivity.api_key" for e in key.evidence)
+
+
+def test_401_loop_is_auth_but_a_single_challenge_is_normal() -> None:
+    assert ids(run(site(), analysis(registrations=(reg_failing([401, 401, 401]),)))) == {"itsp.not-registered.auth"}
+    d = run(site(), analysis(registrations=(reg_failing([401]),)))
+    assert "itsp.not-registered.auth" not in ids(d)
+    assert d.itsp.state is ItspState.NOT_REGISTERED
+
+
+def test_challenge_loop_threshold_is_an_option() -> None:
+    a = analysis(registrations=(reg_failing([401, 401]),))
+    assert "itsp.not-registered.auth" in ids(run(site(), a))
+    assert "itsp.not-registered.auth" not in ids(run(site(), a, auth_challenge_loop=3))
+
+
+# ----------------------------------------------------------------------------- ITSP status transitions
+
+
+def test_itsp_registered_until_granted_expiry_then_not_registered() -> None:
+    a = analysis(registrations=(reg_ok(refreshes=1, granted=300),))  # 2xx at T0+0.05, granted 300 s
+    at = lambda s: datetime.fromtimestamp(T0 + s, UTC)  # noqa: E731
+    assert run(site(), a, now=at(299)).itsp.state is ItspState.REGISTERED
+    later = run(site(), a, now=at(301)).itsp
+    assert later.state is ItspState.NOT_REGISTERED
+    assert later.since == pytest.approx(T0 + 300.05)
+    assert "expired" in later.reason
+    before = run(site(), a, now=at(-10)).itsp
+    assert before.state is ItspState.NOT_REGISTERED  # only the 401 challenge happened before
+    assert run(site(), a, now=at(-100)).itsp.state is ItspState.NOT_REGISTERED
+
+
+def test_failed_refresh_keeps_the_binding_until_expiry() -> None:
+    r = reg_ok(refreshes=1, granted=300)
+    tl = (*r.timeline, dataclasses.replace(r.timeline[-1], ts=T0 + 150, frame=99, state="failed", code=503))
+    a = analysis(registrations=(dataclasses.replace(r, timeline=tl),))
+    st = run(site(), a, now=datetime.fromtimestamp(T0 + 200, UTC)).itsp
+    assert st.state is ItspState.REGISTERED
+    st = run(site(), a, now=datetime.fromtimestamp(T0 + 400, UTC)).itsp
+    assert st.state is ItspState.NOT_REGISTERED and "503" in st.reason
+
+
+def test_re_registration_after_a_gap_restarts_since() -> None:
+    r = reg_ok(refreshes=1, granted=60)
+    late = dataclasses.replace(r.timeline[-1], ts=T0 + 500, frame=80)
+    a = analysis(registrations=(dataclasses.replace(r, granted_expiry_s=60, timeline=(*r.timeline, late)),))
+    st = run(site(), a, now=datetime.fromtimestamp(T0 + 520, UTC)).itsp
+    assert st.state is ItspState.REGISTERED and st.since == T0 + 500
+
+
+def test_disabled_connectivity() -> None:
+    d = run(site(connectivity__enabled=False), analysis())
+    assert d.itsp.state is ItspState.DISABLED
+    assert d.itsp.to_dict()["label"] == "Disabled"
+
+
+# ----------------------------------------------------------------------------- REST / JWT
+
+
+def _rest_probe(code: int, body: str) -> ProbeResult:
+    return ProbeResult("https_rest", "34.117.105.255:443", T0, False, f"HTTP {code}", 0.2,
+                       transcript=("GET /api/v1/status", f"HTTP/1.1 {code} — {body}"), details={"status_code": code})
+
+
+def test_rest_probe_401_is_api_key_invalid() -> None:
+    d = run(site(), analysis(), probes=[_rest_probe(401, "invalid API key")])
+    assert ids(d) == {"rest-api.api-key-invalid"}
+    assert d.findings[0].evidence[0].source == "probe:https_rest"
+
+
+@pytest.mark.parametrize(("body", "fid"), [
+    ("JWT expired", "rest-api.jwt-expired"),
+    ("JWT signature invalid", "rest-api.jwt-invalid"),
+    ("JWT missing", "rest-api.jwt-missing"),
+])
+def test_rest_probe_jwt_rejections(body: str, fid: str) -> None:
+    d = run(site(tenant__flavour="unify-video"), analysis(), probes=[_rest_probe(401, body)])
+    assert fid in ids(d) and "rest-api.api-key-invalid" not in ids(d)
+
+
+def _token(exp: datetime | None) -> str:
+    claims = {"iss": "lab", "sub": "client"} | ({"exp": int(exp.timestamp())} if exp else {})
+    return pyjwt.encode(claims, "k" * 32, algorithm="HS256")
+
+
+@pytest.mark.parametrize(("delta", "fid"), [
+    (timedelta(days=-1), "rest-api.jwt-expired"),
+    (timedelta(days=10), "jwt.expiring"),
+    (timedelta(days=90), None),
+])
+def test_jwt_token_states(delta: timedelta, fid: str | None) -> None:
+    token = _token(NOW + delta)
+    d = run(site(tenant__flavour="unify-video"), analysis(), token=token)
+    assert ids(d) == ({fid} if fid else set())
+    dumped = json.dumps(d.to_dict())
+    assert token not in dumped and token.split(".")[1] not in dumped
+
+
+def test_jwt_garbage_and_empty() -> None:
+    assert ids(run(site(tenant__flavour="unify-video"), analysis(), token="not.a.jwt")) == {"rest-api.jwt-invalid"}
+    assert ids(run(site(tenant__flavour="unify-video"), analysis(), token="  \n")) == {"rest-api.jwt-missing", "provisioning.jwt-missing"}
+    assert ids(run(site(), analysis(), token="")) == set()  # OpenScape flavour needs no JWT
+
+
+def test_provisioning_jwt_missing_on_unify_video_without_token() -> None:
+    d = run(site(tenant__flavour="unify-video"), analysis())
+    assert "provisioning.jwt-missing" in ids(d)
+    f = next(f for f in d.findings if f.id == "provisioning.jwt-missing")
+    assert f.evidence[0].config_path == "tenant.jwt"
+    assert "provisioning.jwt-missing" not in ids(run(site(tenant__flavour="unify-video"), analysis(), token=_token(None)))
+
+
+# ----------------------------------------------------------------------------- calls
+
+
+def _busy_analysis(code: int = 486, q850: int | None = None):
+    c1 = call("c1", start=T0 + 100, duration=60, streams=())
+    c2 = call("c2", start=T0 + 110, duration=60, streams=())
+    rejected = call("c3", answered=False, code=code, reason="Busy Here", start=T0 + 120, q850=q850, frame=400)
+    return analysis(calls=(c1, c2, rejected), rtp_streams=())
+
+
+def test_trunk_lines_busy_when_calls_fill_the_lines() -> None:
+    d = run(site(), _busy_analysis())
+    assert ids(d) == {"calls.trunk-lines-busy"}
+    ev = d.findings[0].evidence
+    assert ev[0].config_path == "connectivity.simultaneous_calls"
+    assert ev[1].call_id == "c3" and 400 in ev[1].packets and "2 call(s) active" in ev[1].text
+
+
+def test_trunk_lines_busy_silent_below_the_limit_and_without_rejections() -> None:
+    assert ids(run(site(connectivity__simultaneous_calls=8), _busy_analysis())) == set()
+    a = _busy_analysis()
+    assert ids(run(site(), dataclasses.replace(a, calls=a.calls[:2]))) == set()
+    # Without a site only Q.850 cause 34 says the lines ran out.
+    assert ids(run(None, _busy_analysis(503))) == set()
+    assert "calls.trunk-lines-busy" in ids(run(None, _busy_analysis(503, q850=34)))
+
+
+@pytest.mark.parametrize(("reason", "header", "fid"), [
+    ("Forbidden - no license", None, "calls.license-missing"),
+    ("Forbidden", "Q.850;cause=21;text=\"not a trusted external user\"", "calls.not-trusted-external-user"),
+    ("Forbidden - route flag off", None, "calls.route-flag-off"),
+    ("Not Found", "Q.850;cause=1;text=\"call number does not match numbering plan\"", "calls.numbering-mismatch"),
+])
+def test_rejected_calls_by_reason(reason: str, header: str | None, fid: str) -> None:
+    rej = call("r1", answered=False, code=403 if "Forbidden" in reason else 404, reason=reason,
+               reason_header=header, frame=500)
+    d = run(None, analysis(calls=(rej,), rtp_streams=()))
+    assert ids(d) == {fid}
+    assert d.findings[0].evidence[0].call_id == "r1"
+
+
+def test_rejected_call_explained_by_the_site() -> None:
+    d0 = site_dict()
+    d0["users"][0]["licenses"] = ["ip-user"]
+    s = Site.model_validate(d0)
+    rej = call("r2", answered=False, code=403, reason="Forbidden", caller="+49897007100")
+    d = run(s, analysis(calls=(rej,), rtp_streams=()))
+    assert ids(d) == {"calls.license-missing"}
+    # The site rule's finding (subject: the user) gets the call as further evidence.
+    f = d.findings[0]
+    assert f.subject is not None and "100" in f.subject
+    assert any(e.config_path == "users[0].licenses" for e in f.evidence)
+    assert any(e.call_id == "r2" for e in f.evidence)
+    # Without the site rules (a plain mapping), the evidence rule alone still names the cause.
+    d = run(d0, analysis(calls=(rej,), rtp_streams=()))
+    assert ids(d) == {"calls.license-missing"} and d.findings[0].subject is None
+    s = site(route__trusted_external_users=False)
+    assert ids(run(s, analysis(calls=(rej,), rtp_streams=()))) == {"calls.route-flag-off"}
+    # A rejection the site does not explain is not attributed to a FAQ cause.
+    assert ids(run(site(), analysis(calls=(rej,), rtp_streams=()))) == set()
+
+
+# ----------------------------------------------------------------------------- clone
+
+
+def test_alternating_register_sources_are_a_clone() -> None:
+    msgs = tuple(
+        sip(10 + i, T0 + 30 * i, OSBIZ if i % 2 == 0 else "198.51.100.7", 50000 + i % 2, "REGISTER",
+            call_id="reg-A" if i % 2 == 0 else "reg-B")
+        for i in range(6)
+    )
+    d = run(site(), analysis(sip_messages=msgs))
+    assert ids(d) == {"clone.duplicate-connector"}
+    assert d.findings[0].evidence[0].packets[:2] == (11, 12)
+
+
+def test_one_reconnect_is_not_a_clone() -> None:
+    msgs = tuple(sip(10 + i, T0 + 30 * i, OSBIZ, 50000 if i < 3 else 50002, "REGISTER",
+                     call_id="reg-A" if i < 3 else "reg-A2") for i in range(6))
+    assert ids(run(site(), analysis(sip_messages=msgs))) == set()
+
+
+def test_two_clients_registered_for_one_aor_is_a_clone() -> None:
+    d = run(site(), analysis(registrations=(reg_ok(), reg_ok(client="198.51.100.7:41000", frame0=50))))
+    assert ids(d) == {"clone.duplicate-connector"}
+    assert d.itsp.state is ItspState.REGISTERED
+
+
+# ----------------------------------------------------------------------------- media
+
+
+def test_one_way_audio_on_a_call() -> None:
+    a = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000),), calls=(call(streams=(0,)),))
+    d = run(site(), a)
+    assert ids(d) == {"media.one-way-audio"}
+    f = d.findings[0]
+    assert f.subject == "call-1" and f.evidence[0].call_id == "call-1"
+    assert next(v for v in d.firewall if v.flow == "rtp-ingress").verdict.value == "one-way"
+
+
+def test_one_way_audio_flag_from_the_analyser_and_short_calls() -> None:
+    a = analysis(calls=(dataclasses.replace(call(), one_way_audio=True),))
+    assert ids(run(site(), a)) == {"media.one-way-audio"}
+    short = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=50),),
+                     calls=(call(streams=(0,), duration=1.0),))
+    assert ids(run(site(), short)) == set()
+
+
+def test_one_way_streams_without_call_context() -> None:
+    a = analysis(calls=(), rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None),))
+    d = run(site(), a)
+    assert ids(d) == {"media.one-way-audio"}
+    assert d.findings[0].subject == "streams without call"
+
+
+@pytest.mark.parametrize(("kw", "word"), [
+    ({"loss_pct": 8.0, "mos": 3.9}, "loss 8.0 %"),
+    ({"jitter": 45.0}, "mean jitter 45.0 ms"),
+    ({"mos": 3.1}, "MOS 3.10"),
+])
+def test_poor_quality(kw: dict, word: str) -> None:
+    a = analysis(rtp_streams=(stream(MEDIA_PEER, 30000, OSBIZ, 20000, **kw), stream(OSBIZ, 20000, MEDIA_PEER, 30000)))
+    d = run(site(), a)
+    assert ids(d) == {"media.poor-quality"}
+    assert word in d.findings[0].evidence[0].text
+
+
+def test_poor_quality_thresholds_and_short_streams() -> None:
+    bad = analysis(rtp_streams=(stream(MEDIA_PEER, 30000, OSBIZ, 20000, loss_pct=4.0),
+                                stream(OSBIZ, 20000, MEDIA_PEER, 30000)))
+    assert ids(run(site(), bad)) == {"media.poor-quality"}
+    assert ids(run(site(), bad, max_loss_pct=5.0)) == set()
+    tiny = analysis(rtp_streams=(stream(MEDIA_PEER, 30000, OSBIZ, 20000, packets=20, loss_pct=30.0),
+                                 stream(OSBIZ, 20000, MEDIA_PEER, 30000)))
+    assert ids(run(site(), tiny)) == set()
+
+
+# ----------------------------------------------------------------------------- security
+
+
+def test_inbound_443_answered_is_a_security_finding() -> None:
+    a = analysis(flows=(*analysis().flows,
+                        FlowInfo("tcp", "198.51.100.99", OSBIZ, 443, 4, 240, T0, T0 + 1, syn=1, syn_ack=1, first_frame=77)))
+    d = run(site(), a)
+    assert ids(d) == {"security.port-443-open"}
+    assert any(77 in e.packets for e in d.findings[0].evidence)
+    v = next(v for v in d.firewall if v.flow == "inbound-443")
+    assert v.must_be_closed and not v.ok and v.verdict.value == "working"
+
+
+def test_inbound_443_unanswered_is_fine() -> None:
+    a = analysis(flows=(*analysis().flows,
+                        FlowInfo("tcp", "198.51.100.99", OSBIZ, 443, 3, 180, T0, T0 + 7, syn=3, first_frame=77)))
+    d = run(site(), a)
+    assert ids(d) == set()
+    v = next(v for v in d.firewall if v.flow == "inbound-443")
+    assert v.ok and v.verdict.value == "blocked"
+
+
+def test_tcp_connect_probe_to_osbiz_443_succeeding() -> None:
+    p = ProbeResult("tcp_connect", "203.0.113.10:443", T0, True, "", 0.01)
+    assert ids(run(site(), analysis(), probes=[p])) == {"security.port-443-open"}
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def test_findings_are_sorted_and_carry_catalogue_text() -> None:
+    a = dataclasses.replace(blocked_analysis(), rtp_streams=(stream(MEDIA_PEER, 30000, OSBIZ, 20000, loss_pct=9.0),
+                                                             stream(OSBIZ, 20000, MEDIA_PEER, 30000)))
+    d = run(site(), a)
+    assert list(d.findings) == sort_findings(list(d.findings))
+    assert [f.id for f in d.findings] == ["itsp.not-registered.firewall", "media.poor-quality"]
+    for f in d.findings:
+        assert f.remedy == CATALOGUE[f.id].remedy and f.evidence
+
+
+def test_engine_needs_now_without_a_capture() -> None:
+    with pytest.raises(ValueError):
+        diagnose(DiagnosisInputs(site=site()))
+    # With a capture, ``now`` defaults to the end of the capture.
+    assert diagnose(DiagnosisInputs(site=site(), analysis=analysis())).itsp.state is ItspState.REGISTERED

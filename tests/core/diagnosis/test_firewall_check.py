@@ -1,0 +1,162 @@
+"""Firewall verdicts per expected flow (DOMAIN §7) and the GCP ranges loader."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from diag_builders import CONNECTOR, CPORT, MEDIA_PEER, OSBIZ, STUN, T0, analysis, site, stream
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.analysis import FlowInfo, StunTransactionInfo
+from core.errors import ConfigError
+from core.firewall import (
+    Endpoints,
+    Verdict,
+    check_firewall,
+    endpoints_from_site,
+    load_gcp_ranges,
+    probe_failed_at_connect,
+    split_media,
+)
+from core.probes import ProbeResult
+
+CLOUD_JSON = Path(__file__).resolve().parents[2] / "data" / "cloud.json"
+
+
+def verdicts(a, probes=(), gcp=None, s=None):
+    ep = endpoints_from_site(s if s is not None else site())
+    return {v.flow: v for v in check_firewall(ep, a, probes, gcp)}
+
+
+def test_expected_flows_in_seed_order_with_site_endpoints() -> None:
+    v = check_firewall(endpoints_from_site(site()), None)
+    assert [x.flow for x in v] == ["sip-tls", "rest-api", "stun-udp", "stun-tcp", "rtp-egress", "rtp-ingress",
+                                   "inbound-443"]
+    assert v[0].destination == f"{CONNECTOR}:{CPORT}"
+    assert all(x.verdict is Verdict.NOT_OBSERVED and x.ok for x in v)
+
+
+def test_seed_defaults_without_site() -> None:
+    ep = endpoints_from_site(None)
+    assert ep.connector == ("35.246.178.13", 65061) and ep.rest == ("34.117.105.255", 443)
+    assert ep.stun == ("34.159.228.55", 3478) and ep.media_ports == (10000, 49999)
+
+
+def test_healthy_capture_is_working() -> None:
+    v = verdicts(analysis())
+    for flow in ("sip-tls", "stun-udp", "rtp-egress", "rtp-ingress"):
+        assert v[flow].verdict is Verdict.WORKING and v[flow].ok, flow
+    assert v["rest-api"].verdict is Verdict.NOT_OBSERVED
+
+
+def test_blocked_tcp_variants() -> None:
+    syn = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 5, 300, T0, T0 + 31, syn=5, first_frame=2),))
+    v = verdicts(syn)["sip-tls"]
+    assert v.verdict is Verdict.BLOCKED and not v.ok and v.reason == "TCP SYN unanswered"
+    assert v.evidence[0].packets == (2,) and "5 SYN" in v.evidence[0].text
+    rst = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 2, 120, T0, T0, syn=1, rst=1, first_frame=2),))
+    assert verdicts(rst)["sip-tls"].reason == "connection reset"
+
+
+def test_working_wins_over_an_earlier_block_and_keeps_it_as_a_note() -> None:
+    a = analysis(flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 300, 9000, T0, T0 + 500, syn=4, syn_ack=1, first_frame=1),
+                        FlowInfo("tcp", "10.0.0.9", CONNECTOR, CPORT, 3, 180, T0, T0 + 5, syn=3, first_frame=40)))
+    v = verdicts(a)["sip-tls"]
+    assert v.verdict is Verdict.WORKING
+    assert v.notes == ("also seen: TCP SYN unanswered",)
+
+
+def test_stun_unanswered_and_probe() -> None:
+    req = StunTransactionInfo(OSBIZ, 20000, STUN, 3478, "udp", "bb" * 12, "Binding", 7, None, None, None, None, None)
+    v = verdicts(analysis(stun=(req,)))["stun-udp"]
+    assert v.verdict is Verdict.BLOCKED and v.evidence[0].packets == (7,)
+    p = ProbeResult("stun", f"{STUN}:3478", T0, True, "", 0.02, details={"mapped_address": "203.0.113.10:4000"})
+    v = verdicts(analysis(stun=()), probes=[p])["stun-udp"]
+    assert v.verdict is Verdict.WORKING and v.evidence[0].source == "probe:stun"
+    ptcp = ProbeResult("stun_tcp", f"{STUN}:3478", T0, False, "TCP connect refused", 0.01)
+    assert verdicts(analysis(stun=()), probes=[ptcp])["stun-tcp"].verdict is Verdict.BLOCKED
+
+
+def test_rest_probe_answering_401_still_proves_the_path() -> None:
+    p = ProbeResult("https_rest", "34.117.105.255:443", T0, False, "HTTP 401", 0.3,
+                    phases={"connect": 0.01, "tls": 0.05, "request": 0.2}, details={"status_code": 401})
+    assert not probe_failed_at_connect(p)
+    assert verdicts(analysis(), probes=[p])["rest-api"].verdict is Verdict.WORKING
+    down = ProbeResult("https_rest", "34.117.105.255:443", T0, False, "connect timed out", 5.0,
+                       details={"failed_phase": "connect"})
+    assert probe_failed_at_connect(down)
+    assert verdicts(analysis(), probes=[down])["rest-api"].verdict is Verdict.BLOCKED
+
+
+def test_rtp_one_way_when_nothing_comes_back() -> None:
+    v = verdicts(analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000),)))
+    assert v["rtp-egress"].verdict is Verdict.WORKING
+    assert v["rtp-ingress"].verdict is Verdict.ONE_WAY and not v["rtp-ingress"].ok
+    assert v["rtp-ingress"].reason == "1 RTP stream(s) out with no stream back"
+
+
+def test_split_media_on_loopback_pairs_by_ports() -> None:
+    ep = Endpoints(osbiz=("127.0.0.1",), media_ports=(20000, 20999))
+    out = stream("127.0.0.1", 20002, "127.0.0.1", 40002)
+    back = stream("127.0.0.1", 40002, "127.0.0.1", 20002)
+    lone = stream("127.0.0.1", 20004, "127.0.0.1", 40004)
+    m = split_media([out, back, lone], ep)
+    assert m.egress == (out, lone) and m.ingress == (back,) and m.unpaired_egress == (lone,)
+    # Same address and both ports in range: the pair is still split one each way.
+    ep2 = Endpoints(osbiz=("127.0.0.1",))
+    m2 = split_media([out, back], ep2)
+    assert len(m2.egress) == 1 and len(m2.ingress) == 1 and m2.unpaired_egress == ()
+
+
+def test_gcp_ranges_fixture_and_foreign_peer_note() -> None:
+    gcp = load_gcp_ranges(CLOUD_JSON.read_text())
+    assert gcp.scope == "europe-west3" and gcp.sync_token == "1732600000000"
+    assert len(gcp.networks) == 4
+    assert gcp.contains(MEDIA_PEER) and gcp.contains("35.246.178.13") and gcp.contains("2600:1900:40c0::1")
+    assert not gcp.contains("34.16.0.1")  # us-central1 is filtered out
+    assert not gcp.contains("not an address")
+    v = verdicts(analysis(), gcp=gcp)
+    assert v["rtp-egress"].notes == ("all RTP peers are in the GCP europe-west3 ranges",)
+    foreign = analysis(rtp_streams=(stream(OSBIZ, 20000, "34.16.0.9", 30000), stream("34.16.0.9", 30000, OSBIZ, 20000)))
+    v = verdicts(foreign, gcp=gcp)
+    assert v["rtp-ingress"].notes == ("RTP peers outside the GCP europe-west3 ranges: 34.16.0.9",)
+    assert load_gcp_ranges(CLOUD_JSON.read_text(), scope="us-central1").contains("34.16.0.1")
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("{", "not JSON"),
+    ("[]", "prefixes"),
+    ('{"prefixes": [1]}', "prefixes[0]"),
+    ('{"prefixes": [{"scope": "europe-west3"}]}', "prefixes[0]"),
+    ('{"prefixes": [{"scope": "europe-west3", "ipv4Prefix": "300.1.1.0/24"}]}', "prefixes[0]"),
+    ('{"prefixes": [{"scope": "us-east1", "ipv4Prefix": "1.2.3.0/24"}]}', "no prefixes with scope"),
+])
+def test_gcp_ranges_errors_name_the_place(text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_gcp_ranges(text, source="my.json")
+    assert where in str(exc.value) and "my.json" in str(exc.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["prefixes", "scope", "ipv4Prefix", "ipv6Prefix", "syncToken", "x"]), inner, max_size=4),
+    max_leaves=20).map(json.dumps)))
+def test_gcp_loader_parses_or_raises_config_error(text: str) -> None:
+    try:
+        gcp = load_gcp_ranges(text)
+    except ConfigError:
+        return
+    assert gcp.networks
+
+
+def test_endpoints_from_a_partial_site() -> None:
+    ep = endpoints_from_site({"system": {"public_ip": "203.0.113.10"}, "endpoints": {"connector": {"port": 5061}}})
+    assert ep.osbiz == ("203.0.113.10",) and ep.connector == ("35.246.178.13", 5061)
+    s = dataclasses.replace(Endpoints(), osbiz=("1.2.3.4",))
+    assert s.is_osbiz("1.2.3.4") and not s.is_osbiz("1.2.3.5")
