@@ -622,29 +622,28 @@ def calls_tile(snap: dict[str, Any]) -> Tile:
     recent = [c for c in analysis(snap).get("calls", []) if float(c.get("start_ts", 0)) >= now - 3600]
     answered = sum(1 for c in recent if c.get("answered"))
     failed = sum(1 for c in recent if c.get("state") == "failed")
-    return Tile("Calls last hour", f"{answered} answered / {failed} failed", f"{len(recent)} calls in all",
-                "warn" if failed else "ok")
+    return Tile("Calls last hour", f"{answered} / {failed}",
+                f"answered / failed; {len(recent)} calls in all", "warn" if failed else "ok")
 
 
 def media_tile(snap: dict[str, Any]) -> Tile:
     streams = analysis(snap).get("rtp_streams", [])
     if not streams:
-        return Tile("Media quality", "no streams", "no RTP seen")
+        return Tile("Media quality", "—", "no RTP streams seen")
     moses = [s["mos"] for s in streams if s.get("mos") is not None]
     worst = min(moses) if moses else None
     expected = sum(max(0, int(s.get("expected", 0))) for s in streams)
     lost = sum(max(0, int(s.get("lost", 0))) for s in streams)
     loss = 100.0 * lost / expected if expected else 0.0
-    mos_txt = f"MOS {worst:.2f}" if worst is not None else "MOS —"
     tone = "ok" if (worst is None or worst >= 3.6) and loss < 1.0 else "warn"
-    return Tile("Media quality", f"{mos_txt}, loss {loss:.1f} %", f"worst of {len(streams)} streams", tone)
+    return Tile("Media quality", f"MOS {worst:.2f}" if worst is not None else "MOS —",
+                f"loss {loss:.1f} %; worst MOS of {len(streams)} streams", tone)
 
 
 def findings_tile(snap: dict[str, Any]) -> Tile:
     n = findings_by_severity(snap)
     tone = "bad" if n["critical"] else ("warn" if n["warning"] else "ok")
-    return Tile("Active findings", f"{n['critical']} critical · {n['warning']} warning · {n['info']} info",
-                "by severity", tone)
+    return Tile("Active findings", f"{n['critical']} critical", f"{n['warning']} warning · {n['info']} info", tone)
 
 
 def overview_tiles(snap: dict[str, Any]) -> list[Tile]:

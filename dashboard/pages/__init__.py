@@ -21,5 +21,10 @@ def link(name: str, label: str, **query: str) -> None:
         st.page_link(page, label=label, query_params=query or None)
 
 
+#: Material icons (no emoji font needed in the browser), coloured by Streamlit's markdown.
+TONES = {"ok": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
+         "bad": ":red[:material/error:]", "neutral": ":gray[:material/info:]"}
+
+
 def tone_icon(tone: str) -> str:
-    return {"ok": "🟢", "warn": "🟠", "bad": "🔴"}.get(tone, "⚪")
+    return TONES.get(tone, TONES["neutral"])

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.pages import link
 
-SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def render() -> None:
@@ -18,10 +18,10 @@ def render() -> None:
     if not findings:
         st.success("No active findings.")
     for n, f in enumerate(findings):
-        head = f"{SEVERITY_ICON.get(f['severity'], '')} {f['id']} — {f['title']}"
+        head = f"{f['severity'].upper()} {f['id']} — {f['title']}"
         if f.get("subject"):
             head += f" ({f['subject']})"
-        with st.expander(head, expanded=f["severity"] == "critical"):
+        with st.expander(head, expanded=f["severity"] == "critical", icon=SEVERITY_ICON.get(f["severity"])):
             if f.get("symptom"):
                 st.markdown(f"**Symptom:** {f['symptom']}")
             st.markdown("**Evidence**")

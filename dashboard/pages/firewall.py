@@ -6,15 +6,16 @@ import streamlit as st
 
 from dashboard import data
 
-VERDICT_ICON = {"ok": "🟢 ok", "blocked": "🔴 blocked", "violated": "🔴 violated", "not observed": "⚪ not observed"}
+#: Cell colours per verdict (the table is drawn on a canvas: colours, not emoji).
+VERDICT_STYLE = {"ok": "background-color: #d4edda", "blocked": "background-color: #f8d7da",
+                 "violated": "background-color: #f8d7da", "not observed": "background-color: #eeeeee"}
 
 
 def render() -> None:
     st.title("Firewall")
     _, snap = data.page_snapshot()
     df = data.firewall_frame(snap)
-    df["verdict"] = [VERDICT_ICON.get(v, v) for v in df["verdict"]]
-    st.dataframe(df, hide_index=True)
+    st.dataframe(df.style.map(lambda v: VERDICT_STYLE.get(v, ""), subset=["verdict"]), hide_index=True)
     st.caption("Addresses are the seed's defaults unless the site file sets `endpoints`; GCP europe-west3 "
                "ranges are not checked without a ranges file.")
     related = [f for f in snap.get("findings", [])

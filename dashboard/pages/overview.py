@@ -20,10 +20,10 @@ def tiles() -> None:
     itsp = all_tiles[0]
     st.metric(f"{tone_icon(itsp.state)} {itsp.label}", itsp.value, border=True)
     st.caption(itsp.help)
-    for row in (all_tiles[1:4], all_tiles[4:]):
+    for row in (all_tiles[1:5], all_tiles[5:]):
         cols = st.columns(len(row))
         for col, t in zip(cols, row, strict=True):
-            col.metric(f"{tone_icon(t.state)} {t.label}", t.value, help=t.help or None, border=True)
+            col.metric(f"{tone_icon(t.state)} {t.label}", t.value, border=True)
             if t.help:
                 col.caption(t.help)
     critical = [f for f in snap.get("findings", []) if f.get("severity") == "critical"]

@@ -26,7 +26,7 @@ def render() -> None:
             by_subject.setdefault(str(f["subject"]), []).append(f["id"])
     if not users.empty:
         users["findings"] = [", ".join(by_subject.get(str(c), [])) for c in users["callno"]]
-        users["verdict"] = [v or ("✖ " + f if f else "✔ ok") for v, f in zip(users["verdict"], users["findings"],
+        users["verdict"] = [v or ("problem: " + f if f else "ok") for v, f in zip(users["verdict"], users["findings"],
                                                                               strict=True)]
     st.subheader("Users")
     st.dataframe(users, hide_index=True)
@@ -51,5 +51,5 @@ def render() -> None:
         st.dataframe(pd.DataFrame([{
             "team": t.get("name"), "callno": t.get("callno"),
             "members": ", ".join(f"{m.get('callno')} ({m.get('device')})" for m in t.get("members", [])),
-            "check": "✖ team.invalid" if str(t.get("name")) in bad or str(t.get("callno")) in bad else "✔ ok",
+            "check": "problem: team.invalid" if str(t.get("name")) in bad or str(t.get("callno")) in bad else "✔ ok",
         } for t in teams]), hide_index=True)
