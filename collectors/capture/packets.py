@@ -8,6 +8,7 @@ convention: analysers must not keep the payload memoryview beyond the call (copy
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # TCP flag bits (RFC 9293)
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -66,3 +67,39 @@ class IcmpUnreachable:
     dst: str
     dport: int
     code: int
+
+
+@dataclass(slots=True)
+class UdpBatch:
+    """Columns of plain Ethernet/IPv4/UDP datagrams that look like RTP/RTCP (first byte 0b10……).
+
+    The capture fast lane hands these to a vectorising media analyser in one call per chunk
+    instead of one ``UdpPacket`` per datagram (the per-packet budget of a 1-M-packet capture is
+    ~1.5 µs). Arrays are numpy (``frame``/``payload_off``/``payload_len``: int64, ``ts``: float64,
+    ``src``/``dst``: uint32 IPv4 as big-endian integers, ``sport``/``dport``: int64); payload
+    bytes are ``buf[payload_off[i]:payload_off[i] + payload_len[i]]``. Rows are in frame order.
+    ``packet(i)`` builds the equivalent ``UdpPacket`` for analysers without a batch API.
+    """
+
+    buf: bytes
+    frame: Any
+    ts: Any
+    src: Any
+    sport: Any
+    dst: Any
+    dport: Any
+    payload_off: Any
+    payload_len: Any
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def packet(self, i: int) -> UdpPacket:
+        off = int(self.payload_off[i])
+        return UdpPacket(int(self.frame[i]), float(self.ts[i]), _ipv4(int(self.src[i])), int(self.sport[i]),
+                         _ipv4(int(self.dst[i])), int(self.dport[i]),
+                         self.buf[off:off + int(self.payload_len[i])])
+
+
+def _ipv4(value: int) -> str:
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
