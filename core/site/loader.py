@@ -26,6 +26,7 @@ MAX_SITE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000
 
 PathT = tuple[str | int, ...]
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def format_path(path: PathT) -> str:
@@ -56,6 +57,10 @@ class _Walker:
                 node.start_mark.line + 1, self.name,
             )
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+            # e.g. !!python/object on a mapping: SafeLoader would refuse it, so do we.
+            raise ConfigError(f"YAML tag {node.tag} is not allowed", format_path(path),
+                              node.start_mark.line + 1, self.name)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -74,7 +79,7 @@ class _Walker:
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "cannot construct value"
+            problem = " ".join((getattr(exc, "problem", None) or "cannot construct value").split())
             raise ConfigError(f"invalid YAML value: {problem}", format_path(path),
                               node.start_mark.line + 1, self.name) from None
 
@@ -162,22 +167,22 @@ def load_site_text(text: str, name: str = "<site>") -> Site:
         raise ConfigError("binary data, not a YAML site file", file=name)
     try:
         loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as exc:  # pragma: no cover - reader errors surface on first use
-        raise ConfigError(f"YAML error: {exc}", file=name) from None
-    walker = _Walker(loader, name)
-    try:
+        walker = _Walker(loader, name)
         try:
             node = loader.get_single_node()
             data = walker.walk(node, ()) if node is not None else None
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"character U+{exc.character:04X} is not allowed in YAML" if isinstance(
+            exc.character, int) else "invalid character in YAML", line=at, file=name) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "syntax error"
+        problem = " ".join((exc.problem or exc.context or "syntax error").split())
         raise ConfigError(f"YAML syntax error: {problem}", line=line, file=name) from None
     except yaml.YAMLError as exc:
-        # Reader errors (control characters) carry a position but no mark.
         raise ConfigError(f"not a YAML text: {type(exc).__name__}", file=name) from None
     except RecursionError:
         raise ConfigError("YAML nested too deeply", file=name) from None

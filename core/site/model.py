@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -42,6 +43,19 @@ Secret = Annotated[SecretRef, PlainValidator(_parse_secret), PlainSerializer(lam
 Digits = Annotated[str, Field(pattern=r"^[0-9]{1,15}$")]
 #: A phone number as typed in the OSBiz: digits with optional leading + or 00, spaces, -, /, ().
 PhoneText = Annotated[str, Field(pattern=r"^\+?[0-9 ()/-]{1,40}$")]
+
+
+def _location(value: str) -> str:
+    # The wizard makes the country code mandatory (seed §3.2); whether it is a *known* country
+    # code is judged by the numbering rule (finding ``numbering.location-missing``).
+    stripped = value.strip()
+    if not (stripped.startswith("+") or stripped.startswith("00")):
+        raise ValueError("must include the country code (write +CC…, e.g. +49 89 7007)")
+    return value
+
+
+#: A location number (route or gateway): a phone number written with its country code.
+LocationNumber = Annotated[PhoneText, AfterValidator(_location)]
 LaxDate = Annotated[date, Field(strict=False)]
 LaxDatetime = Annotated[AwareDatetime, Field(strict=False)]
 # Strict models still accept YAML sequences (lists) for tuples; items stay strictly typed.
@@ -111,8 +125,8 @@ class Connectivity(_Model):
     shared_trunk_lines: bool = False
     upstream_kbps: Annotated[int, Field(ge=0, le=10_000_000)]
     numbering_schema: NumberingSchema = "international"
-    route_location_number: PhoneText | None = None
-    gateway_location_number: PhoneText | None = None
+    route_location_number: LocationNumber | None = None
+    gateway_location_number: LocationNumber | None = None
 
 
 class Route(_Model):
@@ -229,8 +243,8 @@ class WizardSettings(_Model):
     shared_trunk_lines: bool | None = None
     upstream_kbps: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     numbering_schema: NumberingSchema | None = None
-    route_location_number: PhoneText | None = None
-    gateway_location_number: PhoneText | None = None
+    route_location_number: LocationNumber | None = None
+    gateway_location_number: LocationNumber | None = None
     trusted_external_users: bool | None = None
 
 
