@@ -30,6 +30,8 @@ def _root() -> None:
 COMMAND_MODULES = [
     "dashboard.cli_site",
     "dashboard.cli_dashboard",
+    "dashboard.cli_lab",
+    "dashboard.cli_diagnose",
 ]
 
 for _name in COMMAND_MODULES:

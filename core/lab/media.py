@@ -1,0 +1,200 @@
+"""Media and STUN for the lab: G.711 A-law RTP with 20-ms packets, and RFC 5389 binding.
+
+RTP (RFC 3550 §5.1): version 2, payload type 8 (PCMA, RFC 3551 table 4), 160 samples = 20 ms
+at 8 kHz per packet, timestamp += 160, sequence += 1. The sender paces on an absolute schedule so
+the packet clock does not drift; impairment (loss, jitter) is applied at send time with a seeded
+random generator so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import secrets
+import socket
+import struct
+from dataclasses import dataclass
+from typing import cast
+
+from core.errors import ParseError
+
+PT_PCMA = 8           # RFC 3551: PCMA, 8000 Hz
+SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
+PACKET_INTERVAL = 0.020
+
+# --- G.711 A-law (ITU-T G.711 §A) ----------------------------------------------------------------
+
+def _alaw(sample: int) -> int:
+    """16-bit linear PCM sample → A-law byte (segment/mantissa encoding, even bits inverted)."""
+    sign = 0x80 if sample >= 0 else 0x00
+    mag = min(abs(sample) >> 3, 0x0FFF)  # 13-bit magnitude
+    if mag < 32:
+        code = mag >> 1
+    else:
+        seg = mag.bit_length() - 5  # 1..7
+        code = (seg << 4) | ((mag >> seg) & 0x0F)
+    return (code | sign) ^ 0x55
+
+
+def _tone_frame(freq: float = 400.0, level: float = 0.25) -> bytes:
+    """One 20-ms frame of a 400-Hz tone; 400 Hz divides 8 kHz, so every frame is identical."""
+    return bytes(
+        _alaw(int(level * 32767 * math.sin(2 * math.pi * freq * n / 8000)))
+        for n in range(SAMPLES_PER_PACKET)
+    )
+
+
+TONE = _tone_frame()
+
+
+def rtp_packet(seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
+    return struct.pack(
+        "!BBHII", 0x80, (0x80 if marker else 0) | PT_PCMA, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc
+    ) + payload
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What the sender does to its own stream: loss in percent, jitter as max extra delay in ms."""
+
+    loss_pct: float = 0.0
+    jitter_ms: float = 0.0
+    mute: bool = False  # send nothing at all (the one-way-audio fault)
+
+
+class _Counter(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if len(data) >= 12 and data[0] >> 6 == 2:
+            self.received += 1
+
+
+class RtpEndpoint:
+    """A bound UDP socket that receives (and counts) RTP and can send one stream to a peer."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, counter: _Counter, port: int) -> None:
+        self.transport, self.counter, self.port = transport, counter, port
+        self.sent = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, host: str, ports: range, used: set[int]) -> RtpEndpoint:
+        loop = asyncio.get_running_loop()
+        for port in ports:
+            if port in used or port % 2:  # RTP on even ports, RFC 3550 §11
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            counter = _Counter()
+            transport, _ = await loop.create_datagram_endpoint(lambda c=counter: c, sock=sock)  # type: ignore[misc]
+            used.add(port)
+            return cls(transport, counter, port)
+        raise OSError(f"no free even UDP port on {host} in {ports.start}-{ports.stop - 1}")
+
+    def start(self, peer: tuple[str, int], impairment: Impairment, seed: int) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._send_loop(peer, impairment, random.Random(seed)))
+
+    async def _send_loop(self, peer: tuple[str, int], imp: Impairment, rng: random.Random) -> None:
+        loop = asyncio.get_running_loop()
+        seq, ts, ssrc = rng.randrange(1 << 16), rng.randrange(1 << 32), secrets.randbits(32)
+        start = loop.time()
+        n = 0
+        while True:
+            if not imp.mute and rng.random() * 100 >= imp.loss_pct:
+                packet = rtp_packet(seq + n, ts + n * SAMPLES_PER_PACKET, ssrc, TONE, n == 0)
+                delay = rng.uniform(0, imp.jitter_ms / 1000) if imp.jitter_ms > 0 else 0.0
+                if delay:
+                    loop.call_later(delay, self._emit, packet, peer)
+                else:
+                    self._emit(packet, peer)
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * PACKET_INTERVAL - loop.time()))
+
+    def _emit(self, packet: bytes, peer: tuple[str, int]) -> None:
+        if not self.transport.is_closing():
+            self.transport.sendto(packet, peer)
+            self.sent += 1
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.transport.close()
+
+
+# --- STUN binding (RFC 5389 §6, §15.2) ------------------------------------------------------------
+
+MAGIC = 0x2112A442
+BINDING_REQUEST, BINDING_SUCCESS = 0x0001, 0x0101
+ATTR_XOR_MAPPED_ADDRESS, ATTR_SOFTWARE = 0x0020, 0x8022
+
+
+def stun_request(txid: bytes) -> bytes:
+    return struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC) + txid
+
+
+def stun_parse(data: bytes) -> tuple[int, bytes, dict[int, bytes]]:
+    """→ (message type, transaction id, attributes); ParseError for anything that is not STUN."""
+    if len(data) < 20:
+        raise ParseError("STUN message shorter than its 20-byte header", len(data))
+    mtype, length, cookie = struct.unpack("!HHI", data[:8])
+    if cookie != MAGIC or mtype & 0xC000 or length % 4 or 20 + length != len(data):
+        raise ParseError("STUN header invalid (cookie, type or length)", 0)
+    attrs: dict[int, bytes] = {}
+    off = 20
+    while off < len(data):
+        if off + 4 > len(data):
+            raise ParseError("STUN attribute header truncated", off)
+        atype, alen = struct.unpack("!HH", data[off:off + 4])
+        if off + 4 + alen > len(data):
+            raise ParseError("STUN attribute value truncated", off)
+        attrs[atype] = data[off + 4:off + 4 + alen]
+        off += 4 + alen + (-alen % 4)
+    return mtype, data[8:20], attrs
+
+
+def stun_success(txid: bytes, addr: tuple[str, int], software: str = "upscope-lab") -> bytes:
+    ip = struct.unpack("!I", socket.inet_aton(addr[0]))[0] ^ MAGIC
+    xma = struct.pack("!BBHI", 0, 0x01, addr[1] ^ (MAGIC >> 16), ip)
+    sw = software.encode()
+    sw_attr = struct.pack("!HH", ATTR_SOFTWARE, len(sw)) + sw + b"\0" * (-len(sw) % 4)
+    body = struct.pack("!HH", ATTR_XOR_MAPPED_ADDRESS, len(xma)) + xma + sw_attr
+    return struct.pack("!HHI", BINDING_SUCCESS, len(body), MAGIC) + txid + body
+
+
+def xor_mapped_address(value: bytes) -> tuple[str, int]:
+    if len(value) != 8 or value[1] != 0x01:
+        raise ParseError("XOR-MAPPED-ADDRESS is not IPv4", 0)
+    port = struct.unpack("!H", value[2:4])[0] ^ (MAGIC >> 16)
+    ip = struct.unpack("!I", value[4:8])[0] ^ MAGIC
+    return socket.inet_ntoa(struct.pack("!I", ip)), port
+
+
+class StunServer(asyncio.DatagramProtocol):
+    """Answers binding requests with the source address; ignores anything else (RFC 5389 §7.3)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.answered = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            mtype, txid, _ = stun_parse(data)
+        except ParseError:
+            return
+        if mtype == BINDING_REQUEST and self.transport is not None:
+            self.transport.sendto(stun_success(txid, (str(addr[0]), int(addr[1]))), addr)
+            self.answered += 1

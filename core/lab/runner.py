@@ -1,0 +1,633 @@
+"""Runs one lab: connector + PBX (+ clone) on loopback, the capture, the fault, the artifacts.
+
+Theory of operation: every listening socket is bound first (so a taken port fails fast with
+exit 2 and port 0 resolves to real numbers), then lab.json and the capture start, then the
+parties and the call scheduler. A fault controller applies the scenario at ``fault_from`` and
+lifts it at ``fault_until`` (site.yaml, jwt.txt, nft rule, clone, port-443 listener, connector
+behaviour). On stop (duration, SIGINT, SIGTERM) the scheduler ends, callers send BYE, the PBX
+unregisters, then the capture is flushed and every host effect is undone in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import errno
+import os
+import random
+import secrets
+import signal
+import socket
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.lab import artifacts
+from core.lab.artifacts import TraceLog, write_json
+from core.lab.connector import Connector
+from core.lab.media import Impairment, StunServer
+from core.lab.netio import Capture, LabError, SipBlock
+from core.lab.pbx import Pbx, plan_number
+from core.lab.scenarios import SCENARIOS, Scenario
+from core.lab.tlsutil import CONNECTOR_NAME, make_pki
+
+CONNECTOR_IP, PBX_IP, CLONE_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
+RTP_RANGE_SIZE = 400
+DESK_PHONE = "200"  # the PBX-side party of every call (a desk phone of the OSBiz)
+
+
+@dataclass(frozen=True, slots=True)
+class LabConfig:
+    scenario: str = "healthy"
+    out: Path = Path("lab-out")
+    duration: float | None = None
+    users: int = 3
+    calls_per_minute: float = 12.0
+    call_seconds: float = 4.0
+    sip_port: int = 65061
+    stun_port: int = 0
+    rest_port: int = 0
+    https_port: int = 0
+    fault_from: float = 0.0
+    fault_until: float | None = None
+    connector: tuple[str, int] | None = None
+    connector_ca: Path | None = None
+    loss_pct: float = 5.0
+    jitter_ms: float = 40.0
+    keepalive: float = 30.0
+    register_expires: int = 600
+    block_mode: str = "auto"  # auto | nft | blackhole
+    capture: bool = True
+    system_name: str = "upscope-lab"
+
+
+@dataclass(slots=True)
+class LabSummary:
+    scenario: str
+    out: Path
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(cfg: LabConfig) -> Scenario:
+    scenario = SCENARIOS.get(cfg.scenario)
+    if scenario is None:
+        raise LabError(f"lab: unknown scenario {cfg.scenario!r}; one of: {', '.join(SCENARIOS)}")
+    checks = [
+        (cfg.duration is not None and cfg.duration <= 0, "--duration must be > 0"),
+        (not 1 <= cfg.users <= 100, "--users must be 1..100"),
+        (not 0 < cfg.calls_per_minute <= 600, "--calls-per-minute must be in (0, 600]"),
+        (not 0 <= cfg.loss_pct <= 100, "--loss must be 0..100 (percent)"),
+        (not 0 <= cfg.jitter_ms <= 1000, "--jitter must be 0..1000 (ms)"),
+        (cfg.fault_from < 0, "--fault-from must be >= 0"),
+        (cfg.fault_until is not None and cfg.fault_until <= cfg.fault_from,
+         "--fault-until must be after --fault-from"),
+        (not 0.5 <= cfg.keepalive <= 3600, "keepalive interval must be 0.5..3600 s"),
+        (not 2 <= cfg.register_expires <= 86400, "register expiry must be 2..86400 s"),
+        (cfg.block_mode not in ("auto", "nft", "blackhole"), "block mode is auto, nft or blackhole"),
+        (any(not 0 <= p <= 65535 for p in (cfg.sip_port, cfg.stun_port, cfg.rest_port, cfg.https_port)),
+         "ports must be 0..65535"),
+    ]
+    for bad, msg in checks:
+        if bad:
+            raise LabError(f"lab: {msg}")
+    connector_side = (scenario.block_sip and cfg.block_mode == "blackhole") or scenario.wrong_api_key \
+        or scenario.mute_connector_rtp or scenario.impair_connector_rtp or scenario.busy_burst \
+        or scenario.port_443 or scenario.flavour != "openscape"
+    if cfg.connector is not None and connector_side:
+        raise LabError(f"lab: scenario {scenario.name} needs the emulated connector; drop --connector")
+    if scenario.block_sip and cfg.block_mode == "nft" and not SipBlock.available():
+        raise LabError("lab: the nft block mode needs root and the nft program "
+                       "(no rights for a firewall rule); use --block-mode blackhole")
+    return scenario
+
+
+def _bind_tcp(ip: str, port: int, what: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((ip, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LabError(f"lab: {what} port {ip}:{port} is already in use") from None
+        if exc.errno == errno.EACCES:
+            raise LabError(f"lab: {what} port {ip}:{port} needs privileges (use a port >= 1024)") from None
+        raise LabError(f"lab: {what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+    return sock
+
+
+def _bind_udp(ip: str, port: int, what: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((ip, port))
+    except OSError as exc:
+        sock.close()
+        raise LabError(f"lab: {what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+    return sock
+
+
+def _rtp_range(rng: random.Random) -> range:
+    base = rng.randrange(20000, 60000 - RTP_RANGE_SIZE, 2)
+    return range(base, base + RTP_RANGE_SIZE)
+
+
+class Lab:
+    def __init__(self, cfg: LabConfig, scenario: Scenario) -> None:
+        self.cfg, self.scenario = cfg, scenario
+        self.out = cfg.out.resolve()
+        self.today = dt.datetime.now(dt.UTC).date()
+        self.api_key = str(uuid.uuid4())
+        self.regenerated_key = str(uuid.uuid4())
+        self.jwt_key = secrets.token_bytes(32)
+        self.fault_active = False
+        self.jwt_token: str | None = None
+        self.base_site: dict[str, Any] = {}
+        self.site: dict[str, Any] = {}
+        self.block: SipBlock | None = None
+        self.use_blackhole = False
+        self.connector: Connector | None = None
+        self.pbx: Pbx | None = None
+        self.clone: Pbx | None = None
+        self.clone_task: asyncio.Task[None] | None = None
+        self.clone_stop = asyncio.Event()
+        self.https_server: asyncio.AbstractServer | None = None
+        self.https_sock: socket.socket | None = None
+        self.https_port = 0
+        self.probe_443: dict[str, int] = {"answered": 0, "refused": 0}
+        self.started = time.time()
+        self.stop = asyncio.Event()
+        self.traffic_stop = asyncio.Event()
+        self.call_tasks: set[asyncio.Task[int]] = set()
+        self.fault_times: dict[str, float | None] = {"start": None, "end": None}
+        self.trace: TraceLog | None = None
+        self.capture: Capture | None = None
+        self._https_ctx: ssl.SSLContext | None = None
+        self.server_ctx: ssl.SSLContext | None = None
+        self.sip_server: asyncio.AbstractServer | None = None
+
+    # --- artifacts ---------------------------------------------------------------------------------
+    @property
+    def jwt_path(self) -> Path:
+        return self.out / "jwt.txt"
+
+    def apply_state(self, active: bool) -> None:
+        """Write site.yaml / jwt.txt for the fault state (atomic: a watcher sees whole files)."""
+        self.fault_active = active
+        jwt_state = self.scenario.jwt if active else "valid"
+        path: Path | None = None
+        if self.scenario.flavour == "unify-video" and jwt_state != "missing":
+            self.jwt_token = artifacts.make_jwt(jwt_state, self.jwt_key, dt.datetime.now(dt.UTC))
+            artifacts.write_atomic(self.jwt_path, self.jwt_token + "\n", 0o600)
+            path = self.jwt_path
+        else:
+            self.jwt_token = None
+            with contextlib.suppress(FileNotFoundError):
+                self.jwt_path.unlink()
+        self.site = artifacts.site_for(self.base_site, self.scenario, active, path, self.today)
+        note = f"scenario {self.scenario.name}: fault {'ACTIVE' if active else 'inactive'}"
+        if self.scenario.port_443:
+            note += f"; the PBX's TCP 443 is emulated on {PBX_IP}:{self.https_port}"
+        artifacts.write_site(self.out / "site.yaml", self.site, note)
+
+    def directory(self) -> dict[str, str]:
+        """The connector's view: Unify Phone number → callno (as provisioned from the site)."""
+        return {str(u.get("call_number") or plan_number(self.site, str(u.get("did") or u["callno"]))):
+                str(u["callno"]) for u in self.site.get("users", [])}
+
+    def connector_key(self) -> str:
+        return self.regenerated_key if self.scenario.wrong_api_key and self.fault_active else self.api_key
+
+    def impairment(self) -> Impairment:
+        if not self.fault_active:
+            return Impairment()
+        if self.scenario.mute_connector_rtp:
+            return Impairment(mute=True)
+        if self.scenario.impair_connector_rtp:
+            return Impairment(self.cfg.loss_pct, self.cfg.jitter_ms)
+        return Impairment()
+
+    def scenario_json(self) -> dict[str, Any]:
+        window = None
+        if self.cfg.fault_from > 0 or self.cfg.fault_until is not None:
+            window = {"from": self.cfg.fault_from, "until": self.cfg.fault_until,
+                      "start_ts": self.fault_times["start"], "end_ts": self.fault_times["end"]}
+        return {
+            "scenario": self.scenario.name,
+            "fault": self.scenario.fault,
+            "expected_findings": list(self.scenario.expected_findings),
+            "fault_window": window,
+            "flavour": self.scenario.flavour,
+            "block_mode": ("blackhole" if self.use_blackhole else "nft") if self.scenario.block_sip else None,
+            "media_impairment": {"loss_pct": self.cfg.loss_pct, "jitter_ms": self.cfg.jitter_ms}
+            if self.scenario.impair_connector_rtp else None,
+            "trace_timezone": "UTC",
+        }
+
+    def lab_json(self, ports: dict[str, int], rtp: range, running: bool) -> dict[str, Any]:
+        connector_ip = self.cfg.connector[0] if self.cfg.connector else CONNECTOR_IP
+        return {
+            "running": running,
+            "pid": os.getpid(),
+            "started": dt.datetime.fromtimestamp(self.started, dt.UTC).isoformat(),
+            "stopped": None if running else dt.datetime.now(dt.UTC).isoformat(),
+            "out_dir": str(self.out),
+            "scenario": self.scenario.name,
+            "sip_tls": ports["sip_tls"], "stun": ports.get("stun"), "rest": ports.get("rest"),
+            "rtp_range": [rtp.start, rtp.stop - 1],
+            "connector": {"ip": connector_ip, "sip_tls": ports["sip_tls"], "stun": ports.get("stun"),
+                          "rest": ports.get("rest"), "external": self.cfg.connector is not None},
+            "pbx": {"ip": PBX_IP, "https_443": self.https_port or None,
+                    "clone_ip": CLONE_IP if self.scenario.clone else None},
+            "keylog": str(self.out / "sslkeys.log"),
+            "capture": str(self.out / "lab.pcapng") if self.cfg.capture else None,
+            "trace": str(self.out / "osbiz-trace.log"),
+            "decode_as": [f"tcp.port=={ports['sip_tls']},tls", f"tls.port=={ports['sip_tls']},sip"],
+        }
+
+    # --- the run -----------------------------------------------------------------------------------
+    async def run(self) -> LabSummary:
+        cfg, sc = self.cfg, self.scenario
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.out / name).unlink()
+        rng = random.Random()
+        rtp = _rtp_range(rng)
+        external = cfg.connector is not None
+        socks: list[socket.socket] = []
+        servers: list[asyncio.AbstractServer] = []
+        stun_transport: asyncio.DatagramTransport | None = None
+        pki = make_pki((CONNECTOR_IP, PBX_IP))
+        self._https_ctx = pki.server_context() if sc.port_443 else None
+        keylog = self.out / "sslkeys.log"
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            ports: dict[str, int] = {}
+            if external:
+                assert cfg.connector is not None
+                ports["sip_tls"] = cfg.connector[1]
+            else:
+                sip_sock = _bind_tcp(CONNECTOR_IP, cfg.sip_port, "SIP/TLS")
+                socks.append(sip_sock)
+                rest_sock = _bind_tcp(CONNECTOR_IP, cfg.rest_port, "REST")
+                socks.append(rest_sock)
+                stun_sock = _bind_udp(CONNECTOR_IP, cfg.stun_port, "STUN")
+                socks.append(stun_sock)
+                ports = {"sip_tls": sip_sock.getsockname()[1], "rest": rest_sock.getsockname()[1],
+                         "stun": stun_sock.getsockname()[1]}
+            if sc.port_443:
+                self.https_sock = _bind_tcp(PBX_IP, cfg.https_port, "PBX 443-equivalent")
+                self.https_port = self.https_sock.getsockname()[1]
+            connector_ep = cfg.connector or (CONNECTOR_IP, ports["sip_tls"])
+            self.base_site = artifacts.base_site(
+                name=cfg.system_name, pbx_ip=PBX_IP, connector=connector_ep,
+                stun=(CONNECTOR_IP, ports["stun"]) if not external else ("34.159.228.55", 3478),
+                rest=(CONNECTOR_IP, ports["rest"]) if not external else ("34.117.105.255", 443),
+                media=rtp, users=cfg.users, flavour=sc.flavour, api_key=self.api_key, today=self.today)
+            self.apply_state(cfg.fault_from == 0 and sc.name != "healthy")
+            if self.fault_active:
+                self.fault_times["start"] = time.time()
+            write_json(self.out / "scenario.json", self.scenario_json())
+            write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
+            if sc.block_sip and not external:
+                if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
+                    self.use_blackhole = True
+                else:
+                    self.block = SipBlock(CONNECTOR_IP, ports["sip_tls"])
+            if cfg.capture:
+                self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
+                await asyncio.to_thread(self.capture.start)
+
+            used_c: set[int] = set()
+            used_p: set[int] = set()
+            loop = asyncio.get_running_loop()
+            if not external:
+                self.connector = Connector(
+                    ip=CONNECTOR_IP, api_key=self.connector_key, jwt_key=self.jwt_key,
+                    flavour=sc.flavour, directory=self.directory, impairment=self.impairment,
+                    rtp_ports=rtp, used_ports=used_c)
+                self.server_ctx = pki.server_context()
+                await self._sip_listener(False, sip_sock)
+                rest_sock.listen(16)
+                servers.append(await asyncio.start_server(
+                    self.connector.on_rest, sock=rest_sock, ssl=pki.server_context()))
+                stun_transport, _ = await loop.create_datagram_endpoint(StunServer, sock=stun_sock)
+            if self.fault_active:
+                await self._set_fault(True)
+
+            self.trace = TraceLog(self.out / "osbiz-trace.log", PBX_IP)
+            client_ctx = self._client_ctx(pki.ca_pem, keylog, external)
+            self.pbx = self._make_pbx(PBX_IP, client_ctx, connector_ep, ports, rtp, used_p,
+                                      self.trace, pki.client_context(keylog), external)
+            self._install_signals(loop)
+            tasks.append(asyncio.create_task(self.pbx.run(self.stop)))
+            tasks.append(asyncio.create_task(self._fault_controller()))
+            tasks.append(asyncio.create_task(self._traffic(rtp)))
+            if sc.port_443:
+                tasks.append(asyncio.create_task(self._probe_443(pki.client_context(keylog))))
+            if cfg.duration is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.traffic_stop.wait(), cfg.duration)
+            else:
+                await self.traffic_stop.wait()
+            self.traffic_stop.set()
+            await self._drain_calls()
+            self.stop.set()
+            self.clone_stop.set()
+            if self.clone_task is not None:
+                await asyncio.wait([self.clone_task], timeout=5.0)
+            await asyncio.wait(tasks, timeout=8.0)
+            return LabSummary(sc.name, self.out, self._stats())
+        finally:
+            self.stop.set()
+            self.traffic_stop.set()
+            self.clone_stop.set()
+            for task in [*tasks, *([self.clone_task] if self.clone_task else [])]:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if self.connector is not None:
+                await self.connector.close()
+            for server in servers:
+                server.close()
+            if self.sip_server is not None:
+                self.sip_server.close()
+            if self.https_server is not None:
+                self.https_server.close()
+            if stun_transport is not None:
+                stun_transport.close()
+            for sock in socks:
+                sock.close()
+            if self.https_sock is not None:
+                self.https_sock.close()
+            if self.block is not None:
+                self.block.remove()
+            if self.capture is not None:
+                await asyncio.to_thread(self.capture.stop)
+            if self.trace is not None:
+                self.trace.close()
+            pki.cleanup()
+            self._remove_signals()
+            if self.fault_active and self.fault_times["end"] is None and self.fault_times["start"]:
+                self.fault_times["end"] = time.time()
+            with contextlib.suppress(OSError, KeyError, UnboundLocalError):
+                write_json(self.out / "scenario.json", self.scenario_json())
+                write_json(self.out / "lab.json", self.lab_json(ports, rtp, False))
+
+    def _bpf(self, ports: dict[str, int], rtp: range, connector: tuple[str, int]) -> str:
+        parts = [f"(tcp port {connector[1]})", f"(udp portrange {rtp.start}-{rtp.stop - 1})"]
+        if "stun" in ports:
+            parts += [f"(udp port {ports['stun']})", f"(tcp port {ports['rest']})"]
+        if self.https_port:
+            parts.append(f"(tcp port {self.https_port})")
+        return " or ".join(parts)
+
+    def _client_ctx(self, ca: Path, keylog: Path, external: bool) -> ssl.SSLContext:
+        if not external:
+            ctx = ssl.create_default_context(cafile=str(ca))
+        elif self.cfg.connector_ca is not None:
+            ctx = ssl.create_default_context(cafile=str(self.cfg.connector_ca))
+        else:
+            # A real server's certificate cannot be checked without its CA; the lab is a test
+            # tool, and the capture analysis reports certificate validity separately.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx.keylog_filename = str(keylog)
+        return ctx
+
+    def _make_pbx(self, ip: str, ctx: ssl.SSLContext, connector: tuple[str, int], ports: dict[str, int],
+                  rtp: range, used: set[int], trace: TraceLog | None, rest_ctx: ssl.SSLContext,
+                  external: bool) -> Pbx:
+        return Pbx(
+            ip=ip, site=lambda: self.site, connector=connector, ctx=ctx,
+            server_hostname=None if external and self.cfg.connector_ca is None else (
+                CONNECTOR_NAME if not external else connector[0]),
+            stun=None if external else (CONNECTOR_IP, ports["stun"]),
+            rest=None if external else (CONNECTOR_IP, ports["rest"]), rest_ctx=rest_ctx,
+            jwt=lambda: self.jwt_token, keepalive=self.cfg.keepalive,
+            register_expires=self.cfg.register_expires, observer=trace, rtp_ports=rtp,
+            used_ports=used, instance=self._instance)
+
+    @property
+    def _instance(self) -> str:
+        # A clone carries the same configuration, RFC 5626 instance id included.
+        return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.cfg.system_name}.lab.upscope.invalid"))
+
+    # --- fault control -----------------------------------------------------------------------------
+    async def _fault_controller(self) -> None:
+        cfg, sc = self.cfg, self.scenario
+        if sc.name == "healthy":
+            return
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        if not self.fault_active:
+            if not await self._sleep_until(t0 + cfg.fault_from):
+                return
+            self.apply_state(True)
+            self.fault_times["start"] = time.time()
+            await self._set_fault(True)
+            write_json(self.out / "scenario.json", self.scenario_json())
+        if cfg.fault_until is None or not await self._sleep_until(t0 + cfg.fault_until):
+            return
+        self.apply_state(False)
+        self.fault_times["end"] = time.time()
+        await self._set_fault(False)
+        write_json(self.out / "scenario.json", self.scenario_json())
+
+    async def _sip_listener(self, blackhole: bool, sock: socket.socket | None = None) -> None:
+        """(Re)open the connector's SIP port: TLS normally, a silent plain listener as black hole."""
+        assert self.connector is not None and self.server_ctx is not None
+        if self.sip_server is not None:
+            assert isinstance(self.sip_server, asyncio.Server)
+            port = self.sip_server.sockets[0].getsockname()[1]
+            self.sip_server.close()
+            await self.sip_server.wait_closed()
+            self.sip_server = None
+            sock = _bind_tcp(CONNECTOR_IP, port, "SIP/TLS")
+        assert sock is not None
+        sock.listen(64)
+        if blackhole:
+            self.sip_server = await asyncio.start_server(self.connector.on_blackhole, sock=sock)
+        else:
+            self.sip_server = await asyncio.start_server(self.connector.on_sip, sock=sock,
+                                                         ssl=self.server_ctx)
+
+    async def _sleep_until(self, when: float) -> bool:
+        delay = when - asyncio.get_running_loop().time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.traffic_stop.wait(), delay)
+        return not self.traffic_stop.is_set()
+
+    async def _set_fault(self, on: bool) -> None:
+        sc = self.scenario
+        if self.block is not None:
+            await asyncio.to_thread(self.block.add if on else self.block.remove)
+        if self.use_blackhole and self.connector is not None:
+            await self._sip_listener(on)
+            # existing connections must be cut too, or the established trunk would survive
+            for conn in list(self.connector.conns):
+                await conn.close()
+        if sc.wrong_api_key and on and self.connector is not None:
+            # A regenerated key takes effect at the next registration; make it happen now.
+            for conn in list(self.connector.conns):
+                await conn.close()
+        if sc.clone:
+            if on and self.clone_task is None:
+                self.clone_stop.clear()
+                ctx = self.pbx.ctx if self.pbx is not None else ssl.create_default_context()
+                assert self.pbx is not None
+                self.clone = Pbx(
+                    ip=CLONE_IP, site=lambda: self.site, connector=self.pbx.connector, ctx=ctx,
+                    server_hostname=self.pbx.server_hostname, stun=None, rest=None, rest_ctx=None,
+                    jwt=lambda: None, keepalive=self.cfg.keepalive,
+                    register_expires=self.cfg.register_expires, observer=None,
+                    rtp_ports=self.pbx.calls.rtp_ports, used_ports=set(), instance=self._instance)
+                self.clone_task = asyncio.create_task(self.clone.run(self.clone_stop))
+            elif not on and self.clone_task is not None:
+                self.clone_stop.set()
+                await asyncio.wait([self.clone_task], timeout=5.0)
+                self.clone_task = None
+        if sc.port_443 and self.https_sock is not None:
+            if on and self.https_server is None:
+                self.https_sock.listen(8)
+                self.https_server = await asyncio.start_server(
+                    _https_answer, sock=self.https_sock, ssl=self._https_ctx)
+            elif not on and self.https_server is not None:
+                self.https_server.close()
+                self.https_server = None
+                self.https_sock = None
+
+    async def _probe_443(self, ctx: ssl.SSLContext) -> None:
+        """The "internet" knocking on the PBX's 443 (from the connector address)."""
+        while not self.traffic_stop.is_set():
+            writer: asyncio.StreamWriter | None = None
+            try:
+                reader, w = await asyncio.wait_for(asyncio.open_connection(
+                    PBX_IP, self.https_port, ssl=ctx, server_hostname=PBX_IP,
+                    local_addr=(CONNECTOR_IP, 0)), 3.0)
+                writer = w
+                w.write(f"GET / HTTP/1.1\r\nHost: {PBX_IP}\r\nConnection: close\r\n\r\n".encode())
+                await asyncio.wait_for(reader.read(), 3.0)
+                self.probe_443["answered"] += 1
+            except (TimeoutError, OSError, ssl.SSLError):
+                self.probe_443["refused"] += 1
+            finally:
+                if writer is not None:
+                    writer.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.traffic_stop.wait(), self.cfg.keepalive)
+
+    # --- traffic -----------------------------------------------------------------------------------
+    async def _traffic(self, rtp: range) -> None:
+        interval = 60.0 / self.cfg.calls_per_minute
+        n = 0
+        pbx_i = conn_i = 0
+        desk = plan_number(self.site, DESK_PHONE)
+        await self._sleep_until(asyncio.get_running_loop().time() + min(1.0, interval))
+        while not self.traffic_stop.is_set():
+            assert self.pbx is not None
+            trunk = self.connector.trunk() if self.connector is not None else None
+            if self.scenario.busy_burst and self.fault_active and trunk is not None:
+                numbers = sorted(self.directory())
+                lines = int(self.site["connectivity"]["simultaneous_calls"])
+                for k in range(lines + 2):
+                    self._spawn_call(self.connector_call(trunk, numbers[k % len(numbers)], desk, 3.0))
+            elif n % 2 == 0 or trunk is None:
+                targets = self.pbx.callable_users()
+                if targets and self.pbx.conn is not None:
+                    self._spawn_call(self.pbx.calls.place_call(
+                        self.pbx.conn, desk, targets[pbx_i % len(targets)], self.cfg.call_seconds,
+                        self.traffic_stop))
+                    pbx_i += 1
+            else:
+                numbers = list(self.directory())
+                self._spawn_call(self.connector_call(trunk, numbers[conn_i % len(numbers)], desk,
+                                                     self.cfg.call_seconds))
+                conn_i += 1
+            n += 1
+            await self._sleep_until(asyncio.get_running_loop().time() + interval)
+
+    async def connector_call(self, trunk: Any, caller: str, callee: str, hold: float) -> int:
+        assert self.connector is not None
+        return await self.connector.calls.place_call(trunk, caller, callee, hold, self.traffic_stop)
+
+    def _spawn_call(self, coro: Any) -> None:
+        task: asyncio.Task[int] = asyncio.create_task(coro)
+        self.call_tasks.add(task)
+        task.add_done_callback(self.call_tasks.discard)
+
+    async def _drain_calls(self) -> None:
+        if self.call_tasks:
+            await asyncio.wait(list(self.call_tasks), timeout=6.0)
+        for task in list(self.call_tasks):
+            task.cancel()
+
+    def _stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.pbx is not None:
+            s = self.pbx.stats
+            out["pbx"] = {"register_answers": s.register_answers, "options_ok": s.options_ok,
+                          "connects": s.connects, "connect_failures": s.connect_failures,
+                          "stun_answers": s.stun_answers, "rest_answers": s.rest_answers,
+                          "calls_placed": _calls(self.pbx.calls.placed),
+                          "calls_received": _calls(self.pbx.calls.received)}
+        if self.connector is not None:
+            out["connector"] = {"register_answers": self.connector.registers,
+                                "rest_answers": self.connector.rest_answers,
+                                "calls_placed": _calls(self.connector.calls.placed),
+                                "calls_received": _calls(self.connector.calls.received)}
+        if self.clone is not None:
+            out["clone"] = {"register_answers": self.clone.stats.register_answers}
+        if self.scenario.port_443:
+            out["probe_443"] = dict(self.probe_443)
+        out["capture_tool"] = self.capture.tool if self.capture else None
+        return out
+
+    # --- signals -----------------------------------------------------------------------------------
+    _signals_installed = False
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.traffic_stop.set)
+        self._signals_installed = True
+
+    def _remove_signals(self) -> None:
+        if self._signals_installed:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def _calls(stats: Any) -> dict[str, Any]:
+    return {"attempted": stats.attempted, "answered": stats.answered,
+            "rejected": {str(k): v for k, v in sorted(stats.rejected.items())}}
+
+
+async def _https_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The OSBiz web front end (WBM) answering on 443: any request gets a login page."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3.0)
+        body = b"<html><title>OpenScape Business Assistant</title></html>"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+    writer.close()
+
+
+def run_lab(cfg: LabConfig) -> LabSummary:
+    """Run the lab to completion (duration or signal). Raises LabError for unusable options."""
+    scenario = validate(cfg)
+
+    async def main() -> LabSummary:
+        return await Lab(cfg, scenario).run()
+
+    return asyncio.run(main())
