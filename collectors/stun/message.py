@@ -1,0 +1,231 @@
+"""Sans-IO STUN parser: RFC 5389/8489 messages (with TURN, RFC 8656, method names), RFC 3489
+"classic" messages without the magic cookie, and the stream framing of STUN over TCP.
+
+Raises only ``ParseError``. ``is_stun`` is the cheap check that decides whether a datagram is
+STUN at all (it must not claim RTP, DTLS or SIP).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from enum import Enum
+
+from core.errors import ParseError
+
+MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6
+HEADER_LEN = 20
+MAX_MESSAGE = 65535 + HEADER_LEN  # the length field is 16 bits
+MAX_ATTRIBUTES = 128
+
+# RFC 8489 §18.2 / RFC 8656 §17 method registry.
+METHODS: dict[int, str] = {
+    0x001: "Binding", 0x002: "SharedSecret", 0x003: "Allocate", 0x004: "Refresh",
+    0x006: "Send", 0x007: "Data", 0x008: "CreatePermission", 0x009: "ChannelBind",
+    0x00A: "Connect", 0x00B: "ConnectionBind", 0x00C: "ConnectionAttempt",
+}
+CLASSES = ("request", "indication", "success", "error")
+
+# Attribute types (RFC 8489 §18.3, RFC 3489 §11.2, RFC 8656 §18).
+MAPPED_ADDRESS = 0x0001
+ERROR_CODE = 0x0009
+XOR_MAPPED_ADDRESS = 0x0020
+XOR_MAPPED_ADDRESS_OLD = 0x8020  # pre-RFC draft value still sent by some stacks
+XOR_RELAYED_ADDRESS = 0x0016
+SOFTWARE = 0x8022
+
+# RFC 3489 §11.1 message types (same code points as Binding in RFC 5389, plus Shared Secret).
+CLASSIC_TYPES = frozenset({0x0001, 0x0101, 0x0111, 0x0002, 0x0102, 0x0112})
+
+
+@dataclass(frozen=True, slots=True)
+class StunMessage:
+    method: str  # "Binding", "Allocate", … or "0x0NN" for an unknown method
+    klass: str  # request | indication | success | error
+    transaction_id: str  # hex: 12 bytes (RFC 5389) or 16 bytes (RFC 3489)
+    classic: bool  # RFC 3489 without the magic cookie
+    attributes: tuple[tuple[int, bytes], ...]
+    mapped_address: str | None  # "ip:port" from XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS
+    relayed_address: str | None
+    error_code: int | None
+    error_reason: str
+    length: int  # whole message size in bytes
+
+
+class _NeedData(Enum):
+    NEED_DATA = "need-data"
+
+
+NEED_DATA = _NeedData.NEED_DATA
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelData:
+    """A TURN ChannelData frame on a stream (RFC 8656 §12.4); counted, not interpreted."""
+
+    channel: int
+    length: int
+
+
+def is_stun(data: bytes) -> bool:
+    """A plausible whole STUN message: right size, top bits 00, and cookie or a classic type."""
+    if len(data) < HEADER_LEN:
+        return False
+    mtype, length, cookie = struct.unpack_from("!HHI", data)
+    if mtype & 0xC000 or length % 4 or length + HEADER_LEN != len(data):
+        return False
+    return cookie == MAGIC_COOKIE or mtype in CLASSIC_TYPES
+
+
+def _address(value: bytes, xor: bool, tid: bytes, offset: int) -> str:
+    if len(value) < 4:
+        raise ParseError("STUN address attribute too short", offset)
+    family, port = value[1], struct.unpack_from("!H", value, 2)[0]
+    if xor:
+        port ^= MAGIC_COOKIE >> 16
+    if family == 0x01 and len(value) >= 8:
+        raw = value[4:8]
+        if xor:
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE), strict=True))
+        return f"{ipaddress.IPv4Address(raw)}:{port}"
+    if family == 0x02 and len(value) >= 20:
+        raw = value[4:20]
+        if xor:
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + tid, strict=True))
+        return f"[{ipaddress.IPv6Address(raw)}]:{port}"
+    raise ParseError(f"STUN address family {family} unknown or truncated", offset)
+
+
+def parse_stun(data: bytes) -> StunMessage:
+    if len(data) < HEADER_LEN:
+        raise ParseError("STUN message shorter than its 20-byte header", len(data))
+    mtype, length, cookie = struct.unpack_from("!HHI", data)
+    if mtype & 0xC000:
+        raise ParseError("STUN message type has the top bits set", 0)
+    if length + HEADER_LEN > len(data):
+        raise ParseError(f"STUN length {length} beyond the {len(data)} bytes present", 2)
+    classic = cookie != MAGIC_COOKIE
+    if classic and mtype not in CLASSIC_TYPES:
+        raise ParseError(f"STUN message type 0x{mtype:04x} without magic cookie", 0)
+    tid = data[8:20]
+    tid_hex = data[4:20].hex() if classic else tid.hex()
+    # RFC 5389 §6: class bits C1 (0x0100) and C0 (0x0010) are interleaved with the method bits.
+    klass = CLASSES[((mtype >> 7) & 0x2) | ((mtype >> 4) & 0x1)]
+    method_no = (mtype & 0x000F) | ((mtype & 0x00E0) >> 1) | ((mtype & 0x3E00) >> 2)
+    method = METHODS.get(method_no, f"0x{method_no:03x}")
+    attrs: list[tuple[int, bytes]] = []
+    mapped = xor_mapped = relayed = None
+    error_code: int | None = None
+    error_reason = ""
+    pos = HEADER_LEN
+    end = HEADER_LEN + length
+    while pos < end:
+        if len(attrs) >= MAX_ATTRIBUTES:
+            raise ParseError(f"STUN message has more than {MAX_ATTRIBUTES} attributes", pos)
+        if pos + 4 > end:
+            raise ParseError("STUN attribute header truncated", pos)
+        atype, alen = struct.unpack_from("!HH", data, pos)
+        vstart = pos + 4
+        if vstart + alen > end:
+            raise ParseError(f"STUN attribute 0x{atype:04x} length {alen} beyond the message", pos)
+        value = bytes(data[vstart:vstart + alen])
+        attrs.append((atype, value))
+        if atype == MAPPED_ADDRESS:
+            mapped = _address(value, False, tid, pos)
+        elif atype in (XOR_MAPPED_ADDRESS, XOR_MAPPED_ADDRESS_OLD) and not classic:
+            xor_mapped = _address(value, True, tid, pos)
+        elif atype == XOR_RELAYED_ADDRESS and not classic:
+            relayed = _address(value, True, tid, pos)
+        elif atype == ERROR_CODE:
+            if alen < 4:
+                raise ParseError("STUN ERROR-CODE too short", pos)
+            # RFC 5389 §15.6: class (hundreds) in 3 bits, number (0–99) in the last byte.
+            error_code = (value[2] & 0x07) * 100 + value[3]
+            error_reason = value[4:].decode("utf-8", "replace")
+        # RFC 5389 §15: values are padded to 4 bytes (RFC 3489 had no padding, lengths were ×4).
+        pos = vstart + alen + (-alen % 4)
+    return StunMessage(method, klass, tid_hex, classic, tuple(attrs), xor_mapped or mapped, relayed,
+                       error_code, error_reason, end)
+
+
+def looks_like_rfc4571(head: bytes) -> bool:
+    """A 2-byte RFC 4571 length followed by a STUN header with the magic cookie."""
+    return (len(head) >= 10 and head[2] & 0xC0 == 0
+            and struct.unpack_from("!I", head, 6)[0] == MAGIC_COOKIE)
+
+
+class StunStreamFramer:
+    """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._base = 0
+        # ICE-TCP (RFC 6544 §3) puts each STUN message behind an RFC 4571 2-byte length;
+        # decided on the first message of the stream: None = not yet known.
+        self._rfc4571: bool | None = None
+
+    @property
+    def offset(self) -> int:
+        return self._base
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_event(self) -> StunMessage | ChannelData | _NeedData:
+        buf = self._buf
+        if len(buf) < 4:
+            return NEED_DATA
+        if self._rfc4571 is None:
+            if 0x40 <= buf[0] <= 0x7F:
+                self._rfc4571 = False  # ChannelData first (its lengths are never that large)
+            elif len(buf) < 10:
+                return NEED_DATA
+            else:
+                self._rfc4571 = looks_like_rfc4571(bytes(buf[:10]))
+        if self._rfc4571:
+            return self._next_rfc4571()
+        first, length = struct.unpack_from("!HH", buf)
+        start = self._base
+        if 0x4000 <= first <= 0x7FFF:
+            # RFC 8656 §12.5: over TCP, ChannelData is padded to a multiple of 4.
+            total = 4 + length + (-length % 4)
+            if len(buf) < total:
+                return NEED_DATA
+            del buf[:total]
+            self._base += total
+            return ChannelData(first, length)
+        if first & 0xC000:
+            self._base += len(buf)
+            buf.clear()
+            raise ParseError("STUN stream is out of sync (not STUN or ChannelData)", start)
+        total = HEADER_LEN + length
+        if len(buf) < total:
+            return NEED_DATA
+        chunk = bytes(buf[:total])
+        del buf[:total]
+        self._base += total
+        try:
+            return parse_stun(chunk)
+        except ParseError as exc:
+            # Re-anchor the offset in the stream; the message keeps its own text.
+            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
+
+    def _next_rfc4571(self) -> StunMessage | ChannelData | _NeedData:
+        buf = self._buf
+        if len(buf) < 2:
+            return NEED_DATA
+        (length,) = struct.unpack_from("!H", buf)
+        if len(buf) < 2 + length:
+            return NEED_DATA
+        start = self._base + 2
+        chunk = bytes(buf[2:2 + length])
+        del buf[:2 + length]
+        self._base += 2 + length
+        if not is_stun(chunk):
+            # ICE-TCP also frames RTP/RTCP (RFC 4571); those are not STUN and are skipped.
+            return self.next_event()
+        try:
+            return parse_stun(chunk)
+        except ParseError as exc:
+            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
