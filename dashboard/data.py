@@ -38,14 +38,22 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import AnalysisResult
+from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
-from core.findings import Finding, sort_findings
-from core.snapshot import ItspState, ItspStatus, Snapshot, snapshot_to_dict
+from core.jwt_status import jwt_state, jwt_state_for_ref
+from core.licensing import evaluate_licenses
+from core.numbering import derive_all
+from core.site.model import Site
+from core.snapshot import Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
 
 
 class SourceError(UpscopeError):
     """The data source could not deliver (service down, bad answer, unreadable artifacts)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status when the service answered with an error
 
 
 class DataSource(Protocol):
@@ -80,7 +88,7 @@ class ServiceSource:
                 body: bytes = resp.read()
                 return body
         except urllib.error.HTTPError as exc:
-            raise SourceError(f"service {url} answered HTTP {exc.code}") from exc
+            raise SourceError(f"service {url} answered HTTP {exc.code}", exc.code) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise SourceError(f"service {url} unreachable: {reason}") from exc
@@ -98,55 +106,42 @@ class ServiceSource:
         return snap
 
     def history(self) -> list[dict[str, Any]]:
-        raw = self._json("/api/history")
-        # The service may answer a bare list or {"findings": [...], ...}.
-        items = raw.get("findings", []) if isinstance(raw, dict) else raw
-        return [h for h in items if isinstance(h, dict)] if isinstance(items, list) else []
+        raw = self._json("/api/history?table=findings&limit=5000")
+        rows = raw.get("rows") if isinstance(raw, dict) else None
+        if not isinstance(rows, list):
+            raise SourceError(f"service {self.base_url}/api/history sent no rows")
+        return history_from_events([r for r in rows if isinstance(r, dict)])
 
     def call_capture(self, call_id: str) -> bytes | None:
-        return self._get("/api/calls/" + urllib.parse.quote(call_id, safe="") + "/pcap")
+        try:
+            return self._get("/api/call.pcap?call_id=" + urllib.parse.quote(call_id, safe=""))
+        except SourceError as exc:
+            if exc.status == 404:
+                return None  # the call is no longer in the service's capture window
+            raise
 
     def bundle(self) -> bytes | None:
         return self._get("/api/bundle")
 
 
+def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The service's finding events (opened/closed rows, oldest first) as one entry per episode
+    with ``opened`` and ``closed`` (None while open), the shape the Diagnoses page shows."""
+    open_: dict[tuple[str, str], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for r in sorted(rows, key=lambda r: float(r.get("ts") or 0.0)):
+        key = (str(r.get("finding_id")), str(r.get("subject") or ""))
+        if r.get("event") == "opened" and key not in open_:
+            episode = {"id": key[0], "subject": key[1], "severity": r.get("severity"), "title": r.get("title"),
+                       "opened": r.get("ts"), "closed": None}
+            open_[key] = episode
+            out.append(episode)
+        elif r.get("event") == "closed" and key in open_:
+            open_.pop(key)["closed"] = r.get("ts")
+    return out
+
+
 # --- offline: an analysis result ---------------------------------------------------------------
-
-
-def itsp_from_analysis(result: AnalysisResult | None, now: float) -> ItspStatus:
-    """ITSP status as the trunk's REGISTER traffic shows it (DOMAIN §9).
-
-    Registered from a 2xx until the granted expiry passes; the TLS flows say why when nothing
-    registered. Without any REGISTER or TLS flow the state is unknown, never guessed.
-    """
-    if result is None:
-        return ItspStatus(ItspState.UNKNOWN, None, "no data analysed yet")
-    regs = sorted(result.registrations, key=lambda r: r.last_success_ts or 0.0)
-    ok = [r for r in regs if r.registered]
-    if ok:
-        r = ok[-1]
-        since = next((s.ts for s in r.timeline if s.state == "registered"), r.last_success_ts)
-        return ItspStatus(
-            ItspState.REGISTERED, since, f"registered at {r.registrar}", r.registrar,
-            r.expiry_ts, r.last_success_ts,
-        )
-    if regs:
-        r = regs[-1]
-        since = r.timeline[-1].ts if r.timeline else None
-        why = f"last answer {r.last_code}" if r.last_code else f"{r.unanswered} REGISTER unanswered"
-        return ItspStatus(
-            ItspState.NOT_REGISTERED, since, f"{why} from {r.registrar}", r.registrar,
-            r.expiry_ts, r.last_success_ts,
-        )
-    bad = [f for f in result.tls_flows if f.syn_answered is False or f.handshake in ("failed", "incomplete")]
-    if bad:
-        f = bad[0]
-        what = "TCP SYN unanswered" if f.syn_answered is False else f"TLS handshake {f.handshake}"
-        return ItspStatus(
-            ItspState.NOT_REGISTERED, f.first_ts, f"{what} to {f.server}:{f.server_port}",
-            f"{f.server}:{f.server_port}",
-        )
-    return ItspStatus(ItspState.UNKNOWN, None, "no REGISTER or TLS flow to the connector seen")
 
 
 @dataclass
@@ -164,20 +159,24 @@ class OfflineSource:
         result: AnalysisResult | None,
         *,
         site: Any = None,
-        findings: Sequence[Finding] = (),
-        jwt: Any = None,
-        system: str | None = None,
+        jwt_token_text: str | None = None,
         now: float | None = None,
         label: str = "offline analysis",
         captures: Sequence[str] = (),
     ) -> OfflineSource:
-        # Offline, "now" is the end of the capture: "calls in the last hour" then means the
-        # capture's last hour, and ITSP "since" reads against the capture's own clock.
+        """Diagnose ``result`` (+ site, + the JWT in use) exactly as the service does.
+
+        Offline, "now" is the end of the capture: "calls in the last hour" then means the
+        capture's last hour, and ITSP "since" reads against the capture's own clock.
+        """
         when = now if now is not None else (result.last_ts if result and result.last_ts else time.time())
-        name = system or _site_name(site) or (Path(captures[0]).name if captures else "capture")
+        at = datetime.fromtimestamp(when, UTC)
+        diag = diagnose(DiagnosisInputs(site=site, analysis=result, jwt_token_text=jwt_token_text, now=at))
+        jwt = jwt_state(jwt_token_text, at) if jwt_token_text is not None else None
+        name = _site_name(site) or (Path(captures[0]).name if captures else "capture")
         snap = Snapshot(
-            now=when, system=name, itsp=itsp_from_analysis(result, when),
-            findings=tuple(sort_findings(list(findings))), analysis=result, site=site, jwt=jwt,
+            now=when, system=name, itsp=diag.itsp, findings=diag.findings, analysis=result, site=site,
+            jwt=jwt, extra={"firewall": [v.to_dict() for v in diag.firewall]},
         )
         return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures))
 
@@ -560,37 +559,57 @@ def itsp_tile(snap: dict[str, Any]) -> Tile:
                 {"registered": "ok", "not-registered": "bad"}.get(state, "warn"))
 
 
-def jwt_tile(snap: dict[str, Any]) -> Tile:
+def site_model(snap: dict[str, Any]) -> Site | None:
+    """The site of the snapshot as the core model again (its public form round-trips: secrets are
+    references like ``env:NAME``), so numbering and licensing use the core rules, not a copy."""
+    raw = snap.get("site")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Site.model_validate(raw)
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return None
+
+
+def jwt_info(snap: dict[str, Any]) -> dict[str, Any] | None:
+    """The JWT state: the snapshot's, else judged from the site's token reference (status,
+    expiry and fingerprint only — the token itself never leaves ``core.jwt_status``)."""
     jwt = snap.get("jwt")
+    if isinstance(jwt, dict) and jwt:
+        return jwt
+    model = site_model(snap)
+    if model is None or model.tenant.jwt is None:
+        return None
+    at = datetime.fromtimestamp(float(snap.get("now", time.time())), UTC)
+    return jwt_state_for_ref(model.tenant.jwt, at, key_ref=model.tenant.jwt_verify_key,
+                             algorithms=model.tenant.jwt_algorithms).to_dict()
+
+
+def jwt_tile(snap: dict[str, Any]) -> Tile:
     flavour = (site(snap).get("tenant") or {}).get("flavour")
-    if not isinstance(jwt, dict) or not jwt:
+    jwt = jwt_info(snap)
+    if jwt is None:
         if flavour == "unify-video":
             return Tile("JWT", "Not set", "Unify Video flavour needs a JWT", "bad")
-        return Tile("JWT", "Not needed" if flavour == "openscape" else "—",
-                    "Unify Phone for OpenScape needs no JWT" if flavour == "openscape" else "no JWT data")
-    status = str(jwt.get("status") or jwt.get("state") or "unknown")
-    exp = jwt.get("expires_at", jwt.get("exp"))
+        if flavour == "openscape":
+            return Tile("JWT", "Not needed", "Unify Phone for OpenScape needs no JWT")
+        return Tile("JWT", "—", "no JWT data")
+    status = str(jwt.get("status") or "unknown")
     days = jwt.get("days_left")
-    if days is None:
-        days = _days_until(exp, float(snap.get("now", time.time())))
-    fp = jwt.get("fingerprint")
-    value = status if days is None else f"{status}, {days} days left"
-    tone = {"active": "ok", "expiring": "warn"}.get(status.lower(), "bad")
-    return Tile("JWT", value, f"expires {fmt_ts(exp)}" + (f", fingerprint {fp}" if fp else ""), tone)
+    value = status.capitalize() if days is None else f"{days} days left"
+    tone = {"active": "ok", "expiring": "warn", "not-set": "neutral" if flavour != "unify-video" else "bad"}
+    detail = f"{status}: {jwt.get('reason', '')}" + (f"; fingerprint {jwt['fingerprint']}" if jwt.get("fingerprint")
+                                                    else "")
+    return Tile("JWT", value, detail, tone.get(status.lower(), "bad"))
 
 
 def license_tile(snap: dict[str, Any]) -> Tile:
-    s = site(snap)
-    lic = s.get("licenses") or {}
-    pool = lic.get("unify_phone") or {}
-    total = pool.get("total")
-    used = pool.get("used")
-    if used is None:
-        used = sum(1 for u in s.get("users", []) if "unify-phone" in (u.get("licenses") or []))
-    if total is None:
+    pools = license_pools(snap)
+    row = pools[pools["pool"] == "unify_phone"]
+    if row.empty:
         return Tile("Unify Phone licenses", "—", "no site file")
-    tone = "ok" if used <= total else "bad"
-    return Tile("Unify Phone licenses", f"{used} / {total}", "used / total", tone)
+    used, total = int(row["used"].iloc[0]), int(row["total"].iloc[0])
+    return Tile("Unify Phone licenses", f"{used} / {total}", "used / total", "ok" if used <= total else "bad")
 
 
 def support_tile(snap: dict[str, Any]) -> Tile:
@@ -609,8 +628,10 @@ def active_calls(snap: dict[str, Any]) -> int:
 
 
 def trunk_tile(snap: dict[str, Any]) -> Tile:
-    configured = (site(snap).get("connectivity") or {}).get("simultaneous_calls")
-    used = active_calls(snap)
+    extra = snap.get("extra") or {}
+    configured = extra.get("trunk_lines_configured",
+                           (site(snap).get("connectivity") or {}).get("simultaneous_calls"))
+    used = extra.get("trunk_lines_used", active_calls(snap))
     if configured is None:
         return Tile("Trunk lines", f"{used} / —", "in use / configured (no site file)")
     tone = "bad" if configured == 0 or used >= configured else "ok"
@@ -655,125 +676,72 @@ def overview_tiles(snap: dict[str, Any]) -> list[Tile]:
 
 
 def users_frame(snap: dict[str, Any]) -> pd.DataFrame:
-    """Users with their derived call number and numbering verdict, as the site model exposes them
-    (``derived_call_number`` / ``numbering_verdict`` when the site model computes them)."""
+    """Users with the call number the numbering plan derives (``core.numbering``), its verdict and
+    the license state (``core.licensing``)."""
+    cols = ["callno", "name", "did", "station_type", "call_number", "numbering", "problems", "licenses",
+            "license_state"]
+    model = site_model(snap)
+    if model is None:
+        return pd.DataFrame([], columns=cols)
+    at = datetime.fromtimestamp(float(snap.get("now", time.time())), UTC)
+    lic = evaluate_licenses(model, at)
     rows = []
-    for u in site(snap).get("users", []):
+    for user, number, ul in zip(model.users, derive_all(model), lic.users, strict=True):
         rows.append({
-            "callno": u.get("callno"), "name": f"{u.get('first_name', '')} {u.get('last_name', '')}".strip(),
-            "did": u.get("did"), "station_type": u.get("station_type"),
-            "licenses": ", ".join(u.get("licenses") or []),
-            "call_number": u.get("derived_call_number") or u.get("call_number"),
-            "verdict": u.get("numbering_verdict") or u.get("verdict") or "",
+            "callno": user.callno, "name": user.display_name, "did": user.did, "station_type": user.station_type,
+            "call_number": number.derived, "numbering": number.verdict,
+            "problems": ", ".join(p.value for p in number.problems), "licenses": ", ".join(user.licenses),
+            "license_state": ul.state + (f" ({', '.join(ul.missing or ul.expired)})" if ul.state != "ok" else ""),
         })
-    return pd.DataFrame(rows, columns=["callno", "name", "did", "station_type", "licenses", "call_number",
-                                       "verdict"])
+    return pd.DataFrame(rows, columns=cols)
 
 
 def license_pools(snap: dict[str, Any]) -> pd.DataFrame:
-    s = site(snap)
-    lic = s.get("licenses") or {}
-    users = s.get("users", [])
-    derived = {
-        "ip_user_mobility": sum(1 for u in users if "ip-user" in (u.get("licenses") or [])),
-        "unify_phone": sum(1 for u in users if "unify-phone" in (u.get("licenses") or [])),
-        "voicemail": sum(1 for u in users if "voicemail" in (u.get("licenses") or [])),
-    }
-    rows = []
-    for name, pool in lic.items():
-        if not isinstance(pool, dict) or "total" not in pool:
-            continue
-        used = pool.get("used", derived.get(name, 0))
-        rows.append({"pool": name, "used": used, "free": max(0, int(pool["total"]) - int(used)),
-                     "total": pool["total"]})
-    return pd.DataFrame(rows, columns=["pool", "used", "free", "total"])
-
-
-#: DOMAIN §7 flows; endpoints come from the site file (seed addresses as defaults).
-SEED_ENDPOINTS = {"connector": ("35.246.178.13", 65061), "stun": ("34.159.228.55", 3478),
-                  "rest": ("34.117.105.255", 443)}
-
-
-def _endpoint(snap: dict[str, Any], name: str) -> tuple[str, int]:
-    ep = (site(snap).get("endpoints") or {}).get(name) or {}
-    host, port = SEED_ENDPOINTS[name]
-    return str(ep.get("host", host)), int(ep.get("port", port))
+    cols = ["pool", "used", "free", "total", "needed", "expired"]
+    model = site_model(snap)
+    if model is None:
+        return pd.DataFrame([], columns=cols)
+    lic = evaluate_licenses(model, datetime.fromtimestamp(float(snap.get("now", time.time())), UTC))
+    return pd.DataFrame([{"pool": name, "used": p.used, "free": max(0, p.total - p.used), "total": p.total,
+                          "needed": p.needed, "expired": p.expired} for name, p in lic.pools.items()], columns=cols)
 
 
 def firewall_frame(snap: dict[str, Any]) -> pd.DataFrame:
-    """The expected flows of DOMAIN §7 against what the analysis observed: one verdict per flow.
-
-    Verdicts: ``ok`` (answered), ``blocked`` (SYN unanswered, RST or ICMP unreachable, request
-    unanswered), ``not observed`` (no traffic of that kind in the data), ``violated`` (the never-
-    open inbound 443 answered).
-    """
-    a = analysis(snap)
-    flows = a.get("flows", [])
-    system = site(snap).get("system") or {}
-    osbiz = {system.get("public_ip"), system.get("private_ip")} - {None}
+    """The firewall verdicts the diagnosis engine made (``core.firewall``, DOMAIN §7), one per flow."""
     rows = []
-
-    def tcp_verdict(host: str, port: int) -> tuple[str, str]:
-        fl = [f for f in flows if f["proto"] == "tcp" and f["dst"] == host and f["dst_port"] == port]
-        tls = [t for t in a.get("tls_flows", []) if t["server"] == host and t["server_port"] == port]
-        if any(f.get("syn_ack") for f in fl) or any(t.get("syn_answered") or t.get("handshake") == "ok"
-                                                     for t in tls):
-            return "ok", f"{sum(f['packets'] for f in fl)} packets, handshake answered"
-        if fl or tls:
-            syn = sum(f.get("syn", 0) for f in fl)
-            return "blocked", f"{syn} SYN unanswered, {sum(f.get('rst', 0) for f in fl)} RST, " \
-                              f"{sum(f.get('icmp_unreachable', 0) for f in fl)} ICMP unreachable"
-        return "not observed", "no packets to this destination"
-
-    host, port = _endpoint(snap, "connector")
-    rows.append(("SIP over TLS to connector", f"OSBiz → {host}", f"TCP {port}", *tcp_verdict(host, port)))
-    host, port = _endpoint(snap, "rest")
-    rows.append(("REST API (provisioning)", f"OSBiz → {host}", f"TCP {port}", *tcp_verdict(host, port)))
-    host, port = _endpoint(snap, "stun")
-    stun = [t for t in a.get("stun", []) if t["server"] == host and t["server_port"] == port]
-    if any(t.get("response_frame") for t in stun):
-        v = ("ok", f"{sum(1 for t in stun if t.get('response_frame'))} of {len(stun)} STUN requests answered")
-    elif stun:
-        v = ("blocked", f"{len(stun)} STUN requests unanswered")
-    else:
-        v = ("not observed", "no STUN to this server")
-    rows.append(("STUN/TURN", f"OSBiz → {host}", f"{port} TCP/UDP", *v))
-    media = (site(snap).get("endpoints") or {}).get("media_ports") or {}
-    lo, hi = int(media.get("first", 10000)), int(media.get("last", 49999))
-    streams = a.get("rtp_streams", [])
-    out_ = [s for s in streams if s["src"] in osbiz and lo <= s["src_port"] <= hi] if osbiz else []
-    in_ = [s for s in streams if s["dst"] in osbiz and lo <= s["dst_port"] <= hi] if osbiz else []
-    for name, sel in (("RTP egress", out_), ("RTP ingress", in_)):
-        if not osbiz:
-            v = ("not observed", "no OSBiz address in the site file")
-        elif sel:
-            v = ("ok", f"{len(sel)} streams, {sum(s['packets'] for s in sel)} packets")
-        elif streams:
-            v = ("blocked", "RTP seen, but none in this direction")
-        else:
-            v = ("not observed", "no RTP in the data")
-        rows.append((name, "OSBiz ⇄ cloud", f"UDP {lo}–{hi}", *v))
-    inbound = [f for f in flows if f["proto"] == "tcp" and f["dst_port"] == 443 and f["dst"] in osbiz]
-    if any(f.get("syn_ack") for f in inbound):
-        v = ("violated", "inbound TCP 443 to the OSBiz was answered")
-    elif inbound:
-        v = ("ok", "inbound TCP 443 attempts not answered")
-    else:
-        v = ("not observed", "no inbound TCP 443 seen")
-    rows.append(("never: inbound 443", "anything → OSBiz", "TCP 443", *v))
-    return pd.DataFrame(rows, columns=["flow", "path", "port", "verdict", "evidence"])
+    for v in (snap.get("extra") or {}).get("firewall") or []:
+        rows.append({
+            "flow": v.get("flow"), "description": v.get("description"), "proto": v.get("proto"),
+            "source": v.get("source"), "destination": v.get("destination"), "verdict": v.get("verdict"),
+            "as required": bool(v.get("ok")), "reason": v.get("reason"),
+        })
+    return pd.DataFrame(rows, columns=["flow", "description", "proto", "source", "destination", "verdict",
+                                       "as required", "reason"])
 
 
 # --- loading artifacts (the engines of the other packages) --------------------------------------
 
 
 def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
-    """Analyse capture files / an OSBiz trace log (+ key log), read the site file, diagnose."""
+    """Analyse capture files / an OSBiz trace log (+ key log), read the site file and the JWT in
+    use, diagnose. Bad input raises an ``UpscopeError`` naming the file."""
     from collectors.analyze import analyze_files
+    from core.site.loader import load_site
 
-    result = analyze_files([Path(c) for c in spec.captures], keylog=Path(spec.keylog) if spec.keylog else None)
+    model = load_site(spec.site) if spec.site else None
+    token = None
+    if spec.jwt_file:
+        try:
+            token = Path(spec.jwt_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise SourceError(f"{spec.jwt_file}: cannot read the JWT file ({exc.strerror})") from exc
+    result = None
+    if spec.captures:
+        result = analyze_files([Path(c) for c in spec.captures],
+                               keylog=Path(spec.keylog) if spec.keylog else None)
     return OfflineSource.from_analysis(
-        result, label=spec.label, captures=spec.captures, now=time.time() if spec.live else None,
+        result, site=model, jwt_token_text=token, label=spec.label, captures=spec.captures,
+        now=time.time() if spec.live else None,
     )
 
 

@@ -6,18 +6,20 @@ import streamlit as st
 
 from dashboard import data
 
-#: Cell colours per verdict (the table is drawn on a canvas: colours, not emoji).
-VERDICT_STYLE = {"ok": "background-color: #d4edda", "blocked": "background-color: #f8d7da",
-                 "violated": "background-color: #f8d7da", "not observed": "background-color: #eeeeee"}
+#: Cell colours of the "as required" column (the table is drawn on a canvas: colours, not emoji).
+OK_STYLE = {True: "background-color: #d4edda", False: "background-color: #f8d7da"}
 
 
 def render() -> None:
     st.title("Firewall")
     _, snap = data.page_snapshot()
     df = data.firewall_frame(snap)
-    st.dataframe(df.style.map(lambda v: VERDICT_STYLE.get(v, ""), subset=["verdict"]), hide_index=True)
-    st.caption("Addresses are the seed's defaults unless the site file sets `endpoints`; GCP europe-west3 "
-               "ranges are not checked without a ranges file.")
+    if df.empty:
+        st.info("No firewall verdicts in the data.")
+        return
+    st.dataframe(df.style.map(lambda v: OK_STYLE.get(v, ""), subset=["as required"]), hide_index=True)
+    st.caption("Addresses are the seed's defaults (seed §4) unless the site file sets `endpoints`. "
+               "'not-observed' means there was no traffic of that kind to judge.")
     related = [f for f in snap.get("findings", [])
                if f["id"] in ("itsp.not-registered.firewall", "media.one-way-audio", "security.port-443-open")]
     for f in related:

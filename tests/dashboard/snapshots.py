@@ -6,6 +6,7 @@ ones (OSBiz side 127.0.0.2, connector 127.0.0.3)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.analysis import (
@@ -20,33 +21,27 @@ from core.analysis import (
     StreamInterval,
     TlsFlowInfo,
 )
-from core.findings import Evidence, make
-from core.snapshot import ItspState, ItspStatus, Snapshot, snapshot_to_dict
+from core.site.loader import load_site_text
+from dashboard.data import OfflineSource
 
 NOW = 1_790_000_000.0  # 2026-09-21
 OSBIZ, CONNECTOR = "127.0.0.2", "127.0.0.3"
 CALL_ID = "a84b4c76e66710@osbiz"
 
-SITE: dict[str, Any] = {
-    "system": {"name": "lab-healthy", "model": "X5", "public_ip": OSBIZ, "private_ip": OSBIZ},
-    "connectivity": {"enabled": True, "api_key": "sha256:3fa9c1", "simultaneous_calls": 8,
-                     "numbering_schema": "international", "route_location_number": "+49 89 7007"},
-    "endpoints": {"connector": {"host": CONNECTOR, "port": 65061}, "stun": {"host": "127.0.0.4", "port": 3478},
-                  "rest": {"host": "127.0.0.5", "port": 443}, "media_ports": {"first": 10000, "last": 49999}},
-    "tenant": {"flavour": "openscape", "jwt": None},
-    "users": [
-        {"callno": "100", "did": "100", "first_name": "Anna", "last_name": "Berger",
-         "station_type": "trusted-external-user", "licenses": ["ip-user", "unify-phone"],
-         "derived_call_number": "+49897007100"},
-        {"callno": "101", "did": "101", "first_name": "Ben", "last_name": "Kraus",
-         "station_type": "trusted-external-user", "licenses": ["ip-user", "unify-phone", "voicemail"],
-         "derived_call_number": "+49897007101"},
-    ],
-    "teams": [{"name": "Clara desk", "callno": "300",
-               "members": [{"callno": "102", "device": "unify-phone"}, {"callno": "200", "device": "ip-phone"}]}],
-    "licenses": {"ip_user_mobility": {"total": 10}, "unify_phone": {"total": 10}, "voicemail": {"total": 5},
-                 "software_support_until": "2027-12-31"},
-}
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site-healthy.yaml"
+
+
+def site_text(**changes: str) -> str:
+    """The example site moved onto the lab's loopback addresses, with textual ``changes``."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in {
+        "public_ip: 203.0.113.10": f"public_ip: {OSBIZ}", "private_ip: 192.168.1.10": f"private_ip: {OSBIZ}",
+        "host: 35.246.178.13": f"host: {CONNECTOR}", "host: 34.159.228.55": "host: 127.0.0.4",
+        "host: 34.117.105.255": "host: 127.0.0.5", **changes,
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
 
 
 def _msg(frame: int, dt: float, src: str, dst: str, method: str | None, status: int | None, reason: str,
@@ -117,45 +112,32 @@ def _analysis(*, registered: bool, two_way: bool) -> AnalysisResult:
     )
 
 
+def _snapshot(result: AnalysisResult, **changes: str) -> dict[str, Any]:
+    site = load_site_text(site_text(**changes), "site.yaml")
+    return OfflineSource.from_analysis(result, site=site, now=NOW, captures=("lab.pcapng",)).snapshot()
+
+
 def healthy() -> dict[str, Any]:
-    itsp = ItspStatus(ItspState.REGISTERED, NOW - 600, "registered at 127.0.0.3:65061", f"{CONNECTOR}:65061")
-    return snapshot_to_dict(Snapshot(NOW, "lab-healthy", itsp, (), _analysis(registered=True, two_way=True), SITE))
+    return _snapshot(_analysis(registered=True, two_way=True))
 
 
 def sip_tls_blocked() -> dict[str, Any]:
-    itsp = ItspStatus(ItspState.NOT_REGISTERED, NOW - 590, "TCP SYN to 127.0.0.3:65061 unanswered")
-    finding = make("itsp.not-registered.firewall",
-                   [Evidence("7 TCP SYN to 127.0.0.3:65061 unanswered", packets=(1, 2, 3), timestamp=NOW - 600)])
-    return snapshot_to_dict(Snapshot(NOW, "lab-blocked", itsp, (finding,), _analysis(registered=False,
-                                                                                       two_way=False), SITE))
+    return _snapshot(_analysis(registered=False, two_way=False))
 
 
 def one_way_audio() -> dict[str, Any]:
-    itsp = ItspStatus(ItspState.REGISTERED, NOW - 600, "registered", f"{CONNECTOR}:65061")
-    finding = make("media.one-way-audio", [Evidence("RTP only 127.0.0.2 → 127.0.0.3", call_id=CALL_ID)],
-                   subject=CALL_ID)
-    return snapshot_to_dict(Snapshot(NOW, "lab-oneway", itsp, (finding,), _analysis(registered=True,
-                                                                                      two_way=False), SITE))
+    return _snapshot(_analysis(registered=True, two_way=False))
 
 
 def license_and_numbering() -> dict[str, Any]:
-    site = {**SITE, "users": [*SITE["users"], {
-        "callno": "102", "did": "1234567890123", "first_name": "Clara", "last_name": "Dietz",
-        "station_type": "trusted-external-user", "licenses": ["ip-user"],
-        "derived_call_number": "+498970071234567890123"}]}
-    site["licenses"] = {**SITE["licenses"], "software_support_until": "2026-09-01"}
-    itsp = ItspStatus(ItspState.REGISTERED, NOW - 600, "registered", f"{CONNECTOR}:65061")
-    findings = (
-        make("calls.software-support-expired", [Evidence("Software Support ended 2026-09-01",
-                                                         config_path="licenses.software_support_until")]),
-        make("calls.license-missing", [Evidence("user 102 has no unify-phone license",
-                                                config_path="users[2].licenses")], subject="102"),
-        make("numbering.too-long", [Evidence("+498970071234567890123 has 21 digits",
-                                             config_path="users[2].did")], subject="102"),
-        make("team.invalid", [Evidence("team Clara desk", config_path="teams[0]")], subject="Clara desk"),
+    """User 101 without Unify Phone license, Software Support ended, user 100's configured number
+    not the derived one."""
+    return _snapshot(
+        _analysis(registered=True, two_way=True),
+        **{"licenses: [ip-user, unify-phone, voicemail]": "licenses: [ip-user, voicemail]",
+           "software_support_until: 2027-12-31": "software_support_until: 2026-09-01",
+           'call_number: "+49897007100"': 'call_number: "+49897007199"'},
     )
-    return snapshot_to_dict(Snapshot(NOW, "lab-licenses", itsp, findings, _analysis(registered=True,
-                                                                                      two_way=True), site))
 
 
 SCENARIOS = {"healthy": healthy, "sip-tls-blocked": sip_tls_blocked, "one-way-audio": one_way_audio,

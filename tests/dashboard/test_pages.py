@@ -24,7 +24,7 @@ def test_overview_healthy_tiles(render: Callable[..., AppTest]) -> None:
     at = render("overview")
     metrics = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
     assert metrics["ITSP Unify Phone (Cloud)"] == "Registered"
-    assert metrics["Unify Phone licenses"] == "2 / 10"
+    assert metrics["Unify Phone licenses"] == "3 / 10"  # three users in the example site
     assert metrics["Trunk lines"] == "0 / 8"
     assert metrics["Calls last hour"] == "1 / 1"  # answered / failed
     assert metrics["Media quality"] == "MOS 3.90"
@@ -33,7 +33,7 @@ def test_overview_healthy_tiles(render: Callable[..., AppTest]) -> None:
     assert "loss 0.4 %; worst MOS of 2 streams" in page and "0 warning · 0 info" in page
     assert metrics["JWT"] == "Not needed"
     assert metrics["Software Support"].endswith("days left")
-    assert "since 2026-09-21 14:03:20 UTC (10 min ago)" in texts(at)
+    assert "since 2026-09-21 14:03:20 UTC (9 min ago)" in texts(at)
     assert "No findings" in texts(at)
 
 
@@ -42,22 +42,23 @@ def test_overview_blocked_trunk(render: Callable[..., AppTest]) -> None:
     assert at.metric[0].value == "Not registered"
     page = texts(at)
     assert "itsp.not-registered.firewall" in page
-    assert "TCP SYN to 127.0.0.3:65061 unanswered" in page
+    assert "TCP SYN unanswered to 127.0.0.3:65061" in page
     assert {m.label.split(" ", 1)[1]: m.value for m in at.metric}["Active findings"] == "1 critical"
 
 
-def test_overview_software_support_expired(render: Callable[..., AppTest]) -> None:
+def test_overview_license_faults(render: Callable[..., AppTest]) -> None:
     at = render("overview", "license-numbering")
     metrics = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
     assert metrics["Software Support"] == "expired 20 days ago"
-    assert metrics["Unify Phone licenses"] == "2 / 10"
+    assert metrics["Unify Phone licenses"] == "2 / 10"  # Ben lost his
+    assert metrics["Active findings"] == "3 critical"
 
 
 def test_diagnoses_shows_evidence_remedy_traces_and_history(render: Callable[..., AppTest]) -> None:
     at = render("diagnoses", "sip-tls-blocked")
     page = texts(at)
     assert "itsp.not-registered.firewall" in at.expander[0].label
-    assert "7 TCP SYN to 127.0.0.3:65061 unanswered · frames 1, 2, 3" in page
+    assert "frames 1" in page
     assert "TCP 65061" in page  # the remedy
     assert "SIP_Registration" in page and "SIP_Interconnection_Subscriber_ITSP" in page
 
@@ -65,6 +66,25 @@ def test_diagnoses_shows_evidence_remedy_traces_and_history(render: Callable[...
 def test_diagnoses_links_the_call_behind_a_finding(render: Callable[..., AppTest]) -> None:
     at = render("diagnoses", "one-way-audio")
     assert f"Open call {snapshots.CALL_ID}" in texts(at)
+
+
+def test_diagnoses_history_from_an_artifact_source(render: Callable[..., AppTest]) -> None:
+    """Findings opened and closed between two analyses appear in the history."""
+    from dashboard.data import ArtifactSource, ArtifactSpec, OfflineSource
+
+    snaps = [snapshots.one_way_audio(), snapshots.healthy()]
+    clock = iter([100.0, 200.0, 300.0, 400.0])
+    src = ArtifactSource(lambda: ArtifactSpec(label="test", live=True),
+                         lambda spec: OfflineSource(snaps.pop(0) if len(snaps) > 1 else snaps[0]),
+                         min_interval_s=0.0, clock=lambda: next(clock))
+    first = src.history()
+    assert [(h["id"], h["opened"], h["closed"]) for h in first] == [("media.one-way-audio", 100.0, None)]
+    src._stamp = None  # the files "changed"
+    assert [(h["id"], h["opened"], h["closed"]) for h in src.history()] == [("media.one-way-audio", 100.0, 200.0)]
+    at = render("diagnoses", snapshots.healthy(), source=src)
+    hist = at.dataframe[0].value
+    assert list(hist["finding"]) == ["media.one-way-audio"]
+    assert hist["closed"][0] != "open"
 
 
 def test_calls_list_filter_and_ladder(render: Callable[..., AppTest]) -> None:
@@ -125,22 +145,31 @@ def test_registration_blocked(render: Callable[..., AppTest]) -> None:
 
 def test_users_and_licenses(render: Callable[..., AppTest]) -> None:
     at = render("users", "license-numbering")
-    users = at.dataframe[0].value
-    row = users[users["callno"] == "102"].iloc[0]
-    assert "numbering.too-long" in row["verdict"] and "calls.license-missing" in row["verdict"]
-    assert users[users["callno"] == "100"].iloc[0]["verdict"] == "ok"
-    teams = at.dataframe[1].value
-    assert teams["check"][0] == "problem: team.invalid"
+    users = at.dataframe[0].value.set_index("callno")
+    assert users.loc["100", "call_number"] == "+49897007100"
+    assert users.loc["100", "findings"] == "calls.numbering-mismatch"
+    assert users.loc["101", "license_state"] == "missing (unify-phone)"
+    assert users.loc["101", "findings"] == "calls.license-missing"
+    assert users.loc["102", "findings"] == ""
+    assert at.dataframe[1].value["check"][0] == "ok"
     assert at.get("plotly_chart")  # license pools as bars
 
 
+def test_users_without_site(render: Callable[..., AppTest]) -> None:
+    snap = {**snapshots.healthy(), "site": None}
+    assert "No site file" in texts(render("users", snap))
+
+
 def test_firewall_verdicts(render: Callable[..., AppTest]) -> None:
-    ok = render("firewall").dataframe[0].value.set_index("flow")["verdict"]
-    assert ok["SIP over TLS to connector"] == "ok"
-    assert ok["RTP egress"] == "ok" and ok["RTP ingress"] == "ok"
-    blocked = render("firewall", "sip-tls-blocked").dataframe[0].value.set_index("flow")
-    assert blocked.loc["SIP over TLS to connector", "verdict"] == "blocked"
-    assert blocked.loc["SIP over TLS to connector", "evidence"].startswith("7 SYN unanswered")
+    ok = render("firewall").dataframe[0].value.set_index("flow")
+    assert ok.loc["sip-tls", "verdict"] == "working" and ok.loc["rtp-ingress", "verdict"] == "working"
+    assert bool(ok["as required"].all())
+    blocked = render("firewall", "sip-tls-blocked")
+    df = blocked.dataframe[0].value.set_index("flow")
+    assert df.loc["sip-tls", "verdict"] == "blocked" and not df.loc["sip-tls", "as required"]
+    assert "itsp.not-registered.firewall" in blocked.error[0].value
+    one_way = render("firewall", "one-way-audio").dataframe[0].value.set_index("flow")
+    assert one_way.loc["rtp-ingress", "verdict"] == "one-way"
 
 
 def test_trace_checklist_and_bundle(render: Callable[..., AppTest]) -> None:
