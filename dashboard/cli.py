@@ -29,6 +29,7 @@ def _root() -> None:
 # Each module defines ``register(app)``; the list keeps start-up imports explicit.
 COMMAND_MODULES = [
     "dashboard.cli_site",
+    "dashboard.cli_analyze",
     "dashboard.cli_dashboard",
     "dashboard.cli_lab",
     "dashboard.cli_diagnose",

@@ -1,0 +1,164 @@
+"""The shapes of an analysis report: the JSON document (a contract, see docs/analysis-json.md)
+and a self-contained HTML page. Both are derived from one ``AnalysisResult``.
+
+JSON keys are never renamed; new keys may be added. Floats are rounded to microsecond/3-decimal
+precision where that is all the measurement carries, so golden files stay stable.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections import Counter
+from typing import Any
+
+from core.analysis import AnalysisResult, to_jsonable
+
+SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf are not JSON; round floats to 6 decimals (µs for timestamps, enough for ms values)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def summary(result: AnalysisResult) -> dict[str, Any]:
+    mos = [s.mos for s in result.rtp_streams if s.mos is not None]
+    kinds = Counter(e.kind for e in result.errors)
+    duration = (result.last_ts - result.first_ts) if result.first_ts is not None and result.last_ts is not None \
+        else None
+    return {
+        "packets": result.packets,
+        "duration_s": duration,
+        "sip_messages": sum(result.sip_requests.values()) + sum(result.sip_responses.values()),
+        "calls": len(result.calls),
+        "calls_answered": sum(1 for c in result.calls if c.answered),
+        "calls_failed": sum(1 for c in result.calls if c.state == "failed"),
+        "calls_one_way_audio": sum(1 for c in result.calls if c.one_way_audio),
+        "registrations": len(result.registrations),
+        "registered": sum(1 for r in result.registrations if r.registered),
+        "rtp_streams": len(result.rtp_streams),
+        "worst_mos": min(mos) if mos else None,
+        "tls_flows": len(result.tls_flows),
+        "errors": dict(sorted(kinds.items())),
+        "partial": result.partial,
+    }
+
+
+def to_json_dict(result: AnalysisResult, findings: list[dict[str, Any]] | None = None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``upscope analyze --format json`` document."""
+    d = to_jsonable(result)
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "sources": d["sources"],
+        "partial": d["partial"],
+        "summary": summary(result),
+        "packets": d["packets"],
+        "first_ts": d["first_ts"],
+        "last_ts": d["last_ts"],
+        "link_types": d["link_types"],
+        "sip": {"requests": d["sip_requests"], "responses": {str(k): v for k, v in d["sip_responses"].items()}},
+        "calls": d["calls"],
+        "registrations": d["registrations"],
+        "keepalives": d["keepalives"],
+        "rtp_streams": d["rtp_streams"],
+        "tls_flows": d["tls_flows"],
+        "stun": d["stun"],
+        "flows": d["flows"],
+        "kpis": d["kpis"],
+        "sip_messages": d["sip_messages"],
+        "errors": d["errors"],
+    }
+    if findings is not None:
+        doc["findings"] = findings
+    if extra:
+        doc.update(extra)
+    cleaned: dict[str, Any] = _clean(doc)
+    return cleaned
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+th{background:#f2f2f2}.bad{color:#b00020;font-weight:600}.warn{color:#a05a00}.muted{color:#777}
+"""
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, list | tuple):
+        return ", ".join(_fmt(x) for x in v[:20]) + (" …" if len(v) > 20 else "")
+    return str(v)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str], bad: str | None = None) -> str:
+    if not rows:
+        return '<p class="muted">none</p>'
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    for r in rows:
+        cls = ' class="bad"' if bad and r.get(bad) else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _ts(v: float | None) -> str:
+    return "—" if v is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v)) + f".{int(v % 1 * 1e6):06d} UTC"
+
+
+def to_html(doc: dict[str, Any]) -> str:
+    """A self-contained page (no scripts, no external resources) from the JSON document."""
+    s = doc["summary"]
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        "<title>upscope analysis</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>upscope analysis of {html.escape(', '.join(doc['sources']))}</h1>",
+    ]
+    if doc["partial"]:
+        parts.append('<p class="bad">PARTIAL: the input is damaged; everything readable was analysed.</p>')
+    parts.append(f"<p>{s['packets']} packets from {_ts(doc['first_ts'])} to {_ts(doc['last_ts'])}; "
+                 f"link types {html.escape(', '.join(doc['link_types']) or '—')}.</p>")
+    parts.append("<h2>Summary</h2>" + _table([s], list(s)))
+    if "findings" in doc:
+        rows = [{"severity": f["severity"], "id": f["id"], "title": f["title"],
+                 "evidence": "; ".join(e["text"] for e in f["evidence"][:5])} for f in doc["findings"]]
+        parts.append("<h2>Findings</h2>" + _table(rows, ["severity", "id", "title", "evidence"]))
+    req = [{"method": k, "count": v} for k, v in sorted(doc["sip"]["requests"].items())]
+    resp = [{"code": k, "count": v} for k, v in sorted(doc["sip"]["responses"].items())]
+    parts.append("<h2>SIP requests</h2>" + _table(req, ["method", "count"]))
+    parts.append("<h2>SIP responses</h2>" + _table(resp, ["code", "count"]))
+    parts.append("<h2>Calls</h2>" + _table(doc["calls"], [
+        "call_id", "caller", "callee", "state", "final_code", "final_reason", "setup_ms", "pdd_ms",
+        "duration_s", "hangup_by", "q850_cause", "one_way_audio", "streams"], bad="one_way_audio"))
+    parts.append("<h2>Registrations</h2>" + _table(doc["registrations"], [
+        "aor", "registrar", "attempts", "challenges", "last_code", "granted_expiry_s", "registered",
+        "request_delay_ms"]))
+    parts.append("<h2>Keepalives</h2>" + _table(doc["keepalives"], [
+        "kind", "client", "peer", "count", "answered", "failures", "mean_rtt_ms", "max_rtt_ms"]))
+    parts.append("<h2>RTP streams</h2>" + _table(doc["rtp_streams"], [
+        "src", "src_port", "dst", "dst_port", "ssrc", "codec", "packets", "lost", "loss_pct",
+        "max_delta_ms", "mean_jitter_ms", "max_jitter_ms", "mos", "call_id"]))
+    parts.append("<h2>TLS flows</h2>" + _table(doc["tls_flows"], [
+        "client", "server", "server_port", "handshake", "version", "sni", "alerts", "reset_by",
+        "cert_valid_at_capture"]))
+    parts.append("<h2>Errors</h2>" + _table(doc["errors"], ["kind", "layer", "message", "frame", "offset",
+                                                           "source"]))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
