@@ -1,0 +1,739 @@
+"""RTP/RTCP stream statistics that equal Wireshark's RTP stream analysis.
+
+The numbers follow ``ui/tap-rtp-analysis.c`` (``rtppacket_analyse``) and the stream table of
+``tshark -q -z rtp,streams`` (tshark 4.0), so they can be checked against tshark packet by packet:
+
+* A stream is (src addr, src port, dst addr, dst port, SSRC); payload-type changes stay in the
+  same stream.
+* expected = last sequence number + 65536·wraps − first sequence number + 1, where a wrap is
+  counted when a packet (in timestamp order) has a lower sequence number than the *first* one;
+  lost = expected − packets, negative with duplicates or sequence restarts.
+* "In time" means the RTP timestamp, extended to 64 bits per *conversation* as Wireshark's RTP
+  dissector does it (one unwrapping state shared by every SSRC and both directions of a
+  conversation), is not behind the last in-time packet of the stream. Out-of-time packets do not
+  move the reference point.
+* jitter (RFC 3550 A.8 in ms): D = |arrival − (reference arrival + Δtimestamp / (clock/1000))|,
+  J += (D − J)/16; clock/1000 is an *integer* division as in Wireshark (44.1 kHz → 44).
+  Only payload types with a known clock contribute: static types by the RFC 3551 table, dynamic
+  types by the SDP rtpmap of the conversation; telephone-event has no clock (RFC 4733 timestamps
+  stand still) and heuristic streams of a dynamic type have none either.
+* max/min/mean delta and max/mean jitter skip the first packet, packets with the marker bit,
+  comfort noise (PT 13/19) and the packet after comfort noise, and out-of-time packets; the mean
+  is Wireshark's running mean over all packets so far (``(mean·(n−1) + x)/n``).
+
+Detection: endpoints announced in SDP (``expect``) come first — both directions of an announced
+``addr:port`` are RTP from that moment on, and ``port+1`` is RTCP. Other UDP is tried with a
+heuristic at least as strict as Wireshark's ``rtp.heuristic_rtp`` (version 2, not RTCP's 72–76,
+CSRC/extension/padding fit the datagram) plus: a new heuristic stream must start with a known
+static (0–34) or dynamic (96–127) payload type, and a heuristic stream is only reported once a
+second packet with the same flow and SSRC confirmed it.
+
+Memory per stream is constant (counters, running means, a 128-bit duplicate window, the current
+10-s interval) plus one small ``StreamInterval`` per 10 s — nothing per packet.
+
+Fast path for the capture pipeline: call ``on_udp_fields(frame, ts, src, sport, dst, dport,
+payload)`` instead of ``on_udp(UdpPacket)`` to skip the dataclass allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collectors.capture.packets import UdpPacket
+from collectors.media.packet import ReportBlock, RtcpPacket, parse_rtcp
+from core.analysis import ErrorItem, RtpStreamStats, StreamInterval
+from core.errors import ParseError
+from core.media_quality import MosModel
+
+PT_CN, PT_CN_OLD = 13, 19
+
+# ui/tap-rtp-analysis.c clock_map: RTP clock rate of static payload types (RFC 3551 / IANA).
+STATIC_CLOCK: dict[int, int] = {
+    0: 8000, 1: 8000, 2: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000,
+    10: 44100, 11: 44100, 12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025, 17: 22050, 18: 8000,
+    19: 8000, 25: 90000, 26: 90000, 28: 90000, 31: 90000, 32: 90000, 33: 90000, 34: 90000,
+}
+STATIC_NAMES: dict[int, str] = {
+    0: "PCMU", 1: "1016", 2: "G721", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 8: "PCMA",
+    9: "G722", 10: "L16", 11: "L16", 12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4",
+    17: "DVI4", 18: "G729", 19: "CN", 25: "CelB", 26: "JPEG", 28: "nv", 31: "H261", 32: "MPV",
+    33: "MP2T", 34: "H263",
+}
+# Payload types a heuristic stream may start with: RFC 3551 assigned static types and dynamic ones.
+_HEURISTIC_START_PT = frozenset(STATIC_NAMES) | frozenset(range(96, 128))
+# ui/tap-rtp-analysis.c mimetype_and_clock_map: clock of dynamic types by encoding-name prefix,
+# used when the rtpmap gives no rate. Searched longest-name-first, like Wireshark's reverse scan.
+_MIME_CLOCK: tuple[tuple[str, int], ...] = tuple(
+    sorted(
+        {
+            "AMR": 8000, "AMR-WB": 16000, "BMPEG": 90000, "BT656": 90000, "DV": 90000, "EVRC": 8000,
+            "EVRC0": 8000, "EVRC1": 8000, "EVRCB": 8000, "EVRCB0": 8000, "EVRCB1": 8000,
+            "EVRCWB": 16000, "EVRCWB0": 16000, "EVRCWB1": 16000, "EVS": 16000, "G7221": 16000,
+            "G726-16": 8000, "G726-24": 8000, "G726-32": 8000, "G726-40": 8000, "G729D": 8000,
+            "G729E": 8000, "GSM-EFR": 8000, "H263-1998": 90000, "H263-2000": 90000, "H264": 90000,
+            "MP1S": 90000, "MP2P": 90000, "MP4V-ES": 90000, "MPA-ROBUST": 90000, "OPUS": 48000,
+            "POINTER": 90000, "RAW": 90000, "RED": 1000, "SMV": 8000, "SMV0": 8000, "T140": 1000,
+        }.items(),
+        key=lambda kv: (kv[0], len(kv[0])),
+        reverse=True,
+    )
+)
+_MAX_ERRORS = 1000  # malformed-item records kept; the rest are only counted
+_MAX_CANDIDATES = 200_000  # unconfirmed heuristic streams kept at once (hostile captures)
+_WINDOW_MASK = (1 << 128) - 1  # duplicate detection window: the last 128 sequence numbers
+
+
+def _dynamic_clock(name: str, rate: int) -> tuple[int, bool]:
+    """(clock used for jitter, is telephone-event) of a dynamic payload type from its rtpmap."""
+    upper = name.upper()
+    if upper.startswith("TELEPHONE-EVENT"):
+        return 0, True
+    if rate:
+        return rate, False
+    for prefix, clock in _MIME_CLOCK:
+        if upper.startswith(prefix):
+            return clock, False
+    return 0, False
+
+
+class _Endpoint:
+    """An SDP-announced media address: its payload map and call."""
+
+    __slots__ = ("call_id", "payload_map", "pt_info")
+
+    def __init__(self, payload_map: dict[int, tuple[str, int]], call_id: str | None) -> None:
+        self.payload_map = dict(payload_map)
+        self.call_id = call_id
+        self.pt_info: dict[int, tuple[int, bool, str]] = {}
+
+    def info(self, pt: int) -> tuple[int, bool, str]:
+        """(clock, is telephone-event, codec name) of a payload type on this endpoint."""
+        found = self.pt_info.get(pt)
+        if found is None:
+            entry = self.payload_map.get(pt)
+            if pt < 96:
+                name = entry[0] if entry else STATIC_NAMES.get(pt, f"PT{pt}")
+                is_event = name.lower().startswith("telephone-event")
+                found = (STATIC_CLOCK.get(pt, 0), is_event, name)
+            elif entry is not None:
+                clock, is_event = _dynamic_clock(entry[0], entry[1])
+                found = (clock, is_event, entry[0])
+            else:
+                found = (0, False, f"PT{pt}")
+            self.pt_info[pt] = found
+        return found
+
+
+# Heuristic streams have no rtpmap: Wireshark names dynamic types by its rtp.pt dissector table
+# (99 → RFC 2198, 100/101 → rtpevent) and none of those names has a clock.
+_HEUR_EVENT_PTS = frozenset({100, 101})
+
+
+def _heuristic_info(pt: int) -> tuple[int, bool, str]:
+    if pt < 96:
+        return STATIC_CLOCK.get(pt, 0), False, STATIC_NAMES.get(pt, f"PT{pt}")
+    if pt in _HEUR_EVENT_PTS:
+        return 0, True, "telephone-event"
+    return 0, False, f"PT{pt}"
+
+
+class _Flow:
+    """Cached classification of one (src, sport, dst, dport)."""
+
+    __slots__ = ("endpoint", "kind")
+
+    def __init__(self, kind: int, endpoint: _Endpoint | None) -> None:
+        self.kind = kind  # _SDP_RTP, _SDP_RTCP, _HEURISTIC or _OTHER (never RTP)
+        self.endpoint = endpoint
+
+
+_SDP_RTP, _SDP_RTCP, _HEURISTIC, _OTHER = 1, 2, 3, 4
+
+
+class _Stream:
+    """Running state of one RTP stream (tap-rtp-analysis.c semantics plus our own extras)."""
+
+    __slots__ = (
+        "bad_seq",
+        "call_id",
+        "clock_rate",
+        "codec",
+        "confirmed",
+        "cur_exp",
+        "cur_jit_max",
+        "cur_jit_n",
+        "cur_jit_sum",
+        "cur_lost_base",
+        "cur_packets",
+        "cur_start",
+        "cycles",
+        "delta",
+        "detected_by",
+        "dport",
+        "dst",
+        "dup_mask",
+        "duplicates",
+        "endpoint",
+        "events",
+        "first_frame",
+        "first_pt",
+        "first_timestamp",
+        "first_ts",
+        "hi_seq",
+        "intervals",
+        "jitter",
+        "last_frame",
+        "last_nominal",
+        "last_ts",
+        "main_pt",
+        "max_delta",
+        "max_jitter",
+        "mean_delta",
+        "mean_jitter",
+        "min_delta",
+        "min_jitter",
+        "pt",
+        "seq_num",
+        "sequence",
+        "sport",
+        "src",
+        "ssrc",
+        "start_seq",
+        "stop_seq",
+        "time",
+        "total_nr",
+        "under",
+    )
+
+    def __init__(
+        self, src: str, sport: int, dst: str, dport: int, ssrc: int,
+        endpoint: _Endpoint | None, detected_by: str,
+    ) -> None:
+        self.src, self.sport, self.dst, self.dport, self.ssrc = src, sport, dst, dport, ssrc
+        self.endpoint = endpoint
+        self.call_id = endpoint.call_id if endpoint else None
+        self.detected_by = detected_by
+        # SDP streams are real by announcement; a guessed one needs a packet that continues
+        # the sequence (+1..+100) before it is reported (random UDP rarely does that)
+        self.confirmed = detected_by == "sdp"
+        self.total_nr = 0
+        self.intervals: list[StreamInterval] = []
+        self.events = 0
+        self.duplicates = 0
+        self.main_pt: int | None = None
+        self.codec = ""
+        self.clock_rate = 0
+
+    def first(self, frame: int, ts: float, seq: int, rtp_ts: int, pt: int, clock: int) -> None:
+        now = ts * 1000.0
+        self.first_frame = self.last_frame = frame
+        self.first_ts = self.last_ts = ts
+        self.start_seq = self.stop_seq = self.seq_num = seq
+        self.cycles = 0
+        self.under = False
+        self.sequence = 0
+        self.time = now
+        self.first_timestamp = rtp_ts
+        self.last_nominal = 0.0
+        self.first_pt = self.pt = pt
+        self.delta = 0.0
+        self.max_delta = 0.0
+        self.min_delta = -1.0
+        self.mean_delta = 0.0
+        self.jitter = 0.0
+        self.min_jitter = -1.0
+        self.max_jitter = 0.0
+        self.mean_jitter = 0.0
+        self.total_nr = 1
+        if clock:
+            self.clock_rate = clock
+        # our own extended sequence (RFC 3550 A.1 style) for duplicates and intervals
+        self.hi_seq = 0x10000 + seq
+        self.dup_mask = 1
+        self.bad_seq = -1
+        self.cur_start = ts
+        self.cur_packets = 1
+        self.cur_exp = 1
+        self.cur_jit_sum = 0.0
+        self.cur_jit_n = 0
+        self.cur_jit_max = 0.0
+        self.cur_lost_base = 0
+
+
+class RtpAnalyzer:
+    """Per-stream RTP statistics (Wireshark-equal) plus RTCP report summaries.
+
+    Contract for the pipeline (``collectors.analyze``):
+
+    * ``expect(addr, port, payload_map, call_id)`` for every SDP media line as soon as the SIP
+      message carrying it is seen (``payload_map`` is ``{pt: (encoding, clock_rate)}``); a new
+      SDP for the same ``addr:port`` replaces the old one (as a re-INVITE does in Wireshark).
+    * ``on_udp(pkt)`` / ``on_udp_fields(...)`` for every UDP datagram no other analyser claimed;
+      returns True when it was consumed as RTP or RTCP. Packets must come in capture order.
+    * ``finish()`` → the RTP streams, in order of their first packet; ``finish_rtcp()`` → RTCP
+      summaries; ``errors`` → malformed RTP/RTCP on announced endpoints (capped at 1000 items,
+      ``error_count`` has the total).
+    """
+
+    def __init__(self, interval_s: float = 10.0, mos_model: MosModel | None = None) -> None:
+        if not interval_s > 0:
+            raise ValueError("interval_s must be positive")
+        self.interval_s = interval_s
+        self.mos_model = mos_model or MosModel()
+        # value None: announced with a non-RTP transport (T.38 UDPTL, …)
+        self._endpoints: dict[tuple[str, int], _Endpoint | None] = {}
+        self._rtcp_endpoints: dict[tuple[str, int], _Endpoint | None] = {}
+        self._flows: dict[tuple[str, int, str, int], _Flow] = {}
+        self._streams: dict[tuple[str, int, str, int, int], _Stream] = {}
+        self._candidates = 0
+        self._ssrc_clock: dict[int, int] = {}
+        self._rtcp = _RtcpCollector()
+        self.errors: list[ErrorItem] = []
+        self.error_count = 0
+
+    # -- SDP correlation ---------------------------------------------------------------------
+    def expect(
+        self,
+        addr: str,
+        port: int,
+        payload_map: dict[int, tuple[str, int]],
+        call_id: str | None,
+        rtp: bool = True,
+    ) -> None:
+        """Announce an SDP media endpoint; RTP to/from ``addr:port`` and RTCP on ``port+1``.
+
+        Call it with ``rtp=False`` for an m= line whose transport is not RTP (``image … udptl``
+        T.38, ``application``): Wireshark then hands that address to the other protocol, so
+        packets *to* it stop counting as RTP (T.38 UDPTL can look like RTP version 2).
+        """
+        if not 0 < port < 65535:
+            return  # port 0 = stream disabled (RFC 3264 §6); 65535 has no RTCP neighbour
+        endpoint = _Endpoint(payload_map, call_id) if rtp else None
+        self._endpoints[(addr, port)] = endpoint
+        self._rtcp_endpoints[(addr, port + 1)] = endpoint
+        self._flows.clear()  # classifications may change; they are rebuilt lazily
+
+    # -- packets -----------------------------------------------------------------------------
+    def on_udp(self, pkt: UdpPacket) -> bool:
+        """Offer one UDP datagram; True if it was RTP or RTCP."""
+        return self.on_udp_fields(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.payload)
+
+    def on_udp_fields(
+        self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int, payload: bytes
+    ) -> bool:
+        """Same as ``on_udp`` without building a ``UdpPacket`` (the hot path of big captures)."""
+        n = len(payload)
+        if n < 8 or payload[0] >> 6 != 2:
+            return False
+        key = (src, sport, dst, dport)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._classify(key)
+        if flow.kind == _OTHER:
+            return False
+        b1 = payload[1]
+        if flow.kind == _SDP_RTCP or 192 <= b1 <= 223:
+            # RTCP port, or RTP/RTCP multiplexing (RFC 5761: marker + PT 64..95 is RTCP)
+            if flow.kind == _HEURISTIC and not (200 <= b1 <= 201):
+                return False  # heuristic RTCP must start with SR or RR (RFC 3550 §6.1)
+            return self._on_rtcp(flow, frame, ts, src, sport, dst, dport, payload)
+        if n < 12:
+            self._malformed(flow, frame, f"RTP datagram of {n} bytes is shorter than the header")
+            return False
+        b0 = payload[0]
+        # header length checks (CSRCs, extension, padding) as the RTP dissector does them
+        hlen = 12 + 4 * (b0 & 0x0F)
+        if b0 & 0x10:
+            if hlen + 4 > n:
+                self._malformed(flow, frame, "RTP header extension runs past the datagram")
+                return False
+            hlen += 4 + 4 * ((payload[hlen + 2] << 8) | payload[hlen + 3])
+        if hlen > n:
+            self._malformed(flow, frame, "RTP header (CSRC list/extension) runs past the datagram")
+            return False
+        if b0 & 0x20:
+            pad = payload[-1]
+            if pad == 0 or pad > n - hlen:
+                self._malformed(flow, frame, f"RTP padding count {pad} does not fit the payload")
+                return False
+        pt = b1 & 0x7F
+        ssrc = int.from_bytes(payload[8:12], "big")
+        skey = (src, sport, dst, dport, ssrc)
+        stream = self._streams.get(skey)
+        endpoint = flow.endpoint
+        if stream is None:
+            if flow.kind == _HEURISTIC:
+                if pt not in _HEURISTIC_START_PT or self._candidates >= _MAX_CANDIDATES:
+                    return False
+                self._candidates += 1
+                stream = _Stream(src, sport, dst, dport, ssrc, None, "heuristic")
+            else:
+                stream = _Stream(src, sport, dst, dport, ssrc, endpoint, "sdp")
+            self._streams[skey] = stream
+        elif flow.kind == _HEURISTIC and 72 <= pt <= 76:
+            return False
+        rtp_ts = int.from_bytes(payload[4:8], "big")
+        seq = (payload[2] << 8) | payload[3]
+        if endpoint is not None:
+            clock, is_event, name = endpoint.info(pt)
+        else:
+            clock, is_event, name = _heuristic_info(pt)
+        if is_event:
+            stream.events += 1
+        if stream.main_pt is None and pt != PT_CN and pt != PT_CN_OLD and not is_event:
+            stream.main_pt = pt
+            stream.codec = name
+            if clock:
+                stream.clock_rate = clock
+                self._ssrc_clock[ssrc] = clock
+        if stream.total_nr == 0:
+            stream.first(frame, ts, seq, rtp_ts, pt, clock)
+            if not stream.codec:
+                stream.codec = name
+            return True
+        self._analyse(stream, frame, ts, seq, rtp_ts, pt, bool(b1 & 0x80), clock)
+        return True
+
+    def _classify(self, key: tuple[str, int, str, int]) -> _Flow:
+        # Like Wireshark's conversation lookup: the destination's announcement wins over the
+        # source's, and an address announced for another protocol is not RTP.
+        src, sport, dst, dport = key
+        kind = _HEURISTIC
+        ep: _Endpoint | None = None
+        for table, found_kind in ((self._endpoints, _SDP_RTP), (self._rtcp_endpoints, _SDP_RTCP)):
+            for addr in ((dst, dport), (src, sport)):
+                if addr in table:
+                    ep = table[addr]
+                    kind = found_kind if ep is not None else _OTHER
+                    break
+            if kind != _HEURISTIC:
+                break
+        if kind == _HEURISTIC and (sport < 1024 or dport < 1024):
+            kind = _OTHER  # well-known service ports (DNS, NetBIOS, syslog …) are never guessed RTP
+        flow = _Flow(kind, ep)
+        self._flows[key] = flow
+        return flow
+
+    def _malformed(self, flow: _Flow, frame: int, message: str) -> None:
+        if flow.kind == _HEURISTIC:
+            return  # not RTP after all: only announced endpoints make a malformed-RTP report
+        self.error_count += 1
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(ErrorItem("malformed", "rtp", message, frame=frame))
+
+    def _analyse(
+        self, s: _Stream, frame: int, ts: float, seq: int, rtp_ts: int, pt: int, marker: bool, clock: int
+    ) -> None:
+        now = ts * 1000.0
+        s.last_frame = frame
+        s.last_ts = ts
+        # "in time": within half the 32-bit timestamp space after the stream's first timestamp
+        nominal_units = (rtp_ts - s.first_timestamp) & 0xFFFFFFFF
+        in_time = nominal_units < 0x80000000
+        # sequence wrap counting relative to the first sequence number (tap-rtp-analysis.c)
+        if in_time:
+            if not s.under and (seq < s.start_seq or (seq == 0 and s.stop_seq == 65535)):
+                s.cycles += 1
+                s.under = True
+            elif seq > s.start_seq and s.under:
+                s.under = False
+        last = s.seq_num
+        if not s.confirmed and 0 < ((seq - s.stop_seq) & 0xFFFF) <= 100:
+            s.confirmed = True
+        if in_time and (last + 1 == seq or (last == 65535 and seq == 0)):
+            s.seq_num = seq
+        elif in_time and (last + 1 < seq or last - seq > 0xFF00):
+            s.seq_num = seq
+            s.sequence += 1
+        elif last + 1 > seq:
+            s.sequence += 1
+        regular = in_time and not marker and pt != PT_CN and pt != PT_CN_OLD
+        if s.pt == PT_CN or s.pt == PT_CN_OLD:
+            regular = False
+        s.pt = pt
+        jitter = 0.0
+        if in_time:
+            # delta and jitter are only computed for in-time packets; the reference arrival
+            # ``time`` moves with every in-time packet, the reference nominal time only with
+            # packets that have a clock (so a telephone-event burst shifts the next diff).
+            s.delta = now - s.time
+            if clock:
+                s.clock_rate = clock
+                nominal = nominal_units / (clock // 1000)
+                jitter = (15.0 * s.jitter + abs(now - (s.time + nominal - s.last_nominal))) / 16.0
+                s.jitter = jitter
+                s.last_nominal = nominal
+            s.time = now
+        n = s.total_nr
+        if regular:
+            delta = s.delta
+            if delta > s.max_delta:
+                s.max_delta = delta
+            if s.min_delta == -1.0 or delta < s.min_delta:
+                s.min_delta = delta
+            s.mean_delta = (s.mean_delta * (n - 1) + delta) / n
+            if clock:
+                if s.jitter > s.max_jitter:
+                    s.max_jitter = s.jitter
+                s.mean_jitter = (s.mean_jitter * (n - 1) + jitter) / n
+                if s.min_jitter == -1.0 or s.jitter < s.min_jitter:
+                    s.min_jitter = s.jitter
+        s.stop_seq = seq
+        s.total_nr = n + 1
+        self._extras(s, ts, seq, jitter if (regular and clock) else None)
+
+    def _extras(self, s: _Stream, ts: float, seq: int, jitter: float | None) -> None:
+        """Duplicates and per-interval loss/jitter from our own extended sequence number
+        (RFC 3550 A.1 style: jumps over 3000 or back over 128 need a second, sequential packet
+        before they are believed — then they count as a restart, not as loss)."""
+        if ts - s.cur_start >= self.interval_s:
+            self._close_interval(s)
+            # intervals are aligned to the stream's first packet; empty ones are skipped
+            k = int((ts - s.first_ts) / self.interval_s)
+            s.cur_start = s.first_ts + k * self.interval_s
+        s.cur_packets += 1
+        if jitter is not None:
+            s.cur_jit_sum += jitter
+            s.cur_jit_n += 1
+            if jitter > s.cur_jit_max:
+                s.cur_jit_max = jitter
+        hi = s.hi_seq
+        d = (seq - hi) & 0xFFFF
+        if d == 0:
+            s.duplicates += 1
+            return
+        back = 0x10000 - d
+        if d <= 3000 or (d < 0x8000 and s.bad_seq == seq):
+            if d > 3000:  # confirmed restart ahead: this packet and the unconfirmed one
+                s.cur_exp += 2
+                s.dup_mask = 1
+            else:
+                s.cur_exp += d
+                s.dup_mask = ((s.dup_mask << d) | 1) & _WINDOW_MASK
+            s.hi_seq = hi + d
+            s.bad_seq = -1
+        elif back < 128:
+            bit = 1 << back
+            if s.dup_mask & bit:
+                s.duplicates += 1
+            else:
+                s.dup_mask |= bit
+        elif s.bad_seq == seq:  # confirmed restart behind
+            s.hi_seq = hi - back
+            s.cur_exp += 2
+            s.dup_mask = 1
+            s.bad_seq = -1
+        else:
+            s.bad_seq = (seq + 1) & 0xFFFF
+
+    def _close_interval(self, s: _Stream) -> None:
+        if s.cur_packets == 0:
+            return
+        lost = s.cur_exp - s.cur_packets
+        mean_j = s.cur_jit_sum / s.cur_jit_n if s.cur_jit_n else 0.0
+        loss_pct = max(lost, 0) * 100.0 / s.cur_exp if s.cur_exp > 0 else 0.0
+        mos = self.mos_model.mos(s.codec, loss_pct, mean_j) if s.cur_exp > 0 else None
+        s.intervals.append(
+            StreamInterval(
+                start=s.cur_start, packets=s.cur_packets, expected=s.cur_exp, lost=lost,
+                mean_jitter_ms=mean_j, max_jitter_ms=s.cur_jit_max, mos=mos,
+            )
+        )
+        s.cur_packets = s.cur_exp = s.cur_jit_n = 0
+        s.cur_jit_sum = s.cur_jit_max = 0.0
+
+    # -- RTCP ----------------------------------------------------------------------------------
+    def _on_rtcp(
+        self, flow: _Flow, frame: int, ts: float, src: str, sport: int, dst: str, dport: int, payload: bytes
+    ) -> bool:
+        try:
+            packets = parse_rtcp(payload)
+        except ParseError as exc:
+            if flow.kind == _HEURISTIC:
+                return False
+            self.error_count += 1
+            if len(self.errors) < _MAX_ERRORS:
+                self.errors.append(ErrorItem("malformed", "rtcp", str(exc), frame=frame, offset=exc.offset))
+            return True  # it was on an RTCP endpoint; consumed, reported as malformed
+        call_id = flow.endpoint.call_id if flow.endpoint else None
+        self._rtcp.add(frame, ts, src, sport, dst, dport, packets, call_id, self._clock_of_ssrc)
+        return True
+
+    def _clock_of_ssrc(self, ssrc: int) -> int:
+        # the telephony default when the reported source is not in the capture
+        return self._ssrc_clock.get(ssrc, 8000)
+
+    # -- results -------------------------------------------------------------------------------
+    def finish(self) -> tuple[RtpStreamStats, ...]:
+        """Every RTP stream with all ``RtpStreamStats`` fields, in order of first packet."""
+        out: list[RtpStreamStats] = []
+        for s in self._streams.values():
+            if s.total_nr == 0 or not s.confirmed:
+                continue
+            out.append(self._stats(s))
+        out.sort(key=lambda st: st.first_frame)
+        return tuple(out)
+
+    def _stats(self, s: _Stream) -> RtpStreamStats:
+        self._close_interval(s)
+        expected = s.stop_seq + s.cycles * 65536 - s.start_seq + 1
+        lost = expected - s.total_nr
+        loss_pct = lost * 100.0 / expected if expected else 0.0
+        pt = s.main_pt if s.main_pt is not None else s.first_pt
+        mos = None
+        if expected > 0:
+            mos = self.mos_model.mos(s.codec, max(loss_pct, 0.0), s.mean_jitter)
+        return RtpStreamStats(
+            src=s.src, src_port=s.sport, dst=s.dst, dst_port=s.dport, ssrc=s.ssrc,
+            payload_type=pt, codec=s.codec, clock_rate=s.clock_rate,
+            packets=s.total_nr, expected=expected, lost=lost, loss_pct=round(loss_pct, 3),
+            sequence_errors=s.sequence, duplicates=s.duplicates,
+            min_delta_ms=max(s.min_delta, 0.0), mean_delta_ms=s.mean_delta, max_delta_ms=s.max_delta,
+            mean_jitter_ms=s.mean_jitter, max_jitter_ms=s.max_jitter, mos=mos,
+            first_ts=s.first_ts, last_ts=s.last_ts, first_frame=s.first_frame, last_frame=s.last_frame,
+            call_id=s.call_id, detected_by=s.detected_by, events=s.events, intervals=tuple(s.intervals),
+        )
+
+    def finish_rtcp(self) -> tuple[RtcpReport, ...]:
+        """One summary per (RTCP flow, sender SSRC, reported source SSRC), in order of appearance."""
+        return self._rtcp.results()
+
+
+@dataclass(frozen=True, slots=True)
+class RtcpReport:
+    """What one RTCP sender said about one source (or about itself, for SR-only senders)."""
+
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    sender_ssrc: int
+    source_ssrc: int | None  # the SSRC the report blocks describe; None when only SRs were sent
+    packets: int  # compound RTCP datagrams carrying this pair
+    sender_reports: int
+    receiver_reports: int
+    last_fraction_lost_pct: float | None
+    max_fraction_lost_pct: float | None
+    cumulative_lost: int | None  # signed 24-bit as sent
+    last_jitter_ms: float | None
+    max_jitter_ms: float | None
+    last_rtt_ms: float | None  # capture-time RTT: RR arrival − matching SR − DLSR
+    max_rtt_ms: float | None
+    cname: str | None
+    bye: bool
+    first_frame: int
+    last_frame: int
+    call_id: str | None = None
+
+
+class _RtcpPair:
+    __slots__ = (
+        "bye", "call_id", "cname", "cum", "first_frame", "frac_last", "frac_max", "jit_last", "jit_max",
+        "key", "last_frame", "packets", "rr", "rtt_last", "rtt_max", "sr",
+    )
+
+    def __init__(self, key: tuple[str, int, str, int, int, int | None], frame: int, call_id: str | None):
+        self.key = key
+        self.first_frame = self.last_frame = frame
+        self.call_id = call_id
+        self.packets = self.sr = self.rr = 0
+        self.frac_last: float | None = None
+        self.frac_max: float | None = None
+        self.cum: int | None = None
+        self.jit_last: float | None = None
+        self.jit_max: float | None = None
+        self.rtt_last: float | None = None
+        self.rtt_max: float | None = None
+        self.cname: str | None = None
+        self.bye = False
+
+
+class _RtcpCollector:
+    """Aggregates parsed RTCP into ``RtcpReport`` values with bounded memory."""
+
+    _SR_MEMORY = 16  # recent SRs remembered per sender for LSR matching
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[str, int, str, int, int, int | None], _RtcpPair] = {}
+        self._srs: dict[int, dict[int, float]] = {}  # sender ssrc → {NTP middle 32: capture ts}
+        self._cnames: dict[int, str] = {}
+
+    def add(
+        self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
+        packets: tuple[RtcpPacket, ...], call_id: str | None, clock_of: Callable[[int], int],
+    ) -> None:
+        touched: set[tuple[str, int, str, int, int, int | None]] = set()
+        for p in packets:
+            if p.packet_type == 202:
+                for ssrc, item, text in p.sdes:
+                    if item == "CNAME":
+                        self._cnames[ssrc] = text
+                continue
+            if p.ssrc is None:
+                continue
+            if p.packet_type == 203:
+                for ssrc in p.bye_sources:
+                    for pair in self._pairs.values():
+                        if pair.key[4] == ssrc:
+                            pair.bye = True
+                continue
+            if p.packet_type not in (200, 201):
+                continue
+            if p.packet_type == 200 and p.ntp_middle32 is not None:
+                srs = self._srs.setdefault(p.ssrc, {})
+                srs[p.ntp_middle32] = ts
+                if len(srs) > self._SR_MEMORY:
+                    del srs[next(iter(srs))]
+            blocks: tuple[ReportBlock | None, ...] = p.reports or (None,)
+            for rb in blocks:
+                key = (src, sport, dst, dport, p.ssrc, rb.ssrc if rb else None)
+                found = self._pairs.get(key)
+                if found is None:
+                    found = self._pairs[key] = _RtcpPair(key, frame, call_id)
+                pair = found
+                pair.last_frame = frame
+                if key not in touched:
+                    touched.add(key)
+                    pair.packets += 1
+                    if p.packet_type == 200:
+                        pair.sr += 1
+                    else:
+                        pair.rr += 1
+                if rb is not None:
+                    self._block(pair, rb, ts, clock_of)
+
+    def _block(self, pair: _RtcpPair, rb: ReportBlock, ts: float, clock_of: Callable[[int], int]) -> None:
+        frac = rb.fraction_lost_pct
+        pair.frac_last = frac
+        pair.frac_max = frac if pair.frac_max is None else max(pair.frac_max, frac)
+        pair.cum = rb.cumulative_lost
+        jit = rb.jitter * 1000.0 / clock_of(rb.ssrc)
+        pair.jit_last = jit
+        pair.jit_max = jit if pair.jit_max is None else max(pair.jit_max, jit)
+        if rb.lsr:
+            # RTT at the capture point: the SR the block quotes (by its NTP middle 32 bits) was
+            # seen at ``sent``; the reporter held it for DLSR (1/65536 s) before answering.
+            sent = self._srs.get(rb.ssrc, {}).get(rb.lsr)
+            if sent is not None:
+                rtt = (ts - sent) * 1000.0 - rb.dlsr * 1000.0 / 65536.0
+                pair.rtt_last = rtt
+                pair.rtt_max = rtt if pair.rtt_max is None else max(pair.rtt_max, rtt)
+
+    def results(self) -> tuple[RtcpReport, ...]:
+        out = []
+        for pair in self._pairs.values():
+            src, sport, dst, dport, sender, source = pair.key
+            out.append(
+                RtcpReport(
+                    src=src, src_port=sport, dst=dst, dst_port=dport, sender_ssrc=sender,
+                    source_ssrc=source, packets=pair.packets, sender_reports=pair.sr,
+                    receiver_reports=pair.rr, last_fraction_lost_pct=pair.frac_last,
+                    max_fraction_lost_pct=pair.frac_max, cumulative_lost=pair.cum,
+                    last_jitter_ms=pair.jit_last, max_jitter_ms=pair.jit_max,
+                    last_rtt_ms=pair.rtt_last, max_rtt_ms=pair.rtt_max,
+                    cname=self._cnames.get(sender), bye=pair.bye,
+                    first_frame=pair.first_frame, last_frame=pair.last_frame, call_id=pair.call_id,
+                )
+            )
+        return tuple(out)
