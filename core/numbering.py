@@ -157,14 +157,14 @@ def derive_user(site: Site, index: int, user: User, location: LocationCheck | No
     team = membership[1] if membership else None
     if team is not None:
         local, source = team.callno, "team-callno"
-    elif user.did is not None:
+    elif user.did is not None and schema == "international":
         local, source = user.did, "did"
     else:
         local, source = user.callno, "callno"
 
     problems: list[NumberingProblem] = []
     details: list[str] = []
-    if source == "callno":
+    if team is None and user.did is None:
         allowed, why = did_less_allowed(site)
         if not allowed:
             problems.append(NumberingProblem.NO_DID_NOT_ALLOWED)
