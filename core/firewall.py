@@ -58,6 +58,9 @@ class Endpoints:
     rest: tuple[str, int] = SEED_REST
     stun: tuple[str, int] = SEED_STUN
     media_ports: tuple[int, int] = SEED_MEDIA_PORTS
+    #: Ports that stand for the OSBiz's inbound HTTPS (WBM); 443 on a real site, the lab may
+    #: emulate it on another port.
+    osbiz_https_ports: tuple[int, ...] = (443,)
 
     def is_osbiz(self, address: str) -> bool:
         return address in self.osbiz
@@ -245,7 +248,7 @@ def _tcp_obs(
         for f in analysis.flows:
             if f.proto != "tcp" or f.dst != host or f.dst_port != port:
                 continue
-            _tcp_flow_evidence(obs, f)
+            _tcp_flow_evidence(obs, f, analysis.flows)
         for t in analysis.tls_flows:
             if t.server != host or t.server_port != port:
                 continue
@@ -271,18 +274,29 @@ def _tcp_obs(
     return obs
 
 
-def _tcp_flow_evidence(obs: _Obs, f: FlowInfo) -> None:
+def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> None:
+    """Judge one client → server TCP flow (aggregated over its connections).
+
+    Flows are keyed by destination port, so the server's SYN-ACKs and RSTs sit in reverse flows
+    keyed by the client's ephemeral ports. The client's own packets tell more reliably: after a
+    SYN-ACK it always sends an ACK, so a flow made of SYNs only was never answered. A flow without
+    SYNs is a connection that was up before the capture began.
+    """
     where = f"TCP {f.src} → {f.dst}:{f.dst_port}"
     frames = (f.first_frame,) if f.first_frame else ()
+    answered = f.syn_ack > 0 or f.packets > f.syn + f.rst
     if f.icmp_unreachable:
         obs.block("ICMP destination unreachable", Evidence(f"{where}: {f.icmp_unreachable} ICMP unreachable", packets=frames, timestamp=f.first_ts))
-    if f.syn and not f.syn_ack:
-        if f.rst:
+    if answered:
+        what = f"{f.syn} SYN, {f.packets} packets" if f.syn else f"established connection, {f.packets} packets"
+        obs.working.append(Evidence(f"{where}: answered ({what})", packets=frames, timestamp=f.first_ts))
+    elif f.syn:
+        reset = any(r.proto == "tcp" and r.src == f.dst and r.dst == f.src and r.rst and not r.syn_ack
+                    and r.packets == r.rst for r in flows)
+        if reset:
             obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts))
         else:
             obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts))
-    elif f.syn_ack:
-        obs.working.append(Evidence(f"{where}: {f.syn_ack} SYN-ACK, {f.packets} packets", packets=frames, timestamp=f.first_ts))
 
 
 def _verdict(
@@ -316,7 +330,7 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
         if transport == "tcp":
             for f in analysis.flows:
                 if f.proto == "tcp" and f.dst == host and f.dst_port == port:
-                    _tcp_flow_evidence(obs, f)
+                    _tcp_flow_evidence(obs, f, analysis.flows)
         else:
             for f in analysis.flows:
                 if f.proto == "udp" and f.dst == host and f.dst_port == port and f.icmp_unreachable:
@@ -442,13 +456,15 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
 def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
     """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open."""
     obs = _Obs()
-    targets = {(a, 443) for a in ep.osbiz} - {ep.rest}  # the REST endpoint itself is not the OSBiz
+    # The REST endpoint itself is not the OSBiz (both can be one address in a lab or a test).
+    targets = {(a, p) for a in ep.osbiz for p in ep.osbiz_https_ports} - {ep.rest}
     for host, port in sorted(targets):
         sub = _tcp_obs(analysis, probes, host, port)
         obs.working += sub.working
         for ev in sub.blocked:
             obs.block("closed (no answer or reset)", ev)
-    v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:443", obs)
+    ports = ",".join(str(p) for p in ep.osbiz_https_ports)
+    v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}", obs)
     ok = v.verdict is not Verdict.WORKING
     reason = "answered: port 443 is open" if not ok else v.reason
     return FlowVerdict(v.flow, v.description, v.proto, v.source, v.destination, v.verdict, ok, reason,

@@ -58,7 +58,7 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 
 def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     now = inputs.now_ts()
-    ep = endpoints_from_site(inputs.site)
+    ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
     firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges)
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
     itsp = derive_itsp_status(inputs.site, inputs.analysis, ep, sip, now)

@@ -44,6 +44,7 @@ class DiagnosisOptions:
     auth_challenge_loop: int = 2  # this many 401/407 in a row without a 2xx is an auth failure
     call_reject_reasons: tuple[tuple[str, str], ...] = DEFAULT_CALL_REJECT_REASONS
     gcp_ranges: GcpRanges | None = None
+    osbiz_https_ports: tuple[int, ...] = (443,)  # where the OSBiz's inbound HTTPS would answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,8 @@ def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
 
 def _auth_failed(o: RegistrationOutcome, loop: int) -> bool:
     return o.state is ItspState.NOT_REGISTERED and (
-        o.last_failure_code == 403 or (o.last_failure_code in AUTH_CODES and o.trailing_challenges >= loop)
+        o.last_failure_code == 403
+        or (o.last_failure_code in AUTH_CODES and (o.credentials_refused or o.trailing_challenges >= loop))
     )
 
 
@@ -126,10 +127,12 @@ def rule_api_key_invalid(ctx: Context) -> list[Finding]:
 # --------------------------------------------------------------------------- calls
 
 
-def _active_at(calls: Sequence[CallInfo], t: float, exclude: str) -> list[CallInfo]:
+def _occupying_at(calls: Sequence[CallInfo], t: float, exclude: str) -> list[CallInfo]:
+    """Calls holding a trunk line at ``t``: a line is taken from the INVITE until the call ends
+    (the PBX counts ringing calls too), for calls that were not themselves rejected."""
     return [
         c for c in calls
-        if c.call_id != exclude and c.answered and c.answer_ts is not None and c.answer_ts <= t
+        if c.call_id != exclude and c.start_ts <= t and (c.answered or c.state in ("in-progress", "ringing"))
         and (c.end_ts is None or c.end_ts > t)
     ]
 
@@ -155,7 +158,7 @@ def rule_trunk_lines_busy(ctx: Context) -> list[Finding]:
     for c in calls:
         if not _is_busy(c):
             continue
-        active = len(_active_at(calls, c.start_ts, c.call_id))
+        active = len(_occupying_at(calls, c.start_ts, c.call_id))
         at_limit = isinstance(limit, int) and limit > 0 and active >= limit
         # Shared lines are also taken by ITSP/Device@Home calls we cannot see; without a site the
         # Q.850 cause 34 ("no circuit available") is the only statement that lines ran out.
@@ -239,22 +242,35 @@ def rule_rejected_calls(ctx: Context) -> list[Finding]:
 # --------------------------------------------------------------------------- clone
 
 
-def _register_sources(msgs: Sequence[SipMessageInfo], registrar: str) -> list[tuple[str, SipMessageInfo]]:
-    """REGISTER requests to one registrar as (source key, message); the key is the sender address
-    and Call-ID, because one PBX keeps its Call-ID across refreshes and TLS reconnects (RFC 3261
-    §10.2.4) while a second system uses its own."""
-    return [
-        (f"{m.src}|{m.call_id}", m) for m in msgs
-        if m.method == "REGISTER" and not m.retransmission and f"{m.dst}:{m.dst_port}" == registrar
-    ]
+def _register_sources(msgs: Sequence[SipMessageInfo], reg: RegistrationInfo) -> list[tuple[str, SipMessageInfo]]:
+    """The REGISTER requests of one registration (AOR at a registrar) as (source key, message).
+
+    The key is the sender address and Call-ID: one PBX keeps its Call-ID across refreshes and TLS
+    reconnects (RFC 3261 §10.2.4) while a second system uses its own."""
+    frames = set(reg.frames)
+    return [(f"{m.src}|{m.call_id}", m) for m in msgs
+            if m.frame in frames and m.method == "REGISTER" and not m.retransmission]
+
+
+def _accepted_sources(msgs: Sequence[SipMessageInfo], reg: RegistrationInfo,
+                      seq: list[tuple[str, SipMessageInfo]]) -> dict[str, SipMessageInfo]:
+    """Source key → first 2xx the registrar sent it (matched by Call-ID)."""
+    frames = set(reg.frames)
+    key_of = {m.call_id: k for k, m in seq}
+    out: dict[str, SipMessageInfo] = {}
+    for m in msgs:
+        if m.frame in frames and m.status is not None and 200 <= m.status < 300 and m.call_id in key_of:
+            out.setdefault(key_of[m.call_id], m)
+    return out
 
 
 def rule_duplicate_connector(ctx: Context) -> list[Finding]:
-    """Two systems register the same connector configuration: REGISTERs from two sources alternate.
+    """Two systems register the same connector configuration (one AOR at one registrar).
 
-    A reconnect or restart switches source once (A…A B…B); a clone interleaves (A B A B). Both
-    sources registering successfully at overlapping times is the same evidence from the analyser's
-    per-client registrations.
+    Evidence: REGISTERs from two sources (address + Call-ID) that alternate — a restart or
+    reconnect switches source once (A…A B…B), a clone interleaves (A B A B) — or two sources from
+    different addresses both accepted with a 2xx; or the analyser's registrations name two
+    clients for one AOR that both succeeded.
     """
     if ctx.analysis is None:
         return []
@@ -268,18 +284,26 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
         if len(clients) >= 2:
             ev.append(Evidence(f"AOR {aor} registered by {len(clients)} clients: {', '.join(sorted(clients))}",
                                packets=tuple(sorted({f for r in group for f in r.frames[:2]}))))
-    for registrar in sorted({r.registrar for r in regs}):
-        seq = _register_sources(ctx.analysis.sip_messages, registrar)
+    msgs = ctx.analysis.sip_messages
+    for r in regs:
+        seq = _register_sources(msgs, r)
         keys = [k for k, _ in seq]
         switches = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
         # Returning to a source seen before, after another one, is the interleaving of a clone.
         returns = [i for i in switches if keys[i] in keys[:i]]
-        if len({*keys}) >= 2 and returns:
+        accepted = _accepted_sources(msgs, r, seq)
+        accepted_ips = {k.split("|", 1)[0] for k in accepted}
+        if returns:
             frames = tuple(seq[i][1].frame for i in switches[:6])
             srcs = sorted({f"{m.src}:{m.src_port}" for _, m in seq})
-            ev.append(Evidence(f"REGISTERs to {registrar} alternate between {len(set(keys))} sources "
-                               f"({len(switches)} switches): {', '.join(srcs[:4])}", packets=frames,
+            ev.append(Evidence(f"REGISTERs for {r.aor} to {r.registrar} alternate between {len(set(keys))} "
+                               f"sources ({len(switches)} switches): {', '.join(srcs[:4])}", packets=frames,
                                timestamp=seq[switches[0]][1].ts))
+        elif len(accepted_ips) >= 2:
+            oks = sorted(accepted.values(), key=lambda m: m.frame)
+            ev.append(Evidence(f"{r.registrar} accepted REGISTERs for {r.aor} from {len(accepted_ips)} "
+                               f"addresses: {', '.join(sorted(accepted_ips))}",
+                               packets=tuple(m.frame for m in oks[:6]), timestamp=oks[0].ts))
     if not ev:
         return []
     return [make("clone.duplicate-connector", _cap(ev))]

@@ -11,7 +11,6 @@ Each status says since when and why, with the registrar and expiry when known.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.analysis import AnalysisResult, RegistrationInfo
@@ -38,11 +37,14 @@ class RegistrationOutcome:
     last_success_ts: float | None
     trailing_challenges: int  # 401/407 since the last 2xx (a loop when ≥ the option)
     last_failure_code: int | None
+    credentials_refused: bool = False  # a 401/407 answered a REGISTER that carried credentials
 
 
-def _failure_text(code: int | None, challenges: int, unanswered: int) -> str:
+def _failure_text(code: int | None, challenges: int, unanswered: int, refused: bool = False) -> str:
     if code == 403:
         return "REGISTER answered 403 Forbidden"
+    if code in AUTH_CODES and refused:
+        return f"REGISTER with credentials answered {code} again: credentials rejected"
     if code in AUTH_CODES and challenges >= 2:
         return f"REGISTER challenged {challenges} times in a row ({code}): credentials rejected"
     if code == 408:
@@ -64,6 +66,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
     last_success: float | None = None
     first_failure: float | None = None  # first failure after the last success
     challenges = 0
+    refused = False
     last_code: int | None = None
     events = [e for e in reg.timeline if e.ts <= now]
     for ev in events:
@@ -71,13 +74,16 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
             if since is None or (expiry is not None and ev.ts > expiry):
                 since = ev.ts
             last_success, expiry = ev.ts, ev.ts + granted
-            first_failure, challenges, last_code = None, 0, ev.code
+            first_failure, challenges, last_code, refused = None, 0, ev.code, False
         elif ev.state == "challenged":
             challenges += 1
             last_code = ev.code
             first_failure = first_failure if first_failure is not None else ev.ts
         elif ev.state == "failed":
             last_code = ev.code
+            # The analyser marks a 401/407 to a REGISTER with credentials as "failed" (refused).
+            refused = refused or ev.code in AUTH_CODES
+            challenges += ev.code in AUTH_CODES
             first_failure = first_failure if first_failure is not None else ev.ts
         elif ev.state in ("expired", "unregistered"):
             since, expiry = None, None
@@ -94,15 +100,16 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
         return RegistrationOutcome(reg, ItspState.REGISTERED, since, f"registered at {reg.registrar}",
                                    expiry, last_success, challenges, last_code)
     failure = _failure_text(last_code if last_code and last_code >= 300 else None, challenges,
-                            reg.unanswered if last_success is None or first_failure is not None else 0)
+                            reg.unanswered if last_success is None or first_failure is not None else 0, refused)
     if expiry is not None and since is not None:
         # Was registered; the binding ran out at ``expiry`` without a refreshing 2xx.
         reason = f"registration expired without a refreshing 2xx; {failure}" if failure != "no successful REGISTER" \
             else "registration expired without a refreshing 2xx"
         return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, expiry, reason, expiry, last_success,
-                                   challenges, last_code)
+                                   challenges, last_code, refused)
     start = first_failure if first_failure is not None else (events[0].ts if events else None)
-    return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, start, failure, None, last_success, challenges, last_code)
+    return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, start, failure, None, last_success, challenges,
+                               last_code, refused)
 
 
 def connector_registrations(analysis: AnalysisResult | None, ep: Endpoints, has_site: bool) -> tuple[RegistrationInfo, ...]:
@@ -150,11 +157,3 @@ def derive_itsp_status(
                           f"connector {sip_verdict.destination} reachable but no REGISTER seen "
                           "(encrypted without a key log or trace log?)", sip_verdict.destination)
     return ItspStatus(ItspState.UNKNOWN, None, "no REGISTER, connection or probe to the connector observed")
-
-
-def challenge_loop(outcome: RegistrationOutcome, threshold: int) -> bool:
-    return outcome.state is ItspState.NOT_REGISTERED and outcome.trailing_challenges >= threshold
-
-
-def outcomes_for(regs: Sequence[RegistrationInfo], now: float) -> list[RegistrationOutcome]:
-    return [evaluate_registration(r, now) for r in regs]

@@ -125,6 +125,15 @@ def test_register_403_is_auth_and_api_key() -> None:
     assert any(e.config_path == "connectivity.api_key" for e in key.evidence)
 
 
+def test_credentials_refused_as_the_sip_analyser_marks_it() -> None:
+    # collectors.sip marks a 401 to a REGISTER that carried credentials as state "failed".
+    r = reg_failing([401, 401])
+    tl = (r.timeline[0], dataclasses.replace(r.timeline[1], state="failed"))
+    d = run(site(), analysis(registrations=(dataclasses.replace(r, timeline=tl),)))
+    assert ids(d) == {"itsp.not-registered.auth"}
+    assert "credentials rejected" in d.itsp.reason
+
+
 def test_401_loop_is_auth_but_a_single_challenge_is_normal() -> None:
     assert ids(run(site(), analysis(registrations=(reg_failing([401, 401, 401]),)))) == {"itsp.not-registered.auth"}
     d = run(site(), analysis(registrations=(reg_failing([401]),)))
@@ -252,6 +261,14 @@ def test_trunk_lines_busy_when_calls_fill_the_lines() -> None:
     assert ev[1].call_id == "c3" and 400 in ev[1].packets and "2 call(s) active" in ev[1].text
 
 
+def test_ringing_calls_hold_lines_too() -> None:
+    # A burst: two calls ringing (not yet answered) when the third INVITE is rejected.
+    c1 = dataclasses.replace(call("c1", start=T0 + 100, streams=()), answer_ts=T0 + 104)
+    c2 = dataclasses.replace(call("c2", start=T0 + 100.2, streams=()), answer_ts=T0 + 104)
+    rejected = call("c3", answered=False, code=486, reason="Busy Here", start=T0 + 100.4)
+    assert ids(run(site(), analysis(calls=(c1, c2, rejected), rtp_streams=()))) == {"calls.trunk-lines-busy"}
+
+
 def test_trunk_lines_busy_silent_below_the_limit_and_without_rejections() -> None:
     assert ids(run(site(connectivity__simultaneous_calls=8), _busy_analysis())) == set()
     a = _busy_analysis()
@@ -299,21 +316,44 @@ def test_rejected_call_explained_by_the_site() -> None:
 # ----------------------------------------------------------------------------- clone
 
 
+def _with_register_msgs(msgs):
+    """The healthy analysis with ``msgs`` as the registration's REGISTER traffic."""
+    reg = dataclasses.replace(reg_ok(), frames=tuple(m.frame for m in msgs))
+    return analysis(sip_messages=tuple(msgs), registrations=(reg,))
+
+
 def test_alternating_register_sources_are_a_clone() -> None:
-    msgs = tuple(
+    msgs = [
         sip(10 + i, T0 + 30 * i, OSBIZ if i % 2 == 0 else "198.51.100.7", 50000 + i % 2, "REGISTER",
             call_id="reg-A" if i % 2 == 0 else "reg-B")
         for i in range(6)
-    )
-    d = run(site(), analysis(sip_messages=msgs))
+    ]
+    d = run(site(), _with_register_msgs(msgs))
     assert ids(d) == {"clone.duplicate-connector"}
     assert d.findings[0].evidence[0].packets[:2] == (11, 12)
 
 
-def test_one_reconnect_is_not_a_clone() -> None:
-    msgs = tuple(sip(10 + i, T0 + 30 * i, OSBIZ, 50000 if i < 3 else 50002, "REGISTER",
-                     call_id="reg-A" if i < 3 else "reg-A2") for i in range(6))
-    assert ids(run(site(), analysis(sip_messages=msgs))) == set()
+def test_two_addresses_both_accepted_are_a_clone() -> None:
+    a, b = OSBIZ, "198.51.100.7"
+    msgs = [sip(10, T0, a, 50000, "REGISTER", call_id="reg-A"),
+            sip(11, T0 + 0.1, CONNECTOR, CPORT, None, 200, call_id="reg-A"),
+            sip(12, T0 + 5, b, 41000, "REGISTER", call_id="reg-B"),
+            sip(13, T0 + 5.1, CONNECTOR, CPORT, None, 200, call_id="reg-B")]
+    d = run(site(), _with_register_msgs(msgs))
+    assert ids(d) == {"clone.duplicate-connector"}
+    assert d.findings[0].evidence[0].packets == (11, 13)
+
+
+def test_one_reconnect_or_restart_is_not_a_clone() -> None:
+    msgs = [sip(10 + i, T0 + 30 * i, OSBIZ, 50000 if i < 3 else 50002, "REGISTER",
+                call_id="reg-A" if i < 3 else "reg-A2") for i in range(6)]
+    assert ids(run(site(), _with_register_msgs(msgs))) == set()
+    # A restart from the same address with a new Call-ID, both accepted: still one system.
+    restart = [sip(10, T0, OSBIZ, 50000, "REGISTER", call_id="reg-A"),
+               sip(11, T0 + 0.1, CONNECTOR, CPORT, None, 200, call_id="reg-A"),
+               sip(12, T0 + 60, OSBIZ, 50004, "REGISTER", call_id="reg-A2"),
+               sip(13, T0 + 60.1, CONNECTOR, CPORT, None, 200, call_id="reg-A2")]
+    assert ids(run(site(), _with_register_msgs(restart))) == set()
 
 
 def test_two_clients_registered_for_one_aor_is_a_clone() -> None:
@@ -391,6 +431,16 @@ def test_inbound_443_unanswered_is_fine() -> None:
     assert ids(d) == set()
     v = next(v for v in d.firewall if v.flow == "inbound-443")
     assert v.ok and v.verdict.value == "blocked"
+
+
+def test_inbound_https_on_another_port_by_option() -> None:
+    # The pipeline counts the server's SYN-ACK in the reverse flow; the client's ACKs show the answer.
+    a = analysis(flows=(*analysis().flows,
+                        FlowInfo("tcp", CONNECTOR, OSBIZ, 8443, 9, 2000, T0, T0 + 1, syn=1, first_frame=88)))
+    assert ids(run(site(), a)) == set()
+    d = run(site(), a, osbiz_https_ports=(8443,))
+    assert ids(d) == {"security.port-443-open"}
+    assert next(v for v in d.firewall if v.flow == "inbound-443").destination.endswith(":8443")
 
 
 def test_tcp_connect_probe_to_osbiz_443_succeeding() -> None:

@@ -58,8 +58,18 @@ def test_blocked_tcp_variants() -> None:
     v = verdicts(syn)["sip-tls"]
     assert v.verdict is Verdict.BLOCKED and not v.ok and v.reason == "TCP SYN unanswered"
     assert v.evidence[0].packets == (2,) and "5 SYN" in v.evidence[0].text
-    rst = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 2, 120, T0, T0, syn=1, rst=1, first_frame=2),))
+    rst = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 1, 60, T0, T0, syn=1, first_frame=2),
+                                        FlowInfo("tcp", CONNECTOR, OSBIZ, 50000, 1, 40, T0, T0, rst=1, first_frame=3)))
     assert verdicts(rst)["sip-tls"].reason == "connection reset"
+
+
+def test_answer_seen_in_the_client_packets_or_an_established_connection() -> None:
+    # SYN-ACKs are counted in the reverse flow by the pipeline; the client's ACKs prove the answer.
+    a = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 12, 900, T0, T0 + 9, syn=1, first_frame=2),))
+    assert verdicts(a)["sip-tls"].verdict is Verdict.WORKING
+    mid = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 40, 9000, T0, T0 + 9, first_frame=1),))
+    v = verdicts(mid)["sip-tls"]
+    assert v.verdict is Verdict.WORKING and "established connection" in v.evidence[0].text
 
 
 def test_working_wins_over_an_earlier_block_and_keeps_it_as_a_note() -> None:
