@@ -183,6 +183,7 @@ class TlsFlowInfo:
     decrypted: bool = False
     bytes_client: int = 0
     bytes_server: int = 0
+    offered_versions: tuple[str, ...] = ()  # ClientHello supported_versions (or legacy version)
 
 
 @dataclass(frozen=True, slots=True)
