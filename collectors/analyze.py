@@ -52,6 +52,7 @@ from core.analysis import (
     FlowInfo,
     RtpStreamStats,
 )
+from core.errors import UpscopeError
 
 # RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
@@ -144,6 +145,7 @@ class Pipeline:
         tls_cls = _optional("collectors.tls.analyzer", "TlsAnalyzer")
         self.tls: Any = tls_cls() if tls_cls else None
         self._rtp_batch = getattr(self.rtp, "on_udp_batch", None)
+        self._addr_names: dict[int, str] = {}
         # per (connection, src, sport): "sip" | "tls" | "stun" | "ws" | "other"
         self._stream_kind: dict[tuple[int, str, int], str] = {}
         self.packets = 0
@@ -299,9 +301,26 @@ class Pipeline:
         if self._rtp_batch is not None:
             self._rtp_batch(ub)
             return
-        on_udp = self.rtp.on_udp
-        for i in range(len(ub)):
-            on_udp(ub.packet(i))
+        # No batch API: the cheapest per-packet call, with addresses formatted once per value.
+        on_fields = getattr(self.rtp, "on_udp_fields", None)
+        if on_fields is None:
+            for i in range(len(ub)):
+                self.rtp.on_udp(ub.packet(i))
+            return
+        names = self._addr_names
+        buf = ub.buf
+        for f, t, s, sp, d, dp, o, n in zip(ub.frame.tolist(), ub.ts.tolist(), ub.src.tolist(),
+                                            ub.sport.tolist(), ub.dst.tolist(), ub.dport.tolist(),
+                                            ub.payload_off.tolist(), ub.payload_len.tolist(), strict=True):
+            src_name = names.get(s)
+            if src_name is None:
+                src_name = names[s] = _ipv4_name(s)
+            dst_name = names.get(d)
+            if dst_name is None:
+                dst_name = names[d] = _ipv4_name(d)
+            on_fields(f, t, src_name, sp, dst_name, dp, buf[o:o + n])
+        if len(names) > 65536:
+            names.clear()  # bounded cache
 
     def _fast_flows(self, ub: UdpBatch) -> None:
         """Aggregate the batch's flows with numpy, then merge into the flow table."""
@@ -362,6 +381,10 @@ class Pipeline:
                                       source=path.name))
         return out
 
+    def add_trace_messages(self, messages: Iterable[Any]) -> None:
+        """OSBiz trace messages already read (the live service tails the log itself)."""
+        self._trace_messages(messages)
+
     def _trace_messages(self, messages: Iterable[Any]) -> None:
         for m in messages:
             self.packets += 1
@@ -413,6 +436,10 @@ class Pipeline:
             kpis=dict(sip.kpis) if sip else {},
             link_types=tuple(sorted(self.link_types)),
         )
+
+
+def _ipv4_name(value: int) -> str:
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
 
 
 def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
@@ -470,3 +497,27 @@ def exit_code(outcomes: list[SourceOutcome]) -> int:
     if not outcomes or not any(o.usable for o in outcomes):
         return 2
     return 1 if any(o.damaged or not o.usable for o in outcomes) else 0
+
+
+def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path) -> None:
+    """Feed the SIP that tshark decrypts from ``capture`` with ``keylog`` into the SIP analyser."""
+    from collectors.tls.decrypt import decrypted_sip
+
+    if pipe.sip is None:
+        raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
+    for m in decrypted_sip(capture, keylog):
+        pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
+
+
+def analyze_files(paths: Iterable[Path], keylog: Path | None = None,
+                  progress: Callable[[int], None] | None = None) -> AnalysisResult:
+    """The one call for services and commands: captures + OSBiz trace logs (+ TLS key log) → result."""
+    pipe = Pipeline()
+    for path in paths:
+        if path.is_file() and looks_like_trace_log(path):
+            pipe.add_trace_log(path, progress)
+        else:
+            pipe.add_capture(path, progress)
+            if keylog is not None and path.is_file():
+                feed_decrypted_sip(pipe, path, keylog)
+    return pipe.finish()
