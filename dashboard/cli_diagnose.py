@@ -1,0 +1,351 @@
+"""``upscope diagnose``, ``upscope firewall`` and ``upscope trace-profiles``.
+
+``diagnose`` runs the same engine as ``upscope serve`` (``core.diagnosis``) offline over a site
+file, captures, an OSBiz trace log and a JWT file. Without ``--now`` the diagnosis is judged at the
+end of the capture (what the capture can still vouch for), else at the current time.
+
+Exit codes: 0 = no findings (``firewall``: every flow as required), 1 = findings (or a partly
+damaged input), 2 = unusable input. Errors are one line on stderr, never a traceback; the JWT and
+the API key are never printed (fingerprints only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from core.analysis import AnalysisResult
+from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
+from core.errors import ConfigError, UpscopeError
+from core.findings import CATALOGUE
+from core.firewall import FlowVerdict, GcpRanges, load_gcp_ranges
+from core.jwt_status import MAX_TOKEN_CHARS
+from core.site import Site, load_site
+from core.trace_profiles import TRACE_SETS
+from dashboard.cli_site import parse_now
+
+MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB; refuse anything absurd
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+_SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+_VERDICT_STYLE = {"working": "green", "blocked": "bold red", "one-way": "bold red", "not-observed": "dim"}
+_ITSP_STYLE = {"registered": "bold green", "not-registered": "bold red", "unknown": "yellow", "disabled": "dim"}
+
+
+class _InputError(Exception):
+    """Unusable input: reported as one line, exit 2."""
+
+
+def _fail(command: str, message: str) -> typer.Exit:
+    # Plain write: rich would wrap a long message over several lines.
+    sys.stderr.write(f"upscope {command}: {' '.join(message.split())}\n")
+    return typer.Exit(2)
+
+
+def _warn(command: str, message: str) -> None:
+    sys.stderr.write(f"upscope {command}: warning: {' '.join(message.split())}\n")
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts is not None else None
+
+
+# ----------------------------------------------------------------------------- input loading
+
+
+def _load_site(path: Path | None) -> Site | None:
+    if path is None:
+        return None
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _read_jwt(path: Path | None) -> str | None:
+    """The token text; the file's content is never echoed, not even in an error."""
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_TOKEN_CHARS * 4 + 1)
+    except OSError as exc:
+        raise _InputError(f"--jwt-file {path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    # Over-long or binary content is handed on as is: the JWT status calls it an invalid token.
+    return raw.decode("utf-8", errors="replace")
+
+
+def _load_gcp(path: Path | None, site: Site | None, site_path: Path | None) -> GcpRanges | None:
+    if path is None and site is not None and site.gcp_ranges_file:
+        path = Path(site.gcp_ranges_file)
+        if not path.is_absolute() and site_path is not None:
+            path = site_path.parent / path  # relative to the site file, like every path in it
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > MAX_GCP_BYTES:
+            raise _InputError(f"{path}: larger than {MAX_GCP_BYTES // (1024 * 1024)} MB, not a cloud.json")
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise _InputError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    try:
+        return load_gcp_ranges(text, source=str(path))
+    except ConfigError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog: Path | None) -> AnalysisResult | None:
+    inputs = [*captures, *([trace_log] if trace_log is not None else [])]
+    if not inputs:
+        return None
+    for p in [*inputs, *([keylog] if keylog is not None else [])]:
+        if not p.is_file():
+            raise _InputError(f"{p}: no such file")
+    # Imported here: the capture engine (numpy, readers) is only needed when there is a capture.
+    from collectors.analyze import analyze_files
+
+    try:
+        result = analyze_files(inputs, keylog=keylog)
+    except (UpscopeError, OSError) as exc:
+        raise _InputError(str(exc)) from None
+    if result.packets == 0 and not result.sip_messages:
+        raise _InputError(f"{', '.join(str(p) for p in inputs)}: nothing usable (no packets, no SIP messages)")
+    if result.partial or result.errors:
+        _warn(command, f"{len(result.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
+    return result
+
+
+def _https_ports(ports: list[int] | None) -> tuple[int, ...]:
+    if ports and any(not 1 <= p <= 65535 for p in ports):
+        raise _InputError("--osbiz-https-port must be 1-65535")
+    return tuple(ports) if ports else (443,)
+
+
+def _when(now: str | None, analysis: AnalysisResult | None) -> datetime:
+    if now is None and analysis is not None and analysis.last_ts is not None:
+        return datetime.fromtimestamp(analysis.last_ts, UTC)
+    return parse_now(now)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _itsp_line(d: Diagnosis) -> Text:
+    s = d.itsp
+    line = Text("ITSP status Unify Phone (Cloud): ", style="bold")
+    line.append(s.label, style=_ITSP_STYLE.get(s.state.value, ""))
+    if s.since is not None:
+        line.append(f" since {_iso(s.since)}")
+    line.append(f" — {s.reason}")
+    if s.expiry_ts is not None and s.state.value == "registered":
+        line.append(f" (expires {_iso(s.expiry_ts)})")
+    return line
+
+
+def _evidence_text(e: dict[str, Any]) -> str:
+    text = str(e["text"])
+    if e.get("packets"):
+        text += " [frames " + ", ".join(str(p) for p in e["packets"]) + "]"
+    if e.get("config_path"):
+        text += f" ({e['config_path']})"
+    return text
+
+
+def _firewall_table(verdicts: tuple[FlowVerdict, ...]) -> Table:
+    table = Table(title="Firewall (seed §4)", title_justify="left", show_lines=True)
+    for col in ("flow", "from → to", "verdict", "why / evidence"):
+        table.add_column(col)
+    for v in verdicts:
+        d = v.to_dict()
+        why = [v.reason, *(_evidence_text(e) for e in d["evidence"][:4]), *v.notes]
+        verdict = Text(v.verdict.value, style=_VERDICT_STYLE.get(v.verdict.value, ""))
+        if v.must_be_closed:
+            verdict = Text(f"{v.verdict.value} ({'closed: ok' if v.ok else 'OPEN'})",
+                           style="green" if v.ok else "bold red")
+        table.add_row(Text(f"{v.flow}\n{v.description}"), Text(f"{v.source} →\n{v.destination} ({v.proto})"),
+                      verdict, Text("\n".join(why)))
+    return table
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Findings ({len(findings)})", title_justify="left", show_lines=True)
+    for col in ("severity", "finding", "evidence", "remedy", "trace profiles"):
+        table.add_column(col)
+    for f in findings:
+        title = f["title"] + (f"\n[{f['subject']}]" if f["subject"] else "")
+        traces = ", ".join(f["trace_profiles"])
+        if f["trace_components"]:
+            traces += "; " + ", ".join(f["trace_components"])
+        table.add_row(Text(f["severity"], style=_SEVERITY_STYLE.get(f["severity"], "")),
+                      Text(f"{f['id']}\n{title}"), Text("\n".join(_evidence_text(e) for e in f["evidence"])),
+                      Text(f["remedy"]), Text(traces))
+    return table
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+# ----------------------------------------------------------------------------- commands
+
+_SITE_OPT = typer.Option(None, "--site", "-s", help="Site YAML file (schema: examples/site-healthy.yaml).")
+_CAPTURE_OPT = typer.Option(None, "--capture", "-c", help="pcap/pcapng capture (repeatable).")
+_KEYLOG_OPT = typer.Option(None, "--keylog", help="TLS key log (SSLKEYLOGFILE format) to decrypt SIP/TLS.")
+_GCP_OPT = typer.Option(None, "--gcp-ranges", help="A copy of GCP's cloud.json (default: the site's gcp_ranges_file).")
+_FORMAT_OPT = typer.Option(Format.TABLE, "--format", "-f", help="Output format.")
+_HTTPS_OPT = typer.Option(None, "--osbiz-https-port", help="Port standing for the OSBiz's inbound HTTPS "
+                          "(default 443; repeatable; e.g. the lab's emulated 443 from lab.json).")
+
+
+def diagnose_cmd(
+    site: Path | None = _SITE_OPT,
+    capture: list[Path] | None = _CAPTURE_OPT,
+    trace_log: Path | None = typer.Option(None, "--trace-log", help="OSBiz SIP trace log."),
+    keylog: Path | None = _KEYLOG_OPT,
+    jwt_file: Path | None = typer.Option(None, "--jwt-file", help="File holding the tenant's JWT (never printed)."),
+    gcp_ranges: Path | None = _GCP_OPT,
+    now: str | None = typer.Option(None, "--now", help="Judge at this ISO 8601 time (default: end of the capture, "
+                                   "else now; no zone = UTC)."),
+    max_loss_pct: float = typer.Option(3.0, "--max-loss-pct", help="Packet loss % beyond which media is poor."),
+    max_jitter_ms: float = typer.Option(30.0, "--max-jitter-ms", help="Mean jitter (ms) beyond which media is poor."),
+    min_mos: float = typer.Option(3.6, "--min-mos", help="MOS below which media is poor."),
+    osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    format: Format = _FORMAT_OPT,
+) -> None:
+    """Diagnose the Unify Phone trunk: ITSP status, FAQ findings with evidence, firewall verdicts.
+
+    Exit 0 = no findings, 1 = findings, 2 = unusable input.
+    """
+    captures = list(capture or [])
+    if site is None and not captures and trace_log is None and jwt_file is None:
+        raise _fail("diagnose", "nothing to diagnose: give --site, --capture, --trace-log or --jwt-file")
+    try:
+        loaded = _load_site(site)
+        token = _read_jwt(jwt_file)
+        gcp = _load_gcp(gcp_ranges, loaded, site)
+        https = _https_ports(osbiz_https_port)
+        analysis = _analyse("diagnose", captures, trace_log, keylog)
+        when = _when(now, analysis)
+    except (_InputError, ValueError) as exc:
+        raise _fail("diagnose", str(exc)) from None
+    options = DiagnosisOptions(max_loss_pct=max_loss_pct, max_jitter_ms=max_jitter_ms, min_mos=min_mos,
+                               gcp_ranges=gcp, osbiz_https_ports=https)
+    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, jwt_token_text=token, now=when,
+                                      options=options))
+    doc = {
+        "now": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "system": loaded.system.name if loaded is not None else None,
+        "sources": list(analysis.sources) if analysis is not None else [],
+        "input_errors": len(analysis.errors) if analysis is not None else 0,
+        **result.to_dict(),
+    }
+    if format is Format.JSON:
+        _emit_json(doc)
+    else:
+        console = Console(highlight=False)
+        console.print(_itsp_line(result))
+        if doc["findings"]:
+            console.print(_findings_table(doc["findings"]))
+        else:
+            console.print(Text("No findings.", style="bold green"))
+        console.print(_firewall_table(result.firewall))
+    partial = analysis is not None and analysis.partial
+    raise typer.Exit(1 if result.findings or partial else 0)
+
+
+def firewall_cmd(
+    site: Path | None = _SITE_OPT,
+    capture: list[Path] | None = _CAPTURE_OPT,
+    keylog: Path | None = _KEYLOG_OPT,
+    gcp_ranges: Path | None = _GCP_OPT,
+    osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    format: Format = _FORMAT_OPT,
+) -> None:
+    """Check the firewall flows of seed §4 against a capture: working / blocked / one-way / not observed.
+
+    Exit 0 = every flow as required, 1 = a flow blocked, one-way or (inbound 443) open, 2 = unusable input.
+    """
+    captures = list(capture or [])
+    if site is None and not captures:
+        raise _fail("firewall", "nothing to check: give --site and/or --capture")
+    try:
+        loaded = _load_site(site)
+        gcp = _load_gcp(gcp_ranges, loaded, site)
+        https = _https_ports(osbiz_https_port)
+        analysis = _analyse("firewall", captures, None, keylog)
+        when = _when(None, analysis)
+    except (_InputError, ValueError) as exc:
+        raise _fail("firewall", str(exc)) from None
+    options = DiagnosisOptions(gcp_ranges=gcp, osbiz_https_ports=https)
+    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, now=when, options=options))
+    if format is Format.JSON:
+        _emit_json({"firewall": [v.to_dict() for v in result.firewall],
+                    "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks)}
+                    if gcp is not None else None})
+    else:
+        Console(highlight=False).print(_firewall_table(result.firewall))
+    raise typer.Exit(0 if all(v.ok for v in result.firewall) else 1)
+
+
+def _profile_rows(finding: str | None) -> list[dict[str, Any]]:
+    specs = [CATALOGUE[finding]] if finding is not None else list(CATALOGUE.values())
+    rows = []
+    for spec in specs:
+        ts = spec.traces
+        rows.append({
+            "id": spec.id,
+            "title": spec.title,
+            "symptom": spec.symptom,
+            "family": spec.trace_family,
+            "why": ts.why,
+            "trace_profiles": [p.value for p in ts.profiles],
+            "trace_components": [{"name": c.name, "level": c.level} for c in ts.components],
+            "collect": list(ts.collect),
+        })
+    return rows
+
+
+def trace_profiles_cmd(
+    finding: str | None = typer.Option(None, "--finding", help="Only this finding id (e.g. itsp.not-registered.auth)."),
+    format: Format = _FORMAT_OPT,
+) -> None:
+    """The OSBiz trace profiles, trace components + levels and the data to collect (seed §5.1), per finding."""
+    if finding is not None and finding not in CATALOGUE:
+        raise _fail("trace-profiles", f"--finding {finding[:80]!r}: unknown finding id (see `upscope trace-profiles`)")
+    rows = _profile_rows(finding)
+    if format is Format.JSON:
+        families = {name: {"why": ts.why, "trace_profiles": [p.value for p in ts.profiles],
+                           "trace_components": [{"name": c.name, "level": c.level} for c in ts.components],
+                           "collect": list(ts.collect)}
+                    for name, ts in TRACE_SETS.items() if finding is None or name == rows[0]["family"]}
+        _emit_json({"findings": rows, "families": families})
+        raise typer.Exit(0)
+    table = Table(title="OSBiz traces to switch on (seed §5.1)", title_justify="left", show_lines=True)
+    for col in ("finding", "trace profiles", "components (level)", "collect"):
+        table.add_column(col)
+    for r in rows:
+        comps = ", ".join(f"{c['name']} level {c['level']}" for c in r["trace_components"]) or "—"
+        table.add_row(Text(f"{r['id']}\n{r['title']}"), Text("\n".join(r["trace_profiles"])), Text(comps),
+                      Text("\n".join(r["collect"])))
+    Console(highlight=False).print(table)
+    raise typer.Exit(0)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diagnose")(diagnose_cmd)
+    app.command("firewall")(firewall_cmd)
+    app.command("trace-profiles")(trace_profiles_cmd)
