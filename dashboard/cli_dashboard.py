@@ -24,8 +24,6 @@ from typing import Any
 import typer
 
 APP = Path(__file__).resolve().with_name("app.py")
-#: How long the lab runs when the dashboard starts it: "until the dashboard stops" in practice.
-LAB_DURATION_S = 7 * 24 * 3600
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -52,8 +50,9 @@ def streamlit_command(host: str, port: int, max_upload_mb: int) -> list[str]:
 
 def lab_command(scenario: str, out: Path) -> list[str]:
     # The same CLI as the installed ``upscope`` script, without relying on PATH.
-    return [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", scenario, "--out", str(out),
-            "--duration", str(LAB_DURATION_S)]
+    # --port 0: a free port, so the dashboard's lab never collides with another lab on 65061.
+    return [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", scenario,
+            "--out", str(out), "--port", "0"]
 
 
 class Children:
