@@ -95,20 +95,26 @@ def _render_table(report: dict[str, Any], console: Console) -> None:
     if not findings:
         console.print(Text("No findings.", style="bold green"))
         return
-    table = Table(title=f"Findings ({len(findings)})", title_justify="left", show_lines=True)
-    for col in ("severity", "finding", "evidence", "remedy", "trace profiles"):
-        table.add_column(col)
+    # One block per finding rather than a wide table: remedies are sentences and must stay readable
+    # at 80 columns.
+    console.print(Text(f"Findings ({len(findings)})", style="bold"))
     for f in findings:
-        title = f["title"] + (f"\n[{f['subject']}]" if f["subject"] else "")
-        evidence = "\n".join(
-            e["text"] + (f" ({e['config_path']})" if e.get("config_path") else "") for e in f["evidence"]
-        )
+        head = Text()
+        head.append(f"{f['severity'].upper():8} ", style=_SEVERITY_STYLE.get(f["severity"], ""))
+        head.append(f"{f['id']}", style="bold")
+        head.append(f" — {f['title']}" + (f" [{f['subject']}]" if f["subject"] else ""))
+        console.print(head)
+        body = Table.grid(padding=(0, 1))
+        body.add_column(no_wrap=True, style="dim")
+        body.add_column(ratio=1)
+        for e in f["evidence"]:
+            body.add_row("  evidence", Text(e["text"] + (f" ({e['config_path']})" if e.get("config_path") else "")))
+        body.add_row("  remedy", Text(f["remedy"]))
         traces = ", ".join(f["trace_profiles"])
         if f["trace_components"]:
-            traces += "; " + ", ".join(f["trace_components"])
-        table.add_row(Text(f["severity"], style=_SEVERITY_STYLE.get(f["severity"], "")),
-                      Text(f"{f['id']}\n{title}"), Text(evidence), Text(f["remedy"]), Text(traces))
-    console.print(table)
+            traces += "; components " + ", ".join(f["trace_components"])
+        body.add_row("  traces", Text(traces))
+        console.print(body)
 
 
 def check_site(
