@@ -1,0 +1,159 @@
+"""The full pipeline (``collectors.analyze``) against tshark on every shared test capture.
+
+Per RTP stream (src, src port, dst, dst port, SSRC): packets and lost equal tshark's
+``-z rtp,streams``; max delta, mean and max jitter within 0.01 ms. SIP request and response
+counts equal ``-z sip,stat``. The references are the checked-in JSON files written by
+``tests/reference/make_tshark_refs.py`` (tshark 4.0, per-file options from INVENTORY.md); the
+``e2e`` variant re-runs tshark itself.
+
+Streams that upscope finds by its heuristic in a capture where tshark ran without
+``rtp.heuristic_rtp`` (RTP that no SDP in the capture announces) must equal tshark's numbers
+from a second run with the heuristic on. Every exemption is listed below with its reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collectors.analyze import analyze_files
+from core.analysis import AnalysisResult, RtpStreamStats
+
+REPO = Path(__file__).resolve().parents[2]
+PCAPS = REPO / ".." / "shared" / "pcaps"
+REFS = REPO / "tests" / "reference" / "tshark"
+TOLERANCE_MS = 0.01
+
+# Whole captures exempt from agreement (still analysed: they must not crash).
+EXEMPT_CAPTURES = {
+    "arkime_gtp-iphone_volte.pcap": "SIP and RTP inside GTP-U: out-of-scope encapsulation",
+    "heplify_sip_sctp.pcap": "SIP over SCTP: out of scope",
+    "ndpi_fuzz-2006-06-26-2594.pcap": "deliberately malformed (byte-mutated fuzz output)",
+    "ndpi_fuzz-2021-10-13_cut-short.pcap": "deliberately malformed (record beyond end of file)",
+    "zeek_trunc-hdr.pcap": "deliberately truncated (snaplen 1)",
+    "tcpdump_rtp-seg-fault-1.pcapng": "deliberately malformed (tcpdump crash reproducer)",
+    "tcpdump_rtp-seg-fault-2.pcapng": "deliberately malformed (tcpdump crash reproducer)",
+}
+# Only the SIP counts of these captures are exempt.
+EXEMPT_SIP = {
+    "heplify_sip_tcp_websocket.pcap": "11 of the 39 SIP messages travel over WebSocket: out of scope",
+}
+# Single streams: (capture, src, sport, dst, dport, ssrc) → (exempt fields, reason).
+EXEMPT_STREAMS: dict[tuple[str, str, int, str, int, int], tuple[frozenset[str], str]] = {
+    ("ndpi_stun_dtls_rtp.pcapng", "142.250.82.249", 3478, "192.168.12.182", 50221, 0x2F696C70): (
+        frozenset({"present"}), "RTP relayed inside TURN over TCP: upscope analyses RTP over UDP only",
+    ),
+    ("ndpi_stun_dtls_rtp.pcapng", "142.250.82.249", 3478, "192.168.12.182", 50221, 0x321D28BB): (
+        frozenset({"present"}), "RTP relayed inside TURN over TCP: upscope analyses RTP over UDP only",
+    ),
+    ("ndpi_FAX-Call-t38-CA-TDM-SIP-FB-1.pcap", "10.35.60.100", 15580, "10.23.1.52", 16756, 0x0EAF0EAF): (
+        frozenset({"packets", "lost"}),
+        "an SDP inside MEGACO/H.248 (frame 1434, not SIP) moves 10.23.1.52:16756 to T.38; tshark then "
+        "decodes the last 27 datagrams of this flow as UDPTL, upscope (SIP SDP only) still as RTP",
+    ),
+}
+
+
+def _refs() -> list[Path]:
+    if not PCAPS.is_dir():
+        return []
+    return sorted(REFS.glob("*.json"))
+
+
+def _key(s: dict[str, Any] | RtpStreamStats) -> tuple[str, int, str, int, int]:
+    if isinstance(s, RtpStreamStats):
+        return (s.src, s.src_port, s.dst, s.dst_port, s.ssrc)
+    return (s["src"], s["src_port"], s["dst"], s["dst_port"], s["ssrc"])
+
+
+def _stream_problems(capture: str, ours: RtpStreamStats | None, ref: dict[str, Any]) -> list[str]:
+    exempt, _reason = EXEMPT_STREAMS.get((capture, *_key(ref)), (frozenset(), ""))
+    if ours is None:
+        return [] if "present" in exempt else [f"stream {_key(ref)} missing"]
+    problems = []
+    for field in ("packets", "lost"):
+        if field not in exempt and getattr(ours, field) != ref[field]:
+            problems.append(f"{_key(ref)} {field}: upscope {getattr(ours, field)} tshark {ref[field]}")
+    for field in ("max_delta_ms", "mean_jitter_ms", "max_jitter_ms"):
+        if abs(getattr(ours, field) - ref[field]) > TOLERANCE_MS:
+            problems.append(f"{_key(ref)} {field}: upscope {getattr(ours, field):.4f} tshark {ref[field]}")
+    return problems
+
+
+def compare(capture: str, result: AnalysisResult, ref: dict[str, Any]) -> list[str]:
+    """Every disagreement between an analysis and a tshark reference record, as text."""
+    problems: list[str] = []
+    ours = {_key(s): s for s in result.rtp_streams}
+    theirs = {_key(s): s for s in ref["rtp_streams"]}
+    heuristic = {_key(s): s for s in ref.get("rtp_streams_heuristic", [])}
+    for key, t in theirs.items():
+        problems += _stream_problems(capture, ours.get(key), t)
+    for key, o in ours.items():
+        if key in theirs:
+            continue
+        if o.detected_by == "heuristic" and key in heuristic:
+            problems += _stream_problems(capture, o, heuristic[key])
+        else:
+            problems.append(f"stream {key} ({o.detected_by}, {o.packets} packets) not in tshark's list")
+    if capture not in EXEMPT_SIP:
+        if result.sip_requests != ref["sip"]["requests"]:
+            problems.append(f"SIP requests: upscope {result.sip_requests} tshark {ref['sip']['requests']}")
+        if result.sip_responses != ref["sip"]["responses"]:
+            problems.append(f"SIP responses: upscope {result.sip_responses} tshark {ref['sip']['responses']}")
+    return problems
+
+
+@pytest.mark.parametrize("ref_path", _refs(), ids=lambda p: p.name.removesuffix(".json"))
+def test_pipeline_agrees_with_tshark_reference(ref_path: Path) -> None:
+    ref = json.loads(ref_path.read_text())
+    capture = PCAPS / ref["capture"]
+    result = analyze_files([capture])
+    if ref["capture"] in EXEMPT_CAPTURES:
+        assert result.packets >= 0  # analysed without a crash is all that is asked
+        return
+    problems = compare(ref["capture"], result, ref)
+    assert not problems, "\n".join(problems)
+
+
+def test_references_cover_every_capture_with_media() -> None:
+    if not PCAPS.is_dir():
+        pytest.skip(f"shared captures not found at {PCAPS}")
+    captures = {p.name for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng")}
+    have = {p.name.removesuffix(".json") for p in REFS.glob("*.json")}
+    assert captures <= have, f"no tshark reference for {sorted(captures - have)}"
+    streams = sum(len(json.loads(p.read_text())["rtp_streams"]) for p in REFS.glob("*.json"))
+    assert streams >= 50  # the corpus has 50+ RTP streams; a broken parser would drop them
+
+
+def _harness() -> Any:
+    spec = importlib.util.spec_from_file_location("make_tshark_refs", REPO / "tests/reference/make_tshark_refs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_tshark_refs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_MEDIA_REFS = [p for p in _refs() if json.loads(p.read_text())["rtp_streams"]]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("ref_path", _MEDIA_REFS, ids=lambda p: p.name.removesuffix(".json"))
+def test_pipeline_agrees_with_live_tshark(ref_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    stored = json.loads(ref_path.read_text())
+    if stored["capture"] in EXEMPT_CAPTURES:
+        pytest.skip(f"exempt: {EXEMPT_CAPTURES[stored['capture']]}")
+    harness = _harness()
+    live = harness.run_tshark(PCAPS / stored["capture"], harness.inventory_options(PCAPS / "INVENTORY.md")
+                              .get(stored["capture"], []))
+    result = analyze_files([PCAPS / stored["capture"]])
+    problems = compare(stored["capture"], result, live)
+    assert not problems, "\n".join(problems)
