@@ -15,7 +15,9 @@ request is retransmitted on the RFC timers (SIP Timer E, RFC 3261 §17.1.2.2; ST
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import json
 import os
 import secrets
 import socket
@@ -517,13 +519,21 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
     sock = _tls(trace, _connect(trace, timeout), opts, timeout)
     path = opts.get("path", "/")
     host = opts.get("server_name") or trace.target.host
+    # Credentials go on the wire only: the transcript names the header and a fingerprint.
+    auth: list[tuple[str, str]] = []
+    if opts.get("api_key"):
+        auth.append((opts.get("api_key_header", "X-Api-Key"), opts["api_key"]))
+    if opts.get("bearer"):
+        auth.append(("Authorization", f"Bearer {opts['bearer']}"))
+    extra = "".join(f"{name}: {value}\r\n" for name, value in auth)
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: upscope-probe\r\n"
-               "Accept: */*\r\nConnection: close\r\n\r\n").encode("ascii")
+               f"Accept: */*\r\n{extra}Connection: close\r\n\r\n").encode()
     t0 = time.monotonic()
     try:
         sock.settimeout(trace.require("HTTPS GET to", timeout))
         sock.sendall(request)
-        trace.note(f"> GET {path} HTTP/1.1 Host: {host}")
+        trace.note(f"> GET {path} HTTP/1.1 Host: {host}"
+                   + "".join(f" {name}: <{_fingerprint(value)}>" for name, value in auth))
         response = http.client.HTTPResponse(sock)
         response.begin()
         trace.phases["request"] = time.monotonic() - t0
@@ -534,6 +544,10 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
         if server:
             trace.details["server"] = server[:200]
         trace.note(f"< HTTP {status} {response.reason} content-type={response.getheader('Content-Type')}")
+        error = _json_error(response.read(MAX_REST_BODY))
+        if error:
+            trace.details["error"] = error
+            trace.note(f"< error: {error}")
     except TimeoutError:
         raise _Fail(f"HTTPS GET {path} to {trace.target}: no response within {timeout:g} s") from None
     except (http.client.HTTPException, OSError) as exc:
@@ -543,6 +557,33 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
     if _in_ranges(status, opts.get("valid_status", ((200, 499),))):
         return trace.result(True, "")
     return trace.result(False, f"HTTPS GET {path} to {trace.target} answered {status} {response.reason}")
+
+
+MAX_REST_BODY = 4096
+
+
+def _fingerprint(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def _json_error(body: bytes) -> str:
+    """The ``error``/``message`` of a JSON error body (e.g. ``jwt_expired``), printable and short."""
+    try:
+        doc = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    parts = [str(doc[k]) for k in ("error", "message") if isinstance(doc.get(k), str | int)]
+    text = " — ".join(parts)
+    return "".join(ch for ch in text if ch.isprintable())[:200]
+
+
+def _header_name(value: Any) -> str:
+    text = _text(value)
+    if not text or any(not (ch.isalnum() or ch in "-_") for ch in text):
+        raise ValueError("expected an HTTP header name (letters, digits, - and _)")
+    return text
 
 
 # --- registry ------------------------------------------------------------------------------------
@@ -580,7 +621,8 @@ for _module in (
                 {"transport": lambda v: _choice(v, ("udp", "tcp"))}),
     ProbeModule("tcp_connect", _tcp_connect, "TCP connect", None, {}),
     ProbeModule("https_rest", _https_rest, "HTTPS GET: status code and certificate", 443,
-                {"path": _path, "valid_status": _status_ranges, **TLS_OPTIONS}),
+                {"path": _path, "valid_status": _status_ranges, "api_key": _text, "api_key_header": _header_name,
+                 "bearer": _text, **TLS_OPTIONS}),
 ):
     register(_module)
 
