@@ -1,0 +1,215 @@
+"""pcap / pcapng / gzip readers: formats, chunking, damage, hostile bytes."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+from capture_craft import (
+    PCAPS,
+    SIP_OPTIONS,
+    eth,
+    ipv4_udp,
+    ng_block,
+    ng_epb,
+    ng_idb,
+    ng_opb,
+    ng_shb,
+    ng_spb,
+    pcap_bytes,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors.capture.files import CaptureFile
+from collectors.capture.reader import CaptureParser, RecordBatch
+from core.errors import ParseError
+
+FRAME = eth(0x0800, ipv4_udp("10.0.0.1", 5060, "10.0.0.2", 5060, SIP_OPTIONS))
+
+
+def records(data: bytes, step: int | None = None) -> list[tuple[int, float, int, bytes, int]]:
+    """(frame, ts, linktype, bytes, orig_len) of every record; feeds whole or in ``step``-byte pieces."""
+    p = CaptureParser()
+    out = []
+    pieces = [data] if step is None else [data[i:i + step] for i in range(0, len(data), step)]
+    for piece in pieces:
+        for b in p.feed(piece):
+            out += _rows(b)
+    p.close()
+    return out
+
+
+def _rows(b: RecordBatch) -> list[tuple[int, float, int, bytes, int]]:
+    return [(b.first_frame + i, float(b.ts[i]), int(b.linktype[i]),
+             b.buf[int(b.data_off[i]):int(b.data_off[i]) + int(b.caplen[i])], int(b.orig_len[i]))
+            for i in range(len(b))]
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_classic_pcap_both_byte_orders_and_resolutions(big_endian: bool, nanosecond: bool) -> None:
+    ts1 = 1_764_000_000_123_456_789
+    data = pcap_bytes([(ts1, FRAME), (ts1 + 20_000_000, FRAME[:60])], 1,
+                      big_endian=big_endian, nanosecond=nanosecond)
+    recs = records(data)
+    assert [r[0] for r in recs] == [1, 2]
+    assert recs[0][3] == FRAME and recs[1][3] == FRAME[:60]
+    assert {r[2] for r in recs} == {1}
+    expect = 1_764_000_000.123456789 if nanosecond else 1_764_000_000.123456
+    assert recs[0][1] == pytest.approx(expect, abs=1e-7)
+    assert recs[1][1] - recs[0][1] == pytest.approx(0.020, abs=1e-6)
+
+
+def test_byte_at_a_time_equals_whole() -> None:
+    data = pcap_bytes([(float(i), FRAME) for i in range(5)])
+    assert records(data, step=1) == records(data)
+    ng = ng_shb() + ng_idb(1) + b"".join(ng_epb(0, i * 1000, FRAME) for i in range(4))
+    assert records(ng, step=1) == records(ng) and len(records(ng)) == 4
+
+
+@pytest.mark.parametrize("e", ["<", ">"])
+def test_pcapng_interfaces_resolutions_and_block_types(e: str) -> None:
+    raw_ip = ipv4_udp("10.0.0.1", 5060, "10.0.0.2", 5060, SIP_OPTIONS)
+    data = (ng_shb(e) + ng_idb(1, e=e) + ng_idb(101, tsresol=9, e=e) + ng_idb(1, tsresol=0x80 | 10, e=e)
+            + ng_block(0x0BAD, b"unknown block is skipped", e)
+            + ng_epb(0, 1_764_000_000_250_000, FRAME, e)  # µs default
+            + ng_epb(1, 1_764_000_000_250_000_001, raw_ip, e)  # ns
+            + ng_opb(2, 1024 * 5, FRAME, e)  # 2^-10 s ticks
+            + ng_spb(FRAME, e))
+    recs = records(data)
+    assert [r[2] for r in recs] == [1, 101, 1, 1]
+    assert recs[0][1] == pytest.approx(1_764_000_000.25)
+    assert recs[1][1] == pytest.approx(1_764_000_000.250000001, abs=1e-7)
+    assert recs[2][1] == pytest.approx(5.0)
+    assert recs[3][1] == 0.0  # SPBs carry no time
+    assert recs[1][3] == raw_ip and recs[3][3] == FRAME
+
+
+def test_pcapng_second_section_resets_interfaces() -> None:
+    data = ng_shb() + ng_idb(1) + ng_epb(0, 0, FRAME) + ng_shb(">") + ng_idb(113, e=">") + ng_epb(0, 0, b"x" * 16, ">")
+    assert [r[2] for r in records(data)] == [1, 113]
+
+
+def test_gzip_is_detected_by_magic(tmp_path: Path) -> None:
+    plain = pcap_bytes([(1.0, FRAME), (2.0, FRAME)])
+    path = tmp_path / "capture.bin"
+    path.write_bytes(gzip.compress(plain))
+    cf = CaptureFile(path, chunk_size=7)
+    got = [r for b in cf.batches() for r in _rows(b)]
+    assert cf.problem is None and cf.gzip and len(got) == 2 and got[1][3] == FRAME
+
+
+def _problem(tmp_path: Path, data: bytes) -> tuple[int, str, int | None]:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(data)
+    cf = CaptureFile(path)
+    n = sum(len(b) for b in cf.batches())
+    assert cf.problem is not None
+    assert "\n" not in cf.problem.message
+    return n, cf.problem.message, cf.problem.offset
+
+
+def test_truncated_capture_keeps_what_is_complete(tmp_path: Path) -> None:
+    data = pcap_bytes([(1.0, FRAME), (2.0, FRAME)])
+    n, msg, off = _problem(tmp_path, data[:-10])
+    assert n == 1 and "cut short" in msg and off == 24 + 16 + len(FRAME)
+
+
+def test_wrong_magic(tmp_path: Path) -> None:
+    n, msg, off = _problem(tmp_path, b"GIF89a" + bytes(100))
+    assert n == 0 and "not a pcap or pcapng" in msg and off == 0
+
+
+def test_record_length_beyond_limit_stops_there(tmp_path: Path) -> None:
+    good = pcap_bytes([(1.0, FRAME)])
+    bad = struct.pack("<IIII", 2, 0, 10_000_000, 10_000_000) + bytes(64)
+    n, msg, off = _problem(tmp_path, good + bad + pcap_bytes([(3.0, FRAME)])[24:])
+    assert n == 1 and "record length 10000000" in msg and off == len(good)
+
+
+def test_garbage_in_the_middle_of_pcapng(tmp_path: Path) -> None:
+    head = ng_shb() + ng_idb(1) + ng_epb(0, 1, FRAME)
+    n, msg, off = _problem(tmp_path, head + b"\x06\x00\x00\x00\xff\xff\xff\x7f" + bytes(40) + ng_epb(0, 2, FRAME))
+    assert n == 1 and "block length" in msg and off == len(head)
+
+
+def test_empty_file_and_directory(tmp_path: Path) -> None:
+    n, msg, off = _problem(tmp_path, b"")
+    assert n == 0 and "empty" in msg and off == 0
+    cf = CaptureFile(tmp_path)
+    assert list(cf.batches()) == [] and cf.problem is not None and "directory" in cf.problem.message
+
+
+def test_undeclared_interface_is_an_error_with_offset() -> None:
+    p = CaptureParser()
+    data = ng_shb() + ng_idb(1) + ng_epb(3, 0, FRAME)
+    with pytest.raises(ParseError) as exc:
+        list(p.feed(data))
+    assert exc.value.offset == len(ng_shb() + ng_idb(1))
+
+
+# -- hostile bytes ------------------------------------------------------------------------------
+
+def _consume(data: bytes, step: int) -> None:
+    p = CaptureParser()
+    try:
+        for i in range(0, len(data), step):
+            for b in p.feed(data[i:i + step]):
+                assert len(b.caplen) == len(b.data_off)
+                assert all(int(o) + int(c) <= len(b.buf) for o, c in zip(b.data_off, b.caplen, strict=True))
+        p.close()
+    except ParseError as exc:
+        assert exc.offset is None or 0 <= exc.offset <= len(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(1, 64))
+def test_any_bytes_parse_or_raise_parse_error(data: bytes, step: int) -> None:
+    _consume(data, step)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00" + bytes(8) + b"\xff\xff\x00\x00\x01\x00\x00\x00",
+                        b"\xa1\xb2\x3c\x4d\x00\x02\x00\x04" + bytes(8) + b"\x00\x00\xff\xff\x00\x00\x00\x01",
+                        ng_shb() + ng_idb(1), ng_shb(">") + ng_idb(1, e=">")]),
+       st.binary(max_size=600), st.integers(1, 64))
+def test_valid_header_then_any_bytes(head: bytes, tail: bytes, step: int) -> None:
+    _consume(head + tail, step)
+
+
+# -- real captures --------------------------------------------------------------------------------
+
+def _real(name: str) -> Path:
+    path = PCAPS / name
+    if not path.exists():
+        pytest.skip(f"shared capture {name} not found in {PCAPS}")
+    return path
+
+
+def _read(name: str) -> tuple[list[tuple[int, float, int, bytes, int]], CaptureFile]:
+    cf = CaptureFile(_real(name))
+    return [r for b in cf.batches() for r in _rows(b)], cf
+
+
+def test_real_pcapng_with_two_interfaces() -> None:
+    recs, cf = _read("zeek_pcapng-multi-interface.pcapng")
+    assert cf.problem is None and len(recs) == 6 and cf.parser.link_types == [1, 1]
+
+
+def test_real_pcapng_with_nine_interfaces() -> None:
+    recs, cf = _read("ndpi_gre_multi-if.pcapng")
+    assert cf.problem is None and len(recs) == 1 and len(cf.parser.link_types) == 9
+
+
+def test_real_cut_short_fuzz_file() -> None:
+    recs, cf = _read("ndpi_fuzz-2021-10-13_cut-short.pcap")
+    assert recs == [] and cf.problem is not None and cf.problem.offset == 24
+    assert "524501" in cf.problem.message
+
+
+def test_real_short_snaplen_record() -> None:
+    recs, cf = _read("zeek_trunc-hdr.pcap")
+    assert cf.problem is None and len(recs) == 1 and len(recs[0][3]) == 8 and recs[0][4] == 78
