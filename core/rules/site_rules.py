@@ -173,6 +173,9 @@ def teams(ctx: RuleContext) -> list[Finding]:
     for j, team in enumerate(site.teams):
         path = f"teams[{j}]"
         evidence: list[Evidence] = []
+        if site.user(team.callno) is not None:
+            evidence.append(Evidence(f"team callno {team.callno} is also a user's callno (each needs a free one)",
+                                     f"{path}.callno"))
         phones = [m for m in team.members if m.device == "unify-phone"]
         desks = [m for m in team.members if m.device in ("ip-phone", "tdm-phone")]
         if len(phones) != 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,18 @@ def test_any_text_loads_or_raises_config_error(text: str) -> None:
         load_site_text(text)
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_any_file_loads_or_raises_config_error(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "site.yaml"
+        f.write_bytes(raw)
+        try:
+            load_site(f)
+        except ConfigError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(str(f))
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])

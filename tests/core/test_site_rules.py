@@ -183,6 +183,11 @@ def test_team_invalid_variants(members: list[dict[str, str]], text: str) -> None
     assert any(text in e.text for e in f.evidence), [e.text for e in f.evidence]
 
 
+def test_team_callno_taken_by_a_user() -> None:
+    (f,) = _find(variant(lambda d: d["teams"][0].update(callno="101")), "team.invalid")
+    assert f.evidence[0].config_path == "teams[0].callno" and "free" in f.evidence[0].text
+
+
 def test_user_in_two_teams() -> None:
     def edit(d: dict[str, Any]) -> None:
         d["teams"].append({"name": "Second", "callno": "301", "members": [
