@@ -2,7 +2,8 @@
 
 The schema by example is ``examples/site-healthy.yaml``; every key there has a field here.
 Models are strict (a callno written as a YAML integer is rejected, because ``0100`` would silently
-become 64 in YAML 1.1) and frozen; unknown keys are rejected. Defaults follow the seed: endpoint
+become 64 in YAML 1.1) and frozen; unknown keys are rejected. Sequences are tuples marked lax so
+a YAML list is accepted, while their items stay strictly typed. Defaults follow the seed: endpoint
 addresses of seed §4, per-call kbps of DOMAIN §8 (unconfirmed, hence configurable).
 """
 
@@ -58,7 +59,6 @@ def _location(value: str) -> str:
 LocationNumber = Annotated[PhoneText, AfterValidator(_location)]
 LaxDate = Annotated[date, Field(strict=False)]
 LaxDatetime = Annotated[AwareDatetime, Field(strict=False)]
-# Strict models still accept YAML sequences (lists) for tuples; items stay strictly typed.
 
 LicenseName = Literal["ip-user", "unify-phone", "voicemail"]
 StationType = Literal["trusted-external-user", "mobility-user", "ip-user", "sip-user", "tdm-user"]
