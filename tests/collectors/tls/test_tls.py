@@ -1,0 +1,189 @@
+"""TLS record parser, flow analyser and key-log decryption, on real OpenSSL sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import ssl
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tls_capture import CLIENT, SERVER, tls_session, write_pcap
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
+from test_sip_analyzer import req, resp
+from upscope_b_feed import PCAPS, Reassembler, packets
+
+from collectors.capture.packets import TcpSegment
+from collectors.sip.analyzer import SipAnalyzer
+from collectors.tls.analyzer import TlsAnalyzer, reconnects
+from collectors.tls.decrypt import decrypt_sip, feed, mark_decrypted, parse_tshark_json, tshark_command
+from collectors.tls.records import (
+    NEED_DATA,
+    Alert,
+    CertificateMsg,
+    ClientHello,
+    ServerHello,
+    TlsRecord,
+    TlsRecordParser,
+)
+from core.analysis import TlsFlowInfo
+from core.errors import ParseError, UpscopeError
+
+SDP = b"v=0\r\no=- 1 1 IN IP4 10.1.1.10\r\ns=-\r\nc=IN IP4 10.1.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
+
+
+def events(data: bytes) -> list[object]:
+    p = TlsRecordParser()
+    p.feed(data)
+    out: list[object] = []
+    while (ev := p.next_event()) is not NEED_DATA:
+        out.append(ev)
+    return out
+
+
+def run(path: Path) -> tuple[TlsFlowInfo, ...]:
+    a = TlsAnalyzer()
+    ra = Reassembler()
+    last = None
+    for pkt in packets(path):
+        last = pkt.ts
+        if isinstance(pkt, TcpSegment):
+            a.on_segment(pkt)
+            for sd in ra.feed(pkt):
+                a.on_stream(sd)
+    assert a.errors == []
+    return a.finish(last)
+
+
+@pytest.mark.parametrize(("version", "name"), [(ssl.TLSVersion.TLSv1_2, "TLS 1.2"), (ssl.TLSVersion.TLSv1_3, "TLS 1.3")])
+def test_hello_fields_from_a_real_handshake(tmp_path: Path, version: ssl.TLSVersion, name: str) -> None:
+    s = tls_session(tmp_path, version=version, keylog=None, to_server=[], to_client=[])
+    client = b"".join(d for c, d in s.segments if c)
+    server = b"".join(d for c, d in s.segments if not c)
+    (hello,) = [e for e in events(client) if isinstance(e, ClientHello)]
+    assert hello.sni == "trunk.example" and 0x0303 in hello.offered_versions
+    (sh,) = [e for e in events(server) if isinstance(e, ServerHello)]
+    assert sh.selected_version == (0x0303 if name == "TLS 1.2" else 0x0304)
+    certs = [e for e in events(server) if isinstance(e, CertificateMsg)]
+    assert len(certs) == (1 if name == "TLS 1.2" else 0)  # TLS 1.3 encrypts the Certificate
+
+
+def test_plaintext_alert_and_bad_records() -> None:
+    (rec, alert) = events(b"\x15\x03\x03\x00\x02\x02\x30")
+    assert isinstance(rec, TlsRecord) and isinstance(alert, Alert)
+    assert (alert.level, alert.description) == ("fatal", "unknown_ca")
+    with pytest.raises(ParseError):
+        events(b"\x63\x03\x03\x00\x02\x02\x30")
+    with pytest.raises(ParseError):
+        events(b"\x16\x03\x03\xff\xff")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.binary(max_size=200).map(lambda b: b"\x16\x03\x01" + struct.pack("!H", len(b)) + b))
+def test_any_bytes_give_events_or_parse_error(data: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        events(data)
+
+
+@pytest.mark.parametrize(("version", "name"), [(ssl.TLSVersion.TLSv1_2, "TLS 1.2"), (ssl.TLSVersion.TLSv1_3, "TLS 1.3")])
+def test_successful_flow(tmp_path: Path, version: ssl.TLSVersion, name: str) -> None:
+    s = tls_session(tmp_path, version=version, keylog=None, to_server=[req("OPTIONS", 1)], to_client=[resp(200, "OK", 1, "OPTIONS")])
+    write_pcap(tmp_path / "c.pcap", s.segments)
+    (f,) = run(tmp_path / "c.pcap")
+    assert (f.client, f.client_port, f.server, f.server_port) == (*CLIENT, *SERVER)
+    assert f.handshake == "ok" and f.version == name and f.sni == "trunk.example" and f.syn_answered
+    assert f.alerts == () and f.reset_by is None and "TLS 1.2" in f.offered_versions
+    if name == "TLS 1.2":
+        assert f.cert_subject == "CN=trunk.example" and f.cert_valid_at_capture is True
+    else:
+        assert f.cert_subject is None  # encrypted in TLS 1.3
+    assert f.bytes_client == sum(len(d) for c, d in s.segments if c)
+
+
+def test_expired_certificate_is_visible_in_tls12(tmp_path: Path) -> None:
+    s = tls_session(tmp_path, version=ssl.TLSVersion.TLSv1_2, keylog=None, to_server=[], to_client=[], expired=True)
+    write_pcap(tmp_path / "c.pcap", s.segments)
+    (f,) = run(tmp_path / "c.pcap")
+    assert f.cert_valid_at_capture is False and f.cert_not_after is not None and f.handshake == "ok"
+
+
+def test_client_rejects_certificate_fatal_alert_and_reset(tmp_path: Path) -> None:
+    s = tls_session(tmp_path, version=ssl.TLSVersion.TLSv1_2, keylog=None, to_server=[], to_client=[], verify=True)
+    assert not s.handshake_ok
+    write_pcap(tmp_path / "c.pcap", s.segments, rst_by_server=True)
+    (f,) = run(tmp_path / "c.pcap")
+    assert f.handshake == "failed" and f.alerts == ("client fatal unknown_ca",) and f.reset_by == "server"
+
+
+def test_unanswered_syn_and_reconnects(tmp_path: Path) -> None:
+    write_pcap(tmp_path / "syn.pcap", [], syn_only=True)
+    (f,) = run(tmp_path / "syn.pcap")
+    assert f.syn_answered is False and f.handshake == "not-seen"
+    flows = (f, f)
+    assert reconnects(flows) == {f"{CLIENT[0]} -> {SERVER[0]}:{SERVER[1]}": 1}
+
+
+def test_midsession_capture_handshake_not_seen() -> None:
+    path = PCAPS / "sngrep_hist_tlssaved.pcap"
+    if not path.exists():
+        pytest.skip(f"shared capture {path} not present")
+    flows = run(path)
+    assert flows and all(f.handshake == "not-seen" and f.server_port == 5061 for f in flows)
+    assert all(f.version is None and f.sni is None for f in flows)
+
+
+# ------------------------------------------------------------------ decryption with tshark
+
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+
+
+def test_tshark_command_has_both_decode_as_rules_and_absolute_keylog(tmp_path: Path) -> None:
+    cmd = tshark_command(Path("c.pcap"), Path("keys.log"), [65061])
+    assert f"tls.keylog_file:{Path('keys.log').resolve()}" in cmd
+    assert "tcp.port==65061,tls" in cmd and "tls.port==65061,sip" in cmd
+
+
+def test_parse_tshark_json_keeps_every_message_of_a_frame() -> None:
+    text = ('[{"_source": {"layers": {"frame": {"frame.number": "8", "frame.time_epoch": "1.5"},'
+            ' "ip": {"ip.src": "10.0.0.1", "ip.dst": "10.0.0.2"}, "tcp": {"tcp.srcport": "1", "tcp.dstport": "2"},'
+            ' "sip_raw": ["4142", 0, 2, 0, 1], "sip_raw": ["4344", 2, 2, 0, 1]}}}]')
+    msgs = parse_tshark_json(text)
+    assert [m.data for m in msgs] == [b"AB", b"CD"] and msgs[0].frame == 8 and msgs[0].ts == 1.5
+    with pytest.raises(UpscopeError):
+        parse_tshark_json("[{")
+
+
+@needs_tshark
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_keylog_decryption_feeds_the_sip_analyzer(tmp_path: Path, version: ssl.TLSVersion) -> None:
+    keylog = tmp_path / "keys.log"
+    invite = req("INVITE", 1, body=SDP)
+    options = req("OPTIONS", 1, call_id="o1")
+    # spans several TCP segments
+    big = req("MESSAGE", 1, call_id="m1", body=b"x" * 3000).replace(b"application/sdp", b"text/plain")
+    s = tls_session(tmp_path, version=version, keylog=keylog, to_server=[invite + options, big],
+                    to_client=[resp(180, "Ringing", 1, "INVITE"), resp(200, "OK", 1, "OPTIONS", call_id="o1")])
+    cap = tmp_path / "trunk.pcap"
+    write_pcap(cap, s.segments)
+    msgs = decrypt_sip(cap, keylog, [SERVER[1]])
+    a = SipAnalyzer()
+    assert feed(a, msgs) == 5
+    r = a.finish(None)
+    assert r.sip_requests == {"INVITE": 1, "OPTIONS": 1, "MESSAGE": 1}
+    assert r.sip_responses == {"180": 1, "200": 1}
+    assert {m.transport for m in r.sip_messages} == {"tls"} and r.errors == ()
+    assert r.call_media["c1"][0].port == 4000
+    (call,) = r.calls
+    assert call.state == "ringing" and call.src == CLIENT[0]
+    flows = mark_decrypted(run(cap), msgs)
+    assert [f.decrypted for f in flows] == [True]
+    # without the key log nothing is decrypted, and a missing key log is a clear error
+    (tmp_path / "empty.log").write_text("")
+    assert decrypt_sip(cap, tmp_path / "empty.log", [SERVER[1]]) == []
+    with pytest.raises(UpscopeError, match="key log"):
+        decrypt_sip(cap, tmp_path / "missing.log", [SERVER[1]])
