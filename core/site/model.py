@@ -98,15 +98,19 @@ class System(_Model):
         return parse_version(self.version)
 
 
-_VERSION = re.compile(r"^\s*V\s*(\d+)\s*R\s*(\d+)(?:[\s._-]*FR\s*(\d+))?", re.IGNORECASE)
+_VERSION = re.compile(r"^\s*V\s*(\d+)\s*R\s*(\d+)(?:[\s_-]*FR\s*(\d+)|\.(\d+))?", re.IGNORECASE)
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
-    """``V3R3 FR1`` → (3, 3, 1), ``V3R2`` → (3, 2, 0); None when the text is not of that form."""
+    """``V3R3 FR1`` → (3, 3, 1), ``V3R2`` → (3, 2, 0); None when the text is not of that form.
+
+    The dotted build form ``V3R3.1.0`` is read as FR1 (assumption: the first number after the
+    release is the feature release, as in the Assistant's version string; unconfirmed).
+    """
     m = _VERSION.match(text)
     if m is None:
         return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or m.group(4) or 0)
 
 
 def same_version(a: str, b: str) -> bool:

@@ -12,7 +12,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from core.numbering import NumberingProblem, derive_all, did_less_allowed, parse_location
 from core.rules import RuleContext, evaluate
-from core.site import Site
+from core.site import Site, parse_version
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -136,3 +136,28 @@ def test_never_more_than_15_digits_without_too_long(cc: int, area: str, did: str
         assert too_long[0].evidence[0].config_path == "users[0].did"
     else:
         assert too_long == []
+
+
+@given(st.text(max_size=60))
+def test_parse_location_total(text: str) -> None:
+    check = parse_location(text)
+    assert (check.location is None) != (check.problem is None)
+    if check.location is not None:
+        assert check.location.digits.isdigit()
+        assert check.location.digits.startswith(str(check.location.country_code))
+        assert check.location.country_code in COUNTRY_CODE_TO_REGION_CODE
+
+
+@given(st.text(max_size=40))
+def test_parse_version_total(text: str) -> None:
+    version = parse_version(text)
+    assert version is None or (len(version) == 3 and all(n >= 0 for n in version))
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("V3R3 FR1", (3, 3, 1)), ("V3R3FR1", (3, 3, 1)), ("v3 r3 fr 2", (3, 3, 2)), ("V3R2", (3, 2, 0)),
+     ("V3R3.1.0_017", (3, 3, 1)), ("V3R3.0.0", (3, 3, 0)), ("3.3", None), ("", None)],
+)
+def test_parse_version(text: str, version: tuple[int, int, int] | None) -> None:
+    assert parse_version(text) == version
