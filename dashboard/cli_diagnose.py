@@ -20,7 +20,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from core.analysis import AnalysisResult
@@ -165,35 +164,39 @@ def _evidence_text(e: dict[str, Any]) -> str:
     return text
 
 
-def _firewall_table(verdicts: tuple[FlowVerdict, ...]) -> Table:
-    table = Table(title="Firewall (seed §4)", title_justify="left", show_lines=True)
-    for col in ("flow", "from → to", "verdict", "why / evidence"):
-        table.add_column(col)
+def _print_firewall(console: Console, verdicts: tuple[FlowVerdict, ...]) -> None:
+    console.print(Text("Firewall (seed §4)", style="bold"))
     for v in verdicts:
         d = v.to_dict()
-        why = [v.reason, *(_evidence_text(e) for e in d["evidence"][:4]), *v.notes]
-        verdict = Text(v.verdict.value, style=_VERDICT_STYLE.get(v.verdict.value, ""))
-        if v.must_be_closed:
-            verdict = Text(f"{v.verdict.value} ({'closed: ok' if v.ok else 'OPEN'})",
-                           style="green" if v.ok else "bold red")
-        table.add_row(Text(f"{v.flow}\n{v.description}"), Text(f"{v.source} →\n{v.destination} ({v.proto})"),
-                      verdict, Text("\n".join(why)))
-    return table
+        line = Text(f"  {v.flow:<12} ")
+        label = v.verdict.value if not v.must_be_closed else f"{v.verdict.value} ({'closed: ok' if v.ok else 'OPEN'})"
+        style = _VERDICT_STYLE.get(v.verdict.value, "") if not v.must_be_closed else ("green" if v.ok else "bold red")
+        line.append(f"{label:<13}", style=style)
+        line.append(f" {v.source} → {v.destination} ({v.proto}): {v.reason}")
+        console.print(line)
+        for e in d["evidence"][:4]:
+            console.print(f"      {_evidence_text(e)}")
+        for note in v.notes:
+            console.print(f"      note: {note}")
 
 
-def _findings_table(findings: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"Findings ({len(findings)})", title_justify="left", show_lines=True)
-    for col in ("severity", "finding", "evidence", "remedy", "trace profiles"):
-        table.add_column(col)
+def _print_findings(console: Console, findings: list[dict[str, Any]]) -> None:
+    if not findings:
+        console.print(Text("No findings.", style="bold green"))
+        return
+    console.print(Text(f"Findings ({len(findings)})", style="bold"))
     for f in findings:
-        title = f["title"] + (f"\n[{f['subject']}]" if f["subject"] else "")
+        head = Text("\n")
+        head.append(f"[{f['severity']}]", style=_SEVERITY_STYLE.get(f["severity"], ""))
+        head.append(f" {f['id']} — {f['title']}" + (f" [{f['subject']}]" if f["subject"] else ""), style="bold")
+        console.print(head)
+        for e in f["evidence"]:
+            console.print(f"    • {_evidence_text(e)}")
+        console.print(f"    remedy: {f['remedy']}")
         traces = ", ".join(f["trace_profiles"])
         if f["trace_components"]:
             traces += "; " + ", ".join(f["trace_components"])
-        table.add_row(Text(f["severity"], style=_SEVERITY_STYLE.get(f["severity"], "")),
-                      Text(f"{f['id']}\n{title}"), Text("\n".join(_evidence_text(e) for e in f["evidence"])),
-                      Text(f["remedy"]), Text(traces))
-    return table
+        console.print(f"    traces: {traces}")
 
 
 def _emit_json(doc: dict[str, Any]) -> None:
@@ -258,11 +261,9 @@ def diagnose_cmd(
     else:
         console = Console(highlight=False)
         console.print(_itsp_line(result))
-        if doc["findings"]:
-            console.print(_findings_table(doc["findings"]))
-        else:
-            console.print(Text("No findings.", style="bold green"))
-        console.print(_firewall_table(result.firewall))
+        _print_findings(console, doc["findings"])
+        console.print()
+        _print_firewall(console, result.firewall)
     partial = analysis is not None and analysis.partial
     raise typer.Exit(1 if result.findings or partial else 0)
 
@@ -297,13 +298,13 @@ def firewall_cmd(
                     "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks)}
                     if gcp is not None else None})
     else:
-        Console(highlight=False).print(_firewall_table(result.firewall))
+        _print_firewall(Console(highlight=False), result.firewall)
     raise typer.Exit(0 if all(v.ok for v in result.firewall) else 1)
 
 
 def _profile_rows(finding: str | None) -> list[dict[str, Any]]:
     specs = [CATALOGUE[finding]] if finding is not None else list(CATALOGUE.values())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         ts = spec.traces
         rows.append({
@@ -328,20 +329,28 @@ def trace_profiles_cmd(
         raise _fail("trace-profiles", f"--finding {finding[:80]!r}: unknown finding id (see `upscope trace-profiles`)")
     rows = _profile_rows(finding)
     if format is Format.JSON:
-        families = {name: {"why": ts.why, "trace_profiles": [p.value for p in ts.profiles],
+        family_docs = {name: {"why": ts.why, "trace_profiles": [p.value for p in ts.profiles],
                            "trace_components": [{"name": c.name, "level": c.level} for c in ts.components],
                            "collect": list(ts.collect)}
                     for name, ts in TRACE_SETS.items() if finding is None or name == rows[0]["family"]}
-        _emit_json({"findings": rows, "families": families})
+        _emit_json({"findings": rows, "families": family_docs})
         raise typer.Exit(0)
-    table = Table(title="OSBiz traces to switch on (seed §5.1)", title_justify="left", show_lines=True)
-    for col in ("finding", "trace profiles", "components (level)", "collect"):
-        table.add_column(col)
+    # A checklist, grouped by trace family, printed without wrapping: profile names are copied
+    # into the OSBiz Assistant as they stand.
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(Text("OSBiz traces to switch on (seed §5.1; spellings from the seed, DOMAIN §12)", style="bold"))
+    families: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        comps = ", ".join(f"{c['name']} level {c['level']}" for c in r["trace_components"]) or "—"
-        table.add_row(Text(f"{r['id']}\n{r['title']}"), Text("\n".join(r["trace_profiles"])), Text(comps),
-                      Text("\n".join(r["collect"])))
-    Console(highlight=False).print(table)
+        families.setdefault(r["family"], []).append(r)
+    for members in families.values():
+        first = members[0]
+        comps = ", ".join(f"{c['name']} level {c['level']}" for c in first["trace_components"]) or "—"
+        console.print(Text(f"\n{first['why']}", style="bold"))
+        for r in members:
+            console.print(f"  finding:        {r['id']} — {r['title']}")
+        console.print(f"  trace profiles: {', '.join(first['trace_profiles'])}")
+        console.print(f"  components:     {comps}")
+        console.print("  collect:        " + "\n                  ".join(first["collect"]))
     raise typer.Exit(0)
 
 

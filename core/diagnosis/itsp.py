@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.analysis import AnalysisResult, RegistrationInfo
+from core.analysis import AnalysisResult, RegistrationInfo, RegistrationState
 from core.firewall import Endpoints, FlowVerdict, Verdict
 from core.snapshot import ItspState, ItspStatus
 
@@ -67,6 +67,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
     first_failure: float | None = None  # first failure after the last success
     challenges = 0
     refused = False
+    ended: RegistrationState | None = None  # last "unregistered"/"expired" event
     last_code: int | None = None
     events = [e for e in reg.timeline if e.ts <= now]
     for ev in events:
@@ -74,7 +75,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
             if since is None or (expiry is not None and ev.ts > expiry):
                 since = ev.ts
             last_success, expiry = ev.ts, ev.ts + granted
-            first_failure, challenges, last_code, refused = None, 0, ev.code, False
+            first_failure, challenges, last_code, refused, ended = None, 0, ev.code, False, None
         elif ev.state == "challenged":
             challenges += 1
             last_code = ev.code
@@ -86,8 +87,9 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
             challenges += ev.code in AUTH_CODES
             first_failure = first_failure if first_failure is not None else ev.ts
         elif ev.state in ("expired", "unregistered"):
-            since, expiry = None, None
-            first_failure = first_failure if first_failure is not None else ev.ts
+            # The binding ended on purpose (Expires: 0) or ran out; later failures still count.
+            since, expiry, ended = None, None, ev
+            first_failure, challenges, last_code, refused = None, 0, None, False
     if not events:
         # No timeline from the analyser: fall back to its summary fields.
         last_success, last_code = reg.last_success_ts, reg.last_code
@@ -107,6 +109,10 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
             else "registration expired without a refreshing 2xx"
         return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, expiry, reason, expiry, last_success,
                                    challenges, last_code, refused)
+    if ended is not None and first_failure is None:
+        what = "deregistered (REGISTER with Expires 0 accepted)" if ended.state == "unregistered" \
+            else "registration expired"
+        return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, ended.ts, what, None, last_success, 0, None)
     start = first_failure if first_failure is not None else (events[0].ts if events else None)
     return RegistrationOutcome(reg, ItspState.NOT_REGISTERED, start, failure, None, last_success, challenges,
                                last_code, refused)

@@ -26,7 +26,7 @@ from diag_builders import (
     tls_ok,
 )
 
-from core.analysis import FlowInfo, TlsFlowInfo
+from core.analysis import FlowInfo, RegistrationState, TlsFlowInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.findings import CATALOGUE, sort_findings
 from core.probes import ProbeResult
@@ -179,6 +179,14 @@ def test_re_registration_after_a_gap_restarts_since() -> None:
     a = analysis(registrations=(dataclasses.replace(r, granted_expiry_s=60, timeline=(*r.timeline, late)),))
     st = run(site(), a, now=datetime.fromtimestamp(T0 + 520, UTC)).itsp
     assert st.state is ItspState.REGISTERED and st.since == T0 + 500
+
+
+def test_deregistration_is_not_registered_without_a_finding() -> None:
+    r = reg_ok(refreshes=1)
+    tl = (*r.timeline, RegistrationState(T0 + 50, 30, "challenged", 401), RegistrationState(T0 + 50.1, 32, "unregistered", 200))
+    d = run(site(), analysis(registrations=(dataclasses.replace(r, timeline=tl),)))
+    assert d.itsp.state is ItspState.NOT_REGISTERED and d.itsp.since == T0 + 50.1
+    assert d.itsp.reason.startswith("deregistered") and d.findings == ()
 
 
 def test_disabled_connectivity() -> None:
