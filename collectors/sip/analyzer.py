@@ -264,7 +264,12 @@ class SipAnalyzer:
 
     def on_udp(self, pkt: UdpPacket) -> bool:
         """Analyse one datagram; True if it was SIP (also when malformed, then an error item)."""
-        payload = bytes(pkt.payload)
+        p = pkt.payload
+        # Cheap reject before copying: a start line begins with an upper-case token letter
+        # ("SIP/2.0" or a method); RTP (0b10……), STUN and DTLS never do.
+        if not p or not 0x41 <= p[0] <= 0x5A:
+            return False
+        payload = bytes(p)
         if not looks_like_sip(payload):
             return False
         try:

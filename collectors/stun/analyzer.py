@@ -73,7 +73,10 @@ class StunAnalyzer:
 
     def on_udp(self, pkt: UdpPacket) -> bool:
         """True if the datagram was STUN (checked cheaply before parsing)."""
-        payload = bytes(pkt.payload)
+        p = pkt.payload
+        if len(p) < 20 or p[0] > 0x01:  # STUN types keep the top bits 0 and methods < 0x200
+            return False
+        payload = bytes(p)
         if not is_stun(payload):
             return False
         try:

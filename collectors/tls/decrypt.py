@@ -31,6 +31,7 @@ from core.analysis import TlsFlowInfo
 from core.errors import UpscopeError
 
 DEFAULT_TIMEOUT_S = 900.0
+DEFAULT_PORTS = frozenset({5061, 65061})  # SIP over TLS (RFC 3261) and the Unify Phone trunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,13 @@ def decrypt_sip(capture: Path, keylog: Path, ports: Iterable[int], *, tshark: st
     return parse_tshark_json(proc.stdout.decode("utf-8", "replace"))
 
 
+def decrypted_sip(capture: Path, keylog: Path, ports: Iterable[int] | None = None, *,
+                  tshark: str = "tshark") -> list[DecryptedMessage]:
+    """``decrypt_sip`` on the given TLS server ports, by default the trunk ports 5061 and 65061."""
+    return decrypt_sip(capture, keylog, DEFAULT_PORTS if ports is None else set(ports) | DEFAULT_PORTS,
+                       tshark=tshark)
+
+
 def feed(analyzer: SipAnalyzer, messages: Iterable[DecryptedMessage]) -> int:
     """Hand every decrypted message to the SIP analyser as transport "tls"; returns the count."""
     n = 0
@@ -134,7 +142,7 @@ def feed(analyzer: SipAnalyzer, messages: Iterable[DecryptedMessage]) -> int:
     return n
 
 
-def tls_ports(flows: Iterable[TlsFlowInfo], default: Iterable[int] = (5061, 65061)) -> set[int]:
+def tls_ports(flows: Iterable[TlsFlowInfo], default: Iterable[int] = DEFAULT_PORTS) -> set[int]:
     """Server ports of the TLS flows seen, plus the trunk defaults."""
     return {f.server_port for f in flows} | set(default)
 

@@ -21,7 +21,15 @@ from upscope_b_feed import PCAPS, Reassembler, packets
 from collectors.capture.packets import TcpSegment
 from collectors.sip.analyzer import SipAnalyzer
 from collectors.tls.analyzer import TlsAnalyzer, reconnects
-from collectors.tls.decrypt import decrypt_sip, feed, mark_decrypted, parse_tshark_json, tshark_command
+from collectors.tls.decrypt import (
+    decrypt_sip,
+    decrypted_sip,
+    feed,
+    mark_decrypted,
+    parse_tshark_json,
+    tls_ports,
+    tshark_command,
+)
 from collectors.tls.records import (
     NEED_DATA,
     Alert,
@@ -95,6 +103,7 @@ def test_successful_flow(tmp_path: Path, version: ssl.TLSVersion, name: str) -> 
     s = tls_session(tmp_path, version=version, keylog=None, to_server=[req("OPTIONS", 1)], to_client=[resp(200, "OK", 1, "OPTIONS")])
     write_pcap(tmp_path / "c.pcap", s.segments)
     (f,) = run(tmp_path / "c.pcap")
+    assert tls_ports((f,)) == {5061, 65061}
     assert (f.client, f.client_port, f.server, f.server_port) == (*CLIENT, *SERVER)
     assert f.handshake == "ok" and f.version == name and f.sni == "trunk.example" and f.syn_answered
     assert f.alerts == () and f.reset_by is None and "TLS 1.2" in f.offered_versions
@@ -171,6 +180,7 @@ def test_keylog_decryption_feeds_the_sip_analyzer(tmp_path: Path, version: ssl.T
     cap = tmp_path / "trunk.pcap"
     write_pcap(cap, s.segments)
     msgs = decrypt_sip(cap, keylog, [SERVER[1]])
+    assert decrypted_sip(cap, keylog) == msgs  # the pipeline's call: trunk ports by default
     a = SipAnalyzer()
     assert feed(a, msgs) == 5
     r = a.finish(None)
