@@ -1,0 +1,170 @@
+"""The analysis pipeline on crafted captures: encapsulations end to end, TCP framing, flows, one-way audio."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+from pathlib import Path
+
+import pytest
+from capture_craft import eth, ipv4_fragments, ipv4_tcp, ipv4_udp, pcap_bytes
+
+from collectors.analyze import analyze, exit_code
+from core.analysis import AnalysisResult
+from traces.pcap_writer import ip_packet, udp_segment
+
+PBX, CONN = "192.168.1.10", "35.246.178.13"
+
+
+def sip(first: str, call_id: str, cseq: str, body: bytes = b"", via: str = "UDP") -> bytes:
+    head = (f"{first}\r\nVia: SIP/2.0/{via} {PBX}:5060;branch=z9hG4bK{abs(hash((first, cseq))) % 99999}\r\n"
+            f"From: <sip:100@{PBX}>;tag=a1\r\nTo: <sip:+4930123@{CONN}>" + (";tag=b2" if first.startswith("SIP")
+                                                                              or "ACK" in first or "BYE" in first else "")
+            + f"\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nContact: <sip:100@{PBX}:5060>\r\n")
+    if body:
+        head += f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n"
+    else:
+        head += "Content-Length: 0\r\n\r\n"
+    return head.encode() + body
+
+
+def sdp(addr: str, port: int) -> bytes:
+    return (f"v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n").encode()
+
+
+def run(tmp_path: Path, frames: list[tuple[float, bytes]], linktype: int = 1, **kw: object) -> AnalysisResult:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(frames, linktype, **kw))
+    result, outcomes = analyze([path])
+    assert exit_code(outcomes) == 0
+    return result
+
+
+def dialog(call_id: str = "c1@pbx") -> list[bytes]:
+    return [sip(f"INVITE sip:+4930123@{CONN} SIP/2.0", call_id, "1 INVITE", sdp(PBX, 10000)),
+            sip("SIP/2.0 100 Trying", call_id, "1 INVITE"),
+            sip("SIP/2.0 200 OK", call_id, "1 INVITE", sdp(CONN, 20000)),
+            sip(f"ACK sip:{CONN} SIP/2.0", call_id, "1 ACK")]
+
+
+def udp_frames(msgs: list[bytes], wrap: object = None) -> list[tuple[float, bytes]]:
+    out = []
+    for i, m in enumerate(msgs):
+        src, dst = (PBX, CONN) if not m.startswith(b"SIP/2.0") else (CONN, PBX)
+        ip = ipv4_udp(src, 5060, dst, 5060, m)
+        out.append((1_764_000_000.0 + i * 0.1, wrap(ip) if callable(wrap) else eth(0x0800, ip)))
+    return out
+
+
+def test_sip_dialog_over_sll2(tmp_path: Path) -> None:
+    def sll2(ip: bytes) -> bytes:
+        return struct.pack("!HHIHBB8s", 0x0800, 0, 3, 1, 0, 6, bytes(8)) + ip
+    r = run(tmp_path, udp_frames(dialog(), sll2), linktype=276)
+    assert r.sip_requests == {"INVITE": 1, "ACK": 1} and r.sip_responses == {"100": 1, "200": 1}
+    assert r.link_types == ("linux-sll2",) and r.calls[0].answered
+
+
+def test_vlan_tagged_dialog_big_endian_nanosecond_pcap(tmp_path: Path) -> None:
+    frames = udp_frames(dialog(), lambda ip: eth(0x0800, ip, ((0x88A8, 7), (0x8100, 42))))
+    r = run(tmp_path, frames, big_endian=True, nanosecond=True)
+    assert sum(r.sip_requests.values()) == 2 and r.calls[0].setup_ms == pytest.approx(200.0, abs=1e-3)
+
+
+def test_ipv4_fragmented_invite(tmp_path: Path) -> None:
+    big = sip(f"INVITE sip:+4930123@{CONN} SIP/2.0", "frag@pbx", "1 INVITE",
+              sdp(PBX, 10000) + b"a=x-padding:" + b"p" * 3000 + b"\r\n")
+    l4 = udp_segment(PBX, 5060, CONN, 5060, big)
+    frames = [(1.0 + i, eth(0x0800, f)) for i, f in enumerate(ipv4_fragments(PBX, CONN, 17, l4, 1480))]
+    r = run(tmp_path, frames)
+    assert r.sip_requests == {"INVITE": 1} and r.sip_messages[0].frame == len(frames)
+
+
+def _tcp(frames: list[tuple[float, bytes]], seq: int, data: bytes, t: float, src: str = PBX,
+         dst: str = CONN, flags: int = 0x18) -> int:
+    sport, dport = (40000, 5060) if src == PBX else (5060, 40000)
+    frames.append((t, eth(0x0800, ipv4_tcp(src, sport, dst, dport, seq, 1, flags, data))))
+    return seq + len(data)
+
+
+def test_several_messages_in_one_segment_and_one_message_over_segments(tmp_path: Path) -> None:
+    msgs = dialog("tcp@pbx")
+    frames: list[tuple[float, bytes]] = []
+    _tcp(frames, 99, b"", 0.0, flags=0x02)
+    _tcp(frames, 4999, b"", 0.01, CONN, PBX, flags=0x12)
+    seq = _tcp(frames, 100, msgs[0][:100], 1.0)
+    seq = _tcp(frames, seq, msgs[0][100:], 1.1)
+    _tcp(frames, 5000, msgs[1] + msgs[2], 1.2, CONN, PBX)  # 100 Trying + 200 OK in one segment
+    _tcp(frames, seq, msgs[3], 1.3)
+    r = run(tmp_path, frames)
+    assert r.sip_requests == {"INVITE": 1, "ACK": 1} and r.sip_responses == {"100": 1, "200": 1}
+    flow = next(f for f in r.flows if f.proto == "tcp" and f.dst_port == 5060)
+    assert (flow.syn, flow.packets) == (1, 4)
+    assert next(f for f in r.flows if f.proto == "tcp" and f.dst_port == 40000).syn_ack == 1
+
+
+def test_out_of_order_and_retransmitted_tcp(tmp_path: Path) -> None:
+    msgs = dialog("ooo@pbx")
+    a, b = msgs[0], msgs[3]
+    frames: list[tuple[float, bytes]] = []
+    _tcp(frames, 999, b"", 0.9, flags=0x02)
+    _tcp(frames, 1000 + len(a), b, 1.0)  # ACK arrives before the INVITE
+    _tcp(frames, 1000, a, 1.1)
+    _tcp(frames, 1000, a, 1.2)  # retransmission
+    r = run(tmp_path, frames)
+    assert r.sip_requests == {"INVITE": 1, "ACK": 1}
+
+
+def test_websocket_is_unsupported_not_malformed(tmp_path: Path) -> None:
+    frames: list[tuple[float, bytes]] = []
+    _tcp(frames, 1, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 1.0)
+    _tcp(frames, 5000, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 1.1, CONN, PBX)
+    r = run(tmp_path, frames)
+    assert [(e.kind, e.layer) for e in r.errors] == [("unsupported", "websocket")]
+    assert not r.sip_requests and not r.sip_responses
+
+
+def test_icmp_unreachable_is_counted_on_the_flow(tmp_path: Path) -> None:
+    opt = ipv4_udp(PBX, 5060, CONN, 5060, sip(f"OPTIONS sip:{CONN} SIP/2.0", "o@pbx", "1 OPTIONS"))
+    icmp = struct.pack("!BBHI", 3, 3, 0, 0) + opt[:28]
+    r = run(tmp_path, [(1.0, eth(0x0800, opt)), (1.1, eth(0x0800, ip_packet(CONN, PBX, 1, icmp)))])
+    flow = next(f for f in r.flows if f.dst_port == 5060)
+    assert flow.icmp_unreachable == 1
+
+
+def test_trace_log_goes_through_the_sip_pipeline(tmp_path: Path) -> None:
+    blocks = []
+    for i, m in enumerate(dialog("trace@pbx"), 1):
+        out = not m.startswith(b"SIP/2.0")
+        src, dst = (f"{PBX}:5060", f"{CONN}:5060") if out else (f"{CONN}:5060", f"{PBX}:5060")
+        blocks.append(f'(SIP_SA [ldh:{PBX}] {i:x} "11/26/2026 12:00:0{i}.000000" x)\r\nfrom {src} to {dst}\r\n'
+                      + m.decode() + "\r\n" + ("<<OUT-END>>" if out else ">>IN-END<<") + "\r\n")
+    log = tmp_path / "osbiz.log"
+    log.write_text("".join(blocks), newline="")
+    result, outcomes = analyze([log])
+    assert exit_code(outcomes) == 0 and result.link_types == ("osbiz-trace",)
+    assert result.sip_requests == {"INVITE": 1, "ACK": 1}
+    assert {m.transport for m in result.sip_messages} == {"trace"}
+    assert result.calls[0].setup_ms == pytest.approx(2000.0)
+
+
+def _rtp(src: str, sport: int, dst: str, dport: int, seq: int, ts: int, ssrc: int) -> bytes:
+    return eth(0x0800, ipv4_udp(src, sport, dst, dport, struct.pack("!BBHII", 0x80, 8, seq, ts, ssrc) + bytes(160)))
+
+
+@pytest.mark.parametrize("both_ways", [False, True])
+def test_one_way_audio_flag_and_call_association(tmp_path: Path, both_ways: bool) -> None:
+    if importlib.util.find_spec("collectors.media.rtp") is None:
+        pytest.skip("the RTP analyser (collectors.media.rtp) is not in this tree yet")
+    frames = udp_frames(dialog("media@pbx"))
+    t0 = frames[-1][0] + 0.05
+    for k in range(50):
+        frames.append((t0 + k * 0.02, _rtp(PBX, 10000, CONN, 20000, k, k * 160, 0x1111)))
+        if both_ways:
+            frames.append((t0 + k * 0.02 + 0.005, _rtp(CONN, 20000, PBX, 10000, 100 + k, k * 160, 0x2222)))
+    r = run(tmp_path, frames)
+    call = r.calls[0]
+    assert call.one_way_audio is (not both_ways)
+    assert len(call.streams) == (2 if both_ways else 1)
+    assert {r.rtp_streams[i].call_id for i in call.streams} == {"media@pbx"}
+    assert all(r.rtp_streams[i].packets == 50 for i in call.streams)
