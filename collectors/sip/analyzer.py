@@ -61,7 +61,7 @@ SYNC_LIMIT = 64 * 1024
 # RFC 3261 §17.1.1.2 Timer B / §17.1.2.2 Timer F: 64*T1 = 32 s without a final response means
 # the transaction timed out.
 TRANSACTION_TIMEOUT_S = 32.0
-# RFC 6076 §4.6 SEER: responses that show the network did its job although nobody answered.
+# RFC 6076 §4.7 SEER: responses that show the network did its job although nobody answered.
 SEER_CODES = frozenset({200, 480, 486, 600, 603})
 # RFC 6076 §4.8 ISA: responses that show the network failed the attempt.
 ISA_CODES = frozenset({408, 500, 503, 504})
@@ -531,7 +531,10 @@ class SipAnalyzer:
         elif msg.status is not None:
             code = msg.status
             if cseq_method == "INVITE" and cseq_num in call.invite_cseqs:
-                if code > 100 and call.pdd_ts is None:
+                # A 401/407 challenge is not an answer of the called side: PDD runs on to the
+                # first 18x or final of the INVITE resent with credentials (measured from the
+                # first INVITE, like RRD in RFC 6076 §4.1).
+                if code > 100 and code not in (401, 407) and call.pdd_ts is None:
                     call.pdd_ts = ts
                 if code in (180, 183):
                     call.ringing = True
@@ -782,7 +785,7 @@ KPI_DEFINITIONS: dict[str, str] = {
     "ira_pct": "RFC 6076 §4.2 Ineffective Registration Attempts: REGISTER attempts ending in a "
                "failure (non-2xx final other than a first challenge) or unanswered, per attempt",
     "srd_ms": "RFC 6076 §4.3 Session Request Delay (post-dial delay): mean INVITE → first 18x or "
-              "final response, from the first INVITE of the call",
+              "final response other than a 401/407 challenge, from the first INVITE of the call",
     "sdd_ms": "RFC 6076 §4.4 Session Disconnect Delay: mean BYE → its final response",
     "sdt_s": "RFC 6076 §4.5 Session Duration Time: mean 200 OK → BYE of answered calls",
     "ser_pct": "RFC 6076 §4.6 Session Establishment Ratio: answered / (calls − 3xx redirected)",

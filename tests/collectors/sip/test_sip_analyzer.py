@@ -76,7 +76,7 @@ def test_challenged_answered_call_hung_up_by_callee() -> None:
     (call,) = r.calls
     assert (call.caller, call.callee, call.src, call.dst) == ("100", "+49897", PBX, ITSP)
     assert call.final_code == 200 and call.answered and call.state == "answered"
-    assert call.pdd_ms == 600.0  # first INVITE → 407 is the first non-100 answer (RFC 6076 SRD)
+    assert call.pdd_ms == 1800.0  # first INVITE → 180 of the authenticated INVITE (the 407 is no answer)
     assert call.setup_ms == 5000.0 and call.duration_s == 60.0
     assert call.hangup_by == "callee" and call.q850_cause == 16
     assert call.retransmissions == 1 and call.messages == 11
