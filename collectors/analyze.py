@@ -499,25 +499,28 @@ def exit_code(outcomes: list[SourceOutcome]) -> int:
     return 1 if any(o.damaged or not o.usable for o in outcomes) else 0
 
 
-def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path) -> None:
-    """Feed the SIP that tshark decrypts from ``capture`` with ``keylog`` into the SIP analyser."""
-    from collectors.tls.decrypt import decrypted_sip
+def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path, ports: Iterable[int] = ()) -> None:
+    """Feed the SIP that tshark decrypts from ``capture`` with ``keylog`` into the SIP analyser.
+
+    ``ports`` are the SIP/TLS server ports (e.g. the site's connector port) on top of 5061/65061.
+    """
+    from collectors.tls.decrypt import decrypt_sip, feed, tls_ports
 
     if pipe.sip is None:
         raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
-    for m in decrypted_sip(capture, keylog):
-        pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
+    feed(pipe.sip, decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports))))
 
 
 def analyze_files(paths: Iterable[Path], keylog: Path | None = None,
-                  progress: Callable[[int], None] | None = None) -> AnalysisResult:
+                  progress: Callable[[int], None] | None = None, tls_ports: Iterable[int] = ()) -> AnalysisResult:
     """The one call for services and commands: captures + OSBiz trace logs (+ TLS key log) → result."""
     pipe = Pipeline()
+    ports = tuple(tls_ports)
     for path in paths:
         if path.is_file() and looks_like_trace_log(path):
             pipe.add_trace_log(path, progress)
         else:
             pipe.add_capture(path, progress)
             if keylog is not None and path.is_file():
-                feed_decrypted_sip(pipe, path, keylog)
+                feed_decrypted_sip(pipe, path, keylog, ports)
     return pipe.finish()

@@ -1,0 +1,516 @@
+"""The ``upscope serve`` runtime.
+
+Theory of operation: a scheduler thread wakes every ``tick_s`` and starts each due *collector*
+(site, token, trace log, capture analysis, one per probe) on a small thread pool, so one slow probe
+never delays the others. A collector returns data or raises; either way it records its status
+(``upscope_collector_up``) and the service *reduces*: diagnosis over the latest inputs →
+a new immutable Snapshot, swapped in atomically. Changes (ITSP state, findings opened/closed,
+completed calls and streams, probe results) are written to the History; a restart reloads the open
+findings and last ITSP state so nothing is reported twice. SIGHUP → ``reload()`` (site file);
+SIGTERM/SIGINT → ``stop()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import io
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from collectors.analyze import Pipeline, feed_decrypted_sip
+from collectors.capture.tracelog import TraceLogReader, TraceMessage
+from collectors.export import export_call
+from collectors.runtime.history import History
+from collectors.runtime.ring import CaptureRing, RingConfig
+from collectors.runtime.tail import LogTail
+from collectors.runtime.window import recent
+from core.analysis import AnalysisResult
+from core.errors import UpscopeError
+from core.probes import ProbeResult
+from core.secrets import SecretRef
+from core.snapshot import CollectorStatus, ItspStatus, Snapshot
+from traces.call_export import select_call
+
+log = logging.getLogger("upscope.serve")
+
+
+@dataclass
+class ServeConfig:
+    site_path: Path
+    interface: str | None = None
+    trace_log: Path | None = None
+    keylog: Path | None = None
+    jwt_file: Path | None = None
+    captures: tuple[Path, ...] = ()  # capture files written by someone else (e.g. the lab) to follow
+    db_path: Path = Path("upscope.db")
+    ring_dir: Path | None = None
+    ring_files: int = 10
+    ring_file_mb: int = 20
+    extra_bpf: str = ""  # e.g. the lab's stand-in for the PBX's TCP 443
+    analysis_interval_s: float = 5.0
+    probe_interval_s: float = 15.0
+    probe_timeout_s: float = 5.0
+    token_interval_s: float = 30.0
+    window_s: float = 60.0  # live evidence window: what happened in the last minute
+    retention_s: float = 14 * 86400.0
+    probes: tuple[str, ...] = ("sip_options_tls", "tcp_connect", "stun", "https_rest")
+    probe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tick_s: float = 0.5
+
+
+def _call_hash(call_id: str) -> str:
+    # Call-IDs may embed host names and numbers; history keeps a digest only.
+    return hashlib.sha256(call_id.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+class Service:
+    def __init__(
+        self,
+        cfg: ServeConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.history = History(cfg.db_path)
+        self._lock = threading.Lock()
+        self._reduce_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collector")
+        self._running: dict[str, bool] = {}
+        self._due: dict[str, float] = {}
+        self._status: dict[str, CollectorStatus] = {}
+        self._site: Any = None
+        self._site_error = ""
+        self._site_mtime: int | None = None
+        self._jwt_text: str | None = None
+        self._analysis: AnalysisResult | None = None
+        self._analysed_paths: list[Path] = []
+        self._probe_results: dict[str, ProbeResult] = {}
+        self._ring: CaptureRing | None = None
+        self._tail = LogTail(cfg.trace_log) if cfg.trace_log is not None else None
+        self._trace_reader = TraceLogReader()
+        self._trace_recent: deque[TraceMessage] = deque()
+        self._snapshot: Snapshot | None = None
+        self._thread: threading.Thread | None = None
+        self._seen_calls: set[str] = set()
+        self._stream_lost: dict[tuple[str, str, int], int] = {}
+        self._response_watermark = 0.0
+        self._counters: dict[str, Any] = {
+            "calls": {}, "one_way_audio_calls": 0, "rtp_streams": 0, "rtp_packets_lost": 0, "sip_responses": {},
+        }
+        last = self.history.last_itsp_state()
+        self._itsp_last: tuple[float, str] | None = last
+        self._open: dict[tuple[str, str], float] = self.history.open_findings()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._load_site()
+        if self.cfg.interface:
+            ring_dir = self.cfg.ring_dir or Path(self.cfg.db_path).with_suffix(".ring")
+            self._ring = CaptureRing(
+                RingConfig(self.cfg.interface, Path(ring_dir), self._bpf(), self.cfg.ring_files, self.cfg.ring_file_mb,
+                           max(5, int(self.cfg.window_s / 2)))
+            )
+            self._ring.start()
+        self._reduce()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._ring is not None:
+            self._ring.stop()
+        if self._tail is not None:
+            self._tail.close()
+        self.history.close()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the site file at the next tick."""
+        self._reload.set()
+
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    def run_once(self) -> Snapshot:
+        """Run every collector once, synchronously (tests, ``--once``)."""
+        self._load_site()
+        for name, fn in self._collectors().items():
+            self._run(name, fn)
+        return self._reduce()
+
+    def call_capture(self, call_id: str) -> bytes | None:
+        """One call's SIP and RTP from the files of the last analysis, as a pcap (None if unknown)."""
+        analysis = self._analysis
+        if analysis is None:
+            return None
+        try:
+            selection = select_call(analysis, call_id)
+        except UpscopeError:
+            return None
+        buf = io.BytesIO()
+        export_call([p for p in self._analysed_paths if p.exists()], selection, buf)
+        return buf.getvalue() or None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Resolved secrets of the site and the JWT file: scrubbed from every export."""
+        values: list[str] = [self._jwt_text] if self._jwt_text else []
+        stack: list[Any] = [self._site]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, SecretRef):
+                value = node.try_resolve()
+                if value:
+                    values.append(value)
+            elif isinstance(node, BaseModel):
+                stack.extend(getattr(node, name) for name in type(node).model_fields)
+            elif isinstance(node, list | tuple):
+                stack.extend(node)
+        return tuple(values)
+
+    # --- scheduling -----------------------------------------------------------------------
+    def _collectors(self) -> dict[str, Callable[[], None]]:
+        jobs: dict[str, Callable[[], None]] = {"token": self._collect_token}
+        if self.cfg.captures or self._tail is not None or self._ring is not None:
+            jobs["capture"] = self._collect_capture
+        if self._site is not None:
+            for module in self.cfg.probes:
+                target = self._probe_target(module)
+                if target:
+                    jobs[f"probe:{module}"] = functools.partial(self._collect_probe, module, target)
+        return jobs
+
+    def _interval(self, name: str) -> float:
+        if name.startswith("probe:"):
+            return self.cfg.probe_interval_s
+        return {"token": self.cfg.token_interval_s, "capture": self.cfg.analysis_interval_s}.get(name, 10.0)
+
+    def _loop(self) -> None:
+        last_prune = 0.0
+        while not self._stop.is_set():
+            now = self.clock()
+            if self._reload.is_set() or self._site_changed():
+                self._reload.clear()
+                self._load_site()
+                self._reduce()
+            for name, fn in self._collectors().items():
+                if self._running.get(name) or self._due.get(name, 0.0) > now:
+                    continue
+                self._running[name] = True
+                self._due[name] = now + self._interval(name)
+                self._pool.submit(self._run_and_reduce, name, fn)
+            if now - last_prune > 3600:
+                last_prune = now
+                self.history.prune(now - self.cfg.retention_s)
+            self._stop.wait(self.cfg.tick_s)
+
+    def _run_and_reduce(self, name: str, fn: Callable[[], None]) -> None:
+        try:
+            self._run(name, fn)
+            self._reduce()
+        except Exception:  # the scheduler must survive anything a collector or rule does
+            log.exception("reduce after %s failed", name)
+        finally:
+            self._running[name] = False
+
+    def _run(self, name: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except (UpscopeError, OSError, ValueError) as exc:
+            self._set_status(name, False, str(exc))
+        except Exception as exc:  # a bug in one collector must not take the others down
+            log.exception("collector %s crashed", name)
+            self._set_status(name, False, f"internal error: {type(exc).__name__}")
+
+    def _set_status(self, name: str, up: bool, reason: str) -> None:
+        with self._lock:
+            self._status[name] = CollectorStatus(name, up, reason, self.clock())
+
+    # --- collectors -----------------------------------------------------------------------
+    def _site_changed(self) -> bool:
+        """Wizards (and the lab) rewrite the site file in place: follow it without a SIGHUP."""
+        try:
+            return self.cfg.site_path.stat().st_mtime_ns != self._site_mtime
+        except OSError:
+            return False
+
+    def _load_site(self) -> None:
+        from core.site import load_site
+
+        try:
+            self._site_mtime = self.cfg.site_path.stat().st_mtime_ns
+        except OSError:
+            self._site_mtime = None
+        try:
+            self._site = load_site(self.cfg.site_path)
+            self._site_error = ""
+            self._set_status("site", True, "")
+        except UpscopeError as exc:
+            # Keep the last good site: a typo during editing must not blank the dashboard.
+            self._site_error = str(exc)
+            self._set_status("site", False, str(exc))
+
+    def _collect_token(self) -> None:
+        path = self.cfg.jwt_file
+        if path is None:
+            self._jwt_text = None
+            self._set_status("token", True, "no JWT file configured")
+            return
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as exc:
+            self._jwt_text = None
+            raise UpscopeError(f"JWT file {path}: {exc.strerror or exc}") from None
+        self._jwt_text = text or None
+        self._set_status("token", True, "")
+
+    def _collect_trace(self) -> None:
+        """Read what the OSBiz wrote since the last cycle; keep messages of the evidence horizon."""
+        assert self._tail is not None and self.cfg.trace_log is not None
+        for event in self._tail.read_new():
+            if event.kind == "missing":
+                self._set_status("trace_log", False, f"trace log {self.cfg.trace_log} not found")
+                return
+            if event.kind in ("rotated", "truncated"):
+                self._trace_reader = TraceLogReader()  # a new file starts outside any block
+            if event.data:
+                self._trace_recent.extend(self._trace_reader.feed(event.data))
+        horizon = self.clock() - self._horizon_s()
+        while self._trace_recent and self._trace_recent[0].ts < horizon:
+            self._trace_recent.popleft()
+        self._set_status("trace_log", True, "")
+
+    def _horizon_s(self) -> float:
+        # Analyse a little more than the window: calls that started before it still count.
+        return self.cfg.window_s + max(60.0, self.cfg.window_s)
+
+    def _collect_capture(self) -> None:
+        if self._tail is not None:
+            self._collect_trace()
+        paths: list[Path] = [p for p in self.cfg.captures if p.exists()]
+        if self._ring is not None:
+            horizon = self.clock() - self._horizon_s()
+            paths += [p for p in self._ring.files() if p.stat().st_mtime >= horizon]
+            ring = self._ring.stats()
+            if ring.error:
+                self._set_status("capture", False, ring.error)
+                return
+        if not paths and not self._trace_recent:
+            self._set_status("capture", False, "nothing to analyse yet (no capture data, no trace messages)")
+            return
+        pipe = Pipeline()
+        for path in paths:
+            pipe.add_capture(path)
+            # Decrypt only without a trace log: both carry the same SIP, and tshark costs a second per run.
+            if self.cfg.keylog is not None and self._tail is None:
+                feed_decrypted_sip(pipe, path, self.cfg.keylog, self._sip_tls_ports())
+        self._analysed_paths = [*paths, *([self.cfg.trace_log] if self._trace_recent and self.cfg.trace_log else [])]
+        pipe.add_trace_messages(list(self._trace_recent))
+        result = pipe.finish()
+        self._analysis = result
+        self._set_status("capture", True, "partial input" if result.partial else "")
+
+    def _probe_target(self, module: str) -> str | None:
+        ep = getattr(self._site, "endpoints", None)
+        if ep is None:
+            return None
+        if module.startswith("sip_options") or module == "tcp_connect":
+            return f"{ep.connector.host}:{ep.connector.port}"
+        if module == "stun":
+            return f"{ep.stun.host}:{ep.stun.port}"
+        if module == "https_rest":
+            return f"{ep.rest.host}:{ep.rest.port}"
+        return None
+
+    def _collect_probe(self, module: str, target: str) -> None:
+        from collectors.probes import run
+
+        opts = dict(self.cfg.probe_options.get(module, {}))
+        if module == "https_rest":
+            opts.update(self._rest_credentials())
+        result = run(module, target, timeout=self.cfg.probe_timeout_s, **opts)
+        self._probe_results[module] = result
+        self.history.probe_result(result.ts, module, target, result.success, result.reason, result.duration_s,
+                                  dict(result.details))
+        # A failing probe is data about the trunk, not a broken collector.
+        self._set_status(f"probe:{module}", True, "")
+
+    def _sip_tls_ports(self) -> tuple[int, ...]:
+        ep = getattr(self._site, "endpoints", None)
+        return (ep.connector.port,) if ep is not None else ()
+
+    def _rest_credentials(self) -> dict[str, str]:
+        """Authenticate the REST probe as the OSBiz does: the API key, and the JWT for Unify Video."""
+        site = self._site
+        out: dict[str, str] = {}
+        key_ref = getattr(getattr(site, "connectivity", None), "api_key", None)
+        key = key_ref.try_resolve() if isinstance(key_ref, SecretRef) else None
+        if key:
+            out["api_key"] = key
+        tenant = getattr(site, "tenant", None)
+        if getattr(tenant, "flavour", None) == "unify-video":
+            jwt_ref = getattr(tenant, "jwt", None)
+            token = self._jwt_text or (jwt_ref.try_resolve() if isinstance(jwt_ref, SecretRef) else None)
+            if token:
+                out["bearer"] = token
+        return out
+
+    def _bpf(self) -> str:
+        """Capture only the trunk: connector SIP/TLS, STUN, REST, the media ports, inbound TCP 443."""
+        site = self._site
+        ep = getattr(site, "endpoints", None)
+        if ep is None:
+            return self.cfg.extra_bpf
+        parts = [
+            f"(host {ep.connector.host} and tcp port {ep.connector.port})",
+            f"(host {ep.stun.host} and port {ep.stun.port})",
+            f"(host {ep.rest.host} and tcp port {ep.rest.port})",
+            f"(udp portrange {ep.media_ports.first}-{ep.media_ports.last})",
+            "icmp or icmp6",  # unreachables quoting our packets: "blocked" evidence
+        ]
+        public_ip = getattr(site.system, "public_ip", None)
+        if public_ip:
+            parts.append(f"(dst host {public_ip} and tcp port 443)")
+        if self.cfg.extra_bpf:
+            parts.append(f"({self.cfg.extra_bpf})")
+        return " or ".join(parts)
+
+    # --- reduce ---------------------------------------------------------------------------
+    def _reduce(self) -> Snapshot:
+        # Collectors finish on several threads; one reduction at a time keeps history and counters exact.
+        with self._reduce_lock:
+            return self._reduce_now()
+
+    def _reduce_now(self) -> Snapshot:
+        from core.diagnosis import DiagnosisInputs, diagnose
+
+        now = self.clock()
+        analysis = self._analysis
+        live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
+        diag = diagnose(
+            DiagnosisInputs(
+                site=self._site,
+                analysis=live,
+                probes=tuple(self._probe_results.values()),
+                jwt_token_text=self._jwt_text,
+                now=datetime.fromtimestamp(now, UTC),
+            )
+        )
+        itsp = self._track_itsp(diag.itsp, now)
+        self._track_findings(diag.findings, now)
+        if analysis is not None:
+            self._record_completed(analysis)
+        with self._lock:
+            collectors = tuple(sorted(self._status.values(), key=lambda c: c.name))
+        snap = Snapshot(
+            now=now,
+            system=getattr(getattr(self._site, "system", None), "name", "unknown"),
+            itsp=itsp,
+            findings=tuple(diag.findings),
+            analysis=live,
+            site=self._site,
+            probes=tuple(self._probe_results.values()),
+            collectors=collectors,
+            jwt=getattr(diag, "jwt", None),  # the engine's JWT state, when it reports one
+            extra={
+                "firewall": [v.to_dict() for v in diag.firewall],
+                "site_error": self._site_error,
+                "open_since": {f"{k[0]}|{k[1]}": ts for k, ts in self._open.items()},
+                "counters": copy.deepcopy(self._counters),
+                **_gauges(self._site, live, now),
+            },
+        )
+        self._snapshot = snap
+        return snap
+
+    def _track_itsp(self, itsp: ItspStatus, now: float) -> ItspStatus:
+        last = self._itsp_last
+        if last is None or last[1] != itsp.state.value:
+            self.history.itsp_changed(now, itsp.state.value, itsp.reason)
+            self._itsp_last = (now, itsp.state.value)
+            since = now
+        else:
+            since = last[0]
+        return dataclasses.replace(itsp, since=itsp.since if itsp.since is not None and last is None else since)
+
+    def _track_findings(self, findings: Any, now: float) -> None:
+        current = {(f.id, f.subject or ""): f for f in findings}
+        for key, f in current.items():
+            if key not in self._open:
+                self._open[key] = now
+                self.history.finding_event(now, "opened", f.id, key[1], f.severity.value, f.title)
+        for key in [k for k in self._open if k not in current]:
+            del self._open[key]
+            self.history.finding_event(now, "closed", key[0], key[1], "", "")
+
+    def _record_completed(self, analysis: AnalysisResult) -> None:
+        """History rows and the service's own counters for calls, streams and SIP responses.
+
+        The live analysis is a sliding window, so its counts go up and down; Prometheus counters
+        must not. The service therefore counts each call, stream and response once, when it first
+        appears, and exposes the running totals in ``Snapshot.extra["counters"]``.
+        """
+        c = self._counters
+        for call in analysis.calls:
+            if call.end_ts is None and call.state in ("in-progress", "ringing"):
+                continue
+            key = _call_hash(call.call_id)
+            if key in self._seen_calls:
+                continue
+            self._seen_calls.add(key)
+            c["calls"][call.state] = c["calls"].get(call.state, 0) + 1
+            c["one_way_audio_calls"] += int(call.one_way_audio)
+            self.history.call_completed(call.start_ts, {
+                "call_id_hash": key, "caller": call.caller, "callee": call.callee,
+                "final_code": call.final_code, "answered": call.answered, "setup_ms": call.setup_ms,
+                "duration_s": call.duration_s, "one_way_audio": call.one_way_audio,
+            })
+        for s in analysis.rtp_streams:
+            skey = (f"{s.src}:{s.src_port}", f"{s.dst}:{s.dst_port}", s.ssrc)
+            lost = max(s.lost, 0)
+            previous = self._stream_lost.get(skey)
+            if previous is None:
+                c["rtp_streams"] += 1
+                self.history.stream_completed(s.first_ts, {
+                    "src": skey[0], "dst": skey[1], "ssrc": s.ssrc, "packets": s.packets, "lost": s.lost,
+                    "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
+                })
+            c["rtp_packets_lost"] += max(lost - (previous or 0), 0)
+            self._stream_lost[skey] = max(lost, previous or 0)
+        newest = self._response_watermark
+        for m in analysis.sip_messages:
+            if m.status is not None and m.ts > self._response_watermark:
+                key = f"{m.cseq_method} {m.status}"
+                c["sip_responses"][key] = c["sip_responses"].get(key, 0) + 1
+                newest = max(newest, m.ts)
+        self._response_watermark = newest
+
+
+def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
+    """Values /metrics and the Overview tiles read from ``Snapshot.extra`` (documented in README)."""
+    out: dict[str, Any] = {}
+    conn = getattr(site, "connectivity", None)
+    if conn is not None:
+        out["trunk_lines_configured"] = conn.simultaneous_calls
+    if analysis is not None:
+        active = [c for c in analysis.calls if c.answered and c.end_ts is None]
+        out["calls_active"] = len(active)
+        out["trunk_lines_used"] = len(active)
+    return out

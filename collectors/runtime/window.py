@@ -1,0 +1,60 @@
+"""Keep only recent evidence of an analysis, so live findings open *and close*.
+
+A capture file that grows for hours still holds the 403s of this morning; the live diagnosis must
+judge what happens now. ``recent`` trims an ``AnalysisResult`` to items that were active at or after
+``since``: calls that started or ended in the window (or are still running), streams with packets
+in it, TLS flows and flows seen in it, registrations reduced to their timeline inside the window
+(their end-of-capture state kept, because "registered" is a state, not an event).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+from core.analysis import AnalysisResult, CallInfo, RegistrationInfo
+
+
+def _call_active(call: CallInfo, since: float) -> bool:
+    end = call.end_ts
+    return call.start_ts >= since or end is None or end >= since
+
+
+def _trim_registration(reg: RegistrationInfo, since: float) -> RegistrationInfo | None:
+    timeline = tuple(s for s in reg.timeline if s.ts >= since)
+    if not timeline and not reg.registered:
+        return None
+    return dataclasses.replace(reg, timeline=timeline)
+
+
+def recent(result: AnalysisResult, since: float) -> AnalysisResult:
+    messages = tuple(m for m in result.sip_messages if m.ts >= since)
+    requests: Counter[str] = Counter()
+    responses: Counter[str] = Counter()
+    for m in messages:
+        if m.method is not None:
+            requests[m.method] += 1
+        elif m.status is not None:
+            responses[str(m.status)] += 1
+    # Stream indexes in CallInfo.streams must keep pointing at the right streams after filtering.
+    keep = [i for i, s in enumerate(result.rtp_streams) if s.last_ts >= since]
+    new_index = {old: new for new, old in enumerate(keep)}
+    calls = tuple(
+        dataclasses.replace(c, streams=tuple(new_index[i] for i in c.streams if i in new_index))
+        for c in result.calls
+        if _call_active(c, since)
+    )
+    registrations = tuple(r for r in (_trim_registration(r, since) for r in result.registrations) if r)
+    return dataclasses.replace(
+        result,
+        sip_requests=dict(requests) if result.sip_messages else result.sip_requests,
+        sip_responses=dict(responses) if result.sip_messages else result.sip_responses,
+        sip_messages=messages,
+        calls=calls,
+        registrations=registrations,
+        keepalives=tuple(k for k in result.keepalives if k.last_ts is None or k.last_ts >= since),
+        rtp_streams=tuple(result.rtp_streams[i] for i in keep),
+        tls_flows=tuple(t for t in result.tls_flows if t.last_ts >= since),
+        flows=tuple(f for f in result.flows if f.last_ts >= since),
+        first_ts=max(since, result.first_ts) if result.first_ts is not None else None,
+    )
