@@ -87,7 +87,7 @@ def _cert_fields(der: bytes, at: float) -> tuple[str | None, float | None, bool 
         not_before = cert.not_valid_before_utc.timestamp()
         not_after = cert.not_valid_after_utc.timestamp()
         return cert.subject.rfc4514_string(), not_after, not_before <= at <= not_after
-    except (ValueError, TypeError):
+    except Exception:  # a third-party DER parser on hostile bytes: any failure means "unreadable"
         return None, None, None
 
 

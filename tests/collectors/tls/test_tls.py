@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
 from test_sip_analyzer import req, resp
 from upscope_b_feed import PCAPS, Reassembler, packets
 
-from collectors.capture.packets import TcpSegment
+from collectors.capture.packets import StreamData, TcpSegment
 from collectors.sip.analyzer import SipAnalyzer
 from collectors.tls.analyzer import TlsAnalyzer, reconnects
 from collectors.tls.decrypt import (
@@ -197,3 +197,32 @@ def test_keylog_decryption_feeds_the_sip_analyzer(tmp_path: Path, version: ssl.T
     assert decrypt_sip(cap, tmp_path / "empty.log", [SERVER[1]]) == []
     with pytest.raises(UpscopeError, match="key log"):
         decrypt_sip(cap, tmp_path / "missing.log", [SERVER[1]])
+
+
+_SESSION: list[tuple[bool, bytes]] = []
+
+
+def _session_segments() -> list[tuple[bool, bytes]]:
+    if not _SESSION:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            _SESSION.extend(tls_session(Path(tmp), version=ssl.TLSVersion.TLSv1_2, keylog=None,
+                                        to_server=[req("OPTIONS", 1)], to_client=[]).segments)
+    return _SESSION
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_mutated_tls_streams_never_raise(data: st.DataObject) -> None:
+    a = TlsAnalyzer()
+    for i, (from_client, seg) in enumerate(_session_segments()):
+        buf = bytearray(seg)
+        for _ in range(data.draw(st.integers(0, 3))):
+            pos = data.draw(st.integers(0, len(buf) - 1))
+            buf[pos] = data.draw(st.integers(0, 255))
+        src, dst = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
+        a.on_segment(TcpSegment(i + 1, float(i), *src, *dst, 0, 0, 0x18, bytes(buf)))
+        a.on_stream(StreamData(i + 1, float(i), *src, *dst, bytes(buf), 1))
+    flows = a.finish(100.0)
+    assert len(flows) == 1
