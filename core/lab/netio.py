@@ -49,6 +49,10 @@ class Capture:
                 return
         self._start_scapy()
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def _spawn(self, cmd: list[str], ready: bytes) -> bool:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)

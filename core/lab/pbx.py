@@ -25,7 +25,7 @@ from typing import Any
 
 from core.lab.calls import CallAgent, response
 from core.lab.media import Impairment, stun_parse, stun_request
-from core.lab.sipconn import Observer, SipConnection
+from core.lab.sipconn import TRANSACTION_TIMEOUT, Observer, SipConnection
 from core.lab.sipmsg import SipMessage, authorization, build, new_branch, new_tag, param, uri_user
 
 USER_AGENT = "OpenScape Business V3R3.0.0 (upscope-lab)"
@@ -135,6 +135,8 @@ class Pbx:
             now = loop.time()
             if now >= next_register:
                 granted = await self._register(conn, self.register_expires)
+                if granted is None:
+                    return  # no answer at all: the path is broken, reconnect
                 next_register = loop.time() + (granted / 2 if granted else self.keepalive)
             elif now >= next_options:
                 next_options = now + self.keepalive
@@ -159,8 +161,13 @@ class Pbx:
             ("Call-ID", call_id), ("CSeq", f"{self._cseq} {method}"), ("User-Agent", USER_AGENT),
         ]
 
-    async def _register(self, conn: SipConnection, expires: int) -> int:
-        """REGISTER (with one digest retry); returns the granted expiry, 0 when not registered."""
+    @property
+    def _timeout(self) -> float:
+        # An unanswered keepalive must be noticed within about one interval.
+        return min(TRANSACTION_TIMEOUT, max(1.0, self.keepalive))
+
+    async def _register(self, conn: SipConnection, expires: int) -> int | None:
+        """REGISTER (one digest retry) → granted expiry; 0 = rejected, None = no answer."""
         ruri = f"sip:{self.domain}"
         local = f"{conn.local[0]}:{conn.local[1]}"
         contact = (f"<sip:{self.username}@{local};transport=tls>;"
@@ -168,7 +175,8 @@ class Pbx:
         extra = [("Contact", contact), ("Expires", str(expires)), ("Supported", "path, outbound"),
                  ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
         resp = await conn.request(build(f"REGISTER {ruri} SIP/2.0",
-                                        [*self._base("REGISTER", ruri, self._reg_call_id), *extra]))
+                                        [*self._base("REGISTER", ruri, self._reg_call_id), *extra]),
+                                  self._timeout)
         if resp is not None and resp.status in (401, 407):
             self._note(resp.status)
             challenge = resp.header("www-authenticate") or resp.header("proxy-authenticate") or ""
@@ -176,10 +184,10 @@ class Pbx:
             auth = authorization(challenge, self.username, password, "REGISTER", ruri)
             name = "Authorization" if resp.status == 401 else "Proxy-Authorization"
             resp = await conn.request(build(f"REGISTER {ruri} SIP/2.0", [
-                *self._base("REGISTER", ruri, self._reg_call_id), *extra, (name, auth)]))
+                *self._base("REGISTER", ruri, self._reg_call_id), *extra, (name, auth)]), self._timeout)
         if resp is None:
             self.stats.registered = False
-            return 0
+            return None
         self._note(resp.status)
         if resp.status != 200 or expires == 0:
             self.stats.registered = False
@@ -201,7 +209,7 @@ class Pbx:
         ruri = f"sip:{self.domain}"
         call_id = f"{secrets.token_hex(10)}@{self.ip}"
         resp = await conn.request(build(f"OPTIONS {ruri} SIP/2.0", [
-            *self._base("OPTIONS", ruri, call_id), ("Accept", "application/sdp")]))
+            *self._base("OPTIONS", ruri, call_id), ("Accept", "application/sdp")]), self._timeout)
         if resp is None:
             return False
         self.stats.options_ok += 1

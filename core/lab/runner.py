@@ -245,6 +245,8 @@ class Lab:
                     "clone_ip": CLONE_IP if self.scenario.clone else None},
             "keylog": str(self.out / "sslkeys.log"),
             "capture": str(self.out / "lab.pcapng") if self.cfg.capture else None,
+            "capture_tool": self.capture.tool if self.capture is not None else None,
+            "capture_pid": self.capture.pid if self.capture is not None and running else None,
             "trace": str(self.out / "osbiz-trace.log"),
             "decode_as": [f"tcp.port=={ports['sip_tls']},tls", f"tls.port=={ports['sip_tls']},sip"],
         }
@@ -302,6 +304,7 @@ class Lab:
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
                 await asyncio.to_thread(self.capture.start)
+                write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
 
             used_c: set[int] = set()
             used_p: set[int] = set()
@@ -317,13 +320,13 @@ class Lab:
                 servers.append(await asyncio.start_server(
                     self.connector.on_rest, sock=rest_sock, ssl=pki.server_context()))
                 stun_transport, _ = await loop.create_datagram_endpoint(StunServer, sock=stun_sock)
-            if self.fault_active:
-                await self._set_fault(True)
 
             self.trace = TraceLog(self.out / "osbiz-trace.log", PBX_IP)
             client_ctx = self._client_ctx(pki.ca_pem, keylog, external)
             self.pbx = self._make_pbx(PBX_IP, client_ctx, connector_ep, ports, rtp, used_p,
                                       self.trace, pki.client_context(keylog), external)
+            if self.fault_active:
+                await self._set_fault(True)  # before the PBX's first connect
             self._install_signals(loop)
             tasks.append(asyncio.create_task(self.pbx.run(self.stop)))
             tasks.append(asyncio.create_task(self._fault_controller()))
@@ -481,10 +484,9 @@ class Lab:
         if sc.clone:
             if on and self.clone_task is None:
                 self.clone_stop.clear()
-                ctx = self.pbx.ctx if self.pbx is not None else ssl.create_default_context()
                 assert self.pbx is not None
                 self.clone = Pbx(
-                    ip=CLONE_IP, site=lambda: self.site, connector=self.pbx.connector, ctx=ctx,
+                    ip=CLONE_IP, site=lambda: self.site, connector=self.pbx.connector, ctx=self.pbx.ctx,
                     server_hostname=self.pbx.server_hostname, stun=None, rest=None, rest_ctx=None,
                     jwt=lambda: None, keepalive=self.cfg.keepalive,
                     register_expires=self.cfg.register_expires, observer=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import shutil
 import ssl
 import tempfile
@@ -81,7 +82,7 @@ def make_pki(hosts: tuple[str, ...] = ("127.0.0.1",)) -> LabPki:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    directory = Path(tempfile.mkdtemp(prefix="upscope-lab-pki-"))
+    directory = Path(tempfile.mkdtemp(prefix=f"upscope-lab-pki-{os.getpid()}-"))
     directory.chmod(0o700)
     ca_pem, cert_pem, key_pem = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
     ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
