@@ -8,7 +8,6 @@ Errors are one line on stderr: never a traceback, never a secret.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from enum import StrEnum
@@ -20,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from collectors.analyze import Pipeline, exit_code
+from collectors.analyze import Pipeline, exit_code, feed_decrypted_sip
 from collectors.capture.tracelog import looks_like_trace_log
 from collectors.export import convert_trace_log, export_call
 from collectors.report import to_html, to_json_dict
@@ -61,21 +60,8 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool) -> tuple[A
             else:
                 pipe.add_capture(path, advance)
             if keylog is not None and path.is_file():
-                _decrypt(pipe, path, keylog)
+                feed_decrypted_sip(pipe, path, keylog)
     return pipe.finish(), pipe.outcomes
-
-
-def _decrypt(pipe: Pipeline, capture: Path, keylog: Path) -> None:
-    """Feed SIP that tshark decrypts with the key log into the SIP analyser (when available)."""
-    try:
-        mod = importlib.import_module("collectors.tls.decrypt")
-    except ImportError:
-        raise UpscopeError("TLS decryption (--keylog) is not available in this build") from None
-    decrypt = getattr(mod, "decrypted_sip", None)
-    if decrypt is None or pipe.sip is None:
-        raise UpscopeError("TLS decryption (--keylog) is not available in this build")
-    for m in decrypt(capture, keylog):
-        pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
 
 
 def _findings(result: AnalysisResult, site: Path) -> list[dict[str, Any]]:
