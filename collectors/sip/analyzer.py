@@ -229,6 +229,7 @@ class _Stream:
     framer: SipStreamFramer
     synced: bool = False
     skipped: int = 0
+    pre: bytes = b""  # bytes held while looking for the first start line
     ignored: bool = False
     # (stream offset where the chunk ends, frame, ts) of chunks not fully consumed yet
     chunks: list[tuple[int, int, float]] = field(default_factory=list)
@@ -312,23 +313,31 @@ class SipAnalyzer:
     # ------------------------------------------------------------------ streams
 
     def _sync(self, st: _Stream, chunk: bytes) -> bytes:
-        """Skip bytes before the first SIP start line (capture started mid-message)."""
-        if chunk[:1] in (b"\r", b"\n") or looks_like_sip(chunk):
-            st.synced = True
-            return chunk
+        """Skip bytes before the first SIP start line (capture started mid-message).
+
+        A start line cut across segments is held in ``st.pre`` until its line is complete, so
+        a tiny first segment ("INV") is not mistaken for garbage.
+        """
+        pre = st.pre + chunk
+        if pre[:1] in (b"\r", b"\n") or looks_like_sip(pre):
+            st.synced, st.pre = True, b""
+            return pre
         pos = 0
         while True:
-            nl = chunk.find(b"\n", pos)
+            nl = pre.find(b"\n", pos)
             if nl < 0:
                 break
             pos = nl + 1
-            if looks_like_sip(chunk[pos:]):
-                st.synced = True
+            if looks_like_sip(pre[pos:]):
+                st.synced, st.pre = True, b""
                 st.skipped += pos
-                return chunk[pos:]
-        st.skipped += len(chunk)
+                return pre[pos:]
+        # Keep the unfinished last line (it may be the start of a start line), drop the rest.
+        tail = pre[pos:] if len(pre) - pos < 512 else b""
+        st.skipped += len(pre) - len(tail)
+        st.pre = tail
         if st.skipped > SYNC_LIMIT:
-            st.ignored = True
+            st.ignored, st.pre = True, b""
         return b""
 
     def _where(self, st: _Stream, end: int) -> tuple[int, float]:

@@ -72,6 +72,7 @@ class _Flow:
     client_appdata: bool = False
     server_appdata_after_client: bool = False
     ok: bool = False
+    payload_seen: bool = False
     bytes_client: int = 0
     bytes_server: int = 0
     parsers: dict[bool, TlsRecordParser] = field(default_factory=dict)
@@ -162,6 +163,8 @@ class TlsAnalyzer:
             cur = self._flow(key, seg.ts, seg.frame)
         f = cur
         f.last_ts = max(f.last_ts, seg.ts)
+        if seg.payload:
+            f.payload_seen = True
         if seg.flags & RST and f.reset_by is None:
             f.reset_by = "client" if from_client else "server"
             f.closed = True
@@ -245,8 +248,9 @@ class TlsAnalyzer:
     def finish(self, end_ts: float | None = None) -> tuple[TlsFlowInfo, ...]:
         out = []
         for f in self._flows:
-            if f.client_hello is None and not f.parsers and not f.syn_seen and f.reset_by is None:
-                continue
+            if f.client_hello is None and not f.parsers and (
+                    f.payload_seen or (not f.syn_seen and f.reset_by is None)):
+                continue  # data that never looked like TLS (e.g. plain SIP on 5061), or nothing
             if f.ok:
                 outcome = "ok"
             elif f.client_hello is None:

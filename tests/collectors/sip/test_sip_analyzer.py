@@ -222,3 +222,21 @@ def test_redact_keeps_scheme_and_username_only() -> None:
     out = redact(text)
     assert 'Digest username="100"' in out and "0123456789abcdef" not in out and "abc" not in out.split("Call-ID")[0].split("realm")[1]
     assert "Call-ID: 1" in out
+
+
+def _stream_summary(chunks: list[bytes]) -> list[tuple[str, int, str]]:
+    a = SipAnalyzer()
+    for i, c in enumerate(chunks):
+        a.on_stream(StreamData(i + 1, float(i), PBX, 40000, ITSP, 5060, c, 1))
+    r = a.finish(None)
+    assert r.errors == ()
+    return [(m.summary, m.cseq, m.call_id) for m in r.sip_messages]
+
+
+def test_analyzer_stream_whole_vs_byte_at_a_time_including_a_midstream_start() -> None:
+    body = req("INVITE", 1, body=SDP_PBX) + b"\r\n\r\n" + resp(200, "OK", 1, "INVITE") + req("BYE", 2, to_tag="t9")
+    stream = b"tail of an earlier message\r\nx: y\r\n\r\n" + body  # capture started mid-message
+    whole = _stream_summary([stream])
+    assert [s[0].split()[0] for s in whole] == ["INVITE", "SIP/2.0", "BYE"]
+    assert _stream_summary([stream[i:i + 1] for i in range(len(stream))]) == whole
+    assert _stream_summary([stream[i:i + 7] for i in range(0, len(stream), 7)]) == whole

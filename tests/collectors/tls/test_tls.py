@@ -226,3 +226,11 @@ def test_mutated_tls_streams_never_raise(data: st.DataObject) -> None:
         a.on_stream(StreamData(i + 1, float(i), *src, *dst, bytes(buf), 1))
     flows = a.finish(100.0)
     assert len(flows) == 1
+
+
+def test_plain_sip_on_the_tls_port_is_not_a_tls_flow() -> None:
+    a = TlsAnalyzer()
+    a.on_segment(TcpSegment(1, 0.0, *CLIENT, *SERVER, 1, 0, 0x02, b""))
+    a.on_segment(TcpSegment(2, 0.1, *SERVER, *CLIENT, 1, 2, 0x12, b""))
+    a.on_segment(TcpSegment(3, 0.2, *CLIENT, *SERVER, 2, 2, 0x18, req("OPTIONS", 1)))
+    assert a.finish(1.0) == ()  # the pipeline sent the stream to SIP, never to TLS
