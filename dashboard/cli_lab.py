@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,6 +26,15 @@ def _host_port(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--connector {text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _ready(info: dict[str, Any]) -> None:
+    conn = info["connector"]
+    sys.stderr.write(
+        f"upscope lab: scenario {info['scenario']} running (pid {info['pid']}); connector "
+        f"{conn['ip']}:{conn['sip_tls']} (SIP/TLS), PBX {info['pbx']['ip']}; artifacts in "
+        f"{info['out_dir']} (Ctrl-C to stop)\n")
+    sys.stderr.flush()
 
 
 def lab(
@@ -60,9 +70,7 @@ def lab(
             fault_until=fault_until, connector=_host_port(connector) if connector else None,
             connector_ca=connector_ca, loss_pct=loss, jitter_ms=jitter, keepalive=keepalive,
             register_expires=register_expires, block_mode=block_mode, capture=not no_capture)
-        sys.stderr.write(f"upscope lab: scenario {scenario}, artifacts in {out.resolve()} "
-                         "(Ctrl-C to stop)\n")
-        summary = run_lab(cfg)
+        summary = run_lab(cfg, _ready)
     except (LabError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

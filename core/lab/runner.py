@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class LabSummary:
 def validate(cfg: LabConfig) -> Scenario:
     scenario = SCENARIOS.get(cfg.scenario)
     if scenario is None:
-        raise LabError(f"lab: unknown scenario {cfg.scenario!r}; one of: {', '.join(SCENARIOS)}")
+        raise LabError(f"unknown scenario {cfg.scenario!r}; one of: {', '.join(SCENARIOS)}")
     checks = [
         (cfg.duration is not None and cfg.duration <= 0, "--duration must be > 0"),
         (not 1 <= cfg.users <= 100, "--users must be 1..100"),
@@ -94,14 +95,14 @@ def validate(cfg: LabConfig) -> Scenario:
     ]
     for bad, msg in checks:
         if bad:
-            raise LabError(f"lab: {msg}")
+            raise LabError(f"{msg}")
     connector_side = (scenario.block_sip and cfg.block_mode == "blackhole") or scenario.wrong_api_key \
         or scenario.mute_connector_rtp or scenario.impair_connector_rtp or scenario.busy_burst \
         or scenario.port_443 or scenario.flavour != "openscape"
     if cfg.connector is not None and connector_side:
-        raise LabError(f"lab: scenario {scenario.name} needs the emulated connector; drop --connector")
+        raise LabError(f"scenario {scenario.name} needs the emulated connector; drop --connector")
     if scenario.block_sip and cfg.block_mode == "nft" and not SipBlock.available():
-        raise LabError("lab: the nft block mode needs root and the nft program "
+        raise LabError("the nft block mode needs root and the nft program "
                        "(no rights for a firewall rule); use --block-mode blackhole")
     return scenario
 
@@ -114,10 +115,10 @@ def _bind_tcp(ip: str, port: int, what: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise LabError(f"lab: {what} port {ip}:{port} is already in use") from None
+            raise LabError(f"{what} port {ip}:{port} is already in use") from None
         if exc.errno == errno.EACCES:
-            raise LabError(f"lab: {what} port {ip}:{port} needs privileges (use a port >= 1024)") from None
-        raise LabError(f"lab: {what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+            raise LabError(f"{what} port {ip}:{port} needs privileges (use a port >= 1024)") from None
+        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
     return sock
 
 
@@ -127,7 +128,7 @@ def _bind_udp(ip: str, port: int, what: str) -> socket.socket:
         sock.bind((ip, port))
     except OSError as exc:
         sock.close()
-        raise LabError(f"lab: {what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
     return sock
 
 
@@ -137,8 +138,9 @@ def _rtp_range(rng: random.Random) -> range:
 
 
 class Lab:
-    def __init__(self, cfg: LabConfig, scenario: Scenario) -> None:
-        self.cfg, self.scenario = cfg, scenario
+    def __init__(self, cfg: LabConfig, scenario: Scenario,
+                 on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.cfg, self.scenario, self.on_ready = cfg, scenario, on_ready
         self.out = cfg.out.resolve()
         self.today = dt.datetime.now(dt.UTC).date()
         self.api_key = str(uuid.uuid4())
@@ -327,6 +329,8 @@ class Lab:
                                       self.trace, pki.client_context(keylog), external)
             if self.fault_active:
                 await self._set_fault(True)  # before the PBX's first connect
+            if self.on_ready is not None:
+                self.on_ready(self.lab_json(ports, rtp, True))
             self._install_signals(loop)
             tasks.append(asyncio.create_task(self.pbx.run(self.stop)))
             tasks.append(asyncio.create_task(self._fault_controller()))
@@ -625,11 +629,14 @@ async def _https_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     writer.close()
 
 
-def run_lab(cfg: LabConfig) -> LabSummary:
-    """Run the lab to completion (duration or signal). Raises LabError for unusable options."""
+def run_lab(cfg: LabConfig, on_ready: Callable[[dict[str, Any]], None] | None = None) -> LabSummary:
+    """Run the lab to completion (duration or signal). Raises LabError for unusable options.
+
+    ``on_ready`` gets the lab.json content once every port is bound and the capture runs.
+    """
     scenario = validate(cfg)
 
     async def main() -> LabSummary:
-        return await Lab(cfg, scenario).run()
+        return await Lab(cfg, scenario, on_ready).run()
 
     return asyncio.run(main())

@@ -1,0 +1,117 @@
+"""Process hygiene of ``upscope lab``: signals, --duration, taken ports, bad options."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.helpers import (
+    ARTIFACTS,
+    netns,
+    nft_tables,
+    pid_alive,
+    pki_dirs,
+    upscope,
+    upscope_popen,
+)
+
+FAST_ARGS = ["--port", "0", "--calls-per-minute", "90", "--call-seconds", "2", "--keepalive", "2",
+             "--register-expires", "6"]
+
+
+def _wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _lab_state(out: Path) -> dict[str, object]:
+    try:
+        return json.loads((out / "lab.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.parametrize(("sig", "scenario"), [(signal.SIGTERM, "sip-tls-blocked"),
+                                               (signal.SIGINT, "healthy")])
+def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int, scenario: str) -> None:
+    out = tmp_path / "out"
+    ns_before = netns()
+    proc = upscope_popen("lab", "--scenario", scenario, "--duration", "120", "--out", str(out), *FAST_ARGS)
+    try:
+        assert _wait_for(lambda: _lab_state(out).get("capture_pid"), 20), proc.stderr
+        state = _lab_state(out)
+        capture_pid = int(state["capture_pid"])  # type: ignore[call-overload]
+        assert state["running"] is True and state["pid"] == proc.pid
+        if scenario == "healthy":
+            trace = out / "osbiz-trace.log"
+            assert _wait_for(lambda: trace.exists() and b"SIP/2.0 200 OK" in trace.read_bytes(), 15)
+        elif os.geteuid() == 0:
+            assert _wait_for(lambda: f"upscope_lab_{proc.pid}_" in nft_tables(), 10)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert json.loads(stdout)["scenario"] == scenario
+    for name in ARTIFACTS:
+        assert (out / name).is_file(), name
+    assert _lab_state(out)["running"] is False
+    assert not pid_alive(capture_pid)
+    assert not pki_dirs(proc.pid)
+    assert f"upscope_lab_{proc.pid}_" not in nft_tables()
+    assert netns() == ns_before
+    assert not list(out.glob(".*.tmp"))
+    if scenario == "healthy":  # a clean stop unregisters the trunk (Expires: 0 answered 200)
+        tail = (out / "osbiz-trace.log").read_bytes().decode()[-3000:]
+        assert "Expires: 0" in tail and "SIP/2.0 200 OK" in tail
+
+
+def test_duration_ends_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    started = time.monotonic()
+    res = upscope("lab", "--duration", "3", "--out", str(out), *FAST_ARGS)
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - started < 20
+    stats = json.loads(res.stdout)["stats"]
+    assert stats["pbx"]["register_answers"]["200"] >= 1
+    assert _lab_state(out)["running"] is False
+
+
+def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        res = upscope("lab", "--port", str(port), "--duration", "2", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"upscope lab: SIP/TLS port 127.0.0.1:{port} is already in use"]
+    assert not pki_dirs(os.getpid())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--scenario", "nope"], "unknown scenario 'nope'"),
+    (["--fault-from", "5", "--fault-until", "2"], "--fault-until must be after --fault-from"),
+    (["--connector", "nohost"], "is not HOST:PORT"),
+    (["--scenario", "one-way-audio", "--connector", "127.0.0.1:5061"], "needs the emulated connector"),
+    (["--loss", "150"], "--loss must be 0..100"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    res = upscope("lab", "--out", str(tmp_path / "o"), "--duration", "1", *args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], res.stderr
