@@ -107,7 +107,8 @@ def _load_gcp(path: Path | None, site: Site | None, site_path: Path | None) -> G
         raise _InputError(str(exc)) from None
 
 
-def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog: Path | None) -> AnalysisResult | None:
+def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog: Path | None,
+             site: Site | None) -> AnalysisResult | None:
     inputs = [*captures, *([trace_log] if trace_log is not None else [])]
     if not inputs:
         return None
@@ -118,7 +119,9 @@ def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog:
     from collectors.analyze import analyze_files
 
     try:
-        result = analyze_files(inputs, keylog=keylog)
+        # The site's connector port is where SIP/TLS is decrypted (tshark needs decode-as for it).
+        ports = (site.endpoints.connector.port,) if site is not None else ()
+        result = analyze_files(inputs, keylog=keylog, tls_ports=ports)
     except (UpscopeError, OSError) as exc:
         raise _InputError(str(exc)) from None
     if result.packets == 0 and not result.sip_messages:
@@ -241,7 +244,7 @@ def diagnose_cmd(
         token = _read_jwt(jwt_file)
         gcp = _load_gcp(gcp_ranges, loaded, site)
         https = _https_ports(osbiz_https_port)
-        analysis = _analyse("diagnose", captures, trace_log, keylog)
+        analysis = _analyse("diagnose", captures, trace_log, keylog, loaded)
         when = _when(now, analysis)
     except (_InputError, ValueError) as exc:
         raise _fail("diagnose", str(exc)) from None
@@ -287,7 +290,7 @@ def firewall_cmd(
         loaded = _load_site(site)
         gcp = _load_gcp(gcp_ranges, loaded, site)
         https = _https_ports(osbiz_https_port)
-        analysis = _analyse("firewall", captures, None, keylog)
+        analysis = _analyse("firewall", captures, None, keylog, loaded)
         when = _when(None, analysis)
     except (_InputError, ValueError) as exc:
         raise _fail("firewall", str(exc)) from None

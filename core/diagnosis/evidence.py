@@ -319,11 +319,25 @@ def _streams_of(ctx: Context, c: CallInfo) -> list[RtpStreamStats]:
     return picked or [s for s in streams if s.call_id == c.call_id]
 
 
+def _has_stream_back(s: RtpStreamStats, streams: Sequence[RtpStreamStats]) -> bool:
+    """A stream the other way between the same two address:port ends while ``s`` was flowing.
+
+    Checked over all streams, not only the call's: a stream's link to its call comes from the SDP,
+    and a port reused by a later call's SDP can move the returning stream to that call.
+    """
+    return any(
+        r.src == s.dst and r.src_port == s.dst_port and r.dst == s.src and r.dst_port == s.src_port
+        and r.first_ts <= s.last_ts and r.last_ts >= s.first_ts
+        for r in streams
+    )
+
+
 def rule_one_way_audio(ctx: Context) -> list[Finding]:
-    """An answered call whose RTP flows one way only; or, without call context, a stream that
-    never came back (the firewall's one-way RTP verdict)."""
+    """An answered call whose RTP flows one way only (no stream back on its ports, or the analyser
+    saw one side silent); or, without call context, a stream that never came back."""
     if ctx.analysis is None:
         return []
+    all_streams = ctx.analysis.rtp_streams
     out: list[Finding] = []
     covered: set[int] = set()
     for c in ctx.analysis.calls:
@@ -331,18 +345,19 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
             continue
         streams = _streams_of(ctx, c)
         covered.update(id(s) for s in streams)
-        senders = {(s.src, s.src_port) for s in streams}
+        lone = [s for s in streams if not _has_stream_back(s, all_streams)]
         lasted = (c.duration_s or 0.0) >= ctx.options.one_way_min_s
-        if (c.one_way_audio or (len(senders) == 1 and lasted)) and streams:
+        if streams and len(lone) == len(streams) and lasted:
             ev = [_call_ev(c, f"answered, {c.duration_s or 0:.1f} s, RTP in one direction only")]
             ev += [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
                             packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)
-                   for s in streams]
+                   for s in lone]
             out.append(make("media.one-way-audio", _cap(ev), subject=c.call_id))
-        elif c.one_way_audio:
+        elif c.one_way_audio and not streams:
+            # The analyser saw the call's announced media one way only but kept no stream for it.
             out.append(make("media.one-way-audio", [_call_ev(c, "answered, media in one direction only")],
                             subject=c.call_id))
-    loose = [s for s in split_media(ctx.analysis.rtp_streams, ctx.endpoints).unpaired_egress
+    loose = [s for s in split_media(all_streams, ctx.endpoints).unpaired_egress
              if id(s) not in covered and s.last_ts - s.first_ts >= ctx.options.one_way_min_s]
     if loose:
         ev = [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",

@@ -383,11 +383,22 @@ def test_one_way_audio_on_a_call() -> None:
 
 
 def test_one_way_audio_flag_from_the_analyser_and_short_calls() -> None:
-    a = analysis(calls=(dataclasses.replace(call(), one_way_audio=True),))
+    a = analysis(calls=(dataclasses.replace(call(streams=()), one_way_audio=True),), rtp_streams=())
     assert ids(run(site(), a)) == {"media.one-way-audio"}
+    # Flagged, but the stream back exists on the same ports at the same time: two-way audio.
+    assert ids(run(site(), analysis(calls=(dataclasses.replace(call(), one_way_audio=True),)))) == set()
     short = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=50),),
                      calls=(call(streams=(0,), duration=1.0),))
     assert ids(run(site(), short)) == set()
+
+
+def test_stream_back_linked_to_another_call_is_not_one_way() -> None:
+    # Port reuse: a later call's SDP names the same port, and the returning stream is linked to it.
+    back = dataclasses.replace(stream(MEDIA_PEER, 30000, OSBIZ, 20000), call_id="call-2")
+    failed = call("call-2", answered=False, code=404, reason="Not Found", start=T0 + 105)
+    a = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000), back),
+                 calls=(call(streams=(0,)), dataclasses.replace(failed, streams=(1,))))
+    assert ids(run(site(), a)) == set()
 
 
 def test_one_way_streams_without_call_context() -> None:
