@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from collectors.capture.packets import ACK, FIN, RST, SYN, StreamData, TcpSegment
 from collectors.tls.records import (
+    ALERT,
     APPLICATION_DATA,
     CHANGE_CIPHER_SPEC,
     NEED_DATA,
@@ -213,6 +214,10 @@ class TlsAnalyzer:
                     f.ccs_server = True
             elif not from_client and f.ccs_server and ev.content_type != CHANGE_CIPHER_SPEC:
                 f.server_after_ccs = True
+            if ev.content_type == ALERT and ev.encrypted:
+                # TLS ≤ 1.2 alerts after ChangeCipherSpec: level and description are encrypted
+                # (usually close_notify); TLS 1.3 hides even the record type.
+                f.alerts.append(f"{'client' if from_client else 'server'} encrypted alert")
             if ev.content_type == APPLICATION_DATA:
                 if from_client:
                     f.client_appdata = True

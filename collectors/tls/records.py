@@ -4,8 +4,8 @@
 record, then the plaintext handshake messages it completes (``ClientHello``, ``ServerHello``,
 ``CertificateMsg``, ``HandshakeOther``) and ``Alert``s, or ``NEED_DATA``. Handshake messages may
 span records and records may hold several messages (RFC 8446 §5.1), so handshake bytes are
-reassembled. After ChangeCipherSpec the direction is encrypted: its handshake/alert records are
-reported only as records. Raises only ``ParseError``; after one the parser is out of sync and
+reassembled. After ChangeCipherSpec (or when the capture starts mid-session) the direction is
+encrypted: its handshake/alert records are reported only as records. Raises only ``ParseError``; after one the parser is out of sync and
 reports ``NEED_DATA`` from then on (TLS has no resynchronisation marker).
 """
 
@@ -198,6 +198,7 @@ class TlsRecordParser:
         self._hs = bytearray()  # plaintext handshake bytes not yet forming a whole message
         self._pending: list[TlsEvent] = []
         self._encrypted = False
+        self._first = True
         self._broken = False
 
     def feed(self, data: bytes) -> None:
@@ -224,14 +225,18 @@ class TlsRecordParser:
         del buf[:5 + length]
         self._base += 5 + length
         end = self._base
+        if self._first:
+            # A direction that opens with neither a handshake record nor a 2-byte plaintext
+            # alert (a server refusing a ClientHello) was captured mid-session: it is encrypted.
+            self._first = False
+            self._encrypted = not (ctype == HANDSHAKE or (ctype == ALERT and length == 2))
+        if ctype == ALERT and length != 2:
+            self._encrypted = True  # a plaintext alert is exactly level + description
         encrypted = self._encrypted or ctype == APPLICATION_DATA
         record = TlsRecord(ctype, version, length, start, end, encrypted)
         if ctype == CHANGE_CIPHER_SPEC:
             self._encrypted = True
         elif ctype == ALERT and not self._encrypted:
-            if length != 2:
-                self._fail()
-                raise ParseError("TLS plaintext alert is not 2 bytes", start)
             self._pending.append(Alert(ALERT_LEVELS.get(body[0], f"level {body[0]}"),
                                        ALERT_DESCRIPTIONS.get(body[1], f"alert {body[1]}"), end))
         elif ctype == HANDSHAKE and not self._encrypted:

@@ -234,3 +234,20 @@ def test_plain_sip_on_the_tls_port_is_not_a_tls_flow() -> None:
     a.on_segment(TcpSegment(2, 0.1, *SERVER, *CLIENT, 1, 2, 0x12, b""))
     a.on_segment(TcpSegment(3, 0.2, *CLIENT, *SERVER, 2, 2, 0x18, req("OPTIONS", 1)))
     assert a.finish(1.0) == ()  # the pipeline sent the stream to SIP, never to TLS
+
+
+def test_https_flows_in_a_real_capture_match_tshark() -> None:
+    # tshark: 52790 starts mid-session (server Encrypted Alert, client RST); 52796 and 52797 are
+    # abbreviated (resumed) TLS 1.2 handshakes, 52796 ends with an Encrypted Alert and a client RST.
+    path = PCAPS / "heplify_sip_ipv4_tcp_retrans.pcap"
+    if not path.exists():
+        pytest.skip(f"shared capture {path} not present")
+    flows = {f.client_port: f for f in run(path)}
+    assert set(flows) == {52790, 52796, 52797}
+    assert (flows[52790].handshake, flows[52790].reset_by, flows[52790].alerts) == (
+        "not-seen", "client", ("server encrypted alert",))
+    assert (flows[52796].handshake, flows[52796].version, flows[52796].reset_by, flows[52796].first_frame) == (
+        "ok", "TLS 1.2", "client", 58)
+    assert (flows[52797].handshake, flows[52797].syn_answered, flows[52797].alerts) == (
+        "ok", True, ("server encrypted alert",))
+    assert all(f.cert_subject is None for f in flows.values())  # resumed: no Certificate message
