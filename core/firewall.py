@@ -231,6 +231,8 @@ def probe_failed_at_connect(p: ProbeResult) -> bool:
     if phase:
         return phase in {"connect", "tls", "resolve", "handshake"}
     reason = p.reason.lower()
+    if "certificate" in reason:
+        return False  # the handshake reached the server; its certificate is the problem, not the path
     return any(w in reason for w in ("connect", "tls", "handshake", "refused", "unreachable", "timed out", "timeout"))
 
 
@@ -300,14 +302,15 @@ def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> Non
 
 
 def _verdict(
-    flow: str, description: str, proto: str, source: str, destination: str, obs: _Obs, notes: Iterable[str] = ()
+    flow: str, description: str, proto: str, source: str, destination: str, obs: _Obs, notes: Iterable[str] = (),
+    working_reason: str = "answered",
 ) -> FlowVerdict:
     # Working evidence wins over blocked: a flow that got through at least once is open, and the
     # blocked evidence is kept as notes (intermittent loss, a fault window) rather than dropped.
     if obs.working:
         extra = tuple(f"also seen: {obs.blocked_reason}" for _ in obs.blocked[:1])
         return FlowVerdict(flow, description, proto, source, destination, Verdict.WORKING, True,
-                           "answered", tuple(obs.working + obs.blocked), (*extra, *notes))
+                           working_reason, tuple(obs.working + obs.blocked), (*extra, *notes))
     if obs.blocked:
         return FlowVerdict(flow, description, proto, source, destination, Verdict.BLOCKED, False,
                            obs.blocked_reason, tuple(obs.blocked), tuple(notes))
@@ -340,7 +343,9 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
     for p in probes:
         if _probe_target(p) != (host, port):
             continue
-        ptransport = "tcp" if p.probe.endswith("_tcp") else "udp"
+        # The STUN probe over TCP records a "connect" phase (even when the connect fails).
+        tcp = p.probe.endswith("_tcp") or p.details.get("transport") == "tcp" or "connect" in p.phases
+        ptransport = "tcp" if tcp else "udp"
         relevant = (p.probe in STUN_PROBES and ptransport == transport) or (
             transport == "tcp" and p.probe == "tcp_connect")
         if not relevant:
@@ -441,9 +446,9 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
     egress_obs = _Obs(working=[_stream_evidence(s) for s in media.egress])
     ingress_obs = _Obs(working=[_stream_evidence(s) for s in media.ingress])
     egress = _verdict("rtp-egress", "RTP from the OSBiz media ports to the cloud", "udp", osbiz,
-                      f"GCP {GCP_SCOPE} {rng}", egress_obs, notes)
+                      f"GCP {GCP_SCOPE} {rng}", egress_obs, notes, f"{len(media.egress)} RTP stream(s) out")
     ingress = _verdict("rtp-ingress", "RTP from the cloud to the OSBiz media ports", "udp",
-                       f"GCP {GCP_SCOPE}", f"{osbiz} {rng}", ingress_obs, notes)
+                       f"GCP {GCP_SCOPE}", f"{osbiz} {rng}", ingress_obs, notes, f"{len(media.ingress)} RTP stream(s) in")
     if media.unpaired_egress:
         # Media went out and nothing came back on those ports: the inbound path is one-way.
         ev = tuple(_stream_evidence(s) for s in media.unpaired_egress)

@@ -87,8 +87,10 @@ def test_stun_unanswered_and_probe() -> None:
     p = ProbeResult("stun", f"{STUN}:3478", T0, True, "", 0.02, details={"mapped_address": "203.0.113.10:4000"})
     v = verdicts(analysis(stun=()), probes=[p])["stun-udp"]
     assert v.verdict is Verdict.WORKING and v.evidence[0].source == "probe:stun"
-    ptcp = ProbeResult("stun_tcp", f"{STUN}:3478", T0, False, "TCP connect refused", 0.01)
-    assert verdicts(analysis(stun=()), probes=[ptcp])["stun-tcp"].verdict is Verdict.BLOCKED
+    ptcp = ProbeResult("stun", f"{STUN}:3478", T0, False, "TCP connect to x: refused (RST, nothing listens)", 0.01,
+                       phases={"connect": 0.001})
+    v = verdicts(analysis(stun=()), probes=[ptcp])
+    assert v["stun-tcp"].verdict is Verdict.BLOCKED and v["stun-udp"].verdict is Verdict.NOT_OBSERVED
 
 
 def test_rest_probe_answering_401_still_proves_the_path() -> None:
@@ -99,6 +101,9 @@ def test_rest_probe_answering_401_still_proves_the_path() -> None:
     down = ProbeResult("https_rest", "34.117.105.255:443", T0, False, "connect timed out", 5.0,
                        details={"failed_phase": "connect"})
     assert probe_failed_at_connect(down)
+    cert = ProbeResult("https_rest", "34.117.105.255:443", T0, False,
+                       "TLS handshake with 34.117.105.255:443: certificate verify failed", 0.1)
+    assert not probe_failed_at_connect(cert)
     assert verdicts(analysis(), probes=[down])["rest-api"].verdict is Verdict.BLOCKED
 
 
