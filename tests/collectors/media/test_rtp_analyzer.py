@@ -1,0 +1,312 @@
+"""RtpAnalyzer: hand-checked Wireshark-style numbers, detection rules, RTCP, batch equivalence."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors.capture.packets import UdpBatch, UdpPacket
+from collectors.media.rtp import RtpAnalyzer
+from core.analysis import RtpStreamStats
+
+T0 = 1_764_000_000.0
+A, B = "192.168.1.10", "35.246.178.20"
+
+
+def rtp(seq: int, ts: int, pt: int = 8, ssrc: int = 0x1234, marker: bool = False, b0: int = 0x80) -> bytes:
+    return struct.pack("!BBHII", b0, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + b"\xd5" * 160
+
+
+def feed(an: RtpAnalyzer, packets: Sequence[tuple[float, bytes]], src: str = A, sport: int = 40000,
+         dst: str = B, dport: int = 20000, first_frame: int = 1) -> None:
+    for i, (t_ms, data) in enumerate(packets):
+        an.on_udp(UdpPacket(first_frame + i, T0 + t_ms / 1000.0, src, sport, dst, dport, data))
+
+
+def announced() -> RtpAnalyzer:
+    an = RtpAnalyzer()
+    an.expect(B, 20000, {8: ("PCMA", 8000), 101: ("telephone-event", 8000)}, "call-1")
+    return an
+
+
+def only(an: RtpAnalyzer) -> RtpStreamStats:
+    streams = an.finish()
+    assert len(streams) == 1
+    return streams[0]
+
+
+def test_jitter_and_delta_hand_computed() -> None:
+    """20-ms PCMA, the third packet 4 ms late (RFC 3550 A.8 in ms, Wireshark's running means)."""
+    an = announced()
+    feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160)), (44, rtp(3, 320)), (60, rtp(4, 480)), (80, rtp(5, 640))])
+    s = only(an)
+    # D: 0, 4, 4, 0 → J: 0, 0.25, 0.484375, 0.4541015625
+    assert s.max_jitter_ms == pytest.approx(0.484375)
+    # mean over packets 2..5 as Wireshark runs it: 0, 0.125, 0.2447916…, 0.297119140625
+    assert s.mean_jitter_ms == pytest.approx(0.297119140625)
+    assert s.min_delta_ms == pytest.approx(16.0)
+    assert s.max_delta_ms == pytest.approx(24.0)
+    assert s.mean_delta_ms == pytest.approx(20.0)
+    assert (s.packets, s.expected, s.lost, s.sequence_errors, s.duplicates) == (5, 5, 0, 0, 0)
+    assert (s.detected_by, s.call_id, s.codec, s.payload_type, s.clock_rate) == ("sdp", "call-1", "PCMA", 8, 8000)
+    assert (s.first_frame, s.last_frame) == (1, 5)
+    assert s.mos == 4.41  # no loss, 100 ms assumed delay + 2·0.30 ms jitter buffer
+
+
+def test_loss_across_16_bit_sequence_wrap() -> None:
+    an = announced()
+    seqs = [65533, 65534, 65535, 0, 2, 3]  # seq 1 lost across the wrap
+    feed(an, [(20 * i, rtp(sq, 160 * i if sq != 2 else 160 * 5)) for i, sq in enumerate(seqs)])
+    s = only(an)
+    # expected = 3 + 65536 − 65533 + 1 = 7; lost = 7 − 6
+    assert (s.expected, s.lost, s.packets) == (7, 1, 6)
+    assert s.sequence_errors == 1  # the jump 0 → 2
+    assert s.loss_pct == pytest.approx(100 / 7, abs=1e-3)
+
+
+def test_reordering() -> None:
+    an = announced()
+    order = [1, 2, 4, 3, 5]
+    feed(an, [(20 * i, rtp(sq, 160 * sq)) for i, sq in enumerate(order)])
+    s = only(an)
+    # 4 after 2 is a jump (error 1), 3 after 4 is late (error 2); nothing lost, no duplicate
+    assert (s.expected, s.lost, s.sequence_errors, s.duplicates) == (5, 0, 2, 0)
+
+
+def test_duplicates_give_negative_loss() -> None:
+    an = announced()
+    feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160)), (40, rtp(3, 320)), (41, rtp(3, 320)), (60, rtp(4, 480))])
+    s = only(an)
+    assert (s.packets, s.expected, s.lost, s.duplicates, s.sequence_errors) == (5, 4, -1, 1, 1)
+    assert s.mos == 4.41  # negative loss counts as none
+
+
+def test_rtp_timestamp_wrap_keeps_jitter_zero() -> None:
+    an = announced()
+    base = 0xFFFFFFFF - 400  # wraps between the 3rd and 4th packet
+    feed(an, [(20 * i, rtp(100 + i, base + 160 * i)) for i in range(8)])
+    s = only(an)
+    assert s.max_jitter_ms == pytest.approx(0.0, abs=1e-9)
+    assert s.max_delta_ms == pytest.approx(20.0)
+    assert s.sequence_errors == 0
+
+
+def test_comfort_noise_and_marker_are_not_regular() -> None:
+    an = announced()
+    an.expect(B, 20000, {8: ("PCMA", 8000), 13: ("CN", 8000)}, "call-1")
+    feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160)), (40, rtp(3, 320)), (60, rtp(4, 480, pt=13)),
+              (500, rtp(5, 4000)),  # follows CN: its 440-ms delta is not counted
+              (900, rtp(6, 7200, marker=True)),  # talkspurt start: not counted either
+              (920, rtp(7, 7360))])
+    s = only(an)
+    assert s.max_delta_ms == pytest.approx(20.0)
+    assert s.codec == "PCMA" and s.packets == 7 and s.lost == 0
+
+
+def test_telephone_event_counted_and_without_clock() -> None:
+    an = announced()
+    pkts = [(20 * i, rtp(i + 1, 160 * i)) for i in range(3)]
+    pkts += [(60 + 20 * i, rtp(4 + i, 480, pt=101)) for i in range(3)]  # event: timestamp stands still
+    pkts += [(120, rtp(7, 960))]
+    feed(an, pkts)
+    s = only(an)
+    assert s.events == 3
+    assert s.codec == "PCMA" and s.lost == 0
+    # events are not jitter samples (no clock); the audio after them is compared with the last audio
+    # nominal time (40 ms) but the last event's arrival (100 ms), as Wireshark does:
+    # D = |120 − (100 + (120 − 40))| = 60 ms → J = 60/16
+    assert s.max_jitter_ms == pytest.approx(3.75)
+
+
+def test_intervals_loss_and_mos() -> None:
+    an = announced()
+    pkts = []
+    for i in range(1250):  # 25 s of 20-ms packets, 5 lost in the second 10 s
+        if 600 <= i < 605:
+            continue
+        pkts.append((20.0 * i, rtp(i, 160 * i)))
+    feed(an, pkts)
+    s = only(an)
+    assert (s.expected, s.lost) == (1250, 5)
+    assert [(iv.packets, iv.expected, iv.lost) for iv in s.intervals] == [(500, 500, 0), (495, 500, 5), (250, 250, 0)]
+    assert s.intervals[1].start == pytest.approx(T0 + 10.0)
+    assert [iv.mos for iv in s.intervals] == [4.41, 4.33, 4.41]  # 1 % loss → R 89.56 → 4.33
+    assert sum(iv.packets for iv in s.intervals) == s.packets
+
+
+def test_two_directions_and_ssrcs_are_separate_streams() -> None:
+    an = announced()
+    feed(an, [(20 * i, rtp(i, 160 * i, ssrc=1)) for i in range(5)])
+    feed(an, [(20 * i, rtp(i, 160 * i, ssrc=2)) for i in range(5)], src=B, sport=20000, dst=A, dport=40000,
+         first_frame=10)
+    feed(an, [(200 + 20 * i, rtp(50 + i, 160 * i, ssrc=3)) for i in range(5)], first_frame=20)
+    streams = an.finish()
+    assert [(s.src, s.ssrc, s.detected_by) for s in streams] == [(A, 1, "sdp"), (B, 2, "sdp"), (A, 3, "sdp")]
+
+
+def test_heuristic_needs_a_sequential_second_packet() -> None:
+    an = RtpAnalyzer()
+    feed(an, [(0, rtp(1, 0, pt=18))], sport=30000, dport=30002)  # alone: not reported
+    feed(an, [(0, rtp(7, 0, pt=0)), (20, rtp(9000, 160, pt=0))], sport=30010, dport=30012)  # not sequential
+    feed(an, [(0, rtp(1, 0, pt=0)), (20, rtp(2, 160, pt=0))], sport=30020, dport=30022)
+    feed(an, [(0, rtp(1, 0, pt=0)), (20, rtp(2, 160, pt=0))], sport=137, dport=137)  # NetBIOS port
+    feed(an, [(0, rtp(1, 0, pt=50)), (20, rtp(2, 160, pt=50))], sport=30030, dport=30032)  # unassigned PT
+    feed(an, [(0, rtp(1, 0, pt=72)), (20, rtp(2, 160, pt=72))], sport=30040, dport=30042)  # RTCP range
+    streams = an.finish()
+    assert [(s.src_port, s.detected_by, s.packets) for s in streams] == [(30020, "heuristic", 2)]
+
+
+def test_heuristic_dynamic_payload_has_no_jitter() -> None:
+    """Like tshark without SDP: a dynamic type has no known clock, so no jitter."""
+    an = RtpAnalyzer()
+    feed(an, [(0, rtp(1, 0, pt=111)), (25, rtp(2, 960, pt=111)), (40, rtp(3, 1920, pt=111))],
+         sport=30000, dport=30002)
+    s = only(an)
+    assert (s.max_jitter_ms, s.mean_jitter_ms, s.clock_rate) == (0.0, 0.0, 0)
+    assert s.max_delta_ms == pytest.approx(25.0)
+
+
+def test_non_rtp_sdp_transport_stops_rtp() -> None:
+    an = announced()
+    feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160))])
+    an.expect(B, 20000, {}, "call-1", rtp=False)  # re-INVITE to T.38 (m=image … udptl)
+    feed(an, [(40, rtp(3, 320)), (60, rtp(4, 480))], first_frame=3)
+    assert only(an).packets == 2
+
+
+def test_malformed_rtp_on_announced_port_is_reported() -> None:
+    an = announced()
+    feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160)), (40, rtp(3, 320, b0=0x8F)[:20])])
+    assert only(an).packets == 2
+    assert an.error_count == 1
+    err = an.errors[0]
+    assert (err.kind, err.layer, err.frame) == ("malformed", "rtp", 3)
+
+
+def _rr(sender: int, source: int, fraction: int, cumulative: int, jitter: int, lsr: int, dlsr: int) -> bytes:
+    block = struct.pack("!IIIIII", source, (fraction << 24) | (cumulative & 0xFFFFFF), 0, jitter, lsr, dlsr)
+    return struct.pack("!BBHI", 0x81, 201, 7, sender) + block
+
+
+def _sr(sender: int, ntp: int) -> bytes:
+    return struct.pack("!BBHIIIIII", 0x80, 200, 6, sender, ntp >> 32, ntp & 0xFFFFFFFF, 0, 10, 1600)
+
+
+def test_rtcp_reports_loss_jitter_and_rtt() -> None:
+    an = announced()
+    feed(an, [(20 * i, rtp(i, 160 * i, ssrc=0xAAAA)) for i in range(3)])
+    # A sends an SR on B's RTCP port at t = 100 ms; B's RR quoting it arrives at t = 180 ms after
+    # holding it 50 ms (DLSR 3276.8/65536 s) → RTT 30 ms. Cumulative −3 (duplicates), jitter 80 units.
+    ntp = (0x1_2345_6789 << 16) | 0
+    an.on_udp(UdpPacket(10, T0 + 0.100, A, 40001, B, 20001, _sr(0xAAAA, ntp)))
+    lsr = (ntp >> 16) & 0xFFFFFFFF
+    an.on_udp(UdpPacket(11, T0 + 0.180, B, 20001, A, 40001, _rr(0xBBBB, 0xAAAA, 128, -3, 80, lsr, 3277)))
+    reports = {(r.sender_ssrc, r.source_ssrc): r for r in an.finish_rtcp()}
+    rr = reports[(0xBBBB, 0xAAAA)]
+    assert rr.cumulative_lost == -3
+    assert rr.last_fraction_lost_pct == 50.0
+    assert rr.last_jitter_ms == pytest.approx(10.0)  # 80 / 8 kHz
+    assert rr.last_rtt_ms == pytest.approx(80.0 - 3277 * 1000 / 65536, abs=1e-3)  # capture ts: µs
+    assert rr.call_id == "call-1" and rr.receiver_reports == 1
+    assert reports[(0xAAAA, None)].sender_reports == 1
+
+
+def test_malformed_rtcp_on_announced_port() -> None:
+    an = announced()
+    an.on_udp(UdpPacket(1, T0, A, 40001, B, 20001, struct.pack("!BBHI", 0x81, 201, 9, 1)))
+    assert an.error_count == 1 and an.errors[0].layer == "rtcp"
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+_events = st.lists(
+    st.tuples(
+        st.integers(1, 60),  # arrival gap in ms
+        st.integers(-3, 4),  # sequence step (0 = duplicate, negative = late)
+        st.sampled_from([8, 8, 8, 8, 13, 101]),  # PCMA mostly, some CN and telephone-event
+        st.booleans(),  # marker
+        st.integers(0, 2),  # which SSRC
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+def _build(events: list[tuple[int, int, int, bool, int]]) -> list[tuple[int, float, bytes]]:
+    t, seqs, out = 0.0, [100, 65530, 7], []
+    for frame, (gap, step, pt, marker, which) in enumerate(events, start=1):
+        t += gap
+        seqs[which] = (seqs[which] + step) & 0xFFFF
+        out.append((frame, T0 + t / 1000, rtp(seqs[which], seqs[which] * 160, pt=pt, ssrc=which, marker=marker)))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events)
+def test_lost_equals_expected_minus_packets(events: list[tuple[int, int, int, bool, int]]) -> None:
+    an = announced()
+    for frame, ts, data in _build(events):
+        an.on_udp(UdpPacket(frame, ts, A, 40000, B, 20000, data))
+    for s in an.finish():
+        assert s.lost == s.expected - s.packets
+        assert sum(iv.packets for iv in s.intervals) == s.packets
+        assert s.max_jitter_ms >= 0 and s.mean_jitter_ms >= 0
+        assert s.mos is None or 1.0 <= s.mos <= 4.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 65535), st.integers(2, 400), st.lists(st.integers(0, 5), min_size=400, max_size=400))
+def test_in_order_streams_have_no_sequence_errors(start: int, n: int, jitter: list[int]) -> None:
+    an = announced()
+    for i in range(n):
+        data = rtp(start + i, 160 * i)
+        an.on_udp(UdpPacket(i + 1, T0 + (20 * i + jitter[i]) / 1000, A, 40000, B, 20000, data))
+    s = only(an)
+    assert (s.sequence_errors, s.duplicates, s.lost, s.expected) == (0, 0, 0, n)
+
+
+def _batch(rows: list[tuple[int, float, bytes]], src: int, dst: int) -> UdpBatch:
+    buf = b"".join(d for _f, _t, d in rows)
+    lens = np.array([len(d) for _f, _t, d in rows], dtype=np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    n = len(rows)
+    return UdpBatch(buf, np.array([f for f, _t, _d in rows], dtype=np.int64),
+                    np.array([t for _f, t, _d in rows]), np.full(n, src, dtype=np.uint32),
+                    np.full(n, 40000, dtype=np.int64), np.full(n, dst, dtype=np.uint32),
+                    np.full(n, 20000, dtype=np.int64), offs, lens)
+
+
+@settings(max_examples=120, deadline=None)
+@given(_events, st.integers(1, 50))
+def test_batch_path_equals_per_packet_path(events: list[tuple[int, int, int, bool, int]], size: int) -> None:
+    rows = _build(events)
+    # mostly ordinary 20-ms PCMA runs so the closed form is exercised, plus the random events
+    rows = [(f, T0 + 0.02 * f, rtp(f, 160 * f, ssrc=9)) for f in range(1, 200)] + [
+        (f + 200, t + 10, d) for f, t, d in rows
+    ]
+    one, many = announced(), RtpAnalyzer()
+    many.expect(B, 20000, {8: ("PCMA", 8000), 101: ("telephone-event", 8000)}, "call-1")
+    for f, t, d in rows:
+        one.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+    for i in range(0, len(rows), size):
+        many.on_udp_batch(_batch(rows[i:i + size], 0x0A000001, 0x23F6B214))
+    assert B == "35.246.178.20"  # 0x23F6B214
+    a, b = one.finish(), many.finish()
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        for field in RtpStreamStats.__dataclass_fields__:
+            vx, vy = getattr(x, field), getattr(y, field)
+            if field == "intervals":
+                assert [(i.packets, i.expected, i.lost) for i in vx] == [(i.packets, i.expected, i.lost) for i in vy]
+                for ix, iy in zip(vx, vy, strict=True):
+                    assert ix.mean_jitter_ms == pytest.approx(iy.mean_jitter_ms, abs=1e-6)
+                    assert ix.max_jitter_ms == pytest.approx(iy.max_jitter_ms, abs=1e-6)
+            elif isinstance(vx, float):
+                assert vx == pytest.approx(vy, abs=1e-6), field
+            else:
+                assert vx == vy, field
