@@ -159,6 +159,18 @@ class _Txn:
 
 
 @dataclass(slots=True)
+class _Leg:
+    """The INVITE transaction as seen between one pair of addresses (a proxy adds a second leg)."""
+
+    final_code: int | None = None
+    final_reason: str = ""
+    pdd_ts: float | None = None
+    answer_ts: float | None = None
+    ringing: bool = False
+    responded: bool = False
+
+
+@dataclass(slots=True)
 class _Call:
     call_id: str
     from_uri: str
@@ -171,10 +183,7 @@ class _Call:
     first_frame: int
     from_tag: str | None
     invite_cseqs: set[int] = field(default_factory=set)
-    final_code: int | None = None
-    final_reason: str = ""
-    pdd_ts: float | None = None
-    answer_ts: float | None = None
+    legs: dict[tuple[str, str], _Leg] = field(default_factory=dict)  # (INVITE src, dst) → leg
     end_ts: float | None = None
     bye_ts: float | None = None
     bye_cseq: int | None = None
@@ -187,7 +196,11 @@ class _Call:
     messages: int = 0
     last_ts: float = 0.0
     frames: list[int] = field(default_factory=list)
-    ringing: bool = False
+
+    def leg(self) -> _Leg:
+        """The leg the call's timings come from: the first INVITE's, unless only others answered."""
+        legs = list(self.legs.values())
+        return next((leg for leg in legs if leg.responded), legs[0]) if legs else _Leg()
 
 
 @dataclass(slots=True)
@@ -521,6 +534,7 @@ class SipAnalyzer:
         if msg.method == "INVITE":
             if _tag(msg.get("to")) is None:
                 call.invite_cseqs.add(cseq_num)
+                call.legs.setdefault((src, dst), _Leg())
         elif msg.method == "CANCEL":
             call.cancelled = True
             if call.end_ts is None:
@@ -540,19 +554,24 @@ class SipAnalyzer:
         elif msg.status is not None:
             code = msg.status
             if cseq_method == "INVITE" and cseq_num in call.invite_cseqs:
+                # Responses travel back along the leg their INVITE took: keep legs apart so a
+                # proxied call's timings come from one leg only.
+                leg = call.legs.setdefault((dst, src), _Leg())
+                if code > 100:
+                    leg.responded = True
                 # A 401/407 challenge is not an answer of the called side: PDD runs on to the
                 # first 18x or final of the INVITE resent with credentials (measured from the
                 # first INVITE, like RRD in RFC 6076 §4.1).
-                if code > 100 and code not in (401, 407) and call.pdd_ts is None:
-                    call.pdd_ts = ts
+                if code > 100 and code not in (401, 407) and leg.pdd_ts is None:
+                    leg.pdd_ts = ts
                 if code in (180, 183):
-                    call.ringing = True
-                if code >= 200 and call.answer_ts is None:
+                    leg.ringing = True
+                if code >= 200 and leg.answer_ts is None:
                     # A 2xx wins over failures from other forks; until then the last final counts
                     # (401/407 is replaced by the final of the INVITE resent with credentials).
-                    call.final_code, call.final_reason = code, msg.reason
+                    leg.final_code, leg.final_reason = code, msg.reason
                     if 200 <= code < 300:
-                        call.answer_ts = ts
+                        leg.answer_ts = ts
                     elif code >= 300:
                         self._reason(call, msg)
             elif (cseq_method == "BYE" and code >= 200 and cseq_num == call.bye_cseq
@@ -701,30 +720,31 @@ class SipAnalyzer:
 
     @staticmethod
     def _call_info(c: _Call, end: float | None) -> CallInfo:
-        answered = c.answer_ts is not None
+        leg = c.leg()
+        answered = leg.answer_ts is not None
         if c.cancelled and not answered:
             state = "cancelled"
         elif answered:
             state = "answered"
-        elif c.final_code is not None and c.final_code >= 300:
+        elif leg.final_code is not None and leg.final_code >= 300:
             state = "failed"
-        elif (end is not None and c.final_code is None and not c.ringing
+        elif (end is not None and leg.final_code is None and not leg.ringing
               and end - c.start_ts >= TRANSACTION_TIMEOUT_S):
             state = "failed"  # no final response within Timer B: the INVITE timed out
-        elif c.ringing:
+        elif leg.ringing:
             state = "ringing"
         else:
             state = "in-progress"
         duration = None
-        if c.answer_ts is not None:
+        if leg.answer_ts is not None:
             stop = c.bye_ts if c.bye_ts is not None else c.last_ts
-            duration = round(max(0.0, stop - c.answer_ts), 6)
+            duration = round(max(0.0, stop - leg.answer_ts), 6)
         return CallInfo(
             c.call_id, c.from_uri, c.to_uri, c.caller, c.callee, c.src, c.dst, c.start_ts,
-            c.first_frame, c.final_code, c.final_reason, answered,
-            None if c.answer_ts is None else round((c.answer_ts - c.start_ts) * 1000.0, 3),
-            None if c.pdd_ts is None else round((c.pdd_ts - c.start_ts) * 1000.0, 3),
-            c.answer_ts, c.end_ts, duration, c.cancelled, c.hangup_by, c.reason_header, c.q850,
+            c.first_frame, leg.final_code, leg.final_reason, answered,
+            None if leg.answer_ts is None else round((leg.answer_ts - c.start_ts) * 1000.0, 3),
+            None if leg.pdd_ts is None else round((leg.pdd_ts - c.start_ts) * 1000.0, 3),
+            leg.answer_ts, c.end_ts, duration, c.cancelled, c.hangup_by, c.reason_header, c.q850,
             c.retransmissions, state, c.messages, tuple(c.frames))
 
     def _reg_info(self, r: _Reg, end: float | None) -> RegistrationInfo:

@@ -139,3 +139,12 @@ def test_options_keepalives_answered() -> None:
     assert kas[("192.168.8.13", "192.168.8.138:5060")].rtts_ms == (23.726,)
     (call,) = r.calls
     assert call.final_code == 488 and call.state == "failed"
+
+
+def test_proxied_call_timings_come_from_the_callers_leg() -> None:
+    # tshark: INVITE 0.000 (leg 101→102), forwarded 0.036 (102→100); 180 on leg 2 at 0.096 and on
+    # leg 1 at 0.122; 200 on leg 2 at 0.708 and on leg 1 at 0.725; BYE from the callee at 2.957.
+    (call,) = analyse("sipnab_sip-proxy.pcap").calls
+    assert (call.pdd_ms, call.setup_ms) == (121.593, 725.139)
+    assert call.hangup_by == "callee" and call.q850_cause == 16 and call.messages == 11
+    assert call.duration_s == 2.232123
