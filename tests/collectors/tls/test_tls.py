@@ -129,6 +129,16 @@ def test_client_rejects_certificate_fatal_alert_and_reset(tmp_path: Path) -> Non
     assert f.handshake == "failed" and f.alerts == ("client fatal unknown_ca",) and f.reset_by == "server"
 
 
+def test_tls13_rejected_certificate_is_a_failed_handshake(tmp_path: Path) -> None:
+    # OpenSSL's client rejects the certificate before its own ChangeCipherSpec, so even in
+    # TLS 1.3 the alert goes out in plaintext; the server never sees a client Finished.
+    s = tls_session(tmp_path, version=ssl.TLSVersion.TLSv1_3, keylog=None, to_server=[], to_client=[], verify=True)
+    assert not s.handshake_ok
+    write_pcap(tmp_path / "c.pcap", s.segments)
+    (f,) = run(tmp_path / "c.pcap")
+    assert (f.handshake, f.version, f.alerts, f.reset_by) == ("failed", "TLS 1.3", ("client fatal unknown_ca",), None)
+
+
 def test_unanswered_syn_and_reconnects(tmp_path: Path) -> None:
     write_pcap(tmp_path / "syn.pcap", [], syn_only=True)
     (f,) = run(tmp_path / "syn.pcap")
