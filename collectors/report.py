@@ -8,9 +8,11 @@ precision where that is all the measurement carries, so golden files stay stable
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from core.analysis import AnalysisResult, to_jsonable
@@ -54,37 +56,60 @@ def summary(result: AnalysisResult) -> dict[str, Any]:
     }
 
 
+_LISTS = ("calls", "registrations", "keepalives", "rtp_streams", "tls_flows", "stun", "flows")
+
+
+def _sections(result: AnalysisResult, findings: list[dict[str, Any]] | None,
+              extra: dict[str, Any] | None) -> Iterator[tuple[str, Any, bool]]:
+    """(key, value, is_list) in document order; list values are iterables of JSON-ready items."""
+    yield "schema", SCHEMA_VERSION, False
+    yield "sources", list(result.sources), False
+    yield "partial", result.partial, False
+    yield "summary", summary(result), False
+    yield "packets", result.packets, False
+    yield "first_ts", result.first_ts, False
+    yield "last_ts", result.last_ts, False
+    yield "link_types", list(result.link_types), False
+    yield "sip", {"requests": dict(result.sip_requests),
+                  "responses": {str(k): v for k, v in result.sip_responses.items()}}, False
+    for key in _LISTS:
+        yield key, (to_jsonable(x) for x in getattr(result, key)), True
+    yield "kpis", dict(result.kpis), False
+    yield "sip_messages", (to_jsonable(x) for x in result.sip_messages), True
+    yield "errors", (to_jsonable(x) for x in result.errors), True
+    if findings is not None:
+        yield "findings", iter(findings), True
+    for k, v in (extra or {}).items():
+        yield k, v, False
+
+
 def to_json_dict(result: AnalysisResult, findings: list[dict[str, Any]] | None = None,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``upscope analyze --format json`` document."""
-    d = to_jsonable(result)
-    doc: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "sources": d["sources"],
-        "partial": d["partial"],
-        "summary": summary(result),
-        "packets": d["packets"],
-        "first_ts": d["first_ts"],
-        "last_ts": d["last_ts"],
-        "link_types": d["link_types"],
-        "sip": {"requests": d["sip_requests"], "responses": {str(k): v for k, v in d["sip_responses"].items()}},
-        "calls": d["calls"],
-        "registrations": d["registrations"],
-        "keepalives": d["keepalives"],
-        "rtp_streams": d["rtp_streams"],
-        "tls_flows": d["tls_flows"],
-        "stun": d["stun"],
-        "flows": d["flows"],
-        "kpis": d["kpis"],
-        "sip_messages": d["sip_messages"],
-        "errors": d["errors"],
-    }
-    if findings is not None:
-        doc["findings"] = findings
-    if extra:
-        doc.update(extra)
+    """The ``upscope analyze --format json`` document as a dict (see ``iter_json`` for big results)."""
+    doc = {k: list(v) if is_list else v for k, v, is_list in _sections(result, findings, extra)}
     cleaned: dict[str, Any] = _clean(doc)
     return cleaned
+
+
+def iter_json(result: AnalysisResult, findings: list[dict[str, Any]] | None = None,
+              extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """The same document as text, one list item per line, built item by item.
+
+    Memory stays at one item: a capture with tens of thousands of calls and streams would
+    otherwise need the whole document (and ``json.dumps(indent=…)``'s pieces) at once.
+    """
+    yield "{"
+    for n, (key, value, is_list) in enumerate(_sections(result, findings, extra)):
+        yield ("\n" if n == 0 else ",\n") + f" {json.dumps(key)}: "
+        if not is_list:
+            yield json.dumps(_clean(value), ensure_ascii=False)
+            continue
+        empty = True
+        for item in value:
+            yield ("[\n  " if empty else ",\n  ") + json.dumps(_clean(item), ensure_ascii=False)
+            empty = False
+        yield "[]" if empty else "\n ]"
+    yield "\n}\n"
 
 
 # -- HTML ------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ Errors are one line on stderr: never a traceback, never a secret.
 
 from __future__ import annotations
 
-import json
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from rich.table import Table
 from collectors.analyze import Pipeline, exit_code, feed_decrypted_sip
 from collectors.capture.tracelog import looks_like_trace_log
 from collectors.export import convert_trace_log, export_call
-from collectors.report import to_html, to_json_dict
+from collectors.report import iter_json, to_html, to_json_dict
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
 from traces.call_export import select_call
@@ -160,7 +160,6 @@ def analyze_cmd(
             sys.stderr.write(f"upscope analyze: {' '.join(o.message.split())}\n")
     if code == 2:
         raise typer.Exit(2)
-    doc = to_json_dict(result, findings)
     if findings:
         code = max(code, 1)
     if call is not None and export_pcap is not None:
@@ -173,29 +172,26 @@ def analyze_cmd(
         except OSError as exc:
             raise _fail("analyze", f"--export-pcap {export_pcap}: {exc.strerror or exc}") from None
         sys.stderr.write(f"upscope analyze: wrote {exp.written} packets of call {call} to {export_pcap}\n")
-    if format is Format.JSON:
-        text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
-    elif format is Format.HTML:
-        text = to_html(doc)
-    else:
-        text = ""
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            name = {Format.JSON: "analysis.json", Format.HTML: "analysis.html", Format.TABLE: "analysis.txt"}[format]
-            target = out / name
-            if format is Format.TABLE:
-                with target.open("w", encoding="utf-8") as fh:
-                    _table(doc, Console(file=fh, width=160, no_color=True))
+    name = {Format.JSON: "analysis.json", Format.HTML: "analysis.html", Format.TABLE: "analysis.txt"}[format]
+    target = out / name if out is not None else None
+    try:
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with (target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)) as fh:
+            if format is Format.JSON:
+                # streamed item by item: memory does not grow with the number of calls/streams
+                for piece in iter_json(result, findings):
+                    fh.write(piece)
+            elif format is Format.HTML:
+                fh.write(to_html(to_json_dict(result, findings)))
+            elif target is not None:
+                _table(to_json_dict(result, findings), Console(file=fh, width=160, no_color=True))
             else:
-                target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise _fail("analyze", f"--out {out}: {exc.strerror or exc}") from None
+                _table(to_json_dict(result, findings), Console(width=None if sys.stdout.isatty() else 160))
+    except OSError as exc:
+        raise _fail("analyze", f"--out {out}: {exc.strerror or exc}") from None
+    if target is not None:
         sys.stderr.write(f"upscope analyze: report written to {target}\n")
-    elif format is Format.TABLE:
-        _table(doc, Console(width=None if sys.stdout.isatty() else 160))
-    else:
-        sys.stdout.write(text)
     raise typer.Exit(code)
 
 

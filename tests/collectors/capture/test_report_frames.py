@@ -1,0 +1,52 @@
+"""Report shapes of one result: streamed JSON == dict JSON, HTML escapes, DataFrames have every table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from capture_craft import PCAPS
+
+from collectors.analyze import analyze
+from collectors.frames import to_dataframes
+from collectors.report import iter_json, to_html, to_json_dict
+from core.analysis import AnalysisResult, ErrorItem, RtpStreamStats
+
+
+@pytest.fixture(scope="module")
+def result() -> AnalysisResult:
+    path = PCAPS / "sipnab_SIP_CALL_RTP_G711.pcap"
+    if not path.exists():
+        pytest.skip(f"shared capture not found in {PCAPS}")
+    return analyze([path])[0]
+
+
+def test_streamed_json_equals_the_dict(result: AnalysisResult) -> None:
+    findings = [{"id": "x", "severity": "info", "title": "t", "evidence": []}]
+    text = "".join(iter_json(result, findings))
+    assert json.loads(text) == to_json_dict(result, findings)
+    assert text.count("\n") > len(result.rtp_streams)  # one item per line
+
+
+def test_non_finite_floats_become_null(result: AnalysisResult) -> None:
+    odd = dataclasses.replace(result, kpis={"ASR": float("nan"), "SER": float("inf")})
+    assert json.loads("".join(iter_json(odd)))["kpis"] == {"ASR": None, "SER": None}
+
+
+def test_html_escapes_hostile_text(result: AnalysisResult) -> None:
+    evil = dataclasses.replace(result, errors=(ErrorItem("malformed", "sip", "<script>alert(1)</script>", 1),))
+    page = to_html(to_json_dict(evil))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_dataframes_have_every_table_and_the_counts(result: AnalysisResult) -> None:
+    frames = to_dataframes(result)
+    assert {"calls", "registrations", "keepalives", "rtp_streams", "tls_flows", "stun", "flows", "errors",
+            "sip_messages", "stream_intervals", "sip_requests", "sip_responses"} <= set(frames)
+    assert len(frames["rtp_streams"]) == len(result.rtp_streams)
+    assert list(frames["rtp_streams"].columns) == [f.name for f in dataclasses.fields(RtpStreamStats)]
+    assert frames["sip_requests"].set_index("method")["count"].to_dict() == result.sip_requests
+    assert len(frames["stream_intervals"]) == sum(len(s.intervals) for s in result.rtp_streams)
+    empty = to_dataframes(dataclasses.replace(result, calls=(), tls_flows=()))
+    assert empty["calls"].empty and "call_id" in empty["calls"].columns
