@@ -240,3 +240,23 @@ def test_firewall_without_input() -> None:
     code, out, err = run("firewall")
     assert code == 2 and out == ""
     one_line_error(err)
+
+
+def test_no_secret_in_any_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A canary API key (env and inline) and JWT never reach stdout or stderr, in any format."""
+    canary_key = "sk-canary-9f8e7d6c5b4a"
+    token = _token(-1)
+    monkeypatch.setenv("UPSCOPE_API_KEY", canary_key)
+    inline = tmp_path / "site.yaml"
+    inline.write_text(HEALTHY.read_text().replace("api_key: env:UPSCOPE_API_KEY", f"api_key: {canary_key}"))
+    jwt_file = tmp_path / "jwt.txt"
+    jwt_file.write_text(token)
+    cap = tmp_path / "blocked.pcap"
+    _syn_pcap(cap)
+    for site in (HEALTHY, inline):
+        for fmt in ("json", "table"):
+            for cmd in (["diagnose", "--jwt-file", str(jwt_file)], ["firewall"]):
+                code, out, err = run(*cmd, "--site", str(site), "--capture", str(cap), "-f", fmt)
+                assert code == 1
+                for secret in (canary_key, token, token.split(".")[1]):
+                    assert secret not in out + err

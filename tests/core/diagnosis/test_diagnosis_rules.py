@@ -25,6 +25,8 @@ from diag_builders import (
     stream,
     tls_ok,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.analysis import FlowInfo, RegistrationState, TlsFlowInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
@@ -485,3 +487,49 @@ def test_engine_needs_now_without_a_capture() -> None:
         diagnose(DiagnosisInputs(site=site()))
     # With a capture, ``now`` defaults to the end of the capture.
     assert diagnose(DiagnosisInputs(site=site(), analysis=analysis())).itsp.state is ItspState.REGISTERED
+
+
+# ----------------------------------------------------------------------------- robustness
+
+_codes = st.sampled_from([None, 200, 401, 403, 407, 408, 486, 503, 404, 500])
+
+
+@st.composite
+def _hostile_analysis(draw: st.DrawFn):
+    """Analyses with arbitrary (even inconsistent) registrations, calls and streams."""
+    n = draw(st.integers(0, 4))
+    regs = tuple(reg_failing(draw(st.lists(_codes, min_size=1, max_size=5)), start=T0 + 10 * i) for i in range(n))
+    if draw(st.booleans()):
+        regs += (reg_ok(refreshes=draw(st.integers(1, 4)), granted=draw(st.integers(1, 900))),)
+    calls = tuple(
+        call(f"c{i}", answered=draw(st.booleans()), code=draw(st.sampled_from([200, 403, 404, 486, 503])),
+             start=T0 + draw(st.floats(0, 500)), duration=draw(st.floats(0, 30)),
+             streams=tuple(draw(st.lists(st.integers(-2, 5), max_size=3))), q850=draw(st.sampled_from([None, 34, 21])))
+        for i in range(draw(st.integers(0, 5)))
+    )
+    streams = tuple(
+        stream(draw(st.sampled_from([OSBIZ, MEDIA_PEER, "127.0.0.1"])), draw(st.integers(1, 65535)),
+               draw(st.sampled_from([OSBIZ, MEDIA_PEER, "127.0.0.1"])), draw(st.integers(1, 65535)),
+               packets=draw(st.integers(0, 2000)), loss_pct=draw(st.floats(-5, 100)),
+               jitter=draw(st.floats(0, 500)), mos=draw(st.sampled_from([None, 1.0, 3.0, 4.4])),
+               call_id=draw(st.sampled_from([None, "c0", "c1"])))
+        for _ in range(draw(st.integers(0, 5)))
+    )
+    flows = tuple(
+        FlowInfo("tcp", draw(st.sampled_from([OSBIZ, CONNECTOR, "198.51.100.9"])),
+                 draw(st.sampled_from([OSBIZ, CONNECTOR])), draw(st.sampled_from([443, CPORT, 3478])),
+                 draw(st.integers(0, 50)), 100, T0, T0 + 1, syn=draw(st.integers(0, 5)),
+                 syn_ack=draw(st.integers(0, 2)), rst=draw(st.integers(0, 2)), icmp_unreachable=draw(st.integers(0, 1)))
+        for _ in range(draw(st.integers(0, 4)))
+    )
+    return analysis(registrations=regs, calls=calls, rtp_streams=streams, flows=flows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_hostile_analysis(), st.floats(-1000, 5000))
+def test_engine_never_crashes_and_stays_well_formed(a, offset: float) -> None:
+    d = run(site(), a, now=datetime.fromtimestamp(T0 + offset, UTC))
+    assert list(d.findings) == sort_findings(list(d.findings))
+    assert all(f.id in CATALOGUE and f.evidence for f in d.findings)
+    assert len(d.firewall) == 7
+    json.dumps(d.to_dict())
