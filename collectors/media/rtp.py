@@ -40,6 +40,7 @@ same recurrences in closed form — and hands every other packet to the per-pack
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -282,6 +283,36 @@ class _Columns:
     ts: np.ndarray
 
 
+class _Sorted:
+    """A batch in stream order: sorted→original row map and the per-row values runs need."""
+
+    __slots__ = ("breaks", "cum", "order", "plain", "pt", "rts", "seq")
+
+    def __init__(self, order: np.ndarray, seq: list[int], pt: list[int], cum: np.ndarray,
+                 breaks: list[int], plain: list[bool], rts: np.ndarray) -> None:
+        self.order = order
+        self.seq = seq
+        self.pt = pt
+        self.cum = cum
+        self.breaks = breaks  # sorted positions where a run cannot continue (plus the end)
+        self.plain = plain
+        self.rts = rts
+
+
+def _segmented_scan(coef: np.ndarray, values: list[np.ndarray], maxlen: int) -> list[np.ndarray]:
+    """Solve y_i = coef_i·y_(i−1) + x_i for several x at once (coef 0 starts a segment) by
+    recursive doubling: log2(maxlen) vector passes instead of a Python loop per row."""
+    a = coef.copy()
+    ys = [v.copy() for v in values]
+    shift = 1
+    while shift < maxlen:
+        for y in ys:
+            y[shift:] += a[shift:] * y[:-shift]
+        a[shift:] *= a[:-shift].copy()
+        shift *= 2
+    return ys
+
+
 class RtpAnalyzer:
     """Per-stream RTP statistics (Wireshark-equal) plus RTCP report summaries.
 
@@ -419,7 +450,15 @@ class RtpAnalyzer:
 
     def on_udp_batch(self, batch: UdpBatch) -> None:
         """Offer a chunk of IPv4/UDP datagrams (frame order) at once; same results as one
-        ``on_udp_fields`` call per row, in a fraction of the time."""
+        ``on_udp_fields`` call per row, in a fraction of the time.
+
+        Rows are grouped by stream. Within a stream, a *run* is a stretch of plain packets (no
+        padding/extension/CSRC) with the stream's payload type (one with a clock), consecutive
+        sequence numbers, forward timestamps, in time and before any wrap decision; everything
+        else goes through the per-packet path in order. The run that ends a stream's rows is
+        computed together with every other stream's in one set of numpy passes (segmented scans
+        for the jitter and running-mean recurrences).
+        """
         n = len(batch)
         if n == 0:
             return
@@ -439,9 +478,8 @@ class RtpAnalyzer:
         cols.b1 = b1.astype(np.int64)
         cols.frames = np.asarray(batch.frame, dtype=np.int64)
         cols.ts = np.asarray(batch.ts, dtype=np.float64)
-        # plain RTP rows (no padding/extension/CSRC) may join a closed-form run; other RTP rows of
-        # the same stream stay in its group (order matters) but go row by row; RTCP-range rows
-        # (RFC 5761: 192..223) and short ones form groups of their own
+        # RTP-like rows stay grouped with their stream (order matters); RTCP-range rows (RFC 5761:
+        # second octet 192..223) and short ones form groups of their own
         cols.plain = ok & (b0 == 0x80)
         rtp_like = ok & ((b1 < 192) | (b1 > 223))
         src = np.asarray(batch.src, dtype=np.int64)
@@ -455,8 +493,16 @@ class RtpAnalyzer:
         sd, pp, k3 = srcdst[order], ports[order], key3[order]
         change = np.ones(n, dtype=bool)
         change[1:] = (sd[1:] != sd[:-1]) | (pp[1:] != pp[:-1]) | (k3[1:] != k3[:-1])
-        starts = np.flatnonzero(change).tolist()
-        ends = [*starts[1:], n]
+        # links between sorted neighbours that a run needs (state-independent part)
+        sq, pt, t, rt = cols.seq[order], cols.b1[order] & 0x7F, cols.ts[order], cols.rts[order]
+        fwd = np.zeros(n, dtype=np.int64)
+        fwd[1:] = (rt[1:] - rt[:-1]) & 0xFFFFFFFF
+        link = ~change & cols.plain[order]
+        link[1:] &= (((sq[1:] - sq[:-1]) & 0xFFFF) == 1) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
+        link &= fwd < 0x80000000
+        cum = np.cumsum(np.where(link, fwd, 0))  # timestamp advance along runs
+        sv = _Sorted(order, sq.tolist(), pt.tolist(), cum, [*np.flatnonzero(~link).tolist(), n],
+                     cols.plain[order].tolist(), rt)
         buf = batch.buf
         fields = self.on_udp_fields
         name = self._name
@@ -466,15 +512,20 @@ class RtpAnalyzer:
             fields(int(cols.frames[r]), float(cols.ts[r]), name(int(src[r])), int(sport[r]),
                    name(int(dst[r])), int(dport[r]), buf[o:o + int(plen[r])])
 
+        starts = np.flatnonzero(change).tolist()
+        ends = [*starts[1:], n]
+        k3l = k3.tolist()
+        deferred: list[tuple[int, int, _Stream, int]] = []
         for g0, g1 in zip(starts, ends, strict=True):
-            rows = order[g0:g1]
-            if k3[g0] < 0:
-                for r in rows.tolist():
+            if k3l[g0] < 0:
+                for r in order[g0:g1].tolist():
                     slow(r)
                 continue
-            r0 = int(rows[0])
-            skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), int(ssrc[r0]))
-            self._segment(skey, rows, cols, slow)
+            r0 = int(order[g0])
+            skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), k3l[g0])
+            self._group(skey, g0, g1, sv, cols, slow, deferred)
+        if deferred:
+            self._runs_together(deferred, sv, cols)
         if len(self._names) > 65536:
             self._names.clear()  # bounded cache of formatted IPv4 addresses
 
@@ -484,64 +535,172 @@ class RtpAnalyzer:
             name = self._names[value] = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
         return name
 
-    def _segment(
-        self, skey: tuple[str, int, str, int, int], rows: np.ndarray, cols: _Columns,
-        slow: Callable[[int], None],
+    def _group(
+        self, skey: tuple[str, int, str, int, int], g0: int, g1: int, sv: _Sorted, cols: _Columns,
+        slow: Callable[[int], None], deferred: list[tuple[int, int, _Stream, int]],
     ) -> None:
-        """One stream's rows of a batch: runs of ordinary packets in closed form, the rest (and
-        whatever a run cannot start from) packet by packet."""
-        k = len(rows)
-        seq = cols.seq[rows]
-        pt = cols.b1[rows] & 0x7F
-        t = cols.ts[rows]
-        # links between neighbours that every run needs: +1 sequence, same PT, time not backwards
-        link = cols.plain[rows].copy()
-        if k > 1:
-            link[1:] &= (((seq[1:] - seq[:-1]) & 0xFFFF) == 1) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
-        breaks = np.flatnonzero(~link).tolist()
-        breaks.append(k)
-        bi = 0
-        i = 0
-        while i < k:
+        """One stream's rows (sorted positions g0..g1): runs where possible, else packet by packet.
+        A run reaching the end of the group is deferred to the all-streams pass."""
+        breaks = sv.breaks
+        bi = bisect.bisect_right(breaks, g0)
+        i = g0
+        while i < g1:
             while breaks[bi] <= i:
                 bi += 1
-            j = breaks[bi]
+            j = min(breaks[bi], g1)
             s = self._streams.get(skey)
-            run = self._run_length(s, skey, rows, i, j, seq, pt, cols) if s is not None and j > i else 0
+            run, clock = self._run_length(s, skey, i, j, sv) if s is not None else (0, 0)
             if run <= 0:
-                slow(int(rows[i]))
+                slow(int(sv.order[i]))
                 i += 1
                 continue
             assert s is not None
-            self._fast_run(s, rows[i:i + run], seq[i:i + run], t[i:i + run], cols)
+            if i + run == g1:
+                deferred.append((i, run, s, clock))
+                return
+            rows = sv.order[i:i + run]
+            self._fast_run(s, rows, cols.seq[rows], cols.ts[rows], cols)
             i += run
 
     def _run_length(
-        self, s: _Stream, skey: tuple[str, int, str, int, int], rows: np.ndarray, i: int, j: int,
-        seq: np.ndarray, pt: np.ndarray, cols: _Columns,
-    ) -> int:
-        """How many rows from ``i`` (at most to ``j``) the closed form may take; 0 = none."""
-        if s.total_nr < 2 or not cols.plain[rows[i]]:
-            return 0
+        self, s: _Stream, skey: tuple[str, int, str, int, int], i: int, j: int, sv: _Sorted,
+    ) -> tuple[int, int]:
+        """(rows from sorted position ``i`` the closed form may take, clock rate); (0, 0) = none."""
+        if s.total_nr < 2 or not sv.plain[i]:
+            return 0, 0
         flow = self._flows.get(skey[:4])
         if flow is None or flow.kind not in (_SDP_RTP, _HEURISTIC):
-            return 0
-        p = int(pt[i])
-        first = int(seq[i])
+            return 0, 0
+        p = sv.pt[i]
+        first = sv.seq[i]
         if p != s.pt or p in (PT_CN, PT_CN_OLD) or first != (s.seq_num + 1) & 0xFFFF:
-            return 0
+            return 0, 0
         if (first - s.hi_seq) & 0xFFFF != 1:
-            return 0
+            return 0, 0
         clock, is_event, _codec = flow.endpoint.info(p) if flow.endpoint is not None else _heuristic_info(p)
         if clock < 1000 or is_event:
-            return 0
-        sq = seq[i:j]
-        units = (cols.rts[rows[i:j]] - s.first_timestamp) & 0xFFFFFFFF
-        # the run ends before a packet out of time or one that decides a sequence wrap
-        bad = units >= 0x80000000
-        bad |= (sq > s.start_seq) if s.under else ((sq < s.start_seq) | (sq == 0))
-        stop = np.flatnonzero(bad)
-        return int(stop[0]) if stop.size else j - i
+            return 0, 0
+        # a run ends before a packet that would decide a sequence wrap (Wireshark's "under")
+        if s.under:
+            if first > s.start_seq:
+                return 0, 0
+            limit = s.start_seq - first + 1
+        else:
+            if first < s.start_seq or first == 0:
+                return 0, 0
+            limit = 65536 - first
+        # … and before a packet out of time (half the timestamp space after the first packet)
+        units = (int(sv.rts[i]) - s.first_timestamp) & 0xFFFFFFFF
+        if units >= 0x80000000:
+            return 0, 0
+        run = min(j - i, limit)
+        cum = sv.cum
+        if units + int(cum[i + run - 1]) - int(cum[i]) >= 0x80000000:
+            run = int(np.searchsorted(cum[i:i + run] - cum[i], 0x80000000 - units, side="left"))
+        return run, clock
+
+    def _runs_together(self, runs: list[tuple[int, int, _Stream, int]], sv: _Sorted, cols: _Columns) -> None:
+        """Closed form of many streams' final runs in one set of numpy passes."""
+        starts = np.array([r[0] for r in runs], dtype=np.int64)
+        lens = np.array([r[1] for r in runs], dtype=np.int64)
+        streams = [r[2] for r in runs]
+        total = int(lens.sum())
+        first = np.cumsum(lens) - lens  # compact position of each run's first row
+        pos = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
+        rows = sv.order[np.repeat(starts, lens) + pos]  # original batch rows, run by run
+        t = cols.ts[rows]
+        now = t * 1000.0
+        ft = np.repeat(np.array([s.first_timestamp for s in streams], dtype=np.int64), lens)
+        cdiv = np.repeat(np.array([r[3] // 1000 for r in runs], dtype=np.float64), lens)
+        nominal = ((cols.rts[rows] - ft) & 0xFFFFFFFF) / cdiv
+        time_prev = np.empty(total)
+        time_prev[1:] = now[:-1]
+        time_prev[first] = [s.time for s in streams]
+        nom_prev = np.empty(total)
+        nom_prev[1:] = nominal[:-1]
+        nom_prev[first] = [s.last_nominal for s in streams]
+        diff = np.abs(now - (time_prev + nominal - nom_prev))
+        delta = now - time_prev
+        regular = (cols.b1[rows] & 0x80) == 0
+        maxlen = int(lens.max())
+        # jitter J_i = r·J_(i−1) + D_i/16, restarted at each run from the stream's J
+        coef = np.full(total, _R)
+        coef[first] = 0.0
+        jb = diff / 16.0
+        jb[first] += _R * np.array([s.jitter for s in streams])
+        (jit,) = _segmented_scan(coef, [jb], maxlen)
+        # running means: Q = m·(n−1) grows by x (regular) or by the factor n/(n−1) (other)
+        totals = np.repeat(np.array([s.total_nr for s in streams], dtype=np.float64), lens) + pos
+        grow = np.where(regular, 1.0, totals / (totals - 1.0))
+        reg_jit = np.where(regular, jit, 0.0)
+        qd = np.where(regular, delta, 0.0)
+        qj = reg_jit.copy()
+        base = np.array([s.total_nr - 1 for s in streams], dtype=np.float64)
+        qd[first] += grow[first] * base * np.array([s.mean_delta for s in streams])
+        qj[first] += grow[first] * base * np.array([s.mean_jitter for s in streams])
+        coef = grow.copy()
+        coef[first] = 0.0
+        qd, qj = _segmented_scan(coef, [qd, qj], maxlen)
+        last = first + lens - 1
+        mean_d = (qd[last] / totals[last]).tolist()
+        mean_j = (qj[last] / totals[last]).tolist()
+        inf = np.inf
+        max_d = np.maximum.reduceat(np.where(regular, delta, -inf), first).tolist()
+        min_d = np.minimum.reduceat(np.where(regular, delta, inf), first).tolist()
+        max_j = np.maximum.reduceat(np.where(regular, jit, -inf), first).tolist()
+        min_j = np.minimum.reduceat(np.where(regular, jit, inf), first).tolist()
+        # 10-s interval pieces: a new piece where a run starts or the interval index changes
+        fts = np.repeat(np.array([s.first_ts for s in streams]), lens)
+        ivx = np.floor((t - fts) / self.interval_s).astype(np.int64)
+        cut = np.zeros(total, dtype=bool)
+        cut[first] = True
+        cut[1:] |= ivx[1:] != ivx[:-1]
+        pb = np.flatnonzero(cut)
+        p_cnt = np.diff(np.append(pb, total)).tolist()
+        p_jsum = np.add.reduceat(reg_jit, pb).tolist()
+        p_jn = np.add.reduceat(regular.astype(np.int64), pb).tolist()
+        p_jmax = np.maximum.reduceat(reg_jit, pb).tolist()
+        p_iv = ivx[pb].tolist()
+        p_run = (np.searchsorted(first, pb, side="right") - 1).tolist()
+        jit_l, delta_l, now_l, nom_l = jit[last].tolist(), delta[last].tolist(), now[last].tolist(), nominal[last].tolist()
+        seq_l = cols.seq[rows[last]].tolist()
+        frame_l = cols.frames[rows[last]].tolist()
+        ts_l = t[last].tolist()
+        lens_l = lens.tolist()
+        for k, s in enumerate(streams):
+            if max_d[k] != -inf:
+                s.max_delta = max(s.max_delta, max_d[k])
+                s.min_delta = min_d[k] if s.min_delta == -1.0 else min(s.min_delta, min_d[k])
+                s.max_jitter = max(s.max_jitter, max_j[k])
+                s.min_jitter = min_j[k] if s.min_jitter == -1.0 else min(s.min_jitter, min_j[k])
+            s.mean_delta = mean_d[k]
+            s.mean_jitter = mean_j[k]
+            s.delta = delta_l[k]
+            s.jitter = jit_l[k]
+            s.time = now_l[k]
+            s.last_nominal = nom_l[k]
+            s.clock_rate = runs[k][3]
+            s.seq_num = s.stop_seq = seq_l[k]
+            m = lens_l[k]
+            s.total_nr += m
+            s.confirmed = True
+            s.last_frame = frame_l[k]
+            s.last_ts = ts_l[k]
+            s.hi_seq += m
+            s.dup_mask = ((s.dup_mask << m) | ((1 << m) - 1)) & _WINDOW_MASK
+            s.bad_seq = -1
+        for q, k in enumerate(p_run):
+            s = streams[k]
+            current = round((s.cur_start - s.first_ts) / self.interval_s)
+            if p_iv[q] > current:
+                self._close_interval(s)
+                s.cur_start = s.first_ts + p_iv[q] * self.interval_s
+            s.cur_packets += p_cnt[q]
+            s.cur_exp += p_cnt[q]
+            if p_jn[q]:
+                s.cur_jit_sum += p_jsum[q]
+                s.cur_jit_n += p_jn[q]
+                s.cur_jit_max = max(s.cur_jit_max, p_jmax[q])
 
     def _fast_run(self, s: _Stream, rows: np.ndarray, sq: np.ndarray, t: np.ndarray, cols: _Columns) -> None:
         """Apply a run of ordinary packets (checked by ``_run_length``) in closed form."""
