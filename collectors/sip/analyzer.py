@@ -223,6 +223,14 @@ class _Reg:
     attempts_failed: int = 0
     contact: str | None = None
     unregistered: bool = False
+    expiry_marked: bool = False  # an "expired" state is in the timeline for the last 2xx
+
+    def mark_expiry(self, ts: float) -> None:
+        """Put "expired" in the timeline when the binding ran out before an event at ``ts``."""
+        if (self.last_success_ts is not None and self.granted and not self.unregistered
+                and not self.expiry_marked and ts > self.last_success_ts + self.granted):
+            self.timeline.append(RegistrationState(self.last_success_ts + self.granted, 0, "expired", None))
+            self.expiry_marked = True
 
 
 @dataclass(slots=True)
@@ -606,6 +614,7 @@ class SipAnalyzer:
             contacts = msg.get_all("contact")
             reg.contact = uri_of(contacts[0]) if contacts else None
             if reg.attempt_start is None:
+                reg.mark_expiry(ts)
                 reg.attempt_start = ts
                 reg.timeline.append(RegistrationState(ts, frame, "trying", None))
             return
@@ -617,6 +626,7 @@ class SipAnalyzer:
         code = msg.status
         if retrans or code < 200:
             return
+        reg.mark_expiry(ts)
         reg.final_codes[str(code)] = reg.final_codes.get(str(code), 0) + 1
         reg.last_code = code
         if code in (401, 407):
@@ -646,6 +656,7 @@ class SipAnalyzer:
                 reg.unregistered = False
                 reg.granted = granted
                 reg.last_success_ts = ts
+                reg.expiry_marked = False
                 reg.timeline.append(RegistrationState(ts, frame, "registered", code))
         else:
             reg.attempts_failed += 1
@@ -757,10 +768,9 @@ class SipAnalyzer:
             expiry = r.last_success_ts + r.granted
         registered = bool(expiry is not None and not r.unregistered and (end is None or expiry > end))
         timeline = list(r.timeline)
-        if expiry is not None and end is not None and expiry <= end and not r.unregistered:
-            later = [s for s in timeline if s.ts > (r.last_success_ts or 0) and s.state == "registered"]
-            if not later:
-                timeline.append(RegistrationState(expiry, 0, "expired", None))
+        if expiry is not None and end is not None and expiry <= end and not r.unregistered \
+                and not r.expiry_marked:
+            timeline.append(RegistrationState(expiry, 0, "expired", None))
         return RegistrationInfo(
             r.aor, r.registrar, r.client, r.attempts, r.challenges, dict(r.final_codes), r.last_code,
             r.granted, r.last_success_ts, expiry,

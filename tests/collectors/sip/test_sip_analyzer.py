@@ -240,3 +240,36 @@ def test_analyzer_stream_whole_vs_byte_at_a_time_including_a_midstream_start() -
     assert [s[0].split()[0] for s in whole] == ["INVITE", "SIP/2.0", "BYE"]
     assert _stream_summary([stream[i:i + 1] for i in range(len(stream))]) == whole
     assert _stream_summary([stream[i:i + 7] for i in range(0, len(stream), 7)]) == whole
+
+
+def test_registration_expiry_refresh_and_deregistration() -> None:
+    a = SipAnalyzer()
+    f = Feeder(a)
+    reg = {"call_id": "r1", "uri": "sip:itsp.example", "to_user": "100"}
+    f.up(0.0, req("REGISTER", 1, **reg))
+    f.down(0.1, resp(200, "OK", 1, "REGISTER", call_id="r1", extra="Expires: 60\r\n"))  # header only
+    f.up(100.0, req("REGISTER", 2, **reg))  # refresh after the binding ran out at 60.1
+    f.down(100.1, resp(423, "Interval Too Brief", 2, "REGISTER", call_id="r1", extra="Min-Expires: 120\r\n"))
+    f.up(101.0, req("REGISTER", 3, **reg))
+    f.down(101.2, resp(200, "OK", 3, "REGISTER", call_id="r1", extra="Expires: 120\r\n"))
+    mid = a.finish(150.0).registrations[0]
+    assert mid.registered and mid.granted_expiry_s == 120 and mid.request_delay_ms == 200.0
+    assert [(s.state, s.code) for s in mid.timeline] == [
+        ("trying", None), ("registered", 200), ("expired", None), ("trying", None), ("failed", 423),
+        ("trying", None), ("registered", 200)]
+    assert mid.timeline[2].ts == 60.1 and [s.ts for s in mid.timeline] == sorted(s.ts for s in mid.timeline)
+    f.up(200.0, req("REGISTER", 4, **reg, extra="Expires: 0\r\n"))
+    f.down(200.1, resp(200, "OK", 4, "REGISTER", call_id="r1", extra="Expires: 0\r\n"))
+    end = a.finish(300.0).registrations[0]
+    assert not end.registered and end.timeline[-1].state == "unregistered"
+    assert end.final_codes == {"200": 3, "423": 1} and end.attempts == 4
+
+
+def test_binding_that_runs_out_is_marked_expired() -> None:
+    a = SipAnalyzer()
+    f = Feeder(a)
+    f.up(0.0, req("REGISTER", 1, call_id="r1", uri="sip:itsp.example", to_user="100"))
+    f.down(0.5, resp(200, "OK", 1, "REGISTER", call_id="r1", extra="Expires: 30\r\n"))
+    (reg,) = a.finish(100.0).registrations
+    assert not reg.registered and reg.expiry_ts == 30.5
+    assert (reg.timeline[-1].state, reg.timeline[-1].ts) == ("expired", 30.5)
