@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -37,15 +33,19 @@ from typing import Any, Protocol
 import pandas as pd
 import streamlit as st
 
+from collectors.export import export_call
 from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
 from core.jwt_status import jwt_state, jwt_state_for_ref
 from core.licensing import evaluate_licenses
 from core.numbering import derive_all
+from core.secrets import SecretKind, SecretRef
 from core.site.model import Site
 from core.snapshot import Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
+from traces.bundle import build_bundle
+from traces.call_export import select_call
 
 
 class SourceError(UpscopeError):
@@ -146,23 +146,29 @@ def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dataclass
 class OfflineSource:
-    """A fixed snapshot dict (+ the capture files it came from, for per-call export)."""
+    """A fixed snapshot dict, plus what per-call export and the bundle need: the analysis result,
+    the capture files it came from, the site file text and the resolved secrets (kept in memory
+    only, to scrub them from exports as a last defence)."""
 
     snap: dict[str, Any]
     label: str = "offline analysis"
     captures: tuple[str, ...] = ()
     events: list[dict[str, Any]] = field(default_factory=list)
+    result: AnalysisResult | None = None
+    site_text: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_analysis(
         cls,
         result: AnalysisResult | None,
         *,
-        site: Any = None,
+        site: Site | None = None,
         jwt_token_text: str | None = None,
         now: float | None = None,
         label: str = "offline analysis",
         captures: Sequence[str] = (),
+        site_text: str | None = None,
     ) -> OfflineSource:
         """Diagnose ``result`` (+ site, + the JWT in use) exactly as the service does.
 
@@ -172,13 +178,20 @@ class OfflineSource:
         when = now if now is not None else (result.last_ts if result and result.last_ts else time.time())
         at = datetime.fromtimestamp(when, UTC)
         diag = diagnose(DiagnosisInputs(site=site, analysis=result, jwt_token_text=jwt_token_text, now=at))
-        jwt = jwt_state(jwt_token_text, at) if jwt_token_text is not None else None
+        jwt = None
+        if jwt_token_text is not None:
+            jwt = jwt_state(jwt_token_text, at)
+        elif site is not None and site.tenant.jwt is not None:
+            jwt = jwt_state_for_ref(site.tenant.jwt, at, key_ref=site.tenant.jwt_verify_key,
+                                    algorithms=site.tenant.jwt_algorithms)
         name = _site_name(site) or (Path(captures[0]).name if captures else "capture")
         snap = Snapshot(
             now=when, system=name, itsp=diag.itsp, findings=diag.findings, analysis=result, site=site,
             jwt=jwt, extra={"firewall": [v.to_dict() for v in diag.firewall]},
         )
-        return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures))
+        secrets = _secret_values(site) + ((jwt_token_text,) if jwt_token_text else ())
+        return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures), result=result,
+                   site_text=site_text, secrets=secrets)
 
     def snapshot(self) -> dict[str, Any]:
         return self.snap
@@ -187,10 +200,30 @@ class OfflineSource:
         return list(self.events)
 
     def call_capture(self, call_id: str) -> bytes | None:
-        return export_call(self.snap, call_id, self.captures)
+        """The call's SIP (from captures and OSBiz trace logs) and RTP as one pcap."""
+        if self.result is None or not self.captures:
+            return None
+        try:
+            selection = select_call(self.result, call_id)
+        except UpscopeError as exc:
+            raise SourceError(str(exc)) from exc
+        buf = io.BytesIO()
+        outcome = export_call([Path(c) for c in self.captures], selection, buf)
+        return buf.getvalue() if outcome.written else None
 
     def bundle(self) -> bytes | None:
-        return offline_bundle(self.snap, self.events)
+        return build_bundle(self.snap, site_text=self.site_text, secrets=self.secrets,
+                            call_capture=self.call_capture)
+
+
+def _secret_values(site: Site | None) -> tuple[str, ...]:
+    """The site's resolvable secrets (API key, SIP password, JWT reference)."""
+    if site is None:
+        return ()
+    refs = [site.connectivity.api_key, site.tenant.jwt]
+    if site.sip_credentials is not None:
+        refs += [getattr(site.sip_credentials, name) for name in type(site.sip_credentials).model_fields]
+    return tuple(v for r in refs if isinstance(r, SecretRef) and (v := r.try_resolve()))
 
 
 def _site_name(site: Any) -> str | None:
@@ -309,70 +342,6 @@ class ArtifactSource:
 
     def bundle(self) -> bytes | None:
         return self._refresh().bundle()
-
-
-# --- per-call capture and offline bundle -------------------------------------------------------
-
-
-def call_filter(snap: dict[str, Any], call_id: str) -> str | None:
-    """A Wireshark display filter for one call: its SIP frames and the UDP 5-tuples of its streams."""
-    analysis = snap.get("analysis") or {}
-    call = next((c for c in analysis.get("calls", []) if c.get("call_id") == call_id), None)
-    if call is None:
-        return None
-    parts = []
-    frames = [int(f) for f in call.get("frames", [])] or [int(call.get("first_frame", 0))]
-    parts.append("frame.number in {" + " ".join(str(f) for f in frames if f > 0) + "}")
-    streams = analysis.get("rtp_streams", [])
-    for idx in call.get("streams", []):
-        if 0 <= idx < len(streams):
-            s = streams[idx]
-            ip = "ipv6" if ":" in str(s["src"]) else "ip"
-            parts.append(
-                f"({ip}.src=={s['src']} && udp.srcport=={int(s['src_port'])} && "
-                f"{ip}.dst=={s['dst']} && udp.dstport=={int(s['dst_port'])})"
-            )
-    return " || ".join(parts)
-
-
-def export_call(snap: dict[str, Any], call_id: str, captures: Sequence[str]) -> bytes | None:
-    """The call's SIP + RTP packets as pcapng, cut from the capture file with tshark.
-
-    Only a single packet capture can be cut (frame numbers refer to it); an OSBiz trace log has no
-    packets to export. Returns None when that is impossible (no capture, no tshark, unknown call).
-    """
-    pcaps = [c for c in captures if not c.endswith((".log", ".txt"))]
-    tshark = shutil.which("tshark")
-    flt = call_filter(snap, call_id)
-    if len(pcaps) != 1 or tshark is None or flt is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="upscope-call-") as tmp:
-        out = Path(tmp) / "call.pcapng"
-        proc = subprocess.run(
-            [tshark, "-n", "-r", pcaps[0], "-Y", flt, "-w", str(out)],
-            capture_output=True, timeout=120, check=False,
-        )
-        if proc.returncode != 0 or not out.exists():
-            return None
-        return out.read_bytes()
-
-
-def offline_bundle(snap: dict[str, Any], events: Sequence[dict[str, Any]]) -> bytes:
-    """A support bundle from what an offline source holds: the public snapshot, the findings as
-    text, the trace checklist and the finding history. The snapshot dict is the public form, so
-    no secret can enter the zip."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("snapshot.json", json.dumps(snap, indent=2, sort_keys=True, default=str))
-        z.writestr("history.json", json.dumps(list(events), indent=2, default=str))
-        lines = [f"upscope support bundle for {snap.get('system')} at {fmt_ts(snap.get('now'))}", ""]
-        for f in snap.get("findings", []):
-            lines += [f"[{f['severity']}] {f['id']}: {f['title']}", f"  remedy: {f['remedy']}"]
-            lines += [f"  evidence: {e['text']}" for e in f.get("evidence", [])]
-        lines += ["", "Trace checklist:"]
-        lines += [f"- {r['item']} ({r['kind']})" for r in trace_checklist(snap)]
-        z.writestr("README.txt", "\n".join(lines) + "\n")
-    return buf.getvalue()
 
 
 # --- presentation helpers (all pages) ----------------------------------------------------------
@@ -587,6 +556,9 @@ def jwt_info(snap: dict[str, Any]) -> dict[str, Any] | None:
     model = site_model(snap)
     if model is None or model.tenant.jwt is None:
         return None
+    if model.tenant.jwt.kind is SecretKind.INLINE:
+        # The public site form keeps no inline value; only the service that holds it can judge it.
+        return {"status": "unknown", "reason": "inline token, not judged here"}
     at = datetime.fromtimestamp(float(snap.get("now", time.time())), UTC)
     return jwt_state_for_ref(model.tenant.jwt, at, key_ref=model.tenant.jwt_verify_key,
                              algorithms=model.tenant.jwt_algorithms).to_dict()
@@ -603,8 +575,8 @@ def jwt_tile(snap: dict[str, Any]) -> Tile:
         return Tile("JWT", "—", "no JWT data")
     status = str(jwt.get("status") or "unknown")
     days = jwt.get("days_left")
-    value = status.capitalize() if days is None else f"{days} days left"
-    tone = {"active": "ok", "expiring": "warn", "not-set": "neutral" if flavour != "unify-video" else "bad"}
+    value = status if days is None else f"{days} days left"
+    tone = {"active": "ok", "expiring": "warn", "unknown": "neutral", "not set": "neutral" if flavour != "unify-video" else "bad"}
     detail = f"{status}: {jwt.get('reason', '')}" + (f"; fingerprint {jwt['fingerprint']}" if jwt.get("fingerprint")
                                                     else "")
     return Tile("JWT", value, detail, tone.get(status.lower(), "bad"))
@@ -736,6 +708,7 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
     from core.site.loader import load_site
 
     model = load_site(spec.site) if spec.site else None
+    site_text = Path(spec.site).read_text(encoding="utf-8", errors="replace") if spec.site else None
     token = None
     if spec.jwt_file:
         try:
@@ -754,7 +727,7 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
             result, _ = engine.analyze(paths)
     return OfflineSource.from_analysis(
         result, site=model, jwt_token_text=token, label=spec.label, captures=spec.captures,
-        now=time.time() if spec.live else None,
+        now=time.time() if spec.live else None, site_text=site_text,
     )
 
 

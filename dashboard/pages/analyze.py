@@ -71,6 +71,12 @@ def analyse(name: str, blob: bytes, keylog: bytes | None) -> None:
         except UpscopeError as exc:
             st.error(f"{cap.name}: {exc}")
             return
+    a = data.analysis(src.snapshot())
+    if not a.get("packets") and not a.get("sip_messages"):
+        # Nothing usable: say why in one line and keep the pages on what they showed.
+        why = "; ".join(e["message"] for e in a.get("errors", [])[:3]) or "no packets or SIP messages found"
+        st.error(f"{cap.name}: nothing could be analysed: {why}")
+        return
     data.set_upload(src)
 
 

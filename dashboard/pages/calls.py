@@ -62,10 +62,10 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
             st.error(str(exc))
     blob = st.session_state.get(key)
     if blob:
-        st.download_button("Download call capture", blob, file_name=f"call-{_safe(call_id)}.pcapng",
+        st.download_button("Download call capture", blob, file_name=f"call-{_safe(call_id)}.pcap",
                            mime="application/vnd.tcpdump.pcap", key=f"dl.{call_id}")
     elif blob == b"":
-        st.warning("No per-call capture available for this source (needs the packet capture and tshark).")
+        st.warning("No packets of this call in the capture files of this source.")
 
 
 def _picked_index(event: object) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, pages
 from tests.dashboard import snapshots
 
 PAGE_SCRIPT = """
@@ -25,6 +25,8 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Callable[..., AppTest]:
         snap = snapshots.SCENARIOS[scenario]() if isinstance(scenario, str) else scenario
         src = source or data.OfflineSource(snap, label=f"test {scenario if isinstance(scenario, str) else ''}")
         monkeypatch.setattr(data, "current_source", lambda: src)
+        # A page alone has no navigation: links render as captions (an app test may have filled it).
+        monkeypatch.setattr(pages, "PAGES", {})
         at = AppTest.from_string(PAGE_SCRIPT.format(page=page), default_timeout=30)
         at.run()
         assert not at.exception, [e.value for e in at.exception]

@@ -1,0 +1,79 @@
+"""The Analyze page through AppTest's file uploader: a real capture, a damaged one, garbage, the
+size limit; after an analysis the other pages show the upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import data
+
+PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
+
+SCRIPT = """
+import streamlit as st
+from dashboard.pages import {page}
+{page}.render()
+"""
+
+
+def _capture(name: str) -> bytes:
+    path = PCAPS / name
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared captures live in ../shared/pcaps)")
+    return path.read_bytes()
+
+
+def _upload(name: str, blob: bytes, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    # No default source: only the upload exists in this session.
+    monkeypatch.delenv(data.SOURCE_ENV, raising=False)
+    at = AppTest.from_string(SCRIPT.format(page="analyze"), default_timeout=60)
+    at.run()
+    at.file_uploader(key="analyze.capture").set_value((name, blob, "application/octet-stream"))
+    at.run()
+    at.button(key="analyze.go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_upload_a_real_capture_then_other_pages_show_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _upload("sipnab_SIP_CALL_RTP_G711.pcap", _capture("sipnab_SIP_CALL_RTP_G711.pcap"), monkeypatch)
+    summary = at.success[0].value
+    assert summary.startswith("upload sipnab_SIP_CALL_RTP_G711.pcap: 4269 packets")  # tshark: 4269 frames
+    streams = at.dataframe[-1].value
+    # tshark -z rtp,streams (SDP-announced): 891 and 548 packets of PCMA; both are in the table.
+    assert {891, 548} <= set(streams["packets"])
+    src = at.session_state[data.UPLOAD_KEY]
+    assert isinstance(src, data.OfflineSource)
+    # The other pages of this session read the upload, with a banner saying so.
+    media = AppTest.from_string(SCRIPT.format(page="media"), default_timeout=30)
+    media.session_state[data.UPLOAD_KEY] = src
+    media.run()
+    assert "Showing the uploaded capture" in media.info[0].value
+    assert {891, 548} <= set(media.dataframe[0].value["packets"])
+    media.button(key="upscope.back-live").click().run()
+    assert data.UPLOAD_KEY not in media.session_state
+
+
+def test_damaged_capture_shows_what_was_still_analysed(monkeypatch: pytest.MonkeyPatch) -> None:
+    blob = _capture("sipnab_SIP_CALL_RTP_G711.pcap")
+    at = _upload("cut.pcap", blob[: len(blob) // 2 + 7], monkeypatch)
+    assert at.success and "packets" in at.success[0].value
+    assert "could not be parsed; the rest was analysed" in at.warning[0].value
+
+
+def test_garbage_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _upload("garbage.pcap", b"this is not a capture at all\n" * 10, monkeypatch)
+    assert at.error[0].value.startswith("garbage.pcap: nothing could be analysed: ")
+    assert "\n" not in at.error[0].value
+    assert data.UPLOAD_KEY not in at.session_state  # the pages keep showing what they showed
+
+
+def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.pages import analyze
+
+    monkeypatch.setattr(analyze, "MAX_UPLOAD_MB", 1)
+    at = _upload("big.pcap", b"\0" * (2 << 20), monkeypatch)
+    assert at.error[0].value == "big.pcap: 2.1 MB is over the 1 MB limit"

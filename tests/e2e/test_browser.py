@@ -1,0 +1,192 @@
+"""The dashboard in a real browser: Debian's chromium driven by playwright against
+``upscope dashboard --lab …`` (the lab, the analysis engine, the diagnosis and Streamlit, all real).
+
+Screenshots of every page go to a folder the test prints; with ``UPSCOPE_UPDATE_SCREENSHOTS=1``
+they are also copied to ``docs/screenshots/`` for the README. The time from navigation to the
+first "Registered" on the Overview is measured and printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PCAPS = ROOT / ".." / "shared" / "pcaps"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = ["Overview", "Diagnoses", "Calls", "Media", "Registration", "Users & licenses", "Firewall",
+         "Trace profiles & support", "Analyze a capture"]
+UPLOAD = "sipnab_SIP_CALL_RTP_G711.pcap"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Dashboard:
+    """``upscope dashboard --lab SCENARIO`` on a free loopback port; stopped by pid (SIGTERM makes it
+    stop its lab and Streamlit children), with a kill of its own process group as the last resort."""
+
+    def __init__(self, scenario: str, lab_dir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = (lab_dir.parent / f"dashboard-{scenario}.log").open("wb")
+        cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "dashboard", "--lab", scenario,
+               "--addr", f"127.0.0.1:{self.port}", "--lab-dir", str(lab_dir)]
+        env = {**os.environ, "UPSCOPE_REFRESH_S": "3"}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        self.up_at = self._wait_up()
+
+    def _wait_up(self) -> float:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"upscope dashboard exited with {self.proc.returncode}"
+            try:
+                with urllib.request.urlopen(self.url + "_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return time.monotonic()
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError("dashboard not up within 60 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Iterator[Path]:
+    # Outside pytest's tmp dirs, which other test runs on the machine prune.
+    folder = Path(os.environ.get("UPSCOPE_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="upscope-screenshots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}")
+    yield folder
+    if os.environ.get("UPSCOPE_UPDATE_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        for png in folder.glob("*.png"):
+            shutil.copy2(png, target / png.name)
+        print(f"screenshots copied to {target}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _dashboard(scenario: str, tmp_path: Path) -> Dashboard:
+    return Dashboard(scenario, tmp_path / f"lab-{scenario}")
+
+
+def _open(page: object, name: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()  # type: ignore[attr-defined]
+    page.get_by_role("heading", name=name, exact=True).wait_for(timeout=30_000)  # type: ignore[attr-defined]
+
+
+def _shot(page: object, folder: Path, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main section, so the viewport grows to fit."""
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]  # let plotly finish drawing
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1400, "height": min(4000, max(1000, int(height)))})  # type: ignore[attr-defined]
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    page.screenshot(path=str(folder / f"{name}.png"))  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+
+
+def _slug(title: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-").replace("--", "-")
+
+
+def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, tmp_path: Path) -> None:
+    dash = _dashboard("healthy", tmp_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(dash.url)
+        page.get_by_text("Registered", exact=True).first.wait_for(timeout=60_000)
+        first_render = time.monotonic() - dash.up_at
+        print(f"\nfirst render of 'Registered' {first_render:.2f} s after the server was up")
+        _shot(page, shots, "01-overview")
+        for n, name in enumerate(PAGES[1:], start=2):
+            _open(page, name)
+            if name == "Calls":
+                # The lab places calls continuously; reload until one is listed, then its ladder.
+                ladder = page.locator(".js-plotly-plot").first
+                for _ in range(6):
+                    try:
+                        ladder.wait_for(timeout=15_000)
+                        break
+                    except sync_api.TimeoutError:
+                        page.reload()
+                        page.get_by_role("heading", name="Calls", exact=True).wait_for(timeout=30_000)
+                ladder.wait_for(timeout=15_000)
+                assert "INVITE" in ladder.inner_text()
+                assert "200 OK" in ladder.inner_text()
+            _shot(page, shots, f"{n:02d}-{_slug(name)}")
+        upload = PCAPS / UPLOAD
+        if not upload.exists():
+            pytest.skip(f"{PCAPS} has no {UPLOAD}: upload part not run")
+        page.locator("input[type=file]").first.set_input_files(str(upload))
+        page.get_by_role("button", name="Analyze", exact=True).click()
+        done = page.get_by_text(f"upload {UPLOAD}:", exact=False).first
+        done.wait_for(timeout=120_000)
+        summary = done.inner_text()
+        # tshark (the oracle) sees 3 RTP streams tied to SDP here; the engine may find more by heuristic.
+        streams = int(summary.split(" RTP streams")[0].rsplit(" ", 1)[1])
+        assert streams >= 3, summary
+        _shot(page, shots, "10-analyze-upload")
+        _open(page, "Media")
+        page.get_by_text("Showing the uploaded capture", exact=False).first.wait_for(timeout=30_000)
+        _shot(page, shots, "11-media-upload")
+    finally:
+        dash.stop()
+    assert dash.proc.returncode is not None
+
+
+def test_blocked_trunk_shows_not_registered_and_the_finding(browser: object, shots: Path,
+                                                            tmp_path: Path) -> None:
+    dash = _dashboard("sip-tls-blocked", tmp_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        start = time.monotonic()
+        page.goto(dash.url)
+        # The Overview refreshes itself (st.fragment); no reload within the 60 s.
+        page.get_by_text("Not registered", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("itsp.not-registered.firewall", exact=False).first.wait_for(
+            timeout=max(1_000, int(60_000 - 1000 * (time.monotonic() - start))))
+        print(f"\n'Not registered' + finding after {time.monotonic() - start:.1f} s")
+        _shot(page, shots, "12-overview-sip-tls-blocked")
+        _open(page, "Firewall")
+        _shot(page, shots, "13-firewall-sip-tls-blocked")
+    finally:
+        dash.stop()
