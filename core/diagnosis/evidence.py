@@ -290,7 +290,10 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
         keys = [k for k, _ in seq]
         switches = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
         # Returning to a source seen before, after another one, is the interleaving of a clone.
-        returns = [i for i in switches if keys[i] in keys[:i]]
+        first_seen: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            first_seen.setdefault(k, i)
+        returns = [i for i in switches if first_seen[keys[i]] < i]
         accepted = _accepted_sources(msgs, r, seq)
         accepted_ips = {k.split("|", 1)[0] for k in accepted}
         if returns:
@@ -319,17 +322,24 @@ def _streams_of(ctx: Context, c: CallInfo) -> list[RtpStreamStats]:
     return picked or [s for s in streams if s.call_id == c.call_id]
 
 
-def _has_stream_back(s: RtpStreamStats, streams: Sequence[RtpStreamStats]) -> bool:
+StreamIndex = dict[tuple[str, int, str, int], list[RtpStreamStats]]
+
+
+def _index(streams: Sequence[RtpStreamStats]) -> StreamIndex:
+    idx: StreamIndex = defaultdict(list)
+    for s in streams:
+        idx[(s.src, s.src_port, s.dst, s.dst_port)].append(s)
+    return idx
+
+
+def _has_stream_back(s: RtpStreamStats, idx: StreamIndex) -> bool:
     """A stream the other way between the same two address:port ends while ``s`` was flowing.
 
     Checked over all streams, not only the call's: a stream's link to its call comes from the SDP,
     and a port reused by a later call's SDP can move the returning stream to that call.
     """
-    return any(
-        r.src == s.dst and r.src_port == s.dst_port and r.dst == s.src and r.dst_port == s.src_port
-        and r.first_ts <= s.last_ts and r.last_ts >= s.first_ts
-        for r in streams
-    )
+    return any(r.first_ts <= s.last_ts and r.last_ts >= s.first_ts
+               for r in idx.get((s.dst, s.dst_port, s.src, s.src_port), ()))
 
 
 def rule_one_way_audio(ctx: Context) -> list[Finding]:
@@ -338,6 +348,7 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
     if ctx.analysis is None:
         return []
     all_streams = ctx.analysis.rtp_streams
+    idx = _index(all_streams)
     out: list[Finding] = []
     covered: set[int] = set()
     for c in ctx.analysis.calls:
@@ -345,7 +356,7 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
             continue
         streams = _streams_of(ctx, c)
         covered.update(id(s) for s in streams)
-        lone = [s for s in streams if not _has_stream_back(s, all_streams)]
+        lone = [s for s in streams if not _has_stream_back(s, idx)]
         lasted = (c.duration_s or 0.0) >= ctx.options.one_way_min_s
         if streams and len(lone) == len(streams) and lasted:
             ev = [_call_ev(c, f"answered, {c.duration_s or 0:.1f} s, RTP in one direction only")]
