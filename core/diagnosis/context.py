@@ -17,12 +17,14 @@ from core.snapshot import ItspStatus
 #: uses (``core/lab``), kept as an option so a site can map what its OSBiz really sends. The Q.850
 #: cause in a ``Reason`` header, when present, wins over the status code (``CALL_REJECT_CAUSES``).
 DEFAULT_CALL_REJECT_REASONS: tuple[tuple[str, str], ...] = (
-    # (lower-case phrase in the reason phrase or Reason header text, finding id)
+    # (lower-case phrase in the reason phrase or Reason header text, finding id); first match wins.
+    # Phrases are specific on purpose: Q.850 texts such as "No route to destination" or
+    # "Unallocated number" are ordinary rejections, not FAQ causes.
     ("license", "calls.license-missing"),
-    ("trusted external", "calls.not-trusted-external-user"),
-    ("trusted-external", "calls.not-trusted-external-user"),
-    ("route", "calls.route-flag-off"),
-    ("numbering", "calls.numbering-mismatch"),
+    ("route flag", "calls.route-flag-off"),
+    ("trusted external user", "calls.not-trusted-external-user"),
+    ("trusted-external-user", "calls.not-trusted-external-user"),
+    ("numbering plan", "calls.numbering-mismatch"),
     ("number does not match", "calls.numbering-mismatch"),
 )
 

@@ -302,6 +302,12 @@ def test_rejected_calls_by_reason(reason: str, header: str | None, fid: str) -> 
     assert d.findings[0].evidence[0].call_id == "r1"
 
 
+@pytest.mark.parametrize("header", ['Q.850;cause=3;text="No route to destination"', 'Q.850;cause=1;text="Unallocated number"'])
+def test_ordinary_rejections_are_not_faq_causes(header: str) -> None:
+    rej = call("r1", answered=False, code=404, reason="Not Found", reason_header=header)
+    assert ids(run(None, analysis(calls=(rej,), rtp_streams=()))) == set()
+
+
 def test_rejected_call_explained_by_the_site() -> None:
     d0 = site_dict()
     d0["users"][0]["licenses"] = ["ip-user"]
