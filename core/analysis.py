@@ -235,6 +235,33 @@ class ErrorItem:
 
 
 @dataclass(frozen=True, slots=True)
+class RtcpReport:
+    """What one RTCP sender said about one source (or about itself, for SR-only senders)."""
+
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    sender_ssrc: int
+    source_ssrc: int | None  # the SSRC the report blocks describe; None when only SRs were sent
+    packets: int  # compound RTCP datagrams carrying this pair
+    sender_reports: int
+    receiver_reports: int
+    last_fraction_lost_pct: float | None
+    max_fraction_lost_pct: float | None
+    cumulative_lost: int | None  # signed 24-bit as sent (negative with duplicates)
+    last_jitter_ms: float | None
+    max_jitter_ms: float | None
+    last_rtt_ms: float | None  # at the capture point: RR arrival − matching SR − DLSR
+    max_rtt_ms: float | None
+    cname: str | None
+    bye: bool
+    first_frame: int
+    last_frame: int
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisResult:
     sources: tuple[str, ...]
     packets: int
@@ -254,3 +281,4 @@ class AnalysisResult:
     errors: tuple[ErrorItem, ...]
     kpis: dict[str, float | None] = field(default_factory=dict)
     link_types: tuple[str, ...] = ()
+    rtcp: tuple[RtcpReport, ...] = ()  # RtpAnalyzer.finish_rtcp()

@@ -8,12 +8,14 @@ The numbers follow ``ui/tap-rtp-analysis.c`` (``rtppacket_analyse``) and the str
 * expected = last sequence number + 65536·wraps − first sequence number + 1, where a wrap is
   counted when a packet (in timestamp order) has a lower sequence number than the *first* one;
   lost = expected − packets, negative with duplicates or sequence restarts.
-* "In time" means the RTP timestamp, extended to 64 bits per *conversation* as Wireshark's RTP
-  dissector does it (one unwrapping state shared by every SSRC and both directions of a
-  conversation), is not behind the last in-time packet of the stream. Out-of-time packets do not
-  move the reference point.
-* jitter (RFC 3550 A.8 in ms): D = |arrival − (reference arrival + Δtimestamp / (clock/1000))|,
-  J += (D − J)/16; clock/1000 is an *integer* division as in Wireshark (44.1 kHz → 44).
+* "In time" (tshark 4.0) means the RTP timestamp lies within the half of the 32-bit space that
+  follows the stream's *first* timestamp (so a timestamp wrap is in time, a restart behind the
+  first value is not). Out-of-time packets compute no delta/jitter and do not move the reference.
+* jitter (RFC 3550 A.8 in ms): D = |arrival − (reference arrival + (nominal − reference nominal))|
+  with nominal = (timestamp − first timestamp) mod 2³² / (clock/1000), J = (15·J + D)/16;
+  clock/1000 is an *integer* division as in Wireshark (44.1 kHz → 44). The reference arrival
+  moves with every in-time packet, the reference nominal time only with packets that have a
+  clock — so after a telephone-event burst the next audio packet's D includes the burst.
   Only payload types with a known clock contribute: static types by the RFC 3551 table, dynamic
   types by the SDP rtpmap of the conversation; telephone-event has no clock (RFC 4733 timestamps
   stand still) and heuristic streams of a dynamic type have none either.
@@ -24,9 +26,11 @@ The numbers follow ``ui/tap-rtp-analysis.c`` (``rtppacket_analyse``) and the str
 Detection: endpoints announced in SDP (``expect``) come first — both directions of an announced
 ``addr:port`` are RTP from that moment on, and ``port+1`` is RTCP. Other UDP is tried with a
 heuristic at least as strict as Wireshark's ``rtp.heuristic_rtp`` (version 2, not RTCP's 72–76,
-CSRC/extension/padding fit the datagram) plus: a new heuristic stream must start with a known
-static (0–34) or dynamic (96–127) payload type, and a heuristic stream is only reported once a
-second packet with the same flow and SSRC confirmed it.
+CSRC/extension/padding fit the datagram) plus: neither port below 1024 (DNS, NetBIOS, syslog …
+are never guessed), a new heuristic stream must start with an assigned static (RFC 3551) or a
+dynamic (96–127) payload type, and it is only reported once a later packet of the same flow and
+SSRC continued its sequence (+1…+100). An address that SDP announces with a non-RTP transport
+(T.38 ``udptl``) is never RTP.
 
 Memory per stream is constant (counters, running means, a 128-bit duplicate window, the current
 10-s interval) plus one small ``StreamInterval`` per 10 s — nothing per packet.
@@ -43,13 +47,12 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from collectors.capture.packets import UdpBatch, UdpPacket
 from collectors.media.packet import ReportBlock, RtcpPacket, parse_rtcp
-from core.analysis import ErrorItem, RtpStreamStats, StreamInterval
+from core.analysis import ErrorItem, RtcpReport, RtpStreamStats, StreamInterval
 from core.errors import ParseError
 from core.media_quality import MosModel
 
@@ -988,33 +991,6 @@ class RtpAnalyzer:
     def finish_rtcp(self) -> tuple[RtcpReport, ...]:
         """One summary per (RTCP flow, sender SSRC, reported source SSRC), in order of appearance."""
         return self._rtcp.results()
-
-
-@dataclass(frozen=True, slots=True)
-class RtcpReport:
-    """What one RTCP sender said about one source (or about itself, for SR-only senders)."""
-
-    src: str
-    src_port: int
-    dst: str
-    dst_port: int
-    sender_ssrc: int
-    source_ssrc: int | None  # the SSRC the report blocks describe; None when only SRs were sent
-    packets: int  # compound RTCP datagrams carrying this pair
-    sender_reports: int
-    receiver_reports: int
-    last_fraction_lost_pct: float | None
-    max_fraction_lost_pct: float | None
-    cumulative_lost: int | None  # signed 24-bit as sent
-    last_jitter_ms: float | None
-    max_jitter_ms: float | None
-    last_rtt_ms: float | None  # capture-time RTT: RR arrival − matching SR − DLSR
-    max_rtt_ms: float | None
-    cname: str | None
-    bye: bool
-    first_frame: int
-    last_frame: int
-    call_id: str | None = None
 
 
 class _RtcpPair:
