@@ -126,13 +126,6 @@ def decrypt_sip(capture: Path, keylog: Path, ports: Iterable[int], *, tshark: st
     return parse_tshark_json(proc.stdout.decode("utf-8", "replace"))
 
 
-def decrypted_sip(capture: Path, keylog: Path, ports: Iterable[int] | None = None, *,
-                  tshark: str = "tshark") -> list[DecryptedMessage]:
-    """``decrypt_sip`` on the given TLS server ports, by default the trunk ports 5061 and 65061."""
-    return decrypt_sip(capture, keylog, DEFAULT_PORTS if ports is None else set(ports) | DEFAULT_PORTS,
-                       tshark=tshark)
-
-
 def feed(analyzer: SipAnalyzer, messages: Iterable[DecryptedMessage]) -> int:
     """Hand every decrypted message to the SIP analyser as transport "tls"; returns the count."""
     n = 0

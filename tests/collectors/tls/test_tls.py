@@ -23,7 +23,6 @@ from collectors.sip.analyzer import SipAnalyzer
 from collectors.tls.analyzer import TlsAnalyzer, reconnects
 from collectors.tls.decrypt import (
     decrypt_sip,
-    decrypted_sip,
     feed,
     mark_decrypted,
     parse_tshark_json,
@@ -190,7 +189,7 @@ def test_keylog_decryption_feeds_the_sip_analyzer(tmp_path: Path, version: ssl.T
     cap = tmp_path / "trunk.pcap"
     write_pcap(cap, s.segments)
     msgs = decrypt_sip(cap, keylog, [SERVER[1]])
-    assert decrypted_sip(cap, keylog) == msgs  # the pipeline's call: trunk ports by default
+    assert decrypt_sip(cap, keylog, tls_ports(())) == msgs  # the trunk ports by default
     a = SipAnalyzer()
     assert feed(a, msgs) == 5
     r = a.finish(None)
