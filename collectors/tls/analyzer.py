@@ -246,10 +246,6 @@ class TlsAnalyzer:
 
     # ------------------------------------------------------------------ results
 
-    def server_ports(self) -> set[int]:
-        """Server ports of the TLS flows seen so far (the ports tshark must decode as TLS)."""
-        return {f.sport for f in self._flows if f.parsers or f.client_hello is not None}
-
     def finish(self, end_ts: float | None = None) -> tuple[TlsFlowInfo, ...]:
         out = []
         for f in self._flows:
