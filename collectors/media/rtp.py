@@ -340,6 +340,8 @@ class RtpAnalyzer:
         self._endpoints: dict[tuple[str, int], _Endpoint | None] = {}
         self._rtcp_endpoints: dict[tuple[str, int], _Endpoint | None] = {}
         self._flows: dict[tuple[str, int, str, int], _Flow] = {}
+        # endpoint → flow keys classified with it, so a new SDP re-classifies only those flows
+        self._flows_by_endpoint: dict[tuple[str, int], list[tuple[str, int, str, int]]] = {}
         self._streams: dict[tuple[str, int, str, int, int], _Stream] = {}
         self._candidates = 0
         self._ssrc_clock: dict[int, int] = {}
@@ -368,7 +370,9 @@ class RtpAnalyzer:
         endpoint = _Endpoint(payload_map, call_id) if rtp else None
         self._endpoints[(addr, port)] = endpoint
         self._rtcp_endpoints[(addr, port + 1)] = endpoint
-        self._flows.clear()  # classifications may change; they are rebuilt lazily
+        for ep in ((addr, port), (addr, port + 1)):
+            for key in self._flows_by_endpoint.pop(ep, ()):
+                self._flows.pop(key, None)  # re-classified lazily on its next packet
 
     # -- packets -----------------------------------------------------------------------------
     def on_udp(self, pkt: UdpPacket) -> bool:
@@ -806,6 +810,9 @@ class RtpAnalyzer:
             kind = _OTHER  # well-known service ports (DNS, NetBIOS, syslog …) are never guessed RTP
         flow = _Flow(kind, ep)
         self._flows[key] = flow
+        by_ep = self._flows_by_endpoint
+        by_ep.setdefault((src, sport), []).append(key)
+        by_ep.setdefault((dst, dport), []).append(key)
         return flow
 
     def _malformed(self, flow: _Flow, frame: int, message: str) -> None:
