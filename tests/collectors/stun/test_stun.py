@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import shutil
 import struct
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -236,3 +238,32 @@ def test_turn_over_tcp_allocate_challenge_then_success() -> None:
     alloc = [(t.response_class, t.error_code) for t in txns if t.method == "Allocate"]
     assert alloc == [("error", 401), ("success", None)]
     assert {t.transport for t in txns} == {"tcp"}
+
+
+TSHARK_OPTIONS = {"arkime_turn-over-tcp80.pcap": ["-d", "tcp.port==80,stun"]}
+# What tshark counts beyond EXPECTED: the ICMP-quoted Refresh success of ndpi_stun.pcap frame 24.
+TSHARK_EXTRA = {"ndpi_stun.pcap": {"Refresh success": 1}}
+
+
+def _name(mtype: int) -> str:
+    m = parse_stun(struct.pack("!HHI", mtype, 0, MAGIC_COOKIE) + TID)
+    return f"{m.method} {m.klass}"
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_expected_counts_are_what_tshark_says_now(name: str) -> None:
+    """The live oracle: the checked-in EXPECTED figures equal a fresh tshark run."""
+    path = PCAPS / name
+    if not path.exists():
+        pytest.skip(f"shared capture {path} not present")
+    out = subprocess.run(["tshark", "-n", "-r", str(path), *TSHARK_OPTIONS.get(name, []), "-T", "fields",
+                          "-e", "stun.type", "-e", "classicstun.type"], capture_output=True, check=True).stdout
+    counts: Counter[str] = Counter()
+    for line in out.decode().splitlines():
+        for value in line.replace("\t", ",").split(","):
+            if value.strip():
+                counts[_name(int(value, 16))] += 1
+    expected = Counter(EXPECTED[name])
+    expected.update(TSHARK_EXTRA.get(name, {}))
+    assert counts == expected
