@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import ssl
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -260,3 +261,24 @@ def test_https_flows_in_a_real_capture_match_tshark() -> None:
     assert (flows[52797].handshake, flows[52797].syn_answered, flows[52797].alerts) == (
         "ok", True, ("server encrypted alert",))
     assert all(f.cert_subject is None for f in flows.values())  # resumed: no Certificate message
+
+
+@needs_tshark
+def test_hello_and_alert_fields_agree_with_tshark(tmp_path: Path) -> None:
+    s = tls_session(tmp_path, version=ssl.TLSVersion.TLSv1_2, keylog=None, to_server=[], to_client=[], verify=True)
+    cap = tmp_path / "c.pcap"
+    write_pcap(cap, s.segments)
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(cap), "-d", f"tcp.port=={SERVER[1]},tls", "-Y", "tls", "-T", "fields",
+         "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.version", "-e", "tls.alert_message.desc",
+         "-e", "x509sat.printableString", "-e", "x509sat.uTF8String"],
+        capture_output=True, check=True).stdout.decode()
+    fields = [line.split("\t") for line in out.splitlines()]
+    sni = {f[0] for f in fields if f[0]}
+    versions = [int(v, 16) for f in fields for v in f[1].split(",") if v]
+    alerts = [int(f[2]) for f in fields if f[2]]
+    (flow,) = run(cap)
+    assert sni == {flow.sni}
+    assert versions[-1] == 0x0303 and flow.version == "TLS 1.2"  # the ServerHello's version
+    assert alerts == [48] and flow.alerts == ("client fatal unknown_ca",)  # RFC 8446 §6: 48 = unknown_ca
+    assert any("trunk.example" in f[3] + f[4] for f in fields) and flow.cert_subject == "CN=trunk.example"
