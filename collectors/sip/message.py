@@ -286,6 +286,7 @@ class SipStreamFramer:
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
         self._boundary = -1  # stream offset where the caller said a segment ended
+        self._searched = 0  # bytes of _buf already searched for the end of the header section
         self._resyncing = False
 
     @property
@@ -303,6 +304,7 @@ class SipStreamFramer:
     def _consume(self, n: int) -> None:
         del self._buf[:n]
         self._base += n
+        self._searched = 0
 
     def _resync(self, skip_from: int) -> None:
         """Drop bytes until something that looks like a start line (or keep a short tail)."""
@@ -332,8 +334,11 @@ class SipStreamFramer:
             return NEED_DATA
         if buf[0] in (0x0D, 0x0A):
             return self._keepalive()
-        found = _find_header_end(buf)
+        # Resume the search for the blank line where the last call stopped (minus the 3 bytes a
+        # CRLFCRLF may straddle), so a header fed in tiny pieces is not rescanned quadratically.
+        found = _find_header_end(buf, max(0, self._searched - 3))
         if found is None:
+            self._searched = len(buf)
             if len(buf) > MAX_HEADER_BYTES:
                 start = self._base
                 self._resync(1)
