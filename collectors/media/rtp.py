@@ -472,7 +472,9 @@ class RtpAnalyzer:
         a = np.frombuffer(batch.buf, dtype=np.uint8)
         off = np.asarray(batch.payload_off, dtype=np.int64)
         plen = np.asarray(batch.payload_len, dtype=np.int64)
-        ok = plen >= 12
+        ok = (plen >= 12) & (off >= 0) & (off + plen <= a.size)
+        if a.size < 12:  # rows that cannot be RTP read a dummy header at offset 0
+            a = np.zeros(12, dtype=np.uint8)
         offc = np.where(ok, off, 0)
         b0 = a[offc]
         b1 = a[offc + 1]

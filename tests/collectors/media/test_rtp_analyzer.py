@@ -310,3 +310,22 @@ def test_batch_path_equals_per_packet_path(events: list[tuple[int, int, int, boo
                 assert vx == pytest.approx(vy, abs=1e-6), field
             else:
                 assert vx == vy, field
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=64), st.booleans(), st.integers(0, 3)), max_size=60))
+def test_hostile_datagrams_never_crash(datagrams: list[tuple[bytes, bool, int]]) -> None:
+    """Any payload on an announced port, its RTCP port or an unknown flow, per packet and batched."""
+    one, many = announced(), announced()
+    rows = []
+    for frame, (data, rtp_like, port) in enumerate(datagrams, start=1):
+        payload = bytes([0x80 | (data[0] & 0x3F)]) + data[1:] if rtp_like and data else data
+        dport = (20000, 20001, 30002, 53)[port]
+        one.on_udp(UdpPacket(frame, T0 + frame / 50, "10.0.0.1", 40000 + port, B, dport, payload))
+        rows.append((frame, T0 + frame / 50, payload))
+    for s in one.finish():
+        assert s.lost == s.expected - s.packets
+    one.finish_rtcp()
+    if rows:
+        many.on_udp_batch(_batch(rows, 0x0A000001, 0x23F6B214))
+        many.finish()
