@@ -145,17 +145,12 @@ def redact(text: str) -> str:
 
 @dataclass(slots=True)
 class _Txn:
-    """First request of a transaction and what answered it."""
+    """Time of a transaction's first request and its first final response."""
 
-    frame: int
     ts: float
-    src: str
-    dst: str
-    method: str
     final_ts: float | None = None
     final_code: int | None = None
-    first_response_ts: float | None = None
-    had_credentials: bool = False
+    had_credentials: bool = False  # the request carried Authorization/Proxy-Authorization
 
 
 @dataclass(slots=True)
@@ -448,14 +443,12 @@ class SipAnalyzer:
         txn = self._txns.get(tkey)
         if msg.method is not None and msg.method != "ACK":
             if txn is None:
-                txn = self._txns[tkey] = _Txn(frame, ts, src, dst, msg.method)
+                txn = self._txns[tkey] = _Txn(ts)
             if msg.get("authorization") or msg.get("proxy-authorization"):
                 txn.had_credentials = True
-        elif msg.status is not None and txn is not None and not retrans:
-            if txn.first_response_ts is None:
-                txn.first_response_ts = ts
-            if msg.status >= 200 and txn.final_code is None:
-                txn.final_ts, txn.final_code = ts, msg.status
+        elif (msg.status is not None and msg.status >= 200 and txn is not None and not retrans
+              and txn.final_code is None):
+            txn.final_ts, txn.final_code = ts, msg.status
 
         if cseq_method == "INVITE" or msg.method in ("BYE", "CANCEL", "ACK") or call_id in self._calls:
             self._call_message(frame, ts, src, sport, dst, msg, call_id, cseq_num, cseq_method,
