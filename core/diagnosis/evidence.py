@@ -56,16 +56,30 @@ def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
     sip = ctx.verdict("sip-tls")
     if sip is not None and sip.verdict is Verdict.BLOCKED:
         ev += sip.evidence
+    subject = sip.destination if sip is not None and ev else None
     for o in _outcomes(ctx):
-        if o.state is ItspState.NOT_REGISTERED and o.last_failure_code in (None, 408) and o.registration.unanswered:
+        unanswered = _unanswered(o.registration, ctx.now)
+        if o.state is ItspState.NOT_REGISTERED and o.last_failure_code in (None, 408) and unanswered:
             reg = o.registration
-            ev.append(Evidence(f"REGISTER {reg.aor} to {reg.registrar}: {reg.unanswered} without response",
+            ev.append(Evidence(f"REGISTER {reg.aor} to {reg.registrar}: {unanswered} without response",
                                packets=reg.frames[-3:], timestamp=o.since))
             ev += _reg_events(reg, (408,), ctx.now)
+            subject = subject or reg.registrar
     if not ev:
         return []
     ev.insert(0, Evidence(f"ITSP status: not registered — {ctx.itsp.reason}", timestamp=ctx.itsp.since))
-    return [make("itsp.not-registered.firewall", _cap(ev), subject=sip.destination if sip else None)]
+    return [make("itsp.not-registered.firewall", _cap(ev), subject=subject)]
+
+
+#: RFC 3261 §17.1.2.2 Timer F (64·T1): a non-INVITE request without an answer this long timed out.
+TIMER_F_S = 32.0
+
+
+def _unanswered(reg: RegistrationInfo, now: float) -> int:
+    """REGISTERs without a response, not counting the last one while it may still be answered."""
+    events = [e for e in reg.timeline if e.ts <= now]
+    pending = bool(events) and events[-1].state == "trying" and now - events[-1].ts < TIMER_F_S
+    return max(0, reg.unanswered - pending)
 
 
 def _auth_failed(o: RegistrationOutcome, loop: int) -> bool:
@@ -358,7 +372,9 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
         covered.update(id(s) for s in streams)
         lone = [s for s in streams if not _has_stream_back(s, idx)]
         lasted = (c.duration_s or 0.0) >= ctx.options.one_way_min_s
-        if streams and len(lone) == len(streams) and lasted:
+        # A handful of packets one way (a comfort-noise burst, a B2BUA leg) is not media flowing.
+        flowing = sum(s.packets for s in lone) >= ctx.options.min_stream_packets
+        if streams and len(lone) == len(streams) and lasted and flowing:
             ev = [_call_ev(c, f"answered, {c.duration_s or 0:.1f} s, RTP in one direction only")]
             ev += [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
                             packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)

@@ -106,6 +106,15 @@ def test_register_unanswered_is_firewall() -> None:
     assert "unanswered" in d.itsp.reason
 
 
+def test_a_register_still_within_timer_f_is_not_unanswered() -> None:
+    r = reg_failing([None], start=T0 + 590)  # sent 10 s before ``now``
+    d = run(site(), analysis(registrations=(r,)))
+    assert d.itsp.state is ItspState.NOT_REGISTERED and d.findings == ()
+    d = run(site(), analysis(registrations=(r,)), now=datetime.fromtimestamp(T0 + 640, UTC))
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert d.findings[0].subject == f"{CONNECTOR}:{CPORT}"
+
+
 def test_probe_failing_at_connect_without_capture() -> None:
     p = ProbeResult("sip_options_tls", f"{CONNECTOR}:{CPORT}", T0 + 5, False, "TCP connect timed out after 5.0 s",
                     5.0, transcript=("connect 35.246.178.13:65061 …", "timeout"))
