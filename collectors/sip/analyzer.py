@@ -217,6 +217,7 @@ class _Reg:
     attempts_total: int = 0  # attempts in the RFC 6076 sense (ended by a final non-challenge)
     attempts_failed: int = 0
     contact: str | None = None
+    bindings: tuple[str, ...] = ()
     unregistered: bool = False
     expiry_marked: bool = False  # an "expired" state is in the timeline for the last 2xx
 
@@ -648,6 +649,7 @@ class SipAnalyzer:
             else:
                 reg.unregistered = False
                 reg.granted = granted
+                reg.bindings = tuple(u for u in (uri_of(c) for c in msg.get_all("contact")) if u)
                 reg.last_success_ts = ts
                 reg.expiry_marked = False
                 reg.timeline.append(RegistrationState(ts, frame, "registered", code))
@@ -768,7 +770,7 @@ class SipAnalyzer:
             r.aor, r.registrar, r.client, r.attempts, r.challenges, dict(r.final_codes), r.last_code,
             r.granted, r.last_success_ts, expiry,
             None if r.rrd_ms is None else round(r.rrd_ms, 3), registered, unanswered,
-            tuple(timeline), tuple(r.frames))
+            tuple(timeline), tuple(r.frames), r.bindings)
 
     def _kpis(self, calls: tuple[CallInfo, ...]) -> dict[str, float | None]:
         """RFC 6076 §4 metrics plus ASR/NER; definitions in ``KPI_DEFINITIONS``."""
@@ -789,7 +791,9 @@ class SipAnalyzer:
         redirected = sum(1 for c in calls if c.final_code is not None and 300 <= c.final_code < 400)
         answered = sum(1 for c in calls if c.answered)
         seer = sum(1 for c in calls if c.answered or c.final_code in SEER_CODES)
-        isa = sum(1 for c in calls if not c.answered and (c.final_code in ISA_CODES or c.final_code is None))
+        # Timed out = no final response and no ringing within Timer B (state "failed", no code).
+        isa = sum(1 for c in calls if not c.answered and (
+            c.final_code in ISA_CODES or (c.final_code is None and c.state == "failed")))
         ner = sum(1 for c in calls if c.answered or c.final_code in NER_CODES)
         completed = sum(1 for c in calls if c.answered and c.end_ts is not None and not c.cancelled)
         sdd = [(c.bye_ok_ts - c.bye_ts) * 1000.0 for c in self._calls.values()
@@ -824,7 +828,7 @@ KPI_DEFINITIONS: dict[str, str] = {
     "seer_pct": "RFC 6076 §4.7 Session Establishment Effectiveness Ratio: calls answered or "
                 "ended by 480/486/600/603 / (calls − 3xx redirected)",
     "isa_pct": "RFC 6076 §4.8 Ineffective Session Attempts: calls ended by 408/500/503/504 or "
-               "with no final response / calls",
+               "timed out (no response within Timer B, 32 s) / calls",
     "scr_pct": "RFC 6076 §4.9 Session Completion Ratio: answered calls ended by BYE / calls",
     "asr_pct": "ITU-T E.411 Answer Seizure Ratio: answered / calls",
     "ner_pct": "ITU-T E.411 Network Effectiveness Ratio: answered or ended by user busy 486, no "

@@ -101,14 +101,15 @@ def test_cancelled_call_and_failed_call_kpis() -> None:
     f.up(20.0, req("INVITE", 1, call_id="c2"))
     f.down(20.1, resp(503, "Service Unavailable", 1, "INVITE", call_id="c2"))
     f.up(30.0, req("INVITE", 1, call_id="c3"))  # never answered
-    r = a.finish(40.0)
+    assert a.finish(40.0).calls[2].state == "in-progress"  # 10 s: Timer B (32 s) still running
+    r = a.finish(80.0)
     c1, c2, c3 = r.calls
     assert c1.state == "cancelled" and c1.cancelled and c1.final_code == 487 and c1.q850_cause == 31
     assert c1.end_ts == 10.0 and c1.pdd_ms == 200.0
     assert c2.state == "failed" and c2.final_code == 503 and c2.final_reason == "Service Unavailable"
-    assert c3.state == "in-progress" and c3.final_code is None
+    assert c3.state == "failed" and c3.final_code is None  # timed out
     assert r.kpis["asr_pct"] == 0.0
-    assert r.kpis["isa_pct"] == round(200 / 3, 3)  # 503 and the unanswered one
+    assert r.kpis["isa_pct"] == round(200 / 3, 3)  # 503 and the timed-out one
     assert r.kpis["ner_pct"] == round(100 / 3, 3)  # 487 (no answer) only
 
 
