@@ -145,6 +145,9 @@ class RegistrationInfo:
     unanswered: int
     timeline: tuple[RegistrationState, ...] = ()
     frames: tuple[int, ...] = ()
+    #: Contact URIs the registrar listed in its last 2xx: every binding of the AOR (RFC 3261 §10.3),
+    #: so a second system registered with the same trunk shows here even in this system's own trace.
+    bindings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
