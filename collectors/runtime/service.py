@@ -39,6 +39,7 @@ from collectors.runtime.tail import LogTail
 from collectors.runtime.window import recent
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
+from core.findings import Finding, sort_findings
 from core.probes import ProbeResult
 from core.secrets import SecretRef
 from core.snapshot import CollectorStatus, ItspStatus, Snapshot
@@ -65,6 +66,7 @@ class ServeConfig:
     probe_timeout_s: float = 5.0
     token_interval_s: float = 30.0
     window_s: float = 60.0  # live evidence window: what happened in the last minute
+    hold_s: float = 30.0  # a finding closes after its evidence has been gone this long
     retention_s: float = 14 * 86400.0
     probes: tuple[str, ...] = ("sip_options_tls", "tcp_connect", "stun", "https_rest")
     probe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -116,6 +118,8 @@ class Service:
         last = self.history.last_itsp_state()
         self._itsp_last: tuple[float, str] | None = last
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
+        self._last_seen: dict[tuple[str, str], tuple[float, Finding]] = {}
+        self._started = clock()
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -414,7 +418,7 @@ class Service:
             )
         )
         itsp = self._track_itsp(diag.itsp, now)
-        self._track_findings(diag.findings, now)
+        findings = self._track_findings(diag.findings, now)
         if analysis is not None:
             self._record_completed(analysis)
         with self._lock:
@@ -423,7 +427,7 @@ class Service:
             now=now,
             system=getattr(getattr(self._site, "system", None), "name", "unknown"),
             itsp=itsp,
-            findings=tuple(diag.findings),
+            findings=findings,
             analysis=live,
             site=self._site,
             probes=tuple(self._probe_results.values()),
@@ -450,15 +454,27 @@ class Service:
             since = last[0]
         return dataclasses.replace(itsp, since=itsp.since if itsp.since is not None and last is None else since)
 
-    def _track_findings(self, findings: Any, now: float) -> None:
-        current = {(f.id, f.subject or ""): f for f in findings}
-        for key, f in current.items():
+    def _track_findings(self, findings: tuple[Finding, ...], now: float) -> tuple[Finding, ...]:
+        """Open new findings; close one only after it was absent for ``hold_s`` (no flapping).
+
+        Evidence in a sliding window comes and goes between calls (one-way audio needs a call to
+        be running); an operator wants one open/close pair per problem, not one per sample.
+        """
+        for f in findings:
+            key = (f.id, f.subject or "")
+            self._last_seen[key] = (now, f)
             if key not in self._open:
                 self._open[key] = now
                 self.history.finding_event(now, "opened", f.id, key[1], f.severity.value, f.title)
-        for key in [k for k in self._open if k not in current]:
-            del self._open[key]
-            self.history.finding_event(now, "closed", key[0], key[1], "", "")
+        for key in list(self._open):
+            seen = self._last_seen.get(key)
+            if seen is None and now - self._started < self.cfg.hold_s:
+                continue  # open before a restart: give the collectors a chance to see it again
+            if seen is None or now - seen[0] > self.cfg.hold_s:
+                del self._open[key]
+                self._last_seen.pop(key, None)
+                self.history.finding_event(now, "closed", key[0], key[1], "", "")
+        return tuple(sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen]))
 
     def _record_completed(self, analysis: AnalysisResult) -> None:
         """History rows and the service's own counters for calls, streams and SIP responses.

@@ -15,6 +15,7 @@ within a few minutes; the measured open/close delays are printed for the closing
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEEPALIVE_S = 2.0
 FAULT_UNTIL_S = 16.0
-DURATION_S = 34.0
+DURATION_S = 40.0
 PARALLEL = 4
 
 
@@ -48,6 +49,22 @@ class Observed:
 
     def first_time(self, start: float, end: float, ids: tuple[str, ...]) -> float | None:
         return next((t for t, _s, got in self.timeline if start <= t < end and got == ids), None)
+
+    def closed_at(self) -> float | None:
+        """First time after the lift from which every sample has no finding."""
+        closed: float | None = None
+        for t, _s, ids in self.timeline:
+            if t < FAULT_UNTIL_S:
+                continue
+            if ids:
+                closed = None
+            elif closed is None:
+                closed = t
+        return closed
+
+
+def _round(value: float | None, offset: float = 0.0) -> float | None:
+    return None if value is None else round(value + offset, 1)
 
 
 def _wait_for_lab(out: Path, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> float:
@@ -79,7 +96,7 @@ def _run_scenario(name: str, root: Path) -> Observed:
     try:
         t0 = _wait_for_lab(out, lab)
         obs.expected = tuple(sorted(json.loads((out / "scenario.json").read_text())["expected_findings"]))
-        cfg = ServeConfig(db_path=out / "serve.db", ring_dir=out / "ring", window_s=2 * KEEPALIVE_S,
+        cfg = ServeConfig(db_path=out / "serve.db", ring_dir=out / "ring", window_s=2 * KEEPALIVE_S, hold_s=2 * KEEPALIVE_S,
                           analysis_interval_s=1.0, probe_interval_s=KEEPALIVE_S, token_interval_s=1.0,
                           probe_timeout_s=1.5, **config_from_lab(out))
         service = Service(cfg)
@@ -110,30 +127,34 @@ def _run_scenario(name: str, root: Path) -> Observed:
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
     root = tmp_path_factory.mktemp("serve-lab")
+    # UPSCOPE_E2E_SCENARIOS=a,b narrows the run while debugging one scenario.
+    names = [n for n in SCENARIOS if n in os.environ.get("UPSCOPE_E2E_SCENARIOS", n)]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        results = list(pool.map(lambda n: _run_scenario(n, root), SCENARIOS))
-    summary = {o.scenario: {"opened_s": o.first_time(0, FAULT_UNTIL_S, o.expected),
-                            "closed_s": (lambda t: None if t is None else round(t - FAULT_UNTIL_S, 1))(
-                                o.first_time(FAULT_UNTIL_S, DURATION_S, ()))} for o in results}
-    print("\nserve vs lab (seconds after lab start / after the fault was lifted):")
+        results = list(pool.map(lambda n: _run_scenario(n, root), names))
+    summary = {o.scenario: {"opened_s": _round(o.first_time(0, FAULT_UNTIL_S, o.expected)),
+                            "closed_after_lift_s": _round(o.closed_at(), -FAULT_UNTIL_S)} for o in results}
+    print("\nserve vs lab (opened: s after lab start; closed: s after the fault was lifted):")
     print(json.dumps(summary, indent=1))
     return {o.scenario: o for o in results}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_serve_reports_the_scenario_and_closes_it(scenario: str, observed: dict[str, Observed]) -> None:
+    if scenario not in observed:
+        pytest.skip("not selected by UPSCOPE_E2E_SCENARIOS")
     obs = observed[scenario]
     assert not obs.error, obs.error
     assert obs.timeline, "the service produced no snapshot"
     during = obs.ids_between(0, FAULT_UNTIL_S)
     assert obs.expected in during, (
         f"{scenario}: expected {obs.expected} while the fault is on; saw {sorted(set(during))}")
-    # Steady state just before the fault is lifted: exactly the expected ids.
-    before_lift = obs.ids_between(FAULT_UNTIL_S - 2.5, FAULT_UNTIL_S)
-    assert before_lift and all(ids == obs.expected for ids in before_lift), (
-        f"{scenario}: before the lift saw {sorted(set(before_lift))}")
-    after = obs.ids_between(FAULT_UNTIL_S + 2 * KEEPALIVE_S + 4, DURATION_S)
-    assert after and all(ids == () for ids in after), f"{scenario}: after the lift saw {sorted(set(after))}"
+    # While the fault is on, once it showed: nothing but the expected ids (no stray finding).
+    shown = obs.first_time(0, FAULT_UNTIL_S, obs.expected)
+    assert shown is not None
+    stray = {i for ids in obs.ids_between(shown, FAULT_UNTIL_S) for i in ids} - set(obs.expected)
+    assert not stray, f"{scenario}: unexpected findings while the fault was on: {sorted(stray)}"
+    assert obs.ids_between(FAULT_UNTIL_S - 1.5, FAULT_UNTIL_S)[-1] == obs.expected
+    assert obs.closed_at() is not None, f"{scenario}: findings still open at the end: {obs.timeline[-1]}"
     if scenario == "healthy":
         states = {state for t, state, _ids in obs.timeline if t > 4}
         assert states == {"registered"}, states
