@@ -2,7 +2,7 @@
 
 Counts are compared with the checked-in tshark references (``tests/reference/tshark``,
 ``-z sip,stat``: every dissected message, resends included, plus the resend count). The
-captures are read here with a small scapy driver (``upscope_b_feed``), so files whose SIP sits
+captures are read here with a small scapy driver (``sip_scapy_feed``), so files whose SIP sits
 in encapsulations that driver does not decode are listed in ``DRIVER_EXEMPT`` — the capture
 pipeline's own agreement test covers them. Call/registration figures were checked by hand
 against Wireshark's view of each file.
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from upscope_b_feed import PCAPS, Reassembler, packets
+from sip_scapy_feed import PCAPS, Reassembler, packets
 
 from collectors.capture.packets import UdpPacket
 from collectors.sip.analyzer import SipAnalyzer, SipResult

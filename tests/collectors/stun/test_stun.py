@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
-from upscope_b_feed import PCAPS, Reassembler, packets
+from sip_scapy_feed import PCAPS, Reassembler, packets
 
 from collectors.capture.packets import StreamData, UdpPacket
 from collectors.stun.analyzer import StunAnalyzer

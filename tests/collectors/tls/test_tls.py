@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from tls_capture import CLIENT, SERVER, tls_session, write_pcap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
+from sip_scapy_feed import PCAPS, Reassembler, packets
 from test_sip_analyzer import req, resp
-from upscope_b_feed import PCAPS, Reassembler, packets
 
 from collectors.capture.packets import StreamData, TcpSegment
 from collectors.sip.analyzer import SipAnalyzer
