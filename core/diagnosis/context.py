@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.analysis import AnalysisResult
@@ -61,8 +61,10 @@ class DiagnosisInputs:
     options: DiagnosisOptions = DiagnosisOptions()
 
     def now_ts(self) -> float:
+        """``now`` as UNIX seconds (a naive datetime is UTC); without it, the end of the capture."""
         if self.now is not None:
-            return self.now.timestamp()
+            now = self.now if self.now.tzinfo is not None else self.now.replace(tzinfo=UTC)
+            return now.timestamp()
         if self.analysis is not None and self.analysis.last_ts is not None:
             return self.analysis.last_ts
         raise ValueError("DiagnosisInputs.now is required without a capture")
