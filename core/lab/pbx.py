@@ -100,14 +100,15 @@ class Pbx:
                     continue
                 failures = 0
                 self.conn = conn
+                alive = True
                 try:
-                    await self._serve(conn, stop)
+                    alive = await self._serve(conn, stop)
                 finally:
-                    if stop.is_set() and self.stats.registered and not conn.closed.is_set():
+                    if alive and stop.is_set() and self.stats.registered and not conn.closed.is_set():
                         await self._register(conn, 0)
                     self.stats.registered = False
                     self.conn = None
-                    await conn.close()
+                    await conn.close(graceful=alive)
         finally:
             stun_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -125,7 +126,8 @@ class Pbx:
             return None
         return SipConnection(reader, w, self._on_request, self.observer)
 
-    async def _serve(self, conn: SipConnection, stop: asyncio.Event) -> None:
+    async def _serve(self, conn: SipConnection, stop: asyncio.Event) -> bool:
+        """Keep the trunk up until stop; False when the path died (no answer to a request)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         next_register = now
@@ -136,18 +138,19 @@ class Pbx:
             if now >= next_register:
                 granted = await self._register(conn, self.register_expires)
                 if granted is None:
-                    return  # no answer at all: the path is broken, reconnect
+                    return False  # no answer at all: the path is broken, reconnect
                 next_register = loop.time() + (granted / 2 if granted else self.keepalive)
             elif now >= next_options:
                 next_options = now + self.keepalive
                 if not await self._options(conn):
-                    return  # the connector is gone: reconnect
+                    return False  # the connector is gone: reconnect
             elif now >= next_crlf:
                 next_crlf = now + self.keepalive
                 conn.send_ping()
             wake = min(next_register, next_options, next_crlf) - loop.time()
             if wake > 0:
                 await _wait(stop, wake, conn.closed)
+        return not conn.closed.is_set()
 
     def _base(self, method: str, ruri: str, call_id: str, to_tag: str | None = None) -> list[tuple[str, str]]:
         assert self.conn is not None

@@ -122,12 +122,16 @@ class SipConnection:
         if queue is not None:
             queue.put_nowait(msg)
 
-    async def close(self) -> None:
+    async def close(self, graceful: bool = True) -> None:
+        """Close; ``graceful=False`` aborts (a dead path would hold a TLS close_notify for ever)."""
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):
-            self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+            if graceful:
+                self.writer.close()
+                await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+            else:
+                self.writer.transport.abort()
         self._reader_task.cancel()
         with contextlib.suppress(BaseException):
             await self._reader_task

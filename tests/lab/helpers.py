@@ -143,3 +143,18 @@ def netns() -> str:
 def pki_dirs(pid: int) -> list[Path]:
     import tempfile
     return list(Path(tempfile.gettempdir()).glob(f"upscope-lab-pki-{pid}-*"))
+
+
+def diagnose_ids(out: Path) -> list[str]:
+    """Finding ids of ``upscope diagnose`` on the lab's artifacts, as a real site would hand them in."""
+    info = json.loads((out / "lab.json").read_text())
+    args = ["diagnose", "--site", str(out / "site.yaml"), "--capture", str(out / "lab.pcapng"),
+            "--trace-log", str(out / "osbiz-trace.log"), "--keylog", str(out / "sslkeys.log"),
+            "--format", "json"]
+    if (out / "jwt.txt").exists():
+        args += ["--jwt-file", str(out / "jwt.txt")]
+    if info["pbx"]["https_443"]:
+        args += ["--osbiz-https-port", str(info["pbx"]["https_443"])]
+    res = upscope(*args, timeout=120)
+    assert res.returncode in (0, 1), res.stderr
+    return sorted({f["id"] for f in json.loads(res.stdout)["findings"]})
