@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -176,7 +177,6 @@ class _Stream:
         "cur_jit_max",
         "cur_jit_n",
         "cur_jit_sum",
-        "cur_lost_base",
         "cur_packets",
         "cur_start",
         "cycles",
@@ -270,7 +270,48 @@ class _Stream:
         self.cur_jit_sum = 0.0
         self.cur_jit_n = 0
         self.cur_jit_max = 0.0
-        self.cur_lost_base = 0
+
+
+# An idle stream's state packed into one bytes object (no per-value Python objects): about a
+# third of a live ``_Stream``. Restored exactly when the stream sends again.
+_INT_SLOTS = (
+    "total_nr", "events", "duplicates", "clock_rate", "first_frame", "last_frame", "start_seq",
+    "stop_seq", "seq_num", "cycles", "sequence", "first_timestamp", "first_pt", "pt", "hi_seq",
+    "bad_seq", "cur_packets", "cur_exp", "cur_jit_n", "main_pt", "under", "confirmed",
+)
+_FLOAT_SLOTS = (
+    "first_ts", "last_ts", "time", "last_nominal", "delta", "max_delta", "min_delta", "mean_delta",
+    "jitter", "min_jitter", "max_jitter", "mean_jitter", "cur_start", "cur_jit_sum", "cur_jit_max",
+)
+_PACK = struct.Struct(f"<{len(_INT_SLOTS)}q{len(_FLOAT_SLOTS)}d2Q")
+_Packed = tuple[bytes, "_Endpoint | None", str, str, list[StreamInterval]]
+
+
+def _pack(s: _Stream) -> _Packed:
+    ints = [getattr(s, name) for name in _INT_SLOTS]
+    ints[_INT_SLOTS.index("main_pt")] = -1 if s.main_pt is None else s.main_pt
+    floats = [getattr(s, name) for name in _FLOAT_SLOTS]
+    mask = s.dup_mask
+    data = _PACK.pack(*(int(v) for v in ints), *floats, mask & 0xFFFFFFFFFFFFFFFF, mask >> 64)
+    return data, s.endpoint, s.detected_by, s.codec, s.intervals
+
+
+def _unpack(key: tuple[str, int, str, int, int], packed: _Packed) -> _Stream:
+    data, endpoint, detected_by, codec, intervals = packed
+    s = _Stream(*key, endpoint, detected_by)
+    values = _PACK.unpack(data)
+    n = len(_INT_SLOTS)
+    for name, v in zip(_INT_SLOTS, values[:n], strict=True):
+        setattr(s, name, v)
+    for name, v in zip(_FLOAT_SLOTS, values[n:n + len(_FLOAT_SLOTS)], strict=True):
+        setattr(s, name, v)
+    s.main_pt = None if s.main_pt == -1 else s.main_pt
+    s.under = bool(s.under)
+    s.confirmed = bool(s.confirmed)
+    s.dup_mask = values[-2] | (values[-1] << 64)
+    s.codec = codec
+    s.intervals = intervals
+    return s
 
 
 class _Columns:
@@ -331,10 +372,17 @@ class RtpAnalyzer:
       ``error_count`` has the total).
     """
 
-    def __init__(self, interval_s: float = 10.0, mos_model: MosModel | None = None) -> None:
-        if not interval_s > 0:
-            raise ValueError("interval_s must be positive")
+    def __init__(
+        self, interval_s: float = 10.0, mos_model: MosModel | None = None, idle_s: float = 120.0
+    ) -> None:
+        if not interval_s > 0 or not idle_s > 0:
+            raise ValueError("interval_s and idle_s must be positive")
         self.interval_s = interval_s
+        # streams silent for idle_s (capture time) are packed to save memory; exact on resume
+        self.idle_s = idle_s
+        self._idle: dict[tuple[str, int, str, int, int], _Packed] = {}
+        self._evicted_at = 0.0
+        self._since_evict = 0
         self.mos_model = mos_model or MosModel()
         # value None: announced with a non-RTP transport (T.38 UDPTL, …)
         self._endpoints: dict[tuple[str, int], _Endpoint | None] = {}
@@ -383,6 +431,9 @@ class RtpAnalyzer:
         self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int, payload: bytes
     ) -> bool:
         """Same as ``on_udp`` without building a ``UdpPacket`` (the hot path of big captures)."""
+        self._since_evict += 1
+        if self._since_evict >= 65536:
+            self._evict_idle(ts)
         n = len(payload)
         if n < 8 or payload[0] >> 6 != 2:
             return False
@@ -422,6 +473,8 @@ class RtpAnalyzer:
         skey = (src, sport, dst, dport, ssrc)
         stream = self._streams.get(skey)
         endpoint = flow.endpoint
+        if stream is None and skey in self._idle:
+            stream = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
         if stream is None:
             if flow.kind == _HEURISTIC:
                 if pt not in _HEURISTIC_START_PT or self._candidates >= _MAX_CANDIDATES:
@@ -535,8 +588,22 @@ class RtpAnalyzer:
             self._group(skey, g0, g1, sv, cols, slow, deferred)
         if deferred:
             self._runs_together(deferred, sv, cols)
+        self._evict_idle(float(cols.ts.max()))
         if len(self._names) > 65536:
             self._names.clear()  # bounded cache of formatted IPv4 addresses
+
+    def _evict_idle(self, now: float) -> None:
+        """Pack streams silent for ``idle_s`` of capture time (checked every idle_s/2)."""
+        self._since_evict = 0
+        if now - self._evicted_at < self.idle_s / 2:
+            return
+        self._evicted_at = now
+        horizon = now - self.idle_s
+        for key, s in list(self._streams.items()):
+            if s.last_ts < horizon:
+                self._idle[key] = _pack(s)
+                del self._streams[key]
+                self._flows.pop(key[:4], None)  # re-classified if the flow ever comes back
 
     def _name(self, value: int) -> str:
         name = self._names.get(value)
@@ -568,7 +635,7 @@ class RtpAnalyzer:
                 deferred.append((i, run, s, clock))
                 return
             rows = sv.order[i:i + run]
-            self._fast_run(s, rows, cols.seq[rows], cols.ts[rows], cols)
+            self._fast_run(s, rows, cols.seq[rows], cols.ts[rows], cols, clock)
             i += run
 
     def _run_length(
@@ -711,12 +778,12 @@ class RtpAnalyzer:
                 s.cur_jit_n += p_jn[q]
                 s.cur_jit_max = max(s.cur_jit_max, p_jmax[q])
 
-    def _fast_run(self, s: _Stream, rows: np.ndarray, sq: np.ndarray, t: np.ndarray, cols: _Columns) -> None:
-        """Apply a run of ordinary packets (checked by ``_run_length``) in closed form."""
+    def _fast_run(
+        self, s: _Stream, rows: np.ndarray, sq: np.ndarray, t: np.ndarray, cols: _Columns, clock: int
+    ) -> None:
+        """Apply a run of ordinary packets (checked by ``_run_length``, ``clock`` of its payload
+        type on the flow) in closed form."""
         k = len(rows)
-        p = s.pt
-        flow_ep = s.endpoint
-        clock = (flow_ep.info(p) if flow_ep is not None else _heuristic_info(p))[0]
         units = (cols.rts[rows] - s.first_timestamp) & 0xFFFFFFFF
         now = t * 1000.0
         nominal = units / (clock // 1000)
@@ -974,6 +1041,11 @@ class RtpAnalyzer:
             if s.total_nr == 0 or not s.confirmed:
                 continue
             out.append(self._stats(s))
+        for key, packed in self._idle.items():
+            s = _unpack(key, packed)
+            if s.confirmed:
+                out.append(self._stats(s))
+                self._idle[key] = _pack(s)  # the closed interval stays closed on a second call
         out.sort(key=lambda st: st.first_frame)
         return tuple(out)
 

@@ -329,3 +329,30 @@ def test_hostile_datagrams_never_crash(datagrams: list[tuple[bytes, bool, int]])
     if rows:
         many.on_udp_batch(_batch(rows, 0x0A000001, 0x23F6B214))
         many.finish()
+
+
+@settings(max_examples=80, deadline=None)
+@given(_events, st.lists(st.integers(0, 3), min_size=8, max_size=8))
+def test_idle_streams_packed_and_restored_exactly(events: list[tuple[int, int, int, bool, int]],
+                                                   pauses: list[int]) -> None:
+    """Packing silent streams (to bound memory) changes no number, per packet or batched."""
+    rows = _build(events)
+    # long silences (seconds) between groups of packets so the small idle_s packs streams
+    stretched = [(f, t + pauses[f % 8] * 2.0 * (f // 8), d) for f, t, d in rows]
+    ref, packed, batched = announced(), RtpAnalyzer(idle_s=0.5), RtpAnalyzer(idle_s=0.5)
+    for an in (packed, batched):
+        an.expect(B, 20000, {8: ("PCMA", 8000), 101: ("telephone-event", 8000)}, "call-1")
+    for f, t, d in stretched:
+        ref.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+        packed.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+        packed._evict_idle(t)
+    for i in range(0, len(stretched), 7):
+        batched.on_udp_batch(_batch(stretched[i:i + 7], 0x0A000001, 0x23F6B214))
+    assert ref.finish() == packed.finish() == packed.finish()
+    a, b = ref.finish(), batched.finish()
+    assert [(x.ssrc, x.packets, x.lost, x.sequence_errors, x.duplicates) for x in a] == [
+        (y.ssrc, y.packets, y.lost, y.sequence_errors, y.duplicates) for y in b
+    ]
+    for x, y in zip(a, b, strict=True):
+        assert x.max_jitter_ms == pytest.approx(y.max_jitter_ms, abs=1e-6)
+        assert x.mean_delta_ms == pytest.approx(y.mean_delta_ms, abs=1e-6)
