@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class Pipeline:
         self.tls: Any = tls_cls() if tls_cls else None
         self._rtp_batch = getattr(self.rtp, "on_udp_batch", None)
         self._addr_names: dict[int, str] = {}
+        self._fast_ctx: _FastContext | None = None
         # per (connection, src, sport): "sip" | "tls" | "stun" | "ws" | "other"
         self._stream_kind: dict[tuple[int, str, int], str] = {}
         self.packets = 0
@@ -159,6 +161,9 @@ class Pipeline:
 
     def _on_sdp(self, call_id: str, addr: str, port: int, payload_map: dict[int, tuple[str, int]],
                 ts: float) -> None:
+        ctx = self._fast_ctx
+        if ctx is not None and ctx.upto > ctx.done and ctx.touches(addr, port):
+            self._flush_fast()
         if self.rtp is not None and hasattr(self.rtp, "expect"):
             self.rtp.expect(addr, port, payload_map, call_id)
 
@@ -175,6 +180,7 @@ class Pipeline:
         if b0 < 0x40 and len(p) >= 20 and self.stun is not None and self.stun.on_udp(pkt):
             return
         if self.rtp is not None:
+            self._flush_fast()
             self.rtp.on_udp(pkt)
 
     def tcp(self, seg: TcpSegment) -> None:
@@ -242,26 +248,43 @@ class Pipeline:
         if not n:
             return
         self.packets += n
-        t0, t1 = float(batch.ts[0]), float(batch.ts[-1])
-        if self.first_ts is None:
-            self.first_ts = float(batch.ts.min())
-        else:
-            self.first_ts = min(self.first_ts, float(batch.ts.min()))
-        self.last_ts = max(self.last_ts if self.last_ts is not None else t1, float(batch.ts.max()))
-        del t0
+        lo, hi = float(batch.ts.min()), float(batch.ts.max())
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
         fast = self._fast_rows(batch)
         slow = np.ones(n, dtype=bool)
+        feed_fast: Callable[[int, int], None] = _nothing
         if fast is not None:
             slow[fast[0]] = False
+            feed_fast = self._fast_udp(batch, fast)
         buf, offs, caps, origs, tss, lts = (batch.buf, batch.data_off, batch.caplen, batch.orig_len,
                                            batch.ts, batch.linktype)
         decode = self.decoder.decode
         first = batch.first_frame
-        for i in np.flatnonzero(slow).tolist():
+        slow_rows = np.flatnonzero(slow)
+        if fast is None:
+            for i in slow_rows.tolist():
+                o, c = int(offs[i]), int(caps[i])
+                decode(first + i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
+            return
+        # The fast rows go to the media analyser in as few batches as possible, yet it must see
+        # every datagram of a flow in capture order relative to what changes its view: an SDP
+        # naming the flow's address, or a slow-path datagram. ``_flush_fast`` is called then.
+        ctx = self._fast_ctx = _FastContext(feed_fast, fast[1], fast[2], fast[3], fast[4])
+        before = np.searchsorted(fast[0], slow_rows).tolist()
+        for i, k in zip(slow_rows.tolist(), before, strict=True):
+            ctx.upto = k
             o, c = int(offs[i]), int(caps[i])
             decode(first + i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
-        if fast is not None:
-            self._fast_udp(batch, fast)
+        ctx.upto = len(fast[0])
+        self._flush_fast()
+        self._fast_ctx = None
+
+    def _flush_fast(self) -> None:
+        ctx = self._fast_ctx
+        if ctx is not None and ctx.upto > ctx.done:
+            ctx.feed(ctx.done, ctx.upto)
+            ctx.done = ctx.upto
 
     def _fast_rows(self, batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
         """Vectorised test for plain Ethernet/IPv4/UDP datagrams carrying RTP-looking payloads."""
@@ -292,35 +315,43 @@ class Pipeline:
                | a[o + 32].astype(np.uint32) << 8 | a[o + 33])
         return cand[sel], src, dst, sport[sel], dport[sel], o + 42, udplen[sel] - 8
 
-    def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> None:
+    def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> Callable[[int, int], None]:
+        """Count the chunk's fast-lane flows; return ``feed(lo, hi)`` for runs of its rows."""
         rows, src, dst, sport, dport, poff, plen = fast
         ub = UdpBatch(batch.buf, rows + batch.first_frame, batch.ts[rows], src, sport, dst, dport, poff, plen)
         self._fast_flows(ub)
         if self.rtp is None:
-            return
+            return _nothing
         if self._rtp_batch is not None:
-            self._rtp_batch(ub)
-            return
-        # No batch API: the cheapest per-packet call, with addresses formatted once per value.
+            batch_api = self._rtp_batch
+
+            def feed_batch(lo: int, hi: int) -> None:
+                batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
+                                   ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi]))
+            return feed_batch
         on_fields = getattr(self.rtp, "on_udp_fields", None)
         if on_fields is None:
-            for i in range(len(ub)):
-                self.rtp.on_udp(ub.packet(i))
-            return
+            on_udp = self.rtp.on_udp
+
+            def feed_packets(lo: int, hi: int) -> None:
+                for i in range(lo, hi):
+                    on_udp(ub.packet(i))
+            return feed_packets
+        # No batch API: the cheapest per-packet call, with addresses formatted once per value.
         names = self._addr_names
-        buf = ub.buf
-        for f, t, s, sp, d, dp, o, n in zip(ub.frame.tolist(), ub.ts.tolist(), ub.src.tolist(),
-                                            ub.sport.tolist(), ub.dst.tolist(), ub.dport.tolist(),
-                                            ub.payload_off.tolist(), ub.payload_len.tolist(), strict=True):
-            src_name = names.get(s)
-            if src_name is None:
-                src_name = names[s] = _ipv4_name(s)
-            dst_name = names.get(d)
-            if dst_name is None:
-                dst_name = names[d] = _ipv4_name(d)
-            on_fields(f, t, src_name, sp, dst_name, dp, buf[o:o + n])
         if len(names) > 65536:
             names.clear()  # bounded cache
+        for value in set(src.tolist()) | set(dst.tolist()):
+            if value not in names:
+                names[value] = _ipv4_name(value)
+        cols = (ub.frame.tolist(), ub.ts.tolist(), [names[v] for v in src.tolist()], sport.tolist(),
+                [names[v] for v in dst.tolist()], dport.tolist(), poff.tolist(), (poff + plen).tolist())
+        buf = ub.buf
+
+        def feed_fields(lo: int, hi: int) -> None:
+            for f, t, s_, sp, d_, dp, o, e in zip(*(c[lo:hi] for c in cols), strict=True):
+                on_fields(f, t, s_, sp, d_, dp, buf[o:e])
+        return feed_fields
 
     def _fast_flows(self, ub: UdpBatch) -> None:
         """Aggregate the batch's flows with numpy, then merge into the flow table."""
@@ -436,6 +467,35 @@ class Pipeline:
             kpis=dict(sip.kpis) if sip else {},
             link_types=tuple(sorted(self.link_types)),
         )
+
+
+@dataclass(slots=True)
+class _FastContext:
+    """The current chunk's fast-lane rows: which are fed already, which precede the current frame."""
+
+    feed: Callable[[int, int], None]
+    src: np.ndarray
+    dst: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    done: int = 0
+    upto: int = 0
+
+    def touches(self, addr: str, port: int) -> bool:
+        """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?"""
+        try:
+            value = int.from_bytes(socket.inet_aton(addr), "big")
+        except OSError:
+            return False  # not IPv4: fast-lane rows are IPv4 only
+        lo, hi = self.done, self.upto
+        src, dst, sp, dp = self.src[lo:hi], self.dst[lo:hi], self.sport[lo:hi], self.dport[lo:hi]
+        near_d = (dp == port) | (dp == port + 1)
+        near_s = (sp == port) | (sp == port + 1)
+        return bool(((dst == value) & near_d).any() or ((src == value) & near_s).any())
+
+
+def _nothing(lo: int, hi: int) -> None:
+    """Fast-lane rows with no media analyser to feed."""
 
 
 def _ipv4_name(value: int) -> str:
