@@ -246,6 +246,11 @@ class TlsAnalyzer:
 
     # ------------------------------------------------------------------ results
 
+    def server_ports(self) -> set[int]:
+        """Server ports of the connections seen carrying TLS so far: the ports tshark must decode
+        as TLS and SIP for key-log decryption when the site's port is not known."""
+        return {f.sport for f in self._flows if f.parsers or f.client_hello is not None}
+
     def finish(self, end_ts: float | None = None) -> tuple[TlsFlowInfo, ...]:
         out = []
         for f in self._flows:
