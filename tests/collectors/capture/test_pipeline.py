@@ -168,3 +168,18 @@ def test_one_way_audio_flag_and_call_association(tmp_path: Path, both_ways: bool
     assert len(call.streams) == (2 if both_ways else 1)
     assert {r.rtp_streams[i].call_id for i in call.streams} == {"media@pbx"}
     assert all(r.rtp_streams[i].packets == 50 for i in call.streams)
+
+
+def test_a_stream_split_between_fast_lane_and_slow_path_keeps_its_order(tmp_path: Path) -> None:
+    if importlib.util.find_spec("collectors.media.rtp") is None:
+        pytest.skip("the RTP analyser (collectors.media.rtp) is not in this tree yet")
+    frames = udp_frames(dialog("mixed@pbx"))
+    t0 = frames[-1][0] + 0.05
+    for k in range(200):
+        frame = _rtp(PBX, 10000, CONN, 20000, k, k * 160, 0x5555)
+        if k % 3 == 0:  # every third one VLAN-tagged: decoded one by one, the others in batches
+            frame = frame[:12] + struct.pack("!HH", 0x8100, 10) + frame[12:]
+        frames.append((t0 + k * 0.02, frame))
+    s = run(tmp_path, frames).rtp_streams[0]
+    assert (s.packets, s.lost, s.sequence_errors, s.duplicates) == (200, 0, 0, 0)
+    assert s.max_delta_ms == pytest.approx(20.0, abs=1e-3) and s.call_id == "mixed@pbx"
