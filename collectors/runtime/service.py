@@ -40,12 +40,14 @@ from collectors.runtime.window import recent
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
+from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.secrets import SecretRef
 from core.snapshot import CollectorStatus, ItspStatus, Snapshot
 from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
+MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
 
 
 @dataclass
@@ -60,7 +62,7 @@ class ServeConfig:
     ring_dir: Path | None = None
     ring_files: int = 10
     ring_file_mb: int = 20
-    extra_bpf: str = ""  # e.g. the lab's stand-in for the PBX's TCP 443
+    osbiz_https_ports: tuple[int, ...] = (443,)  # where the OSBiz's inbound HTTPS would answer (lab: a stand-in)
     analysis_interval_s: float = 5.0
     probe_interval_s: float = 15.0
     probe_timeout_s: float = 5.0
@@ -99,6 +101,7 @@ class Service:
         self._site: Any = None
         self._site_error = ""
         self._site_mtime: int | None = None
+        self._gcp: GcpRanges | None = None
         self._jwt_text: str | None = None
         self._analysis: AnalysisResult | None = None
         self._analysed_paths: list[Path] = []
@@ -266,10 +269,29 @@ class Service:
             self._site = load_site(self.cfg.site_path)
             self._site_error = ""
             self._set_status("site", True, "")
+            self._gcp = self._load_gcp(self._site)
         except UpscopeError as exc:
             # Keep the last good site: a typo during editing must not blank the dashboard.
             self._site_error = str(exc)
             self._set_status("site", False, str(exc))
+
+    def _load_gcp(self, site: Any) -> GcpRanges | None:
+        """The site's copy of the GCP ranges (cloud.json), relative paths from the site file's folder."""
+        name = getattr(site, "gcp_ranges_file", None)
+        if not name:
+            return None
+        path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
+        try:
+            with path.open("rb") as fh:
+                text = fh.read(MAX_GCP_BYTES + 1)
+            if len(text) > MAX_GCP_BYTES:
+                raise UpscopeError(f"GCP ranges {path}: larger than {MAX_GCP_BYTES} bytes")
+            ranges = load_gcp_ranges(text.decode("utf-8", "replace"))
+        except (OSError, UpscopeError, ValueError) as exc:
+            self._set_status("gcp_ranges", False, f"{path}: {exc}")
+            return None
+        self._set_status("gcp_ranges", True, "")
+        return ranges
 
     def _collect_token(self) -> None:
         path = self.cfg.jwt_file
@@ -302,7 +324,7 @@ class Service:
         self._set_status("trace_log", True, "")
 
     def _horizon_s(self) -> float:
-        # Analyse a little more than the window: calls that started before it still count.
+        # Keep SIP a little longer than the window: calls that started before it still count.
         return self.cfg.window_s + max(60.0, self.cfg.window_s)
 
     def _collect_capture(self) -> None:
@@ -310,8 +332,10 @@ class Service:
             self._collect_trace()
         paths: list[Path] = [p for p in self.cfg.captures if p.exists()]
         if self._ring is not None:
-            horizon = self.clock() - self._horizon_s()
-            paths += [p for p in self._ring.files() if p.stat().st_mtime >= horizon]
+            # Packets are aggregated per flow (e.g. SYN/SYN-ACK counts), so only ring files that
+            # reach into the window are read: an answer from before a fix must not outlive it.
+            since = self.clock() - self.cfg.window_s
+            paths += [p for p in self._ring.files() if p.stat().st_mtime >= since]
             ring = self._ring.stats()
             if ring.error:
                 self._set_status("capture", False, ring.error)
@@ -381,7 +405,7 @@ class Service:
         site = self._site
         ep = getattr(site, "endpoints", None)
         if ep is None:
-            return self.cfg.extra_bpf
+            return ""
         parts = [
             f"(host {ep.connector.host} and tcp port {ep.connector.port})",
             f"(host {ep.stun.host} and port {ep.stun.port})",
@@ -391,9 +415,8 @@ class Service:
         ]
         public_ip = getattr(site.system, "public_ip", None)
         if public_ip:
-            parts.append(f"(dst host {public_ip} and tcp port 443)")
-        if self.cfg.extra_bpf:
-            parts.append(f"({self.cfg.extra_bpf})")
+            ports = " or ".join(f"tcp port {p}" for p in self.cfg.osbiz_https_ports)
+            parts.append(f"(host {public_ip} and ({ports}))")
         return " or ".join(parts)
 
     # --- reduce ---------------------------------------------------------------------------
@@ -403,7 +426,7 @@ class Service:
             return self._reduce_now()
 
     def _reduce_now(self) -> Snapshot:
-        from core.diagnosis import DiagnosisInputs, diagnose
+        from core.diagnosis import DiagnosisInputs, DiagnosisOptions, diagnose
 
         now = self.clock()
         analysis = self._analysis
@@ -415,6 +438,7 @@ class Service:
                 probes=tuple(self._probe_results.values()),
                 jwt_token_text=self._jwt_text,
                 now=datetime.fromtimestamp(now, UTC),
+                options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp),
             )
         )
         itsp = self._track_itsp(diag.itsp, now)
