@@ -61,6 +61,8 @@ SYNC_LIMIT = 64 * 1024
 # RFC 3261 §17.1.1.2 Timer B / §17.1.2.2 Timer F: 64*T1 = 32 s without a final response means
 # the transaction timed out.
 TRANSACTION_TIMEOUT_S = 32.0
+# RFC 5626 §4.4.1: a CRLF ping not answered by a pong within 10 s means the flow failed.
+PONG_TIMEOUT_S = 10.0
 # RFC 6076 §4.7 SEER: responses that show the network did its job although nobody answered.
 SEER_CODES = frozenset({200, 480, 486, 600, 603})
 # RFC 6076 §4.8 ISA: responses that show the network failed the attempt.
@@ -130,6 +132,11 @@ def _tag(value: str | None) -> str | None:
         return None
     m = _TAG.search(value)
     return m.group(1) if m else None
+
+
+def _overdue(t: _Txn, end: float | None, timeout: float) -> bool:
+    """No final response, and the capture ran long enough after the request to expect one."""
+    return t.final_code is None and (end is None or end - t.ts >= timeout)
 
 
 def redact(text: str) -> str:
@@ -703,17 +710,20 @@ class SipAnalyzer:
         calls = tuple(self._call_info(c, end) for c in sorted(self._calls.values(),
                                                               key=lambda c: (c.start_ts, c.first_frame)))
         regs = tuple(self._reg_info(r, end) for r in self._regs.values())
-        for (_cid, _n), (ka, t) in self._options.items():
-            if t.final_code is None:
-                ka.failures += 1  # unanswered OPTIONS
-        for key in self._pings:
-            _conn, src, _sport, dst, dport = key
-            ka2 = self._keepalives.get(("crlf", src, f"{dst}:{dport}"))
-            if ka2 is not None:
-                ka2.failures += 1
-        self._pings.clear()
+        # Open keepalives at the end fail only once their answer is overdue; finish() does not
+        # change the analyser's state, so it can be called again (e.g. for a live snapshot).
+        extra: dict[tuple[str, str, str], int] = {}
+        for ka, t in self._options.values():
+            if _overdue(t, end, TRANSACTION_TIMEOUT_S):
+                key = (ka.kind, ka.client, ka.peer)
+                extra[key] = extra.get(key, 0) + 1
+        for (_conn, src, _sport, dst, dport), sent in self._pings.items():
+            if end is None or end - sent >= PONG_TIMEOUT_S:
+                key = ("crlf", src, f"{dst}:{dport}")
+                extra[key] = extra.get(key, 0) + 1
         kas = tuple(
-            KeepaliveInfo(k.kind, k.client, k.peer, k.count, k.answered, k.failures,
+            KeepaliveInfo(k.kind, k.client, k.peer, k.count, k.answered,
+                          k.failures + extra.get((k.kind, k.client, k.peer), 0),
                           round(min(k.rtts), 3) if k.rtts else None,
                           round(statistics.fmean(k.rtts), 3) if k.rtts else None,
                           round(max(k.rtts), 3) if k.rtts else None, k.last_ts,
@@ -721,7 +731,7 @@ class SipAnalyzer:
             for k in self._keepalives.values())
         media = {cid: tuple(eps) for cid, eps in self._media.items()}
         return SipResult(dict(self._requests), dict(self._responses), tuple(self._messages), calls,
-                         regs, kas, self._kpis(calls), tuple(self._errors), media, self._total,
+                         regs, kas, self._kpis(calls, end), tuple(self._errors), media, self._total,
                          self._retrans, self._dropped)
 
     @staticmethod
@@ -756,7 +766,8 @@ class SipAnalyzer:
     def _reg_info(self, r: _Reg, end: float | None) -> RegistrationInfo:
         unanswered = sum(
             1 for (cid, _n, meth), t in self._txns.items()
-            if meth == "REGISTER" and t.final_code is None and self._reg_of_call.get(cid) == (r.aor, r.registrar)
+            if meth == "REGISTER" and _overdue(t, end, TRANSACTION_TIMEOUT_S)
+            and self._reg_of_call.get(cid) == (r.aor, r.registrar)
         )
         expiry = None
         if r.last_success_ts is not None and r.granted is not None:
@@ -772,7 +783,7 @@ class SipAnalyzer:
             None if r.rrd_ms is None else round(r.rrd_ms, 3), registered, unanswered,
             tuple(timeline), tuple(r.frames), r.bindings)
 
-    def _kpis(self, calls: tuple[CallInfo, ...]) -> dict[str, float | None]:
+    def _kpis(self, calls: tuple[CallInfo, ...], end: float | None) -> dict[str, float | None]:
         """RFC 6076 §4 metrics plus ASR/NER; definitions in ``KPI_DEFINITIONS``."""
 
         def pct(num: int, den: int) -> float | None:
@@ -786,7 +797,7 @@ class SipAnalyzer:
         reg_failed = sum(r.attempts_failed for r in self._regs.values())
         # Unanswered REGISTER transactions are ineffective attempts too (RFC 6076 §4.2 timeouts).
         reg_unanswered = sum(1 for (_c, _n, m), t in self._txns.items()
-                             if m == "REGISTER" and t.final_code is None)
+                             if m == "REGISTER" and _overdue(t, end, TRANSACTION_TIMEOUT_S))
         total = len(calls)
         redirected = sum(1 for c in calls if c.final_code is not None and 300 <= c.final_code < 400)
         answered = sum(1 for c in calls if c.answered)

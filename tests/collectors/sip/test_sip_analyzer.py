@@ -174,7 +174,8 @@ def test_options_keepalive_rtt_and_failures() -> None:
         f.up(ts, req("OPTIONS", i + 1, call_id=f"o{i}"))
     f.down(0.012, resp(200, "OK", 1, "OPTIONS", call_id="o0"))
     f.down(30.5, resp(503, "Service Unavailable", 2, "OPTIONS", call_id="o1"))
-    r = a.finish(90.0)
+    assert a.finish(90.0).keepalives[0].failures == 1  # the last OPTIONS is not overdue yet
+    r = a.finish(100.0)  # Timer F (32 s) has run out for it
     (ka,) = r.keepalives
     assert (ka.kind, ka.client, ka.peer) == ("options", PBX, f"{ITSP}:5060")
     assert (ka.count, ka.answered, ka.failures) == (3, 2, 2)
@@ -193,7 +194,9 @@ def test_crlf_keepalive_over_tcp_and_message_split_across_segments() -> None:
     ]
     for frame, ts, s, sp, d, dp, data in chunks:
         a.on_stream(StreamData(frame, ts, s, sp, d, dp, data, 1), transport="tls")
-    r = a.finish(5.0)
+    early = next(k for k in a.finish(5.0).keepalives if k.kind == "crlf")
+    assert early.failures == 0  # the second ping is 3.9 s old: a pong may still come (10 s)
+    r = a.finish(20.0)
     crlf = next(k for k in r.keepalives if k.kind == "crlf")
     assert (crlf.count, crlf.answered, crlf.failures, crlf.rtts_ms) == (2, 1, 1, (30.0,))
     (m1, m2) = r.sip_messages
