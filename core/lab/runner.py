@@ -246,6 +246,7 @@ class Lab:
             "pbx": {"ip": PBX_IP, "https_443": self.https_port or None,
                     "clone_ip": CLONE_IP if self.scenario.clone else None},
             "keylog": str(self.out / "sslkeys.log"),
+            "ca_file": str(self.out / "lab-ca.pem") if self.cfg.connector is None else None,
             "capture": str(self.out / "lab.pcapng") if self.cfg.capture else None,
             "capture_tool": self.capture.tool if self.capture is not None else None,
             "capture_pid": self.capture.pid if self.capture is not None and running else None,
@@ -257,7 +258,7 @@ class Lab:
     async def run(self) -> LabSummary:
         cfg, sc = self.cfg, self.scenario
         self.out.mkdir(parents=True, exist_ok=True)
-        for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt"):
+        for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt", "lab.json"):
             with contextlib.suppress(FileNotFoundError):
                 (self.out / name).unlink()
         rng = random.Random()
@@ -267,6 +268,8 @@ class Lab:
         servers: list[asyncio.AbstractServer] = []
         stun_transport: asyncio.DatagramTransport | None = None
         pki = make_pki((CONNECTOR_IP, PBX_IP))
+        # The CA certificate is public: probes of an attaching monitor can verify the lab with it.
+        artifacts.write_atomic(self.out / "lab-ca.pem", pki.ca_pem.read_text())
         self._https_ctx = pki.server_context() if sc.port_443 else None
         keylog = self.out / "sslkeys.log"
         tasks: list[asyncio.Task[None]] = []
@@ -297,7 +300,6 @@ class Lab:
             if self.fault_active:
                 self.fault_times["start"] = time.time()
             write_json(self.out / "scenario.json", self.scenario_json())
-            write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
             if sc.block_sip and not external:
                 if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
                     self.use_blackhole = True
@@ -306,7 +308,6 @@ class Lab:
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
                 await asyncio.to_thread(self.capture.start)
-                write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
 
             used_c: set[int] = set()
             used_p: set[int] = set()
@@ -329,6 +330,9 @@ class Lab:
                                       self.trace, pki.client_context(keylog), external)
             if self.fault_active:
                 await self._set_fault(True)  # before the PBX's first connect
+            # lab.json appears only now, when every listener and the capture run: its existence
+            # is what an attaching process (upscope serve --lab-dir) waits for.
+            write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
             if self.on_ready is not None:
                 self.on_ready(self.lab_json(ports, rtp, True))
             self._install_signals(loop)
