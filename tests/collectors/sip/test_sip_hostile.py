@@ -50,6 +50,7 @@ def test_mutated_sip_never_raises(messages: list[bytes], cuts: list[int]) -> Non
         pos += n
     result = a.finish(1000.0)
     json.dumps(to_jsonable(result))
+    assert a.finish(1000.0) == result  # finish() does not change the analyser
     assert len(result.sip_messages) <= 5
 
 
