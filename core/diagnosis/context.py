@@ -43,6 +43,7 @@ class DiagnosisOptions:
     min_mos: float = 3.6  # E-model MOS below this (G.107; 3.6 ≈ "some users dissatisfied")
     min_stream_packets: int = 50  # shorter streams (1 s of 20-ms packets) are not judged
     one_way_min_s: float = 2.0  # an answered call must last this long before one-way audio counts
+    one_way_silence_s: float = 5.0  # one side silent this long while the other keeps sending
     auth_challenge_loop: int = 2  # this many 401/407 in a row without a 2xx is an auth failure
     call_reject_reasons: tuple[tuple[str, str], ...] = DEFAULT_CALL_REJECT_REASONS
     gcp_ranges: GcpRanges | None = None

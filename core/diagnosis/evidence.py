@@ -356,9 +356,26 @@ def _has_stream_back(s: RtpStreamStats, idx: StreamIndex) -> bool:
                for r in idx.get((s.dst, s.dst_port, s.src, s.src_port), ()))
 
 
+def _silent_tail(streams: Sequence[RtpStreamStats], silence_s: float) -> tuple[RtpStreamStats, float] | None:
+    """The stream of a side that went silent while the other side kept sending for longer than
+    ``silence_s`` (e.g. a NAT binding or pinhole closing mid-call), with that time."""
+    last: dict[tuple[str, int], RtpStreamStats] = {}
+    for st in streams:
+        key = (st.src, st.src_port)
+        if key not in last or st.last_ts > last[key].last_ts:
+            last[key] = st
+    if len(last) < 2:
+        return None
+    latest = max(st.last_ts for st in last.values())
+    quiet = min(last.values(), key=lambda st: st.last_ts)
+    gap = latest - quiet.last_ts
+    return (quiet, gap) if gap > silence_s else None
+
+
 def rule_one_way_audio(ctx: Context) -> list[Finding]:
     """An answered call whose RTP flows one way only (no stream back on its ports, or the analyser
-    saw one side silent); or, without call context, a stream that never came back."""
+    saw one side silent), or one side fell silent while the other kept sending (DOMAIN §10); or,
+    without call context, a stream that never came back."""
     if ctx.analysis is None:
         return []
     all_streams = ctx.analysis.rtp_streams
@@ -384,6 +401,13 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
             # The analyser saw the call's announced media one way only but kept no stream for it.
             out.append(make("media.one-way-audio", [_call_ev(c, "answered, media in one direction only")],
                             subject=c.call_id))
+        elif (tail := _silent_tail(streams, ctx.options.one_way_silence_s)) is not None:
+            quiet, gap = tail
+            ev = [_call_ev(c, f"answered; RTP from {quiet.src}:{quiet.src_port} stopped {gap:.1f} s before "
+                              "the other direction"),
+                  Evidence(f"RTP {quiet.src}:{quiet.src_port} → {quiet.dst}:{quiet.dst_port}: last packet",
+                           packets=(quiet.last_frame,), timestamp=quiet.last_ts, call_id=quiet.call_id)]
+            out.append(make("media.one-way-audio", ev, subject=c.call_id))
     loose = [s for s in split_media(all_streams, ctx.endpoints).unpaired_egress
              if id(s) not in covered and s.last_ts - s.first_ts >= ctx.options.one_way_min_s]
     if loose:

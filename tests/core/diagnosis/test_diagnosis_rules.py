@@ -418,6 +418,17 @@ def test_stream_back_linked_to_another_call_is_not_one_way() -> None:
     assert ids(run(site(), a)) == set()
 
 
+def test_one_side_falling_silent_mid_call() -> None:
+    out = stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=1000)  # 20 s
+    back = stream(MEDIA_PEER, 30000, OSBIZ, 20000, packets=400, frame=201)  # stops after 8 s
+    a = analysis(rtp_streams=(out, back), calls=(call(duration=20.0),))
+    d = run(site(), a)
+    assert ids(d) == {"media.one-way-audio"}
+    assert "stopped 12.0 s before" in d.findings[0].evidence[0].text
+    assert d.findings[0].evidence[1].packets == (back.last_frame,)
+    assert ids(run(site(), a, one_way_silence_s=15.0)) == set()
+
+
 def test_one_way_streams_without_call_context() -> None:
     a = analysis(calls=(), rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None),))
     d = run(site(), a)
@@ -443,7 +454,7 @@ def test_poor_quality_thresholds_and_short_streams() -> None:
     assert ids(run(site(), bad)) == {"media.poor-quality"}
     assert ids(run(site(), bad, max_loss_pct=5.0)) == set()
     tiny = analysis(rtp_streams=(stream(MEDIA_PEER, 30000, OSBIZ, 20000, packets=20, loss_pct=30.0),
-                                 stream(OSBIZ, 20000, MEDIA_PEER, 30000)))
+                                 stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=20)))
     assert ids(run(site(), tiny)) == set()
 
 
