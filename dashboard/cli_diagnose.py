@@ -229,6 +229,8 @@ def diagnose_cmd(
     max_loss_pct: float = typer.Option(3.0, "--max-loss-pct", help="Packet loss % beyond which media is poor."),
     max_jitter_ms: float = typer.Option(30.0, "--max-jitter-ms", help="Mean jitter (ms) beyond which media is poor."),
     min_mos: float = typer.Option(3.6, "--min-mos", help="MOS below which media is poor."),
+    one_way_silence_s: float = typer.Option(5.0, "--one-way-silence-s",
+                                            help="One side silent this long while the other sends = one-way audio."),
     osbiz_https_port: list[int] | None = _HTTPS_OPT,
     format: Format = _FORMAT_OPT,
 ) -> None:
@@ -249,7 +251,7 @@ def diagnose_cmd(
     except (_InputError, ValueError) as exc:
         raise _fail("diagnose", str(exc)) from None
     options = DiagnosisOptions(max_loss_pct=max_loss_pct, max_jitter_ms=max_jitter_ms, min_mos=min_mos,
-                               gcp_ranges=gcp, osbiz_https_ports=https)
+                               one_way_silence_s=one_way_silence_s, gcp_ranges=gcp, osbiz_https_ports=https)
     result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, jwt_token_text=token, now=when,
                                       options=options))
     doc = {
