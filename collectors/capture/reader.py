@@ -153,23 +153,11 @@ class CaptureParser:
     _pending: RecordBatch | None = None
 
     def _walk_pcap(self) -> RecordBatch:
-        buf, pos = self._buf, self._pos
-        last = len(buf) - 16
-        offs: list[int] = []
-        add = offs.append
-        u32 = struct.Struct(self._endian + "I").unpack_from
-        # The hot loop: only the caplen field is read here, the rest is gathered with numpy.
-        while pos <= last:
-            n = u32(buf, pos + 8)[0]
-            if pos + 16 + n > len(buf):
-                if n > self._limit:
-                    self._pending = self._pcap_batch(offs)
-                    self._pos = pos
-                    raise ParseError(f"pcap record length {n} beyond the limit of {self._limit}",
-                                     self._base + pos)
-                break
-            add(pos)
-            pos += 16 + n
+        offs, pos, cut = self._pcap_offsets(self._buf, self._pos)
+        if cut is not None and cut > self._limit:
+            self._pending = self._pcap_batch(offs)
+            self._pos = pos
+            raise ParseError(f"pcap record length {cut} beyond the limit of {self._limit}", self._base + pos)
         batch = self._pcap_batch(offs)
         bad = np.flatnonzero(batch.caplen > self._limit)
         if bad.size:
@@ -183,7 +171,32 @@ class CaptureParser:
         self.frames += len(offs)
         return batch
 
-    def _pcap_batch(self, offs: list[int]) -> RecordBatch:
+    def _pcap_offsets(self, buf: bytes, pos: int) -> tuple[np.ndarray, int, int | None]:
+        """Start offsets of the complete records from ``pos``: (offsets, next position, caplen of
+        the record that did not fit or None).
+
+        Records form a chain (each length says where the next starts), so this walk is
+        sequential; it reads only the length field (the hot loop of the whole reader). A numpy
+        speculation over runs of equal-length records was measured slower on trunk captures,
+        where SIP breaks the RTP runs every hundred frames or so.
+        """
+        size = len(buf)
+        last = size - 16
+        offs: list[int] = []
+        add = offs.append
+        u32 = struct.Struct(self._endian + "I").unpack_from
+        cut: int | None = None
+        while pos <= last:
+            n = u32(buf, pos + 8)[0]
+            nxt = pos + 16 + n
+            if nxt > size:
+                cut = n
+                break
+            add(pos)
+            pos = nxt
+        return np.asarray(offs, dtype=np.int64), pos, cut
+
+    def _pcap_batch(self, offs: np.ndarray) -> RecordBatch:
         a = np.frombuffer(self._buf, dtype=np.uint8)
         o = np.asarray(offs, dtype=np.int64)
         dt = np.dtype(self._endian + "u4")

@@ -213,3 +213,13 @@ def test_real_cut_short_fuzz_file() -> None:
 def test_real_short_snaplen_record() -> None:
     recs, cf = _read("zeek_trunc-hdr.pcap")
     assert cf.problem is None and len(recs) == 1 and len(recs[0][3]) == 8 and recs[0][4] == 78
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 60, 214, 215, 1514]), st.integers(1, 60)), max_size=12),
+       st.sampled_from([None, 97, 4096]), st.booleans())
+def test_record_walk_finds_every_record(runs: list[tuple[int, int]], step: int | None, big: bool) -> None:
+    """Runs of equal and odd record lengths (incl. empty), whole or cut into chunks, both byte orders."""
+    frames = [bytes([i % 251]) * size for i, (size, count) in enumerate(runs) for _ in range(count)]
+    data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)], big_endian=big)
+    assert [r[3] for r in records(data, step)] == frames
