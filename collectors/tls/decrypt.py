@@ -17,6 +17,7 @@ The key log is only handed to tshark; its content is never read, logged or copie
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -118,12 +119,18 @@ def decrypt_sip(capture: Path, keylog: Path, ports: Iterable[int], *, tshark: st
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise UpscopeError(f"tshark did not finish decrypting {capture} within {timeout:.0f} s") from None
+    out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0:
+        # A damaged capture ("cut short in the middle of a packet") still yields the packets
+        # before the damage: keep them when tshark wrote a complete JSON document.
+        if out.strip():
+            with contextlib.suppress(UpscopeError):
+                return parse_tshark_json(out)
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines()
                  if ln.strip() and "Running as user" not in ln]
         reason = lines[0] if lines else f"exit status {proc.returncode}"
         raise UpscopeError(f"tshark could not decrypt {capture}: {reason}")
-    return parse_tshark_json(proc.stdout.decode("utf-8", "replace"))
+    return parse_tshark_json(out)
 
 
 def feed(analyzer: SipAnalyzer, messages: Iterable[DecryptedMessage]) -> int:

@@ -209,6 +209,13 @@ def test_keylog_decryption_feeds_the_sip_analyzer(tmp_path: Path, version: ssl.T
     assert decrypt_sip(cap, tmp_path / "empty.log", [SERVER[1]]) == []
     with pytest.raises(UpscopeError, match="key log"):
         decrypt_sip(cap, tmp_path / "missing.log", [SERVER[1]])
+    # a capture cut short inside a later packet still gives the messages before the damage
+    cut = tmp_path / "cut.pcap"
+    data = cap.read_bytes()
+    cut.write_bytes(data[:len(data) - 60])  # inside the final ACK
+    assert [m.data for m in decrypt_sip(cut, keylog, [SERVER[1]])] == [m.data for m in msgs]
+    with pytest.raises(UpscopeError, match="could not decrypt"):
+        decrypt_sip(tmp_path / "keys.log", keylog, [SERVER[1]])  # not a capture at all
 
 
 _SESSION: list[tuple[bool, bytes]] = []
