@@ -12,7 +12,6 @@ import copy
 import datetime as dt
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +134,14 @@ class TraceLog:
 
     Blocks: ``(SIP_SA [ldh:<pbx ip>] <hex id> "MM/DD/YYYY hh:mm:ss.ffffff" …)``, then
     ``from <ip>:<port> to <ip>:<port>``, the raw message, then ``<<OUT-END>>`` (sent) or
-    ``>>IN-END<<`` (received). Times are UTC. Written from the event loop thread only; the lock
-    guards against the signal path closing the file mid-block.
+    ``>>IN-END<<`` (received). Times are UTC. Written from the event loop only, flushed per
+    block so a follower (``upscope serve --lab-dir``) never waits for a buffer.
     """
 
     def __init__(self, path: Path, ldh: str) -> None:
         self._file = path.open("a", encoding="utf-8", newline="")
         self._ldh = ldh
         self._seq = 0x2A00
-        self._lock = threading.Lock()
 
     def __call__(self, direction: str, raw: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -152,16 +150,14 @@ class TraceLog:
         if not text.endswith("\r\n"):
             text += "\r\n"
         end = "<<OUT-END>>" if direction == "out" else ">>IN-END<<"
-        with self._lock:
-            if self._file.closed:
-                return
-            self._seq += 1
-            self._file.write(
-                f'(SIP_SA [ldh:{self._ldh}] {self._seq:x} "{stamp}" SIP message {direction})\r\n'
-                f"from {src[0]}:{src[1]} to {dst[0]}:{dst[1]}\r\n{text}{end}\r\n"
-            )
-            self._file.flush()
+        if self._file.closed:
+            return
+        self._seq += 1
+        self._file.write(
+            f'(SIP_SA [ldh:{self._ldh}] {self._seq:x} "{stamp}" SIP message {direction})\r\n'
+            f"from {src[0]}:{src[1]} to {dst[0]}:{dst[1]}\r\n{text}{end}\r\n"
+        )
+        self._file.flush()
 
     def close(self) -> None:
-        with self._lock:
-            self._file.close()
+        self._file.close()

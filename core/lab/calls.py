@@ -24,7 +24,7 @@ from core.lab.sipmsg import SipMessage, build, new_branch, new_tag
 
 #: Reason phrases of RFC 3261 §21 for the codes the lab uses.
 REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 401: "Unauthorized", 403: "Forbidden",
+    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
     488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable",
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from core.lab.sipmsg import SipMessage, check_authorization, param, parse_auth_p
 
 REALM = "phoneapp.unify.com"
 MAX_EXPIRES = 3600
+MAX_BINDINGS = 16  # per trunk: a real connector would not keep an unbounded contact list either
 
 
 @dataclass(slots=True)
@@ -130,12 +132,16 @@ class Connector:
             expires = max(0, min(int(requested), MAX_EXPIRES))
         except ValueError:
             expires = MAX_EXPIRES
-        uri = contact.split(";", 1)[0].strip() if contact.startswith("<") else contact.split(">")[0]
+        inner = re.search(r"<([^>]*)>", contact)
+        uri = inner.group(1) if inner else contact.split(";", 1)[0].strip()
+        if not uri:
+            conn.send(response(req, 400, secrets.token_hex(4)))
+            return
         table = self.bindings.setdefault(aor, {})
         if expires == 0:
             table.pop(uri, None)
-        else:
-            table[uri] = Binding(contact.split(";expires=")[0], time.monotonic() + expires, conn)
+        elif uri in table or len(table) < MAX_BINDINGS:
+            table[uri] = Binding(re.sub(r";\s*expires=\d+", "", contact), time.monotonic() + expires, conn)
         now = time.monotonic()
         contacts = [("Contact", f"{b.contact};expires={max(1, int(b.expires_at - now))}")
                     for b in table.values() if b.expires_at > now]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from core.errors import ParseError
-from core.lab.sipmsg import Framer, SipMessage, parse
+from core.lab.sipmsg import Framer, SipMessage, build, parse
 
 Observer = Callable[[str, bytes, tuple[str, int], tuple[str, int]], None]
 RequestHandler = Callable[["SipConnection", SipMessage], Coroutine[Any, Any, None]]
@@ -113,7 +113,7 @@ class SipConnection:
         if self.observer is not None:
             self.observer("in", msg.raw, self.remote, self.local)
         if msg.is_request:
-            task = asyncio.create_task(self.handler(self, msg))
+            task = asyncio.create_task(self._guarded(msg))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
@@ -121,6 +121,17 @@ class SipConnection:
         queue = self._pending.get((msg.call_id, num, method))
         if queue is not None:
             queue.put_nowait(msg)
+
+    async def _guarded(self, msg: SipMessage) -> None:
+        """A handler that trips over a hostile request answers 500 instead of killing the lab."""
+        try:
+            await self.handler(self, msg)
+        except (ParseError, ValueError, KeyError, IndexError, TypeError, OSError):
+            if msg.method != "ACK":
+                self.send(build("SIP/2.0 500 Server Internal Error", [
+                    *(("Via", v) for v in msg.header_all("via")), ("From", msg.header("from") or ""),
+                    ("To", msg.header("to") or ""), ("Call-ID", msg.call_id),
+                    ("CSeq", msg.header("cseq") or "")]))
 
     async def close(self, graceful: bool = True) -> None:
         """Close; ``graceful=False`` aborts (a dead path would hold a TLS close_notify for ever)."""

@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import socket
+import ssl
 import time
 from pathlib import Path
 
 import pytest
 
+from core.lab.media import stun_parse, stun_request, xor_mapped_address
 from tests.lab.helpers import (
     ARTIFACTS,
     netns,
@@ -115,3 +117,65 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+def _tls_exchange(port: int, ca: Path, data: bytes, server_hostname: str = "127.0.0.1") -> bytes:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+        tls.sendall(data)
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (TimeoutError, ssl.SSLError, ConnectionError):
+            pass
+        return got
+
+
+def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = upscope_popen("lab", "--duration", "9", "--out", str(out), *FAST_ARGS)
+    try:
+        assert _wait_for(lambda: _lab_state(out).get("running"), 20), proc.stderr
+        info = _lab_state(out)
+        sip, rest, stun = int(info["sip_tls"]), int(info["rest"]), int(info["stun"])  # type: ignore[call-overload]
+        ca = Path(str(info["ca_file"]))
+        time.sleep(1.0)
+        # garbage and an absurd Content-Length: the connection is dropped, nothing answered
+        assert _tls_exchange(sip, ca, b"NOT SIP AT ALL\r\n\r\n") == b""
+        assert _tls_exchange(sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 999999999\r\n\r\n") == b""
+        # requests without the usual headers still get a proper answer
+        assert _tls_exchange(sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n").startswith(
+            b"SIP/2.0 200 OK\r\n")
+        forged = b'REGISTER sip:x SIP/2.0\r\nAuthorization: Digest nonce="zz", response="1"\r\n\r\n'
+        assert _tls_exchange(sip, ca, forged).startswith(b"SIP/2.0 401 ")
+        assert _tls_exchange(sip, ca, b"INVITE sip:+1@x SIP/2.0\r\nContent-Length: 3\r\n\r\nv=0"
+                             ).startswith(b"SIP/2.0 404 ")
+        # REST: no key, then an oversized header
+        answer = _tls_exchange(rest, ca, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "phoneapp.unify.com")
+        assert answer.startswith(b"HTTP/1.1 401 ")
+        assert _tls_exchange(rest, ca, b"GET / HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+                             "phoneapp.unify.com") == b""
+        # STUN: junk is ignored, a binding request is answered with the XOR-mapped source
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.settimeout(3)
+            udp.bind(("127.0.0.1", 0))
+            udp.sendto(os.urandom(40), ("127.0.0.1", stun))
+            udp.sendto(stun_request(b"123456789012"), ("127.0.0.1", stun))
+            mtype, txid, attrs = stun_parse(udp.recv(2048))
+            assert (mtype, txid) == (0x0101, b"123456789012")
+            assert xor_mapped_address(attrs[0x0020]) == udp.getsockname()
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "exception" not in stderr.lower()
+    stats = json.loads(stdout)["stats"]
+    assert stats["pbx"]["register_answers"]["200"] >= 2
+    assert stats["pbx"]["calls_placed"]["answered"] + stats["pbx"]["calls_received"]["answered"] >= 3
