@@ -8,12 +8,13 @@ import ssl
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tls_capture import CLIENT, SERVER, tls_session, write_pcap
+from tls_capture import CLIENT, SERVER, make_cert, tls_session, write_pcap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sip"))
 from sip_scapy_feed import PCAPS, Reassembler, packets
@@ -293,3 +294,78 @@ def test_hello_and_alert_fields_agree_with_tshark(tmp_path: Path) -> None:
     assert versions[-1] == 0x0303 and flow.version == "TLS 1.2"  # the ServerHello's version
     assert alerts == [48] and flow.alerts == ("client fatal unknown_ca",)  # RFC 8446 §6: 48 = unknown_ca
     assert any("trunk.example" in f[3] + f[4] for f in fields) and flow.cert_subject == "CN=trunk.example"
+
+
+@needs_tshark
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap (tshark's capture tool) is not installed")
+def test_keylog_decryption_of_a_real_loopback_capture(tmp_path: Path) -> None:
+    """Real sockets on 127.0.0.1, captured by dumpcap on lo: kernel segmentation, real handshake."""
+    import signal
+    import socket
+    import threading
+
+    cert, key = make_cert(tmp_path)
+    keylog = tmp_path / "keys.log"
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    cap = tmp_path / "lo.pcapng"
+    dump = subprocess.Popen(["dumpcap", "-i", "lo", "-f", f"tcp port {port}", "-w", str(cap), "-q"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert dump.stderr is not None
+        ready = dump.stderr.readline().decode()  # "Capturing on 'Loopback: lo'" once it runs
+        if "Capturing on" not in ready:
+            pytest.skip(f"dumpcap cannot capture here: {ready.strip()}")
+        time.sleep(0.3)  # the ready line comes just before the first poll of the socket
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(str(cert), str(key))
+        got: list[bytes] = []
+
+        def serve() -> None:
+            conn, _ = srv.accept()
+            with sctx.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"OPTIONS" not in data or not data.endswith(b"\r\n\r\n"):
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                got.append(data)
+                tls.sendall(resp(200, "OK", 1, "OPTIONS", call_id="o1"))
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        cctx.check_hostname = False
+        cctx.verify_mode = ssl.CERT_NONE
+        cctx.keylog_filename = str(keylog)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                cctx.wrap_socket(raw, server_hostname="trunk.example") as tls:
+            tls.sendall(req("REGISTER", 1, call_id="r1") + req("OPTIONS", 1, call_id="o1"))
+            assert b"200 OK" in tls.recv(65536)
+        t.join(timeout=5)
+    finally:
+        time.sleep(0.3)  # let dumpcap write the last packets
+        dump.send_signal(signal.SIGINT)
+        try:
+            dump.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            dump.kill()
+            dump.wait()
+        srv.close()
+    msgs = decrypt_sip(cap, keylog, [port])
+    a = SipAnalyzer()
+    feed(a, msgs)
+    r = a.finish(None)
+    assert r.sip_requests == {"REGISTER": 1, "OPTIONS": 1} and r.sip_responses == {"200": 1}
+    flows = TlsAnalyzer(tls_ports={port})
+    ra = Reassembler()
+    for pkt in packets(cap):
+        if isinstance(pkt, TcpSegment):
+            flows.on_segment(pkt)
+            for sd in ra.feed(pkt):
+                flows.on_stream(sd)
+    (f,) = mark_decrypted(flows.finish(None), msgs)
+    assert (f.handshake, f.version, f.sni, f.syn_answered, f.decrypted) == ("ok", "TLS 1.3", "trunk.example", True, True)
