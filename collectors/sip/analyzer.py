@@ -7,9 +7,9 @@ message handed in by the TLS decryption or an OSBiz trace reader) goes through `
 
 1. It is counted by method / status code exactly like ``tshark -z sip,stat`` does: every
    dissected message, retransmissions included.
-2. It is flagged as a retransmission the way Wireshark's SIP dissector does: same Call-ID, same
-   addresses/ports/transport, same CSeq number and method, and (responses) the same status code
-   as an earlier message.
+2. It is flagged as a retransmission the way Wireshark's SIP dissector does (UDP only): per
+   Call-ID and address/port pair, the same request as the previous message in that direction,
+   or the same final response code as the previous final response (``_is_resend``).
 3. Transactions are keyed by (Call-ID, CSeq number, CSeq method); the first request of a
    transaction gives the start time for response delays.
 4. INVITE dialogs build ``CallInfo`` (one per Call-ID; a proxied call seen on two legs, or an
@@ -19,8 +19,9 @@ message handed in by the TLS decryption or an OSBiz trace reader) goes through `
 5. SDP bodies announce media endpoints per call (``call_media``, ``on_sdp`` callback) so the RTP
    analyser can label streams.
 
-``finish(end_ts)`` closes open items (unanswered transactions, registration expiry) and returns
-a frozen ``SipResult``. Authorization values are never kept: only summaries (start lines) are
+``finish(end_ts)`` judges open items against the capture end (overdue transactions and
+keepalives, registration expiry) without changing the analyser, and returns a frozen
+``SipResult``. Authorization values are never kept: only summaries (start lines) are
 stored, and ``redact`` is the one way to render a message with credentials removed.
 """
 
