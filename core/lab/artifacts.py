@@ -19,6 +19,8 @@ import jwt as pyjwt
 import yaml
 
 from core.lab.scenarios import Scenario, SiteDict
+from core.numbering import derive_all, parse_location
+from core.site.loader import load_site_text
 
 ROUTE_LOCATION = "+49 89 7007"
 FIRST_NAMES = ("Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hans", "Ida", "Jonas")
@@ -27,8 +29,27 @@ JWT_AUDIENCE = "https://platform.ringcentral.com/restapi/oauth/token"  # RFC 752
 
 
 def derived_number(did: str) -> str:
-    """International schema: route location number + DID (DOMAIN §3)."""
+    """International schema: route location number + DID (DOMAIN §3), for the base site."""
     return "+" + "".join(ch for ch in ROUTE_LOCATION if ch.isdigit()) + did
+
+
+def plan_numbers(site: SiteDict) -> dict[str, str]:
+    """callno → the call number the numbering plan derives, the way the product derives it.
+
+    The lab's site goes through the real loader and ``core.numbering`` so the emulated OSBiz
+    and the checks of upscope agree on what "matches the plan" means.
+    """
+    model = load_site_text(yaml.safe_dump(site, sort_keys=False), "lab site")
+    return {n.callno: n.derived for n in derive_all(model) if n.derived is not None}
+
+
+def local_number(site: SiteDict, local: str) -> str:
+    """A PBX-internal number (a desk phone) as the trunk shows it under the site's schema."""
+    conn = site["connectivity"]
+    if conn.get("numbering_schema") == "internal":
+        return local
+    loc = parse_location(conn.get("route_location_number")).location
+    return "+" + (loc.digits if loc is not None else "") + local
 
 
 def base_site(*, name: str, pbx_ip: str, connector: tuple[str, int], stun: tuple[str, int],

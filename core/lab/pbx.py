@@ -31,15 +31,6 @@ from core.lab.sipmsg import SipMessage, authorization, build, new_branch, new_ta
 USER_AGENT = "OpenScape Business V3R3.0.0 (upscope-lab)"
 
 
-def plan_number(site: dict[str, Any], did: str) -> str:
-    """The call number the numbering plan derives (DOMAIN §3): location + DID, or the callno."""
-    conn = site["connectivity"]
-    if conn.get("numbering_schema") == "internal":
-        return did
-    location = "".join(ch for ch in str(conn.get("route_location_number") or "") if ch.isdigit())
-    return f"+{location}{did}"
-
-
 @dataclass(slots=True)
 class PbxStats:
     registered: bool = False
@@ -62,13 +53,14 @@ class _StunClient(asyncio.DatagramProtocol):
 
 
 class Pbx:
-    def __init__(self, *, ip: str, site: Callable[[], dict[str, Any]], connector: tuple[str, int],
+    def __init__(self, *, ip: str, site: Callable[[], dict[str, Any]],
+                 plan: Callable[[], dict[str, str]], connector: tuple[str, int],
                  ctx: ssl.SSLContext, server_hostname: str | None, stun: tuple[str, int] | None,
                  rest: tuple[str, int] | None, rest_ctx: ssl.SSLContext | None,
                  jwt: Callable[[], str | None], keepalive: float, register_expires: int,
                  observer: Observer | None, rtp_ports: range, used_ports: set[int],
                  instance: str) -> None:
-        self.ip, self.site, self.connector, self.ctx = ip, site, connector, ctx
+        self.ip, self.site, self.plan, self.connector, self.ctx = ip, site, plan, connector, ctx
         self.server_hostname, self.stun, self.rest, self.rest_ctx = server_hostname, stun, rest, rest_ctx
         self.jwt, self.keepalive, self.register_expires = jwt, keepalive, register_expires
         self.observer, self.instance = observer, instance
@@ -309,9 +301,9 @@ class Pbx:
         return self._user_verdict(user)
 
     def user_by_plan_number(self, number: str) -> dict[str, Any] | None:
-        site = self.site()
-        for user in site.get("users", []):
-            if plan_number(site, str(user.get("did") or user["callno"])) == number:
+        plan = self.plan()
+        for user in self.site().get("users", []):
+            if plan.get(str(user["callno"])) == number:
                 return dict(user)
         return None
 
@@ -319,9 +311,9 @@ class Pbx:
         """Plan numbers of the users the PBX would route a call to now (empty if it would not)."""
         if self._trunk_verdict() is not None or self.conn is None or not self.stats.registered:
             return []
-        site = self.site()
-        return [plan_number(site, str(u.get("did") or u["callno"])) for u in site.get("users", [])
-                if self._user_verdict(u) is None]
+        plan = self.plan()
+        return [plan[str(u["callno"])] for u in self.site().get("users", [])
+                if self._user_verdict(u) is None and str(u["callno"]) in plan]
 
 
 async def _wait(stop: asyncio.Event, seconds: float, other: asyncio.Event | None = None) -> None:

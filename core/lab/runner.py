@@ -33,7 +33,7 @@ from core.lab.artifacts import TraceLog, write_json
 from core.lab.connector import Connector
 from core.lab.media import Impairment, StunServer
 from core.lab.netio import Capture, LabError, SipBlock
-from core.lab.pbx import Pbx, plan_number
+from core.lab.pbx import Pbx
 from core.lab.scenarios import SCENARIOS, Scenario
 from core.lab.tlsutil import CONNECTOR_NAME, make_pki
 
@@ -150,6 +150,7 @@ class Lab:
         self.jwt_token: str | None = None
         self.base_site: dict[str, Any] = {}
         self.site: dict[str, Any] = {}
+        self.plan: dict[str, str] = {}
         self.block: SipBlock | None = None
         self.use_blackhole = False
         self.connector: Connector | None = None
@@ -191,6 +192,7 @@ class Lab:
             with contextlib.suppress(FileNotFoundError):
                 self.jwt_path.unlink()
         self.site = artifacts.site_for(self.base_site, self.scenario, active, path, self.today)
+        self.plan = artifacts.plan_numbers(self.site)
         note = f"scenario {self.scenario.name}: fault {'ACTIVE' if active else 'inactive'}"
         if self.scenario.port_443:
             note += f"; the PBX's TCP 443 is emulated on {PBX_IP}:{self.https_port}"
@@ -198,8 +200,8 @@ class Lab:
 
     def directory(self) -> dict[str, str]:
         """The connector's view: Unify Phone number → callno (as provisioned from the site)."""
-        return {str(u.get("call_number") or plan_number(self.site, str(u.get("did") or u["callno"]))):
-                str(u["callno"]) for u in self.site.get("users", [])}
+        return {str(u.get("call_number") or self.plan.get(str(u["callno"]), "")): str(u["callno"])
+                for u in self.site.get("users", [])}
 
     def connector_key(self) -> str:
         return self.regenerated_key if self.scenario.wrong_api_key and self.fault_active else self.api_key
@@ -416,7 +418,7 @@ class Lab:
                   rtp: range, used: set[int], trace: TraceLog | None, rest_ctx: ssl.SSLContext,
                   external: bool) -> Pbx:
         return Pbx(
-            ip=ip, site=lambda: self.site, connector=connector, ctx=ctx,
+            ip=ip, site=lambda: self.site, plan=lambda: self.plan, connector=connector, ctx=ctx,
             server_hostname=None if external and self.cfg.connector_ca is None else (
                 CONNECTOR_NAME if not external else connector[0]),
             stun=None if external else (CONNECTOR_IP, ports["stun"]),
@@ -494,7 +496,8 @@ class Lab:
                 self.clone_stop.clear()
                 assert self.pbx is not None
                 self.clone = Pbx(
-                    ip=CLONE_IP, site=lambda: self.site, connector=self.pbx.connector, ctx=self.pbx.ctx,
+                    ip=CLONE_IP, site=lambda: self.site, plan=lambda: self.plan,
+                    connector=self.pbx.connector, ctx=self.pbx.ctx,
                     server_hostname=self.pbx.server_hostname, stun=None, rest=None, rest_ctx=None,
                     jwt=lambda: None, keepalive=self.cfg.keepalive,
                     register_expires=self.cfg.register_expires, observer=None,
@@ -539,7 +542,7 @@ class Lab:
         interval = 60.0 / self.cfg.calls_per_minute
         n = 0
         pbx_i = conn_i = 0
-        desk = plan_number(self.site, DESK_PHONE)
+        desk = artifacts.local_number(self.site, DESK_PHONE)
         await self._sleep_until(asyncio.get_running_loop().time() + min(1.0, interval))
         while not self.traffic_stop.is_set():
             assert self.pbx is not None
