@@ -148,6 +148,8 @@ class Pipeline:
         self._rtp_batch = getattr(self.rtp, "on_udp_batch", None)
         self._addr_names: dict[int, str] = {}
         self._fast_ctx: _FastContext | None = None
+        # one decrypted SIP message per (src, sport, dst, dport): marks those TLS flows decrypted
+        self.decrypted: dict[tuple[str, int, str, int], Any] = {}
         # per (connection, src, sport): "sip" | "tls" | "stun" | "ws" | "other"
         self._stream_kind: dict[tuple[int, str, int], str] = {}
         self.packets = 0
@@ -440,7 +442,11 @@ class Pipeline:
         sip = self.sip.finish(self.last_ts) if self.sip is not None else None
         streams: tuple[RtpStreamStats, ...] = tuple(self.rtp.finish()) if self.rtp is not None else ()
         stun = tuple(self.stun.finish()) if self.stun is not None else ()
-        tls = tuple(self.tls.finish()) if self.tls is not None else ()
+        tls = tuple(self.tls.finish(self.last_ts)) if self.tls is not None else ()
+        if tls and self.decrypted:
+            from collectors.tls.decrypt import mark_decrypted
+
+            tls = mark_decrypted(tls, self.decrypted.values())
         calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
         media = getattr(sip, "call_media", {}) if sip is not None else {}
         streams, calls = associate(streams, calls, media)
@@ -564,11 +570,13 @@ def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path, ports: Itera
 
     ``ports`` are the SIP/TLS server ports (e.g. the site's connector port) on top of 5061/65061.
     """
-    from collectors.tls.decrypt import decrypt_sip, feed, tls_ports
+    from collectors.tls.decrypt import decrypt_sip, tls_ports
 
     if pipe.sip is None:
         raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
-    feed(pipe.sip, decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports))))
+    for m in decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports))):
+        pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
+        pipe.decrypted.setdefault((m.src, m.sport, m.dst, m.dport), m)
 
 
 def analyze_files(paths: Iterable[Path], keylog: Path | None = None,

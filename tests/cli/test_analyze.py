@@ -165,3 +165,34 @@ def test_export_is_readable_by_tshark(tmp_path: Path) -> None:
     stat = subprocess.run(["tshark", "-n", "-q", "-r", str(target), "-z", "sip,stat"], capture_output=True,
                           text=True, timeout=60, check=True).stdout
     assert "INVITE" in stat and "BYE" in stat
+
+
+def test_keylog_decrypts_sip_over_tls(tmp_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    import ssl
+
+    sys.path.insert(0, str(REPO / "tests" / "collectors" / "tls"))
+    from tls_capture import SERVER, tls_session, write_pcap
+
+    def msg(first: str, cseq: str) -> bytes:
+        return (f"{first}\r\nVia: SIP/2.0/TLS 10.1.1.10:40001;branch=z9hG4bK7\r\nFrom: <sip:100@pbx>;tag=1\r\n"
+                f"To: <sip:connector>\r\nCall-ID: tls-1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n").encode()
+
+    keylog = tmp_path / "keys.log"
+    s = tls_session(tmp_path, version=ssl.TLSVersion.TLSv1_3, keylog=keylog,
+                    to_server=[msg("OPTIONS sip:connector SIP/2.0", "1 OPTIONS")],
+                    to_client=[msg("SIP/2.0 200 OK", "1 OPTIONS")])
+    cap = tmp_path / "trunk.pcap"
+    write_pcap(cap, s.segments)
+    code, out, _ = invoke("analyze", "-f", "json", str(cap))
+    plain = json.loads(out)
+    assert code == 0 and plain["sip"]["requests"] == {} and plain["tls_flows"][0]["server_port"] == SERVER[1]
+    code, out, err = invoke("analyze", "-f", "json", "--keylog", str(keylog), str(cap))
+    doc = json.loads(out)
+    assert code == 0, err
+    assert doc["sip"] == {"requests": {"OPTIONS": 1}, "responses": {"200": 1}}
+    assert {m["transport"] for m in doc["sip_messages"]} == {"tls"}
+    assert doc["tls_flows"][0]["decrypted"] is True
+    secrets = [line.split()[-1] for line in keylog.read_text().splitlines() if line.strip()]
+    assert secrets and not any(x in out or x.lower() in out for x in secrets)  # never in the report
