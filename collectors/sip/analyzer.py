@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
 from collectors.sip.message import (
+    MAX_LINE,
     NEED_DATA,
     CrlfPing,
     CrlfPong,
@@ -358,7 +359,7 @@ class SipAnalyzer:
                 st.skipped += pos
                 return pre[pos:]
         # Keep the unfinished last line (it may be the start of a start line), drop the rest.
-        tail = pre[pos:] if len(pre) - pos < 512 else b""
+        tail = pre[pos:] if len(pre) - pos < MAX_LINE else b""
         st.skipped += len(pre) - len(tail)
         st.pre = tail
         if st.skipped > SYNC_LIMIT:

@@ -33,6 +33,7 @@ from core.errors import ParseError
 MAX_HEADERS = 512
 MAX_HEADER_BYTES = 128 * 1024
 MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_LINE = 8 * 1024  # a start line longer than this is not waited for while resynchronising
 
 # RFC 3261 §7.3.3 and the IANA SIP header registry ("compact" column).
 COMPACT_FORMS: dict[str, str] = {
@@ -176,7 +177,8 @@ def split_list(value: str) -> list[str]:
 
 def looks_like_sip(data: bytes) -> bool:
     """True if ``data`` starts with a SIP start line (how a datagram is recognised as SIP)."""
-    return _START_LINE_HINT.match(data[:512]) is not None
+    nl = data.find(b"\n", 0, MAX_LINE)
+    return _START_LINE_HINT.match(data, 0, nl + 1 if nl >= 0 else MAX_LINE) is not None
 
 
 def _find_header_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
@@ -288,6 +290,7 @@ class SipStreamFramer:
         self._boundary = -1  # stream offset where the caller said a segment ended
         self._searched = 0  # bytes of _buf already searched for the end of the header section
         self._resyncing = False
+        self._line_start = False  # in resync mode: the buffer begins at a line start
 
     @property
     def offset(self) -> int:
@@ -307,27 +310,46 @@ class SipStreamFramer:
         self._searched = 0
 
     def _resync(self, skip_from: int) -> None:
-        """Drop bytes until something that looks like a start line (or keep a short tail)."""
+        """Drop bytes up to the next line that looks like a start line (or a CRLF).
+
+        Candidates are line starts after ``skip_from``. When none is complete yet, the
+        unfinished last line is kept (it may be a start line still arriving) and the framer
+        stays in resync mode; a line longer than ``MAX_LINE`` cannot be one and is dropped.
+        """
         buf = bytes(self._buf)
         pos = skip_from
         while True:
             nl = buf.find(b"\n", pos)
             if nl < 0:
-                # No start line yet; keep a tail that may be the beginning of one.
-                keep = min(len(buf) - skip_from, 256) if len(buf) > skip_from else 0
-                self._consume(len(buf) - keep)
-                self._resyncing = True
-                return
+                break
             pos = nl + 1
             if _START_LINE_HINT.match(buf, pos) or buf.startswith(b"\r\n", pos):
                 self._consume(pos)
                 self._resyncing = False
                 return
+        self._resyncing = True
+        if pos > skip_from and len(buf) - pos <= MAX_LINE:
+            self._consume(pos)  # keep the unfinished line, which starts at a line start
+            self._line_start = True
+        else:
+            self._consume(len(buf))  # mid-line: the next line starts after the next LF
+            self._line_start = False
+
+    def _resync_step(self) -> None:
+        """In resync mode: decide on the held line once it is complete, or keep looking."""
+        buf = self._buf
+        if self._line_start:
+            if _START_LINE_HINT.match(buf) or buf.startswith(b"\r\n"):
+                self._resyncing = False
+                return
+            if b"\n" not in buf and len(buf) <= MAX_LINE:
+                return  # the line is still arriving
+        self._resync(0)
 
     def next_event(self) -> StreamEvent:
         buf = self._buf
         if self._resyncing:
-            self._resync(0)
+            self._resync_step()
             if self._resyncing:
                 return NEED_DATA
         if not buf:
@@ -344,8 +366,9 @@ class SipStreamFramer:
                 self._resync(1)
                 raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", start)
             # Fail fast on garbage instead of buffering it up to the cap.
-            first_nl = buf.find(b"\n")
-            if (first_nl >= 0 or len(buf) >= 512) and not _START_LINE_HINT.match(bytes(buf[:512])):
+            first_nl = buf.find(b"\n", 0, MAX_LINE)
+            if (not _START_LINE_HINT.match(buf, 0, first_nl + 1) if first_nl >= 0
+                    else len(buf) >= MAX_LINE):
                 start = self._base
                 self._resync(1)
                 raise ParseError("SIP stream data is not a start line", start)

@@ -207,3 +207,35 @@ def test_framer_any_bytes_terminates_with_events_or_parse_errors(chunks: list[by
         f.feed(chunk)
         _events(f)  # only ParseError may escape next_event (caught inside), and it terminates
     assert f.offset <= sum(len(c) for c in chunks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300).filter(lambda b: b"\n" not in b and b[:1] not in (b"\r", b"S", b"I", b"O")),
+       st.lists(st.integers(1, 40), min_size=1, max_size=30))
+def test_resync_after_garbage_finds_the_messages_whatever_the_chunking(garbage: bytes, cuts: list[int]) -> None:
+    stream = b"X" + garbage + b"\r\n" + OK_200 + INVITE_COMPACT
+    f = SipStreamFramer()
+    evs: list[object] = []
+    pos = i = 0
+    while pos < len(stream):
+        n = cuts[i % len(cuts)]
+        f.feed(stream[pos:pos + n])
+        pos, i = pos + n, i + 1
+        evs += _events(f)
+    frames = [e for e in evs if isinstance(e, SipFrame)]
+    assert [fr.raw for fr in frames] == [OK_200, INVITE_COMPACT]
+    assert frames[0].offset == len(stream) - len(OK_200) - len(INVITE_COMPACT)
+
+
+def test_long_request_line_is_sip_in_datagrams_and_after_garbage_in_streams() -> None:
+    long_req = b"OPTIONS sip:" + b"a" * 600 + b"@x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n"
+    assert looks_like_sip(long_req) and parse_message(long_req).method == "OPTIONS"
+    stream = b"garbage line\r\n" + long_req
+    for size in (1, 7, len(stream)):
+        f = SipStreamFramer()
+        evs: list[object] = []
+        for i in range(0, len(stream), size):
+            f.feed(stream[i:i + size])
+            evs += _events(f)
+        assert evs[0] == ("error", 0)
+        assert [e.raw for e in evs[1:] if isinstance(e, SipFrame)] == [long_req]
