@@ -241,8 +241,6 @@ def _tcp_obs(
     probes: Sequence[ProbeResult],
     host: str,
     port: int,
-    *,
-    answered_means_working: bool = True,
 ) -> _Obs:
     """Evidence for a TCP flow to host:port from flows, TLS flows and probes."""
     obs = _Obs()
@@ -263,7 +261,7 @@ def _tcp_obs(
                 alerts = f", alerts {', '.join(t.alerts)}" if t.alerts else ""
                 reset = f", reset by {t.reset_by}" if t.reset_by else ""
                 obs.block("TLS handshake failure", Evidence(f"{where}: TLS handshake {t.handshake}{alerts}{reset}", packets=(t.first_frame,), timestamp=t.first_ts))
-            elif t.syn_answered and answered_means_working:
+            elif t.syn_answered:
                 obs.working.append(Evidence(f"{where}: TCP connection answered", packets=(t.first_frame,), timestamp=t.first_ts))
     for p in probes:
         if p.probe not in TCP_PROBES or _probe_target(p) != (host, port):
@@ -308,7 +306,7 @@ def _verdict(
     # Working evidence wins over blocked: a flow that got through at least once is open, and the
     # blocked evidence is kept as notes (intermittent loss, a fault window) rather than dropped.
     if obs.working:
-        extra = tuple(f"also seen: {obs.blocked_reason}" for _ in obs.blocked[:1])
+        extra = (f"also seen: {obs.blocked_reason}",) if obs.blocked else ()
         return FlowVerdict(flow, description, proto, source, destination, Verdict.WORKING, True,
                            working_reason, tuple(obs.working + obs.blocked), (*extra, *notes))
     if obs.blocked:
