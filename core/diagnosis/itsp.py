@@ -70,6 +70,11 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
     ended: RegistrationState | None = None  # last "unregistered"/"expired" event
     last_code: int | None = None
     events = [e for e in reg.timeline if e.ts <= now]
+    if events and reg.last_success_ts is not None and reg.last_success_ts < events[0].ts:
+        # A trimmed timeline (the live service's window) starts after the last 2xx: the binding
+        # it granted still counts until its expiry.
+        since = last_success = reg.last_success_ts
+        expiry = reg.expiry_ts or reg.last_success_ts + granted
     for ev in events:
         if ev.state == "registered":
             if since is None or (expiry is not None and ev.ts > expiry):

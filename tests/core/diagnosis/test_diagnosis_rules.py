@@ -192,6 +192,17 @@ def test_re_registration_after_a_gap_restarts_since() -> None:
     assert st.state is ItspState.REGISTERED and st.since == T0 + 500
 
 
+def test_window_trimmed_timeline_keeps_the_earlier_binding() -> None:
+    # The service's window keeps the refresh's 401 but not the 2xx before it (collectors.runtime.window).
+    r = reg_ok(refreshes=1, granted=300)
+    trimmed = dataclasses.replace(r, timeline=(RegistrationState(T0 + 150, 40, "trying", None),
+                                               RegistrationState(T0 + 150.01, 41, "challenged", 401)))
+    st = run(site(), analysis(registrations=(trimmed,)), now=datetime.fromtimestamp(T0 + 160, UTC)).itsp
+    assert st.state is ItspState.REGISTERED and st.expiry_ts == pytest.approx(T0 + 300.05)
+    st = run(site(), analysis(registrations=(trimmed,)), now=datetime.fromtimestamp(T0 + 301, UTC)).itsp
+    assert st.state is ItspState.NOT_REGISTERED and "expired" in st.reason
+
+
 def test_deregistration_is_not_registered_without_a_finding() -> None:
     r = reg_ok(refreshes=1)
     tl = (*r.timeline, RegistrationState(T0 + 50, 30, "challenged", 401), RegistrationState(T0 + 50.1, 32, "unregistered", 200))
