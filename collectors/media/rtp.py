@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import struct
 from collections.abc import Callable
 
@@ -92,6 +93,7 @@ _MIME_CLOCK: tuple[tuple[str, int], ...] = tuple(
 )
 _MAX_ERRORS = 1000  # malformed-item records kept; the rest are only counted
 _MAX_CANDIDATES = 200_000  # unconfirmed heuristic streams kept at once (hostile captures)
+_MAX_FLOW_CACHE = 50_000  # classified flows remembered (a cache; see _classify)
 _WINDOW_MASK = (1 << 128) - 1  # duplicate detection window: the last 128 sequence numbers
 _R = 15.0 / 16.0  # RFC 3550 A.8 jitter smoothing
 _BLOCK = 1024  # rows per closed-form jitter block: (16/15)^1024 stays far inside float range
@@ -230,7 +232,9 @@ class _Stream:
         # the sequence (+1..+100) before it is reported (random UDP rarely does that)
         self.confirmed = detected_by == "sdp"
         self.total_nr = 0
-        self.intervals: list[StreamInterval] = []
+        # closed intervals, packed (_INTERVAL records): they are the one thing that grows with
+        # the length of a stream, so they cost 56 bytes each until ``finish``
+        self.intervals = bytearray()
         self.events = 0
         self.duplicates = 0
         self.main_pt: int | None = None
@@ -284,7 +288,9 @@ _FLOAT_SLOTS = (
     "jitter", "min_jitter", "max_jitter", "mean_jitter", "cur_start", "cur_jit_sum", "cur_jit_max",
 )
 _PACK = struct.Struct(f"<{len(_INT_SLOTS)}q{len(_FLOAT_SLOTS)}d2Q")
-_Packed = tuple[bytes, "_Endpoint | None", str, str, list[StreamInterval]]
+_Packed = tuple[bytes, "_Endpoint | None", str, str, bytearray]
+# one closed interval: start, packets, expected, lost, mean jitter, max jitter, MOS (NaN = none)
+_INTERVAL = struct.Struct("<dqqqddd")
 
 
 def _pack(s: _Stream) -> _Packed:
@@ -312,6 +318,13 @@ def _unpack(key: tuple[str, int, str, int, int], packed: _Packed) -> _Stream:
     s.codec = codec
     s.intervals = intervals
     return s
+
+
+def _intervals(packed: bytearray) -> tuple[StreamInterval, ...]:
+    return tuple(
+        StreamInterval(start, packets, expected, lost, mean_j, max_j, None if math.isnan(mos) else mos)
+        for start, packets, expected, lost, mean_j, max_j, mos in _INTERVAL.iter_unpack(packed)
+    )
 
 
 class _Columns:
@@ -603,7 +616,14 @@ class RtpAnalyzer:
             if s.last_ts < horizon:
                 self._idle[key] = _pack(s)
                 del self._streams[key]
-                self._flows.pop(key[:4], None)  # re-classified if the flow ever comes back
+                fkey = key[:4]
+                if self._flows.pop(fkey, None) is not None:  # re-classified if it comes back
+                    for ep in (fkey[:2], fkey[2:]):
+                        keys = self._flows_by_endpoint.get(ep)
+                        if keys is not None:
+                            keys[:] = [k for k in keys if k != fkey]
+                            if not keys:
+                                del self._flows_by_endpoint[ep]
 
     def _name(self, value: int) -> str:
         name = self._names.get(value)
@@ -878,6 +898,11 @@ class RtpAnalyzer:
         if kind == _HEURISTIC and (sport < 1024 or dport < 1024):
             kind = _OTHER  # well-known service ports (DNS, NetBIOS, syslog …) are never guessed RTP
         flow = _Flow(kind, ep)
+        if len(self._flows) >= _MAX_FLOW_CACHE:
+            # a cache, not state: classification is a pure function of the announced endpoints,
+            # so dropping it only costs re-classification (bounds memory on port-scan captures)
+            self._flows.clear()
+            self._flows_by_endpoint.clear()
         self._flows[key] = flow
         by_ep = self._flows_by_endpoint
         by_ep.setdefault((src, sport), []).append(key)
@@ -1003,11 +1028,8 @@ class RtpAnalyzer:
         mean_j = s.cur_jit_sum / s.cur_jit_n if s.cur_jit_n else 0.0
         loss_pct = max(lost, 0) * 100.0 / s.cur_exp if s.cur_exp > 0 else 0.0
         mos = self.mos_model.mos(s.codec, loss_pct, mean_j) if s.cur_exp > 0 else None
-        s.intervals.append(
-            StreamInterval(
-                start=s.cur_start, packets=s.cur_packets, expected=s.cur_exp, lost=lost,
-                mean_jitter_ms=mean_j, max_jitter_ms=s.cur_jit_max, mos=mos,
-            )
+        s.intervals += _INTERVAL.pack(
+            s.cur_start, s.cur_packets, s.cur_exp, lost, mean_j, s.cur_jit_max, math.nan if mos is None else mos
         )
         s.cur_packets = s.cur_exp = s.cur_jit_n = 0
         s.cur_jit_sum = s.cur_jit_max = 0.0
@@ -1066,7 +1088,7 @@ class RtpAnalyzer:
             min_delta_ms=max(s.min_delta, 0.0), mean_delta_ms=s.mean_delta, max_delta_ms=s.max_delta,
             mean_jitter_ms=s.mean_jitter, max_jitter_ms=s.max_jitter, mos=mos,
             first_ts=s.first_ts, last_ts=s.last_ts, first_frame=s.first_frame, last_frame=s.last_frame,
-            call_id=s.call_id, detected_by=s.detected_by, events=s.events, intervals=tuple(s.intervals),
+            call_id=s.call_id, detected_by=s.detected_by, events=s.events, intervals=_intervals(s.intervals),
         )
 
     def finish_rtcp(self) -> tuple[RtcpReport, ...]:
