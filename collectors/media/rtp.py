@@ -33,7 +33,9 @@ SSRC continued its sequence (+1…+100). An address that SDP announces with a no
 (T.38 ``udptl``) is never RTP.
 
 Memory per stream is constant (counters, running means, a 128-bit duplicate window, the current
-10-s interval) plus one small ``StreamInterval`` per 10 s — nothing per packet.
+10-s interval) plus 56 bytes per closed 10-s interval — nothing per packet. A stream silent for
+``idle_s`` (120 s of capture time) is packed into one bytes object (~0.4 KB) and restored exactly
+if it sends again; the flow-classification cache is bounded.
 
 Fast paths for the capture pipeline: ``on_udp_fields(frame, ts, src, sport, dst, dport,
 payload)`` skips the ``UdpPacket`` allocation, and ``on_udp_batch(UdpBatch)`` takes a whole chunk
