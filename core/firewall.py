@@ -11,6 +11,10 @@ endpoints into that list; ``check_firewall`` gives each flow one verdict from th
 - RTP: streams out and in (paired by address/port) are *working*; out but never in is *one-way*.
 - Nothing seen at all is *not observed* — never a guess.
 
+When a flow both worked and failed, the latest observation decides if the failure came after the
+last success (a fault that began: *blocked*, noting when it last worked); otherwise the flow is
+*working* and the failures are kept as a note (intermittent loss, a fault that was lifted).
+
 A capture is taken at the OSBiz, so its own egress is always visible even when the firewall drops
 it further on; the missing answer is what shows the block. Everything here is pure: the caller
 hands in the analysis, the probe results and (optionally) the text of a GCP ``cloud.json``.
@@ -22,6 +26,7 @@ import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -198,11 +203,22 @@ class _Obs:
     working: list[Evidence] = field(default_factory=list)
     blocked: list[Evidence] = field(default_factory=list)
     blocked_reason: str = ""
+    last_working: float | None = None  # when the path last worked / last failed, when known
+    last_blocked: float | None = None
 
-    def block(self, reason: str, ev: Evidence) -> None:
+    def work(self, ev: Evidence, at: float | None = None) -> None:
+        self.working.append(ev)
+        at = ev.timestamp if at is None else at
+        if at is not None and (self.last_working is None or at > self.last_working):
+            self.last_working = at
+
+    def block(self, reason: str, ev: Evidence, at: float | None = None) -> None:
         if not self.blocked_reason:
             self.blocked_reason = reason
         self.blocked.append(ev)
+        at = ev.timestamp if at is None else at
+        if at is not None and (self.last_blocked is None or at > self.last_blocked):
+            self.last_blocked = at
 
 
 def _probe_target(p: ProbeResult) -> tuple[str, int] | None:
@@ -254,21 +270,21 @@ def _tcp_obs(
                 continue
             where = f"TLS {t.client}:{t.client_port} → {t.server}:{t.server_port}"
             if t.syn_answered is False:
-                obs.block("TCP SYN unanswered", Evidence(f"{where}: SYN unanswered", packets=(t.first_frame,), timestamp=t.first_ts))
+                obs.block("TCP SYN unanswered", Evidence(f"{where}: SYN unanswered", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.handshake == "ok":
-                obs.working.append(Evidence(f"{where}: TLS handshake completed ({t.version or 'TLS'})", packets=(t.first_frame,), timestamp=t.first_ts))
+                obs.work(Evidence(f"{where}: TLS handshake completed ({t.version or 'TLS'})", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.handshake == "failed" or (t.handshake == "incomplete" and t.reset_by == "server"):
                 alerts = f", alerts {', '.join(t.alerts)}" if t.alerts else ""
                 reset = f", reset by {t.reset_by}" if t.reset_by else ""
-                obs.block("TLS handshake failure", Evidence(f"{where}: TLS handshake {t.handshake}{alerts}{reset}", packets=(t.first_frame,), timestamp=t.first_ts))
+                obs.block("TLS handshake failure", Evidence(f"{where}: TLS handshake {t.handshake}{alerts}{reset}", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.syn_answered:
-                obs.working.append(Evidence(f"{where}: TCP connection answered", packets=(t.first_frame,), timestamp=t.first_ts))
+                obs.work(Evidence(f"{where}: TCP connection answered", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
     for p in probes:
         if p.probe not in TCP_PROBES or _probe_target(p) != (host, port):
             continue
         if p.success or not probe_failed_at_connect(p):
             # A probe that got past connect proves the path even if the service answered badly.
-            obs.working.append(_probe_evidence(p))
+            obs.work(_probe_evidence(p))
         else:
             obs.block(f"probe {p.probe} failed: {p.reason}", _probe_evidence(p))
     return obs
@@ -286,26 +302,34 @@ def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> Non
     frames = (f.first_frame,) if f.first_frame else ()
     answered = f.syn_ack > 0 or f.packets > f.syn + f.rst
     if f.icmp_unreachable:
-        obs.block("ICMP destination unreachable", Evidence(f"{where}: {f.icmp_unreachable} ICMP unreachable", packets=frames, timestamp=f.first_ts))
+        obs.block("ICMP destination unreachable", Evidence(f"{where}: {f.icmp_unreachable} ICMP unreachable", packets=frames, timestamp=f.first_ts), f.last_ts)
     if answered:
         what = f"{f.syn} SYN, {f.packets} packets" if f.syn else f"established connection, {f.packets} packets"
-        obs.working.append(Evidence(f"{where}: answered ({what})", packets=frames, timestamp=f.first_ts))
+        # An aggregate says that some connection was answered, not when: only its start counts.
+        obs.work(Evidence(f"{where}: answered ({what})", packets=frames, timestamp=f.first_ts), f.first_ts)
     elif f.syn:
         reset = any(r.proto == "tcp" and r.src == f.dst and r.dst == f.src and r.rst and not r.syn_ack
                     and r.packets == r.rst for r in flows)
         if reset:
-            obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts))
+            obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts), f.last_ts)
         else:
-            obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts))
+            obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts), f.last_ts)
 
 
 def _verdict(
     flow: str, description: str, proto: str, source: str, destination: str, obs: _Obs, notes: Iterable[str] = (),
     working_reason: str = "answered",
 ) -> FlowVerdict:
-    # Working evidence wins over blocked: a flow that got through at least once is open, and the
-    # blocked evidence is kept as notes (intermittent loss, a fault window) rather than dropped.
+    if obs.working and obs.blocked and obs.last_blocked is not None and obs.last_working is not None \
+            and obs.last_blocked > obs.last_working:
+        # The path worked before and fails now (a fault began): the latest observation decides.
+        worked = datetime.fromtimestamp(obs.last_working, UTC).isoformat().replace("+00:00", "Z")
+        return FlowVerdict(flow, description, proto, source, destination, Verdict.BLOCKED, False,
+                           obs.blocked_reason, tuple(obs.blocked + obs.working),
+                           (f"answered earlier, last at {worked}", *notes))
     if obs.working:
+        # Otherwise working wins: a flow that got through is open; failures stay as a note
+        # (intermittent loss, a fault that has been lifted).
         extra = (f"also seen: {obs.blocked_reason}",) if obs.blocked else ()
         return FlowVerdict(flow, description, proto, source, destination, Verdict.WORKING, True,
                            working_reason, tuple(obs.working + obs.blocked), (*extra, *notes))
@@ -325,7 +349,7 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
             where = f"STUN {s.method} {s.client}:{s.client_port} → {s.server}:{s.server_port}/{s.transport}"
             frames = (s.request_frame,) + ((s.response_frame,) if s.response_frame else ())
             if s.response_frame is not None:
-                obs.working.append(Evidence(f"{where}: {s.response_class or 'response'}", packets=frames))
+                obs.work(Evidence(f"{where}: {s.response_class or 'response'}", packets=frames))
             else:
                 obs.block("STUN request unanswered", Evidence(f"{where}: no response", packets=frames))
         if transport == "tcp":
@@ -349,7 +373,7 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
         if not relevant:
             continue
         if p.success:
-            obs.working.append(_probe_evidence(p))
+            obs.work(_probe_evidence(p))
         else:
             obs.block(f"probe {p.probe} failed: {p.reason}", _probe_evidence(p))
     return obs
@@ -463,9 +487,10 @@ def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequenc
     targets = {(a, p) for a in ep.osbiz for p in ep.osbiz_https_ports} - {ep.rest}
     for host, port in sorted(targets):
         sub = _tcp_obs(analysis, probes, host, port)
-        obs.working += sub.working
+        for ev in sub.working:
+            obs.work(ev, sub.last_working)
         for ev in sub.blocked:
-            obs.block("closed (no answer or reset)", ev)
+            obs.block("closed (no answer or reset)", ev, sub.last_blocked)
     ports = ",".join(str(p) for p in ep.osbiz_https_ports)
     v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}", obs)
     ok = v.verdict is not Verdict.WORKING

@@ -85,6 +85,19 @@ def test_syn_unanswered_is_not_registered_firewall_with_packet_evidence() -> Non
     assert f.trace_profiles == ("Basic", "SIP_Interconnection_Subscriber_ITSP", "SIP_Registration")
 
 
+def test_fault_beginning_after_a_registration_expires() -> None:
+    # Registered at T0 for 60 s; the connection worked until T0+50; from T0+100 connects time out.
+    a = analysis(registrations=(reg_ok(refreshes=1, granted=60),), flows=(),
+                 tls_flows=(dataclasses.replace(tls_ok(), last_ts=T0 + 50),))
+    fail = ProbeResult("sip_options_tls", f"{CONNECTOR}:{CPORT}", T0 + 100, False,
+                       "TCP connect to x: timed out after 5 s (SYN unanswered)", 5.0)
+    d = run(site(), a, probes=[fail], now=datetime.fromtimestamp(T0 + 120, UTC))
+    assert d.itsp.state is ItspState.NOT_REGISTERED and "timed out" in d.itsp.reason
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    # Still within the granted expiry: registered, nothing to report yet.
+    assert run(site(), a, probes=[fail], now=datetime.fromtimestamp(T0 + 59, UTC)).findings == ()
+
+
 def test_icmp_unreachable_and_tls_failure_count_as_blocked() -> None:
     icmp = analysis(registrations=(), tls_flows=(), sip_messages=(),
                     flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 2, 120, T0, T0 + 3, syn=2, icmp_unreachable=2,

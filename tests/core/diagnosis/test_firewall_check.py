@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from diag_builders import CONNECTOR, CPORT, MEDIA_PEER, OSBIZ, STUN, T0, analysis, site, stream
+from diag_builders import CONNECTOR, CPORT, MEDIA_PEER, OSBIZ, STUN, T0, analysis, site, stream, tls_ok
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +78,18 @@ def test_working_wins_over_an_earlier_block_and_keeps_it_as_a_note() -> None:
     v = verdicts(a)["sip-tls"]
     assert v.verdict is Verdict.WORKING
     assert v.notes == ("also seen: TCP SYN unanswered",)
+
+
+def test_latest_observation_decides_when_a_fault_begins_and_ends() -> None:
+    a = analysis(flows=(), tls_flows=(dataclasses.replace(tls_ok(), last_ts=T0 + 100),))
+    fail = ProbeResult("sip_options_tls", f"{CONNECTOR}:{CPORT}", T0 + 200, False,
+                       "TCP connect to x: timed out after 5 s (SYN unanswered)", 5.0, phases={"connect": 5.0})
+    v = verdicts(a, probes=[fail])["sip-tls"]
+    assert v.verdict is Verdict.BLOCKED and v.notes[0].startswith("answered earlier, last at 2026-11-20T10:01:40")
+    ok = dataclasses.replace(fail, ts=T0 + 300, success=True, reason="", phases={"connect": 0.01})
+    v = verdicts(a, probes=[fail, ok])["sip-tls"]
+    assert v.verdict is Verdict.WORKING and v.notes == ("also seen: probe sip_options_tls failed: "
+                                                        "TCP connect to x: timed out after 5 s (SYN unanswered)",)
 
 
 def test_stun_unanswered_and_probe() -> None:
