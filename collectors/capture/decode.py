@@ -289,6 +289,9 @@ class Decoder:
         self.non_ip = 0  # ARP, LLDP, … (not errors)
 
     def decode(self, frame: int, ts: float, linktype: int, data: bytes, truncated: bool = False) -> None:
+        if linktype not in LINK_NAMES:
+            self.sink.error(ErrorItem("unsupported", "link", f"link type {linktype} not supported", frame=frame))
+            return
         try:
             version, ip = link_payload(linktype, data)
             if not version:

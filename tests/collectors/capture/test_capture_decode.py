@@ -302,3 +302,8 @@ def test_real_sctp_and_gtp_are_unsupported() -> None:
 def test_real_icmp_unreachable() -> None:
     s, _ = decode_file("ipfixprobe_sip.pcap")
     assert len(s.icmp_) == 5 and {m.proto for m in s.icmp_} == {"udp"}
+
+
+def test_unknown_link_type_is_unsupported() -> None:
+    s = decode(147, b"\x00" * 40)
+    assert [(e.kind, e.layer, e.frame) for e in s.errors] == [("unsupported", "link", 1)]
