@@ -347,8 +347,8 @@ class _Sorted:
 
     __slots__ = ("breaks", "cum", "order", "plain", "pt", "rts", "seq")
 
-    def __init__(self, order: np.ndarray, seq: list[int], pt: list[int], cum: np.ndarray,
-                 breaks: list[int], plain: list[bool], rts: np.ndarray) -> None:
+    def __init__(self, order: np.ndarray, seq: np.ndarray, pt: np.ndarray, cum: np.ndarray,
+                 breaks: list[int], plain: np.ndarray, rts: np.ndarray) -> None:
         self.order = order
         self.seq = seq
         self.pt = pt
@@ -555,31 +555,33 @@ class RtpAnalyzer:
         cols.b1 = b1.astype(np.int64)
         cols.frames = np.asarray(batch.frame, dtype=np.int64)
         cols.ts = np.asarray(batch.ts, dtype=np.float64)
-        # RTP-like rows stay grouped with their stream (order matters); RTCP-range rows (RFC 5761:
-        # second octet 192..223) and short ones form groups of their own
+        # RTP-like rows are grouped by stream (order matters within one); see below for the rest
         cols.plain = ok & (b0 == 0x80)
         rtp_like = ok & ((b1 < 192) | (b1 > 223))
         src = np.asarray(batch.src, dtype=np.int64)
         dst = np.asarray(batch.dst, dtype=np.int64)
         sport = np.asarray(batch.sport, dtype=np.int64)
         dport = np.asarray(batch.dport, dtype=np.int64)
-        srcdst = (src << 32) | dst
-        ports = (sport << 16) | dport
-        key3 = np.where(rtp_like, ssrc, -1)
-        order = np.lexsort((np.arange(n), key3, ports, srcdst))
-        sd, pp, k3 = srcdst[order], ports[order], key3[order]
-        change = np.ones(n, dtype=bool)
-        change[1:] = (sd[1:] != sd[:-1]) | (pp[1:] != pp[:-1]) | (k3[1:] != k3[:-1])
+        rtp_rows = np.flatnonzero(rtp_like)
+        srcdst = ((src << 32) | dst)[rtp_rows].astype(np.uint64)
+        pss = (((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc.astype(np.uint64)
+        pss = pss[rtp_rows]
+        sub = np.lexsort((pss, srcdst))  # stable: frame order within a stream
+        order = rtp_rows[sub]
+        m = len(order)
+        sd, ps = srcdst[sub], pss[sub]
+        change = np.ones(m, dtype=bool)
+        change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
         # links between sorted neighbours that a run needs (state-independent part)
         sq, pt, t, rt = cols.seq[order], cols.b1[order] & 0x7F, cols.ts[order], cols.rts[order]
-        fwd = np.zeros(n, dtype=np.int64)
+        fwd = np.zeros(m, dtype=np.int64)
         fwd[1:] = (rt[1:] - rt[:-1]) & 0xFFFFFFFF
-        link = ~change & cols.plain[order]
+        plain = cols.plain[order]
+        link = ~change & plain
         link[1:] &= (((sq[1:] - sq[:-1]) & 0xFFFF) == 1) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
         link &= fwd < 0x80000000
         cum = np.cumsum(np.where(link, fwd, 0))  # timestamp advance along runs
-        sv = _Sorted(order, sq.tolist(), pt.tolist(), cum, [*np.flatnonzero(~link).tolist(), n],
-                     cols.plain[order].tolist(), rt)
+        sv = _Sorted(order, sq, pt, cum, [*np.flatnonzero(~link).tolist(), m], plain, rt)
         buf = batch.buf
         fields = self.on_udp_fields
         name = self._name
@@ -590,19 +592,18 @@ class RtpAnalyzer:
                    name(int(dst[r])), int(dport[r]), buf[o:o + int(plen[r])])
 
         starts = np.flatnonzero(change).tolist()
-        ends = [*starts[1:], n]
-        k3l = k3.tolist()
+        ends = [*starts[1:], m] if starts else []
         deferred: list[tuple[int, int, _Stream, int]] = []
         for g0, g1 in zip(starts, ends, strict=True):
-            if k3l[g0] < 0:
-                for r in order[g0:g1].tolist():
-                    slow(r)
-                continue
             r0 = int(order[g0])
-            skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), k3l[g0])
+            skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), int(ssrc[r0]))
             self._group(skey, g0, g1, sv, cols, slow, deferred)
         if deferred:
             self._runs_together(deferred, sv, cols)
+        # RTCP-range (RFC 5761: second octet 192..223) and short rows: after the RTP, so RTCP
+        # jitter is converted with the clock of a stream first seen in this same batch
+        for r in np.flatnonzero(~rtp_like).tolist():
+            slow(r)
         self._evict_idle(float(cols.ts.max()))
         if len(self._names) > 65536:
             self._names.clear()  # bounded cache of formatted IPv4 addresses
@@ -664,13 +665,13 @@ class RtpAnalyzer:
         self, s: _Stream, skey: tuple[str, int, str, int, int], i: int, j: int, sv: _Sorted,
     ) -> tuple[int, int]:
         """(rows from sorted position ``i`` the closed form may take, clock rate); (0, 0) = none."""
-        if s.total_nr < 2 or not sv.plain[i]:
+        if s.total_nr < 2 or not bool(sv.plain[i]):
             return 0, 0
         flow = self._flows.get(skey[:4])
         if flow is None or flow.kind not in (_SDP_RTP, _HEURISTIC):
             return 0, 0
-        p = sv.pt[i]
-        first = sv.seq[i]
+        p = int(sv.pt[i])
+        first = int(sv.seq[i])
         if p != s.pt or p in (PT_CN, PT_CN_OLD) or first != (s.seq_num + 1) & 0xFFFF:
             return 0, 0
         if (first - s.hi_seq) & 0xFFFF != 1:
