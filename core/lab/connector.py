@@ -58,7 +58,7 @@ class Connector:
     # --- SIP ---------------------------------------------------------------------------------------
     async def on_sip(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A TLS connection (the handshake is done by the server) becomes a SIP connection."""
-        conn = SipConnection(reader, writer, self._on_request)
+        conn = SipConnection(reader, writer, self._on_request, server=True)
         self.conns.add(conn)
         try:
             await conn.closed.wait()

@@ -32,9 +32,10 @@ class SipConnection:
         writer: asyncio.StreamWriter,
         handler: RequestHandler,
         observer: Observer | None = None,
+        server: bool = False,
     ) -> None:
         self.reader, self.writer = reader, writer
-        self.handler, self.observer = handler, observer
+        self.handler, self.observer, self._server = handler, observer, server
         sock = writer.get_extra_info("sockname") or ("?", 0)
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.local: tuple[str, int] = (str(sock[0]), int(sock[1]))
@@ -86,7 +87,7 @@ class SipConnection:
 
     # --- receiving ---------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
-        framer = Framer()
+        framer = Framer(server=self._server)
         try:
             while True:
                 data = await self.reader.read(65536)

@@ -109,26 +109,29 @@ def parse(data: bytes) -> SipMessage:
 
 
 class Framer:
-    """Sans-IO stream framer: ``feed`` bytes, then take messages and keepalives from ``events``."""
+    """Sans-IO stream framer: ``feed`` bytes, get back complete messages and keepalives.
 
-    def __init__(self) -> None:
+    ``server`` is the side that receives pings: a lone CRLF there may be the first half of a
+    split "\r\n\r\n" ping, so it waits for more bytes; the client side receives pongs, where a
+    lone CRLF is the whole pong and must be seen at once.
+    """
+
+    def __init__(self, server: bool = False) -> None:
         self._buf = bytearray()
+        self._server = server
 
     def feed(self, data: bytes) -> list[SipMessage | str]:
         """Return complete items: SipMessage, or "ping" / "pong" for RFC 5626 keepalives."""
         self._buf += data
         out: list[SipMessage | str] = []
         while True:
-            if self._buf.startswith(b"\r\n\r\n"):
-                del self._buf[:4]
-                out.append("ping")
-                continue
-            if self._buf.startswith(b"\r\n") and (len(self._buf) > 2 and self._buf[2:3] != b"\r"):
-                del self._buf[:2]
-                out.append("pong")
-                continue
-            if self._buf == b"\r\n":
-                # A lone CRLF is a pong unless more CRLF follows; a message never starts with it.
+            if self._buf.startswith(b"\r\n"):
+                if self._buf.startswith(b"\r\n\r\n"):
+                    del self._buf[:4]
+                    out.append("ping")
+                    continue
+                if self._server and b"\r\n\r\n".startswith(bytes(self._buf[:4])):
+                    return out  # maybe half a ping: wait for the rest
                 del self._buf[:2]
                 out.append("pong")
                 continue

@@ -49,7 +49,7 @@ def _events(framer: Framer, chunks: list[bytes]) -> list[str]:
 
 def test_framer_splits_messages_and_keepalives() -> None:
     stream = b"\r\n\r\n" + INVITE + OK + b"\r\n"
-    items = Framer().feed(stream)
+    items = Framer(server=False).feed(stream)
     assert items[0] == "ping"
     assert isinstance(items[1], SipMessage) and items[1].method == "INVITE"
     assert items[1].call_id == "abc@127.0.0.2" and items[1].cseq == (1, "INVITE")
@@ -59,22 +59,31 @@ def test_framer_splits_messages_and_keepalives() -> None:
     assert sdp_peer(items[1].body) == ("127.0.0.2", 30000)
 
 
+def test_framer_roles_for_a_lone_crlf() -> None:
+    assert Framer(server=False).feed(b"\r\n") == ["pong"]  # the client sees its pong at once
+    server = Framer(server=True)
+    assert server.feed(b"\r\n") == []  # could be half a ping
+    assert server.feed(b"\r\n") == ["ping"]
+    assert server.feed(b"\r\n" + OK)[0] == "pong"  # a stray CRLF before a message
+
+
 @given(st.lists(st.integers(1, 64), min_size=1, max_size=40))
 def test_framer_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
-    stream = b"\r\n\r\n" + INVITE + OK + INVITE
+    stream = b"\r\n\r\n" + INVITE + b"\r\n\r\n" + OK + INVITE
     chunks, pos = [], 0
     for cut in cuts:
         chunks.append(stream[pos:pos + cut])
         pos += cut
     chunks.append(stream[pos:])
-    assert _events(Framer(), chunks) == _events(Framer(), [stream])
+    assert _events(Framer(server=True), chunks) == _events(Framer(server=True), [stream])
 
 
 @settings(max_examples=300)
 @given(st.binary(max_size=600))
 def test_framer_any_bytes_parse_or_raise_parse_error(data: bytes) -> None:
-    with contextlib.suppress(ParseError):
-        Framer().feed(data)
+    for server in (False, True):
+        with contextlib.suppress(ParseError):
+            Framer(server=server).feed(data)
 
 
 @given(st.binary(max_size=300))
