@@ -36,6 +36,7 @@ class PbxStats:
     registered: bool = False
     register_answers: dict[int, int] = field(default_factory=dict)
     options_ok: int = 0
+    crlf_pongs: int = 0
     connects: int = 0
     connect_failures: int = 0
     stun_answers: int = 0
@@ -99,6 +100,7 @@ class Pbx:
                     if alive and stop.is_set() and self.stats.registered and not conn.closed.is_set():
                         await self._register(conn, 0)
                     self.stats.registered = False
+                    self.stats.crlf_pongs += conn.pongs
                     self.conn = None
                     await conn.close(graceful=alive)
         finally:

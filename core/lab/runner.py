@@ -587,6 +587,7 @@ class Lab:
         if self.pbx is not None:
             s = self.pbx.stats
             out["pbx"] = {"register_answers": s.register_answers, "options_ok": s.options_ok,
+                          "crlf_pongs": s.crlf_pongs,
                           "connects": s.connects, "connect_failures": s.connect_failures,
                           "stun_answers": s.stun_answers, "rest_answers": s.rest_answers,
                           "calls_placed": _calls(self.pbx.calls.placed),

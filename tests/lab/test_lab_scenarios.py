@@ -94,6 +94,7 @@ def test_healthy_registers_keeps_alive_and_calls_with_rtp_both_ways(tmp_path: Pa
     assert trace == wire
     stats = summary.stats["pbx"]
     assert stats["stun_answers"] >= 2 and stats["rest_answers"].get(200, 0) >= 2
+    assert stats["crlf_pongs"] >= 2 and stats["options_ok"] >= 2  # RFC 5626 pongs and OPTIONS
     _no_leftovers(out)
 
 
