@@ -420,16 +420,20 @@ class RtpAnalyzer:
         port: int,
         payload_map: dict[int, tuple[str, int]],
         call_id: str | None,
-        rtp: bool = True,
+        rtp: bool | None = None,
     ) -> None:
         """Announce an SDP media endpoint; RTP to/from ``addr:port`` and RTCP on ``port+1``.
 
-        Call it with ``rtp=False`` for an m= line whose transport is not RTP (``image … udptl``
-        T.38, ``application``): Wireshark then hands that address to the other protocol, so
-        packets *to* it stop counting as RTP (T.38 UDPTL can look like RTP version 2).
+        ``rtp=False`` is an m= line whose transport is not RTP (``image … udptl`` T.38,
+        ``application``): Wireshark then hands that address to the other protocol, so packets
+        *to* it stop counting as RTP (T.38 UDPTL can look like RTP version 2). When the caller
+        does not say (``None``), an empty ``payload_map`` means not RTP: a T.38 line's formats
+        are not payload types, while every RTP line lists at least one.
         """
         if not 0 < port < 65535:
             return  # port 0 = stream disabled (RFC 3264 §6); 65535 has no RTCP neighbour
+        if rtp is None:
+            rtp = bool(payload_map)
         endpoint = _Endpoint(payload_map, call_id) if rtp else None
         self._endpoints[(addr, port)] = endpoint
         self._rtcp_endpoints[(addr, port + 1)] = endpoint

@@ -171,12 +171,17 @@ def test_heuristic_dynamic_payload_has_no_jitter() -> None:
     assert s.max_delta_ms == pytest.approx(25.0)
 
 
-def test_non_rtp_sdp_transport_stops_rtp() -> None:
+@pytest.mark.parametrize("flag", [False, None])
+def test_non_rtp_sdp_transport_stops_rtp(flag: bool | None) -> None:
     an = announced()
     feed(an, [(0, rtp(1, 0)), (20, rtp(2, 160))])
-    an.expect(B, 20000, {}, "call-1", rtp=False)  # re-INVITE to T.38 (m=image … udptl)
+    # re-INVITE to T.38 (m=image … udptl t38): said explicitly, or inferred from the empty map
+    an.expect(B, 20000, {}, "call-1", rtp=flag)
     feed(an, [(40, rtp(3, 320)), (60, rtp(4, 480))], first_frame=3)
     assert only(an).packets == 2
+    an.expect(B, 20000, {8: ("PCMA", 8000)}, "call-1")  # and back to audio
+    feed(an, [(80, rtp(5, 640)), (100, rtp(6, 800))], first_frame=5)
+    assert only(an).packets == 4
 
 
 def test_malformed_rtp_on_announced_port_is_reported() -> None:
