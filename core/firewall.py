@@ -279,6 +279,8 @@ def _tcp_obs(
                 obs.block("TLS handshake failure", Evidence(f"{where}: TLS handshake {t.handshake}{alerts}{reset}", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.syn_answered:
                 obs.work(Evidence(f"{where}: TCP connection answered", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
+    for ev in syns_without_connection(analysis, host, port):
+        obs.block("TCP SYN unanswered", ev)
     for p in probes:
         if p.probe not in TCP_PROBES or _probe_target(p) != (host, port):
             continue
@@ -288,6 +290,34 @@ def _tcp_obs(
         else:
             obs.block(f"probe {p.probe} failed: {p.reason}", _probe_evidence(p))
     return obs
+
+
+#: SYNs beyond the connections that came up, per flow, before they count as unanswered: a lost
+#: SYN is retransmitted (RFC 6298 §5) and one or two retransmissions are ordinary loss.
+SPARE_SYNS = 2
+
+
+def syns_without_connection(analysis: AnalysisResult | None, host: str, port: int) -> list[Evidence]:
+    """SYNs to host:port that led to no connection, when some other connection did come up.
+
+    Flows are aggregated per destination port, so a fault that begins mid-capture hides behind the
+    connection that worked before it; the TLS analyser's per-connection records tell how many
+    connections came up, and the SYNs beyond those (and their retransmissions) went unanswered.
+    Evidence timestamps are the flow's last packet.
+    """
+    if analysis is None:
+        return []
+    up = sum(1 for t in analysis.tls_flows
+             if t.server == host and t.server_port == port and (t.syn_answered or t.handshake == "ok"))
+    if not up:
+        return []  # without per-connection records the flow's own verdict says it all
+    return [
+        Evidence(f"TCP {f.src} → {host}:{port}: {f.syn} SYN but only {up} connection(s) came up; "
+                 f"{f.syn - up} SYN unanswered", packets=(f.first_frame,) if f.first_frame else (),
+                 timestamp=f.last_ts)
+        for f in analysis.flows
+        if f.proto == "tcp" and f.dst == host and f.dst_port == port and f.syn - up > SPARE_SYNS
+    ]
 
 
 def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> None:

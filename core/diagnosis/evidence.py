@@ -11,7 +11,7 @@ from typing import Any
 
 from core.analysis import CallInfo, RegistrationInfo, RtpStreamStats, SipMessageInfo
 from core.findings import Evidence, Finding, make
-from core.firewall import Verdict, split_media
+from core.firewall import Verdict, split_media, syns_without_connection
 from core.probes import ProbeResult
 from core.snapshot import ItspState
 
@@ -65,6 +65,12 @@ def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
                                packets=reg.frames[-3:], timestamp=o.since))
             ev += _reg_events(reg, (408,), ctx.now)
             subject = subject or reg.registrar
+    if not ev and not any(_auth_failed(o, ctx.options.auth_challenge_loop) for o in _outcomes(ctx)):
+        host, port = ctx.endpoints.connector
+        since = ctx.itsp.since
+        ev += [e for e in syns_without_connection(ctx.analysis, host, port)
+               if since is None or e.timestamp is None or e.timestamp >= since]
+        subject = subject or (sip.destination if sip is not None and ev else None)
     if not ev:
         return []
     ev.insert(0, Evidence(f"ITSP status: not registered — {ctx.itsp.reason}", timestamp=ctx.itsp.since))
@@ -356,9 +362,11 @@ def _has_stream_back(s: RtpStreamStats, idx: StreamIndex) -> bool:
                for r in idx.get((s.dst, s.dst_port, s.src, s.src_port), ()))
 
 
-def _silent_tail(streams: Sequence[RtpStreamStats], silence_s: float) -> tuple[RtpStreamStats, float] | None:
+def _silent_tail(streams: Sequence[RtpStreamStats], silence_s: float,
+                 call_end: float | None) -> tuple[RtpStreamStats, float] | None:
     """The stream of a side that went silent while the other side kept sending for longer than
-    ``silence_s`` (e.g. a NAT binding or pinhole closing mid-call), with that time."""
+    ``silence_s`` (e.g. a NAT binding or pinhole closing mid-call), with that time. Media after
+    the call ended (a BYE that never reached the far end) does not count."""
     last: dict[tuple[str, int], RtpStreamStats] = {}
     for st in streams:
         key = (st.src, st.src_port)
@@ -367,6 +375,8 @@ def _silent_tail(streams: Sequence[RtpStreamStats], silence_s: float) -> tuple[R
     if len(last) < 2:
         return None
     latest = max(st.last_ts for st in last.values())
+    if call_end is not None:
+        latest = min(latest, call_end)
     quiet = min(last.values(), key=lambda st: st.last_ts)
     gap = latest - quiet.last_ts
     return (quiet, gap) if gap > silence_s else None
@@ -401,7 +411,7 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
             # The analyser saw the call's announced media one way only but kept no stream for it.
             out.append(make("media.one-way-audio", [_call_ev(c, "answered, media in one direction only")],
                             subject=c.call_id))
-        elif (tail := _silent_tail(streams, ctx.options.one_way_silence_s)) is not None:
+        elif (tail := _silent_tail(streams, ctx.options.one_way_silence_s, c.end_ts)) is not None:
             quiet, gap = tail
             ev = [_call_ev(c, f"answered; RTP from {quiet.src}:{quiet.src_port} stopped {gap:.1f} s before "
                               "the other direction"),

@@ -78,3 +78,23 @@ def test_diagnose_reports_exactly_the_scenario_findings(tmp_path: Path, name: st
         assert itsp["last_success_ts"] is not None  # registered during the run (deregistered at its end)
     if name not in ("sip-tls-blocked", "one-way-audio", "port-443-open"):
         assert all(v["ok"] for v in doc["firewall"]), [(v["flow"], v["verdict"], v["reason"]) for v in doc["firewall"]]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.parametrize(("fault_until", "expected"), [(None, ["itsp.not-registered.firewall"]), (5.0, [])])
+def test_fault_window_opens_and_closes_the_finding(tmp_path: Path, fault_until: float | None,
+                                                   expected: list[str]) -> None:
+    """SIP/TLS blocked from 3 s on: after the registration expires the finding is there even though
+    the trunk worked before; blocked from 2 s to 5 s only: the trunk re-registers, nothing left."""
+    _need_capture_tool()
+    fault_from = 3.0 if fault_until is None else 2.0
+    summary = run_lab(LabConfig(scenario="sip-tls-blocked", out=tmp_path / "out", duration=10.0, **FAST,
+                                fault_from=fault_from, fault_until=fault_until))
+    out = summary.out
+    result = CliRunner().invoke(app, ["diagnose", "--site", str(out / "site.yaml"), "--capture", str(out / "lab.pcapng"),
+                                      "--keylog", str(out / "sslkeys.log"), "--trace-log", str(out / "osbiz-trace.log"),
+                                      "--format", "json"])
+    doc = json.loads(result.stdout)
+    assert sorted({f["id"] for f in doc["findings"]}) == expected, doc["findings"]
+    assert doc["itsp_status"]["last_success_ts"] is not None  # it was registered before the fault

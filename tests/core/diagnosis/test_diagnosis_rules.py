@@ -98,6 +98,19 @@ def test_fault_beginning_after_a_registration_expires() -> None:
     assert run(site(), a, probes=[fail], now=datetime.fromtimestamp(T0 + 59, UTC)).findings == ()
 
 
+def test_syns_beyond_the_connections_that_came_up() -> None:
+    # One connection worked, the binding expired, then 8 more SYNs got no answer (aggregated flow).
+    a = analysis(registrations=(reg_ok(refreshes=1, granted=60),),
+                 flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 60, 9000, T0, T0 + 200, syn=9, first_frame=1),),
+                 tls_flows=(tls_ok(),))
+    d = run(site(), a, now=datetime.fromtimestamp(T0 + 300, UTC))
+    assert ids(d) == {"itsp.not-registered.firewall"}
+    assert "9 SYN but only 1 connection(s) came up; 8 SYN unanswered" in d.findings[0].evidence[1].text
+    # Two retransmitted SYNs are ordinary loss.
+    few = dataclasses.replace(a, flows=(dataclasses.replace(a.flows[0], syn=3),))
+    assert run(site(), few, now=datetime.fromtimestamp(T0 + 300, UTC)).findings == ()
+
+
 def test_icmp_unreachable_and_tls_failure_count_as_blocked() -> None:
     icmp = analysis(registrations=(), tls_flows=(), sip_messages=(),
                     flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 2, 120, T0, T0 + 3, syn=2, icmp_unreachable=2,
@@ -451,6 +464,9 @@ def test_one_side_falling_silent_mid_call() -> None:
     assert "stopped 12.0 s before" in d.findings[0].evidence[0].text
     assert d.findings[0].evidence[1].packets == (back.last_frame,)
     assert ids(run(site(), a, one_way_silence_s=15.0)) == set()
+    # The far side sending on after our BYE (it never arrived) is not one-way audio of the call.
+    ended = analysis(rtp_streams=(out, back), calls=(dataclasses.replace(call(duration=20.0), end_ts=back.last_ts),))
+    assert ids(run(site(), ended)) == set()
 
 
 def test_one_way_streams_without_call_context() -> None:

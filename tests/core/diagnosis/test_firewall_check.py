@@ -92,6 +92,14 @@ def test_latest_observation_decides_when_a_fault_begins_and_ends() -> None:
                                                         "TCP connect to x: timed out after 5 s (SYN unanswered)",)
 
 
+def test_syns_beyond_the_connections_that_came_up_are_noted() -> None:
+    a = analysis(flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 60, 9000, T0, T0 + 200, syn=9, first_frame=1),))
+    v = verdicts(a)["sip-tls"]
+    assert v.verdict is Verdict.WORKING  # the one connection is still alive at T0+590
+    assert v.notes == ("also seen: TCP SYN unanswered",)
+    assert any("8 SYN unanswered" in e.text for e in v.evidence)
+
+
 def test_stun_unanswered_and_probe() -> None:
     req = StunTransactionInfo(OSBIZ, 20000, STUN, 3478, "udp", "bb" * 12, "Binding", 7, None, None, None, None, None)
     v = verdicts(analysis(stun=(req,)))["stun-udp"]
