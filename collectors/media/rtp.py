@@ -77,7 +77,8 @@ STATIC_NAMES: dict[int, str] = {
 # Payload types a heuristic stream may start with: RFC 3551 assigned static types and dynamic ones.
 _HEURISTIC_START_PT = frozenset(STATIC_NAMES) | frozenset(range(96, 128))
 # ui/tap-rtp-analysis.c mimetype_and_clock_map: clock of dynamic types by encoding-name prefix,
-# used when the rtpmap gives no rate. Searched longest-name-first, like Wireshark's reverse scan.
+# used when the rtpmap gives no rate. Tried in reverse alphabetical order like Wireshark's scan,
+# so a longer name (AMR-WB) is tried before its prefix (AMR).
 _MIME_CLOCK: tuple[tuple[str, int], ...] = tuple(
     sorted(
         {
@@ -129,10 +130,8 @@ class _Endpoint:
         found = self.pt_info.get(pt)
         if found is None:
             entry = self.payload_map.get(pt)
-            if pt < 96:
-                name = entry[0] if entry else STATIC_NAMES.get(pt, f"PT{pt}")
-                is_event = name.lower().startswith("telephone-event")
-                found = (STATIC_CLOCK.get(pt, 0), is_event, name)
+            if pt < 96:  # static types keep their RFC 3551 clock whatever the SDP says (Wireshark)
+                found = (STATIC_CLOCK.get(pt, 0), False, entry[0] if entry else STATIC_NAMES.get(pt, f"PT{pt}"))
             elif entry is not None:
                 clock, is_event = _dynamic_clock(entry[0], entry[1])
                 found = (clock, is_event, entry[0])
