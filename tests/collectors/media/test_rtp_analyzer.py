@@ -361,3 +361,26 @@ def test_idle_streams_packed_and_restored_exactly(events: list[tuple[int, int, i
     for x, y in zip(a, b, strict=True):
         assert x.max_jitter_ms == pytest.approx(y.max_jitter_ms, abs=1e-6)
         assert x.mean_delta_ms == pytest.approx(y.mean_delta_ms, abs=1e-6)
+
+
+def test_memory_does_not_grow_with_stream_length() -> None:
+    """Per-stream state is constant; only closed 10-s intervals (56 bytes each) accumulate."""
+    import tracemalloc
+
+    an = announced()
+
+    def run(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            an.on_udp(UdpPacket(i + 1, T0 + i * 0.02, A, 40000, B, 20000, rtp(i, 160 * i)))
+
+    run(0, 1000)  # warm up: stream, flow and endpoint state exist
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run(1000, 30000)  # ten more minutes of 20-ms packets
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    intervals = 30000 * 0.02 / 10
+    assert grown < intervals * 56 + 8192, f"{grown} bytes for 30000 packets"
+    assert only(an).packets == 31000
