@@ -1,0 +1,153 @@
+"""Probes against real SIP servers on loopback: Debian kamailio over TLS, and the lab's connector."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from probe_peers import Certs
+
+from collectors.probes import run
+from core.lab import LabConfig, run_lab
+from core.lab.tlsutil import CONNECTOR_NAME
+
+pytestmark = pytest.mark.e2e
+
+# A stateless OPTIONS responder: the smallest kamailio that answers SIP over TLS.
+KAMAILIO_CFG = """#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+tcp_children=1
+enable_tls=yes
+auto_aliases=no
+listen=tls:127.0.0.1:{port}
+mpath="{mpath}"
+loadmodule "tls.so"
+loadmodule "sl.so"
+modparam("tls", "config", "{tls_cfg}")
+request_route {{
+    if (method == "OPTIONS") {{ sl_send_reply("200", "OK"); exit; }}
+    sl_send_reply("403", "Forbidden");
+}}
+"""
+
+TLS_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+"""
+
+
+def _kamailio_modules() -> str | None:
+    for candidate in Path("/usr/lib").glob("*/kamailio/modules"):
+        if (candidate / "tls.so").is_file():
+            return str(candidate)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sip_options_tls_against_kamailio(tmp_path: Path, certs: Certs) -> None:
+    kamailio, mpath = shutil.which("kamailio"), _kamailio_modules()
+    if kamailio is None or mpath is None:
+        pytest.skip("kamailio with kamailio-tls-modules is not installed (Debian packages)")
+    port = _free_port()
+    (tmp_path / "tls.cfg").write_text(TLS_CFG.format(key=certs.leaf_key, cert=certs.leaf_cert))
+    (tmp_path / "kamailio.cfg").write_text(KAMAILIO_CFG.format(port=port, mpath=mpath, tls_cfg=tmp_path / "tls.cfg"))
+    log = (tmp_path / "kamailio.log").open("w")
+    proc = subprocess.Popen(
+        [kamailio, "-f", str(tmp_path / "kamailio.cfg"), "-DD", "-E", "-Y", str(tmp_path),
+         "-P", str(tmp_path / "kamailio.pid"), "-w", str(tmp_path)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        result = None
+        for _ in range(60):  # until kamailio answers (bounded: ≤ 60 × 0.5 s)
+            assert proc.poll() is None, (tmp_path / "kamailio.log").read_text()[-2000:]
+            result = run("sip_options_tls", f"127.0.0.1:{port}", timeout=2, ca_file=str(certs.ca),
+                         server_name="connector.test")
+            if result.success:
+                break
+            time.sleep(0.25)
+        assert result is not None and result.success, result.reason if result else "no probe ran"
+        assert result.details["status_code"] == 200
+        assert result.details["tls_version"] in ("TLSv1.2", "TLSv1.3")
+        assert result.details["cert_verified"] is True
+        assert result.details["cert_not_after"] == certs.leaf_not_after
+        assert "kamailio" in result.details.get("server", "").lower()
+        assert set(result.phases) == {"resolve", "connect", "tls", "request"}
+        # kamailio answers the OPTIONS with a To-tag: the probe matched our Call-ID in a real stack's reply
+        assert any(line.startswith("< SIP 200 OK") for line in result.transcript)
+        tcp = run("tcp_connect", f"127.0.0.1:{port}", timeout=2)
+        assert tcp.success
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone if kamailio refused to start
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
+def test_probes_against_the_lab_connector(tmp_path: Path) -> None:
+    ready = threading.Event()
+    info: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def on_ready(lab_json: dict[str, Any]) -> None:
+        info.update(lab_json)
+        ready.set()
+
+    def lab() -> None:
+        try:
+            run_lab(LabConfig(scenario="healthy", out=tmp_path / "lab", duration=6.0, sip_port=0, capture=False,
+                              keepalive=2.0, register_expires=6), on_ready)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=lab, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "the lab did not become ready within 30 s"
+        assert not errors, errors
+        ca = info["ca_file"]
+        conn = info["connector"]
+        sip = run("sip_options_tls", f"{conn['ip']}:{conn['sip_tls']}", timeout=5, ca_file=ca,
+                  server_name=CONNECTOR_NAME)
+        assert sip.success, sip.reason
+        assert sip.details["status_code"] == 200 and sip.details["cert_verified"] is True
+        wrong_name = run("sip_options_tls", f"{conn['ip']}:{conn['sip_tls']}", timeout=5, ca_file=ca,
+                         server_name="other.upscope.invalid")
+        assert not wrong_name.success
+        assert "not accepted" in wrong_name.reason and "mismatch" in wrong_name.reason.lower()
+        untrusted = run("sip_options_tls", f"{conn['ip']}:{conn['sip_tls']}", timeout=5)  # system CAs only
+        assert not untrusted.success and untrusted.details["cert_verified"] is False
+        stun = run("stun", f"{conn['ip']}:{conn['stun']}", timeout=3)
+        assert stun.success, stun.reason
+        assert stun.details["mapped_address"].startswith("127.0.0.1:")
+        rest = run("https_rest", f"{conn['ip']}:{conn['rest']}", timeout=5, ca_file=ca, server_name=CONNECTOR_NAME)
+        assert rest.success, rest.reason  # no API key sent: answered 401/403, which proves reachability
+        assert rest.details["status_code"] in (401, 403)
+    finally:
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert not errors, errors
