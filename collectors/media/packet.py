@@ -195,6 +195,7 @@ def parse_rtcp(data: bytes) -> tuple[RtcpPacket, ...]:
     Each packet's length field must fit the datagram; an inconsistent length (the AST-2017-012
     reproducer) raises ``ParseError`` with the offset of the offending packet.
     """
+    data = bytes(data)  # a memoryview from the capture layer has no .decode for SDES/BYE text
     n = len(data)
     if n < 4:
         raise ParseError(f"RTCP datagram of {n} bytes is shorter than a header", 0)
