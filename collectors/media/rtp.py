@@ -397,6 +397,8 @@ class RtpAnalyzer:
         self._idle: dict[tuple[str, int, str, int, int], _Packed] = {}
         self._evicted_at = 0.0
         self._since_evict = 0
+        # no packing while a batch runs: its deferred runs hold live stream objects
+        self._in_batch = False
         self.mos_model = mos_model or MosModel()
         # value None: announced with a non-RTP transport (T.38 UDPTL, …)
         self._endpoints: dict[tuple[str, int], _Endpoint | None] = {}
@@ -450,7 +452,7 @@ class RtpAnalyzer:
     ) -> bool:
         """Same as ``on_udp`` without building a ``UdpPacket`` (the hot path of big captures)."""
         self._since_evict += 1
-        if self._since_evict >= 65536:
+        if self._since_evict >= 65536 and not self._in_batch:
             self._evict_idle(ts)
         n = len(payload)
         if n < 8 or payload[0] >> 6 != 2:
@@ -527,6 +529,16 @@ class RtpAnalyzer:
         return True
 
     def on_udp_batch(self, batch: UdpBatch) -> None:
+        """Offer a chunk of IPv4/UDP datagrams (frame order) at once; see ``_batch``."""
+        self._in_batch = True
+        try:
+            self._batch(batch)
+        finally:
+            self._in_batch = False
+        if len(batch):
+            self._evict_idle(float(np.max(batch.ts)))
+
+    def _batch(self, batch: UdpBatch) -> None:
         """Offer a chunk of IPv4/UDP datagrams (frame order) at once; same results as one
         ``on_udp_fields`` call per row, in a fraction of the time.
 
@@ -607,7 +619,6 @@ class RtpAnalyzer:
         # jitter is converted with the clock of a stream first seen in this same batch
         for r in np.flatnonzero(~rtp_like).tolist():
             slow(r)
-        self._evict_idle(float(cols.ts.max()))
         if len(self._names) > 65536:
             self._names.clear()  # bounded cache of formatted IPv4 addresses
 

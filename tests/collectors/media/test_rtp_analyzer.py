@@ -384,3 +384,22 @@ def test_memory_does_not_grow_with_stream_length() -> None:
     intervals = 30000 * 0.02 / 10
     assert grown < intervals * 56 + 8192, f"{grown} bytes for 30000 packets"
     assert only(an).packets == 31000
+
+
+def test_no_packing_in_the_middle_of_a_batch() -> None:
+    """A stream whose run is pending in a batch must not be packed by a later row's housekeeping."""
+    x = [(f, T0 + 0.02 * f, rtp(f, 160 * f, ssrc=1)) for f in range(10)]
+    x += [(f, T0 + 100 + 0.02 * f, rtp(f, 160 * f, ssrc=1)) for f in range(10, 30)]  # resumes later
+    y = [(100 + f, T0 + 200 + 0.02 * f, rtp(f, 160 * f, ssrc=2)) for f in range(3)]  # sorts after x
+    ref, batched = RtpAnalyzer(idle_s=50), RtpAnalyzer(idle_s=50)
+    for an in (ref, batched):
+        an.expect(B, 20000, {8: ("PCMA", 8000)}, "call-1")
+    for f, t, d in x + y:
+        ref.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+    batched.on_udp_batch(_batch(x[:10], 0x0A000001, 0x23F6B214))
+    batched._since_evict = 65535  # the next per-packet row would run the housekeeping
+    batched.on_udp_batch(_batch(x[10:] + y, 0x0A000001, 0x23F6B214))
+    assert [(s.ssrc, s.packets, s.max_delta_ms) for s in batched.finish()] == [
+        (s.ssrc, s.packets, s.max_delta_ms) for s in ref.finish()
+    ]
+    assert batched.finish()[0].packets == 30
