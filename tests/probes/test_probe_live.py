@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from probe_peers import Certs, Server, StunResponder, server_tls_context, sip_stream_handler
+from probe_peers import Certs, Server, StunResponder, server_tls_context, sip_reply, sip_stream_handler
 
 from collectors.probes import ProbeConfigError, run
 
@@ -121,6 +121,21 @@ def test_sip_options_tcp_framing_split_and_pong(server_factory: Callable[..., Se
     assert result.details["status_code"] == 403
     accepted = run("sip_options_tcp", f"127.0.0.1:{server.port}", timeout=5, valid_status="200-699")
     assert accepted.success
+
+
+def test_challenge_in_the_transcript_is_fingerprinted(server_factory: Callable[..., Server]) -> None:
+    def challenge(conn: socket.socket) -> None:
+        request = conn.recv(4096)
+        reply = sip_reply(request, "401 Unauthorized").replace(
+            b"Content-Length: 0", b'WWW-Authenticate: Digest realm="r", nonce="n0nce-SECRET"\r\nContent-Length: 0')
+        conn.sendall(reply)
+        conn.recv(1)
+
+    server = server_factory(challenge)
+    result = run("sip_options_tcp", f"127.0.0.1:{server.port}", timeout=3)
+    assert not result.success and result.details["status_code"] == 401
+    text = "\n".join(result.transcript)
+    assert "n0nce-SECRET" not in text and "www-authenticate: <redacted sha256:" in text
 
 
 def test_tls_handshake_to_plain_tcp_peer_fails_with_reason(server_factory: Callable[..., Server]) -> None:
