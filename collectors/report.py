@@ -7,6 +7,7 @@ precision where that is all the measurement carries, so golden files stay stable
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -15,21 +16,34 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from core.analysis import AnalysisResult, to_jsonable
+from core.analysis import AnalysisResult
 
 SCHEMA_VERSION = 1
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _clean(value: Any) -> Any:
-    """NaN/inf are not JSON; round floats to 6 decimals (µs for timestamps, enough for ms values)."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return round(value, 6)
+    """Plain JSON values in one pass: dataclasses → dicts (field names cached per class),
+    tuples → lists, NaN/inf → null, floats rounded to 6 decimals (µs for timestamps, enough for
+    ms values). Equal to ``core.analysis.to_jsonable`` plus the rounding, several times faster."""
+    t = type(value)
+    if t is float:
+        return round(value, 6) if math.isfinite(value) else None
+    if t is int or t is str or t is bool or value is None:
+        return value
+    names = _FIELDS.get(t)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[t] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {n: _clean(getattr(value, n)) for n in names}
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
+    if isinstance(value, float):  # float subclasses (numpy.float64)
+        return round(float(value), 6) if math.isfinite(value) else None
     return value
 
 
@@ -73,10 +87,10 @@ def _sections(result: AnalysisResult, findings: list[dict[str, Any]] | None,
     yield "sip", {"requests": dict(result.sip_requests),
                   "responses": {str(k): v for k, v in result.sip_responses.items()}}, False
     for key in _LISTS:
-        yield key, (to_jsonable(x) for x in getattr(result, key)), True
+        yield key, iter(getattr(result, key)), True
     yield "kpis", dict(result.kpis), False
-    yield "sip_messages", (to_jsonable(x) for x in result.sip_messages), True
-    yield "errors", (to_jsonable(x) for x in result.errors), True
+    yield "sip_messages", iter(result.sip_messages), True
+    yield "errors", iter(result.errors), True
     if findings is not None:
         yield "findings", iter(findings), True
     for k, v in (extra or {}).items():

@@ -50,3 +50,15 @@ def test_dataframes_have_every_table_and_the_counts(result: AnalysisResult) -> N
     assert len(frames["stream_intervals"]) == sum(len(s.intervals) for s in result.rtp_streams)
     empty = to_dataframes(dataclasses.replace(result, calls=(), tls_flows=()))
     assert empty["calls"].empty and "call_id" in empty["calls"].columns
+
+
+def test_fast_conversion_equals_to_jsonable(result: AnalysisResult) -> None:
+    from core.analysis import to_jsonable
+
+    doc = json.loads("".join(iter_json(result)))
+    plain = to_jsonable(result)
+    assert len(doc["rtp_streams"]) == len(plain["rtp_streams"])
+    for ours, ref in zip(doc["rtp_streams"] + doc["calls"], plain["rtp_streams"] + plain["calls"], strict=True):
+        assert ours.keys() == ref.keys()
+        for k, v in ref.items():
+            assert ours[k] == (round(v, 6) if isinstance(v, float) else ours[k] if isinstance(v, list) else v)
