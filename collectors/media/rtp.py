@@ -96,6 +96,7 @@ _MIME_CLOCK: tuple[tuple[str, int], ...] = tuple(
 )
 _MAX_ERRORS = 1000  # malformed-item records kept; the rest are only counted
 _MAX_CANDIDATES = 200_000  # unconfirmed heuristic streams kept at once (hostile captures)
+_MAX_RTCP_KEYS = 100_000  # RTCP pairs / senders remembered (hostile captures)
 _MAX_FLOW_CACHE = 50_000  # classified flows remembered (a cache; see _classify)
 _WINDOW_MASK = (1 << 128) - 1  # duplicate detection window: the last 128 sequence numbers
 _R = 15.0 / 16.0  # RFC 3550 A.8 jitter smoothing
@@ -1144,6 +1145,7 @@ class _RtcpCollector:
         self._pairs: dict[tuple[str, int, str, int, int, int | None], _RtcpPair] = {}
         self._srs: dict[int, dict[int, float]] = {}  # sender ssrc → {NTP middle 32: capture ts}
         self._cnames: dict[int, str] = {}
+        self._by_sender: dict[int, list[_RtcpPair]] = {}  # sender SSRC → its pairs (for BYE)
 
     def add(
         self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
@@ -1153,20 +1155,21 @@ class _RtcpCollector:
         for p in packets:
             if p.packet_type == 202:
                 for ssrc, item, text in p.sdes:
-                    if item == "CNAME":
+                    if item == "CNAME" and (ssrc in self._cnames or len(self._cnames) < _MAX_RTCP_KEYS):
                         self._cnames[ssrc] = text
                 continue
             if p.ssrc is None:
                 continue
             if p.packet_type == 203:
                 for ssrc in p.bye_sources:
-                    for pair in self._pairs.values():
-                        if pair.key[4] == ssrc:
-                            pair.bye = True
+                    for pair in self._by_sender.get(ssrc, ()):
+                        pair.bye = True
                 continue
             if p.packet_type not in (200, 201):
                 continue
-            if p.packet_type == 200 and p.ntp_middle32 is not None:
+            if p.packet_type == 200 and p.ntp_middle32 is not None and (
+                p.ssrc in self._srs or len(self._srs) < _MAX_RTCP_KEYS
+            ):
                 srs = self._srs.setdefault(p.ssrc, {})
                 srs[p.ntp_middle32] = ts
                 if len(srs) > self._SR_MEMORY:
@@ -1176,7 +1179,10 @@ class _RtcpCollector:
                 key = (src, sport, dst, dport, p.ssrc, rb.ssrc if rb else None)
                 found = self._pairs.get(key)
                 if found is None:
+                    if len(self._pairs) >= _MAX_RTCP_KEYS:
+                        continue  # hostile input: keep what we have, count nothing new
                     found = self._pairs[key] = _RtcpPair(key, frame, call_id)
+                    self._by_sender.setdefault(p.ssrc, []).append(found)
                 pair = found
                 pair.last_frame = frame
                 if key not in touched:

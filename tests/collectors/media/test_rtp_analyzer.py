@@ -211,8 +211,14 @@ def test_rtcp_reports_loss_jitter_and_rtt() -> None:
     an.on_udp(UdpPacket(10, T0 + 0.100, A, 40001, B, 20001, _sr(0xAAAA, ntp)))
     lsr = (ntp >> 16) & 0xFFFFFFFF
     an.on_udp(UdpPacket(11, T0 + 0.180, B, 20001, A, 40001, _rr(0xBBBB, 0xAAAA, 128, -3, 80, lsr, 3277)))
+    cname = bytes([1, 5]) + b"bob@b" + b"\x00"
+    sdes = struct.pack("!BBHI", 0x81, 202, 3, 0xBBBB) + cname
+    bye = struct.pack("!BBHI", 0x81, 203, 1, 0xBBBB)
+    an.on_udp(UdpPacket(12, T0 + 0.200, B, 20001, A, 40001, sdes + bye))
     reports = {(r.sender_ssrc, r.source_ssrc): r for r in an.finish_rtcp()}
     rr = reports[(0xBBBB, 0xAAAA)]
+    assert rr.bye and rr.cname == "bob@b"
+    assert not reports[(0xAAAA, None)].bye
     assert rr.cumulative_lost == -3
     assert rr.last_fraction_lost_pct == 50.0
     assert rr.last_jitter_ms == pytest.approx(10.0)  # 80 / 8 kHz
