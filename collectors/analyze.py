@@ -6,8 +6,10 @@ payload byte says RTP version 2, off the SIP ports — and the rest. The rest is
 frame (``collectors.capture.decode``) in frame order: UDP goes to SIP (SIP ports or a SIP start
 line), then STUN (magic cookie / message type), then RTP/RTCP; TCP goes through reassembly
 (``collectors.capture.tcp``) and each direction is classified once (TLS record, STUN, WebSocket,
-else SIP). Then the chunk's fast-lane datagrams go to the media analyser in one batch. Doing the
-per-frame work first means an SDP in the same chunk is known before its RTP is counted.
+else SIP). The fast-lane datagrams go to the media analyser in as few batches as possible (one
+per chunk normally), yet each flow's datagrams reach it in capture order relative to whatever
+changes its view of that flow: a batch is cut early only when an SDP names a flow with pending
+fast-lane rows, or when a slow-path datagram is about to reach the media analyser.
 
 All state is per flow or per call (bounded tables); packets are not kept. At the end the SIP
 view and the RTP streams are joined: a stream belongs to the call whose SDP announced its
@@ -109,6 +111,12 @@ class ErrorLog:
         self.items: list[ErrorItem] = []
         self.counts: Counter[str] = Counter()
         self.source: str | None = None
+
+    def ordered(self, sources: list[str]) -> tuple[ErrorItem, ...]:
+        """By input, the input's own problem (file/offset) first, then by frame."""
+        rank = {name: i for i, name in enumerate(sources)}
+        return tuple(sorted(self.items, key=lambda e: (rank.get(e.source or "", len(rank)), e.kind != "file",
+                                                       e.frame if e.frame is not None else 1 << 62)))
 
     def add(self, item: ErrorItem) -> None:
         self.counts[item.kind] += 1
@@ -430,7 +438,8 @@ class Pipeline:
     # -- result --------------------------------------------------------------------------------
 
     def finish(self) -> AnalysisResult:
-        self.errors.source = None
+        # analysers' items carry no file name; with one input it is known
+        self.errors.source = Path(self.outcomes[0].path).name if len(self.outcomes) == 1 else None
         for piece in self.tcp_streams.finish():
             key = (piece.connection, piece.src, piece.sport)
             if self._stream_kind.get(key, "sip") == "sip" and self.sip is not None:
@@ -450,8 +459,15 @@ class Pipeline:
         calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
         media = getattr(sip, "call_media", {}) if sip is not None else {}
         streams, calls = associate(streams, calls, media)
-        for e in sip.errors if sip is not None else ():
-            self.errors.add(e)
+        for analyser_errors in (sip.errors if sip is not None else (), getattr(self.rtp, "errors", ()),
+                                getattr(self.stun, "errors", ()), getattr(self.tls, "errors", ())):
+            for e in analyser_errors:
+                self.errors.add(e)
+        # the media analyser keeps its first items only; count the rest as well
+        unlisted = getattr(self.rtp, "error_count", 0) - len(getattr(self.rtp, "errors", ()))
+        if unlisted > 0:
+            self.errors.counts["malformed"] += unlisted
+        rtcp = tuple(self.rtp.finish_rtcp()) if hasattr(self.rtp, "finish_rtcp") else ()
         partial = any(o.damaged for o in self.outcomes)
         return AnalysisResult(
             sources=tuple(o.path for o in self.outcomes),
@@ -469,9 +485,11 @@ class Pipeline:
             tls_flows=tls,
             stun=stun,
             flows=self.flows.result(),
-            errors=tuple(self.errors.items),
+            errors=self.errors.ordered([Path(o.path).name for o in self.outcomes]),
             kpis=dict(sip.kpis) if sip else {},
             link_types=tuple(sorted(self.link_types)),
+            rtcp=rtcp,
+            error_counts=dict(sorted(self.errors.counts.items())),
         )
 
 

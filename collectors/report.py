@@ -65,12 +65,12 @@ def summary(result: AnalysisResult) -> dict[str, Any]:
         "rtp_streams": len(result.rtp_streams),
         "worst_mos": min(mos) if mos else None,
         "tls_flows": len(result.tls_flows),
-        "errors": dict(sorted(kinds.items())),
+        "errors": dict(result.error_counts) if result.error_counts else dict(sorted(kinds.items())),
         "partial": result.partial,
     }
 
 
-_LISTS = ("calls", "registrations", "keepalives", "rtp_streams", "tls_flows", "stun", "flows")
+_LISTS = ("calls", "registrations", "keepalives", "rtp_streams", "rtcp", "tls_flows", "stun", "flows")
 
 
 def _sections(result: AnalysisResult, findings: list[dict[str, Any]] | None,

@@ -285,3 +285,4 @@ class AnalysisResult:
     kpis: dict[str, float | None] = field(default_factory=dict)
     link_types: tuple[str, ...] = ()
     rtcp: tuple[RtcpReport, ...] = ()  # RtpAnalyzer.finish_rtcp()
+    error_counts: dict[str, int] = field(default_factory=dict)  # by kind, also items not listed (capped)

@@ -59,7 +59,7 @@ def test_truncated_capture_is_partial_exit_1(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert doc["partial"] is True and doc["packets"] > 1000
     assert err.count("\n") == 1 and "cut short" in err and "at byte" in err
-    assert doc["errors"][-1]["kind"] == "file" and doc["errors"][-1]["offset"] > 0
+    assert doc["errors"][0]["kind"] == "file" and doc["errors"][0]["offset"] > 0 and doc["summary"]["errors"]["file"] == 1
 
 
 def test_garbage_in_the_middle_keeps_the_beginning(tmp_path: Path) -> None:

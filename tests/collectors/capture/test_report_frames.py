@@ -42,7 +42,7 @@ def test_html_escapes_hostile_text(result: AnalysisResult) -> None:
 
 def test_dataframes_have_every_table_and_the_counts(result: AnalysisResult) -> None:
     frames = to_dataframes(result)
-    assert {"calls", "registrations", "keepalives", "rtp_streams", "tls_flows", "stun", "flows", "errors",
+    assert {"calls", "registrations", "keepalives", "rtp_streams", "rtcp", "tls_flows", "stun", "flows", "errors",
             "sip_messages", "stream_intervals", "sip_requests", "sip_responses"} <= set(frames)
     assert len(frames["rtp_streams"]) == len(result.rtp_streams)
     assert list(frames["rtp_streams"].columns) == [f.name for f in dataclasses.fields(RtpStreamStats)]
