@@ -63,6 +63,7 @@ class _Trace:
     phases: dict[str, float] = field(default_factory=dict)
     transcript: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()  # credentials this probe sends: fingerprinted if a peer echoes them
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -84,10 +85,15 @@ class _Trace:
     def note(self, text: str) -> None:
         if len(self.transcript) >= MAX_TRANSCRIPT_ENTRIES:
             return
-        text = sip.redact(text.replace("\r\n", "\n"))
+        text = self.redact(sip.redact(text.replace("\r\n", "\n")))
         if len(text) > MAX_TRANSCRIPT_CHARS:
             text = text[:MAX_TRANSCRIPT_CHARS] + f"… ({len(text) - MAX_TRANSCRIPT_CHARS} more chars)"
         self.transcript.append(text)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, f"<{_fingerprint(secret)}>")
+        return text
 
     def result(self, success: bool, reason: str) -> ProbeResult:
         return ProbeResult(
@@ -525,6 +531,7 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
         auth.append((opts.get("api_key_header", "X-Api-Key"), opts["api_key"]))
     if opts.get("bearer"):
         auth.append(("Authorization", f"Bearer {opts['bearer']}"))
+    trace.secrets = tuple(value.removeprefix("Bearer ") for _, value in auth)
     extra = "".join(f"{name}: {value}\r\n" for name, value in auth)
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: upscope-probe\r\n"
                f"Accept: */*\r\n{extra}Connection: close\r\n\r\n").encode()
@@ -544,7 +551,7 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
         if server:
             trace.details["server"] = server[:200]
         trace.note(f"< HTTP {status} {response.reason} content-type={response.getheader('Content-Type')}")
-        error = _json_error(response.read(MAX_REST_BODY))
+        error = trace.redact(_json_error(response.read(MAX_REST_BODY)))
         if error:
             trace.details["error"] = error
             trace.note(f"< error: {error}")
@@ -554,9 +561,13 @@ def _https_rest(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> Probe
         raise _Fail(f"HTTPS GET {path} to {trace.target}: {type(exc).__name__} {exc}".rstrip()) from None
     finally:
         sock.close()
-    if _in_ranges(status, opts.get("valid_status", ((200, 499),))):
+    # Unauthenticated, any answer below 500 proves reachability; authenticated as the OSBiz is,
+    # only a 2xx means the REST API accepts the tenant's credentials.
+    default = ((200, 299),) if auth else ((200, 499),)
+    if _in_ranges(status, opts.get("valid_status", default)):
         return trace.result(True, "")
-    return trace.result(False, f"HTTPS GET {path} to {trace.target} answered {status} {response.reason}")
+    why = f" ({trace.details['error']})" if trace.details.get("error") else ""
+    return trace.result(False, f"HTTPS GET {path} to {trace.target} answered {status} {response.reason}{why}")
 
 
 MAX_REST_BODY = 4096

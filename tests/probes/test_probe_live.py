@@ -247,6 +247,29 @@ def test_https_rest(server_factory: Callable[..., Server], certs: Certs) -> None
     assert failed.reason == f"HTTPS GET /health to 127.0.0.1:{bad.port} answered 503 Service Unavailable"
 
 
+def test_https_rest_authenticated_needs_2xx_and_echoed_key_is_redacted(
+    server_factory: Callable[..., Server], certs: Certs
+) -> None:
+    def echo(conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        key = head.split(b"X-Api-Key: ")[1].split(b"\r\n")[0]
+        body = b'{"error": "invalid_api_key", "message": "unknown key ' + key + b'"}'
+        conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+    server = server_factory(echo, server_tls_context(certs.leaf_cert, certs.leaf_key))
+    result = run("https_rest", f"127.0.0.1:{server.port}", timeout=5, ca_file=str(certs.ca), api_key="CANARY-k3y")
+    assert not result.success
+    assert "invalid_api_key" in result.reason
+    shown = str(result.to_dict())
+    assert "CANARY-k3y" not in shown and "unknown key <sha256:" in shown
+
+
 def test_tcp_connect_success(server_factory: Callable[..., Server]) -> None:
     server = server_factory(lambda conn: None)
     result = run("tcp_connect", f"127.0.0.1:{server.port}", timeout=2)

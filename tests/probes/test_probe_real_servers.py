@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from probe_peers import Certs
 
 from collectors.probes import run
@@ -144,9 +146,20 @@ def test_probes_against_the_lab_connector(tmp_path: Path) -> None:
         stun = run("stun", f"{conn['ip']}:{conn['stun']}", timeout=3)
         assert stun.success, stun.reason
         assert stun.details["mapped_address"].startswith("127.0.0.1:")
-        rest = run("https_rest", f"{conn['ip']}:{conn['rest']}", timeout=5, ca_file=ca, server_name=CONNECTOR_NAME)
+        rest_target = f"{conn['ip']}:{conn['rest']}"
+        rest = run("https_rest", rest_target, timeout=5, ca_file=ca, server_name=CONNECTOR_NAME)
         assert rest.success, rest.reason  # no API key sent: answered 401/403, which proves reachability
         assert rest.details["status_code"] in (401, 403)
+        wrong = run("https_rest", rest_target, timeout=5, ca_file=ca, server_name=CONNECTOR_NAME,
+                    api_key="WRONG-canary-key-77")
+        assert not wrong.success  # authenticated: only a 2xx is success
+        assert wrong.reason.endswith("answered 401 Unauthorized (invalid_api_key — API key invalid or regenerated)")
+        assert "WRONG-canary-key-77" not in json.dumps(wrong.to_dict())
+        key = yaml.safe_load((tmp_path / "lab" / "site.yaml").read_text())["connectivity"]["api_key"]
+        if not str(key).startswith(("env:", "file:")):
+            good = run("https_rest", rest_target, timeout=5, ca_file=ca, server_name=CONNECTOR_NAME, api_key=key)
+            assert good.success and good.details["status_code"] == 200, good.reason
+            assert key not in json.dumps(good.to_dict())
     finally:
         thread.join(timeout=30)
     assert not thread.is_alive()
