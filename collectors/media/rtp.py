@@ -28,9 +28,10 @@ Detection: endpoints announced in SDP (``expect``) come first — both direction
 heuristic at least as strict as Wireshark's ``rtp.heuristic_rtp`` (version 2, not RTCP's 72–76,
 CSRC/extension/padding fit the datagram) plus: neither port below 1024 (DNS, NetBIOS, syslog …
 are never guessed), a new heuristic stream must start with an assigned static (RFC 3551) or a
-dynamic (96–127) payload type, and it is only reported once a later packet of the same flow and
-SSRC continued its sequence (+1…+100). An address that SDP announces with a non-RTP transport
-(T.38 ``udptl``) is never RTP.
+dynamic (96–127) payload type, and it only becomes a stream once a later packet of the same flow
+and SSRC continues its sequence (+1…+100) — then the waiting packets are replayed into it. A guess
+not confirmed within 4 packets or 10 s is dropped, so random UDP costs no memory. An address
+that SDP announces with a non-RTP transport (T.38 ``udptl``) is never RTP.
 
 Memory per stream is constant (counters, running means, a 128-bit duplicate window, the current
 10-s interval) plus 56 bytes per closed 10-s interval — nothing per packet. A stream silent for
@@ -95,7 +96,9 @@ _MIME_CLOCK: tuple[tuple[str, int], ...] = tuple(
     )
 )
 _MAX_ERRORS = 1000  # malformed-item records kept; the rest are only counted
-_MAX_CANDIDATES = 200_000  # unconfirmed heuristic streams kept at once (hostile captures)
+_MAX_CANDIDATES = 100_000  # unconfirmed heuristic streams kept at once (hostile captures)
+_CANDIDATE_PACKETS = 4  # a guess not confirmed within this many packets is dropped
+_CANDIDATE_AGE_S = 10.0  # … or within this much capture time
 _MAX_RTCP_KEYS = 100_000  # RTCP pairs / senders remembered (hostile captures)
 _MAX_FLOW_CACHE = 50_000  # classified flows remembered (a cache; see _classify)
 _WINDOW_MASK = (1 << 128) - 1  # duplicate detection window: the last 128 sequence numbers
@@ -176,7 +179,6 @@ class _Stream:
         "call_id",
         "clock_rate",
         "codec",
-        "confirmed",
         "cur_exp",
         "cur_jit_max",
         "cur_jit_n",
@@ -230,9 +232,6 @@ class _Stream:
         self.endpoint = endpoint
         self.call_id = endpoint.call_id if endpoint else None
         self.detected_by = detected_by
-        # SDP streams are real by announcement; a guessed one needs a packet that continues
-        # the sequence (+1..+100) before it is reported (random UDP rarely does that)
-        self.confirmed = detected_by == "sdp"
         self.total_nr = 0
         # closed intervals, packed (_INTERVAL records): they are the one thing that grows with
         # the length of a stream, so they cost 56 bytes each until ``finish``
@@ -283,7 +282,7 @@ class _Stream:
 _INT_SLOTS = (
     "total_nr", "events", "duplicates", "clock_rate", "first_frame", "last_frame", "start_seq",
     "stop_seq", "seq_num", "cycles", "sequence", "first_timestamp", "first_pt", "pt", "hi_seq",
-    "bad_seq", "cur_packets", "cur_exp", "cur_jit_n", "main_pt", "under", "confirmed",
+    "bad_seq", "cur_packets", "cur_exp", "cur_jit_n", "main_pt", "under",
 )
 _FLOAT_SLOTS = (
     "first_ts", "last_ts", "time", "last_nominal", "delta", "max_delta", "min_delta", "mean_delta",
@@ -315,7 +314,6 @@ def _unpack(key: tuple[str, int, str, int, int], packed: _Packed) -> _Stream:
         setattr(s, name, v)
     s.main_pt = None if s.main_pt == -1 else s.main_pt
     s.under = bool(s.under)
-    s.confirmed = bool(s.confirmed)
     s.dup_mask = values[-2] | (values[-1] << 64)
     s.codec = codec
     s.intervals = intervals
@@ -408,7 +406,9 @@ class RtpAnalyzer:
         # endpoint → flow keys classified with it, so a new SDP re-classifies only those flows
         self._flows_by_endpoint: dict[tuple[str, int], list[tuple[str, int, str, int]]] = {}
         self._streams: dict[tuple[str, int, str, int, int], _Stream] = {}
-        self._candidates = 0
+        # heuristic guesses: (flow, SSRC) → up to 4 (frame, ts, first 12 bytes) until a packet
+        # continues the sequence (+1..+100); only then a stream is made and they are replayed
+        self._candidates: dict[tuple[str, int, str, int, int], list[tuple[int, float, bytes]]] = {}
         self._ssrc_clock: dict[int, int] = {}
         self._names: dict[int, str] = {}  # IPv4 as integer → dotted quad (batch path)
         self._rtcp = _RtcpCollector()
@@ -498,15 +498,53 @@ class RtpAnalyzer:
             stream = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
         if stream is None:
             if flow.kind == _HEURISTIC:
-                if pt not in _HEURISTIC_START_PT or self._candidates >= _MAX_CANDIDATES:
-                    return False
-                self._candidates += 1
-                stream = _Stream(src, sport, dst, dport, ssrc, None, "heuristic")
-            else:
-                stream = _Stream(src, sport, dst, dport, ssrc, endpoint, "sdp")
-            self._streams[skey] = stream
+                return self._candidate(skey, frame, ts, payload, pt)
+            stream = self._streams[skey] = _Stream(src, sport, dst, dport, ssrc, endpoint, "sdp")
         elif flow.kind == _HEURISTIC and 72 <= pt <= 76:
             return False
+        self._feed(stream, endpoint, frame, ts, payload, pt)
+        return True
+
+    def _candidate(
+        self, skey: tuple[str, int, str, int, int], frame: int, ts: float, payload: bytes, pt: int
+    ) -> bool:
+        """A packet of a flow/SSRC not yet believed to be RTP (heuristic detection)."""
+        pending = self._candidates.get(skey)
+        if pending is None:
+            if pt not in _HEURISTIC_START_PT:
+                return False
+            cands = self._candidates
+            while cands:  # drop guesses that did not confirm in time (insertion order = age)
+                oldest = next(iter(cands))
+                if cands[oldest][0][1] >= ts - _CANDIDATE_AGE_S and len(cands) < _MAX_CANDIDATES:
+                    break
+                del cands[oldest]
+            cands[skey] = [(frame, ts, bytes(payload[:12]))]
+            return True
+        if 72 <= pt <= 76:
+            return False
+        last = pending[-1][2]
+        step = (((payload[2] << 8) | payload[3]) - ((last[2] << 8) | last[3])) & 0xFFFF
+        if not 0 < step <= 100:
+            if len(pending) < _CANDIDATE_PACKETS:
+                pending.append((frame, ts, bytes(payload[:12])))
+            else:
+                del self._candidates[skey]
+            return True
+        del self._candidates[skey]
+        src, sport, dst, dport, ssrc = skey
+        stream = self._streams[skey] = _Stream(src, sport, dst, dport, ssrc, None, "heuristic")
+        for f, t, hdr in pending:
+            self._feed(stream, None, f, t, hdr, hdr[1] & 0x7F)
+        self._feed(stream, None, frame, ts, payload, pt)
+        return True
+
+    def _feed(
+        self, stream: _Stream, endpoint: _Endpoint | None, frame: int, ts: float, payload: bytes, pt: int
+    ) -> None:
+        """Account one RTP packet (header already checked) to its stream."""
+        b1 = payload[1]
+        ssrc = stream.ssrc
         rtp_ts = int.from_bytes(payload[4:8], "big")
         seq = (payload[2] << 8) | payload[3]
         if endpoint is not None:
@@ -525,9 +563,8 @@ class RtpAnalyzer:
             stream.first(frame, ts, seq, rtp_ts, pt, clock)
             if not stream.codec:
                 stream.codec = name
-            return True
+            return
         self._analyse(stream, frame, ts, seq, rtp_ts, pt, bool(b1 & 0x80), clock)
-        return True
 
     def on_udp_batch(self, batch: UdpBatch) -> None:
         """Offer a chunk of IPv4/UDP datagrams (frame order) at once; see ``_batch``."""
@@ -797,7 +834,6 @@ class RtpAnalyzer:
             s.seq_num = s.stop_seq = seq_l[k]
             m = lens_l[k]
             s.total_nr += m
-            s.confirmed = True
             s.last_frame = frame_l[k]
             s.last_ts = ts_l[k]
             s.hi_seq += m
@@ -870,7 +906,6 @@ class RtpAnalyzer:
         s.clock_rate = clock
         s.seq_num = s.stop_seq = int(sq[-1])
         s.total_nr += k
-        s.confirmed = True
         s.last_frame = int(cols.frames[rows[-1]])
         s.last_ts = float(t[-1])
         s.hi_seq += k
@@ -951,8 +986,6 @@ class RtpAnalyzer:
             elif seq > s.start_seq and s.under:
                 s.under = False
         last = s.seq_num
-        if not s.confirmed and 0 < ((seq - s.stop_seq) & 0xFFFF) <= 100:
-            s.confirmed = True
         if in_time and (last + 1 == seq or (last == 65535 and seq == 0)):
             s.seq_num = seq
         elif in_time and (last + 1 < seq or last - seq > 0xFF00):
@@ -1078,14 +1111,13 @@ class RtpAnalyzer:
         """Every RTP stream with all ``RtpStreamStats`` fields, in order of first packet."""
         out: list[RtpStreamStats] = []
         for s in self._streams.values():
-            if s.total_nr == 0 or not s.confirmed:
+            if s.total_nr == 0:
                 continue
             out.append(self._stats(s))
         for key, packed in self._idle.items():
             s = _unpack(key, packed)
-            if s.confirmed:
-                out.append(self._stats(s))
-                self._idle[key] = _pack(s)  # the closed interval stays closed on a second call
+            out.append(self._stats(s))
+            self._idle[key] = _pack(s)  # the closed interval stays closed on a second call
         out.sort(key=lambda st: st.first_frame)
         return tuple(out)
 

@@ -409,3 +409,17 @@ def test_no_packing_in_the_middle_of_a_batch() -> None:
         (s.ssrc, s.packets, s.max_delta_ms) for s in ref.finish()
     ]
     assert batched.finish()[0].packets == 30
+
+
+def test_random_udp_does_not_pile_up_heuristic_guesses() -> None:
+    """Encrypted traffic whose first byte happens to look like RTP (e.g. IPsec NAT-T on 4500):
+    every datagram a new SSRC, none continues a sequence — nothing reported, guesses expire."""
+    import random
+
+    rng = random.Random(3)
+    an = RtpAnalyzer()
+    for i in range(20000):  # 200 s of 100 datagrams per second
+        junk = bytes([0x80, rng.randrange(0, 35)]) + rng.randbytes(60)
+        an.on_udp(UdpPacket(i + 1, T0 + i / 100, "10.0.0.1", 4500, "10.0.0.2", 4500, junk))
+    assert an.finish() == ()
+    assert len(an._candidates) <= 10 * 100 + 1  # only the last 10 s of guesses are kept
