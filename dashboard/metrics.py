@@ -2,9 +2,13 @@
 
 Theory of operation: nothing is counted here. At every scrape ``UpscopeCollector.collect`` calls the
 snapshot getter once and derives every family from that one immutable Snapshot, so a scrape is a
-consistent picture and costs nothing between scrapes. ``*_total`` counters and histograms are
-computed from what the Snapshot's analysis holds (the runtime keeps it cumulative; if it starts over,
-Prometheus sees a counter reset, which ``rate``/``increase`` handle).
+consistent picture and costs nothing between scrapes. Counters and histograms must only grow, but
+the live analysis is a sliding window; so the runtime's own running totals win when the Snapshot
+carries them (``extra["counters"]``: ``calls`` {state: n}, ``sip_responses`` {"METHOD CODE": n},
+``rtp_streams``, ``rtp_packets_lost``, ``one_way_audio_calls``; ``extra["histograms"]``:
+{name: {"buckets": {le: cumulative count}, "sum": s, "count": n}} for ``keepalive_rtt_seconds``,
+``call_setup_seconds``, ``rtp_jitter_seconds``, ``rtp_mos``). Without them (offline analysis) the
+values are computed from the analysis itself.
 
 Label hygiene: every series carries ``system``; the other labels come from closed sets (states,
 finding ids, SIP methods, probe modules, phases) or from configuration (probe targets, collector
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import platform
 import re
 from collections import Counter
@@ -71,7 +76,12 @@ def _label(value: object) -> str:
     return text
 
 
-def _histogram(name: str, doc: str, system: str, values: Iterable[float], bounds: Sequence[float]) -> Metric:
+def _histogram(name: str, doc: str, system: str, values: Iterable[float], bounds: Sequence[float],
+               given: Any = None) -> Metric:
+    """From the runtime's accumulated histogram when it gives one, else from the Snapshot's values."""
+    accumulated = _given_histogram(name, doc, system, given)
+    if accumulated is not None:
+        return accumulated
     family = HistogramMetricFamily(name, doc, labels=["system"])
     data = sorted(v for v in values if v == v)  # NaN is not an observation
     buckets, i = [], 0
@@ -105,6 +115,44 @@ def _ts(value: Any) -> float | None:
     if isinstance(value, dt.date):
         return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
     return None
+
+
+def _counters(snap: Snapshot) -> dict[str, Any]:
+    """The runtime's monotonic totals (``extra["counters"]``): preferred over the analysis window,
+    whose counts fall when old calls and streams leave it."""
+    counters = snap.extra.get("counters")
+    return counters if isinstance(counters, dict) else {}
+
+
+def _histograms(snap: Snapshot) -> dict[str, Any]:
+    given = snap.extra.get("histograms")
+    return given if isinstance(given, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _given_histogram(name: str, doc: str, system: str, given: Any) -> Metric | None:
+    """A histogram the runtime accumulated itself: ``{"buckets": {le: cumulative}, "sum", "count"}``."""
+    if not isinstance(given, dict) or not isinstance(given.get("buckets"), dict):
+        return None
+    count, total = _number(given.get("count")), _number(given.get("sum"))
+    if count is None or total is None:
+        return None
+    bounds: list[tuple[float, float]] = []
+    for le, n in given["buckets"].items():
+        try:
+            bound = float(le)
+        except (TypeError, ValueError):
+            continue
+        cumulative = _number(n)
+        if math.isfinite(bound) and cumulative is not None:  # +Inf is ``count``
+            bounds.append((bound, cumulative))
+    bounds.sort()
+    family = HistogramMetricFamily(name, doc, labels=["system"])
+    family.add_metric([system], [(repr(le), n) for le, n in bounds] + [("+Inf", count)], total)
+    return family
 
 
 def _version() -> str:
@@ -196,7 +244,13 @@ class UpscopeCollector(Collector):
     def _sip(self, snap: Snapshot, system: str) -> Iterator[Metric]:
         analysis = snap.analysis
         counts: Counter[tuple[str, str]] = Counter()
-        if analysis is not None and analysis.sip_messages:
+        given = _counters(snap).get("sip_responses")
+        if isinstance(given, dict):  # "METHOD CODE" → total
+            for key, n in given.items():
+                parts = str(key).split()
+                if _number(n) is not None and parts:
+                    counts[(parts[0] if len(parts) == 2 else "", parts[-1])] += int(n)
+        elif analysis is not None and analysis.sip_messages:
             for m in analysis.sip_messages:
                 if m.status is not None:
                     counts[(m.cseq_method, str(m.status))] += 1
@@ -219,7 +273,7 @@ class UpscopeCollector(Collector):
         rtts = [ms / 1000.0 for k in (analysis.keepalives if analysis is not None else ()) for ms in k.rtts_ms]
         yield _histogram("upscope_keepalive_rtt_seconds",
                          "Round-trip time of trunk keepalives (OPTIONS / CRLF). 1 histogram.",
-                         system, rtts, KEEPALIVE_BUCKETS)
+                         system, rtts, KEEPALIVE_BUCKETS, _histograms(snap).get("keepalive_rtt_seconds"))
 
     def _calls(self, snap: Snapshot, system: str) -> Iterator[Metric]:
         calls = snap.analysis.calls if snap.analysis is not None else ()
@@ -231,7 +285,14 @@ class UpscopeCollector(Collector):
                                   labels=["system"])
         gauge.add_metric([system], float(active))
         yield gauge
-        results = Counter(c.state if c.state in CALL_RESULTS else "other" for c in calls)
+        given = _counters(snap).get("calls")
+        if isinstance(given, dict):  # completed calls by state, counted once by the runtime
+            results: Counter[str] = Counter()
+            for state, n in given.items():
+                if _number(n) is not None:
+                    results[state if state in CALL_RESULTS else "other"] += int(n)
+        else:
+            results = Counter(c.state if c.state in CALL_RESULTS else "other" for c in calls)
         total = CounterMetricFamily("upscope_calls", "Calls seen, by result. ≤ 6 series "
                                     "(answered, failed, cancelled, in-progress, ringing, other).",
                                     labels=["system", "result"])
@@ -240,7 +301,8 @@ class UpscopeCollector(Collector):
                 total.add_metric([system, result], float(results.get(result, 0)))
         yield total
         yield _histogram("upscope_call_setup_seconds", "INVITE to 200 OK of answered calls. 1 histogram.",
-                         system, [c.setup_ms / 1000.0 for c in calls if c.setup_ms is not None], SETUP_BUCKETS)
+                         system, [c.setup_ms / 1000.0 for c in calls if c.setup_ms is not None], SETUP_BUCKETS,
+                         _histograms(snap).get("call_setup_seconds"))
         configured = snap.extra.get("trunk_lines_configured")
         if configured is None:
             configured = _attr(_attr(snap.site, "connectivity"), "simultaneous_calls")
@@ -257,21 +319,26 @@ class UpscopeCollector(Collector):
         analysis = snap.analysis
         streams = analysis.rtp_streams if analysis is not None else ()
         calls = analysis.calls if analysis is not None else ()
-        for name, doc, value in (
-            ("upscope_rtp_streams", "RTP streams seen. 1 series.", len(streams)),
-            ("upscope_rtp_packets_lost", "RTP packets lost (expected − received, per stream, ≥ 0). 1 series.",
+        counters = _counters(snap)
+        for name, key, doc, value in (
+            ("upscope_rtp_streams", "rtp_streams", "RTP streams seen. 1 series.", len(streams)),
+            ("upscope_rtp_packets_lost", "rtp_packets_lost",
+             "RTP packets lost (expected − received, per stream, ≥ 0). 1 series.",
              sum(max(s.lost, 0) for s in streams)),
-            ("upscope_one_way_audio_calls", "Calls whose RTP flowed in one direction only. 1 series.",
-             sum(1 for c in calls if c.one_way_audio)),
+            ("upscope_one_way_audio_calls", "one_way_audio_calls",
+             "Calls whose RTP flowed in one direction only. 1 series.", sum(1 for c in calls if c.one_way_audio)),
         ):
             counter = CounterMetricFamily(name, doc, labels=["system"])
-            counter.add_metric([system], float(value))
+            given = _number(counters.get(key))
+            counter.add_metric([system], given if given is not None else float(value))
             yield counter
         yield _histogram("upscope_rtp_jitter_seconds",
                          "Mean interarrival jitter per RTP stream (RFC 3550 A.8). 1 histogram.",
-                         system, [s.mean_jitter_ms / 1000.0 for s in streams], JITTER_BUCKETS)
+                         system, [s.mean_jitter_ms / 1000.0 for s in streams], JITTER_BUCKETS,
+                         _histograms(snap).get("rtp_jitter_seconds"))
         yield _histogram("upscope_rtp_mos", "MOS (ITU-T G.107 E-model) per RTP stream. 1 histogram.",
-                         system, [s.mos for s in streams if s.mos is not None], MOS_BUCKETS)
+                         system, [s.mos for s in streams if s.mos is not None], MOS_BUCKETS,
+                         _histograms(snap).get("rtp_mos"))
 
     def _tls_and_probes(self, snap: Snapshot, system: str) -> Iterator[Metric]:
         expiry = GaugeMetricFamily(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import socket
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from metric_snapshots import NOW, bare_snapshot, busy_snapshot
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.probes import ProbeHistory
@@ -253,3 +255,25 @@ def test_label_values_never_hold_mail_or_phone_numbers(text: str) -> None:
 @pytest.mark.parametrize("text", ["+49 89 7007100", "4989700710", "anna@example.com"])
 def test_label_masks_examples(text: str) -> None:
     assert _label(text) == "redacted"
+
+
+def test_runtime_counters_and_histograms_win_over_the_window() -> None:
+    """The live analysis is a sliding window; the runtime's running totals keep counters monotonic."""
+    snap = busy_snapshot()
+    snap = dataclasses.replace(snap, extra={
+        "counters": {"calls": {"answered": 40, "failed": 3, "odd-state": 1}, "one_way_audio_calls": 5,
+                     "rtp_streams": 80, "rtp_packets_lost": 1234, "sip_responses": {"REGISTER 200": 9, "junk": 1}},
+        "histograms": {"rtp_mos": {"buckets": {"3.6": 2, "4.4": 70, "x": 1}, "sum": 300.0, "count": 80}},
+    })
+    text = generate_latest(make_registry(lambda: snap)).decode()
+    assert value(text, "upscope_calls_total", result="answered") == 40
+    assert value(text, "upscope_calls_total", result="other") == 1
+    assert value(text, "upscope_one_way_audio_calls_total") == 5
+    assert value(text, "upscope_rtp_streams_total") == 80
+    assert value(text, "upscope_rtp_packets_lost_total") == 1234
+    assert value(text, "upscope_sip_responses_total", method="REGISTER", code="200") == 9
+    assert value(text, "upscope_rtp_mos_bucket", le="3.6") == 2
+    assert value(text, "upscope_rtp_mos_bucket", le="+Inf") == 80
+    assert value(text, "upscope_rtp_mos_sum") == 300
+    assert value(text, "upscope_keepalive_rtt_seconds_count") == 3  # not given: from the analysis
+    assert "upscope_exposition_errors{" not in text
