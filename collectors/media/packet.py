@@ -183,7 +183,8 @@ def _sdes(data: bytes, offset: int, count: int, end: int) -> tuple[tuple[int, st
             if pos + 2 > end or pos + 2 + data[pos + 1] > end:
                 raise ParseError("RTCP SDES item runs past the packet", pos)
             length = data[pos + 1]
-            text = data[pos + 2 : pos + 2 + length].decode("utf-8", "replace")
+            # a NUL some senders count into the item length is not part of the text
+            text = data[pos + 2 : pos + 2 + length].rstrip(b"\x00").decode("utf-8", "replace")
             items.append((ssrc, _SDES_ITEMS.get(item_type, str(item_type)), text))
             pos += 2 + length
     return tuple(items)
@@ -201,9 +202,9 @@ def parse_rtcp(data: bytes) -> tuple[RtcpPacket, ...]:
         raise ParseError(f"RTCP datagram of {n} bytes is shorter than a header", 0)
     packets: list[RtcpPacket] = []
     pos = 0
-    while pos < n:
-        if pos + 4 > n:
-            raise ParseError("RTCP trailing bytes shorter than a header", pos)
+    # fewer than 4 trailing bytes cannot be a packet: some stacks pad the datagram; ignored like
+    # Wireshark does (it stops when less than a header remains)
+    while n - pos >= 4:
         b0, pt, words = _RTCP_HDR.unpack_from(data, pos)
         if b0 >> 6 != 2:
             raise ParseError(f"RTCP version {b0 >> 6} is not 2", pos)

@@ -1239,8 +1239,8 @@ class _RtcpCollector:
             # RTT at the capture point: the SR the block quotes (by its NTP middle 32 bits) was
             # seen at ``sent``; the reporter held it for DLSR (1/65536 s) before answering.
             sent = self._srs.get(rb.ssrc, {}).get(rb.lsr)
-            if sent is not None:
-                rtt = (ts - sent) * 1000.0 - rb.dlsr * 1000.0 / 65536.0
+            rtt = (ts - sent) * 1000.0 - rb.dlsr * 1000.0 / 65536.0 if sent is not None else -1.0
+            if rtt >= 0.0:  # negative: the capture point is not between the two (or a self-report)
                 pair.rtt_last = rtt
                 pair.rtt_max = rtt if pair.rtt_max is None else max(pair.rtt_max, rtt)
 

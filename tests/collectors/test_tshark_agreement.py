@@ -265,3 +265,20 @@ def test_synthetic_quirks_agree_with_live_tshark(tmp_path: Path) -> None:
     streams = {s.ssrc: s for s in result.rtp_streams}
     assert 1 <= streams[0x1111].events <= 8 and streams[0x1111].duplicates >= 1
     assert streams[0x3333].clock_rate == 44100 and streams[0x4444].detected_by == "heuristic"
+
+
+def test_rtcp_reports_from_the_corpus() -> None:
+    """RTCP reaches the result: SR/RR counts as tshark shows them (nDPI sample: 3 SR, 2 RR in five
+    compound datagrams), CNAMEs without the NUL some gateways count in, RTT only when positive,
+    and no false malformed items for the 2 padding bytes an AudioCodes stack appends."""
+    if not PCAPS.is_dir():
+        pytest.skip(f"shared captures not found at {PCAPS}")
+    multi = analyze_files([PCAPS / "ndpi_rtcp_multiple_pkts_in_the_same_datagram.pcap"])
+    assert sum(r.sender_reports for r in multi.rtcp) == 3
+    assert sum(r.receiver_reports for r in multi.rtcp) == 2
+    call = analyze_files([PCAPS / "sipnab_SIP_CALL_RTP_G711.pcap"])
+    assert not [e for e in call.errors if e.layer in ("rtp", "rtcp")]
+    assert {r.cname for r in call.rtcp} >= {"ACLTP ChannelHandle 30", "unknown@200.57.7.204"}
+    rtts = [r.last_rtt_ms for r in call.rtcp if r.last_rtt_ms is not None]
+    assert rtts and all(0 < x < 50 for x in rtts)
+    assert all(r.call_id is not None for r in call.rtcp if r.src_port in (8001, 40377))  # SDP ports + 1

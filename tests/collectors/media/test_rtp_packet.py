@@ -115,6 +115,16 @@ def test_rtcp_compound_sr_rr_sdes_bye_app() -> None:
     assert packets[3].app_name == "QOS!"
 
 
+def test_rtcp_trailing_bytes_and_nul_in_sdes() -> None:
+    """Fewer than 4 trailing bytes are ignored (as Wireshark does); a NUL counted into an SDES
+    item's length is not part of the text (AudioCodes gateways send both)."""
+    item = bytes([1, 3]) + b"c0\x00" + b"\x00" * 3
+    data = rr(7, []) + struct.pack("!BBHI", 0x81, 202, 3, 7) + item + b"\x00\x00"
+    packets = parse_rtcp(data)
+    assert [p.name for p in packets] == ["RR", "SDES"]
+    assert packets[1].sdes == ((7, "CNAME", "c0"),)
+
+
 def test_rtcp_large_cumulative_loss_not_truncated() -> None:
     rb = parse_rtcp(rr(1, [_report_block(2, 0, 5000, 0, 0, 0, 0)]))[0].reports[0]
     assert rb.cumulative_lost == 5000  # a 12-bit truncation would give 904
