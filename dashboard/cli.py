@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "dashboard.cli_dashboard",
     "dashboard.cli_lab",
     "dashboard.cli_diagnose",
+    "dashboard.cli_serve",
+    "dashboard.cli_bundle",
 ]
 
 for _name in COMMAND_MODULES:
