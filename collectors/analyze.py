@@ -61,6 +61,8 @@ from core.errors import UpscopeError
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
 STUN_COOKIE = b"\x21\x12\xa4\x42"  # RFC 5389 §6
 MAX_FLOWS = 20000
+# link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
+_FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 MAX_ERRORS = 2000
 _WS_UPGRADE = b"upgrade: websocket"
 
@@ -297,33 +299,53 @@ class Pipeline:
             ctx.done = ctx.upto
 
     def _fast_rows(self, batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
-        """Vectorised test for plain Ethernet/IPv4/UDP datagrams carrying RTP-looking payloads."""
+        """Vectorised test for plain IPv4/UDP datagrams carrying RTP-looking payloads.
+
+        Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
+        loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
+        options, fragments, snap-length cuts, SIP/GTP/VXLAN ports) takes the per-frame path.
+        """
         a = np.frombuffer(batch.buf, dtype=np.uint8)
-        o, cap = batch.data_off, batch.caplen
-        cand = np.flatnonzero((batch.linktype == 1) & (cap >= 54) & (cap == batch.orig_len))
+        lt, cap = batch.linktype, batch.caplen
+        # 60 bytes: the largest link header here (20) + IPv4 (20) + UDP (8) + RTP (12)
+        cand = np.flatnonzero(np.isin(lt, _FAST_LINKTYPES) & (cap >= 60) & (cap == batch.orig_len))
         if not cand.size:
             return None
-        o = o[cand]
-        ok = (a[o + 12] == 0x08) & (a[o + 13] == 0x00) & (a[o + 14] == 0x45) & (a[o + 23] == 17)
-        ok &= ((a[o + 20] & 0x3F) == 0) & (a[o + 21] == 0)  # neither MF nor a fragment offset
-        iplen = a[o + 16].astype(np.int64) << 8 | a[o + 17]
-        udplen = a[o + 38].astype(np.int64) << 8 | a[o + 39]
-        ok &= (udplen == iplen - 20) & (udplen >= 20) & (iplen + 14 <= cap[cand])
-        ok &= (a[o + 42] & 0xC0) == 0x80  # RTP/RTCP version 2
-        sport = a[o + 34].astype(np.int64) << 8 | a[o + 35]
-        dport = a[o + 36].astype(np.int64) << 8 | a[o + 37]
-        for port in SIP_PORTS:
+        o, lt, cap = batch.data_off[cand], lt[cand], cap[cand]
+
+        def u16(at: np.ndarray) -> np.ndarray:
+            out: np.ndarray = a[at].astype(np.int64) << 8 | a[at + 1]
+            return out
+
+        eth_type, sll_type, sll2_type = u16(o + 12), u16(o + 14), u16(o)
+        af = a[o].astype(np.int64) | a[o + 3]  # AF_INET (2) in either byte order, other bytes 0
+        ipo = np.select(
+            [(lt == 1) & (eth_type == 0x0800), (lt == 1) & (eth_type == 0x8100) & (u16(o + 16) == 0x0800),
+             (lt == 113) & (sll_type == 0x0800), (lt == 276) & (sll2_type == 0x0800),
+             np.isin(lt, (12, 14, 101, 228)), np.isin(lt, (0, 108)) & (af == 2) & (a[o + 1] == 0) & (a[o + 2] == 0)],
+            [14, 18, 16, 20, 0, 4], default=-1)
+        ip = o + np.maximum(ipo, 0)
+        ok = (ipo >= 0) & (a[ip] == 0x45) & (a[ip + 9] == 17)
+        ok &= ((a[ip + 6] & 0x3F) == 0) & (a[ip + 7] == 0)  # neither MF nor a fragment offset
+        iplen = u16(ip + 2)
+        udplen = u16(ip + 24)
+        ok &= (udplen == iplen - 20) & (udplen >= 20) & (iplen + ipo <= cap)
+        ok &= (a[ip + 28] & 0xC0) == 0x80  # RTP/RTCP version 2
+        sport, dport = u16(ip + 20), u16(ip + 22)
+        for port in (*SIP_PORTS, 2152):
             ok &= (sport != port) & (dport != port)
-        ok &= (sport != 2152) & (dport != 2152) & (dport != 4789)
+        ok &= dport != 4789
         sel = np.flatnonzero(ok)
         if not sel.size:
             return None
-        o = o[sel]
-        src = (a[o + 26].astype(np.uint32) << 24 | a[o + 27].astype(np.uint32) << 16
-               | a[o + 28].astype(np.uint32) << 8 | a[o + 29])
-        dst = (a[o + 30].astype(np.uint32) << 24 | a[o + 31].astype(np.uint32) << 16
-               | a[o + 32].astype(np.uint32) << 8 | a[o + 33])
-        return cand[sel], src, dst, sport[sel], dport[sel], o + 42, udplen[sel] - 8
+        ip = ip[sel]
+
+        def u32(at: np.ndarray) -> np.ndarray:
+            out: np.ndarray = (a[at].astype(np.uint32) << 24 | a[at + 1].astype(np.uint32) << 16
+                               | a[at + 2].astype(np.uint32) << 8 | a[at + 3])
+            return out
+
+        return cand[sel], u32(ip + 12), u32(ip + 16), sport[sel], dport[sel], ip + 28, udplen[sel] - 8
 
     def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> Callable[[int, int], None]:
         """Count the chunk's fast-lane flows; return ``feed(lo, hi)`` for runs of its rows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import struct
 from pathlib import Path
@@ -199,3 +200,45 @@ def test_every_shared_capture_is_analysed() -> None:
         assert result.packets >= 0 and all(e.kind in ("malformed", "truncated", "unsupported", "file")
                                            for e in result.errors)
     assert {name for name, code in codes.items() if code} == {"ndpi_fuzz-2021-10-13_cut-short.pcap"}
+
+
+def _rtp_ip(k: int) -> bytes:
+    return ipv4_udp(PBX, 10000, CONN, 20000, struct.pack("!BBHII", 0x80, 8, k, k * 160, 0x7777) + bytes(160))
+
+
+@pytest.mark.parametrize(("linktype", "wrap"), [
+    (1, lambda ip: eth(0x0800, ip)),
+    (1, lambda ip: eth(0x0800, ip, ((0x8100, 42),))),
+    (113, lambda ip: struct.pack("!HHH8sH", 0, 1, 6, bytes(8), 0x0800) + ip),
+    (276, lambda ip: struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, bytes(8)) + ip),
+    (101, lambda ip: ip),
+    (228, lambda ip: ip),
+    (0, lambda ip: struct.pack("<I", 2) + ip),
+    (0, lambda ip: struct.pack(">I", 2) + ip),
+    (108, lambda ip: struct.pack(">I", 2) + ip),
+])
+def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktype: int, wrap: object,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vectorised lane must read each link layer exactly as the per-frame decoder does."""
+    from collectors.analyze import Pipeline
+    from collectors.capture.files import CaptureFile
+
+    if importlib.util.find_spec("collectors.media.rtp") is None:
+        pytest.skip("the RTP analyser (collectors.media.rtp) is not in this tree yet")
+    assert callable(wrap)
+    frames = [(1.0 + k * 0.02 + (0.003 if k % 5 == 0 else 0.0), wrap(_rtp_ip(k))) for k in range(100) if k != 50]
+    path = tmp_path / "lt.pcap"
+    path.write_bytes(pcap_bytes(frames, linktype))
+    batch = next(iter(CaptureFile(path).batches()))
+    fast = Pipeline()._fast_rows(batch)
+    assert fast is not None and len(fast[0]) == 99  # every frame took the fast lane
+    s = run(tmp_path, frames, linktype).rtp_streams[0]
+    assert (s.src, s.src_port, s.dst, s.dst_port, s.ssrc) == (PBX, 10000, CONN, 20000, 0x7777)
+    assert (s.packets, s.lost, s.sequence_errors) == (99, 1, 1)
+    assert s.max_delta_ms == pytest.approx(40.0, abs=1e-3) and s.max_jitter_ms > 0  # the gap of the lost one
+    monkeypatch.setattr(Pipeline, "_fast_rows", lambda self, batch: None)  # everything per frame
+    slow = run(tmp_path, frames, linktype).rtp_streams[0]
+    for f in dataclasses.fields(s):
+        a, b = getattr(s, f.name), getattr(slow, f.name)
+        # the media analyser's batch and per-packet sums may differ in the last float digit
+        assert a == (pytest.approx(b, rel=1e-12) if isinstance(b, float) else b) or f.name == "intervals", f.name
