@@ -1,22 +1,28 @@
 """``upscope dashboard``: start the Streamlit dashboard on a data source.
 
-Theory of operation: this process is a supervisor. It decides the data source, starts what the
-source needs (the lab, for ``--lab`` and for the no-argument default), then runs ``streamlit run
-dashboard/app.py`` as a child with the source in ``UPSCOPE_DASHBOARD_SOURCE``. It waits for the
+Theory of operation: this process is a supervisor. It decides the data source and starts what the
+source needs: for ``--lab`` and the no-argument default the lab and ``upscope serve --lab-dir``
+against it; for ``--site`` the service on that site; ``--capture`` is analysed inside Streamlit;
+``--service`` reads a service already running. Then it runs ``streamlit run dashboard/app.py`` as a
+child with the source in ``UPSCOPE_DASHBOARD_SOURCE``. It waits for the
 Streamlit child; on exit, Ctrl-C or SIGTERM it stops every child it started (by pid), so no lab or
 Streamlit process outlives it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -38,9 +44,19 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
+#: The Streamlit launcher. (1) Streamlit imports a page's modules only when the first browser session
+#: runs the script; importing them before the server starts takes pandas/plotly/the diagnosis engine
+#: off the first render. (2) A ``pages/`` folder next to the main script switches Streamlit to its
+#: old directory-based navigation until ``st.navigation`` first runs, which breaks deep links such as
+#: ``/calls`` in a fresh server; the flag ``st.navigation`` itself sets turns that off from the start.
+PRELOAD = ("from dashboard.pages import analyze, calls, diagnoses, firewall, media, overview, registration, "
+           "traces, users; from streamlit.runtime.pages_manager import PagesManager; "
+           "PagesManager.uses_pages_directory = False; from streamlit.web.cli import main; main()")
+
+
 def streamlit_command(host: str, port: int, max_upload_mb: int) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-c", PRELOAD, "run", str(APP),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
@@ -48,11 +64,13 @@ def streamlit_command(host: str, port: int, max_upload_mb: int) -> list[str]:
     ]
 
 
+#: The same CLI as the installed ``upscope`` script, without relying on PATH.
+UPSCOPE = [sys.executable, "-c", "from dashboard.cli import main; main()"]
+
+
 def lab_command(scenario: str, out: Path) -> list[str]:
-    # The same CLI as the installed ``upscope`` script, without relying on PATH.
     # --port 0: a free port, so the dashboard's lab never collides with another lab on 65061.
-    return [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", scenario,
-            "--out", str(out), "--port", "0"]
+    return [*UPSCOPE, "lab", "--scenario", scenario, "--out", str(out), "--port", "0"]
 
 
 class Children:
@@ -105,39 +123,91 @@ def dashboard(
                    "authentication (see README)", err=True)
 
     children = Children()
-    config: dict[str, Any]
-    if service is not None:
-        config = {"kind": "service", "url": service}
-    elif capture is not None:
-        config = {"kind": "files", "captures": [str(capture.resolve())],
-                  "keylog": str(keylog.resolve()) if keylog else None, "label": f"capture {capture.name}"}
-    elif site is not None:
-        config = {"kind": "files", "captures": [], "site": str(site.resolve()), "label": f"site {site.name}"}
-    else:
-        scenario = lab or "healthy"
-        out = lab_dir or Path(tempfile.mkdtemp(prefix=f"upscope-lab-{scenario}-"))
-        out.mkdir(parents=True, exist_ok=True)
-        children.start(lab_command(scenario, out))
-        config = {"kind": "lab", "dir": str(out.resolve()), "label": f"lab {scenario}"}
-        typer.echo(f"lab scenario {scenario} writing to {out}", err=True)
 
     def _term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
-    # Imported here: dashboard.data pulls in streamlit and pandas, too slow for every CLI start.
-    from dashboard.data import SOURCE_ENV
-
-    env = {**os.environ, SOURCE_ENV: json.dumps(config), "UPSCOPE_MAX_UPLOAD_MB": str(max_upload_mb)}
     try:
+        config = _source(children, site=site, lab=lab, capture=capture, keylog=keylog, service=service,
+                         lab_dir=lab_dir)
+        # Imported here: dashboard.data pulls in streamlit and pandas, too slow for every CLI start.
+        from dashboard.data import SOURCE_ENV
+
+        env = {**os.environ, SOURCE_ENV: json.dumps(config), "UPSCOPE_MAX_UPLOAD_MB": str(max_upload_mb)}
         ui = children.start(streamlit_command(host, port, max_upload_mb), env=env)
         typer.echo(f"upscope dashboard on http://{host}:{port}/", err=True)
         code = ui.wait()
     except KeyboardInterrupt:
         code = 0
+    except StartError as exc:
+        typer.echo(f"upscope dashboard: {exc}", err=True)
+        code = 2
     finally:
         children.stop()
     raise typer.Exit(code)
+
+
+class StartError(Exception):
+    """A child (lab, service) did not come up; the message says which and where its output is."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if proc.poll() is not None:
+            raise StartError(f"{what} exited with code {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise StartError(f"{what} not ready within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _start_service(children: Children, args: list[str], state_dir: Path) -> dict[str, Any]:
+    """``upscope serve`` on a free loopback port; the dashboard reads its JSON API."""
+    port = _free_port()
+    cmd = [*UPSCOPE, "serve", *args, "--metrics-addr", f"127.0.0.1:{port}", "--db", str(state_dir / "upscope.db")]
+    proc = children.start(cmd)
+    url = f"http://127.0.0.1:{port}"
+    _wait(lambda: _answers(url + "/api/snapshot"), proc, "upscope serve")
+    return {"kind": "service", "url": url}
+
+
+def _source(children: Children, *, site: Path | None, lab: str | None, capture: Path | None,
+            keylog: Path | None, service: str | None, lab_dir: Path | None) -> dict[str, Any]:
+    """The data source for the Streamlit process, starting the lab and/or the service it needs."""
+    if service is not None:
+        return {"kind": "service", "url": service}
+    if capture is not None:
+        return {"kind": "files", "captures": [str(capture.resolve())],
+                "keylog": str(keylog.resolve()) if keylog else None, "label": f"capture {capture.name}"}
+    if site is not None:
+        state = Path(tempfile.mkdtemp(prefix="upscope-dashboard-"))
+        return _start_service(children, ["--site", str(site.resolve())], state)
+    scenario = lab or "healthy"
+    out = (lab_dir or Path(tempfile.mkdtemp(prefix=f"upscope-lab-{scenario}-"))).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lab.json").unlink(missing_ok=True)  # a stale one from an earlier run is not "ready"
+    typer.echo(f"lab scenario {scenario} writing to {out}", err=True)
+    proc = children.start(lab_command(scenario, out))
+    _wait((out / "lab.json").exists, proc, f"upscope lab --scenario {scenario}")
+    if importlib.util.find_spec("dashboard.cli_serve") is None:
+        # Interim until `upscope serve` is in every checkout: re-analyse the lab's files directly.
+        return {"kind": "lab", "dir": str(out), "label": f"lab {scenario}"}
+    return _start_service(children, ["--lab-dir", str(out)], out)
 
 
 def register(app: typer.Typer) -> None:

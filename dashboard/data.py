@@ -5,9 +5,8 @@ plus a finding history, a per-call capture and a support bundle. Two kinds exist
 interface, so pages cannot tell them apart:
 
 - ``ServiceSource(base_url)`` reads the JSON API of a running ``upscope serve``.
-- ``OfflineSource`` holds a snapshot dict built from an analysis result (+ optional site). It backs
-  uploads, ``--capture`` and, through ``ArtifactSource``, a directory of lab/site artifacts that is
-  re-analysed when its files change (the embedded default until the service runs the lab).
+- ``OfflineSource`` holds a snapshot dict built from an analysis result (+ optional site), diagnosed
+  by the same engine as the service. It backs uploads and ``--capture``.
 
 Pages never touch the raw dict layout beyond this module: the ``*_frame`` helpers turn the
 snapshot into DataFrames and the ``*_tile`` helpers compute the Overview figures. Nothing here
@@ -19,12 +18,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,10 +37,12 @@ from collectors.export import export_call
 from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
+from core.findings import CATALOGUE
 from core.jwt_status import jwt_state, jwt_state_for_ref
 from core.licensing import evaluate_licenses
 from core.numbering import derive_all
 from core.secrets import SecretKind, SecretRef
+from core.site.loader import load_site
 from core.site.model import Site
 from core.snapshot import Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
@@ -153,7 +155,6 @@ class OfflineSource:
     snap: dict[str, Any]
     label: str = "offline analysis"
     captures: tuple[str, ...] = ()
-    events: list[dict[str, Any]] = field(default_factory=list)
     result: AnalysisResult | None = None
     site_text: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -176,7 +177,8 @@ class OfflineSource:
         capture's last hour, and ITSP "since" reads against the capture's own clock.
         """
         when = now if now is not None else (result.last_ts if result and result.last_ts else time.time())
-        at = datetime.fromtimestamp(when, UTC)
+        at = to_dt(when) or datetime.now(UTC)  # a capture's clock can be anything
+        when = at.timestamp()
         diag = diagnose(DiagnosisInputs(site=site, analysis=result, jwt_token_text=jwt_token_text, now=at))
         jwt = None
         if jwt_token_text is not None:
@@ -197,7 +199,7 @@ class OfflineSource:
         return self.snap
 
     def history(self) -> list[dict[str, Any]]:
-        return list(self.events)
+        return []  # one analysis has no history; the service keeps it
 
     def call_capture(self, call_id: str) -> bytes | None:
         """The call's SIP (from captures and OSBiz trace logs) and RTP as one pcap."""
@@ -232,129 +234,47 @@ def _site_name(site: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-# --- artifacts re-analysed (lab directory, --capture, --site) ------------------------------------
-
-#: Loads artifacts into an OfflineSource; injected so tests and the CLI choose the engine.
-Loader = Callable[["ArtifactSpec"], OfflineSource]
+# --- capture files analysed in the dashboard (uploads, --capture) --------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ArtifactSpec:
-    """Files an offline source is built from (``from_lab_dir``: the lab's standard file names)."""
+    """Files an offline source is built from."""
 
     captures: tuple[str, ...] = ()
     keylog: str | None = None
     site: str | None = None
     jwt_file: str | None = None
     label: str = "offline analysis"
-    live: bool = False  # re-analyse when the files change (lab running) instead of once
-
-    @classmethod
-    def from_lab_dir(cls, lab_dir: str | Path, label: str) -> ArtifactSpec:
-        d = Path(lab_dir)
-        caps = tuple(str(d / n) for n in ("lab.pcapng", "osbiz-trace.log") if (d / n).exists())
-
-        def opt(name: str) -> str | None:
-            return str(d / name) if (d / name).exists() else None
-
-        # No key log: the OSBiz trace log already holds the trunk's SIP in plaintext (as on a real
-        # site); decrypting the capture too would count every message twice.
-        return cls(caps, None, opt("site.yaml"), opt("jwt.txt"), label, live=True)
-
-    def stamp(self) -> tuple[tuple[str, float, int], ...]:
-        """Change detector: path, mtime, size of every file."""
-        out = []
-        for p in (*self.captures, self.keylog, self.site, self.jwt_file):
-            if p is None:
-                continue
-            try:
-                st = Path(p).stat()
-                out.append((p, st.st_mtime, st.st_size))
-            except OSError:
-                out.append((p, 0.0, -1))
-        return tuple(out)
-
-
-class ArtifactSource:
-    """Re-analyses artifacts when they change, at most every ``min_interval_s``; tracks the
-    finding history (opened/closed) between analyses so the Diagnoses page has one offline."""
-
-    def __init__(
-        self,
-        spec_fn: Callable[[], ArtifactSpec],
-        loader: Loader,
-        min_interval_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._spec_fn = spec_fn
-        self._loader = loader
-        self._min_interval_s = min_interval_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._current: OfflineSource | None = None
-        self._stamp: tuple[tuple[str, float, int], ...] | None = None
-        self._checked = 0.0
-        self._open: dict[tuple[str, str], dict[str, Any]] = {}
-        self._events: list[dict[str, Any]] = []
-        self.label = spec_fn().label
-
-    def _refresh(self) -> OfflineSource:
-        with self._lock:
-            now = self._clock()
-            if self._current is not None and now - self._checked < self._min_interval_s:
-                return self._current
-            self._checked = now
-            spec = self._spec_fn()
-            stamp = spec.stamp()
-            if self._current is not None and (stamp == self._stamp or not spec.live):
-                return self._current
-            try:
-                fresh = self._loader(spec)
-            except UpscopeError:
-                raise
-            except Exception as exc:  # an engine bug must not take the page down with a traceback
-                raise SourceError(f"analysis of {spec.label} failed: {type(exc).__name__}: {exc}") from exc
-            self._stamp = stamp
-            self._track(fresh.snap, now)
-            fresh.events = self._events
-            self._current = fresh
-            return fresh
-
-    def _track(self, snap: dict[str, Any], now: float) -> None:
-        seen = {(f["id"], f.get("subject") or ""): f for f in snap.get("findings", [])}
-        for key, f in seen.items():
-            if key not in self._open:
-                event = {"id": key[0], "subject": key[1], "severity": f.get("severity"),
-                         "title": f.get("title"), "opened": now, "closed": None}
-                self._open[key] = event
-                self._events.append(event)
-        for key in [k for k in self._open if k not in seen]:
-            self._open.pop(key)["closed"] = now
-
-    def snapshot(self) -> dict[str, Any]:
-        return self._refresh().snapshot()
-
-    def history(self) -> list[dict[str, Any]]:
-        return self._refresh().history()
-
-    def call_capture(self, call_id: str) -> bytes | None:
-        return self._refresh().call_capture(call_id)
-
-    def bundle(self) -> bytes | None:
-        return self._refresh().bundle()
+    tls_ports: tuple[int, ...] = ()  # SIP/TLS server ports besides 5061/65061 (for the key log)
 
 
 # --- presentation helpers (all pages) ----------------------------------------------------------
 
 
+def to_dt(ts: Any) -> datetime | None:
+    """UNIX seconds → aware datetime; None for what is not a representable time (hostile captures
+    carry any timestamp)."""
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def snap_time(snap: dict[str, Any]) -> datetime:
+    """The snapshot's "now" (the time every figure is judged at)."""
+    return to_dt(snap.get("now")) or datetime.now(UTC)
+
+
 def fmt_ts(ts: Any) -> str:
-    if not isinstance(ts, int | float):
-        return "—"
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = to_dt(ts)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "—"
 
 
 def fmt_ago(ts: Any, now: float) -> str:
-    if not isinstance(ts, int | float):
+    if to_dt(ts) is None:
         return "since unknown"
     secs = max(0, int(now - float(ts)))
     if secs < 120:
@@ -409,7 +329,7 @@ def filter_calls(df: pd.DataFrame, text: str = "", states: Sequence[str] = ()) -
     return out
 
 
-_STREAM_COLS = ["stream", "src", "dst", "ssrc", "codec", "packets", "lost", "loss_pct", "mean_jitter_ms",
+_STREAM_COLS = ["stream", "name", "src", "dst", "ssrc", "codec", "packets", "lost", "loss_pct", "mean_jitter_ms",
                 "max_jitter_ms", "max_delta_ms", "mos", "call_id", "one_way_audio", "first", "duration_s"]
 
 
@@ -419,7 +339,7 @@ def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for i, s in enumerate(a.get("rtp_streams", [])):
         rows.append({
-            "stream": i, "src": f"{s['src']}:{s['src_port']}", "dst": f"{s['dst']}:{s['dst_port']}",
+            "stream": i, "name": stream_name(i, s), "src": f"{s['src']}:{s['src_port']}", "dst": f"{s['dst']}:{s['dst_port']}",
             "ssrc": f"0x{int(s['ssrc']):08X}", "codec": s.get("codec", ""), "packets": s.get("packets", 0),
             "lost": s.get("lost", 0), "loss_pct": s.get("loss_pct", 0.0),
             "mean_jitter_ms": s.get("mean_jitter_ms"), "max_jitter_ms": s.get("max_jitter_ms"),
@@ -430,15 +350,19 @@ def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_STREAM_COLS)
 
 
+def stream_name(index: int, s: dict[str, Any]) -> str:
+    return f"#{index} {s['src']}:{s['src_port']}→{s['dst']}:{s['dst_port']}"
+
+
 def intervals_frame(snap: dict[str, Any]) -> pd.DataFrame:
     """One row per stream and 10-s interval (DOMAIN §10) for the Media charts."""
     rows = []
     for i, s in enumerate(analysis(snap).get("rtp_streams", [])):
-        name = f"#{i} {s['src']}:{s['src_port']}→{s['dst']}:{s['dst_port']}"
+        name = stream_name(i, s)
         for iv in s.get("intervals", []):
             expected = iv.get("expected") or 0
             rows.append({
-                "stream": name, "time": datetime.fromtimestamp(float(iv["start"]), UTC),
+                "stream": name, "time": to_dt(iv["start"]),
                 "loss_pct": 100.0 * iv.get("lost", 0) / expected if expected else 0.0,
                 "mean_jitter_ms": iv.get("mean_jitter_ms"), "max_jitter_ms": iv.get("max_jitter_ms"),
                 "mos": iv.get("mos"), "packets": iv.get("packets"),
@@ -459,7 +383,7 @@ def registration_frame(snap: dict[str, Any]) -> pd.DataFrame:
         if m.get("cseq_method") not in ("REGISTER", "OPTIONS"):
             continue
         rows.append({
-            "time": datetime.fromtimestamp(float(m["ts"]), UTC), "frame": m.get("frame"),
+            "time": to_dt(m["ts"]), "frame": m.get("frame"),
             "kind": m["cseq_method"], "message": m.get("method") or str(m.get("status")),
             "summary": m.get("summary", ""), "from": f"{m['src']}:{m['src_port']}",
             "to": f"{m['dst']}:{m['dst_port']}",
@@ -485,8 +409,6 @@ def findings_by_severity(snap: dict[str, Any]) -> dict[str, int]:
 def trace_checklist(snap: dict[str, Any]) -> list[dict[str, Any]]:
     """What to switch on and collect for the current findings (``core.trace_profiles``), each item
     once, with the finding ids that need it."""
-    from core.findings import CATALOGUE
-
     order: dict[tuple[str, str], list[str]] = {}
     for f in snap.get("findings", []):
         spec = CATALOGUE.get(f["id"])
@@ -515,7 +437,7 @@ class Tile:
 
 def _days_until(value: Any, now: float) -> int | None:
     if isinstance(value, int | float):
-        return int((float(value) - now) // 86400)
+        return int((float(value) - now) // 86400) if to_dt(value) is not None else None
     if isinstance(value, str) and value:
         try:
             d = date.fromisoformat(value[:10])
@@ -559,7 +481,7 @@ def jwt_info(snap: dict[str, Any]) -> dict[str, Any] | None:
     if model.tenant.jwt.kind is SecretKind.INLINE:
         # The public site form keeps no inline value; only the service that holds it can judge it.
         return {"status": "unknown", "reason": "inline token, not judged here"}
-    at = datetime.fromtimestamp(float(snap.get("now", time.time())), UTC)
+    at = snap_time(snap)
     return jwt_state_for_ref(model.tenant.jwt, at, key_ref=model.tenant.jwt_verify_key,
                              algorithms=model.tenant.jwt_algorithms).to_dict()
 
@@ -662,7 +584,7 @@ def users_frame(snap: dict[str, Any]) -> pd.DataFrame:
     model = site_model(snap)
     if model is None:
         return pd.DataFrame([], columns=cols)
-    at = datetime.fromtimestamp(float(snap.get("now", time.time())), UTC)
+    at = snap_time(snap)
     lic = evaluate_licenses(model, at)
     rows = []
     for user, number, ul in zip(model.users, derive_all(model), lic.users, strict=True):
@@ -680,7 +602,7 @@ def license_pools(snap: dict[str, Any]) -> pd.DataFrame:
     model = site_model(snap)
     if model is None:
         return pd.DataFrame([], columns=cols)
-    lic = evaluate_licenses(model, datetime.fromtimestamp(float(snap.get("now", time.time())), UTC))
+    lic = evaluate_licenses(model, snap_time(snap))
     return pd.DataFrame([{"pool": name, "used": p.used, "free": max(0, p.total - p.used), "total": p.total,
                           "needed": p.needed, "expired": p.expired} for name, p in lic.pools.items()], columns=cols)
 
@@ -690,22 +612,22 @@ def firewall_frame(snap: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for v in (snap.get("extra") or {}).get("firewall") or []:
         rows.append({
-            "flow": v.get("flow"), "description": v.get("description"), "proto": v.get("proto"),
-            "source": v.get("source"), "destination": v.get("destination"), "verdict": v.get("verdict"),
-            "as required": bool(v.get("ok")), "reason": v.get("reason"),
+            "flow": v.get("flow"), "verdict": v.get("verdict"), "as required": bool(v.get("ok")),
+            "reason": v.get("reason"), "proto": v.get("proto"), "source": v.get("source"),
+            "destination": v.get("destination"), "description": v.get("description"),
         })
-    return pd.DataFrame(rows, columns=["flow", "description", "proto", "source", "destination", "verdict",
-                                       "as required", "reason"])
+    # Verdict first: the table is wider than the page and the verdict is what matters.
+    return pd.DataFrame(rows, columns=["flow", "verdict", "as required", "reason", "proto", "source",
+                                       "destination", "description"])
 
 
 # --- loading artifacts (the engines of the other packages) --------------------------------------
 
 
-def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
+def load_artifacts(spec: ArtifactSpec, now: float | None = None) -> OfflineSource:
     """Analyse capture files / an OSBiz trace log (+ key log), read the site file and the JWT in
     use, diagnose. Bad input raises an ``UpscopeError`` naming the file."""
-    from collectors import analyze as engine
-    from core.site.loader import load_site
+    from collectors.analyze import analyze_files
 
     model = load_site(spec.site) if spec.site else None
     site_text = Path(spec.site).read_text(encoding="utf-8", errors="replace") if spec.site else None
@@ -717,18 +639,50 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
             raise SourceError(f"{spec.jwt_file}: cannot read the JWT file ({exc.strerror})") from exc
     result = None
     if spec.captures:
-        paths = [Path(c) for c in spec.captures]
-        # ``analyze_files`` (with TLS decryption by key log) is the engine's announced entry point;
-        # until it lands, ``analyze`` reads captures and trace logs without a key log.
-        files = getattr(engine, "analyze_files", None)
-        if files is not None:
-            result = files(paths, keylog=Path(spec.keylog) if spec.keylog else None)
-        else:
-            result, _ = engine.analyze(paths)
+        # SIP/TLS on a non-standard port is decrypted only when tshark is told the port.
+        ports = spec.tls_ports + ((model.endpoints.connector.port,) if model is not None else ())
+        result = analyze_files([Path(c) for c in spec.captures],
+                               keylog=Path(spec.keylog) if spec.keylog else None, tls_ports=ports)
     return OfflineSource.from_analysis(
         result, site=model, jwt_token_text=token, label=spec.label, captures=spec.captures,
-        now=time.time() if spec.live else None, site_text=site_text,
+        site_text=site_text, now=now,
     )
+
+
+class LabDirSource:
+    """Interim until ``upscope serve`` is on every checkout: the lab's artifacts (trace log, capture,
+    site file) re-analysed when they change, at most every ``min_interval_s``. No key log: the trace
+    log already holds the trunk's SIP in plaintext; decrypting the capture too would count it twice."""
+
+    def __init__(self, lab_dir: Path, label: str, min_interval_s: float = 5.0) -> None:
+        self.lab_dir, self.label, self.min_interval_s = lab_dir, label, min_interval_s
+        self._lock = threading.Lock()
+        self._current: OfflineSource | None = None
+        self._checked = 0.0
+
+    def _refresh(self) -> OfflineSource:
+        with self._lock:
+            if self._current is None or time.monotonic() - self._checked >= self.min_interval_s:
+                d = self.lab_dir
+                caps = tuple(str(d / n) for n in ("lab.pcapng", "osbiz-trace.log") if (d / n).exists())
+                site = str(d / "site.yaml") if (d / "site.yaml").exists() else None
+                jwt = str(d / "jwt.txt") if (d / "jwt.txt").exists() else None
+                # Judged now, not at the end of the (still growing) capture.
+                self._current = load_artifacts(ArtifactSpec(caps, None, site, jwt, self.label), now=time.time())
+                self._checked = time.monotonic()
+            return self._current
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._refresh().snapshot()
+
+    def history(self) -> list[dict[str, Any]]:
+        return []
+
+    def call_capture(self, call_id: str) -> bytes | None:
+        return self._refresh().call_capture(call_id)
+
+    def bundle(self) -> bytes | None:
+        return self._refresh().bundle()
 
 
 # --- the Streamlit side: which source this browser session reads ---------------------------------
@@ -739,27 +693,23 @@ UPLOAD_KEY = "upscope.upload"
 
 
 def source_from_config(config: dict[str, Any]) -> DataSource:
-    """``{"kind": "service", "url": …}`` or ``{"kind": "lab", "dir": …}`` or
-    ``{"kind": "files", "captures": […], "keylog": …, "site": …}``."""
+    """``{"kind": "service", "url": …}`` or ``{"kind": "files", "captures": […], "keylog": …}``."""
     kind = config.get("kind")
     if kind == "service":
         return ServiceSource(str(config["url"]))
     if kind == "lab":
-        lab_dir = str(config["dir"])
-        label = str(config.get("label") or f"lab {Path(lab_dir).name}")
-        return ArtifactSource(lambda: ArtifactSpec.from_lab_dir(lab_dir, label), load_artifacts)
+        return LabDirSource(Path(str(config["dir"])), str(config.get("label") or "lab"))
     if kind == "files":
-        spec = ArtifactSpec(
+        return load_artifacts(ArtifactSpec(
             tuple(str(c) for c in config.get("captures", [])), config.get("keylog"), config.get("site"),
-            config.get("jwt_file"), str(config.get("label") or "offline analysis"), live=False,
-        )
-        return ArtifactSource(lambda: spec, load_artifacts)
-    raise SourceError(f"dashboard source {kind!r} unknown (service, lab or files)")
+            config.get("jwt_file"), str(config.get("label") or "offline analysis"),
+        ))
+    raise SourceError(f"dashboard source {kind!r} unknown (service or files)")
 
 
 @st.cache_resource(show_spinner=False)
 def _default_source(config_json: str) -> DataSource:
-    # One source per server process, shared by all sessions: the lab is analysed once per change.
+    # One source per server process, shared by all sessions: a --capture is analysed once.
     return source_from_config(json.loads(config_json))
 
 
@@ -768,8 +718,6 @@ def current_source() -> DataSource:
     upload = st.session_state.get(UPLOAD_KEY)
     if upload is not None:
         return upload  # type: ignore[no-any-return]
-    import os
-
     config = os.environ.get(SOURCE_ENV)
     if not config:
         raise SourceError(f"no data source: start the dashboard with `upscope dashboard` ({SOURCE_ENV} unset)")

@@ -46,14 +46,17 @@ def render() -> None:
                                max_upload_size=MAX_UPLOAD_MB)
     keylog = st.file_uploader("TLS key log (optional)", type=["log", "txt", "keys"], key="analyze.keylog",
                               max_upload_size=MAX_UPLOAD_MB)
+    port = st.number_input("SIP/TLS server port, if not 5061/65061 (for the key log)", min_value=0,
+                           max_value=65535, value=0, key="analyze.port")
     if capture is None:
         return
     if st.button("Analyze", type="primary", key="analyze.go"):
-        analyse(capture.name, capture.getvalue(), keylog.getvalue() if keylog is not None else None)
+        analyse(capture.name, capture.getvalue(), keylog.getvalue() if keylog is not None else None,
+                (int(port),) if port else ())
     show_result()
 
 
-def analyse(name: str, blob: bytes, keylog: bytes | None) -> None:
+def analyse(name: str, blob: bytes, keylog: bytes | None, tls_ports: tuple[int, ...] = ()) -> None:
     if len(blob) > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(f"{name}: {len(blob) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
         return
@@ -64,7 +67,8 @@ def analyse(name: str, blob: bytes, keylog: bytes | None) -> None:
     if keylog is not None:
         keys = tmp / "keylog.txt"
         keys.write_bytes(keylog)
-    spec = data.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}")
+    spec = data.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}",
+                             tls_ports=tls_ports)
     with st.spinner(f"Analysing {cap.name} …"):
         try:
             src = data.load_artifacts(spec)
@@ -101,4 +105,4 @@ def show_result() -> None:
     if streams.empty:
         st.caption("No RTP streams.")
     else:
-        st.dataframe(streams, hide_index=True)
+        st.dataframe(streams.drop(columns=["name"]), hide_index=True)

@@ -40,9 +40,13 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
             ladder.ladder_figure(msgs), key=f"ladder.{call_id}", on_select="rerun", selection_mode="points",
         )
         picked = _picked_index(event)
+        key, clicked = f"msg.{call_id}", f"msg.clicked.{call_id}"
+        if picked is not None and picked < len(msgs) and st.session_state.get(clicked) != picked:
+            # A click on an arrow selects its message (the widget state would otherwise win).
+            st.session_state[key] = st.session_state[clicked] = picked
         labels = [f"#{m.get('frame')} {m.get('summary') or ladder.label(m)}" for m in msgs]
-        choice = st.selectbox("Message", range(len(msgs)), index=picked if picked is not None else 0,
-                              format_func=lambda i: labels[i], key=f"msg.{call_id}")
+        choice = st.selectbox("Message (or click an arrow)", range(len(msgs)), format_func=lambda i: labels[i],
+                              key=key)
         m = msgs[int(choice)]
         st.code(_message_text(m), language="text")
     streams = data.streams_frame(snap)
@@ -51,7 +55,7 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
     if mine.empty:
         st.caption("No RTP streams tied to this call.")
     else:
-        st.dataframe(mine, hide_index=True)
+        st.dataframe(mine.drop(columns=["name"]), hide_index=True)
         if mine["one_way_audio"].any():
             st.warning("One-way audio: RTP flows in one direction only.")
     key = f"calls.pcap.{call_id}"

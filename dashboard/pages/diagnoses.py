@@ -38,12 +38,12 @@ def render() -> None:
                 st.markdown("- " + " · ".join(bits))
                 if e.get("call_id"):
                     link("calls", f"Open call {e['call_id']}", call=e["call_id"])
+                    if f["id"].startswith("media."):
+                        link("media", f"Streams of call {e['call_id']}", call=e["call_id"])
             st.markdown(f"**Remedy:** {f['remedy']}")
             profiles = ", ".join(f.get("trace_profiles", [])) or "—"
             comps = ", ".join(f.get("trace_components", []))
             st.markdown(f"**Trace profiles to switch on:** {profiles}" + (f"; components: {comps}" if comps else ""))
-            if f["id"].startswith("media."):
-                link("media", "Streams behind this finding →")
             link("traces", "Trace checklist and support bundle →")
             st.caption(f"finding {n + 1} of {len(findings)}")
     st.subheader("History")

@@ -15,17 +15,24 @@ def render() -> None:
     if df.empty:
         st.info("No RTP streams in the data.")
         return
+    # A link from a diagnosis or a call opens the page on that call's streams (?call=<Call-ID>).
+    calls = ["all calls", *sorted({str(c) for c in df["call_id"] if c})]
+    wanted = st.query_params.get("call")
+    pick = st.selectbox("Streams of", calls, index=calls.index(wanted) if wanted in calls else 0, key="media.call")
+    if pick != "all calls":
+        df = df[df["call_id"] == pick]
     one_way = df[df["one_way_audio"]]
     if not one_way.empty:
         calls = sorted({str(c) for c in one_way["call_id"] if c})
         st.error("One-way audio: RTP in one direction only" + (f" (calls {', '.join(calls)})" if calls else ""))
     st.dataframe(
-        df, hide_index=True,
+        df.drop(columns=["name"]), hide_index=True,
         column_config={"one_way_audio": st.column_config.CheckboxColumn("one-way audio"),
                        "mos": st.column_config.NumberColumn("MOS", format="%.2f"),
                        "loss_pct": st.column_config.NumberColumn("loss %", format="%.2f")},
     )
     iv = data.intervals_frame(snap)
+    iv = iv[iv["stream"].isin(df["name"])]
     if iv.empty:
         st.caption("No per-interval figures in the data.")
         return

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import data
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
 
@@ -68,23 +70,19 @@ def test_diagnoses_links_the_call_behind_a_finding(render: Callable[..., AppTest
     assert f"Open call {snapshots.CALL_ID}" in texts(at)
 
 
-def test_diagnoses_history_from_an_artifact_source(render: Callable[..., AppTest]) -> None:
-    """Findings opened and closed between two analyses appear in the history."""
-    from dashboard.data import ArtifactSource, ArtifactSpec, OfflineSource
+def test_diagnoses_history_from_the_service(render: Callable[..., AppTest]) -> None:
+    class Service(data.OfflineSource):
+        def history(self) -> list[dict[str, Any]]:
+            return data.history_from_events([
+                {"ts": 100.0, "event": "opened", "finding_id": "media.one-way-audio", "subject": "c1",
+                 "severity": "critical", "title": "t"},
+                {"ts": 400.0, "event": "closed", "finding_id": "media.one-way-audio", "subject": "c1"},
+            ])
 
-    snaps = [snapshots.one_way_audio(), snapshots.healthy()]
-    clock = iter([100.0, 200.0, 300.0, 400.0])
-    src = ArtifactSource(lambda: ArtifactSpec(label="test", live=True),
-                         lambda spec: OfflineSource(snaps.pop(0) if len(snaps) > 1 else snaps[0]),
-                         min_interval_s=0.0, clock=lambda: next(clock))
-    first = src.history()
-    assert [(h["id"], h["opened"], h["closed"]) for h in first] == [("media.one-way-audio", 100.0, None)]
-    src._stamp = None  # the files "changed"
-    assert [(h["id"], h["opened"], h["closed"]) for h in src.history()] == [("media.one-way-audio", 100.0, 200.0)]
-    at = render("diagnoses", snapshots.healthy(), source=src)
+    at = render("diagnoses", source=Service(snapshots.healthy()))
     hist = at.dataframe[0].value
     assert list(hist["finding"]) == ["media.one-way-audio"]
-    assert hist["closed"][0] != "open"
+    assert list(hist["opened"]) == ["1970-01-01 00:01:40 UTC"] and list(hist["closed"]) == ["1970-01-01 00:06:40 UTC"]
 
 
 def test_calls_list_filter_and_ladder(render: Callable[..., AppTest]) -> None:
@@ -118,6 +116,19 @@ def test_media_marks_one_way_audio(render: Callable[..., AppTest]) -> None:
     assert "One-way audio" in at.error[0].value and snapshots.CALL_ID in at.error[0].value
     assert bool(at.dataframe[0].value["one_way_audio"].all())
     assert len(at.get("plotly_chart")) == 3  # loss, jitter, MOS per 10 s
+
+
+def test_media_opens_on_the_call_of_a_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = snapshots.healthy()
+    snap["analysis"]["rtp_streams"][1]["call_id"] = "other@osbiz"
+    monkeypatch.setattr(data, "current_source", lambda: data.OfflineSource(snap))
+    at = AppTest.from_string("from dashboard.pages import media\nmedia.render()", default_timeout=30)
+    at.query_params["call"] = "other@osbiz"
+    at.run()
+    assert at.selectbox(key="media.call").value == "other@osbiz"
+    assert list(at.dataframe[0].value["ssrc"]) == ["0x0BADCAFE"]
+    at.selectbox(key="media.call").select("all calls").run()
+    assert len(at.dataframe[0].value) == 2
 
 
 def test_media_healthy_has_no_one_way_mark(render: Callable[..., AppTest]) -> None:

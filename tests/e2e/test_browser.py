@@ -9,6 +9,7 @@ first "Registered" on the Overview is measured and printed, not asserted.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,7 +58,11 @@ class Dashboard:
         env = {**os.environ, "UPSCOPE_REFRESH_S": "3"}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
-        self.up_at = self._wait_up()
+        try:
+            self.up_at = self._wait_up()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_up(self) -> float:
         deadline = time.monotonic() + 60
@@ -125,7 +130,7 @@ def _shot(page: object, folder: Path, name: str) -> None:
 
 
 def _slug(title: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-").replace("--", "-")
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
 def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, tmp_path: Path) -> None:
@@ -152,6 +157,9 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
                 ladder.wait_for(timeout=15_000)
                 assert "INVITE" in ladder.inner_text()
                 assert "200 OK" in ladder.inner_text()
+                # A click on the 4th arrow (the 200 OK of INVITE/100/180/200) shows that message.
+                page.locator(".js-plotly-plot .scatterlayer .point").nth(3).click(force=True)
+                page.get_by_test_id("stCode").filter(has_text="SIP/2.0 200").first.wait_for(timeout=30_000)
             _shot(page, shots, f"{n:02d}-{_slug(name)}")
         upload = PCAPS / UPLOAD
         if not upload.exists():
@@ -178,6 +186,9 @@ def test_blocked_trunk_shows_not_registered_and_the_finding(browser: object, sho
     dash = _dashboard("sip-tls-blocked", tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        # The first session of a fresh server arrives by a deep link: the page itself must open.
+        page.goto(dash.url + "firewall")
+        page.get_by_role("heading", name="Firewall", exact=True).wait_for(timeout=30_000)
         start = time.monotonic()
         page.goto(dash.url)
         # The Overview refreshes itself (st.fragment); no reload within the 60 s.

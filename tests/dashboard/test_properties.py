@@ -1,0 +1,52 @@
+"""Property tests of the gateway's parsing of service answers and user input."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashboard import data
+from tests.dashboard import snapshots
+
+EVENT = st.fixed_dictionaries({
+    "ts": st.floats(min_value=0, max_value=2e9, allow_nan=False),
+    "event": st.sampled_from(["opened", "closed", "bogus"]),
+    "finding_id": st.sampled_from(["a.x", "b.y"]),
+    "subject": st.sampled_from(["", "100", None]),
+})
+
+
+@given(st.lists(EVENT, max_size=40))
+def test_history_episodes_are_ordered_and_never_overlap(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    episodes = data.history_from_events(rows)
+    by_key: dict[tuple[str, str], list[dict]] = {}  # type: ignore[type-arg]
+    for e in episodes:
+        assert e["closed"] is None or e["closed"] >= e["opened"]
+        by_key.setdefault((e["id"], e["subject"]), []).append(e)
+    for eps in by_key.values():
+        # At most one open episode per finding, and it is the last one.
+        assert all(e["closed"] is not None for e in eps[:-1])
+        for a, b in itertools.pairwise(eps):
+            assert b["opened"] >= a["closed"]
+    opened = sum(1 for r in rows if r["event"] == "opened")
+    assert len(episodes) <= opened
+
+
+CALLS = data.calls_frame(snapshots.healthy())
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=30), st.lists(st.sampled_from(["answered", "failed", "ringing", "x"]), max_size=3))
+def test_call_filter_accepts_any_text(text: str, states: list[str]) -> None:
+    out = data.filter_calls(CALLS, text, states)
+    assert set(out["call_id"]) <= set(CALLS["call_id"])
+    if not text.strip() and not states:
+        assert len(out) == len(CALLS)
+
+
+@given(st.one_of(st.none(), st.floats(allow_nan=True), st.integers(), st.text(max_size=12)))
+def test_time_formatting_never_raises(value: object) -> None:
+    assert isinstance(data.fmt_ts(value), str)
+    assert data._days_until(value, 1.7e9) is None or isinstance(data._days_until(value, 1.7e9), int)
