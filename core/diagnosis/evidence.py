@@ -336,10 +336,18 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
 
 
 def _streams_of(ctx: Context, c: CallInfo) -> list[RtpStreamStats]:
+    """The call's RTP streams that flowed while the call existed.
+
+    The analyser links streams to calls through the SDP's address:port; when ports are reused,
+    streams of an earlier call can be linked to a later one, so streams outside the call's time
+    are dropped here.
+    """
     assert ctx.analysis is not None
     streams = ctx.analysis.rtp_streams
     picked = [streams[i] for i in c.streams if 0 <= i < len(streams)]
-    return picked or [s for s in streams if s.call_id == c.call_id]
+    picked = picked or [s for s in streams if s.call_id == c.call_id]
+    end = c.end_ts if c.end_ts is not None else float("inf")
+    return [s for s in picked if s.last_ts >= c.start_ts and s.first_ts <= end]
 
 
 StreamIndex = dict[tuple[str, int, str, int], list[RtpStreamStats]]

@@ -82,11 +82,11 @@ def test_diagnose_reports_exactly_the_scenario_findings(tmp_path: Path, name: st
 
 @pytest.mark.slow
 @pytest.mark.e2e
-@pytest.mark.parametrize(("fault_until", "expected"), [(None, ["itsp.not-registered.firewall"]), (5.0, [])])
-def test_fault_window_opens_and_closes_the_finding(tmp_path: Path, fault_until: float | None,
-                                                   expected: list[str]) -> None:
+@pytest.mark.parametrize("fault_until", [None, 5.0])
+def test_fault_window_opens_and_closes_the_finding(tmp_path: Path, fault_until: float | None) -> None:
     """SIP/TLS blocked from 3 s on: after the registration expires the finding is there even though
-    the trunk worked before; blocked from 2 s to 5 s only: the trunk re-registers, nothing left."""
+    the trunk worked before; blocked from 2 s to 5 s only: the trunk re-registers and the finding
+    is gone (a call caught in the fault window may still show its media trouble)."""
     _need_capture_tool()
     fault_from = 3.0 if fault_until is None else 2.0
     summary = run_lab(LabConfig(scenario="sip-tls-blocked", out=tmp_path / "out", duration=10.0, **FAST,
@@ -96,5 +96,7 @@ def test_fault_window_opens_and_closes_the_finding(tmp_path: Path, fault_until: 
                                       "--keylog", str(out / "sslkeys.log"), "--trace-log", str(out / "osbiz-trace.log"),
                                       "--format", "json"])
     doc = json.loads(result.stdout)
-    assert sorted({f["id"] for f in doc["findings"]}) == expected, doc["findings"]
+    ids = {f["id"] for f in doc["findings"]}
+    assert ("itsp.not-registered.firewall" in ids) == (fault_until is None), doc["findings"]
+    assert ids <= {"itsp.not-registered.firewall", "media.one-way-audio"}, ids
     assert doc["itsp_status"]["last_success_ts"] is not None  # it was registered before the fault

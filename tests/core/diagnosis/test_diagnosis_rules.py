@@ -469,6 +469,16 @@ def test_one_side_falling_silent_mid_call() -> None:
     assert ids(run(site(), ended)) == set()
 
 
+def test_streams_of_an_earlier_call_linked_by_port_reuse_are_ignored() -> None:
+    # Stream 2 ended long before this call began (an earlier call on the same port).
+    old = stream(OSBIZ, 20002, MEDIA_PEER, 30002, packets=60, first=T0 + 10, frame=50)
+    c = dataclasses.replace(call(duration=20.0), streams=(0, 1, 2))
+    a = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=1000),
+                              stream(MEDIA_PEER, 30000, OSBIZ, 20000, packets=1000, frame=201), old),
+                 calls=(c,))
+    assert ids(run(site(), a)) == set()
+
+
 def test_one_way_streams_without_call_context() -> None:
     a = analysis(calls=(), rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None),))
     d = run(site(), a)
