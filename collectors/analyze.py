@@ -317,13 +317,26 @@ class Pipeline:
             out: np.ndarray = a[at].astype(np.int64) << 8 | a[at + 1]
             return out
 
-        eth_type, sll_type, sll2_type = u16(o + 12), u16(o + 14), u16(o)
-        af = a[o].astype(np.int64) | a[o + 3]  # AF_INET (2) in either byte order, other bytes 0
-        ipo = np.select(
-            [(lt == 1) & (eth_type == 0x0800), (lt == 1) & (eth_type == 0x8100) & (u16(o + 16) == 0x0800),
-             (lt == 113) & (sll_type == 0x0800), (lt == 276) & (sll2_type == 0x0800),
-             np.isin(lt, (12, 14, 101, 228)), np.isin(lt, (0, 108)) & (af == 2) & (a[o + 1] == 0) & (a[o + 2] == 0)],
-            [14, 18, 16, 20, 0, 4], default=-1)
+        single = bool(lt[0] == lt[-1]) and bool((lt == lt[0]).all())  # the usual case
+        ipo = np.full(o.size, -1, dtype=np.int64)
+        for code in ([int(lt[0])] if single else np.unique(lt).tolist()):
+            rows = slice(None) if single else np.flatnonzero(lt == code)
+            oo = o[rows]
+            if code == 1:  # Ethernet, untagged or one 802.1Q tag
+                eth_type = u16(oo + 12)
+                at = np.where(eth_type == 0x0800, 14, -1)
+                tagged = np.flatnonzero(eth_type == 0x8100)
+                if tagged.size:
+                    at[tagged[u16(oo[tagged] + 16) == 0x0800]] = 18
+            elif code in (113, 276):  # Linux cooked v1 (protocol at 14) / v2 (protocol first)
+                at = np.where(u16(oo + (14 if code == 113 else 0)) == 0x0800, 16 if code == 113 else 20, -1)
+            elif code in (0, 108):  # BSD loopback: AF_INET = 2 in either byte order
+                word = a[oo].astype(np.int64) << 24 | a[oo + 1].astype(np.int64) << 16 \
+                    | a[oo + 2].astype(np.int64) << 8 | a[oo + 3]
+                at = np.where((word == 2) | (word == 0x02000000), 4, -1)
+            else:  # raw IP
+                at = np.zeros(oo.size, dtype=np.int64)
+            ipo[rows] = at
         ip = o + np.maximum(ipo, 0)
         ok = (ipo >= 0) & (a[ip] == 0x45) & (a[ip + 9] == 17)
         ok &= ((a[ip + 6] & 0x3F) == 0) & (a[ip + 7] == 0)  # neither MF nor a fragment offset

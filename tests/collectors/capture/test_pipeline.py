@@ -242,3 +242,25 @@ def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktyp
         a, b = getattr(s, f.name), getattr(slow, f.name)
         # the media analyser's batch and per-packet sums may differ in the last float digit
         assert a == (pytest.approx(b, rel=1e-12) if isinstance(b, float) else b) or f.name == "intervals", f.name
+
+
+def test_fast_lane_with_mixed_link_types_in_one_pcapng(tmp_path: Path) -> None:
+    from capture_craft import ng_epb, ng_idb, ng_shb
+
+    from collectors.analyze import Pipeline
+    from collectors.capture.files import CaptureFile
+
+    if importlib.util.find_spec("collectors.media.rtp") is None:
+        pytest.skip("the RTP analyser (collectors.media.rtp) is not in this tree yet")
+    data = ng_shb() + ng_idb(1) + ng_idb(101) + ng_idb(113)
+    for k in range(90):
+        ip = _rtp_ip(k)
+        frame = [eth(0x0800, ip), ip, struct.pack("!HHH8sH", 0, 1, 6, bytes(8), 0x0800) + ip][k % 3]
+        data += ng_epb(k % 3, 1_000_000 + k * 20_000, frame)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(data)
+    fast = Pipeline()._fast_rows(next(iter(CaptureFile(path).batches())))
+    assert fast is not None and len(fast[0]) == 90
+    result, _ = analyze([path])
+    s = result.rtp_streams[0]
+    assert (s.packets, s.lost, s.sequence_errors, s.max_delta_ms) == (90, 0, 0, pytest.approx(20.0))
