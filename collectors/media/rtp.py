@@ -380,6 +380,9 @@ class RtpAnalyzer:
       SDP for the same ``addr:port`` replaces the old one (as a re-INVITE does in Wireshark).
     * ``on_udp(pkt)`` / ``on_udp_fields(...)`` for every UDP datagram no other analyser claimed;
       returns True when it was consumed as RTP or RTCP. Packets must come in capture order.
+    * ``on_udp_batch(batch)`` instead, for a chunk of Ethernet/IPv4 datagrams: the same numbers
+      as one ``on_udp_fields`` per row, at about 0.4 µs a packet. Order only matters within a
+      flow: an SDP must be announced before the batch that holds the packets after it.
     * ``finish()`` → the RTP streams, in order of their first packet; ``finish_rtcp()`` → RTCP
       summaries; ``errors`` → malformed RTP/RTCP on announced endpoints (capped at 1000 items,
       ``error_count`` has the total).
