@@ -42,7 +42,8 @@ class Capture:
                 self.tool = "dumpcap"
                 return
         if tcpdump:
-            cmd = [tcpdump, "-i", "lo", "-U", "-Z", "root" if os.geteuid() == 0 else str(os.getuid()),
+            # --immediate-mode: without it TPACKET_V3 holds packets in a ring block the stop loses
+            cmd = [tcpdump, "-i", "lo", "-U", "--immediate-mode", "-Z", "root" if os.geteuid() == 0 else str(os.getuid()),
                    "-w", str(self.path), self.bpf]
             if self._spawn(cmd, b"listening on"):
                 self.tool = "tcpdump"
@@ -75,16 +76,35 @@ class Capture:
 
     def _start_scapy(self) -> None:
         try:
+            from scapy.config import conf
+            from scapy.layers import inet  # noqa: F401  (binds IP/UDP/TCP for dissection)
+            from scapy.layers.l2 import Ether
             from scapy.sendrecv import AsyncSniffer
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
-            raise LabError(f"capture: no dumpcap, tcpdump or scapy available ({exc})") from None
+            raise LabError(f"capture: no dumpcap, tcpdump or scapy available ({exc}); try --no-capture") from None
+        # Linux lo (ARPHRD_LOOPBACK = 772) frames carry a zeroed Ethernet header.
+        conf.l2types.register_num2layer(772, Ether)  # one way: Ether still writes as DLT 1
         try:
             self._sniffer = AsyncSniffer(iface="lo", filter=self.bpf, store=True)
             self._sniffer.start()
         except (OSError, PermissionError) as exc:
-            raise LabError(f"capture on lo not permitted: {exc}") from None
+            raise LabError(f"capture on lo not permitted: {exc}; try --no-capture") from None
         self.tool = "scapy"
-        time.sleep(0.3)
+        time.sleep(1.0)  # the sniffer opens its socket in its own thread
+
+    def _stop_scapy(self) -> None:
+        from scapy.utils import wrpcapng
+        time.sleep(0.5)  # the sniffer thread still has queued packets to read
+        packets = self._sniffer.stop() or []
+        # A raw socket on lo sees each packet twice (outgoing and incoming, back to back); libpcap
+        # drops the outgoing copy, so do the same to match what dumpcap writes.
+        kept: list[Any] = []
+        for pkt in packets:
+            if kept and bytes(pkt) == bytes(kept[-1]) and float(pkt.time) - float(kept[-1].time) < 0.001:
+                continue
+            kept.append(pkt)
+        wrpcapng(str(self.path), kept)  # Ether frames: DLT_EN10MB, as dumpcap writes for lo
+        self._sniffer = None
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -92,10 +112,7 @@ class Capture:
             _terminate(self._proc)
             self._proc = None
         if self._sniffer is not None:
-            from scapy.utils import wrpcapng
-            packets = self._sniffer.stop()
-            wrpcapng(str(self.path), packets)
-            self._sniffer = None
+            self._stop_scapy()
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

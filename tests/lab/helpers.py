@@ -156,5 +156,5 @@ def diagnose_ids(out: Path) -> list[str]:
     if info["pbx"]["https_443"]:
         args += ["--osbiz-https-port", str(info["pbx"]["https_443"])]
     res = upscope(*args, timeout=120)
-    assert res.returncode in (0, 1), res.stderr
+    assert res.returncode in (0, 1) and res.stdout.strip(), (res.returncode, res.stderr)
     return sorted({f["id"] for f in json.loads(res.stdout)["findings"]})

@@ -42,7 +42,7 @@ CONFIG_SCENARIOS = {
 
 def _check_site_ids(out: Path) -> list[str]:
     res = upscope("check-site", str(out / "site.yaml"), "--format", "json")
-    assert res.returncode in (0, 1), res.stderr
+    assert res.returncode in (0, 1) and res.stdout.strip(), (res.returncode, res.stderr)
     return sorted(f["id"] for f in json.loads(res.stdout)["findings"])
 
 
