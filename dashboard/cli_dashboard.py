@@ -11,7 +11,6 @@ Streamlit process outlives it.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -204,9 +203,6 @@ def _source(children: Children, *, site: Path | None, lab: str | None, capture: 
     typer.echo(f"lab scenario {scenario} writing to {out}", err=True)
     proc = children.start(lab_command(scenario, out))
     _wait((out / "lab.json").exists, proc, f"upscope lab --scenario {scenario}")
-    if importlib.util.find_spec("dashboard.cli_serve") is None:
-        # Interim until `upscope serve` is in every checkout: re-analyse the lab's files directly.
-        return {"kind": "lab", "dir": str(out), "label": f"lab {scenario}"}
     return _start_service(children, ["--lab-dir", str(out)], out)
 
 

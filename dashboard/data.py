@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -624,7 +623,7 @@ def firewall_frame(snap: dict[str, Any]) -> pd.DataFrame:
 # --- loading artifacts (the engines of the other packages) --------------------------------------
 
 
-def load_artifacts(spec: ArtifactSpec, now: float | None = None) -> OfflineSource:
+def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
     """Analyse capture files / an OSBiz trace log (+ key log), read the site file and the JWT in
     use, diagnose. Bad input raises an ``UpscopeError`` naming the file."""
     from collectors.analyze import analyze_files
@@ -645,44 +644,8 @@ def load_artifacts(spec: ArtifactSpec, now: float | None = None) -> OfflineSourc
                                keylog=Path(spec.keylog) if spec.keylog else None, tls_ports=ports)
     return OfflineSource.from_analysis(
         result, site=model, jwt_token_text=token, label=spec.label, captures=spec.captures,
-        site_text=site_text, now=now,
+        site_text=site_text,
     )
-
-
-class LabDirSource:
-    """Interim until ``upscope serve`` is on every checkout: the lab's artifacts (trace log, capture,
-    site file) re-analysed when they change, at most every ``min_interval_s``. No key log: the trace
-    log already holds the trunk's SIP in plaintext; decrypting the capture too would count it twice."""
-
-    def __init__(self, lab_dir: Path, label: str, min_interval_s: float = 5.0) -> None:
-        self.lab_dir, self.label, self.min_interval_s = lab_dir, label, min_interval_s
-        self._lock = threading.Lock()
-        self._current: OfflineSource | None = None
-        self._checked = 0.0
-
-    def _refresh(self) -> OfflineSource:
-        with self._lock:
-            if self._current is None or time.monotonic() - self._checked >= self.min_interval_s:
-                d = self.lab_dir
-                caps = tuple(str(d / n) for n in ("lab.pcapng", "osbiz-trace.log") if (d / n).exists())
-                site = str(d / "site.yaml") if (d / "site.yaml").exists() else None
-                jwt = str(d / "jwt.txt") if (d / "jwt.txt").exists() else None
-                # Judged now, not at the end of the (still growing) capture.
-                self._current = load_artifacts(ArtifactSpec(caps, None, site, jwt, self.label), now=time.time())
-                self._checked = time.monotonic()
-            return self._current
-
-    def snapshot(self) -> dict[str, Any]:
-        return self._refresh().snapshot()
-
-    def history(self) -> list[dict[str, Any]]:
-        return []
-
-    def call_capture(self, call_id: str) -> bytes | None:
-        return self._refresh().call_capture(call_id)
-
-    def bundle(self) -> bytes | None:
-        return self._refresh().bundle()
 
 
 # --- the Streamlit side: which source this browser session reads ---------------------------------
@@ -697,8 +660,6 @@ def source_from_config(config: dict[str, Any]) -> DataSource:
     kind = config.get("kind")
     if kind == "service":
         return ServiceSource(str(config["url"]))
-    if kind == "lab":
-        return LabDirSource(Path(str(config["dir"])), str(config.get("label") or "lab"))
     if kind == "files":
         return load_artifacts(ArtifactSpec(
             tuple(str(c) for c in config.get("captures", [])), config.get("keylog"), config.get("site"),

@@ -117,13 +117,3 @@ def test_key_log_upload_decrypts_like_tshark(labs: dict[str, Path], monkeypatch:
     assert len(snap["analysis"]["sip_messages"]) == len(oracle) > 0
     assert f"{len(oracle)} SIP messages" in at.success[0].value
 
-
-def test_lab_dir_source_reanalyses_the_lab_files(labs: dict[str, Path]) -> None:
-    """The interim live source (until `upscope serve` is everywhere): the lab's files, judged now."""
-    src = data.LabDirSource(labs["healthy"], "lab healthy", min_interval_s=0.0)
-    snap = src.snapshot()
-    assert snap["system"] == "upscope-lab" and len(snap["analysis"]["calls"]) >= 2
-    call = snap["analysis"]["calls"][0]["call_id"]
-    blob = src.call_capture(call)
-    assert blob is not None and blob[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a")
-    assert src.bundle()[:2] == b"PK"  # type: ignore[index]
