@@ -1,4 +1,4 @@
-"""Every page against lab-made fixtures: the lab runs four scenarios (healthy and three faults) on
+"""Every page against lab-made fixtures: the lab runs five scenarios (healthy and four faults) on
 loopback, its artifacts (capture, OSBiz trace log, site file) go through the real analysis and
 diagnosis, and the pages must show what each scenario breaks. The key-log upload is checked
 against tshark decrypting the same capture."""
@@ -23,13 +23,13 @@ from tests.dashboard.conftest import texts
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("healthy", "sip-tls-blocked", "one-way-audio", "license-missing")
+SCENARIOS = ("healthy", "sip-tls-blocked", "one-way-audio", "license-missing", "jwt-expiring")
 PAGES = ["overview", "diagnoses", "calls", "media", "registration", "users", "firewall", "traces", "analyze"]
 
 
 @pytest.fixture(scope="module")
 def labs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The four scenarios, run side by side for 10 s each (each lab picks free ports)."""
+    """The scenarios, run side by side for 10 s each (each lab picks free ports)."""
     if shutil.which("dumpcap") is None:
         pytest.skip("dumpcap (tshark package) not installed: the lab cannot capture")
     root = tmp_path_factory.mktemp("labs")
@@ -86,6 +86,10 @@ def test_every_page_on_every_lab_scenario(render: Callable[..., AppTest], labs: 
         assert not at["media"].error
     if scenario == "one-way-audio":
         assert "One-way audio" in at["media"].error[0].value
+    if scenario == "jwt-expiring":
+        days = int(overview["JWT"].split()[0])
+        assert 0 <= days <= 31 and overview["JWT"] == f"{days} days left"
+        assert ":orange[" in next(m.label for m in at["overview"].metric if m.label.endswith("JWT"))
     if scenario == "license-missing":
         users = at["users"].dataframe[0].value.set_index("callno")
         assert users.loc["100", "license_state"] == "missing (unify-phone)"
