@@ -91,6 +91,15 @@ class CallAgent:
         self.dialogs: dict[str, Dialog] = {}
         self.placed = CallStats()
         self.received = CallStats()
+        self.rtp_in = 0  # RTP packets received / sent over all finished calls
+        self.rtp_out = 0
+
+    async def _release(self, call_id: str, rtp: RtpEndpoint) -> None:
+        self.dialogs.pop(call_id, None)
+        await rtp.close()
+        self.rtp_in += rtp.counter.received
+        self.rtp_out += rtp.sent
+        self.used_ports.discard(rtp.port)
 
     @property
     def active(self) -> int:
@@ -144,9 +153,7 @@ class CallAgent:
                     ("User-Agent", USER_AGENT)]), timeout=3.0)
             return resp.status
         finally:
-            self.dialogs.pop(call_id, None)
-            await rtp.close()
-            self.used_ports.discard(rtp.port)
+            await self._release(call_id, rtp)
 
     async def answer(self, conn: SipConnection, req: SipMessage, decide: Decide) -> None:
         """Handle an incoming INVITE with the party's policy."""
@@ -176,9 +183,7 @@ class CallAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(dialog.ended, conn.closed), 120.0)
         finally:
-            self.dialogs.pop(req.call_id, None)
-            await rtp.close()
-            self.used_ports.discard(rtp.port)
+            await self._release(req.call_id, rtp)
 
     def bye(self, conn: SipConnection, req: SipMessage) -> None:
         dialog = self.dialogs.get(req.call_id)

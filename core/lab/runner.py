@@ -591,12 +591,15 @@ class Lab:
                           "connects": s.connects, "connect_failures": s.connect_failures,
                           "stun_answers": s.stun_answers, "rest_answers": s.rest_answers,
                           "calls_placed": _calls(self.pbx.calls.placed),
-                          "calls_received": _calls(self.pbx.calls.received)}
+                          "calls_received": _calls(self.pbx.calls.received),
+                          "rtp_in": self.pbx.calls.rtp_in, "rtp_out": self.pbx.calls.rtp_out}
         if self.connector is not None:
             out["connector"] = {"register_answers": self.connector.registers,
                                 "rest_answers": self.connector.rest_answers,
                                 "calls_placed": _calls(self.connector.calls.placed),
-                                "calls_received": _calls(self.connector.calls.received)}
+                                "calls_received": _calls(self.connector.calls.received),
+                                "rtp_in": self.connector.calls.rtp_in,
+                                "rtp_out": self.connector.calls.rtp_out}
         if self.clone is not None:
             out["clone"] = {"register_answers": self.clone.stats.register_answers}
         if self.scenario.port_443:

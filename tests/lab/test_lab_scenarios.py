@@ -95,6 +95,11 @@ def test_healthy_registers_keeps_alive_and_calls_with_rtp_both_ways(tmp_path: Pa
     stats = summary.stats["pbx"]
     assert stats["stun_answers"] >= 2 and stats["rest_answers"].get(200, 0) >= 2
     assert stats["crlf_pongs"] >= 2 and stats["options_ok"] >= 2  # RFC 5626 pongs and OPTIONS
+    # what each side sent, the other received (loopback loses nothing; a call's last packets may
+    # still be in flight when the far end closes its socket on the BYE)
+    conn = summary.stats["connector"]
+    for sent, got in ((stats["rtp_out"], conn["rtp_in"]), (conn["rtp_out"], stats["rtp_in"])):
+        assert sent > 0 and sent - 3 * len(answered) <= got <= sent, (sent, got)
     _no_leftovers(out)
 
 
@@ -153,6 +158,7 @@ def test_every_scenario_writes_its_artifacts_and_evidence(tmp_path: Path, name: 
     elif name in ("expert-mode-drift", "bandwidth-too-low"):
         assert wire_answered >= 2 and not pbx["calls_received"]["rejected"]
     elif name == "one-way-audio":
+        assert pbx["rtp_in"] == 0 and conn["rtp_in"] > 100 and conn["rtp_out"] == 0
         streams = [s for s in tshark_rtp(out) if s["payload"] == "g711A"]
         assert any(s["src"][0] == "127.0.0.2" for s in streams)
         assert not any(s["src"][0] == "127.0.0.1" for s in streams)
