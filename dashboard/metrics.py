@@ -39,6 +39,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from collectors.runtime.totals import JITTER_BUCKETS, KEEPALIVE_BUCKETS, MOS_BUCKETS, SETUP_BUCKETS
 from core.findings import CATALOGUE
 from core.licensing import evaluate_licenses
 from core.snapshot import ItspState, Snapshot
@@ -59,10 +60,6 @@ SIP_METHODS = frozenset({
 CALL_RESULTS = ("answered", "failed", "cancelled", "in-progress", "ringing")
 
 # Bucket bounds in base units (seconds, MOS points).
-KEEPALIVE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-SETUP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
-JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
-MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.3, 3.6, 3.8, 4.0, 4.2, 4.4)
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _PHONE = re.compile(r"\+?\d[\d ()/-]{6,}\d")

@@ -12,10 +12,8 @@ SIGTERM/SIGINT → ``stop()``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
-import hashlib
 import io
 import logging
 import threading
@@ -36,6 +34,7 @@ from collectors.export import export_call
 from collectors.runtime.history import History
 from collectors.runtime.ring import CaptureRing, RingConfig
 from collectors.runtime.tail import LogTail
+from collectors.runtime.totals import Totals, digest
 from collectors.runtime.window import recent
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
@@ -75,11 +74,6 @@ class ServeConfig:
     tick_s: float = 0.5
 
 
-def _call_hash(call_id: str) -> str:
-    # Call-IDs may embed host names and numbers; history keeps a digest only.
-    return hashlib.sha256(call_id.encode("utf-8", "replace")).hexdigest()[:16]
-
-
 class Service:
     def __init__(
         self,
@@ -112,12 +106,8 @@ class Service:
         self._trace_recent: deque[TraceMessage] = deque()
         self._snapshot: Snapshot | None = None
         self._thread: threading.Thread | None = None
-        self._seen_calls: set[str] = set()
-        self._stream_lost: dict[tuple[str, str, int], int] = {}
-        self._response_watermark = 0.0
-        self._counters: dict[str, Any] = {
-            "calls": {}, "one_way_audio_calls": 0, "rtp_streams": 0, "rtp_packets_lost": 0, "sip_responses": {},
-        }
+        # Items reappear while they are inside the analysed horizon; remember them a little longer.
+        self._totals = Totals(forget_after_s=2 * self._horizon_s() + 60.0)
         last = self.history.last_itsp_state()
         self._itsp_last: tuple[float, str] | None = last
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
@@ -444,7 +434,7 @@ class Service:
         itsp = self._track_itsp(diag.itsp, now)
         findings = self._track_findings(diag.findings, now)
         if analysis is not None:
-            self._record_completed(analysis)
+            self._record_completed(analysis, now)
         with self._lock:
             collectors = tuple(sorted(self._status.values(), key=lambda c: c.name))
         snap = Snapshot(
@@ -461,7 +451,8 @@ class Service:
                 "firewall": [v.to_dict() for v in diag.firewall],
                 "site_error": self._site_error,
                 "open_since": {f"{k[0]}|{k[1]}": ts for k, ts in self._open.items()},
-                "counters": copy.deepcopy(self._counters),
+                "counters": self._totals.counters(),
+                "histograms": self._totals.histogram_dicts(),
                 **_gauges(self._site, live, now),
             },
         )
@@ -500,47 +491,20 @@ class Service:
                 self.history.finding_event(now, "closed", key[0], key[1], "", "")
         return tuple(sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen]))
 
-    def _record_completed(self, analysis: AnalysisResult) -> None:
-        """History rows and the service's own counters for calls, streams and SIP responses.
-
-        The live analysis is a sliding window, so its counts go up and down; Prometheus counters
-        must not. The service therefore counts each call, stream and response once, when it first
-        appears, and exposes the running totals in ``Snapshot.extra["counters"]``.
-        """
-        c = self._counters
-        for call in analysis.calls:
-            if call.end_ts is None and call.state in ("in-progress", "ringing"):
-                continue
-            key = _call_hash(call.call_id)
-            if key in self._seen_calls:
-                continue
-            self._seen_calls.add(key)
-            c["calls"][call.state] = c["calls"].get(call.state, 0) + 1
-            c["one_way_audio_calls"] += int(call.one_way_audio)
+    def _record_completed(self, analysis: AnalysisResult, now: float) -> None:
+        """History rows for what completed, and the running totals behind /metrics."""
+        calls, streams = self._totals.observe(analysis, now)
+        for call in calls:
             self.history.call_completed(call.start_ts, {
-                "call_id_hash": key, "caller": call.caller, "callee": call.callee,
+                "call_id_hash": digest(call.call_id), "caller": call.caller, "callee": call.callee,
                 "final_code": call.final_code, "answered": call.answered, "setup_ms": call.setup_ms,
                 "duration_s": call.duration_s, "one_way_audio": call.one_way_audio,
             })
-        for s in analysis.rtp_streams:
-            skey = (f"{s.src}:{s.src_port}", f"{s.dst}:{s.dst_port}", s.ssrc)
-            lost = max(s.lost, 0)
-            previous = self._stream_lost.get(skey)
-            if previous is None:
-                c["rtp_streams"] += 1
-                self.history.stream_completed(s.first_ts, {
-                    "src": skey[0], "dst": skey[1], "ssrc": s.ssrc, "packets": s.packets, "lost": s.lost,
-                    "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
-                })
-            c["rtp_packets_lost"] += max(lost - (previous or 0), 0)
-            self._stream_lost[skey] = max(lost, previous or 0)
-        newest = self._response_watermark
-        for m in analysis.sip_messages:
-            if m.status is not None and m.ts > self._response_watermark:
-                key = f"{m.cseq_method} {m.status}"
-                c["sip_responses"][key] = c["sip_responses"].get(key, 0) + 1
-                newest = max(newest, m.ts)
-        self._response_watermark = newest
+        for s in streams:
+            self.history.stream_completed(s.first_ts, {
+                "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
+                "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
+            })
 
 
 def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
