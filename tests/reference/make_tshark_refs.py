@@ -8,6 +8,9 @@ For every capture in ``<repo>/../shared/pcaps`` this runs
 run without tshark; ``tests/collectors/test_tshark_agreement.py`` also has a live variant that calls
 :func:`run_tshark` directly.
 
+It also writes ``tests/reference/tshark-synthetic/quirky-<variant>.json`` for the synthetic call
+of ``synthetic_media.py`` (every RTP quirk the corpus lacks, over Ethernet, 802.1Q, SLL, IPv6).
+
 Usage:  .venv/bin/python tests/reference/make_tshark_refs.py [CAPTURE_DIR] [OUT_DIR]
 """
 
@@ -168,7 +171,25 @@ def main(argv: list[str]) -> int:
         record = run_tshark(capture, options[capture.name])
         (out / f"{capture.name}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"{capture.name}: {len(record['rtp_streams'])} RTP streams, {record['sip']['messages']} SIP")
+    write_synthetic_refs(out.parent / "tshark-synthetic")
     return 0
+
+
+def write_synthetic_refs(out: Path) -> None:
+    """tshark's numbers for each variant of ``synthetic_media.write_quirky_call`` (deterministic)."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import synthetic_media
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant, (link, ipv6) in synthetic_media.VARIANTS.items():
+            capture = Path(tmp) / f"quirky-{variant}.pcap"
+            synthetic_media.write_quirky_call(capture, link=link, ipv6=ipv6)
+            record = run_tshark(capture, [])
+            (out / f"quirky-{variant}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+            print(f"synthetic {variant}: {len(record['rtp_streams'])} RTP streams")
 
 
 if __name__ == "__main__":
