@@ -199,5 +199,8 @@ def test_blocked_trunk_shows_not_registered_and_the_finding(browser: object, sho
         _shot(page, shots, "12-overview-sip-tls-blocked")
         _open(page, "Firewall")
         _shot(page, shots, "13-firewall-sip-tls-blocked")
+        _open(page, "Diagnoses")
+        page.get_by_text("Remedy:", exact=False).first.wait_for(timeout=30_000)
+        _shot(page, shots, "14-diagnoses-sip-tls-blocked")
     finally:
         dash.stop()
