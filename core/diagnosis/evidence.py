@@ -284,10 +284,21 @@ def _accepted_sources(msgs: Sequence[SipMessageInfo], reg: RegistrationInfo,
     return out
 
 
+def _binding_host(uri: str) -> str:
+    """Host of a Contact URI (``sip:user@host:port;params``), lower-cased; "" when there is none."""
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    rest = rest.split("@", 1)[-1].split(";", 1)[0]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0].lower()
+    return rest.rsplit(":", 1)[0].lower() if rest.count(":") == 1 else rest.lower()
+
+
 def rule_duplicate_connector(ctx: Context) -> list[Finding]:
     """Two systems register the same connector configuration (one AOR at one registrar).
 
-    Evidence: REGISTERs from two sources (address + Call-ID) that alternate — a restart or
+    Evidence: the registrar's 2xx lists bindings of the AOR from two hosts (RFC 3261 §10.3: it
+    returns every current binding, so the clone shows even in this system's own trace log);
+    REGISTERs from two sources (address + Call-ID) that alternate — a restart or
     reconnect switches source once (A…A B…B), a clone interleaves (A B A B) — or two sources from
     different addresses both accepted with a 2xx; or the analyser's registrations name two
     clients for one AOR that both succeeded.
@@ -304,6 +315,12 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
         if len(clients) >= 2:
             ev.append(Evidence(f"AOR {aor} registered by {len(clients)} clients: {', '.join(sorted(clients))}",
                                packets=tuple(sorted({f for r in group for f in r.frames[:2]}))))
+    for r in regs:
+        hosts = sorted({_binding_host(b) for b in r.bindings} - {""})
+        if r.registered and len(hosts) >= 2:
+            ev.append(Evidence(f"{r.registrar} lists {len(r.bindings)} bindings for {r.aor} in its last 2xx, "
+                               f"from {len(hosts)} hosts: {', '.join(hosts[:4])}",
+                               packets=tuple(f for f in r.frames[-1:] if f), timestamp=r.last_success_ts))
     msgs = ctx.analysis.sip_messages
     for r in regs:
         seq = _register_sources(msgs, r)

@@ -609,3 +609,15 @@ def test_engine_never_crashes_and_stays_well_formed(a, offset: float) -> None:
     assert all(f.id in CATALOGUE and f.evidence for f in d.findings)
     assert len(d.firewall) == 7
     json.dumps(d.to_dict())
+
+
+def test_bindings_of_two_hosts_in_the_registrars_2xx_are_a_clone() -> None:
+    """The registrar lists every binding: a clone shows in this system's own trace (RFC 3261 §10.3)."""
+    two = dataclasses.replace(reg_ok(), bindings=(f"sip:osbiz@{OSBIZ}:50000;transport=tls",
+                                                  "sip:osbiz@198.51.100.7:41000;transport=tls"))
+    d = run(site(), analysis(registrations=(two,)))
+    assert ids(d) == {"clone.duplicate-connector"}
+    assert "198.51.100.7" in d.findings[0].evidence[0].text
+    # Two bindings of one host (a reconnect before the old binding expired) are one system.
+    same = dataclasses.replace(reg_ok(), bindings=(f"sip:osbiz@{OSBIZ}:50000", f"sip:osbiz@{OSBIZ}:50002"))
+    assert ids(run(site(), analysis(registrations=(same,)))) == set()
