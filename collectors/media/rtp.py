@@ -551,7 +551,7 @@ class RtpAnalyzer:
         rtp_ts = int.from_bytes(payload[4:8], "big")
         seq = (payload[2] << 8) | payload[3]
         if endpoint is not None:
-            clock, is_event, name = endpoint.info(pt)
+            clock, is_event, name = endpoint.pt_info.get(pt) or endpoint.info(pt)
         else:
             clock, is_event, name = _heuristic_info(pt)
         if is_event:
@@ -1029,25 +1029,32 @@ class RtpAnalyzer:
                     s.min_jitter = s.jitter
         s.stop_seq = seq
         s.total_nr = n + 1
-        self._extras(s, ts, seq, jitter if (regular and clock) else None)
-
-    def _extras(self, s: _Stream, ts: float, seq: int, jitter: float | None) -> None:
-        """Duplicates and per-interval loss/jitter from our own extended sequence number
-        (RFC 3550 A.1 style: jumps over 3000 or back over 128 need a second, sequential packet
-        before they are believed — then they count as a restart, not as loss)."""
+        # our own extras: the current 10-s interval …
         if ts - s.cur_start >= self.interval_s:
             self._close_interval(s)
             # intervals are aligned to the stream's first packet; empty ones are skipped
-            k = int((ts - s.first_ts) / self.interval_s)
-            s.cur_start = s.first_ts + k * self.interval_s
+            s.cur_start = s.first_ts + int((ts - s.first_ts) / self.interval_s) * self.interval_s
         s.cur_packets += 1
-        if jitter is not None:
+        if regular and clock:
             s.cur_jit_sum += jitter
             s.cur_jit_n += 1
             if jitter > s.cur_jit_max:
                 s.cur_jit_max = jitter
+        # … and duplicates/expected from our extended sequence number (the usual +1 inline)
+        d = (seq - s.hi_seq) & 0xFFFF
+        if d == 1:
+            s.hi_seq += 1
+            s.cur_exp += 1
+            s.dup_mask = ((s.dup_mask << 1) | 1) & _WINDOW_MASK
+            s.bad_seq = -1
+        else:
+            self._sequence_extras(s, seq, d)
+
+    def _sequence_extras(self, s: _Stream, seq: int, d: int) -> None:
+        """Duplicates and interval loss from our own extended sequence number (RFC 3550 A.1
+        style: jumps over 3000 or back over 128 need a second, sequential packet before they are
+        believed — then they count as a restart, not as loss); ``d`` = seq − highest mod 2¹⁶."""
         hi = s.hi_seq
-        d = (seq - hi) & 0xFFFF
         if d == 0:
             s.duplicates += 1
             return
