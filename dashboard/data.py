@@ -70,6 +70,10 @@ class DataSource(Protocol):
 
     def bundle(self) -> bytes | None: ...
 
+    def calls_since(self, ts: float) -> list[dict[str, Any]]:
+        """Completed calls since ``ts``: dicts with ``ts``, ``answered``, ``final_code``."""
+        ...
+
 
 # --- the service -------------------------------------------------------------------------------
 
@@ -123,6 +127,14 @@ class ServiceSource:
 
     def bundle(self) -> bytes | None:
         return self._get("/api/bundle")
+
+    def calls_since(self, ts: float) -> list[dict[str, Any]]:
+        # The snapshot holds only the service's evidence window; the last hour is in its history.
+        raw = self._json(f"/api/history?table=calls&since={ts:.3f}&limit=5000")
+        rows = raw.get("rows") if isinstance(raw, dict) else None
+        if not isinstance(rows, list):
+            raise SourceError(f"service {self.base_url}/api/history sent no rows")
+        return [r for r in rows if isinstance(r, dict)]
 
 
 def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -215,6 +227,12 @@ class OfflineSource:
     def bundle(self) -> bytes | None:
         return build_bundle(self.snap, site_text=self.site_text, secrets=self.secrets,
                             call_capture=self.call_capture)
+
+    def calls_since(self, ts: float) -> list[dict[str, Any]]:
+        return [{"ts": c.get("start_ts"), "answered": c.get("answered"), "final_code": c.get("final_code")}
+                for c in analysis(self.snap).get("calls", [])
+                if isinstance(c.get("start_ts"), int | float) and c["start_ts"] >= ts
+                and c.get("state") not in ("in-progress", "ringing")]
 
 
 def _secret_values(site: Site | None) -> tuple[str, ...]:
@@ -538,13 +556,16 @@ def trunk_tile(snap: dict[str, Any]) -> Tile:
     return Tile("Trunk lines", f"{used} / {configured}", "in use / configured", tone)
 
 
-def calls_tile(snap: dict[str, Any]) -> Tile:
-    now = float(snap.get("now", time.time()))
-    recent = [c for c in analysis(snap).get("calls", []) if float(c.get("start_ts", 0)) >= now - 3600]
-    answered = sum(1 for c in recent if c.get("answered"))
-    failed = sum(1 for c in recent if c.get("state") == "failed")
+def calls_tile(rows: Sequence[dict[str, Any]] | None) -> Tile:
+    """Completed calls of the last hour; failed = rejected with a 4xx–6xx other than 487 (the caller
+    cancelled, RFC 3261 §15)."""
+    if rows is None:
+        return Tile("Calls last hour", "—", "call history unavailable")
+    answered = sum(1 for r in rows if r.get("answered"))
+    failed = sum(1 for r in rows if not r.get("answered") and isinstance(r.get("final_code"), int)
+                 and r["final_code"] >= 400 and r["final_code"] != 487)
     return Tile("Calls last hour", f"{answered} / {failed}",
-                f"answered / failed; {len(recent)} calls in all", "warn" if failed else "ok")
+                f"answered / failed; {len(rows)} completed calls in all", "warn" if failed else "ok")
 
 
 def media_tile(snap: dict[str, Any]) -> Tile:
@@ -567,9 +588,9 @@ def findings_tile(snap: dict[str, Any]) -> Tile:
     return Tile("Active findings", f"{n['critical']} critical", f"{n['warning']} warning · {n['info']} info", tone)
 
 
-def overview_tiles(snap: dict[str, Any]) -> list[Tile]:
+def overview_tiles(snap: dict[str, Any], last_hour_calls: Sequence[dict[str, Any]] | None) -> list[Tile]:
     return [itsp_tile(snap), jwt_tile(snap), license_tile(snap), support_tile(snap), trunk_tile(snap),
-            calls_tile(snap), media_tile(snap), findings_tile(snap)]
+            calls_tile(last_hour_calls), media_tile(snap), findings_tile(snap)]
 
 
 # --- Users & licenses, Firewall ----------------------------------------------------------------

@@ -15,8 +15,12 @@ REFRESH_S = float(os.environ.get("UPSCOPE_REFRESH_S", "5"))
 
 @st.fragment(run_every=REFRESH_S)
 def tiles() -> None:
-    _, snap = data.page_snapshot()
-    all_tiles = data.overview_tiles(snap)
+    src, snap = data.page_snapshot()
+    try:
+        recent = src.calls_since(data.snap_time(snap).timestamp() - 3600)
+    except data.SourceError:
+        recent = None  # the tile says so; the other tiles still show
+    all_tiles = data.overview_tiles(snap, recent)
     itsp = all_tiles[0]
     st.metric(f"{tone_icon(itsp.state)} {itsp.label}", itsp.value, border=True)
     st.caption(itsp.help)

@@ -169,3 +169,25 @@ def test_secrets_are_never_rendered(render: Callable[..., AppTest]) -> None:
         assert api_key not in shown and token not in shown and token[:40] not in shown, page
     overview = {m.label.split(" ", 1)[1]: m.value for m in render("overview", snap).metric}
     assert overview["JWT"] == "300 days left"
+
+
+def test_overview_calls_of_the_last_hour_come_from_the_service_history(
+        service: Any, render: Callable[..., AppTest]) -> None:
+    """The service's snapshot holds only its evidence window: the tile reads the calls history."""
+    url, routes = service
+    routes["/api/snapshot"] = _json(snapshots.healthy())
+    since = f"{snapshots.NOW - 3600:.3f}"
+    routes[f"/api/history?table=calls&since={since}&limit=5000"] = _json({"table": "calls", "rows": [
+        {"ts": snapshots.NOW - 100, "answered": 1, "final_code": 200},
+        {"ts": snapshots.NOW - 200, "answered": 1, "final_code": 200},
+        {"ts": snapshots.NOW - 300, "answered": 0, "final_code": 486},
+        {"ts": snapshots.NOW - 400, "answered": 0, "final_code": 487},  # cancelled by the caller
+    ]})
+    at = render("overview", source=data.ServiceSource(url))
+    tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
+    assert tiles["Calls last hour"] == "2 / 1"
+    assert "4 completed calls in all" in texts(at)
+    del routes[f"/api/history?table=calls&since={since}&limit=5000"]  # history down: the rest still shows
+    at = render("overview", source=data.ServiceSource(url))
+    tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
+    assert tiles["Calls last hour"] == "—" and tiles["ITSP Unify Phone (Cloud)"] == "Registered"
