@@ -76,31 +76,73 @@ def _optional(module: str, name: str) -> Any:
 
 
 class FlowTable:
-    """Per (proto, src, dst, dst_port) counters for the firewall view; bounded."""
+    """Per (proto, src, dst, dst_port) counters for the firewall view; bounded.
+
+    Fast-lane UDP flows are counted apart, keyed by integers (IPv4 addresses as numbers), so a
+    chunk costs one dict update per active flow and no string formatting; they join the
+    string-keyed table in ``result``.
+    """
 
     def __init__(self, limit: int = MAX_FLOWS) -> None:
         self.limit = limit
         self.flows: dict[tuple[str, str, str, int], list[Any]] = {}
+        # (src, dst, dport) as integers → [packets, bytes, first_ts, last_ts, first_frame]
+        self.fast: dict[tuple[int, int, int], list[Any]] = {}
         self.overflow = 0
 
-    def add(self, proto: str, src: str, dst: str, dport: int, size: int, ts: float, frame: int,
-            packets: int = 1, last_ts: float | None = None) -> list[Any] | None:
+    def add(self, proto: str, src: str, dst: str, dport: int, size: int, ts: float, frame: int) -> list[Any] | None:
         key = (proto, src, dst, dport)
         f = self.flows.get(key)
         if f is None:
-            if len(self.flows) >= self.limit:
-                self.overflow += packets
+            if len(self.flows) + len(self.fast) >= self.limit:
+                self.overflow += 1
                 return None
             # packets, bytes, first_ts, last_ts, syn, syn_ack, rst, icmp, first_frame
             f = self.flows[key] = [0, 0, ts, ts, 0, 0, 0, 0, frame]
+        f[0] += 1
+        f[1] += size
+        f[3] = ts
+        return f
+
+    def add_fast(self, src: int, dst: int, dport: int, packets: int, size: int, first_ts: float,
+                 last_ts: float, first_frame: int) -> None:
+        key = (src, dst, dport)
+        f = self.fast.get(key)
+        if f is None:
+            if len(self.flows) + len(self.fast) >= self.limit:
+                self.overflow += packets
+                return
+            self.fast[key] = [packets, size, first_ts, last_ts, first_frame]
+            return
         f[0] += packets
         f[1] += size
-        f[3] = ts if last_ts is None else last_ts
+        f[3] = last_ts
+
+    def find(self, proto: str, src: str, dst: str, dport: int) -> list[Any] | None:
+        """The counters of a flow (fast-lane ones are moved to the string table on first use)."""
+        f = self.flows.get((proto, src, dst, dport))
+        if f is None and proto == "udp":
+            try:
+                key = (_ipv4_int(src), _ipv4_int(dst), dport)
+            except OSError:
+                return None
+            fast = self.fast.pop(key, None)
+            if fast is not None:
+                f = self.flows[(proto, src, dst, dport)] = [fast[0], fast[1], fast[2], fast[3], 0, 0, 0, 0, fast[4]]
         return f
 
     def result(self) -> tuple[FlowInfo, ...]:
-        out = [FlowInfo(p, s, d, port, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8])
-               for (p, s, d, port), f in self.flows.items()]
+        rows = {k: list(f) for k, f in self.flows.items()}
+        for (s, d, port), f in self.fast.items():
+            key = ("udp", _ipv4_name(s), _ipv4_name(d), port)
+            twin = rows.get(key)  # the same flow also seen per frame (e.g. some frames VLAN-tagged)
+            if twin is None:
+                rows[key] = [f[0], f[1], f[2], f[3], 0, 0, 0, 0, f[4]]
+            else:
+                twin[0] += f[0]
+                twin[1] += f[1]
+                twin[2], twin[3], twin[8] = min(twin[2], f[2]), max(twin[3], f[3]), min(twin[8], f[4])
+        out = [FlowInfo(p, s, d, port, *f) for (p, s, d, port), f in rows.items()]
         out.sort(key=lambda fl: (-fl.packets, fl.proto, fl.src, fl.dst, fl.dst_port))
         return tuple(out)
 
@@ -209,7 +251,7 @@ class Pipeline:
             self._stream(piece)
 
     def icmp(self, msg: IcmpUnreachable) -> None:
-        f = self.flows.flows.get((msg.proto, msg.src, msg.dst, msg.dport))
+        f = self.flows.find(msg.proto, msg.src, msg.dst, msg.dport)
         if f is not None:
             f[7] += 1
 
@@ -399,18 +441,21 @@ class Pipeline:
         return feed_fields
 
     def _fast_flows(self, ub: UdpBatch) -> None:
-        """Aggregate the batch's flows with numpy, then merge into the flow table."""
-        key = (ub.src.astype(np.uint64) << 32 | ub.dst.astype(np.uint64)) * 65536 + ub.dport.astype(np.uint64)
+        """Aggregate the chunk's fast-lane flows with numpy, then one dict update per flow."""
+        pair, pair_idx = np.unique(ub.src.astype(np.uint64) << np.uint64(32) | ub.dst.astype(np.uint64),
+                                   return_inverse=True)
+        key = pair_idx.astype(np.int64) << 16 | ub.dport  # (src, dst, dport) → one int, no overflow
         uniq, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
-        counts = np.bincount(inverse)
-        sizes = np.bincount(inverse, weights=ub.payload_len)
+        counts = np.bincount(inverse).tolist()
+        sizes = np.bincount(inverse, weights=ub.payload_len).astype(np.int64).tolist()
         last_idx = np.zeros(len(uniq), dtype=np.int64)
         last_idx[inverse] = np.arange(len(key))  # later rows overwrite: index of the last row
-        for j, fi in enumerate(first_idx.tolist()):
-            pkt = ub.packet(fi)
-            li = int(last_idx[j])
-            self.flows.add("udp", pkt.src, pkt.dst, pkt.dport, int(sizes[j]), pkt.ts, pkt.frame,
-                           packets=int(counts[j]), last_ts=float(ub.ts[li]))
+        pairs = pair[uniq >> 16].tolist()
+        ports = (uniq & 0xFFFF).tolist()
+        ts, frames = ub.ts, ub.frame
+        add = self.flows.add_fast
+        for j, (p, port, fi, li) in enumerate(zip(pairs, ports, first_idx.tolist(), last_idx.tolist(), strict=True)):
+            add(p >> 32, p & 0xFFFFFFFF, port, counts[j], sizes[j], float(ts[fi]), float(ts[li]), int(frames[fi]))
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -543,7 +588,7 @@ class _FastContext:
     def touches(self, addr: str, port: int) -> bool:
         """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?"""
         try:
-            value = int.from_bytes(socket.inet_aton(addr), "big")
+            value = _ipv4_int(addr)
         except OSError:
             return False  # not IPv4: fast-lane rows are IPv4 only
         lo, hi = self.done, self.upto
@@ -555,6 +600,10 @@ class _FastContext:
 
 def _nothing(lo: int, hi: int) -> None:
     """Fast-lane rows with no media analyser to feed."""
+
+
+def _ipv4_int(addr: str) -> int:
+    return int.from_bytes(socket.inet_aton(addr), "big")
 
 
 def _ipv4_name(value: int) -> str:

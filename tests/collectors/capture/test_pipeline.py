@@ -264,3 +264,21 @@ def test_fast_lane_with_mixed_link_types_in_one_pcapng(tmp_path: Path) -> None:
     result, _ = analyze([path])
     s = result.rtp_streams[0]
     assert (s.packets, s.lost, s.sequence_errors, s.max_delta_ms) == (90, 0, 0, pytest.approx(20.0))
+
+
+def test_fast_lane_flows(tmp_path: Path) -> None:
+    """Sources that differ only in their upper bits stay apart; a flow seen on both lanes is one flow;
+    an ICMP unreachable quoting a fast-lane flow is counted on it."""
+    frames = []
+    for k in range(20):
+        for src in ("10.0.5.7", "192.168.5.7"):
+            ip = ipv4_udp(src, 4000, CONN, 20000, struct.pack("!BBHII", 0x80, 8, k, k * 160, 9) + bytes(160))
+            tagged = src == "10.0.5.7" and k % 4 == 0
+            frames.append((1.0 + k * 0.02, eth(0x0800, ip, ((0x8100, 3),) if tagged else ())))
+    quoted = ipv4_udp("192.168.5.7", 4000, CONN, 20000, bytes(172))[:28]
+    icmp = ip_packet(CONN, "192.168.5.7", 1, struct.pack("!BBHI", 3, 3, 0, 0) + quoted)
+    frames.append((2.0, eth(0x0800, icmp)))
+    flows = {(f.src, f.dst_port): f for f in run(tmp_path, frames).flows if f.proto == "udp"}
+    assert {k: (f.packets, f.bytes, f.icmp_unreachable) for k, f in flows.items()} == {
+        ("10.0.5.7", 20000): (20, 20 * 172, 0), ("192.168.5.7", 20000): (20, 20 * 172, 1)}
+    assert flows[("10.0.5.7", 20000)].first_frame == 1 and flows[("192.168.5.7", 20000)].first_frame == 2
