@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from core.analysis import CallInfo, RegistrationInfo, RtpStreamStats, SipMessageInfo
@@ -15,7 +16,7 @@ from core.firewall import Verdict, split_media, syns_without_connection
 from core.probes import ProbeResult
 from core.snapshot import ItspState
 
-from .context import BUSY_CODES, BUSY_Q850, Context, site_get
+from .context import BUSY_CODES, BUSY_Q850, Context, DiagnosisOptions, site_get
 from .itsp import AUTH_CODES, RegistrationOutcome, connector_registrations, evaluate_registration
 
 Rule = Callable[[Context], list[Finding]]
@@ -452,8 +453,20 @@ def rule_one_way_audio(ctx: Context) -> list[Finding]:
     return out
 
 
+def _beyond(o: DiagnosisOptions, loss_pct: float, jitter_ms: float, mos: float | None) -> list[str]:
+    why = []
+    if loss_pct > o.max_loss_pct:
+        why.append(f"loss {loss_pct:.1f} % > {o.max_loss_pct:g} %")
+    if jitter_ms > o.max_jitter_ms:
+        why.append(f"mean jitter {jitter_ms:.1f} ms > {o.max_jitter_ms:g} ms")
+    if mos is not None and mos < o.min_mos:
+        why.append(f"MOS {mos:.2f} < {o.min_mos:g}")
+    return why
+
+
 def rule_poor_quality(ctx: Context) -> list[Finding]:
-    """Streams beyond the loss / jitter / MOS thresholds (DOMAIN §10 figures)."""
+    """Streams beyond the loss / jitter / MOS thresholds (DOMAIN §10 figures), over the whole
+    stream or in one of its 10-s intervals (a burst of loss in a long call is diluted overall)."""
     if ctx.analysis is None:
         return []
     o = ctx.options
@@ -461,17 +474,25 @@ def rule_poor_quality(ctx: Context) -> list[Finding]:
     for s in ctx.analysis.rtp_streams:
         if s.packets < o.min_stream_packets:
             continue
-        why = []
-        if s.loss_pct > o.max_loss_pct:
-            why.append(f"loss {s.loss_pct:.1f} % > {o.max_loss_pct:g} %")
-        if s.mean_jitter_ms > o.max_jitter_ms:
-            why.append(f"mean jitter {s.mean_jitter_ms:.1f} ms > {o.max_jitter_ms:g} ms")
-        if s.mos is not None and s.mos < o.min_mos:
-            why.append(f"MOS {s.mos:.2f} < {o.min_mos:g}")
+        where = f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port} SSRC 0x{s.ssrc:08x}"
+        why = _beyond(o, s.loss_pct, s.mean_jitter_ms, s.mos)
         if why:
-            ev.append(Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port} SSRC 0x{s.ssrc:08x}: " + ", ".join(why),
-                               packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id))
+            ev.append(Evidence(f"{where}: " + ", ".join(why), packets=(s.first_frame, s.last_frame),
+                               timestamp=s.first_ts, call_id=s.call_id))
+            continue
+        for iv in s.intervals:
+            if iv.expected < o.min_stream_packets:
+                continue  # a short (first or last) interval: too few packets to judge
+            why = _beyond(o, 100.0 * iv.lost / iv.expected, iv.mean_jitter_ms, iv.mos)
+            if why:
+                ev.append(Evidence(f"{where}, 10-s interval from {_iso(iv.start)}: " + ", ".join(why),
+                                   timestamp=iv.start, call_id=s.call_id))
+                break
     return [make("media.poor-quality", _cap(ev))] if ev else []
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- security, provisioning

@@ -28,7 +28,7 @@ from diag_builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.analysis import FlowInfo, RegistrationState, TlsFlowInfo
+from core.analysis import FlowInfo, RegistrationState, StreamInterval, TlsFlowInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.findings import CATALOGUE, sort_findings
 from core.probes import ProbeResult
@@ -496,6 +496,19 @@ def test_poor_quality(kw: dict, word: str) -> None:
     d = run(site(), a)
     assert ids(d) == {"media.poor-quality"}
     assert word in d.findings[0].evidence[0].text
+
+
+def test_poor_quality_in_one_10s_interval_of_a_long_stream() -> None:
+    good = StreamInterval(T0 + 100, 500, 500, 0, 0.5, 1.0, 4.4)
+    burst = StreamInterval(T0 + 110, 450, 500, 50, 0.5, 1.0, 3.0)  # 10 % lost in these 10 s
+    tail = StreamInterval(T0 + 120, 20, 30, 10, 0.5, 1.0, 2.0)  # too short to judge
+    long = dataclasses.replace(stream(MEDIA_PEER, 30000, OSBIZ, 20000, packets=2950, loss_pct=1.9),
+                               intervals=(good, burst, good, tail))
+    d = run(site(), analysis(rtp_streams=(long, stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=3000))))
+    assert ids(d) == {"media.poor-quality"}
+    assert "10-s interval from 2026-11-20T10:01:50Z: loss 10.0 % > 3 %, MOS 3.00 < 3.6" in d.findings[0].evidence[0].text
+    quiet = dataclasses.replace(long, intervals=(good, good, tail))
+    assert ids(run(site(), analysis(rtp_streams=(quiet, stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=3000))))) == set()
 
 
 def test_poor_quality_thresholds_and_short_streams() -> None:
