@@ -229,7 +229,9 @@ class OfflineSource:
                             call_capture=self.call_capture)
 
     def calls_since(self, ts: float) -> list[dict[str, Any]]:
-        return [{"ts": c.get("start_ts"), "answered": c.get("answered"), "final_code": c.get("final_code")}
+        return [{"ts": c.get("start_ts"), "answered": c.get("answered"), "final_code": c.get("final_code"),
+                 "caller": c.get("caller"), "callee": c.get("callee"), "setup_ms": c.get("setup_ms"),
+                 "duration_s": c.get("duration_s"), "one_way_audio": c.get("one_way_audio")}
                 for c in analysis(self.snap).get("calls", [])
                 if isinstance(c.get("start_ts"), int | float) and c["start_ts"] >= ts
                 and c.get("state") not in ("in-progress", "ringing")]
@@ -331,6 +333,12 @@ def calls_frame(snap: dict[str, Any]) -> pd.DataFrame:
             "src": c.get("src", ""), "dst": c.get("dst", ""), "start_ts": c.get("start_ts"),
         })
     return pd.DataFrame(rows, columns=_CALL_COLS)
+
+
+def call_history_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    cols = ["time", "caller", "callee", "final_code", "answered", "setup_ms", "duration_s", "one_way_audio"]
+    return pd.DataFrame([{**{k: r.get(k) for k in cols}, "time": fmt_ts(r.get("ts"))}
+                         for r in sorted(rows, key=lambda r: -float(r.get("ts") or 0))], columns=cols)
 
 
 def filter_calls(df: pd.DataFrame, text: str = "", states: Sequence[str] = ()) -> pd.DataFrame:

@@ -21,6 +21,7 @@ def render() -> None:
     shown = data.filter_calls(df, text, states)
     st.caption(f"{len(shown)} of {len(df)} calls")
     st.dataframe(shown.drop(columns=["start_ts"]), hide_index=True)
+    _history(src, snap)
     if shown.empty:
         return
     ids = list(shown["call_id"])
@@ -28,6 +29,18 @@ def render() -> None:
     index = ids.index(wanted) if wanted in ids else 0
     call_id = st.selectbox("Call", ids, index=index, key="calls.pick")
     show_call(src, snap, str(call_id))
+
+
+def _history(src: data.DataSource, snap: dict[str, Any]) -> None:
+    """Completed calls of the last hour as the source remembers them (the service keeps them after
+    they leave its evidence window; Call-IDs only as a hash there)."""
+    try:
+        rows = src.calls_since(data.snap_time(snap).timestamp() - 3600)
+    except data.SourceError as exc:
+        st.caption(f"call history unavailable: {exc}")
+        return
+    with st.expander(f"Completed calls of the last hour ({len(rows)})"):
+        st.dataframe(data.call_history_frame(rows), hide_index=True)
 
 
 def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:

@@ -100,8 +100,11 @@ def test_calls_list_filter_and_ladder(render: Callable[..., AppTest]) -> None:
     assert "INVITE" in chart.proto.spec and "180 Ringing" in chart.proto.spec
     assert at.selectbox(key=f"msg.{snapshots.CALL_ID}").options[0].startswith("#5 INVITE")
     assert "Call-ID: a84b4c76e66710@osbiz" in at.code[0].value
+    # The call history of the last hour (completed calls), newest first.
+    hist = at.dataframe[1].value
+    assert list(hist["final_code"]) == [503, 200]
     # Its two RTP streams.
-    assert len(at.dataframe[1].value) == 2
+    assert len(at.dataframe[2].value) == 2
 
 
 def test_calls_no_match(render: Callable[..., AppTest]) -> None:
