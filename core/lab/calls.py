@@ -30,6 +30,7 @@ REASONS = {
 }
 
 USER_AGENT = "upscope-lab"
+MIN_MEDIA_SECONDS = 0.6  # 30 packets of 20 ms each way before a stop may end an answered call
 
 
 def sdp(ip: str, port: int, session: int) -> bytes:
@@ -144,8 +145,13 @@ class CallAgent:
             peer = sdp_peer(resp.body)
             if peer is not None:
                 rtp.start(peer, self.impairment(), zlib.crc32(call_id.encode()))
+            # Even when the lab is stopping, let media flow a little both ways first: a call cut
+            # between 200 and the first RTP packet back would look like one-way audio.
+            settle = min(hold, MIN_MEDIA_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(stop, dialog.ended), hold)
+                await asyncio.wait_for(dialog.ended.wait(), settle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, dialog.ended), hold - settle)
             if not dialog.ended.is_set():
                 await conn.request(build(f"BYE {ruri} SIP/2.0", [
                     ("Via", f"SIP/2.0/TLS {local};branch={new_branch()}"), ("Max-Forwards", "70"),

@@ -560,9 +560,11 @@ class Lab:
                         self.traffic_stop))
                     pbx_i += 1
             else:
-                numbers = list(self.directory())
-                self._spawn_call(self.connector_call(trunk, numbers[conn_i % len(numbers)], desk,
-                                                     self.cfg.call_seconds))
+                numbers = list(self.directory())  # in the site's user order
+                # While a fault is active every other call comes from user 100 (the user the
+                # user-scoped faults affect), so even a short window shows the rejection.
+                caller = numbers[0] if self.fault_active and conn_i % 2 == 0 else numbers[conn_i % len(numbers)]
+                self._spawn_call(self.connector_call(trunk, caller, desk, self.cfg.call_seconds))
                 conn_i += 1
             n += 1
             await self._sleep_until(asyncio.get_running_loop().time() + interval)

@@ -179,3 +179,15 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
     stats = json.loads(stdout)["stats"]
     assert stats["pbx"]["register_answers"]["200"] >= 2
     assert stats["pbx"]["calls_placed"]["answered"] + stats["pbx"]["calls_received"]["answered"] >= 3
+
+
+def test_nft_block_mode_without_rights_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from core.lab import LabConfig, LabError
+    from core.lab.netio import SipBlock
+    from core.lab.runner import validate
+
+    monkeypatch.setattr(SipBlock, "available", staticmethod(lambda: False))
+    with pytest.raises(LabError, match="needs root and the nft program"):
+        validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="nft"))
+    # auto falls back to the black hole instead of failing
+    validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="auto"))

@@ -230,3 +230,23 @@ def test_fault_window_opens_and_closes(tmp_path: Path) -> None:
                             "tcp.flags.ack==1"], capture_output=True, text=True, check=True).stdout.split()
     assert any(float(t) > window["end_ts"] for t in times)
     _no_leftovers(out)
+
+
+def test_config_fault_window_rewrites_the_site_file(tmp_path: Path) -> None:
+    """license-missing from 1.5 s to 4 s: 403s only inside the window, a healthy site.yaml after."""
+    summary = lab(tmp_path, "license-missing", duration=6.0, fault_from=1.5, fault_until=4.0,
+                  calls_per_minute=120.0, call_seconds=1.0)
+    out = summary.out
+    window = json.loads((out / "scenario.json").read_text())["fault_window"]
+    assert window["start_ts"] < window["end_ts"]
+    assert _check_site_ids(out) == []  # the fault is over: the file is healthy again
+    res = subprocess.run(
+        [need("tshark"), "-r", str(out / "lab.pcapng"), "-o", f"tls.keylog_file:{out / 'sslkeys.log'}",
+         "-d", f"tcp.port=={json.loads((out / 'lab.json').read_text())['sip_tls']},tls",
+         "-d", f"tls.port=={json.loads((out / 'lab.json').read_text())['sip_tls']},sip",
+         "-Y", "sip.Status-Code==403", "-T", "fields", "-e", "frame.time_epoch"],
+        capture_output=True, text=True, timeout=60, check=True)
+    times = [float(t) for t in res.stdout.split()]
+    assert times, "no 403 during the window"
+    assert all(window["start_ts"] <= t <= window["end_ts"] + 0.5 for t in times), (times, window)
+    assert summary.stats["pbx"]["calls_received"]["answered"] >= 1  # healthy calls around it
