@@ -50,3 +50,30 @@ def test_call_filter_accepts_any_text(text: str, states: list[str]) -> None:
 def test_time_formatting_never_raises(value: object) -> None:
     assert isinstance(data.fmt_ts(value), str)
     assert data._days_until(value, 1.7e9) is None or isinstance(data._days_until(value, 1.7e9), int)
+
+
+MESSAGE = st.fixed_dictionaries({
+    "frame": st.integers(min_value=1, max_value=10**6),
+    "ts": st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    "src": st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1"]),
+    "src_port": st.sampled_from([5060, 5061, 65061]),
+    "dst": st.sampled_from(["10.0.0.1", "10.0.0.3"]),
+    "dst_port": st.sampled_from([5060, 65061]),
+    "method": st.one_of(st.none(), st.sampled_from(["INVITE", "BYE", "ACK"])),
+    "status": st.one_of(st.none(), st.integers(min_value=100, max_value=699)),
+    "reason": st.text(max_size=20),
+    "summary": st.text(max_size=40),
+})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(MESSAGE, max_size=25))
+def test_ladder_draws_one_arrow_per_message(messages: list[dict]) -> None:  # type: ignore[type-arg]
+    from dashboard import ladder
+
+    fig = ladder.ladder_figure(messages)
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    assert len(arrows) == len(messages)
+    hosts = ladder.hosts(ladder.sorted_messages(messages))
+    assert len(set(hosts)) == len(hosts)
+    assert len(fig.data[0].hovertext or ()) == len(messages)
