@@ -65,6 +65,7 @@ MAX_FLOWS = 20000
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 MAX_ERRORS = 2000
 _WS_UPGRADE = b"upgrade: websocket"
+_RESYNC_BASE = 1 << 40  # stream ids after a TCP hole: far above real connection indexes
 
 
 def _optional(module: str, name: str) -> Any:
@@ -204,6 +205,8 @@ class Pipeline:
         self.decrypted: dict[tuple[str, int, str, int], Any] = {}
         # per (connection, src, sport): "sip" | "tls" | "stun" | "ws" | "other"
         self._stream_kind: dict[tuple[int, str, int], str] = {}
+        # (connection, src, sport) → stream id handed to the SIP analyser after a capture hole
+        self._resync: dict[tuple[int, str, int], int] = {}
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -277,6 +280,18 @@ class Pipeline:
                 self._stream_kind[(piece.connection, piece.dst, piece.dport)] = "ws"
                 self.error(ErrorItem("unsupported", "websocket",
                                      "SIP over WebSocket (RFC 7118) not analysed", frame=piece.frame))
+        if piece.gap:
+            self.error(ErrorItem("truncated", "tcp", f"{piece.gap} bytes from {piece.src}:{piece.sport} to "
+                                 f"{piece.dst}:{piece.dport} never captured before this frame",
+                                 frame=piece.frame or None))
+            if kind == "sip":
+                # A fresh stream id makes the SIP analyser start over at the next start line
+                # instead of reading the bytes after the hole as the rest of a cut message.
+                self._resync[key] = _RESYNC_BASE + len(self._resync)
+        alias = self._resync.get(key)
+        if alias is not None:
+            piece = StreamData(piece.frame, piece.ts, piece.src, piece.sport, piece.dst, piece.dport, piece.data,
+                               alias, piece.gap)
         if kind == "sip" and self.sip is not None:
             self.sip.on_stream(piece)
         elif kind == "tls" and self.tls is not None and hasattr(self.tls, "on_stream"):
@@ -521,9 +536,7 @@ class Pipeline:
         # analysers' items carry no file name; with one input it is known
         self.errors.source = Path(self.outcomes[0].path).name if len(self.outcomes) == 1 else None
         for piece in self.tcp_streams.finish():
-            key = (piece.connection, piece.src, piece.sport)
-            if self._stream_kind.get(key, "sip") == "sip" and self.sip is not None:
-                self.sip.on_stream(piece)
+            self._stream(piece)
         self.decoder.finish()
         if self.flows.overflow:
             self.errors.add(ErrorItem("unsupported", "flow",

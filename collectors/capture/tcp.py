@@ -6,8 +6,9 @@ drains the buffer; data before the expected number is a retransmission (only its
 if any, is delivered); data after it waits. A SYN with a new initial sequence number on a
 4-tuple that already had a connection starts a new connection index (a reconnect). A capture
 started mid-stream begins at the first segment seen. When the early-segment buffer overflows,
-or at the end of the capture, what is buffered is delivered with ``gap`` = the bytes never
-seen, so the consumer can resynchronise instead of waiting forever.
+when a hole stays open longer than a retransmission could take (``max_wait_s`` of capture
+time), or at the end of the capture, what is buffered is delivered with ``gap`` = the bytes
+never seen, so the consumer can resynchronise instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _diff(a: int, b: int) -> int:
 class _Direction:
     next_seq: int | None = None
     isn: int | None = None
-    early: dict[int, tuple[bytes, bool]] = field(default_factory=dict)  # seq → (data, fin)
+    early: dict[int, tuple[bytes, bool, int, float]] = field(default_factory=dict)  # seq → (data, fin, frame, ts)
     early_bytes: int = 0
     fin: bool = False
 
@@ -43,12 +44,15 @@ class _Connection:
 
 class TcpReassembler:
     def __init__(self, max_connections: int = 20000, max_early_bytes: int = 1 << 20,
-                 max_early_segments: int = 2048) -> None:
+                 max_early_segments: int = 2048, max_wait_s: float = 5.0) -> None:
         self._conns: dict[tuple[tuple[str, int], tuple[str, int]], _Connection] = {}
         self._next_index = 0
         self.max_connections = max_connections
         self.max_early_bytes = max_early_bytes
         self.max_early_segments = max_early_segments
+        # A segment lost in the network comes again within the retransmission timeout (RFC 6298:
+        # ≤ a few seconds); one the capture missed never does. Past this, stop waiting for it.
+        self.max_wait_s = max_wait_s
         self.dropped_connections = 0
         self.retransmissions = 0
         self.gaps = 0
@@ -104,9 +108,10 @@ class TcpReassembler:
         rel = _diff(seq, d.next_seq)
         if rel > 0:
             if seq not in d.early:
-                d.early[seq] = (bytes(data), fin)
+                d.early[seq] = (bytes(data), fin, seg.frame, seg.ts)
                 d.early_bytes += len(data)
-            if d.early_bytes > self.max_early_bytes or len(d.early) > self.max_early_segments:
+            if d.early_bytes > self.max_early_bytes or len(d.early) > self.max_early_segments \
+                    or seg.ts - min(e[3] for e in d.early.values()) > self.max_wait_s:
                 self._skip_gap(d, conn, seg, out)
             return out
         if rel < 0:
@@ -120,18 +125,24 @@ class TcpReassembler:
         return out
 
     def _deliver(self, d: _Direction, conn: _Connection, seg: TcpSegment, data: bytes, fin: bool,
-                 gap: int, out: list[StreamData]) -> None:
+                 gap: int, out: list[StreamData], frame: int | None = None, ts: float | None = None) -> None:
+        """Hand over in-order bytes; ``frame``/``ts`` default to the segment that completed them."""
         assert d.next_seq is not None
+        frame = seg.frame if frame is None else frame
         if data:
-            if out and out[-1].connection == conn.index and not gap:
-                out[-1].data += data
+            last = out[-1] if out else None
+            if last is not None and last.connection == conn.index and last.frame == frame and not gap \
+                    and (last.src, last.sport) == (seg.src, seg.sport):
+                last.data += data
             else:
-                out.append(StreamData(seg.frame, seg.ts, seg.src, seg.sport, seg.dst, seg.dport, data,
-                                      conn.index, gap))
+                out.append(StreamData(frame, seg.ts if ts is None else ts, seg.src, seg.sport, seg.dst, seg.dport,
+                                      data, conn.index, gap))
         d.next_seq = (d.next_seq + len(data) + (1 if fin else 0)) % _MOD
         d.fin = d.fin or fin
 
-    def _drain(self, d: _Direction, conn: _Connection, seg: TcpSegment, out: list[StreamData]) -> None:
+    def _drain(self, d: _Direction, conn: _Connection, seg: TcpSegment, out: list[StreamData],
+               at_end: bool = False) -> None:
+        """Deliver buffered segments that now follow on; at the end of the capture each keeps its own frame."""
         while d.early:
             assert d.next_seq is not None
             best = None
@@ -141,31 +152,33 @@ class TcpReassembler:
                     break
             if best is None:
                 return
-            data, fin = d.early.pop(best)
+            data, fin, frame, ts = d.early.pop(best)
             d.early_bytes -= len(data)
             rel = _diff(best, d.next_seq)
             if rel + len(data) > 0 or fin:
-                self._deliver(d, conn, seg, data[-rel:] if rel else data, fin, 0, out)
+                self._deliver(d, conn, seg, data[-rel:] if rel else data, fin, 0, out,
+                              *((frame, ts) if at_end else (None, None)))
 
-    def _skip_gap(self, d: _Direction, conn: _Connection, seg: TcpSegment, out: list[StreamData]) -> None:
+    def _skip_gap(self, d: _Direction, conn: _Connection, seg: TcpSegment, out: list[StreamData],
+                  at_end: bool = False) -> None:
         assert d.next_seq is not None
         first = min(d.early, key=lambda s: _diff(s, d.next_seq or 0))
         gap = _diff(first, d.next_seq)
-        data, fin = d.early.pop(first)
+        data, fin, frame, ts = d.early.pop(first)
         d.early_bytes -= len(data)
         self.gaps += 1
         d.next_seq = first
-        self._deliver(d, conn, seg, data, fin, gap, out)
-        self._drain(d, conn, seg, out)
+        self._deliver(d, conn, seg, data, fin, gap, out, *((frame, ts) if at_end else (None, None)))
+        self._drain(d, conn, seg, out, at_end)
 
     def finish(self) -> list[StreamData]:
-        """End of capture: hand over what waits behind holes (each piece marked with its gap)."""
+        """End of capture: hand over what waits behind holes (each piece marked with its gap and
+        carrying the frame it arrived in)."""
         out: list[StreamData] = []
         for conn in self._conns.values():
             for (src, sport), d in conn.dirs.items():
                 while d.early:
                     (dst, dport) = next(k for k in conn.dirs if k != (src, sport))
-                    fake = TcpSegment(0, conn.last_ts, src, sport, dst, dport, 0, 0, 0, b"")
-                    # frame 0: no single frame completes this piece; consumers fall back to "unknown".
-                    self._skip_gap(d, conn, fake, out)
+                    where = TcpSegment(0, conn.last_ts, src, sport, dst, dport, 0, 0, 0, b"")
+                    self._skip_gap(d, conn, where, out, at_end=True)
         return out

@@ -282,3 +282,19 @@ def test_fast_lane_flows(tmp_path: Path) -> None:
     assert {k: (f.packets, f.bytes, f.icmp_unreachable) for k, f in flows.items()} == {
         ("10.0.5.7", 20000): (20, 20 * 172, 0), ("192.168.5.7", 20000): (20, 20 * 172, 1)}
     assert flows[("10.0.5.7", 20000)].first_frame == 1 and flows[("192.168.5.7", 20000)].first_frame == 2
+
+
+def test_sip_after_a_tcp_hole_is_read_again(tmp_path: Path) -> None:
+    """A segment the capture missed: the cut INVITE is lost, the messages after the hole are not."""
+    body = b"v=0\r\n" + b"a=x\r\n" * 200
+    inv = sip(f"INVITE sip:+4930123@{CONN} SIP/2.0", "hole@pbx", "1 INVITE", body, via="TCP")
+    opt = [sip(f"OPTIONS sip:{CONN} SIP/2.0", f"o{i}@pbx", "1 OPTIONS", via="TCP") for i in (1, 2)]
+    frames: list[tuple[float, bytes]] = []
+    _tcp(frames, 999, b"", 0.5, flags=0x02)
+    _tcp(frames, 1000, inv[:300], 1.0)  # the rest of the INVITE never reaches the capture
+    seq = _tcp(frames, 1000 + len(inv), opt[0], 2.0)
+    _tcp(frames, seq, opt[1], 9.0)  # 7 s later: the hole is given up
+    r = run(tmp_path, frames)
+    assert r.sip_requests == {"OPTIONS": 2}
+    hole = [e for e in r.errors if e.layer == "tcp"]
+    assert [(e.kind, e.frame) for e in hole] == [("truncated", 4)] and "never captured" in hole[0].message

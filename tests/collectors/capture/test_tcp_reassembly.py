@@ -65,7 +65,15 @@ def test_sequence_wrap() -> None:
 
 def test_missing_segment_is_flushed_at_the_end_with_its_gap() -> None:
     out = run([seg(1, 100, b"AAAA"), seg(2, 110, b"CCCC")])
-    assert [(p.data, p.gap) for p in out] == [(b"AAAA", 0), (b"CCCC", 6)]
+    assert [(p.frame, p.data, p.gap) for p in out] == [(1, b"AAAA", 0), (2, b"CCCC", 6)]
+
+
+def test_a_hole_open_longer_than_a_retransmission_is_skipped() -> None:
+    r = TcpReassembler(max_wait_s=5.0)
+    early = [d for s in (seg(1, 100, b"AAAA"), seg(2, 110, b"CCCC"), seg(3, 114, b"DD")) for d in r.on_segment(s)]
+    assert [p.data for p in early] == [b"AAAA"]  # frames 2 and 3 wait for the hole (t = 2, 3 s)
+    late = r.on_segment(TcpSegment(9, 8.0, *C, *S, 116, 0, ACK, b"EE"))  # 6 s after frame 2
+    assert [(p.frame, p.data, p.gap) for p in late] == [(9, b"CCCCDDEE", 6)]
 
 
 def test_early_buffer_overflow_skips_the_hole() -> None:
