@@ -46,15 +46,15 @@ def _free_port() -> int:
 
 
 class Dashboard:
-    """``upscope dashboard --lab SCENARIO`` on a free loopback port; stopped by pid (SIGTERM makes it
-    stop its lab and Streamlit children), with a kill of its own process group as the last resort."""
+    """``upscope dashboard ARGS`` on a free loopback port; stopped by pid (SIGTERM makes it stop its
+    lab, service and Streamlit children), with a kill of its own process group as the last resort."""
 
-    def __init__(self, scenario: str, lab_dir: Path) -> None:
+    def __init__(self, args: list[str], log: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = (lab_dir.parent / f"dashboard-{scenario}.log").open("wb")
-        cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "dashboard", "--lab", scenario,
-               "--addr", f"127.0.0.1:{self.port}", "--lab-dir", str(lab_dir)]
+        self.log = log.open("wb")
+        cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "dashboard", *args,
+               "--addr", f"127.0.0.1:{self.port}"]
         env = {**os.environ, "UPSCOPE_REFRESH_S": "3"}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -111,7 +111,8 @@ def browser() -> Iterator[object]:
 
 
 def _dashboard(scenario: str, tmp_path: Path) -> Dashboard:
-    return Dashboard(scenario, tmp_path / f"lab-{scenario}")
+    return Dashboard(["--lab", scenario, "--lab-dir", str(tmp_path / f"lab-{scenario}")],
+                     tmp_path / f"dashboard-{scenario}.log")
 
 
 def _open(page: object, name: str) -> None:
@@ -202,5 +203,24 @@ def test_blocked_trunk_shows_not_registered_and_the_finding(browser: object, sho
         _open(page, "Diagnoses")
         page.get_by_text("Remedy:", exact=False).first.wait_for(timeout=30_000)
         _shot(page, shots, "14-diagnoses-sip-tls-blocked")
+    finally:
+        dash.stop()
+
+
+def test_site_mode_runs_the_service_on_the_site(browser: object, tmp_path: Path) -> None:
+    """``--site``: the example site moved onto loopback endpoints nobody answers; the service probes
+    them and the Overview says the trunk is not registered (never a guess of "Registered")."""
+    text = (ROOT / "examples" / "site-healthy.yaml").read_text(encoding="utf-8")
+    for seed, loop in (("35.246.178.13", "127.0.0.3"), ("34.159.228.55", "127.0.0.4"),
+                       ("34.117.105.255", "127.0.0.5")):
+        text = text.replace(f"host: {seed}", f"host: {loop}")
+    site = tmp_path / "site.yaml"
+    site.write_text(text, encoding="utf-8")
+    dash = Dashboard(["--site", str(site)], tmp_path / "dashboard-site.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(dash.url)
+        page.get_by_text("acme-munich", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("Not registered", exact=True).first.wait_for(timeout=60_000)
     finally:
         dash.stop()
