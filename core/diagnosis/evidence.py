@@ -1,6 +1,33 @@
 """Evidence rules: DOMAIN §5 ids that need observations (captures, trace logs, probes), not only
 the site file. Each rule is a pure function ``Context → list[Finding]``; every finding carries the
 packet numbers, timestamps, config paths or probe transcript lines it rests on.
+
+==================================  ============================================================
+id                                  fires on
+==================================  ============================================================
+itsp.not-registered.firewall        ITSP not registered and: the SIP/TLS flow to the connector is
+                                    blocked (SYN unanswered, ICMP unreachable, RST, TLS handshake
+                                    failure, probe failing at connect), SYNs beyond the connections
+                                    that came up, or REGISTERs unanswered past Timer F / 408
+itsp.not-registered.auth            a registration ending in 403, or 401/407 to credentials
+rest-api.api-key-invalid            REST probe 401/403 not about the JWT; the registrar's 403 (the
+                                    trunk's credential is the API key, DOMAIN §1)
+calls.trunk-lines-busy              INVITE rejected 486/503 (or Q.850 34) while the calls holding
+                                    lines reach connectivity.simultaneous_calls
+calls.license-missing, …            a rejected call whose reason phrase / Reason header names the
+not-trusted-external-user,          cause (``DiagnosisOptions.call_reject_reasons``), or whose user
+route-flag-off, numbering-mismatch  the site shows unlicensed / not a TEU / the route flag off
+provisioning.jwt-missing            the REST API refusing a request for a missing JWT
+clone.duplicate-connector           REGISTERs of one AOR from two sources interleaving, or accepted
+                                    from two addresses
+media.one-way-audio                 an answered call with RTP one way only, or one side silent
+                                    while the other keeps sending; lone streams without a call
+media.poor-quality                  loss / jitter / MOS beyond the thresholds, per stream or in a
+                                    10-s interval
+security.port-443-open              the inbound-443 flow verdict: answered
+==================================  ============================================================
+
+JWT findings from a token handed in (``--jwt-file``) or the REST probe live in ``jwt_rules``.
 """
 
 from __future__ import annotations
