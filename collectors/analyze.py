@@ -64,6 +64,7 @@ MAX_FLOWS = 20000
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 MAX_ERRORS = 2000
+MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
 _RESYNC_BASE = 1 << 40  # stream ids after a TCP hole: far above real connection indexes
 
@@ -274,6 +275,8 @@ class Pipeline:
         key = (piece.connection, piece.src, piece.sport)
         kind = self._stream_kind.get(key)
         if kind is None:
+            if len(self._stream_kind) >= MAX_STREAM_KINDS:
+                self._stream_kind.clear()  # a flood of connections: classify afresh rather than grow
             kind = self._classify_stream(piece)
             self._stream_kind[key] = kind
             if kind == "ws":

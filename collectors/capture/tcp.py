@@ -13,6 +13,7 @@ never seen, so the consumer can resynchronise instead of waiting forever.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import FIN, RST, SYN, StreamData, TcpSegment
@@ -45,7 +46,8 @@ class _Connection:
 class TcpReassembler:
     def __init__(self, max_connections: int = 20000, max_early_bytes: int = 1 << 20,
                  max_early_segments: int = 2048, max_wait_s: float = 5.0) -> None:
-        self._conns: dict[tuple[tuple[str, int], tuple[str, int]], _Connection] = {}
+        # least recently used first: eviction of idle connections is O(1) on floods and scans
+        self._conns: OrderedDict[tuple[tuple[str, int], tuple[str, int]], _Connection] = OrderedDict()
         self._next_index = 0
         self.max_connections = max_connections
         self.max_early_bytes = max_early_bytes
@@ -70,8 +72,7 @@ class TcpReassembler:
     def _new(self, key: tuple[tuple[str, int], tuple[str, int]], ts: float) -> _Connection:
         if len(self._conns) >= self.max_connections:
             # Evict the connection idle longest: memory stays bounded on port scans and floods.
-            oldest = min(self._conns, key=lambda k: self._conns[k].last_ts)
-            del self._conns[oldest]
+            self._conns.popitem(last=False)
             self.dropped_connections += 1
         conn = _Connection(self._next_index, {key[0]: _Direction(), key[1]: _Direction()}, ts)
         self._next_index += 1
@@ -89,6 +90,7 @@ class TcpReassembler:
             if (d.isn is not None and d.isn != seg.seq) or (d.isn is None and d.next_seq is not None):
                 conn = self._new(key, seg.ts)
         conn.last_ts = seg.ts
+        self._conns.move_to_end(key)
         d = conn.dirs[me]
         seq = seg.seq
         if seg.flags & SYN:

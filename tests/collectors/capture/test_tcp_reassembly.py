@@ -108,3 +108,14 @@ def test_any_segmentation_and_local_reordering_gives_the_same_bytes(
     frames = [TcpSegment(k + 1, float(k), s.src, s.sport, s.dst, s.dport, s.seq, s.ack, s.flags, s.payload)
               for k, s in enumerate([seg(0, (isn - 1) % 2**32, flags=SYN), *segs])]
     assert joined(run(frames)) == data
+
+
+def test_connection_table_is_bounded_and_evicts_the_idle_one() -> None:
+    r = TcpReassembler(max_connections=3)
+    for port in range(5):
+        r.on_segment(seg(port, 1, b"x", src=("10.0.0.1", 1000 + port)))
+    r.on_segment(seg(9, 2, b"y", src=("10.0.0.1", 1002)))  # 1002 is used again: not the oldest any more
+    r.on_segment(seg(10, 1, b"z", src=("10.0.0.1", 2000)))
+    assert r.dropped_connections == 3
+    assert r.connection_of(seg(0, 3, src=("10.0.0.1", 1002))) == 2  # kept
+    assert r.connection_of(seg(0, 2, src=("10.0.0.1", 1003))) == -1  # evicted
