@@ -143,6 +143,14 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
         first_render = time.monotonic() - dash.up_at
         print(f"\nfirst render of 'Registered' {first_render:.2f} s after the server was up")
         _shot(page, shots, "01-overview")
+        # The tiles refresh by themselves (st.fragment, UPSCOPE_REFRESH_S=3): the data time moves on
+        # without a reload.
+        stamp = page.get_by_text("data of", exact=False).first
+        before = stamp.inner_text()
+        deadline = time.monotonic() + 30
+        while stamp.inner_text() == before and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        assert stamp.inner_text() != before, "the Overview did not refresh by itself"
         for n, name in enumerate(PAGES[1:], start=2):
             _open(page, name)
             if name == "Calls":
