@@ -46,6 +46,7 @@ P_ICMP, P_IPIP, P_TCP, P_UDP, P_IPV6, P_GRE, P_ICMPV6, P_SCTP = 1, 4, 6, 17, 41,
 _V6_EXT = frozenset((0, 43, 60, 51))  # hop-by-hop, routing, destination options, AH
 UDP_GTP_U, UDP_VXLAN = 2152, 4789
 MAX_DEPTH = 8  # nested tunnels before we call it hostile
+MAX_DATAGRAM = 65535  # an IP datagram's payload cannot go past this (IPv6 jumbograms aside)
 
 
 class PacketSink(Protocol):
@@ -226,19 +227,22 @@ class _Pending:
     proto: int
     version: int
     frames: list[int]
+    size: int = 0  # bytes received (duplicates included): assemble only once it can be complete
 
 
 class FragmentReassembler:
     """IPv4/IPv6 fragment reassembly, bounded in datagrams held and time waited (capture time)."""
 
-    def __init__(self, max_pending: int = 1024, timeout_s: float = 30.0) -> None:
+    def __init__(self, max_pending: int = 256, timeout_s: float = 30.0) -> None:
         self._pending: OrderedDict[tuple[object, ...], _Pending] = OrderedDict()
         self.max_pending = max_pending
         self.timeout_s = timeout_s
         self.expired = 0
 
     def add(self, ip: IpPacket, ts: float, frame: int) -> IpPacket | None:
-        """Store one fragment; return the whole datagram when complete."""
+        """Store one fragment; return the whole datagram when complete. ParseError beyond 64 KiB."""
+        if ip.frag_offset + len(ip.payload) > MAX_DATAGRAM:
+            raise ParseError(f"IP fragment ends at byte {ip.frag_offset + len(ip.payload)}, beyond 65535", 0)
         key = (ip.version, ip.src, ip.dst, ip.proto if ip.version == 4 else None, ip.frag_id)
         p = self._pending.get(key)
         if p is None:
@@ -246,12 +250,14 @@ class FragmentReassembler:
             p = _Pending(ts, {}, None, ip.src, ip.dst, ip.proto, ip.version, [])
             self._pending[key] = p
         p.pieces[ip.frag_offset] = ip.payload
-        p.frames.append(frame)
+        p.size += len(ip.payload)
+        if len(p.frames) < 64:  # the first frames name the datagram in an error item; no more needed
+            p.frames.append(frame)
         if ip.version == 6 and ip.frag_offset == 0:
             p.proto = ip.proto  # the next header of the first fragment names the upper layer
         if not ip.more_fragments:
             p.total = ip.frag_offset + len(ip.payload)
-        if p.total is None:
+        if p.total is None or p.size < p.total:
             return None
         have = 0
         out = bytearray()

@@ -307,3 +307,16 @@ def test_real_icmp_unreachable() -> None:
 def test_unknown_link_type_is_unsupported() -> None:
     s = decode(147, b"\x00" * 40)
     assert [(e.kind, e.layer, e.frame) for e in s.errors] == [("unsupported", "link", 1)]
+
+
+def test_fragment_past_64k_is_malformed_and_pending_datagrams_are_bounded() -> None:
+    src, dst = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    past = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 16, 7, 8190, 64, 17, 0, src, dst) + bytes(16)  # ends at 65536
+    s = decode(1, eth(0x0800, past))
+    assert [e.kind for e in s.errors] == ["malformed"] and "beyond 65535" in s.errors[0].message
+    sink = Sink()
+    dec = Decoder(sink)
+    for i in range(1000):  # first fragments of 1000 different datagrams, never completed
+        frag = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, i, 0x2000, 64, 17, 0, src, dst) + bytes(8)
+        dec.decode(i + 1, float(i) * 0.001, 1, eth(0x0800, frag))
+    assert len(dec.frags.leftovers()) <= dec.frags.max_pending and dec.frags.expired == 1000 - len(dec.frags.leftovers())
