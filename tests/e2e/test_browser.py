@@ -169,6 +169,12 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
                 # A click on the 4th arrow (the 200 OK of INVITE/100/180/200) shows that message.
                 page.locator(".js-plotly-plot .scatterlayer .point").nth(3).click(force=True)
                 page.get_by_test_id("stCode").filter(has_text="SIP/2.0 200").first.wait_for(timeout=30_000)
+                # The call's capture (SIP + RTP) from the service, as a pcap download.
+                page.get_by_role("button", name="Prepare capture of this call (SIP + RTP)").click()
+                with page.expect_download(timeout=30_000) as dl:
+                    page.get_by_role("button", name="Download call capture").click()
+                blob = Path(dl.value.path()).read_bytes()
+                assert blob[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a") and len(blob) > 200
             _shot(page, shots, f"{n:02d}-{_slug(name)}")
         upload = PCAPS / UPLOAD
         if not upload.exists():
