@@ -18,7 +18,8 @@ calls.license-missing, …            a rejected call whose reason phrase / Reas
 not-trusted-external-user,          cause (``DiagnosisOptions.call_reject_reasons``), or whose user
 route-flag-off, numbering-mismatch  the site shows unlicensed / not a TEU / the route flag off
 provisioning.jwt-missing            the REST API refusing a request for a missing JWT
-clone.duplicate-connector           REGISTERs of one AOR from two sources interleaving, or accepted
+clone.duplicate-connector           the registrar's 2xx listing bindings of the AOR from two hosts;
+                                    REGISTERs of one AOR from two sources interleaving, or accepted
                                     from two addresses
 media.one-way-audio                 an answered call with RTP one way only, or one side silent
                                     while the other keeps sending; lone streams without a call
