@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +131,13 @@ def _shot(page: object, folder: Path, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})  # type: ignore[attr-defined]
 
 
+def _site_api_key(site: Path) -> str:
+    for line in site.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("api_key:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
 def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
@@ -175,6 +183,16 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
                     page.get_by_role("button", name="Download call capture").click()
                 blob = Path(dl.value.path()).read_bytes()
                 assert blob[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a") and len(blob) > 200
+            if name == "Trace profiles & support":
+                page.get_by_role("button", name="Prepare support bundle").click()
+                with page.expect_download(timeout=60_000) as dl:
+                    page.get_by_role("button", name="Download support bundle").click()
+                with zipfile.ZipFile(dl.value.path()) as z:
+                    everything = b"".join(z.read(n) for n in z.namelist())
+                    assert "report.json" in z.namelist()
+                # The lab's site file has the API key inline: the bundle must not carry it.
+                api_key = _site_api_key(tmp_path / "lab-healthy" / "site.yaml")
+                assert api_key and api_key.encode() not in everything
             _shot(page, shots, f"{n:02d}-{_slug(name)}")
         upload = PCAPS / UPLOAD
         if not upload.exists():
