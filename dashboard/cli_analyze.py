@@ -64,12 +64,10 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool) -> tuple[A
     return pipe.finish(), pipe.outcomes
 
 
-def _findings(result: AnalysisResult, site: Path) -> list[dict[str, Any]]:
+def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
     from core.diagnosis import DiagnosisInputs, diagnose
-    from core.site import load_site
 
-    loaded = load_site(site)
-    diag = diagnose(DiagnosisInputs(site=loaded, analysis=result))
+    diag = diagnose(DiagnosisInputs(site=site, analysis=result))
     return [f.to_dict() for f in diag.findings]
 
 
@@ -150,8 +148,13 @@ def analyze_cmd(
     if keylog is not None and not keylog.is_file():
         raise _fail("analyze", f"--keylog {keylog}: no such file")
     try:
+        loaded_site = None
+        if site is not None:  # a bad site file fails before minutes of analysis, not after
+            from core.site import load_site
+
+            loaded_site = load_site(site)
         result, outcomes = _run(files, keylog, progress)
-        findings = _findings(result, site) if site is not None else None
+        findings = _findings(result, loaded_site) if loaded_site is not None else None
     except UpscopeError as exc:
         raise _fail("analyze", str(exc)) from None
     code = exit_code(outcomes)

@@ -196,3 +196,10 @@ def test_keylog_decrypts_sip_over_tls(tmp_path: Path) -> None:
     assert doc["tls_flows"][0]["decrypted"] is True
     secrets = [line.split()[-1] for line in keylog.read_text().splitlines() if line.strip()]
     assert secrets and not any(x in out or x.lower() in out for x in secrets)  # never in the report
+
+
+def test_bad_site_file_fails_first(tmp_path: Path) -> None:
+    bad = tmp_path / "site.yaml"
+    bad.write_text("system: [\n")
+    code, out, err = invoke("analyze", "--site", str(bad), str(capture("sipnab_sip-proxy.pcap")))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "site.yaml" in err
