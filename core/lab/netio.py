@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -134,6 +135,20 @@ class SipBlock:
         self.ip, self.port = ip, port
         self.table = f"upscope_lab_{os.getpid()}_{port}"
         self.active = False
+
+    @staticmethod
+    def sweep_stale() -> list[str]:
+        """Delete the tables of labs that died without clean-up (kill -9); returns their names."""
+        nft = shutil.which("nft")
+        if nft is None:
+            return []
+        listing = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, timeout=10)
+        gone = []
+        for match in re.finditer(r"(?m)^table inet (upscope_lab_(\d+)_\d+)$", listing.stdout):
+            if not Path(f"/proc/{match.group(2)}").exists():
+                subprocess.run([nft, "delete", "table", "inet", match.group(1)], capture_output=True, timeout=10)
+                gone.append(match.group(1))
+        return gone
 
     @staticmethod
     def available() -> bool:

@@ -259,6 +259,8 @@ class Lab:
     # --- the run -----------------------------------------------------------------------------------
     async def run(self) -> LabSummary:
         cfg, sc = self.cfg, self.scenario
+        # Signals first: a SIGTERM during set-up must still run the clean-up below.
+        self._install_signals(asyncio.get_running_loop())
         self.out.mkdir(parents=True, exist_ok=True)
         for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt", "lab.json"):
             with contextlib.suppress(FileNotFoundError):
@@ -306,6 +308,7 @@ class Lab:
                 if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
                     self.use_blackhole = True
                 else:
+                    await asyncio.to_thread(SipBlock.sweep_stale)
                     self.block = SipBlock(CONNECTOR_IP, ports["sip_tls"])
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
@@ -337,7 +340,6 @@ class Lab:
             write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
             if self.on_ready is not None:
                 self.on_ready(self.lab_json(ports, rtp, True))
-            self._install_signals(loop)
             tasks.append(asyncio.create_task(self.pbx.run(self.stop)))
             tasks.append(asyncio.create_task(self._fault_controller()))
             tasks.append(asyncio.create_task(self._traffic(rtp)))

@@ -191,3 +191,22 @@ def test_nft_block_mode_without_rights_is_refused(monkeypatch: pytest.MonkeyPatc
         validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="nft"))
     # auto falls back to the black hole instead of failing
     validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="auto"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="nft tables need root")
+def test_stale_nft_table_of_a_killed_lab_is_swept() -> None:
+    import shutil
+    import subprocess
+
+    from core.lab.netio import SipBlock
+
+    if shutil.which("nft") is None:
+        pytest.skip("nft is not installed")
+    dead = 2**22 + 12345  # above the default pid_max of 4194304: never a live process
+    table = f"upscope_lab_{dead}_1"
+    subprocess.run(["nft", "add", "table", "inet", table], check=True, timeout=10)
+    try:
+        assert table in SipBlock.sweep_stale()
+        assert table not in nft_tables()
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, timeout=10)
