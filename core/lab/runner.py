@@ -166,6 +166,7 @@ class Lab:
         self.stop = asyncio.Event()
         self.traffic_stop = asyncio.Event()
         self.call_tasks: set[asyncio.Task[int]] = set()
+        self.call_errors = 0
         self.fault_times: dict[str, float | None] = {"start": None, "end": None}
         self.trace: TraceLog | None = None
         self.capture: Capture | None = None
@@ -578,7 +579,13 @@ class Lab:
     def _spawn_call(self, coro: Any) -> None:
         task: asyncio.Task[int] = asyncio.create_task(coro)
         self.call_tasks.add(task)
-        task.add_done_callback(self.call_tasks.discard)
+        task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Task[int]) -> None:
+        self.call_tasks.discard(task)
+        # e.g. the RTP port range is exhausted at a very high call rate: count it, keep running
+        if not task.cancelled() and task.exception() is not None:
+            self.call_errors += 1
 
     async def _drain_calls(self) -> None:
         if self.call_tasks:
@@ -608,6 +615,7 @@ class Lab:
             out["clone"] = {"register_answers": self.clone.stats.register_answers}
         if self.scenario.port_443:
             out["probe_443"] = dict(self.probe_443)
+        out["call_errors"] = self.call_errors
         out["capture_tool"] = self.capture.tool if self.capture else None
         return out
 
