@@ -654,7 +654,18 @@ def firewall_frame(snap: dict[str, Any]) -> pd.DataFrame:
 
 def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
     """Analyse capture files / an OSBiz trace log (+ key log), read the site file and the JWT in
-    use, diagnose. Bad input raises an ``UpscopeError`` naming the file."""
+    use, diagnose. Bad input raises an ``UpscopeError`` naming the file; so does an engine failure
+    on hostile input, which must not reach the page as a traceback."""
+    try:
+        return _load_artifacts(spec)
+    except UpscopeError:
+        raise
+    except Exception as exc:
+        name = Path(spec.captures[0]).name if spec.captures else spec.label
+        raise SourceError(f"{name}: analysis failed ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_artifacts(spec: ArtifactSpec) -> OfflineSource:
     from collectors.analyze import analyze_files
 
     model = load_site(spec.site) if spec.site else None

@@ -73,7 +73,8 @@ def analyse(name: str, blob: bytes, keylog: bytes | None, tls_ports: tuple[int, 
         try:
             src = data.load_artifacts(spec)
         except UpscopeError as exc:
-            st.error(f"{cap.name}: {exc}")
+            msg = str(exc)  # engine messages usually name the file already
+            st.error(msg if cap.name in msg else f"{cap.name}: {msg}")
             return
     a = data.analysis(src.snapshot())
     if not a.get("packets") and not a.get("sip_messages"):

@@ -77,3 +77,15 @@ def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(analyze, "MAX_UPLOAD_MB", 1)
     at = _upload("big.pcap", b"\0" * (2 << 20), monkeypatch)
     assert at.error[0].value == "big.pcap: 2.1 MB is over the 1 MB limit"
+
+
+def test_an_engine_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the analysis engine raises on hostile input, the page shows one line."""
+    import collectors.analyze
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(collectors.analyze, "analyze_files", boom)
+    at = _upload("hostile.pcap", b"\xd4\xc3\xb2\xa1" + b"\0" * 100, monkeypatch)
+    assert at.error[0].value == "hostile.pcap: analysis failed (IndexError: list index out of range)"
