@@ -223,7 +223,7 @@ class _Obs:
 
 def _probe_target(p: ProbeResult) -> tuple[str, int] | None:
     host, sep, port = p.target.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         return None
     return host.strip("[]"), int(port)
 

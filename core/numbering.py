@@ -73,7 +73,7 @@ class UserNumber:
 
     @property
     def digits(self) -> int:
-        return sum(c.isdigit() for c in self.derived or "")
+        return sum((c.isascii() and c.isdigit()) for c in self.derived or "")
 
     @property
     def verdict(self) -> str:
@@ -81,7 +81,8 @@ class UserNumber:
 
 
 def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    # ASCII only: str.isdigit() also accepts "²" or Arabic-Indic digits, which are no E.164 digits.
+    return "".join(c for c in text if "0" <= c <= "9")
 
 
 def parse_location(text: str | None) -> LocationCheck:

@@ -33,7 +33,7 @@ APP = Path(__file__).resolve().with_name("app.py")
 
 def parse_addr(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise typer.BadParameter(f"--addr {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:8501")
     host = host.strip("[]")
     try:

@@ -23,7 +23,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"--connector {text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
 

@@ -81,7 +81,7 @@ def parse_addr(text: str, default_port: int = DEFAULT_METRICS_PORT) -> tuple[str
     if not sep:
         host, port_text = text.strip(), str(default_port)
     host = host.strip("[]") or "127.0.0.1"
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise UpscopeError(f"metrics address {text[:60]!r}: port must be 0-65535")
     return host, int(port_text)
 

@@ -262,7 +262,7 @@ class UpscopeCollector(Collector):
         merged: Counter[tuple[str, str]] = Counter()
         for (method, code), n in counts.items():
             method = method.upper() if method.upper() in SIP_METHODS else "other"
-            code = code if code.isdigit() and 100 <= int(code) <= 699 else "other"
+            code = code if (code.isascii() and code.isdigit()) and 100 <= int(code) <= 699 else "other"
             merged[(method, code)] += n
         for (method, code), n in sorted(merged.items()):
             responses.add_metric([system, method, code], float(n))

@@ -135,7 +135,7 @@ def _status_ranges(value: Any) -> tuple[tuple[int, int], ...]:
     ranges = []
     for part in str(value).split(","):
         low, _, high = part.strip().partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not (low.isascii() and low.isdigit()) or (high and not (high.isascii() and high.isdigit())):
             raise ValueError("expected codes or ranges like 200-299,401")
         pair = (int(low), int(high or low))
         if not 100 <= pair[0] <= pair[1] <= 699:

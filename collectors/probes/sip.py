@@ -89,7 +89,7 @@ def _parse_head(head: bytes, base: int) -> tuple[str, tuple[tuple[str, str], ...
 def _content_length(headers: tuple[tuple[str, str], ...], base: int) -> int | None:
     for name, value in headers:
         if name == "content-length":
-            if not value.isdigit() or len(value) > 8:
+            if not (value.isascii() and value.isdigit()) or len(value) > 8:
                 raise ParseError(f"SIP message: bad Content-Length {value[:20]!r}", base)
             length = int(value)
             if length > MAX_BODY_BYTES:

@@ -48,6 +48,6 @@ def parse_target(text: str, default_port: int | None = None) -> Target:
         if default_port is None:
             raise ProbeConfigError(f"probe target {text[:60]!r}: missing port")
         return Target(host, default_port)
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
         raise ProbeConfigError(f"probe target {text[:60]!r}: port must be 1-65535")
     return Target(host, int(port_text))

@@ -431,7 +431,7 @@ class SipAnalyzer:
         call_id = msg.get("call-id") or ""
         cseq_num, cseq_method = 0, msg.method or ""
         cseq = (msg.get("cseq") or "").split()
-        if len(cseq) >= 2 and cseq[0].isdigit() and len(cseq[0]) <= 10:
+        if len(cseq) >= 2 and (cseq[0].isascii() and cseq[0].isdigit()) and len(cseq[0]) <= 10:
             cseq_num, cseq_method = int(cseq[0]), cseq[1]
         else:
             self._error(f"SIP message without a valid CSeq: {(msg.get('cseq') or '')[:30]!r}", frame, None)
@@ -439,7 +439,7 @@ class SipAnalyzer:
             self._error("SIP message without Call-ID", frame, None)
 
         retrans = self._is_resend(call_id, src, sport, dst, dport, transport, cseq_num, cseq_method,
-                                  msg.status, cseq_ok=len(cseq) >= 2 and cseq[0].isdigit())
+                                  msg.status, cseq_ok=len(cseq) >= 2 and (cseq[0].isascii() and cseq[0].isdigit()))
         if retrans:
             self._retrans += 1
         if len(self._messages) < self._keep:
@@ -676,7 +676,7 @@ class SipAnalyzer:
             if m and (our_contact is None or uri_of(c) == our_contact or len(contacts) == 1):
                 return min(int(m.group(1)), 2**31 - 1)
         exp = (msg.get("expires") or "").strip()
-        if exp.isdigit():
+        if (exp.isascii() and exp.isdigit()):
             return min(int(exp), 2**31 - 1)
         return None
 

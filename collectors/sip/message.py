@@ -234,7 +234,7 @@ def _content_length(headers: list[tuple[str, str]]) -> int | None:
     """Content-Length, None when absent; ValueError when not a non-negative integer."""
     for k, v in headers:
         if k == "content-length":
-            if not v.isdigit():
+            if not (v.isascii() and v.isdigit()):
                 raise ValueError(v)
             return int(v)
     return None

@@ -105,7 +105,7 @@ def parse_sdp(data: bytes) -> Sdp:
             if len(parts) < 3:
                 raise ParseError(f"SDP m= line malformed: {value[:40]!r}", here)
             port_s = parts[1].split("/")[0]
-            if not port_s.isdigit() or int(port_s) > 65535:
+            if not (port_s.isascii() and port_s.isdigit()) or int(port_s) > 65535:
                 raise ParseError(f"SDP m= port invalid: {parts[1][:12]!r}", here)
             media.append({"media": parts[0], "port": int(port_s), "proto": parts[2],
                           "formats": tuple(parts[3:]), "address": None, "rtpmap": {},
@@ -120,7 +120,7 @@ def parse_sdp(data: bytes) -> Sdp:
             elif cur is not None and name == "rtpmap":
                 pt_s, _, enc = arg.strip().partition(" ")
                 enc_parts = enc.strip().split("/")
-                if pt_s.isdigit() and len(enc_parts) >= 2 and enc_parts[1].isdigit():
+                if (pt_s.isascii() and pt_s.isdigit()) and len(enc_parts) >= 2 and (enc_parts[1].isascii() and enc_parts[1].isdigit()):
                     rtpmap = cur["rtpmap"]
                     assert isinstance(rtpmap, dict)
                     rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]))
@@ -139,7 +139,7 @@ def parse_sdp(data: bytes) -> Sdp:
         assert isinstance(formats, tuple)
         pmap: dict[int, tuple[str, int]] = {}
         for f in formats:
-            if f.isdigit() and int(f) < 128:
+            if (f.isascii() and f.isdigit()) and int(f) < 128:
                 pt = int(f)
                 if pt in rtpmap:
                     pmap[pt] = rtpmap[pt]

@@ -223,7 +223,7 @@ def rule_trunk_lines_busy(ctx: Context) -> list[Finding]:
 
 
 def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
+    return "".join(ch for ch in text if (ch.isascii() and ch.isdigit()))
 
 
 def _user_of(ctx: Context, c: CallInfo) -> Any:

@@ -271,7 +271,7 @@ def software_update(ctx: RuleContext) -> list[Finding]:
 
 
 def _digits(text: str | None) -> str | None:
-    return None if text is None else "".join(c for c in text if c.isdigit())
+    return None if text is None else "".join(c for c in text if (c.isascii() and c.isdigit()))
 
 
 def _show(value: object) -> str:
