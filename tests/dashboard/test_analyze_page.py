@@ -89,3 +89,14 @@ def test_an_engine_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collectors.analyze, "analyze_files", boom)
     at = _upload("hostile.pcap", b"\xd4\xc3\xb2\xa1" + b"\0" * 100, monkeypatch)
     assert at.error[0].value == "hostile.pcap: analysis failed (IndexError: list index out of range)"
+
+
+@pytest.mark.parametrize("name", ["asterisk_ast-2016-003_t38_crash.pcap", "asterisk_ast-2017-012_crash-27382.pcap",
+                                  "ndpi_fuzz-2006-06-26-2594.pcap", "ndpi_fuzz-2021-10-13_cut-short.pcap",
+                                  "sngrep_hist_tlssaved.pcap", "zeek_trunc-hdr.pcap"])
+def test_hostile_real_captures_never_crash_the_page(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crash reproducers, fuzzed and truncated files from the shared corpus: a result or one line."""
+    at = _upload(name, _capture(name), monkeypatch)
+    shown = [e.value for e in at.error] + [s.value for s in at.success]
+    assert len(shown) == 1, shown
+    assert "\n" not in shown[0]
