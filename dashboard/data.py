@@ -43,7 +43,7 @@ from core.numbering import derive_all
 from core.secrets import SecretKind, SecretRef
 from core.site.loader import load_site
 from core.site.model import Site
-from core.snapshot import Snapshot, snapshot_to_dict
+from core.snapshot import ITSP_LABELS, ItspState, Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
 from traces.bundle import build_bundle
 from traces.call_export import select_call
@@ -471,6 +471,15 @@ def _days_until(value: Any, now: float) -> int | None:
         end = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=UTC).timestamp()
         return int((end - now) // 86400)
     return None
+
+
+def itsp_label_de(snap: dict[str, Any]) -> str:
+    """The German label of the OSBiz Assistant for the ITSP state (``core.snapshot.ITSP_LABELS``)."""
+    state = str((snap.get("itsp_status") or {}).get("state"))
+    try:
+        return ITSP_LABELS[ItspState(state)][1]
+    except ValueError:
+        return "—"
 
 
 def itsp_tile(snap: dict[str, Any]) -> Tile:

@@ -24,6 +24,8 @@ def tiles() -> None:
     itsp = all_tiles[0]
     st.metric(f"{tone_icon(itsp.state)} {itsp.label}", itsp.value, border=True)
     st.caption(itsp.help)
+    st.caption(f"OSBiz Assistant wording: {data.itsp_label_de(snap)} — the exact Service Center strings are "
+               "unconfirmed (DOMAIN §12).")
     for row in (all_tiles[1:5], all_tiles[5:]):
         cols = st.columns(len(row))
         for col, t in zip(cols, row, strict=True):

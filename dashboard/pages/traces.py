@@ -15,6 +15,8 @@ def render() -> None:
         st.success("No findings, so no traces to switch on. For a new problem start with profile 'Basic'.")
     else:
         st.markdown("Switch these on in the OSBiz (Service Center → Diagnostics → Trace) and collect:")
+        st.caption("Profile and component names as the vendor HowTo spells them (seed §5.1); other "
+                   "spellings in your OSBiz version are unconfirmed (DOMAIN §12).")
         for n, it in enumerate(items):
             st.checkbox(f"{it['kind']}: **{it['item']}** — for {it['for']}", key=f"trace.{n}")
     st.subheader("Support bundle")

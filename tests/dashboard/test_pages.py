@@ -37,6 +37,7 @@ def test_overview_healthy_tiles(render: Callable[..., AppTest]) -> None:
     assert metrics["Software Support"].endswith("days left")
     assert "since 2026-09-21 14:03:20 UTC (9 min ago)" in texts(at)
     assert "No findings" in texts(at)
+    assert "OSBiz Assistant wording: Registriert" in texts(at)
 
 
 def test_overview_blocked_trunk(render: Callable[..., AppTest]) -> None:
