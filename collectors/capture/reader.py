@@ -82,6 +82,7 @@ class CaptureParser:
         self._limit = MAX_RECORD
         self._ifaces: list[_Interface] = []
         self._failed: ParseError | None = None
+        self._pending: RecordBatch | None = None  # the good records before the damage, when a walk fails
 
     @property
     def offset(self) -> int:
@@ -149,8 +150,6 @@ class CaptureParser:
         raise ParseError(f"not a pcap or pcapng file (magic {magic.hex()})", self.offset)
 
     # -- classic pcap --------------------------------------------------------------------------
-
-    _pending: RecordBatch | None = None
 
     def _walk_pcap(self) -> RecordBatch:
         offs, pos, cut = self._pcap_offsets(self._buf, self._pos)
