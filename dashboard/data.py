@@ -375,6 +375,14 @@ def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_STREAM_COLS)
 
 
+def call_streams(snap: dict[str, Any], call_id: str) -> pd.DataFrame:
+    """The call's RTP streams: those the call lists (SDP association) and those naming the call."""
+    df = streams_frame(snap)
+    call: dict[str, Any] = next((c for c in analysis(snap).get("calls", []) if c.get("call_id") == call_id), {})
+    listed = set(call.get("streams", []))
+    return df[(df["call_id"] == call_id) | df["stream"].isin(listed)]
+
+
 def stream_name(index: int, s: dict[str, Any]) -> str:
     return f"#{index} {s['src']}:{s['src_port']}→{s['dst']}:{s['dst_port']}"
 

@@ -62,8 +62,7 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
                               key=key)
         m = msgs[int(choice)]
         st.code(_message_text(m), language="text")
-    streams = data.streams_frame(snap)
-    mine = streams[streams["call_id"] == call_id]
+    mine = data.call_streams(snap, call_id)
     st.markdown("**RTP streams**")
     if mine.empty:
         st.caption("No RTP streams tied to this call.")

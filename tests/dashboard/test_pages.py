@@ -198,3 +198,10 @@ def test_trace_checklist_and_bundle(render: Callable[..., AppTest]) -> None:
 
 def test_healthy_trace_page_says_nothing_to_switch_on(render: Callable[..., AppTest]) -> None:
     assert "No findings" in texts(render("traces"))
+
+
+def test_call_streams_by_sdp_index_or_call_id() -> None:
+    snap = snapshots.healthy()
+    snap["analysis"]["rtp_streams"][1]["call_id"] = None  # associated only through the call's list
+    assert list(data.call_streams(snap, snapshots.CALL_ID)["stream"]) == [0, 1]
+    assert data.call_streams(snap, "b77-failed@osbiz").empty
