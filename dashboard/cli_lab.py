@@ -34,6 +34,8 @@ def _ready(info: dict[str, Any]) -> None:
         f"upscope lab: scenario {info['scenario']} running (pid {info['pid']}); connector "
         f"{conn['ip']}:{conn['sip_tls']} (SIP/TLS), PBX {info['pbx']['ip']}; artifacts in "
         f"{info['out_dir']} (Ctrl-C to stop)\n")
+    for warning in info.get("warnings", []):
+        sys.stderr.write(f"upscope lab: warning: {' '.join(str(warning).split())}\n")
     sys.stderr.flush()
 
 
@@ -60,6 +62,9 @@ def lab(
     block_mode: str = typer.Option("auto", "--block-mode",
                                    help="sip-tls-blocked: nft (root) | blackhole | auto"),
     no_capture: bool = typer.Option(False, "--no-capture", help="do not write lab.pcapng"),
+    trunk_lines: int = typer.Option(8, "--trunk-lines", help="simultaneous circuit calls of the lab site (load tests)"),
+    rtp_base: int = typer.Option(0, "--rtp-base", help="first RTP port of the lab (0 = random; labs side by side "
+                                 "need disjoint ranges of 400 ports)"),
 ) -> None:
     """Run an emulated OSBiz and Unify Phone connector on 127.0.0.x with one fault scenario."""
     try:
@@ -69,7 +74,8 @@ def lab(
             stun_port=stun_port, rest_port=rest_port, https_port=https_port, fault_from=fault_from,
             fault_until=fault_until, connector=_host_port(connector) if connector else None,
             connector_ca=connector_ca, loss_pct=loss, jitter_ms=jitter, keepalive=keepalive,
-            register_expires=register_expires, block_mode=block_mode, capture=not no_capture)
+            register_expires=register_expires, block_mode=block_mode, capture=not no_capture,
+            trunk_lines=trunk_lines, rtp_base=rtp_base)
         summary = run_lab(cfg, _ready)
     except (LabError, ValueError) as exc:
         raise _fail(str(exc)) from None

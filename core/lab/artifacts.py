@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,10 @@ def local_number(site: SiteDict, local: str) -> str:
 
 def base_site(*, name: str, pbx_ip: str, connector: tuple[str, int], stun: tuple[str, int],
               rest: tuple[str, int], media: range, users: int, flavour: str, api_key: str,
-              today: dt.date) -> SiteDict:
-    lines = 8
+              today: dt.date, lines: int = 8) -> SiteDict:
+    # Enough upstream for the lines at the default G.711 figures (87.2 kbps, 50 % voice share,
+    # core.bandwidth), so only the bandwidth-too-low scenario trips that rule.
+    upstream = max(2000, math.ceil(lines * 87.2 / 0.5))
     people = []
     for i in range(users):
         callno = str(100 + i)
@@ -76,7 +79,7 @@ def base_site(*, name: str, pbx_ip: str, connector: tuple[str, int], stun: tuple
                    "public_ip": pbx_ip, "private_ip": pbx_ip},
         "connectivity": {
             "enabled": True, "domain": "phoneapp.unify.com", "api_key": api_key,
-            "simultaneous_calls": lines, "shared_trunk_lines": False, "upstream_kbps": 2000,
+            "simultaneous_calls": lines, "shared_trunk_lines": False, "upstream_kbps": upstream,
             "numbering_schema": "international", "route_location_number": ROUTE_LOCATION,
             "gateway_location_number": ROUTE_LOCATION,
         },
@@ -103,7 +106,7 @@ def base_site(*, name: str, pbx_ip: str, connector: tuple[str, int], stun: tuple
             "settings": {
                 "simultaneous_calls": lines, "numbering_schema": "international",
                 "route_location_number": ROUTE_LOCATION, "trusted_external_users": True,
-                "upstream_kbps": 2000,
+                "upstream_kbps": upstream,
             },
         },
     }

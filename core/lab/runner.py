@@ -65,6 +65,8 @@ class LabConfig:
     block_mode: str = "auto"  # auto | nft | blackhole
     capture: bool = True
     system_name: str = "upscope-lab"
+    trunk_lines: int = 8  # simultaneous circuit calls of the lab site (load tests raise it)
+    rtp_base: int = 0  # first RTP port; 0 = a random even port (labs side by side need disjoint ranges)
 
 
 @dataclass(slots=True)
@@ -81,6 +83,9 @@ def validate(cfg: LabConfig) -> Scenario:
     checks = [
         (cfg.duration is not None and cfg.duration <= 0, "--duration must be > 0"),
         (not 1 <= cfg.users <= 100, "--users must be 1..100"),
+        (not 1 <= cfg.trunk_lines <= 500, "--trunk-lines must be 1..500"),
+        (cfg.rtp_base != 0 and not (1024 <= cfg.rtp_base <= 65534 - RTP_RANGE_SIZE and cfg.rtp_base % 2 == 0),
+         f"--rtp-base must be an even port 1024..{65534 - RTP_RANGE_SIZE}"),
         (not 0 < cfg.calls_per_minute <= 600, "--calls-per-minute must be in (0, 600]"),
         (not 0 <= cfg.loss_pct <= 100, "--loss must be 0..100 (percent)"),
         (not 0 <= cfg.jitter_ms <= 1000, "--jitter must be 0..1000 (ms)"),
@@ -132,8 +137,8 @@ def _bind_udp(ip: str, port: int, what: str) -> socket.socket:
     return sock
 
 
-def _rtp_range(rng: random.Random) -> range:
-    base = rng.randrange(20000, 60000 - RTP_RANGE_SIZE, 2)
+def _rtp_range(rng: random.Random, base: int = 0) -> range:
+    base = base or rng.randrange(20000, 60000 - RTP_RANGE_SIZE, 2)
     return range(base, base + RTP_RANGE_SIZE)
 
 
@@ -167,6 +172,7 @@ class Lab:
         self.traffic_stop = asyncio.Event()
         self.call_tasks: set[asyncio.Task[int]] = set()
         self.call_errors = 0
+        self.warnings: list[str] = []
         self.fault_times: dict[str, float | None] = {"start": None, "end": None}
         self.trace: TraceLog | None = None
         self.capture: Capture | None = None
@@ -250,7 +256,8 @@ class Lab:
                     "clone_ip": CLONE_IP if self.scenario.clone else None},
             "keylog": str(self.out / "sslkeys.log"),
             "ca_file": str(self.out / "lab-ca.pem") if self.cfg.connector is None else None,
-            "capture": str(self.out / "lab.pcapng") if self.cfg.capture else None,
+            "capture": str(self.out / "lab.pcapng") if self.capture is not None else None,
+            "warnings": list(self.warnings),
             "capture_tool": self.capture.tool if self.capture is not None else None,
             "capture_pid": self.capture.pid if self.capture is not None and running else None,
             "trace": str(self.out / "osbiz-trace.log"),
@@ -267,7 +274,7 @@ class Lab:
             with contextlib.suppress(FileNotFoundError):
                 (self.out / name).unlink()
         rng = random.Random()
-        rtp = _rtp_range(rng)
+        rtp = _rtp_range(rng, cfg.rtp_base)
         external = cfg.connector is not None
         socks: list[socket.socket] = []
         servers: list[asyncio.AbstractServer] = []
@@ -300,7 +307,8 @@ class Lab:
                 name=cfg.system_name, pbx_ip=PBX_IP, connector=connector_ep,
                 stun=(CONNECTOR_IP, ports["stun"]) if not external else ("34.159.228.55", 3478),
                 rest=(CONNECTOR_IP, ports["rest"]) if not external else ("34.117.105.255", 443),
-                media=rtp, users=cfg.users, flavour=sc.flavour, api_key=self.api_key, today=self.today)
+                media=rtp, users=cfg.users, flavour=sc.flavour, api_key=self.api_key, today=self.today,
+                lines=cfg.trunk_lines)
             self.apply_state(cfg.fault_from == 0 and sc.name != "healthy")
             if self.fault_active:
                 self.fault_times["start"] = time.time()
@@ -313,7 +321,13 @@ class Lab:
                     self.block = SipBlock(CONNECTOR_IP, ports["sip_tls"])
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
-                await asyncio.to_thread(self.capture.start)
+                try:
+                    await asyncio.to_thread(self.capture.start)
+                except LabError as exc:
+                    # Without capture rights the lab still serves the dashboard and the service
+                    # (they capture or follow on their own); say so instead of refusing to run.
+                    self.capture = None
+                    self.warnings.append(f"no lab.pcapng: {exc}")
 
             used_c: set[int] = set()
             used_p: set[int] = set()
@@ -616,6 +630,7 @@ class Lab:
         if self.scenario.port_443:
             out["probe_443"] = dict(self.probe_443)
         out["call_errors"] = self.call_errors
+        out["warnings"] = list(self.warnings)
         out["capture_tool"] = self.capture.tool if self.capture else None
         return out
 
