@@ -215,33 +215,109 @@ class CaptureParser:
     # -- pcapng --------------------------------------------------------------------------------
 
     def _walk_pcapng(self) -> RecordBatch:
+        """Walk the blocks. Enhanced Packet Blocks — nearly every block of a capture — are only
+        noted in the loop and decoded together with numpy (``_epb_columns``); other blocks go
+        through ``_ng_block`` one by one. File order is kept across both."""
         buf, pos, end = self._buf, self._pos, len(self._buf)
+        parts: list[tuple[np.ndarray, ...]] = []  # (offset, caplen, orig_len, ts, linktype) columns
         offs: list[int] = []
         caps: list[int] = []
         origs: list[int] = []
         tss: list[float] = []
         lts: list[int] = []
+        epbs: list[int] = []
 
-        def pending() -> RecordBatch:
-            return self._ng_batch(offs, caps, origs, tss, lts)
+        def flush_single() -> None:
+            if offs:
+                parts.append(self._ng_columns(offs, caps, origs, tss, lts))
+                for column in (offs, caps, origs, tss, lts):
+                    column.clear()
 
+        def flush_epbs() -> None:
+            if epbs:
+                cols, bad, message = self._epb_columns(buf, epbs)
+                parts.append(cols)
+                if bad is not None:
+                    nonlocal pos
+                    pos = epbs[bad]
+                    epbs.clear()
+                    raise ParseError(message, self._base + pos)
+                epbs.clear()
+
+        head = struct.Struct(self._endian + "II").unpack_from
         try:
             while pos + 12 <= end:
-                pos = self._ng_block(buf, pos, end, offs, caps, origs, tss, lts)
-                if pos < 0:
-                    pos = -pos - 1
+                btype, blen = head(buf, pos)
+                if btype == _EPB and 32 <= blen <= 16 * MAX_RECORD and not blen & 3:
+                    if pos + blen > end:
+                        break
+                    flush_single()
+                    epbs.append(pos)
+                    pos += blen
+                    continue
+                flush_epbs()
+                nxt = self._ng_block(buf, pos, end, offs, caps, origs, tss, lts)
+                if nxt < 0:
                     break
+                pos = nxt
+                head = struct.Struct(self._endian + "II").unpack_from  # a section header may flip it
+            flush_epbs()
         except ParseError:
-            self._pending, self._pos = pending(), pos
+            flush_single()
+            self._pending, self._pos = self._ng_batch(parts), pos
             raise
+        flush_single()
         self._pos = pos
-        batch = pending()
-        self.frames += len(offs)
+        batch = self._ng_batch(parts)
+        self.frames += len(batch)
         return batch
+
+    def _epb_columns(self, buf: bytes, epbs: list[int]) -> tuple[tuple[np.ndarray, ...], int | None, str]:
+        """Decode EPBs at ``epbs`` together: (columns of the good ones, index of the first bad one
+        or None, its problem). The checks and their order are those of ``_parse_packet_block``."""
+        a = np.frombuffer(buf, dtype=np.uint8)
+        p = np.asarray(epbs, dtype=np.int64)
+        dt = np.dtype(self._endian + "u4")
+        hdr = a[p[:, None] + np.arange(4, 28, dtype=np.int64)].view(dt).reshape(-1, 6).astype(np.int64)
+        blen, ifid, hi, lo, cap, orig = (hdr[:, i] for i in range(6))
+        trailer = a[(p + blen - 4)[:, None] + np.arange(4, dtype=np.int64)].view(dt).reshape(-1).astype(np.int64)
+        n_if = len(self._ifaces)
+        bad_trailer = trailer != blen
+        bad_len = (cap > blen - 32) | (cap > MAX_RECORD)
+        bad_if = ifid >= n_if
+        bad = np.flatnonzero(bad_trailer | bad_len | bad_if)
+        cut = int(bad[0]) if bad.size else len(epbs)
+        message = ""
+        if bad.size:
+            if bad_trailer[cut]:
+                message = "pcapng block trailer length does not match"
+            elif bad_len[cut]:
+                message = f"pcapng packet length {int(cap[cut])} beyond its block"
+            else:
+                message = f"pcapng packet refers to undeclared interface {int(ifid[cut])}"
+        if cut == 0 or not n_if:
+            empty = np.zeros(0, dtype=np.int64)
+            return (empty, empty, empty, np.zeros(0, dtype=np.float64), empty), (0 if bad.size else None), message
+        ifid, hi, lo = ifid[:cut], hi[:cut], lo[:cut]
+        units = np.array([i.units for i in self._ifaces], dtype=np.int64)[ifid]
+        res = np.array([i.resolution for i in self._ifaces], dtype=np.float64)[ifid]
+        shift = np.array([i.offset_s for i in self._ifaces], dtype=np.float64)[ifid]
+        ticks = hi << 32 | lo  # < 2**64; int64 holds it while the high word is below 2**31
+        if (hi >= 1 << 31).any():
+            ticks_f = hi.astype(np.float64) * 4294967296.0 + lo
+            ts = np.where(units > 0, ticks_f / np.maximum(units, 1), ticks_f * res) + shift
+        else:
+            # decimal resolutions split exactly into seconds and fraction, as the one-by-one path
+            u = np.maximum(units, 1)
+            sec, frac = np.divmod(ticks, u)
+            ts = np.where(units > 0, sec.astype(np.float64) + frac / u, ticks.astype(np.float64) * res) + shift
+        linktypes = np.array([i.linktype for i in self._ifaces], dtype=np.int64)[ifid]
+        cols = (p[:cut] + 28, cap[:cut], orig[:cut], ts, linktypes)
+        return cols, (cut if bad.size else None), message
 
     def _ng_block(self, buf: bytes, pos: int, end: int, offs: list[int], caps: list[int],
                   origs: list[int], tss: list[float], lts: list[int]) -> int:
-        """Consume one block; return the next position, or ``-pos - 1`` if the block is incomplete."""
+        """Consume one block; return the next position, or -1 if the block is not complete yet."""
         btype = struct.unpack_from(self._endian + "I", buf, pos)[0]
         if btype == PCAPNG_SHB:
             bom = buf[pos + 8:pos + 12]
@@ -257,7 +333,7 @@ class CaptureParser:
         if blen < 12 or blen % 4 or blen > 16 * MAX_RECORD:
             raise ParseError(f"pcapng block length {blen} invalid", self._base + pos)
         if pos + blen > end:
-            return -pos - 1
+            return -1
         if struct.unpack_from(e + "I", buf, pos + blen - 4)[0] != blen:
             raise ParseError("pcapng block trailer length does not match", self._base + pos)
         body, n = pos + 8, blen - 12
@@ -333,9 +409,15 @@ class CaptureParser:
             raise ParseError(f"pcapng packet refers to undeclared interface {ifid}", self._base + pos)
         return self._ifaces[ifid]
 
-    def _ng_batch(self, offs: list[int], caps: list[int], origs: list[int], tss: list[float],
-                  lts: list[int]) -> RecordBatch:
+    @staticmethod
+    def _ng_columns(offs: list[int], caps: list[int], origs: list[int], tss: list[float],
+                    lts: list[int]) -> tuple[np.ndarray, ...]:
         i64 = np.int64
-        return RecordBatch(self._buf, self._base, self.frames + 1, np.asarray(offs, dtype=i64),
-                           np.asarray(caps, dtype=i64), np.asarray(origs, dtype=i64),
-                           np.asarray(tss, dtype=np.float64), np.asarray(lts, dtype=i64))
+        return (np.asarray(offs, dtype=i64), np.asarray(caps, dtype=i64), np.asarray(origs, dtype=i64),
+                np.asarray(tss, dtype=np.float64), np.asarray(lts, dtype=i64))
+
+    def _ng_batch(self, parts: list[tuple[np.ndarray, ...]]) -> RecordBatch:
+        if not parts:
+            parts = [self._ng_columns([], [], [], [], [])]
+        cols = [np.concatenate([part[i] for part in parts]) for i in range(5)]
+        return RecordBatch(self._buf, self._base, self.frames + 1, *cols)

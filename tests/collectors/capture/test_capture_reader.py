@@ -223,3 +223,32 @@ def test_record_walk_finds_every_record(runs: list[tuple[int, int]], step: int |
     frames = [bytes([i % 251]) * size for i, (size, count) in enumerate(runs) for _ in range(count)]
     data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)], big_endian=big)
     assert [r[3] for r in records(data, step)] == frames
+
+
+@pytest.mark.parametrize(("damage", "needle"), [("trailer", "trailer length"), ("caplen", "beyond its block"),
+                                                ("iface", "undeclared interface 5")])
+def test_damaged_epb_among_good_ones(damage: str, needle: str) -> None:
+    blocks = [ng_epb(0, 1000 + i, FRAME) for i in range(6)]
+    bad = bytearray(blocks[3])
+    if damage == "trailer":
+        bad[-4:] = struct.pack("<I", len(bad) + 4)
+    elif damage == "caplen":
+        bad[20:24] = struct.pack("<I", len(bad))
+    else:
+        bad[8:12] = struct.pack("<I", 5)
+    head = ng_shb() + ng_idb(1)
+    data = head + b"".join(blocks[:3]) + bytes(bad) + b"".join(blocks[4:])
+    p = CaptureParser()
+    got = []
+    with pytest.raises(ParseError, match=needle) as exc:
+        for b in p.feed(data):
+            got += _rows(b)
+    assert len(got) == 3 and exc.value.offset == len(head) + 3 * len(blocks[0])
+    assert [r[1] for r in got] == pytest.approx([0.001, 0.001001, 0.001002])
+
+
+def test_epb_timestamps_per_interface_resolution_in_one_run() -> None:
+    data = ng_shb() + ng_idb(1) + ng_idb(1, tsresol=9) + ng_idb(1, tsresol=0x80 | 20)
+    data += ng_epb(0, 1_700_000_000_123_456, FRAME) + ng_epb(1, 1_700_000_000_123_456_789, FRAME)
+    data += ng_epb(2, 3 << 20, FRAME) + ng_epb(0, 1_700_000_001_000_000, FRAME)
+    assert [r[1] for r in records(data)] == [1_700_000_000.123456, 1_700_000_000.123456789, 3.0, 1_700_000_001.0]
