@@ -84,13 +84,13 @@ def _wait_for_lab(out: Path, proc: subprocess.Popen[bytes], timeout: float = 15.
     raise RuntimeError("lab did not write a running lab.json in time")
 
 
-def _run_scenario(name: str, root: Path) -> Observed:
+def _run_scenario(name: str, root: Path, rtp_base: int) -> Observed:
     out = root / name
     obs = Observed(name)
     cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", name,
            "--out", str(out), "--port", "0", "--duration", str(DURATION_S), "--fault-until", str(FAULT_UNTIL_S),
            "--keepalive", str(KEEPALIVE_S), "--register-expires", "30", "--calls-per-minute", "40",
-           "--call-seconds", "2"]
+           "--call-seconds", "2", "--rtp-base", str(rtp_base)]
     lab = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     service: Service | None = None
     try:
@@ -98,7 +98,7 @@ def _run_scenario(name: str, root: Path) -> Observed:
         obs.expected = tuple(sorted(json.loads((out / "scenario.json").read_text())["expected_findings"]))
         cfg = ServeConfig(db_path=out / "serve.db", ring_dir=out / "ring", window_s=2 * KEEPALIVE_S, hold_s=2 * KEEPALIVE_S,
                           analysis_interval_s=1.0, probe_interval_s=KEEPALIVE_S, token_interval_s=1.0,
-                          probe_timeout_s=1.5, **config_from_lab(out))
+                          probe_timeout_s=3.0, **config_from_lab(out))
         service = Service(cfg)
         service.start()
         while time.time() - t0 < DURATION_S - 3:
@@ -130,7 +130,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
     # UPSCOPE_E2E_SCENARIOS=a,b narrows the run while debugging one scenario.
     names = [n for n in SCENARIOS if n in os.environ.get("UPSCOPE_E2E_SCENARIOS", n)]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        results = list(pool.map(lambda n: _run_scenario(n, root), names))
+        # Labs run side by side on the same 127.0.0.x addresses: disjoint RTP ranges keep their media apart.
+        results = list(pool.map(lambda i_n: _run_scenario(i_n[1], root, 10000 + 1000 * i_n[0]), enumerate(names)))
     summary = {o.scenario: {"opened_s": _round(o.first_time(0, FAULT_UNTIL_S, o.expected)),
                             "closed_after_lift_s": _round(o.closed_at(), -FAULT_UNTIL_S)} for o in results}
     print("\nserve vs lab (opened: s after lab start; closed: s after the fault was lifted):")
