@@ -86,3 +86,21 @@ def test_cli_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert both.returncode == 2 and "at most one of" in both.stderr and "Traceback" not in both.stderr
     keylog = _cli("--keylog", str(tmp_path / "k.log"))
     assert keylog.returncode == 2 and "--keylog goes with --capture" in keylog.stderr
+
+
+def test_capture_mode_source_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`upscope dashboard --capture F` hands the Streamlit process a files source in the environment."""
+    import json
+
+    pcap = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps" / "sipnab_SIP_CALL_RTP_G711.pcap"
+    if not pcap.exists():
+        pytest.skip(f"{pcap} not found (the shared captures live in ../shared/pcaps)")
+    monkeypatch.setenv(data.SOURCE_ENV, json.dumps({"kind": "files", "captures": [str(pcap)],
+                                                    "label": "capture sipnab"}))
+    at = AppTest.from_string("from dashboard.pages import calls\ncalls.render()", default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "capture sipnab" in at.caption[0].value
+    assert list(at.dataframe[0].value["call_id"]) == ["12013223@200.57.7.195", "12015624@200.57.7.195"]
+    with pytest.raises(data.SourceError, match="unknown"):
+        data.source_from_config({"kind": "nope"})
