@@ -71,7 +71,7 @@ class IcmpUnreachable:
 
 @dataclass(slots=True)
 class UdpBatch:
-    """Columns of plain Ethernet/IPv4/UDP datagrams that look like RTP/RTCP (first byte 0b10……).
+    """Columns of plain IPv4/UDP datagrams that look like RTP/RTCP (first byte 0b10……).
 
     The capture fast lane hands these to a vectorising media analyser in one call per chunk
     instead of one ``UdpPacket`` per datagram (the per-packet budget of a 1-M-packet capture is
