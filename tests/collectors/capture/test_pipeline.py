@@ -298,3 +298,26 @@ def test_sip_after_a_tcp_hole_is_read_again(tmp_path: Path) -> None:
     assert r.sip_requests == {"OPTIONS": 2}
     hole = [e for e in r.errors if e.layer == "tcp"]
     assert [(e.kind, e.frame) for e in hole] == [("truncated", 4)] and "never captured" in hole[0].message
+
+
+@pytest.mark.parametrize("size", [1, 7, 100])
+def test_sip_over_tcp_in_tiny_segments_equals_whole(tmp_path: Path, size: int) -> None:
+    msgs = dialog("tiny@pbx")
+    wire = {PBX: b"".join(m for m in msgs if not m.startswith(b"SIP/2.0")),
+            CONN: b"".join(m for m in msgs if m.startswith(b"SIP/2.0"))}
+
+    def capture(step: int) -> list[tuple[str, int | None, str, int]]:
+        frames: list[tuple[float, bytes]] = []
+        _tcp(frames, 99, b"", 0.0, flags=0x02)
+        _tcp(frames, 4999, b"", 0.01, CONN, PBX, flags=0x12)
+        t = 1.0
+        for side, start in ((PBX, 100), (CONN, 5000)):
+            data = wire[side]
+            for off in range(0, len(data), step):
+                _tcp(frames, start + off, data[off:off + step], t, side, CONN if side == PBX else PBX)
+                t += 0.001
+        r = run(tmp_path, frames)
+        return [(m.method or "", m.status, m.call_id, m.cseq) for m in r.sip_messages]
+
+    whole = capture(1 << 20)
+    assert len(whole) == 4 and capture(size) == whole
