@@ -204,10 +204,11 @@ class Pipeline:
         self._fast_ctx: _FastContext | None = None
         # one decrypted SIP message per (src, sport, dst, dport): marks those TLS flows decrypted
         self.decrypted: dict[tuple[str, int, str, int], Any] = {}
-        # per (connection, src, sport): "sip" | "tls" | "stun" | "ws" | "other"
+        # per (connection, src, sport): "sip" | "tls" | "stun" | "ws"
         self._stream_kind: dict[tuple[int, str, int], str] = {}
         # (connection, src, sport) → stream id handed to the SIP analyser after a capture hole
         self._resync: dict[tuple[int, str, int], int] = {}
+        self._resync_next = _RESYNC_BASE
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -232,7 +233,7 @@ class Pipeline:
             return
         b0 = p[0]
         # SIP start lines begin with a letter (or CRLF keepalives); RTP with 0b10; STUN with 0b00.
-        if (b0 >= 0x41 or b0 in (0x0D, 0x0A) or pkt.sport in SIP_PORTS or pkt.dport in SIP_PORTS) \
+        if (0x41 <= b0 <= 0x7A or b0 in (0x0D, 0x0A) or pkt.sport in SIP_PORTS or pkt.dport in SIP_PORTS) \
                 and self.sip is not None and self.sip.on_udp(pkt):
             return
         if b0 < 0x40 and len(p) >= 20 and self.stun is not None and self.stun.on_udp(pkt):
@@ -290,7 +291,10 @@ class Pipeline:
             if kind == "sip":
                 # A fresh stream id makes the SIP analyser start over at the next start line
                 # instead of reading the bytes after the hole as the rest of a cut message.
-                self._resync[key] = _RESYNC_BASE + len(self._resync)
+                if len(self._resync) >= MAX_STREAM_KINDS:
+                    self._resync.clear()
+                self._resync[key] = self._resync_next
+                self._resync_next += 1
         alias = self._resync.get(key)
         if alias is not None:
             piece = StreamData(piece.frame, piece.ts, piece.src, piece.sport, piece.dst, piece.dport, piece.data,
