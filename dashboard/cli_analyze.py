@@ -41,7 +41,22 @@ def _fail(cmd: str, message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(files: list[Path], keylog: Path | None, show_progress: bool) -> tuple[AnalysisResult, Any]:
+def _tls_ports(pipe: Pipeline, site: Any) -> set[int]:
+    """Ports tshark decodes as SIP over TLS for the key log, on top of 5061/65061: the site's
+    connector port, and the server ports of the TLS connections in the capture except HTTPS
+    (the connector's REST API is TLS too, but not SIP)."""
+    ports: set[int] = set()
+    connector = getattr(getattr(getattr(site, "endpoints", None), "connector", None), "port", None)
+    if isinstance(connector, int):
+        ports.add(connector)
+    seen = getattr(pipe.tls, "server_ports", None)
+    if seen is not None:
+        ports |= {p for p in seen() if p != 443}
+    return ports
+
+
+def _run(files: list[Path], keylog: Path | None, show_progress: bool,
+         site: Any = None) -> tuple[AnalysisResult, Any]:
     pipe = Pipeline()
     total = sum(p.stat().st_size for p in files if p.is_file())
     console = Console(stderr=True)
@@ -59,8 +74,8 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool) -> tuple[A
                 pipe.add_trace_log(path, advance)
             else:
                 pipe.add_capture(path, advance)
-            if keylog is not None and path.is_file():
-                feed_decrypted_sip(pipe, path, keylog)
+            if keylog is not None and path.is_file() and not looks_like_trace_log(path):
+                feed_decrypted_sip(pipe, path, keylog, _tls_ports(pipe, site))
     return pipe.finish(), pipe.outcomes
 
 
@@ -153,7 +168,7 @@ def analyze_cmd(
             from core.site import load_site
 
             loaded_site = load_site(site)
-        result, outcomes = _run(files, keylog, progress)
+        result, outcomes = _run(files, keylog, progress, loaded_site)
         findings = _findings(result, loaded_site) if loaded_site is not None else None
     except UpscopeError as exc:
         raise _fail("analyze", str(exc)) from None

@@ -167,13 +167,17 @@ def test_export_is_readable_by_tshark(tmp_path: Path) -> None:
     assert "INVITE" in stat and "BYE" in stat
 
 
-def test_keylog_decrypts_sip_over_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("port", [65061, 37083])  # the trunk port, and one only the capture shows
+def test_keylog_decrypts_sip_over_tls(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("tshark") is None:
         pytest.skip("tshark not installed")
     import ssl
 
     sys.path.insert(0, str(REPO / "tests" / "collectors" / "tls"))
-    from tls_capture import SERVER, tls_session, write_pcap
+    import tls_capture
+    from tls_capture import tls_session, write_pcap
+
+    monkeypatch.setattr(tls_capture, "SERVER", (tls_capture.SERVER[0], port))
 
     def msg(first: str, cseq: str) -> bytes:
         return (f"{first}\r\nVia: SIP/2.0/TLS 10.1.1.10:40001;branch=z9hG4bK7\r\nFrom: <sip:100@pbx>;tag=1\r\n"
@@ -187,7 +191,7 @@ def test_keylog_decrypts_sip_over_tls(tmp_path: Path) -> None:
     write_pcap(cap, s.segments)
     code, out, _ = invoke("analyze", "-f", "json", str(cap))
     plain = json.loads(out)
-    assert code == 0 and plain["sip"]["requests"] == {} and plain["tls_flows"][0]["server_port"] == SERVER[1]
+    assert code == 0 and plain["sip"]["requests"] == {} and plain["tls_flows"][0]["server_port"] == port
     code, out, err = invoke("analyze", "-f", "json", "--keylog", str(keylog), str(cap))
     doc = json.loads(out)
     assert code == 0, err
