@@ -630,22 +630,39 @@ def _ipv4_name(value: int) -> str:
     return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
 
 
+#: RTP may start a little before the capture point sees the SDP that announced it (early media,
+#: the answer crossing the first packets); announcements this much later still count.
+SDP_LEAD_S = 2.0
+
+
+def _announced_call(announcements: list[tuple[float, str]] | None, first_ts: float) -> str | None:
+    """The call of the latest announcement made before ``first_ts`` (+ lead), else the first one."""
+    if not announcements:
+        return None
+    before = [cid for ts, cid in announcements if ts <= first_ts + SDP_LEAD_S]
+    return before[-1] if before else announcements[0][1]
+
+
 def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
               media: dict[str, Any]) -> tuple[tuple[RtpStreamStats, ...], tuple[CallInfo, ...]]:
     """Join RTP streams to calls by SDP-announced destination and flag one-way audio.
 
-    ``media`` maps Call-ID → announced endpoints (objects with ``addr``, ``port``, ``sender``,
-    ``direction``). A stream already tagged with a call keeps it; else the call whose SDP named
-    the stream's destination address:port (latest announcement wins) claims it.
+    ``media`` maps Call-ID → announced endpoints (objects with ``addr``, ``port``, ``ts``,
+    ``sender``, ``direction``). The call whose SDP named the stream's destination address:port
+    most recently before the stream began claims it: PBXs hand the same media port to call after
+    call, and SDP read from a trace log may be fed after the capture's RTP, so the time decides,
+    not the order of feeding. Only a stream no announcement explains keeps the analyser's tag.
     """
-    by_dest: dict[tuple[str, int], str] = {}
+    by_dest: dict[tuple[str, int], list[tuple[float, str]]] = {}
     for call_id, eps in media.items():
         for ep in eps:
-            by_dest[(ep.addr, ep.port)] = call_id
+            by_dest.setdefault((ep.addr, ep.port), []).append((ep.ts, call_id))
+    for announcements in by_dest.values():
+        announcements.sort()
     out_streams = []
     members: dict[str, list[int]] = {}
     for i, s in enumerate(streams):
-        cid = s.call_id or by_dest.get((s.dst, s.dst_port))
+        cid = _announced_call(by_dest.get((s.dst, s.dst_port)), s.first_ts) or s.call_id
         if cid != s.call_id:
             s = dataclasses.replace(s, call_id=cid)
         out_streams.append(s)
@@ -690,13 +707,17 @@ def exit_code(outcomes: list[SourceOutcome]) -> int:
 def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path, ports: Iterable[int] = ()) -> None:
     """Feed the SIP that tshark decrypts from ``capture`` with ``keylog`` into the SIP analyser.
 
-    ``ports`` are the SIP/TLS server ports (e.g. the site's connector port) on top of 5061/65061.
+    ``ports`` are the SIP/TLS server ports (e.g. the site's connector port) on top of 5061/65061;
+    the server ports of the TLS connections seen in the capture are added too, except HTTPS (the
+    connector's REST API is TLS but not SIP), so a lab or a moved connector port still decrypts.
     """
     from collectors.tls.decrypt import decrypt_sip, tls_ports
 
     if pipe.sip is None:
         raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
-    for m in decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports))):
+    seen = getattr(pipe.tls, "server_ports", None)
+    observed = {p for p in seen() if p != 443} if seen is not None else set()
+    for m in decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports, *observed))):
         pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
         pipe.decrypted.setdefault((m.src, m.sport, m.dst, m.dport), m)
 

@@ -41,18 +41,11 @@ def _fail(cmd: str, message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _tls_ports(pipe: Pipeline, site: Any) -> set[int]:
-    """Ports tshark decodes as SIP over TLS for the key log, on top of 5061/65061: the site's
-    connector port, and the server ports of the TLS connections in the capture except HTTPS
-    (the connector's REST API is TLS too, but not SIP)."""
-    ports: set[int] = set()
-    connector = getattr(getattr(getattr(site, "endpoints", None), "connector", None), "port", None)
-    if isinstance(connector, int):
-        ports.add(connector)
-    seen = getattr(pipe.tls, "server_ports", None)
-    if seen is not None:
-        ports |= {p for p in seen() if p != 443}
-    return ports
+def _site_tls_ports(site: Any) -> tuple[int, ...]:
+    """The site's connector port, for key-log decryption (the analysis adds 5061/65061 and the
+    TLS server ports the capture shows)."""
+    port = getattr(getattr(getattr(site, "endpoints", None), "connector", None), "port", None)
+    return (port,) if isinstance(port, int) else ()
 
 
 def _run(files: list[Path], keylog: Path | None, show_progress: bool,
@@ -75,7 +68,7 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool,
             else:
                 pipe.add_capture(path, advance)
             if keylog is not None and path.is_file() and not looks_like_trace_log(path):
-                feed_decrypted_sip(pipe, path, keylog, _tls_ports(pipe, site))
+                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site))
     return pipe.finish(), pipe.outcomes
 
 
