@@ -137,5 +137,8 @@ def register(app: typer.Typer) -> None:
                 pass
         finally:
             server.stop()
-            service.stop()
+            ring = service.stop()
+            if ring is not None and ring.packets is not None:
+                print(f"upscope serve: capture: {ring.packets} packets received, {ring.dropped or 0} dropped "
+                      f"({ring.tool})", file=sys.stderr, flush=True)
             print("upscope serve: stopped", file=sys.stderr, flush=True)

@@ -32,7 +32,7 @@ from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
 from collectors.runtime.history import History
-from collectors.runtime.ring import CaptureRing, RingConfig
+from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
 from collectors.runtime.totals import Totals, digest
 from collectors.runtime.window import recent
@@ -128,16 +128,17 @@ class Service:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> RingStats | None:
+        """Stop collectors and the capture; returns the capture tool's final statistics (drops)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._ring is not None:
-            self._ring.stop()
+        ring = self._ring.stop() if self._ring is not None else None
         if self._tail is not None:
             self._tail.close()
         self.history.close()
+        return ring
 
     def reload(self) -> None:
         """SIGHUP: re-read the site file at the next tick."""
