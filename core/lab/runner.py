@@ -95,6 +95,9 @@ def validate(cfg: LabConfig) -> Scenario:
         (not 0.5 <= cfg.keepalive <= 3600, "keepalive interval must be 0.5..3600 s"),
         (not 2 <= cfg.register_expires <= 86400, "register expiry must be 2..86400 s"),
         (cfg.block_mode not in ("auto", "nft", "blackhole"), "block mode is auto, nft or blackhole"),
+        (cfg.connector_ca is not None and not cfg.connector_ca.is_file(),
+         f"--connector-ca {cfg.connector_ca} is not a readable file"),
+        (cfg.connector_ca is not None and cfg.connector is None, "--connector-ca needs --connector"),
         (any(not 0 <= p <= 65535 for p in (cfg.sip_port, cfg.stun_port, cfg.rest_port, cfg.https_port)),
          "ports must be 0..65535"),
     ]
@@ -269,7 +272,14 @@ class Lab:
         cfg, sc = self.cfg, self.scenario
         # Signals first: a SIGTERM during set-up must still run the clean-up below.
         self._install_signals(asyncio.get_running_loop())
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / f".write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            self._remove_signals()
+            raise LabError(f"--out {self.out}: not a writable directory ({exc.strerror})") from None
         for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt", "lab.json"):
             with contextlib.suppress(FileNotFoundError):
                 (self.out / name).unlink()
@@ -421,7 +431,10 @@ class Lab:
         if not external:
             ctx = ssl.create_default_context(cafile=str(ca))
         elif self.cfg.connector_ca is not None:
-            ctx = ssl.create_default_context(cafile=str(self.cfg.connector_ca))
+            try:
+                ctx = ssl.create_default_context(cafile=str(self.cfg.connector_ca))
+            except (OSError, ssl.SSLError) as exc:
+                raise LabError(f"--connector-ca {self.cfg.connector_ca}: no usable CA certificate ({exc})") from None
         else:
             # A real server's certificate cannot be checked without its CA; the lab is a test
             # tool, and the capture analysis reports certificate validity separately.

@@ -77,7 +77,8 @@ def _numbering_mismatch(site: SiteDict, today: dt.date) -> None:
 
 
 def _expert_drift(site: SiteDict, today: dt.date) -> None:
-    site["connectivity"]["simultaneous_calls"] = site["wizard"]["settings"]["simultaneous_calls"] - 2
+    wizard = site["wizard"]["settings"]["simultaneous_calls"]
+    site["connectivity"]["simultaneous_calls"] = wizard - 2 if wizard > 2 else wizard + 2
 
 
 def _low_bandwidth(site: SiteDict, today: dt.date) -> None:

@@ -113,9 +113,11 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
     (["--connector", "nohost"], "is not HOST:PORT"),
     (["--scenario", "one-way-audio", "--connector", "127.0.0.1:5061"], "needs the emulated connector"),
     (["--loss", "150"], "--loss must be 0..100"),
+    (["--connector", "127.0.0.1:5061", "--connector-ca", "/nonexistent/ca.pem"], "is not a readable file"),
+    (["--out", "/dev/null"], "not a writable directory"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    res = upscope("lab", "--out", str(tmp_path / "o"), "--duration", "1", *args)
+    res = upscope("lab", "--out", str(tmp_path / "o"), "--duration", "1", "--port", "0", *args)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr

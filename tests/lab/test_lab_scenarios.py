@@ -249,3 +249,24 @@ def test_config_fault_window_rewrites_the_site_file(tmp_path: Path) -> None:
     assert times, "no 403 during the window"
     assert all(window["start_ts"] <= t <= window["end_ts"] + 0.5 for t in times), (times, window)
     assert summary.stats["pbx"]["calls_received"]["answered"] >= 1  # healthy calls around it
+
+
+@pytest.mark.parametrize("lines", [1, 2, 8, 500])
+def test_every_scenario_site_is_valid_for_any_trunk_line_count(lines: int) -> None:
+    import datetime as dt
+
+    import yaml as _yaml
+
+    from core.lab import artifacts
+    from core.site.loader import load_site_text
+
+    today = dt.date(2026, 11, 26)
+    for name, sc in SCENARIOS.items():
+        base = artifacts.base_site(
+            name="lab", pbx_ip="127.0.0.2", connector=("127.0.0.1", 65061), stun=("127.0.0.1", 3478),
+            rest=("127.0.0.1", 8443), media=range(30000, 30400), users=3, flavour=sc.flavour,
+            api_key="k", today=today, lines=lines)
+        site = load_site_text(_yaml.safe_dump(artifacts.site_for(base, sc, True, None, today)), name)
+        wizard = site.wizard.settings.simultaneous_calls if site.wizard else None
+        drifted = site.connectivity.simultaneous_calls != wizard
+        assert drifted == (name == "expert-mode-drift"), name
