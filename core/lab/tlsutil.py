@@ -54,8 +54,20 @@ def _name(cn: str) -> x509.Name:
     ])
 
 
+def sweep_stale_pki() -> list[Path]:
+    """Remove key directories of labs that died without clean-up (SIGKILL); returns them."""
+    gone = []
+    for path in Path(tempfile.gettempdir()).glob("upscope-lab-pki-*-*"):
+        pid = path.name.split("-")[3]
+        if pid.isascii() and pid.isdigit() and not Path(f"/proc/{pid}").exists() and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+    return gone
+
+
 def make_pki(hosts: tuple[str, ...] = ("127.0.0.1",)) -> LabPki:
     """A CA and one server certificate valid for ``CONNECTOR_NAME``, localhost and ``hosts``."""
+    sweep_stale_pki()
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (

@@ -232,3 +232,19 @@ def test_lab_runs_without_capture_rights(tmp_path: Path, monkeypatch: pytest.Mon
     info = _lab_state(summary.out)
     assert info["capture"] is None and info["warnings"]
     assert not (summary.out / "lab.pcapng").exists()
+
+
+def test_stale_key_directory_of_a_killed_lab_is_swept() -> None:
+    import tempfile
+
+    from core.lab.tlsutil import make_pki, sweep_stale_pki
+
+    dead = 2**22 + 54321  # above the default pid_max: never a live process
+    stale = Path(tempfile.mkdtemp(prefix=f"upscope-lab-pki-{dead}-"))
+    (stale / "key.pem").write_text("not a real key")
+    mine = make_pki()  # sweeps on the way
+    try:
+        assert not stale.exists()
+        assert mine.directory.exists() and mine.directory not in sweep_stale_pki()
+    finally:
+        mine.cleanup()
