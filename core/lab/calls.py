@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 import secrets
 import zlib
@@ -43,9 +44,13 @@ def sdp(ip: str, port: int, session: int) -> bytes:
 
 def sdp_peer(body: bytes) -> tuple[str, int] | None:
     text = body.decode("utf-8", "replace")
-    c = re.search(r"(?m)^c=IN IP4 (\S+)", text)
-    m = re.search(r"(?m)^m=audio (\d+) ", text)
-    if not c or not m:
+    c = re.search(r"(?m)^c=IN IP4 ([0-9.]{7,15})\s*$", text)
+    m = re.search(r"(?m)^m=audio ([0-9]{1,5}) ", text)
+    if not c or not m or not 0 < int(m.group(1)) < 65536:
+        return None
+    try:
+        ipaddress.IPv4Address(c.group(1))
+    except ValueError:
         return None
     return c.group(1), int(m.group(1))
 

@@ -79,6 +79,7 @@ class RtpEndpoint:
     def __init__(self, transport: asyncio.DatagramTransport, counter: _Counter, port: int) -> None:
         self.transport, self.counter, self.port = transport, counter, port
         self.sent = 0
+        self.send_errors = 0
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -120,9 +121,14 @@ class RtpEndpoint:
             await asyncio.sleep(max(0.0, start + n * PACKET_INTERVAL - loop.time()))
 
     def _emit(self, packet: bytes, peer: tuple[str, int]) -> None:
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        try:
             self.transport.sendto(packet, peer)
-            self.sent += 1
+        except OSError:  # an unreachable peer (a real server's SDP) must not end the call
+            self.send_errors += 1
+            return
+        self.sent += 1
 
     async def close(self) -> None:
         if self._task is not None:

@@ -138,3 +138,25 @@ def test_rtp_packet_and_alaw() -> None:
     # ITU-T G.711 A-law reference points: +0 → 0xD5, -0 side → 0x55, full scale → 0xAA / 0x2A
     assert _alaw(0) == 0xD5 and _alaw(-8) == 0x55
     assert _alaw(32767) == 0xAA and _alaw(-32768) == 0x2A
+
+
+@given(st.text(max_size=300))
+def test_header_helpers_take_any_text(text: str) -> None:
+    from core.lab.sipmsg import param
+
+    assert isinstance(parse_auth_params(text), dict)
+    assert isinstance(uri_user(text), str)
+    assert param(text, "expires") is None or isinstance(param(text, "expires"), str)
+
+
+@given(st.binary(max_size=400))
+def test_sdp_peer_takes_any_body(body: bytes) -> None:
+    peer = sdp_peer(body)
+    assert peer is None or (isinstance(peer[0], str) and 0 < peer[1] < 65536)
+    assert sdp_peer(b"c=IN IP4 1.2.3.4\r\nm=audio 99999 RTP/AVP 8\r\n") is None
+    assert sdp_peer(b"c=IN IP4 999.2.3.4\r\nm=audio 9 RTP/AVP 8\r\n") is None
+
+
+def test_sdp_offer_round_trip() -> None:
+    assert sdp_peer(sdp("127.0.0.1", 40000, 7)) == ("127.0.0.1", 40000)
+    assert sdp_peer(b"v=0\r\nm=audio 1 RTP/AVP 8\r\n") is None  # no c= line
