@@ -225,6 +225,17 @@ def test_record_walk_finds_every_record(runs: list[tuple[int, int]], step: int |
     assert [r[3] for r in records(data, step)] == frames
 
 
+@pytest.mark.parametrize("step", [None, 4096, 65536 + 5])
+@pytest.mark.parametrize("big", [False, True])
+def test_record_walk_runs_longer_than_one_check(step: int | None, big: bool) -> None:
+    """Runs longer than the walk's look-ahead window, and lengths that differ from the run's only
+    in the second or third byte of the length field, end the run exactly where they should."""
+    sizes = [214] * 2500 + [214 + 256] + [214] * 3 + [214 + 65536] + [214] * 1100 + [1, 1, 214]
+    frames = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)], big_endian=big)
+    assert [r[3] for r in records(data, step)] == frames
+
+
 @pytest.mark.parametrize(("damage", "needle"), [("trailer", "trailer length"), ("caplen", "beyond its block"),
                                                 ("iface", "undeclared interface 5")])
 def test_damaged_epb_among_good_ones(damage: str, needle: str) -> None:
