@@ -79,9 +79,8 @@ class SipConnection:
                     continue
                 if resp.status >= 200:
                     return resp
-                if resp.status == 100 or resp.status < 200:
-                    # provisional: an INVITE may ring for a while (Timer C territory)
-                    deadline = max(deadline, loop.time() + timeout)
+                # provisional: an INVITE may ring for a while (Timer C territory)
+                deadline = max(deadline, loop.time() + timeout)
         finally:
             self._pending.pop(key, None)
 
