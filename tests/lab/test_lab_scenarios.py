@@ -270,3 +270,18 @@ def test_every_scenario_site_is_valid_for_any_trunk_line_count(lines: int) -> No
         wizard = site.wizard.settings.simultaneous_calls if site.wizard else None
         drifted = site.connectivity.simultaneous_calls != wizard
         assert drifted == (name == "expert-mode-drift"), name
+
+
+def test_clone_and_port_443_faults_open_and_close_in_a_window(tmp_path: Path) -> None:
+    clone = lab(tmp_path / "clone", "cloned-system", duration=6.0, fault_from=1.0, fault_until=3.5)
+    sip = tshark_sip(clone.out)
+    from_clone = [m for m in sip if m.src == "127.0.0.3" and m.method == "REGISTER"]
+    assert from_clone and any(m.expires == "0" for m in from_clone)  # the clone leaves at the window end
+    assert any(m.status == 200 and m.cseq.endswith("REGISTER") and m.src == "127.0.0.1" for m in sip)
+    assert clone.stats["clone"]["register_answers"].get(200, 0) >= 2  # registered, then unregistered
+
+    web = lab(tmp_path / "web", "port-443-open", duration=6.0, fault_from=1.5, fault_until=4.0, keepalive=1.0)
+    probes = web.stats["probe_443"]
+    assert probes["answered"] >= 1 and probes["refused"] >= 2  # closed before and after, open in between
+    _no_leftovers(clone.out)
+    _no_leftovers(web.out)
