@@ -285,3 +285,20 @@ def test_clone_and_port_443_faults_open_and_close_in_a_window(tmp_path: Path) ->
     assert probes["answered"] >= 1 and probes["refused"] >= 2  # closed before and after, open in between
     _no_leftovers(clone.out)
     _no_leftovers(web.out)
+
+
+def test_key_and_jwt_faults_open_and_close_in_a_window(tmp_path: Path) -> None:
+    key = lab(tmp_path / "key", "register-forbidden", duration=7.0, fault_from=1.0, fault_until=3.5)
+    regs = [m.status for m in tshark_sip(key.out) if m.cseq.endswith("REGISTER") and m.status]
+    first_403 = regs.index(403)
+    assert 200 in regs[:first_403] and 200 in regs[first_403:]  # registered, refused, registered again
+    assert key.stats["pbx"]["rest_answers"].get(401, 0) >= 1 and key.stats["pbx"]["rest_answers"].get(200, 0) >= 1
+
+    jwt = lab(tmp_path / "jwt", "jwt-missing", duration=6.0, fault_from=1.0, fault_until=3.5, keepalive=1.0)
+    rest = jwt.stats["pbx"]["rest_answers"]
+    assert rest.get(401, 0) >= 1 and rest.get(200, 0) >= 2
+    assert (jwt.out / "jwt.txt").is_file()  # restored after the window
+    site = yaml.safe_load((jwt.out / "site.yaml").read_text())
+    assert site["tenant"]["jwt"] == f"file:{jwt.out / 'jwt.txt'}"
+    _no_leftovers(key.out)
+    _no_leftovers(jwt.out)
