@@ -1,0 +1,287 @@
+"""The body of ``upscope analyze``, without typer: `cli_analyze` wraps it in the typer command, and
+``fast_main`` runs it straight from ``sys.argv`` for the plain invocations scripts use.
+
+Why a second entry: typer coerces every parameter through pydantic, and with rich that is about
+0.2 s of imports per run — a tenth of analysing a million packets, paid again for every capture a
+script analyses. ``fast_main`` accepts only the unambiguous spellings of the options and returns
+None for anything else (``--help``, unknown or repeated options, ``--``, a missing value), so typer
+still produces every usage message and error. rich is imported only to draw the progress bar or
+the table.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from collectors.analyze import Pipeline, exit_code, feed_decrypted_sip
+from collectors.capture.tracelog import looks_like_trace_log
+from collectors.report import iter_json, to_html, to_json_dict
+from core.analysis import AnalysisResult
+from core.errors import UpscopeError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+PROGRESS_MIN_BYTES = 20 << 20  # smaller inputs finish before a bar would be readable
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    HTML = "html"
+
+
+def fail(cmd: str, message: str) -> None:
+    """The one-line error of a command (the caller exits with 2)."""
+    sys.stderr.write(f"upscope {cmd}: {' '.join(message.split())}\n")
+
+
+def _site_tls_ports(site: Any) -> tuple[int, ...]:
+    """The site's connector port, for key-log decryption (the analysis adds 5061/65061 and the
+    TLS server ports the capture shows)."""
+    port = getattr(getattr(getattr(site, "endpoints", None), "connector", None), "port", None)
+    return (port,) if isinstance(port, int) else ()
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
+    """(advance by n bytes, describe the current file): a rich bar on a terminal for long inputs,
+    otherwise no-ops (and rich is not imported)."""
+    if show and total >= PROGRESS_MIN_BYTES:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        if console.is_terminal:
+            with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
+                          TimeRemainingColumn(), console=console, transient=True) as progress:
+                task = progress.add_task("analysing", total=total)
+                yield (lambda n: progress.advance(task, n),
+                       lambda name: progress.update(task, description=f"analysing {name}"))
+            return
+    yield (lambda n: None, lambda name: None)
+
+
+def _run(files: list[Path], keylog: Path | None, show_progress: bool,
+         site: Any = None) -> tuple[AnalysisResult, Any]:
+    pipe = Pipeline()
+    total = sum(p.stat().st_size for p in files if p.is_file())
+    with _progress(total, show_progress) as (advance, describe):
+        for path in files:
+            describe(path.name)
+            if path.is_file() and looks_like_trace_log(path):
+                pipe.add_trace_log(path, advance)
+            else:
+                pipe.add_capture(path, advance)
+            if keylog is not None and path.is_file() and not looks_like_trace_log(path):
+                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site))
+    return pipe.finish(), pipe.outcomes
+
+
+def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
+    from core.diagnosis import DiagnosisInputs, diagnose
+
+    diag = diagnose(DiagnosisInputs(site=site, analysis=result))
+    return [f.to_dict() for f in diag.findings]
+
+
+def _table(doc: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    s = doc["summary"]
+    console.print(f"[bold]{', '.join(doc['sources'])}[/bold]: {s['packets']} packets, "
+                  f"{(s['duration_s'] or 0):.1f} s, link types {', '.join(doc['link_types']) or '—'}"
+                  + (" [red]PARTIAL (damaged input)[/red]" if doc["partial"] else ""), highlight=False)
+    console.print(f"SIP: {s['sip_messages']} messages · requests "
+                  + (" ".join(f"{k}×{v}" for k, v in sorted(doc["sip"]["requests"].items())) or "—")
+                  + " · responses "
+                  + (" ".join(f"{k}×{v}" for k, v in sorted(doc["sip"]["responses"].items())) or "—"),
+                  highlight=False)
+    if doc.get("findings"):
+        t = Table(title="Findings", title_justify="left")
+        for col in ("severity", "id", "title", "evidence"):
+            t.add_column(col)
+        for f in doc["findings"]:
+            t.add_row(f["severity"], f["id"], f["title"], "; ".join(e["text"] for e in f["evidence"][:3]))
+        console.print(t)
+    if doc["calls"]:
+        t = Table(title="Calls", title_justify="left")
+        for col in ("Call-ID", "caller → callee", "state", "final", "setup ms", "duration s", "streams", "1-way"):
+            t.add_column(col)
+        for c in doc["calls"][:200]:
+            t.add_row(c["call_id"][:40], f"{c['caller']} → {c['callee']}", c["state"], str(c["final_code"] or "—"),
+                      "—" if c["setup_ms"] is None else f"{c['setup_ms']:.0f}",
+                      "—" if c["duration_s"] is None else f"{c['duration_s']:.1f}", str(len(c["streams"])),
+                      "YES" if c["one_way_audio"] else "")
+        console.print(t)
+    if doc["registrations"]:
+        t = Table(title="Registrations", title_justify="left")
+        for col in ("AOR", "registrar", "attempts", "401/407", "last code", "expiry s", "registered"):
+            t.add_column(col)
+        for r in doc["registrations"]:
+            t.add_row(r["aor"], r["registrar"], str(r["attempts"]), str(r["challenges"]), str(r["last_code"]),
+                      str(r["granted_expiry_s"]), "yes" if r["registered"] else "NO")
+        console.print(t)
+    if doc["rtp_streams"]:
+        t = Table(title="RTP streams", title_justify="left")
+        for col in ("src", "dst", "SSRC", "codec", "pkts", "lost", "max Δ ms", "mean/max jitter ms", "MOS", "call"):
+            t.add_column(col)
+        for r in doc["rtp_streams"][:200]:
+            t.add_row(f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
+                      str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
+                      f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
+                      "—" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
+        console.print(t)
+    if doc["tls_flows"]:
+        t = Table(title="TLS flows", title_justify="left")
+        for col in ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"):
+            t.add_column(col)
+        for f in doc["tls_flows"]:
+            t.add_row(f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
+                      str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
+        console.print(t)
+    if doc["errors"]:
+        counts = ", ".join(f"{k} {v}" for k, v in s["errors"].items())
+        console.print(f"[yellow]Problems ({counts}); first ones:[/yellow]")
+        for e in doc["errors"][:10]:
+            where = f" frame {e['frame']}" if e["frame"] else (f" byte {e['offset']}" if e["offset"] is not None else "")
+            console.print(f"  {e['kind']} {e['layer']}{where}: {e['message']}", highlight=False, markup=False)
+
+
+def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = None,
+            format: Format = Format.TABLE, out: Path | None = None, call: str | None = None,
+            export_pcap: Path | None = None, progress: bool = True) -> int:
+    """Run ``upscope analyze``; the exit code (errors are one line on stderr)."""
+    if (call is None) != (export_pcap is None):
+        fail("analyze", "--call and --export-pcap go together")
+        return 2
+    if keylog is not None and not keylog.is_file():
+        fail("analyze", f"--keylog {keylog}: no such file")
+        return 2
+    try:
+        loaded_site = None
+        if site is not None:  # a bad site file fails before minutes of analysis, not after
+            from core.site import load_site
+
+            loaded_site = load_site(site)
+        result, outcomes = _run(files, keylog, progress, loaded_site)
+        findings = _findings(result, loaded_site) if loaded_site is not None else None
+    except UpscopeError as exc:
+        fail("analyze", str(exc))
+        return 2
+    code = exit_code(outcomes)
+    for o in outcomes:
+        if o.message:
+            sys.stderr.write(f"upscope analyze: {' '.join(o.message.split())}\n")
+    if code == 2:
+        return 2
+    if findings:
+        code = max(code, 1)
+    if call is not None and export_pcap is not None:
+        from collectors.export import export_call
+        from traces.call_export import select_call
+
+        try:
+            sel = select_call(result, call)
+            with export_pcap.open("wb") as fh:
+                exp = export_call(files, sel, fh)
+        except UpscopeError as exc:
+            fail("analyze", str(exc))
+            return 2
+        except OSError as exc:
+            fail("analyze", f"--export-pcap {export_pcap}: {exc.strerror or exc}")
+            return 2
+        sys.stderr.write(f"upscope analyze: wrote {exp.written} packets of call {call} to {export_pcap}\n")
+    name = {Format.JSON: "analysis.json", Format.HTML: "analysis.html", Format.TABLE: "analysis.txt"}[format]
+    target = out / name if out is not None else None
+    try:
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with (target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)) as fh:
+            if format is Format.JSON:
+                # streamed item by item: memory does not grow with the number of calls/streams
+                for piece in iter_json(result, findings):
+                    fh.write(piece)
+            elif format is Format.HTML:
+                fh.write(to_html(to_json_dict(result, findings)))
+            else:
+                from rich.console import Console
+
+                if target is not None:
+                    _table(to_json_dict(result, findings), Console(file=fh, width=160, no_color=True))
+                else:
+                    _table(to_json_dict(result, findings), Console(width=None if sys.stdout.isatty() else 160))
+    except OSError as exc:
+        fail("analyze", f"--out {out}: {exc.strerror or exc}")
+        return 2
+    if target is not None:
+        sys.stderr.write(f"upscope analyze: report written to {target}\n")
+    return code
+
+
+_VALUE_OPTIONS = {"--keylog": "keylog", "--site": "site", "--format": "format", "-f": "format", "--out": "out",
+                  "--call": "call", "--export-pcap": "export_pcap"}
+_FLAGS = {"--progress": True, "--no-progress": False}
+
+
+def parse_argv(argv: list[str]) -> dict[str, Any] | None:
+    """``analyze``'s keyword arguments from the words after ``analyze``, or None when typer should
+    handle them (anything but the plain spellings: help, unknown or repeated options, ``--``,
+    a missing or empty value, an unknown format, no file)."""
+    kw: dict[str, Any] = {"files": []}
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            kw["files"].append(Path(word))
+            continue
+        name, eq, value = word.partition("=")
+        if name in _FLAGS and not eq:
+            if "progress" in kw:
+                return None
+            kw["progress"] = _FLAGS[name]
+            continue
+        key = _VALUE_OPTIONS.get(name)
+        if key is None or key in kw or (eq and name == "-f"):
+            return None
+        if not eq:
+            value = next(words, "")
+        if not value or value.startswith("-"):
+            return None
+        if key == "format":
+            if value not in Format._value2member_map_:
+                return None
+            kw[key] = Format(value)
+        else:
+            kw[key] = value if key == "call" else Path(value)
+    return kw if kw["files"] else None
+
+
+def fast_main(argv: list[str]) -> int | None:
+    """Run ``upscope analyze ARGV`` without typer when ``parse_argv`` accepts the words; the exit
+    code, or None to let typer handle them. Interrupts and a closed stdout end as under typer
+    (130; 1 without a traceback)."""
+    if any(k.startswith("_UPSCOPE_COMPLETE") for k in os.environ):  # shell completion is typer's
+        return None
+    kw = parse_argv(argv)
+    if kw is None:
+        return None
+    try:
+        code = analyze(**kw)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # the reader went away (`| head`): no traceback, and no second error when Python
+        # flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
