@@ -206,6 +206,7 @@ def test_sip_tls_blocked_black_hole_mode(tmp_path: Path) -> None:
     _no_leftovers(summary.out)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the nft DROP rule needs root")
 def test_fault_window_opens_and_closes(tmp_path: Path) -> None:
     """sip-tls-blocked from 2 s to 7 s: registered before, blocked during, registered again after."""
@@ -231,6 +232,7 @@ def test_fault_window_opens_and_closes(tmp_path: Path) -> None:
     _no_leftovers(out)
 
 
+@pytest.mark.slow
 def test_config_fault_window_rewrites_the_site_file(tmp_path: Path) -> None:
     """license-missing from 1.5 s to 4 s: 403s only inside the window, a healthy site.yaml after."""
     summary = lab(tmp_path, "license-missing", duration=6.0, fault_from=1.5, fault_until=4.0,
@@ -272,6 +274,7 @@ def test_every_scenario_site_is_valid_for_any_trunk_line_count(lines: int) -> No
         assert drifted == (name == "expert-mode-drift"), name
 
 
+@pytest.mark.slow
 def test_clone_and_port_443_faults_open_and_close_in_a_window(tmp_path: Path) -> None:
     clone = lab(tmp_path / "clone", "cloned-system", duration=6.0, fault_from=1.0, fault_until=3.5)
     sip = tshark_sip(clone.out)
@@ -287,6 +290,7 @@ def test_clone_and_port_443_faults_open_and_close_in_a_window(tmp_path: Path) ->
     _no_leftovers(web.out)
 
 
+@pytest.mark.slow
 def test_key_and_jwt_faults_open_and_close_in_a_window(tmp_path: Path) -> None:
     key = lab(tmp_path / "key", "register-forbidden", duration=7.0, fault_from=1.0, fault_until=3.5)
     regs = [m.status for m in tshark_sip(key.out) if m.cseq.endswith("REGISTER") and m.status]
