@@ -210,9 +210,17 @@ def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | N
         raise ParseError("SIP start line is neither a request nor a status line", base)
     if len(lines) - 1 > MAX_HEADERS:
         raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
-    headers: list[tuple[str, str]] = []
     pos = base + len(lines[0]) + 1
-    for raw in lines[1:]:
+    if head.isascii():  # the usual case: decoded at once, the same strings and byte positions
+        return method, uri, status, reason, first.decode("ascii"), _ascii_headers(
+            head.decode("ascii").replace("\r\n", "\n").split("\n")[1:], pos)
+    return method, uri, status, reason, first.decode("utf-8", "replace"), _decoded_headers(lines[1:], pos)
+
+
+def _decoded_headers(lines: list[bytes], pos: int) -> list[tuple[str, str]]:
+    """(canonical name, value) of the header lines; ``pos`` is the byte offset of the first."""
+    headers: list[tuple[str, str]] = []
+    for raw in lines:
         line = raw.decode("utf-8", "replace").rstrip("\r")
         if line[:1] in (" ", "\t"):
             # RFC 3261 §7.3.1 line folding: continuation of the previous header value.
@@ -227,7 +235,41 @@ def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | N
                 raise ParseError(f"SIP header line without a valid name: {line[:40]!r}", pos)
             headers.append((_canonical(name), value.strip()))
         pos += len(raw) + 1
-    return method, uri, status, reason, first.decode("utf-8", "replace"), headers
+    return headers
+
+
+# Header name as written → canonical name, for names already checked (the same few dozen names
+# recur in every message); bounded because the names come from the input.
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 1024
+
+
+def _ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
+    """``_decoded_headers`` for an ASCII header section, faster: str lines (one character is one
+    byte) and header names looked up once; the same headers and errors."""
+    headers: list[tuple[str, str]] = []
+    names = _NAMES
+    for line in lines:
+        size = len(line) + 1
+        line = line.rstrip("\r")
+        if line[:1] in (" ", "\t"):
+            if not headers:
+                raise ParseError("SIP header continuation line before any header", pos)
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}".strip())
+        elif line:
+            name, sep, value = line.partition(":")
+            key = names.get(name) if sep else None
+            if key is None:
+                stripped = name.strip()
+                if not sep or not _HEADER_NAME.match(stripped):
+                    raise ParseError(f"SIP header line without a valid name: {line[:40]!r}", pos)
+                key = _canonical(stripped)
+                if len(names) < _NAMES_MAX:
+                    names[name] = key
+            headers.append((key, value.strip()))
+        pos += size
+    return headers
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:

@@ -239,3 +239,28 @@ def test_long_request_line_is_sip_in_datagrams_and_after_garbage_in_streams() ->
             evs += _events(f)
         assert evs[0] == ("error", 0)
         assert [e.raw for e in evs[1:] if isinstance(e, SipFrame)] == [long_req]
+
+
+_HEADER_LINE = st.one_of(
+    st.sampled_from(["Via: SIP/2.0/UDP a;branch=z9hG4bK1", "v : x", " folded", "\tfolded", "", "\r", "no colon",
+                     "Bad Name: x", "i:abc", "CALL-ID:  x ", "Content-Length: 0", "X-\x7f: y", "f:<sip:a@b>\r"]),
+    st.text(st.characters(min_codepoint=0, max_codepoint=127, blacklist_characters="\n"), max_size=30),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_HEADER_LINE, max_size=8), st.integers(0, 100))
+def test_ascii_header_loop_equals_the_decoding_loop(lines: list[str], pos: int) -> None:
+    """The fast loop for ASCII header sections gives the same headers, or the same error at the
+    same byte offset, as decoding line by line (twice: the second run uses the name cache)."""
+    from collectors.sip.message import _ascii_headers, _decoded_headers
+
+    def outcome(fn: object, arg: list[object]) -> object:
+        try:
+            return fn(arg, pos)  # type: ignore[operator]
+        except ParseError as exc:
+            return str(exc), exc.offset
+
+    want = outcome(_decoded_headers, [line.encode("ascii") for line in lines])
+    assert outcome(_ascii_headers, lines) == want
+    assert outcome(_ascii_headers, lines) == want
