@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from core.analysis import AnalysisResult
@@ -45,6 +45,56 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float):  # float subclasses (numpy.float64)
         return round(float(value), 6) if math.isfinite(value) else None
     return value
+
+
+_QUOTE = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) quotes strings with
+_ENCODERS: dict[type, Callable[[Any], str]] = {}
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(_clean(value), ensure_ascii=False)``, the same text, without building the
+    cleaned copy: dataclasses are written by a function made for their fields (``_encoder``), the
+    common scalars inline. Any other type goes through ``_clean`` and ``json.dumps``."""
+    t = type(value)
+    if t is str:
+        return _QUOTE(value)
+    if t is float:
+        return float.__repr__(round(value, 6)) if math.isfinite(value) else "null"
+    if t is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if t is bool:
+        return "true" if value else "false"
+    enc = _ENCODERS.get(t)
+    if enc is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        enc = _ENCODERS[t] = _encoder(t)
+    if enc is not None:
+        return enc(value)
+    if t is list or t is tuple:
+        return "[" + ", ".join([_dumps(x) for x in value]) + "]"
+    if t is dict and all(type(k) is str for k in value):
+        return "{" + ", ".join([_QUOTE(k) + ": " + _dumps(x) for k, x in value.items()]) + "}"
+    return json.dumps(_clean(value), ensure_ascii=False)
+
+
+def _encoder(cls: type) -> Callable[[Any], str]:
+    """A function writing one instance of the dataclass ``cls`` as ``_dumps`` would: one
+    expression per field (str, int, finite float and None inline, anything else via ``_dumps``),
+    generated once per class so that a row costs no loop and no generic dispatch per field."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    lines = ["def enc(v):"]
+    for i, name in enumerate(names):
+        lines.append(f"    x = v.{name}; t = type(x)")
+        lines.append(f"    s{i} = Q(x) if t is str else R(x) if t is int else F(round(x, 6)) "
+                     f"if t is float and isfinite(x) else 'null' if x is None else D(x)")
+    pieces = " + ".join(f"{(('{' if i == 0 else ', ') + _QUOTE(name) + ': ')!r} + s{i}" for i, name in enumerate(names))
+    lines.append(f"    return {pieces} + '}}'" if names else "    return '{}'")
+    scope: dict[str, Any] = {"Q": _QUOTE, "R": int.__repr__, "F": float.__repr__, "isfinite": math.isfinite,
+                             "D": _dumps}
+    exec("\n".join(lines), scope)  # the source is built from dataclass field names (identifiers) only
+    fn: Callable[[Any], str] = scope["enc"]
+    return fn
 
 
 def summary(result: AnalysisResult) -> dict[str, Any]:
@@ -116,11 +166,11 @@ def iter_json(result: AnalysisResult, findings: list[dict[str, Any]] | None = No
     for n, (key, value, is_list) in enumerate(_sections(result, findings, extra)):
         yield ("\n" if n == 0 else ",\n") + f" {json.dumps(key)}: "
         if not is_list:
-            yield json.dumps(_clean(value), ensure_ascii=False)
+            yield _dumps(value)
             continue
         empty = True
         for item in value:
-            yield ("[\n  " if empty else ",\n  ") + json.dumps(_clean(item), ensure_ascii=False)
+            yield ("[\n  " if empty else ",\n  ") + _dumps(item)
             empty = False
         yield "[]" if empty else "\n ]"
     yield "\n}\n"

@@ -7,10 +7,12 @@ import json
 
 import pytest
 from capture_craft import PCAPS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors.analyze import analyze
 from collectors.frames import to_dataframes
-from collectors.report import iter_json, to_html, to_json_dict
+from collectors.report import _clean, _dumps, iter_json, to_html, to_json_dict
 from core.analysis import AnalysisResult, ErrorItem, RtpStreamStats
 
 
@@ -62,3 +64,37 @@ def test_fast_conversion_equals_to_jsonable(result: AnalysisResult) -> None:
         assert ours.keys() == ref.keys()
         for k, v in ref.items():
             assert ours[k] == (round(v, 6) if isinstance(v, float) else ours[k] if isinstance(v, list) else v)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Row:
+    a: object
+    b: object
+
+
+@dataclasses.dataclass(frozen=True)
+class _Empty:
+    pass
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+                   | st.dictionaries(st.text(max_size=5) | st.integers(-3, 3), inner, max_size=3)
+                   | st.builds(_Row, inner, inner) | st.just(_Empty())),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES)
+def test_direct_json_text_equals_dumps_of_the_cleaned_value(value: object) -> None:
+    """``_dumps`` writes exactly what ``json.dumps(_clean(v), ensure_ascii=False)`` would: rounded
+    floats, NaN/inf as null, tuples as lists, non-str dict keys, escapes and non-ASCII text."""
+    assert _dumps(value) == json.dumps(_clean(value), ensure_ascii=False)
+
+
+def test_direct_json_text_of_a_real_result(result: AnalysisResult) -> None:
+    for item in (*result.rtp_streams, *result.calls, *result.sip_messages, *result.flows, *result.registrations):
+        assert _dumps(item) == json.dumps(_clean(item), ensure_ascii=False)
