@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def neutralize(text: str) -> str:
+    """Defuse trace-log syntax inside a message (a hostile peer could forge block ends or starts).
+
+    The format has no escaping; the replacements keep the length, so Content-Length still holds.
+    """
+    text = text.replace("<<OUT-END>>", "<<OUT_END>>").replace(">>IN-END<<", ">>IN_END<<")
+    return re.sub(r"(?m)^\(SIP_SA", "(SIP-SA", text)
+
+
 class TraceLog:
     """OSBiz-format SIP trace (DOMAIN §11) of the PBX side, one block per message, CRLF lines.
 
@@ -170,7 +180,7 @@ class TraceLog:
     def __call__(self, direction: str, raw: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
         now = dt.datetime.now(dt.UTC)
         stamp = now.strftime("%m/%d/%Y %H:%M:%S.%f")
-        text = raw.decode("utf-8", "replace")
+        text = neutralize(raw.decode("utf-8", "replace"))
         if not text.endswith("\r\n"):
             text += "\r\n"
         end = "<<OUT-END>>" if direction == "out" else ">>IN-END<<"

@@ -7,13 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture.tracelog import TraceLogReader
-from core.lab.artifacts import TraceLog
+from core.lab.artifacts import TraceLog, neutralize
 from core.lab.sipmsg import build
 
 _TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=20)
-_VALUE = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ;=<>:@.+-_\"",
-                 min_size=0, max_size=60)
-_BODY_LINE = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 =/:.+-", max_size=40)
+_VALUE = st.one_of(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ;=<>:@.+-_\"",
+            min_size=0, max_size=60),
+    st.sampled_from(["x <<OUT-END>> y", ">>IN-END<<", "(SIP_SA [ldh:1.2.3.4] 1"]),  # forged trace syntax
+)
+_BODY_LINE = st.one_of(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 =/:.+-", max_size=40),
+                       st.just('(SIP_SA [ldh:10.0.0.1] 1f "01/01/2026 00:00:00.000000"'))
 
 
 @st.composite
@@ -52,6 +56,8 @@ def test_trace_log_round_trips_through_the_reader(tmp_path_factory: pytest.TempP
         got += reader.feed(data[i:i + chunk])
     got += reader.close()
     assert not reader.errors
-    assert [(m.outgoing, m.data) for m in got] == messages
+    # a forged marker or block start inside a message is defused, at the same length
+    assert [(m.outgoing, m.data) for m in got] == [
+        (out, neutralize(raw.decode()).encode()) for out, raw in messages]
     assert all((m.src, m.sport) == (pbx if m.outgoing else connector) for m in got)
     assert all((m.dst, m.dport) == (connector if m.outgoing else pbx) for m in got)
