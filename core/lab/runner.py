@@ -1,8 +1,9 @@
 """Runs one lab: connector + PBX (+ clone) on loopback, the capture, the fault, the artifacts.
 
-Theory of operation: every listening socket is bound first (so a taken port fails fast with
-exit 2 and port 0 resolves to real numbers), then lab.json and the capture start, then the
-parties and the call scheduler. A fault controller applies the scenario at ``fault_from`` and
+Theory of operation: signal handlers come first, then every listening socket is bound (so a
+taken port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml and
+scenario.json are written and the capture starts, then the connector listens and lab.json
+appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault controller applies the scenario at ``fault_from`` and
 lifts it at ``fault_until`` (site.yaml, jwt.txt, nft rule, clone, port-443 listener, connector
 behaviour). On stop (duration, SIGINT, SIGTERM) the scheduler ends, callers send BYE, the PBX
 unregisters, then the capture is flushed and every host effect is undone in ``finally``.
