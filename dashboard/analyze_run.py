@@ -12,6 +12,7 @@ the table.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -272,6 +273,12 @@ def fast_main(argv: list[str]) -> int | None:
     kw = parse_argv(argv)
     if kw is None:
         return None
+    # The modules are loaded: move their objects out of the collector's sight, and let it run
+    # less often. The analysis allocates millions of short-lived objects and few cycles; with
+    # the defaults the collector took ~0.05 s of a million-packet run re-scanning the same
+    # long-lived objects (halved by this, memory unchanged).
+    gc.freeze()
+    gc.set_threshold(10000, 10, 10)
     try:
         code = analyze(**kw)
         sys.stdout.flush()
