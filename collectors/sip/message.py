@@ -143,8 +143,14 @@ StreamEvent = SipFrame | CrlfPing | CrlfPong | _NeedData
 
 
 def _canonical(name: str) -> str:
+    known = _CANONICAL.get(name)
+    if known is not None:
+        return known
     low = name.strip().lower()
-    return COMPACT_FORMS.get(low, low)
+    key = COMPACT_FORMS.get(low, low)
+    if len(_CANONICAL) < _NAMES_MAX:
+        _CANONICAL[name] = key
+    return key
 
 
 def split_list(value: str) -> list[str]:
@@ -238,9 +244,11 @@ def _decoded_headers(lines: list[bytes], pos: int) -> list[tuple[str, str]]:
     return headers
 
 
-# Header name as written → canonical name, for names already checked (the same few dozen names
-# recur in every message); bounded because the names come from the input.
+# Header name as written → canonical name: in ``_ascii_headers`` for names already checked,
+# in ``_canonical`` for any (``SipMessage.get`` asks for the same few names for every message).
+# The same few dozen names recur in every message; bounded because the names come from the input.
 _NAMES: dict[str, str] = {}
+_CANONICAL: dict[str, str] = {}
 _NAMES_MAX = 1024
 
 

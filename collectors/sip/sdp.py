@@ -55,16 +55,30 @@ def _address(value: str, offset: int) -> str:
     if len(parts) < 3 or parts[0] != "IN":
         raise ParseError(f"SDP c= line malformed: {value[:40]!r}", offset)
     addr = parts[2].split("/")[0]
+    known = _ADDRESSES.get(addr)
+    if known is not None:
+        return known
     try:
-        return str(ipaddress.ip_address(addr))
+        norm = str(ipaddress.ip_address(addr))
     except ValueError:
-        return addr  # an FQDN is legal (RFC 8866 §5.7); keep it as given
+        norm = addr  # an FQDN is legal (RFC 8866 §5.7); keep it as given
+    if len(_ADDRESSES) >= _ADDRESSES_MAX:
+        _ADDRESSES.clear()
+    _ADDRESSES[addr] = norm
+    return norm
+
+
+# Connection address as written → as returned: the same few hosts announce every call's media,
+# and ipaddress parsing costs several µs; bounded because the text comes from the input.
+_ADDRESSES: dict[str, str] = {}
+_ADDRESSES_MAX = 4096
 
 
 def parse_sdp(data: bytes) -> Sdp:
     if len(data) > MAX_SDP_BYTES:
         raise ParseError(f"SDP body exceeds {MAX_SDP_BYTES} bytes", 0)
     text = data.decode("utf-8", "replace")
+    ascii_text = data.isascii()  # then a line's length in characters is its length in bytes
     lines = text.replace("\r\n", "\n").split("\n")
     if len(lines) > MAX_SDP_LINES:
         raise ParseError(f"SDP has more than {MAX_SDP_LINES} lines", 0)
@@ -77,7 +91,7 @@ def parse_sdp(data: bytes) -> Sdp:
     for raw in lines:
         line = raw.rstrip("\r")
         here = offset
-        offset += len(raw.encode("utf-8", "replace")) + 1
+        offset += (len(raw) if ascii_text else len(raw.encode("utf-8", "replace"))) + 1
         if not line.strip():
             continue
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
