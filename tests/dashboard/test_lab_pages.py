@@ -34,9 +34,12 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("dumpcap (tshark package) not installed: the lab cannot capture")
     root = tmp_path_factory.mktemp("labs")
     procs = {}
-    for name in SCENARIOS:
+    for i, name in enumerate(SCENARIOS):
+        # Side by side on the same 127.0.0.x addresses: disjoint RTP ranges (above the labs' random
+        # 20000-60000) keep one lab's media out of another's capture.
         cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", name,
-               "--duration", "10", "--port", "0", "--calls-per-minute", "30", "--out", str(root / name)]
+               "--duration", "10", "--port", "0", "--calls-per-minute", "30", "--out", str(root / name),
+               "--rtp-base", str(61000 + 800 * i)]
         procs[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for name, proc in procs.items():
         try:

@@ -130,8 +130,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
     # UPSCOPE_E2E_SCENARIOS=a,b narrows the run while debugging one scenario.
     names = [n for n in SCENARIOS if n in os.environ.get("UPSCOPE_E2E_SCENARIOS", n)]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        # Labs run side by side on the same 127.0.0.x addresses: disjoint RTP ranges keep their media apart.
-        results = list(pool.map(lambda i_n: _run_scenario(i_n[1], root, 10000 + 1000 * i_n[0]), enumerate(names)))
+        # Labs run side by side on the same 127.0.0.x addresses: disjoint RTP ranges (below the labs'
+        # random 20000-60000) keep their media apart.
+        results = list(pool.map(lambda i_n: _run_scenario(i_n[1], root, 10000 + 500 * i_n[0]), enumerate(names)))
     summary = {o.scenario: {"opened_s": _round(o.first_time(0, FAULT_UNTIL_S, o.expected)),
                             "closed_after_lift_s": _round(o.closed_at(), -FAULT_UNTIL_S)} for o in results}
     print("\nserve vs lab (opened: s after lab start; closed: s after the fault was lifted):")
