@@ -230,7 +230,7 @@ def test_record_walk_finds_every_record(runs: list[tuple[int, int]], step: int |
 def test_record_walk_runs_longer_than_one_check(step: int | None, big: bool) -> None:
     """Runs longer than the walk's look-ahead window, and lengths that differ from the run's only
     in the second or third byte of the length field, end the run exactly where they should."""
-    sizes = [214] * 2500 + [214 + 256] + [214] * 3 + [214 + 65536] + [214] * 1100 + [1, 1, 214]
+    sizes = [214] * 2500 + [214 + 256] + [214] * 3 + [214 + 65536] + [214] * 1100 + [1, 1, 214] + [60] * 256
     frames = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
     data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)], big_endian=big)
     assert [r[3] for r in records(data, step)] == frames
