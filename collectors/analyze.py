@@ -463,23 +463,24 @@ class Pipeline:
         return feed_fields
 
     def _fast_flows(self, ub: UdpBatch) -> None:
-        """Aggregate the chunk's fast-lane flows with numpy, then one dict update per flow."""
-        pair, pair_idx = np.unique(ub.src.astype(np.uint64) << np.uint64(32) | ub.dst.astype(np.uint64),
-                                   return_inverse=True)
-        key = pair_idx.astype(np.int64) << 16 | ub.dport  # (src, dst, dport) → one int, no overflow
-        uniq, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
-        counts = np.bincount(inverse).tolist()
-        sizes = np.bincount(inverse, weights=ub.payload_len).astype(np.int64).tolist()
-        last_idx = np.zeros(len(uniq), dtype=np.int64)
-        last_idx[inverse] = np.arange(len(key))  # later rows overwrite: index of the last row
-        pairs = pair[uniq >> 16].tolist()
-        ports = (uniq & 0xFFFF).tolist()
+        """Aggregate the chunk's fast-lane flows with numpy, then one dict update per flow.
+
+        One stable sort by (src, dst, dport) puts each flow's rows together in frame order: its
+        first and last rows are the ends of its stretch."""
+        pk = ub.src.astype(np.uint64) << np.uint64(32) | ub.dst.astype(np.uint64)
+        order = np.lexsort((ub.dport, pk))
+        spk, sdport = pk[order], ub.dport[order]
+        begins = np.ones(order.size, dtype=bool)
+        begins[1:] = (spk[1:] != spk[:-1]) | (sdport[1:] != sdport[:-1])
+        starts = np.flatnonzero(begins)
+        ends = np.append(starts[1:], order.size)
+        sizes = np.add.reduceat(np.asarray(ub.payload_len, dtype=np.int64)[order], starts).tolist()
         ts, frames = ub.ts, ub.frame
         add = self.flows.add_fast
-        for j, (p, port, fi, li) in enumerate(zip(pairs, ports, first_idx.tolist(), last_idx.tolist(), strict=True)):
-            add(p >> 32, p & 0xFFFFFFFF, port, counts[j], sizes[j], float(ts[fi]), float(ts[li]), int(frames[fi]))
-
-    # -- inputs --------------------------------------------------------------------------------
+        for p, port, fi, li, count, size in zip(spk[starts].tolist(), sdport[starts].tolist(),
+                                                order[starts].tolist(), order[ends - 1].tolist(),
+                                                (ends - starts).tolist(), sizes, strict=True):
+            add(p >> 32, p & 0xFFFFFFFF, port, count, size, float(ts[fi]), float(ts[li]), int(frames[fi]))
 
     def add_capture(self, path: Path, progress: Callable[[int], None] | None = None) -> SourceOutcome:
         self.errors.source = path.name
