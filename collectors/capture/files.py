@@ -61,16 +61,28 @@ class CaptureFile:
                 return
             self.gzip = head == GZIP_MAGIC
             inflate = zlib.decompressobj(wbits=31) if self.gzip else None
+            # A plain file is re-read from the parser's first unconsumed byte: each read then
+            # holds the unfinished record and the next chunk, with no copying (``feed(resume=)``).
+            reread = inflate is None and fh.seekable()
+            read_to = 0  # file offset after the last read
             try:
                 while True:
                     try:
-                        raw = fh.read(self.chunk_size)
+                        if reread:
+                            start = self.parser.offset
+                            fh.seek(start)
+                            raw = fh.read(read_to - start + self.chunk_size)
+                            new = len(raw) - (read_to - start)
+                            read_to = start + len(raw)
+                        else:
+                            raw = fh.read(self.chunk_size)
+                            new = len(raw)
                     except OSError as exc:
                         self._fail(f"{self.path} read error: {exc.strerror or exc}", self.parser.offset)
                         return
                     if self.progress is not None:
-                        self.progress(len(raw))
-                    if not raw:
+                        self.progress(max(new, 0))
+                    if new <= 0:
                         if inflate is not None and not inflate.eof:
                             raise ParseError("gzip stream cut short", self.parser.offset)
                         break
@@ -85,7 +97,7 @@ class CaptureFile:
                             rest = inflate.unused_data
                             inflate = zlib.decompressobj(wbits=31)
                             data += inflate.decompress(rest)
-                    yield from self.parser.feed(data)
+                    yield from self.parser.feed(data, resume=reread)
                 self.parser.close()
             except ParseError as exc:
                 where = " (offset in the decompressed data)" if self.gzip else ""

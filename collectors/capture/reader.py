@@ -92,10 +92,17 @@ class CaptureParser:
         """File offset of the first byte not yet consumed."""
         return self._base + self._pos
 
-    def feed(self, data: bytes) -> Iterator[RecordBatch]:
+    def feed(self, data: bytes, *, resume: bool = False) -> Iterator[RecordBatch]:
+        """The records completed by ``data``. ``resume``: ``data`` starts at ``offset`` (it
+        repeats the bytes not yet consumed) — for callers that can re-read their input, which
+        spares copying the unconsumed tail in front of every new chunk (a fresh 4 MiB buffer
+        per chunk, ~2 ms each)."""
         if self._failed is not None:
             raise self._failed
-        self._buf = self._buf[self._pos:] + data if self._pos < len(self._buf) else bytes(data)
+        if resume:
+            self._buf = bytes(data)
+        else:
+            self._buf = self._buf[self._pos:] + data if self._pos < len(self._buf) else bytes(data)
         self._base += self._pos
         self._pos = 0
         if self.format is None and not self._read_header():

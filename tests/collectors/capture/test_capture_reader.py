@@ -263,3 +263,44 @@ def test_epb_timestamps_per_interface_resolution_in_one_run() -> None:
     data += ng_epb(0, 1_700_000_000_123_456, FRAME) + ng_epb(1, 1_700_000_000_123_456_789, FRAME)
     data += ng_epb(2, 3 << 20, FRAME) + ng_epb(0, 1_700_000_001_000_000, FRAME)
     assert [r[1] for r in records(data)] == [1_700_000_000.123456, 1_700_000_000.123456789, 3.0, 1_700_000_001.0]
+
+
+def _whole(data: bytes) -> tuple[list[tuple[int, float, int, bytes, int]], str | None]:
+    """Records and error of feeding ``data`` at once (no file, no chunks)."""
+    p = CaptureParser()
+    out: list[tuple[int, float, int, bytes, int]] = []
+    try:
+        for b in p.feed(data):
+            out += _rows(b)
+        p.close()
+    except ParseError as exc:
+        return out, f"{exc} @{exc.offset}"
+    return out, None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 60, 214, 1514, 70000]), max_size=30), st.sampled_from([1, 7, 100, 4096]),
+       st.sampled_from(["pcap", "pcapng"]), st.integers(0, 40))
+def test_file_re_read_in_chunks_equals_the_whole(tmp_path_factory: pytest.TempPathFactory, sizes: list[int],
+                                                 chunk: int, fmt: str, cut: int) -> None:
+    """A plain file is re-read from the first unconsumed byte for every chunk (records longer
+    than a chunk, a record cut at the end, every chunk size): the same records and problem as
+    feeding the bytes at once, and the progress callback counts every byte once."""
+    frames = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    if fmt == "pcap":
+        data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)])
+    else:
+        data = ng_shb() + ng_idb(1) + b"".join(ng_epb(0, i, f) for i, f in enumerate(frames))
+    data = data[:len(data) - cut]
+    path = tmp_path_factory.mktemp("reread") / "x.bin"
+    path.write_bytes(data)
+    seen: list[int] = []
+    cf = CaptureFile(path, seen.append, chunk_size=chunk)
+    recs = [r for b in cf.batches() for r in _rows(b)]
+    want, problem = _whole(data)
+    assert recs == want
+    assert (cf.problem is None) == (problem is None)
+    if cf.problem is not None and problem is not None:
+        assert cf.problem.message.endswith(problem.split(" @")[0]) and f"@{cf.problem.offset}" == problem[problem.rindex(" @") + 1:]
+    if cf.problem is None or "cut short" in cf.problem.message:
+        assert sum(seen) == len(data)
