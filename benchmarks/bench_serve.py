@@ -103,6 +103,9 @@ def main() -> int:
         "serve_rss_mib": {"first": round(steady[0] / 1024, 1), "min": round(min(steady) / 1024, 1),
                           "max": round(max(steady) / 1024, 1), "last": round(steady[-1] / 1024, 1),
                           "drift_pct": round(100 * (max(steady) - min(steady)) / min(steady), 1)} if steady else None,
+        # The trend matters more than the spread: RSS at each tenth of the run after warm-up.
+        "serve_rss_mib_by_tenth": [round(steady[int(i * (len(steady) - 1) / 10)] / 1024, 1) for i in range(11)]
+        if steady else None,
         "workdir": str(work),
     }
     print(json.dumps(report, indent=2))
