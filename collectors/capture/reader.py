@@ -273,6 +273,7 @@ class CaptureParser:
                 epbs.clear()
 
         head = struct.Struct(self._endian + "II").unpack_from
+        prev = -1  # length of the previous EPB when it was one
         try:
             while pos + 12 <= end:
                 btype, blen = head(buf, pos)
@@ -281,8 +282,22 @@ class CaptureParser:
                         break
                     flush_single()
                     epbs.append(pos)
-                    pos += blen
+                    nxt = pos + blen
+                    if blen == prev:
+                        # a run of EPBs of one length: the 8-byte type+length heads of the
+                        # following blocks are checked in C, as in ``_pcap_offsets``
+                        whole = min((end - nxt) // blen, _RUN_WINDOW)
+                        k = whole
+                        for j in range(8):
+                            col = buf[nxt + j:nxt + j + whole * blen:blen]
+                            k = min(k, whole - len(col.lstrip(buf[pos + j:pos + j + 1])))
+                        if k:
+                            epbs.extend(range(nxt, nxt + k * blen, blen))
+                            nxt += k * blen
+                    prev = blen
+                    pos = nxt
                     continue
+                prev = -1
                 flush_epbs()
                 nxt = self._ng_block(buf, pos, end, offs, caps, origs, tss, lts)
                 if nxt < 0:

@@ -229,11 +229,16 @@ def test_record_walk_finds_every_record(runs: list[tuple[int, int]], step: int |
 @pytest.mark.parametrize("big", [False, True])
 def test_record_walk_runs_longer_than_one_check(step: int | None, big: bool) -> None:
     """Runs longer than the walk's look-ahead window, and lengths that differ from the run's only
-    in the second or third byte of the length field, end the run exactly where they should."""
+    in the second or third byte of the length field, end the run exactly where they should
+    (pcap records and pcapng EPBs, a simple packet block inside a run)."""
     sizes = [214] * 2500 + [214 + 256] + [214] * 3 + [214 + 65536] + [214] * 1100 + [1, 1, 214] + [60] * 256
     frames = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
     data = pcap_bytes([(float(i), f) for i, f in enumerate(frames)], big_endian=big)
     assert [r[3] for r in records(data, step)] == frames
+    e = ">" if big else "<"
+    ng = ng_shb(e) + ng_idb(1, e=e) + b"".join(ng_epb(0, i, f, e) for i, f in enumerate(frames[:1800]))
+    ng += ng_spb(frames[0], e) + b"".join(ng_epb(0, i, f, e) for i, f in enumerate(frames[1800:]))
+    assert [r[3] for r in records(ng, step)] == [*frames[:1800], frames[0], *frames[1800:]]
 
 
 @pytest.mark.parametrize(("damage", "needle"), [("trailer", "trailer length"), ("caplen", "beyond its block"),
