@@ -4,6 +4,7 @@ exit code without importing typer, pydantic or rich."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,21 @@ def test_json_run_imports_no_cli_frameworks() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_site_findings_table_and_export_same_as_typer(tmp_path: Path) -> None:
+    """The options with side paths: --site (findings, exit 1), the table on stdout, and
+    --call/--export-pcap (the written pcap and the message)."""
+    site = REPO / "examples" / "site-healthy.yaml"
+    auth = str(capture("sipnab_sip-auth-failure.pcapng"))
+    fast, typer_run = _both(["-f", "json", "--site", str(site), auth], tmp_path)
+    assert fast == typer_run and fast[0] == 1 and '"findings"' in fast[1]
+    fast, typer_run = _both(["--no-progress", auth], tmp_path)
+    assert fast == typer_run and "Registrations" in fast[1]
+    pcap = str(capture("heplify_sip_ipv4_tcp.pcap"))
+    call_id = json.loads(_both(["-f", "json", pcap], tmp_path)[0][1])["calls"][0]["call_id"]
+    fast, typer_run = _both(["--call", call_id, "--export-pcap", str(tmp_path / "call.pcap"), "-f", "json", pcap],
+                            tmp_path)
+    assert fast == typer_run and fast[0] == 0 and "wrote" in fast[2]
+    fast, typer_run = _both(["--call", "nope", "--export-pcap", str(tmp_path / "x.pcap"), pcap], tmp_path)
+    assert fast == typer_run and fast[0] == 2
