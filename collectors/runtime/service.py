@@ -12,6 +12,8 @@ SIGTERM/SIGINT → ``stop()``.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import functools
 import io
@@ -343,6 +345,8 @@ class Service:
         self._analysed_paths = [*paths, *([self.cfg.trace_log] if self._trace_recent and self.cfg.trace_log else [])]
         pipe.add_trace_messages(list(self._trace_recent))
         result = pipe.finish()
+        del pipe
+        _release_free_heap()
         self._analysis = result
         self._set_status("capture", True, "partial input" if result.partial else "")
 
@@ -506,6 +510,29 @@ class Service:
                 "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
                 "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
             })
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_free_heap() -> None:
+    """Hand freed memory back to the OS after an analysis cycle.
+
+    Each cycle allocates and frees tens of MB of numpy chunks on several threads; glibc keeps the
+    freed pages in per-thread arenas, so RSS crept up ~0.3 MiB/min in a 30-minute soak while the
+    Python-level heap (tracemalloc) stayed flat. ``malloc_trim(0)`` returns them.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
