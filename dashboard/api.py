@@ -1,6 +1,6 @@
 """The service's JSON API, read by the dashboard's ``ServiceSource`` and by scripts.
 
-Handlers are plain functions ``(service, query) -> Response`` so they mount on the metrics HTTP
+Handlers are plain functions ``(service, request) -> Response`` so they mount on the metrics HTTP
 server's route table and are testable without a socket. Nothing here returns a secret: the
 snapshot goes through ``snapshot_to_dict`` (public views only) and the bundle through
 ``traces.bundle`` (redaction + scrub of the resolved secret values).
