@@ -13,7 +13,7 @@ def _reg(registered: bool, ts: float) -> RegistrationInfo:
 
 
 def test_only_recent_evidence_is_kept_and_indexes_follow() -> None:
-    old_call, new_call = _call("old", 10.0), _call("new", 95.0)
+    old_call, new_call = _call("old", 10.0, 100.0), _call("new", 95.0, 100.0)
     streams = (_stream(1, 10, 14, 0, 1.0, 4.4), _stream(2, 95, 99, 0, 1.0, 4.4), _stream(3, 95, 99, 0, 1.0, 4.4))
     base: AnalysisResult = _result(
         calls=[replace(old_call, streams=(0,)), replace(new_call, streams=(1, 2))], streams=streams,
