@@ -327,7 +327,9 @@ class Service:
         if self._ring is not None:
             # Packets are aggregated per flow (e.g. SYN/SYN-ACK counts), so only ring files that
             # reach into the window are read: an answer from before a fix must not outlive it.
-            since = self.clock() - self.cfg.window_s
+            # One file more than the window: a call ending inside the window must not lose the
+            # RTP of one direction to a rotation boundary (that would look like one-way audio).
+            since = self.clock() - self.cfg.window_s - self._ring.cfg.file_seconds
             paths += [p for p in self._ring.files() if p.stat().st_mtime >= since]
             ring = self._ring.stats()
             if ring.error:
