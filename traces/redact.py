@@ -7,9 +7,10 @@ fingerprinted, so a bundle never reveals where a key lives either.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
+
+from core.secrets import fingerprint as core_fingerprint
 
 #: Site-file keys whose values are secrets (any depth).
 SECRET_KEYS = frozenset({"api_key", "jwt", "password", "secret", "token", "sip_password", "key"})
@@ -19,9 +20,9 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _DIGEST = re.compile(r'((?:response|nonce|cnonce)\s*=\s*)"?[^",\s]+"?', re.IGNORECASE)
 
 
-def fingerprint(value: str | bytes) -> str:
-    data = value.encode("utf-8", "replace") if isinstance(value, str) else value
-    return "sha256:" + hashlib.sha256(data).hexdigest()[:6]
+def fingerprint(value: str) -> str:
+    """The shown form of a secret: ``sha256:`` + core's 6-hex fingerprint."""
+    return "sha256:" + core_fingerprint(value)
 
 
 def redact_tree(value: Any, secrets: frozenset[str] = SECRET_KEYS) -> Any:

@@ -15,7 +15,6 @@ request is retransmitted on the RFC timers (SIP Timer E, RFC 3261 §17.1.2.2; ST
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -34,6 +33,7 @@ from collectors.probes import sip, stun
 from collectors.probes.target import ProbeConfigError, Target, parse_target
 from core.errors import ParseError
 from core.probes import ProbeResult
+from core.secrets import fingerprint
 
 MAX_TIMEOUT_S = 60.0
 MAX_TRANSCRIPT_ENTRIES = 40
@@ -574,7 +574,7 @@ MAX_REST_BODY = 4096
 
 
 def _fingerprint(secret: str) -> str:
-    return "sha256:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:6]
+    return "sha256:" + fingerprint(secret)
 
 
 def _json_error(body: bytes) -> str:
