@@ -25,8 +25,7 @@ from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
 from core.jwt_status import MAX_TOKEN_CHARS
-from core.secrets import SecretRef
-from core.site import Site, load_site
+from core.site import load_site
 from core.snapshot import Snapshot, snapshot_to_dict
 from dashboard.cli_site import parse_now
 from traces.bundle import build_bundle
@@ -38,15 +37,6 @@ MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 def _fail(message: str) -> typer.Exit:
     sys.stderr.write(f"upscope bundle: {' '.join(message.split())}\n")
     return typer.Exit(2)
-
-
-def site_secrets(site: Site | None) -> tuple[str, ...]:
-    """The resolved secret values of a site (API key, JWT, SIP password) for the last-line scrub."""
-    if site is None:
-        return ()
-    refs = [site.connectivity.api_key, site.tenant.jwt, site.tenant.jwt_verify_key,
-            site.sip_credentials.password if site.sip_credentials else None]
-    return tuple(v for v in (r.try_resolve() for r in refs if isinstance(r, SecretRef)) if v)
 
 
 def _from_service(url: str) -> bytes:
@@ -95,7 +85,7 @@ def _offline(site_path: Path | None, captures: list[Path], trace_log: Path | Non
         return buf.getvalue() or None
 
     site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path is not None else None
-    secrets = (*site_secrets(site), *([token.strip()] if token and token.strip() else []))
+    secrets = (*(site.secret_values() if site else ()), *([token.strip()] if token and token.strip() else []))
     return build_bundle(snapshot_to_dict(snap), site_text=site_text, secrets=secrets, call_capture=call_capture)
 
 

@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
@@ -171,19 +169,8 @@ class Service:
 
     def secret_values(self) -> tuple[str, ...]:
         """Resolved secrets of the site and the JWT file: scrubbed from every export."""
-        values: list[str] = [self._jwt_text] if self._jwt_text else []
-        stack: list[Any] = [self._site]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, SecretRef):
-                value = node.try_resolve()
-                if value:
-                    values.append(value)
-            elif isinstance(node, BaseModel):
-                stack.extend(getattr(node, name) for name in type(node).model_fields)
-            elif isinstance(node, list | tuple):
-                stack.extend(node)
-        return tuple(values)
+        site_values = self._site.secret_values() if self._site is not None else ()
+        return (*([self._jwt_text] if self._jwt_text else []), *site_values)
 
     # --- scheduling -----------------------------------------------------------------------
     def _collectors(self) -> dict[str, Callable[[], None]]:

@@ -307,6 +307,12 @@ class Site(_Model):
                 return i, t
         return None
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The resolvable secret values (API key, JWT, JWT key, SIP password): scrubbed from exports."""
+        refs = (self.connectivity.api_key, self.tenant.jwt, self.tenant.jwt_verify_key,
+                self.sip_credentials.password if self.sip_credentials else None)
+        return tuple(v for v in (r.try_resolve() for r in refs if r is not None) if v)
+
     def to_public_dict(self) -> dict[str, Any]:
         """The site as JSON-able data; secrets appear as their source only."""
         return self.model_dump(mode="json")
