@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.child_process import die_with_parent
 from core.errors import UpscopeError
 
 
@@ -57,7 +58,7 @@ class Capture:
 
     def _spawn(self, cmd: list[str], ready: bytes) -> bool:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+                                stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent())
         assert proc.stderr is not None
         os.set_blocking(proc.stderr.fileno(), False)
         seen = b""

@@ -333,7 +333,9 @@ class Lab:
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
                 try:
-                    await asyncio.to_thread(self.capture.start)
+                    # On the loop's own thread, not a worker: the capture's parent-death signal is
+                    # tied to the thread that forks it (core.child_process). Nothing runs yet.
+                    self.capture.start()
                 except LabError as exc:
                     # Without capture rights the lab still serves the dashboard and the service
                     # (they capture or follow on their own); say so instead of refusing to run.

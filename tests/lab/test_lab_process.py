@@ -36,6 +36,14 @@ def _wait_for(predicate: object, timeout: float) -> bool:
     return False
 
 
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def _lab_state(out: Path) -> dict[str, object]:
     try:
         return json.loads((out / "lab.json").read_text())
@@ -82,6 +90,26 @@ def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int
     if scenario == "healthy":  # a clean stop unregisters the trunk (Expires: 0 answered 200)
         tail = (out / "osbiz-trace.log").read_bytes().decode()[-3000:]
         assert "Expires: 0" in tail and "SIP/2.0 200 OK" in tail
+
+
+def test_killed_lab_takes_its_capture_with_it(tmp_path: Path) -> None:
+    """SIGKILL gives the lab no chance to stop dumpcap: the parent-death signal must."""
+    out = tmp_path / "out"
+    proc = upscope_popen("lab", "--duration", "120", "--out", str(out), *FAST_ARGS)
+    try:
+        if not _wait_for(lambda: _lab_state(out).get("capture_pid"), 40):
+            proc.kill()
+            pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
+        capture_pid = int(_lab_state(out)["capture_pid"])  # type: ignore[call-overload]
+        assert pid_alive(capture_pid)
+        proc.kill()
+        proc.communicate(timeout=10)
+        # its new parent (init, or the container's PID 1) may not reap it: a zombie has stopped
+        assert _wait_for(lambda: not _running(capture_pid), 10), f"capture {capture_pid} outlived the lab"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def test_duration_ends_the_run(tmp_path: Path) -> None:
