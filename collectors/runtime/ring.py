@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.child_process import die_with_parent
+
 
 @dataclass(frozen=True, slots=True)
 class RingConfig:
@@ -70,7 +72,7 @@ class CaptureRing:
         self.cfg.directory.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             _command(self.tool, self.cfg), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE, preexec_fn=die_with_parent(),
         )
         self._reader = threading.Thread(target=self._drain, name="ring-stderr", daemon=True)
         self._reader.start()
