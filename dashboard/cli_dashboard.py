@@ -28,6 +28,8 @@ from typing import Any
 
 import typer
 
+from core.child_process import die_with_parent
+
 APP = Path(__file__).resolve().with_name("app.py")
 
 
@@ -79,7 +81,7 @@ class Children:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cmd, env=env)
+        proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent())
         self.procs.append(proc)
         return proc
 
