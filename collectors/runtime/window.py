@@ -5,6 +5,12 @@ judge what happens now. ``recent`` trims an ``AnalysisResult`` to items that wer
 ``since``: calls that started or ended in the window (or are still running), streams with packets
 in it, TLS flows and flows seen in it, registrations reduced to their timeline inside the window
 (their end-of-capture state kept, because "registered" is a state, not an event).
+
+A call or stream is judged on its whole history, never on the part that happens to fall inside
+the window: a call kept in the window keeps every stream of it, and a kept stream keeps the
+stream coming back the other way while it flowed. Otherwise a call's two directions, which end a
+few milliseconds apart, straddle the window's edge and the direction that ended first vanishes —
+the call then looks like one-way audio for as long as the edge sits between them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from core.analysis import AnalysisResult, CallInfo, RegistrationInfo
+from core.analysis import AnalysisResult, CallInfo, RegistrationInfo, RtpStreamStats
 
 
 def _call_active(call: CallInfo, since: float) -> bool:
@@ -36,13 +42,13 @@ def recent(result: AnalysisResult, since: float) -> AnalysisResult:
             requests[m.method] += 1
         elif m.status is not None:
             responses[str(m.status)] += 1
+    kept_calls = [c for c in result.calls if _call_active(c, since)]
+    keep = _streams_to_keep(result.rtp_streams, kept_calls, since)
     # Stream indexes in CallInfo.streams must keep pointing at the right streams after filtering.
-    keep = [i for i, s in enumerate(result.rtp_streams) if s.last_ts >= since]
     new_index = {old: new for new, old in enumerate(keep)}
     calls = tuple(
         dataclasses.replace(c, streams=tuple(new_index[i] for i in c.streams if i in new_index))
-        for c in result.calls
-        if _call_active(c, since)
+        for c in kept_calls
     )
     registrations = tuple(r for r in (_trim_registration(r, since) for r in result.registrations) if r)
     return dataclasses.replace(
@@ -58,3 +64,19 @@ def recent(result: AnalysisResult, since: float) -> AnalysisResult:
         flows=tuple(f for f in result.flows if f.last_ts >= since),
         first_ts=max(since, result.first_ts) if result.first_ts is not None else None,
     )
+
+
+def _streams_to_keep(streams: tuple[RtpStreamStats, ...], calls: list[CallInfo], since: float) -> list[int]:
+    """Indexes (ascending) of the streams with packets in the window, every stream of a kept call,
+    and the reverse streams (same two address:port ends swapped, overlapping in time) of those."""
+    n = len(streams)
+    keep = {i for i, s in enumerate(streams) if s.last_ts >= since}
+    keep.update(i for c in calls for i in c.streams if 0 <= i < n)
+    by_ends: dict[tuple[str, int, str, int], list[int]] = {}
+    for i, s in enumerate(streams):
+        by_ends.setdefault((s.src, s.src_port, s.dst, s.dst_port), []).append(i)
+    for i in list(keep):
+        s = streams[i]
+        keep.update(j for j in by_ends.get((s.dst, s.dst_port, s.src, s.src_port), ())
+                    if streams[j].first_ts <= s.last_ts and streams[j].last_ts >= s.first_ts)
+    return sorted(keep)
