@@ -60,7 +60,7 @@ def lab(
     keepalive: float = typer.Option(30.0, "--keepalive", help="OPTIONS / CRLF / STUN / REST interval, s"),
     register_expires: int = typer.Option(600, "--register-expires", help="requested REGISTER expiry, s"),
     block_mode: str = typer.Option("auto", "--block-mode",
-                                   help="sip-tls-blocked: nft (root) | blackhole | auto"),
+                                   help="sip-tls-blocked: netns (root: own network namespace + nftables DROP) | blackhole | auto"),
     no_capture: bool = typer.Option(False, "--no-capture", help="do not write lab.pcapng"),
     trunk_lines: int = typer.Option(8, "--trunk-lines", help="simultaneous circuit calls of the lab site (load tests)"),
     rtp_base: int = typer.Option(0, "--rtp-base", help="first RTP port of the lab (0 = random; labs side by side "

@@ -1,15 +1,16 @@
-"""The lab's touch on the host: packet capture of its ports and the nftables DROP rule.
+"""The lab's touch on the host: packet capture of its ports and the sip-tls-blocked firewall.
 
-Both are external effects that must not outlive the lab: ``Capture.stop`` and
-``SipBlock.remove`` are idempotent and called from ``finally`` blocks. The DROP rule lives in a
-table of its own (named after the PID and port) so deleting it can never touch anyone else's
-rules; it sits on the input hook, after the capture point of ``lo``, so the capture still shows
-the SYNs that the "firewall" swallows.
+Both are external effects that must not outlive the lab: ``Capture.stop`` and ``SipBlock.close``
+are idempotent and called from ``finally`` blocks; the capture also dies with the lab process
+(parent-death signal) and a namespace left by a killed lab is swept at the next start. The DROP
+rule sits on the input hook, after the capture point of ``lo``, so the capture still shows the
+SYNs that the "firewall" swallows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core import netns
 from core.child_process import die_with_parent
 from core.errors import UpscopeError
 
@@ -130,43 +132,67 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 
 class SipBlock:
-    """An nftables table dropping TCP to the connector's SIP port (input hook, this lab only)."""
+    """The ``sip-tls-blocked`` firewall: the lab runs in a network namespace of its own, where an
+    nftables rule drops TCP to the connector's SIP port (input hook).
 
-    def __init__(self, ip: str, port: int) -> None:
-        self.ip, self.port = ip, port
-        self.table = f"upscope_lab_{os.getpid()}_{port}"
+    The rule never touches the host's firewall and goes with the namespace. The lab's threads
+    enter the namespace (``core.netns.entered``) before they bind anything; ``nft`` is run through
+    ``ip netns exec`` so it works from any thread.
+    """
+
+    PREFIX = "upscope-lab-"
+    TABLE = "upscope_lab"
+    _made = itertools.count(1)
+
+    def __init__(self, ip: str) -> None:
+        self.ip, self.port = ip, 0  # the port is known once the lab has bound it, inside
+        self.netns = f"{self.PREFIX}{os.getpid()}-{next(self._made)}"
+        self.created = False
         self.active = False
 
-    @staticmethod
-    def sweep_stale() -> list[str]:
-        """Delete the tables of labs that died without clean-up (kill -9); returns their names."""
-        nft = shutil.which("nft")
-        if nft is None:
-            return []
-        listing = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, timeout=10)
+    @classmethod
+    def sweep_stale(cls) -> list[str]:
+        """Delete the namespaces of labs that died without clean-up (kill -9); returns their names."""
         gone = []
-        for match in re.finditer(r"(?m)^table inet (upscope_lab_(\d+)_\d+)$", listing.stdout):
-            if not Path(f"/proc/{match.group(2)}").exists():
-                subprocess.run([nft, "delete", "table", "inet", match.group(1)], capture_output=True, timeout=10)
-                gone.append(match.group(1))
+        for name in netns.names():
+            match = re.fullmatch(re.escape(cls.PREFIX) + r"(\d+)-\d+", name)
+            if match and not Path(f"/proc/{match.group(1)}").exists():
+                netns.delete(name)
+                gone.append(name)
         return gone
 
     @staticmethod
     def available() -> bool:
-        return os.geteuid() == 0 and shutil.which("nft") is not None
+        return netns.available() and shutil.which("nft") is not None
+
+    def open(self) -> None:
+        self.sweep_stale()
+        try:
+            netns.create(self.netns)
+        except netns.NamespaceError as exc:
+            raise LabError(f"sip-tls-blocked: {exc}; try --block-mode blackhole") from None
+        self.created = True
+
+    def close(self) -> None:
+        if self.created:
+            netns.delete(self.netns)
+            self.created = self.active = False
+
+    def _nft(self, argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        cmd = netns.exec_argv(self.netns, [shutil.which("nft") or "nft", *argv])
+        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=10)
 
     def add(self) -> None:
         if self.active:
             return
         rules = (
-            f"table inet {self.table} {{\n"
+            f"table inet {self.TABLE} {{\n"
             "  chain input {\n"
             "    type filter hook input priority -10; policy accept;\n"
             f"    ip daddr {self.ip} tcp dport {self.port} drop\n"
             "  }\n}\n"
         )
-        nft = shutil.which("nft") or "nft"
-        proc = subprocess.run([nft, "-f", "-"], input=rules.encode(), capture_output=True, timeout=10)
+        proc = self._nft(["-f", "-"], rules.encode())
         if proc.returncode != 0:
             msg = proc.stderr.decode(errors="replace").strip().splitlines()
             raise LabError(f"nftables rule for the sip-tls-blocked fault not added: {msg[-1] if msg else '?'}")
@@ -175,6 +201,5 @@ class SipBlock:
     def remove(self) -> None:
         if not self.active:
             return
-        nft = shutil.which("nft") or "nft"
-        subprocess.run([nft, "delete", "table", "inet", self.table], capture_output=True, timeout=10)
+        self._nft(["delete", "table", "inet", self.TABLE])
         self.active = False

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import netns
 from core.lab import artifacts
 from core.lab.artifacts import TraceLog, write_json
 from core.lab.connector import Connector
@@ -63,7 +64,7 @@ class LabConfig:
     jitter_ms: float = 40.0
     keepalive: float = 30.0
     register_expires: int = 600
-    block_mode: str = "auto"  # auto | nft | blackhole
+    block_mode: str = "auto"  # auto | netns | blackhole
     capture: bool = True
     system_name: str = "upscope-lab"
     trunk_lines: int = 8  # simultaneous circuit calls of the lab site (load tests raise it)
@@ -95,7 +96,7 @@ def validate(cfg: LabConfig) -> Scenario:
          "--fault-until must be after --fault-from"),
         (not 0.5 <= cfg.keepalive <= 3600, "keepalive interval must be 0.5..3600 s"),
         (not 2 <= cfg.register_expires <= 86400, "register expiry must be 2..86400 s"),
-        (cfg.block_mode not in ("auto", "nft", "blackhole"), "block mode is auto, nft or blackhole"),
+        (cfg.block_mode not in ("auto", "netns", "blackhole"), "block mode is auto, netns or blackhole"),
         (cfg.connector_ca is not None and not cfg.connector_ca.is_file(),
          f"--connector-ca {cfg.connector_ca} is not a readable file"),
         (cfg.connector_ca is not None and cfg.connector is None, "--connector-ca needs --connector"),
@@ -110,9 +111,9 @@ def validate(cfg: LabConfig) -> Scenario:
         or scenario.port_443 or scenario.flavour != "openscape"
     if cfg.connector is not None and connector_side:
         raise LabError(f"scenario {scenario.name} needs the emulated connector; drop --connector")
-    if scenario.block_sip and cfg.block_mode == "nft" and not SipBlock.available():
-        raise LabError("the nft block mode needs root and the nft program "
-                       "(no rights for a firewall rule); use --block-mode blackhole")
+    if scenario.block_sip and cfg.block_mode == "netns" and not SipBlock.available():
+        raise LabError("the netns block mode needs root and the ip and nft programs "
+                       "(no rights for a network namespace); use --block-mode blackhole")
     return scenario
 
 
@@ -237,7 +238,7 @@ class Lab:
             "expected_findings": list(self.scenario.expected_findings),
             "fault_window": window,
             "flavour": self.scenario.flavour,
-            "block_mode": ("blackhole" if self.use_blackhole else "nft") if self.scenario.block_sip else None,
+            "block_mode": ("blackhole" if self.use_blackhole else "netns") if self.scenario.block_sip else None,
             "media_impairment": {"loss_pct": self.cfg.loss_pct, "jitter_ms": self.cfg.jitter_ms}
             if self.scenario.impair_connector_rtp else None,
             "trace_timezone": "UTC",
@@ -264,6 +265,8 @@ class Lab:
             "warnings": list(self.warnings),
             "capture_tool": self.capture.tool if self.capture is not None else None,
             "capture_pid": self.capture.pid if self.capture is not None and running else None,
+            # where the lab's parties live: an attaching monitor captures and probes from inside
+            "netns": self.block.netns if self.block is not None else None,
             "trace": str(self.out / "osbiz-trace.log"),
             "decode_as": [f"tcp.port=={ports['sip_tls']},tls", f"tls.port=={ports['sip_tls']},sip"],
         }
@@ -296,7 +299,16 @@ class Lab:
         self._https_ctx = pki.server_context() if sc.port_443 else None
         keylog = self.out / "sslkeys.log"
         tasks: list[asyncio.Task[None]] = []
+        host = contextlib.ExitStack()  # the namespace the loop's thread returns to at the end
         try:
+            if sc.block_sip and not external:
+                if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
+                    self.use_blackhole = True
+                else:
+                    # Before anything is bound or any worker thread exists: both must live inside.
+                    self.block = SipBlock(CONNECTOR_IP)
+                    self.block.open()
+                    host.enter_context(netns.entered(self.block.netns))
             ports: dict[str, int] = {}
             if external:
                 assert cfg.connector is not None
@@ -310,6 +322,8 @@ class Lab:
                 socks.append(stun_sock)
                 ports = {"sip_tls": sip_sock.getsockname()[1], "rest": rest_sock.getsockname()[1],
                          "stun": stun_sock.getsockname()[1]}
+                if self.block is not None:
+                    self.block.port = ports["sip_tls"]
             if sc.port_443:
                 self.https_sock = _bind_tcp(PBX_IP, cfg.https_port, "PBX 443-equivalent")
                 self.https_port = self.https_sock.getsockname()[1]
@@ -324,12 +338,6 @@ class Lab:
             if self.fault_active:
                 self.fault_times["start"] = time.time()
             write_json(self.out / "scenario.json", self.scenario_json())
-            if sc.block_sip and not external:
-                if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
-                    self.use_blackhole = True
-                else:
-                    await asyncio.to_thread(SipBlock.sweep_stale)
-                    self.block = SipBlock(CONNECTOR_IP, ports["sip_tls"])
             if cfg.capture:
                 self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
                 try:
@@ -408,10 +416,11 @@ class Lab:
                 sock.close()
             if self.https_sock is not None:
                 self.https_sock.close()
-            if self.block is not None:
-                self.block.remove()
             if self.capture is not None:
                 await asyncio.to_thread(self.capture.stop)
+            host.close()
+            if self.block is not None:
+                self.block.close()
             if self.trace is not None:
                 self.trace.close()
             pki.cleanup()

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import time
 from pathlib import Path
 
@@ -55,7 +56,6 @@ def _lab_state(out: Path) -> dict[str, object]:
                                                (signal.SIGINT, "healthy")])
 def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int, scenario: str) -> None:
     out = tmp_path / "out"
-    ns_before = netns()
     proc = upscope_popen("lab", "--scenario", scenario, "--duration", "120", "--out", str(out), *FAST_ARGS)
     try:
         if not _wait_for(lambda: _lab_state(out).get("capture_pid"), 40):
@@ -68,7 +68,12 @@ def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int
             trace = out / "osbiz-trace.log"
             assert _wait_for(lambda: trace.exists() and b"SIP/2.0 200 OK" in trace.read_bytes(), 30)
         elif os.geteuid() == 0:
-            assert _wait_for(lambda: f"upscope_lab_{proc.pid}_" in nft_tables(), 30)
+            # the fault lives in a namespace of the lab's own, with its DROP rule inside
+            assert state["netns"] and state["netns"] in netns()
+            ruleset = subprocess.run(["ip", "netns", "exec", str(state["netns"]), "nft", "list", "ruleset"],
+                                     capture_output=True, text=True, timeout=10).stdout
+            assert f"tcp dport {state['sip_tls']} drop" in ruleset
+            assert "upscope" not in nft_tables()  # the host's firewall is not touched
         time.sleep(1.0)
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
@@ -84,8 +89,9 @@ def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int
     assert _lab_state(out)["running"] is False
     assert not pid_alive(capture_pid)
     assert not pki_dirs(proc.pid)
-    assert f"upscope_lab_{proc.pid}_" not in nft_tables()
-    assert netns() == ns_before
+    assert "upscope" not in nft_tables()
+    # (other labs may run on this machine meanwhile: look for this one's names only)
+    assert f"upscope-lab-{proc.pid}-" not in netns()
     assert not list(out.glob(".*.tmp"))
     if scenario == "healthy":  # a clean stop unregisters the trunk (Expires: 0 answered 200)
         tail = (out / "osbiz-trace.log").read_bytes().decode()[-3000:]
@@ -215,35 +221,31 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
     assert stats["pbx"]["calls_placed"]["answered"] + stats["pbx"]["calls_received"]["answered"] >= 3
 
 
-def test_nft_block_mode_without_rights_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_netns_block_mode_without_rights_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from core.lab import LabConfig, LabError
     from core.lab.netio import SipBlock
     from core.lab.runner import validate
 
     monkeypatch.setattr(SipBlock, "available", staticmethod(lambda: False))
-    with pytest.raises(LabError, match="needs root and the nft program"):
-        validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="nft"))
+    with pytest.raises(LabError, match="needs root and the ip and nft programs"):
+        validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="netns"))
     # auto falls back to the black hole instead of failing
     validate(LabConfig(scenario="sip-tls-blocked", out=tmp_path, block_mode="auto"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="nft tables need root")
-def test_stale_nft_table_of_a_killed_lab_is_swept() -> None:
-    import shutil
-    import subprocess
-
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_stale_namespace_of_a_killed_lab_is_swept() -> None:
+    from core import netns as ns
     from core.lab.netio import SipBlock
 
-    if shutil.which("nft") is None:
-        pytest.skip("nft is not installed")
     dead = 2**22 + 12345  # above the default pid_max of 4194304: never a live process
-    table = f"upscope_lab_{dead}_1"
-    subprocess.run(["nft", "add", "table", "inet", table], check=True, timeout=10)
+    name = f"{SipBlock.PREFIX}{dead}-1"
+    ns.create(name)
     try:
-        assert table in SipBlock.sweep_stale()
-        assert table not in nft_tables()
+        assert name in SipBlock.sweep_stale()
+        assert name not in netns()
     finally:
-        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, timeout=10)
+        ns.delete(name)
 
 
 def test_lab_runs_without_capture_rights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from tests.lab.helpers import (
     diagnose_ids,
     lab,
     need,
-    nft_tables,
+    netns,
     pki_dirs,
     trace_messages,
     tshark_rtp,
@@ -50,7 +50,7 @@ def _no_leftovers(out: Path) -> None:
     assert not [p for p in children(os.getpid()) if Path(f"/proc/{p}/comm").read_text().strip()
                 in ("dumpcap", "tcpdump")]
     assert not pki_dirs(os.getpid())
-    assert f"upscope_lab_{os.getpid()}_" not in nft_tables()
+    assert f"upscope-lab-{os.getpid()}-" not in netns()
     assert not list(out.glob(".*.tmp"))
     assert json.loads((out / "lab.json").read_text())["running"] is False
 
@@ -191,7 +191,7 @@ def _assert_syns_unanswered(out: Path) -> None:
     mode = json.loads((out / "scenario.json").read_text())["block_mode"]
     syn = f"ip.src==127.0.0.2 && tcp.dstport=={port} && tcp.flags.syn==1 && tcp.flags.ack==0"
     assert _tshark_count(out, syn) >= 2  # retries
-    if mode == "nft":
+    if mode == "netns":
         assert _tshark_count(out, f"tcp.srcport=={port} && tcp.flags.syn==1 && tcp.flags.ack==1") == 0
     else:  # black hole: the TCP handshake completes, the ClientHello is never answered
         assert _tshark_count(out, f"tcp.dstport=={port} && tls.handshake.type==1") >= 1
@@ -207,7 +207,7 @@ def test_sip_tls_blocked_black_hole_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="the nft DROP rule needs root")
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespace and its nft DROP rule need root")
 def test_fault_window_opens_and_closes(tmp_path: Path) -> None:
     """sip-tls-blocked from 2 s to 7 s: registered before, blocked during, registered again after."""
     need("nft")
