@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from collectors.runtime.service import ServeConfig, Service
+from core import netns
 from core.errors import UpscopeError
 from dashboard.http_server import UpscopeHttpServer, parse_addr
 from dashboard.metrics import DEFAULT_METRICS_PORT, make_registry
@@ -53,6 +54,8 @@ def config_from_lab(lab_dir: Path) -> dict[str, Any]:
         "interface": "lo" if live else None,
         "osbiz_https_ports": (int(pbx_443),) if pbx_443 else (443,),
         "probe_options": {"sip_options_tls": tls_opts, "https_rest": tls_opts},
+        # sip-tls-blocked as root: the lab lives in a network namespace of its own
+        "netns": info.get("netns") or None,
     }
 
 
@@ -128,8 +131,15 @@ def register(app: typer.Typer) -> None:
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, on_signal)
-        server.start()
-        service.start()
+        try:
+            # The HTTP socket stays where it was bound (reachable from here); the thread serving it,
+            # and so /probe, runs where the site's parties are.
+            with netns.entered(cfg.netns):
+                server.start()
+            service.start()
+        except UpscopeError as exc:
+            server.stop()
+            raise _fail(str(exc)) from None
         print(f"upscope serve: watching {cfg.site_path} — {server.url}/metrics, {server.url}/api/snapshot",
               file=sys.stderr, flush=True)
         try:

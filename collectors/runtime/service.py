@@ -36,6 +36,7 @@ from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
 from collectors.runtime.totals import Totals, digest
 from collectors.runtime.window import recent
+from core import netns
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
@@ -72,6 +73,7 @@ class ServeConfig:
     probes: tuple[str, ...] = ("sip_options_tls", "tcp_connect", "stun", "https_rest")
     probe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     tick_s: float = 0.5
+    netns: str | None = None  # capture and probe from inside this network namespace (a lab's own)
 
 
 class Service:
@@ -117,6 +119,11 @@ class Service:
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self._load_site()
+        # The capture and the scheduler's threads (which run the probes) inherit the namespace.
+        with netns.entered(self.cfg.netns):
+            self._start_collectors()
+
+    def _start_collectors(self) -> None:
         if self.cfg.interface:
             ring_dir = self.cfg.ring_dir or Path(self.cfg.db_path).with_suffix(".ring")
             self._ring = CaptureRing(
