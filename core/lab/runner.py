@@ -307,8 +307,16 @@ class Lab:
                 else:
                     # Before anything is bound or any worker thread exists: both must live inside.
                     self.block = SipBlock(CONNECTOR_IP)
-                    self.block.open()
-                    host.enter_context(netns.entered(self.block.netns))
+                    try:
+                        self.block.open()
+                    except LabError as exc:
+                        if cfg.block_mode != "auto":
+                            raise
+                        # root without the right to make namespaces (a locked-down container)
+                        self.block, self.use_blackhole = None, True
+                        self.warnings.append(f"black-hole listener instead: {exc}")
+                    if self.block is not None:
+                        host.enter_context(netns.entered(self.block.netns))
             ports: dict[str, int] = {}
             if external:
                 assert cfg.connector is not None

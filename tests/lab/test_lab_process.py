@@ -278,3 +278,22 @@ def test_stale_key_directory_of_a_killed_lab_is_swept() -> None:
         assert mine.directory.exists() and mine.directory not in sweep_stale_pki()
     finally:
         mine.cleanup()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespace path is taken as root only")
+def test_namespace_refused_falls_back_to_the_black_hole_in_auto_mode(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root in a locked-down container may not create namespaces: auto still runs the scenario."""
+    from core import netns as ns
+    from core.lab import LabError
+    from tests.lab.helpers import lab
+
+    def refuse(name: str) -> None:
+        raise ns.NamespaceError(f"network namespace {name} not created: Operation not permitted")
+
+    monkeypatch.setattr(ns, "create", refuse)
+    summary = lab(tmp_path, "sip-tls-blocked", duration=3.0)
+    assert json.loads((summary.out / "scenario.json").read_text())["block_mode"] == "blackhole"
+    assert any("Operation not permitted" in w for w in summary.stats["warnings"])
+    with pytest.raises(LabError, match="try --block-mode blackhole"):
+        lab(tmp_path / "forced", "sip-tls-blocked", duration=3.0, block_mode="netns")
