@@ -37,6 +37,13 @@ def _wait_for(predicate: object, timeout: float) -> bool:
     return False
 
 
+def _await_lab(proc: subprocess.Popen[str], out: Path, key: str) -> None:
+    """Wait until lab.json has ``key`` set; a lab that never gets there fails the test with its stderr."""
+    if not _wait_for(lambda: _lab_state(out).get(key), 40):
+        proc.kill()
+        pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
+
+
 def _running(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -58,9 +65,7 @@ def test_signal_stops_cleanly_and_leaves_nothing_behind(tmp_path: Path, sig: int
     out = tmp_path / "out"
     proc = upscope_popen("lab", "--scenario", scenario, "--duration", "120", "--out", str(out), *FAST_ARGS)
     try:
-        if not _wait_for(lambda: _lab_state(out).get("capture_pid"), 40):
-            proc.kill()
-            pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
+        _await_lab(proc, out, "capture_pid")
         state = _lab_state(out)
         capture_pid = int(state["capture_pid"])  # type: ignore[call-overload]
         assert state["running"] is True and state["pid"] == proc.pid
@@ -103,9 +108,7 @@ def test_killed_lab_takes_its_capture_with_it(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = upscope_popen("lab", "--duration", "120", "--out", str(out), *FAST_ARGS)
     try:
-        if not _wait_for(lambda: _lab_state(out).get("capture_pid"), 40):
-            proc.kill()
-            pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
+        _await_lab(proc, out, "capture_pid")
         capture_pid = int(_lab_state(out)["capture_pid"])  # type: ignore[call-overload]
         assert pid_alive(capture_pid)
         proc.kill()
@@ -178,9 +181,7 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = upscope_popen("lab", "--duration", "9", "--out", str(out), *FAST_ARGS)
     try:
-        if not _wait_for(lambda: _lab_state(out).get("running"), 40):
-            proc.kill()
-            pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
+        _await_lab(proc, out, "running")
         info = _lab_state(out)
         sip, rest, stun = int(info["sip_tls"]), int(info["rest"]), int(info["stun"])  # type: ignore[call-overload]
         ca = Path(str(info["ca_file"]))
