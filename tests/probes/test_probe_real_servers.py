@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -21,67 +15,14 @@ from probe_peers import Certs
 from collectors.probes import run
 from core.lab import LabConfig, run_lab
 from core.lab.tlsutil import CONNECTOR_NAME
+from tests.peers.kamailio import kamailio_tls
 
 pytestmark = pytest.mark.e2e
 
-# A stateless OPTIONS responder: the smallest kamailio that answers SIP over TLS.
-KAMAILIO_CFG = """#!KAMAILIO
-debug=1
-log_stderror=yes
-children=1
-tcp_children=1
-enable_tls=yes
-auto_aliases=no
-listen=tls:127.0.0.1:{port}
-mpath="{mpath}"
-loadmodule "tls.so"
-loadmodule "sl.so"
-modparam("tls", "config", "{tls_cfg}")
-request_route {{
-    if (method == "OPTIONS") {{ sl_send_reply("200", "OK"); exit; }}
-    sl_send_reply("403", "Forbidden");
-}}
-"""
-
-TLS_CFG = """[server:default]
-method = TLSv1.2+
-verify_certificate = no
-require_certificate = no
-private_key = {key}
-certificate = {cert}
-"""
-
-
-def _kamailio_modules() -> str | None:
-    for candidate in Path("/usr/lib").glob("*/kamailio/modules"):
-        if (candidate / "tls.so").is_file():
-            return str(candidate)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_sip_options_tls_against_kamailio(tmp_path: Path, certs: Certs) -> None:
-    kamailio, mpath = shutil.which("kamailio"), _kamailio_modules()
-    if kamailio is None or mpath is None:
-        pytest.skip("kamailio with kamailio-tls-modules is not installed (Debian packages)")
-    port = _free_port()
-    (tmp_path / "tls.cfg").write_text(TLS_CFG.format(key=certs.leaf_key, cert=certs.leaf_cert))
-    (tmp_path / "kamailio.cfg").write_text(KAMAILIO_CFG.format(port=port, mpath=mpath, tls_cfg=tmp_path / "tls.cfg"))
-    log = (tmp_path / "kamailio.log").open("w")
-    proc = subprocess.Popen(
-        [kamailio, "-f", str(tmp_path / "kamailio.cfg"), "-DD", "-E", "-Y", str(tmp_path),
-         "-P", str(tmp_path / "kamailio.pid"), "-w", str(tmp_path)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
+    with kamailio_tls(tmp_path, certs.leaf_cert, certs.leaf_key) as port:
         result = None
         for _ in range(60):  # until kamailio answers (bounded: ≤ 60 × 0.5 s)
-            assert proc.poll() is None, (tmp_path / "kamailio.log").read_text()[-2000:]
             result = run("sip_options_tls", f"127.0.0.1:{port}", timeout=2, ca_file=str(certs.ca),
                          server_name="connector.test")
             if result.success:
@@ -98,15 +39,6 @@ def test_sip_options_tls_against_kamailio(tmp_path: Path, certs: Certs) -> None:
         assert any(line.startswith("< SIP 200 OK") for line in result.transcript)
         tcp = run("tcp_connect", f"127.0.0.1:{port}", timeout=2)
         assert tcp.success
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # the group is gone if kamailio refused to start
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 def test_probes_against_the_lab_connector(tmp_path: Path) -> None:
