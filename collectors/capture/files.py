@@ -65,8 +65,13 @@ class CaptureFile:
             # holds the unfinished record and the next chunk, with no copying (``feed(resume=)``).
             reread = inflate is None and fh.seekable()
             read_to = 0  # file offset after the last read
+            raw = data = b""
             try:
                 while True:
+                    # nothing of the previous chunk is needed any more: free it before reading
+                    # the next one (see ``CaptureParser.release``)
+                    raw = data = b""
+                    self.parser.release()
                     try:
                         if reread:
                             start = self.parser.offset

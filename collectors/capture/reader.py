@@ -43,6 +43,19 @@ _IDB, _SPB, _OPB, _EPB = 1, 3, 2, 6
 _RUN_WINDOW = 256
 
 
+def byte_rows(buf: bytes | np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """``buf[o:o + width]`` for every offset, as the rows of an (n, width) uint8 array.
+
+    The buffer is viewed as overlapping ``width``-byte void items (stride 1), so one fancy
+    index copies each row with a memcpy: ~5× faster than gathering from a sliding-window view
+    and far cheaper than an n × width index matrix. Every ``o + width`` must be ≤ ``len(buf)``
+    (numpy checks the indexes against the view's length)."""
+    items = np.ndarray(shape=(max(len(buf) - width + 1, 0),), dtype=np.dtype((np.void, width)), buffer=buf,
+                       strides=(1,))
+    rows: np.ndarray = items[offsets].view(np.uint8).reshape(-1, width)
+    return rows
+
+
 @dataclass(slots=True)
 class RecordBatch:
     """Complete records of one chunk, as columns over ``buf`` (which the batch owns)."""
@@ -118,6 +131,17 @@ class CaptureParser:
             raise
         if batch is not None and len(batch):
             yield batch
+
+    def release(self) -> None:
+        """Drop the consumed bytes, keeping only the unfinished record (``offset`` is unchanged).
+
+        Called between chunks, so the previous chunk's buffer can be freed before the next one
+        is read: two 4 MiB buffers alive at once raise the heap's high-water mark, and on long
+        captures the heap fragments around them."""
+        if self._pos:
+            self._buf = self._buf[self._pos:]
+            self._base += self._pos
+            self._pos = 0
 
     def close(self) -> None:
         """End of input: complain about a missing header or a record cut short."""
@@ -224,11 +248,12 @@ class CaptureParser:
         return np.asarray(offs, dtype=np.int64), pos, cut
 
     def _pcap_batch(self, offs: np.ndarray) -> RecordBatch:
-        a = np.frombuffer(self._buf, dtype=np.uint8)
         o = np.asarray(offs, dtype=np.int64)
         dt = np.dtype(self._endian + "u4")
         if o.size:
-            hdr = a[o[:, None] + np.arange(16, dtype=np.int64)].view(dt).reshape(-1, 4).astype(np.int64)
+            # one 16-byte row per record: no 16-per-record index matrix (2.3 MB of fresh pages
+            # per chunk, most of this call's time)
+            hdr = byte_rows(self._buf, o, 16).view(dt).astype(np.int64)
         else:
             hdr = np.zeros((0, 4), dtype=np.int64)
         ts = hdr[:, 0].astype(np.float64) + hdr[:, 1].astype(np.float64) * self._scale
@@ -318,12 +343,11 @@ class CaptureParser:
     def _epb_columns(self, buf: bytes, epbs: list[int]) -> tuple[tuple[np.ndarray, ...], int | None, str]:
         """Decode EPBs at ``epbs`` together: (columns of the good ones, index of the first bad one
         or None, its problem). The checks and their order are those of ``_parse_packet_block``."""
-        a = np.frombuffer(buf, dtype=np.uint8)
         p = np.asarray(epbs, dtype=np.int64)
         dt = np.dtype(self._endian + "u4")
-        hdr = a[p[:, None] + np.arange(4, 28, dtype=np.int64)].view(dt).reshape(-1, 6).astype(np.int64)
+        hdr = byte_rows(buf, p + 4, 24).view(dt).astype(np.int64)  # no index matrices (``_pcap_batch``)
         blen, ifid, hi, lo, cap, orig = (hdr[:, i] for i in range(6))
-        trailer = a[(p + blen - 4)[:, None] + np.arange(4, dtype=np.int64)].view(dt).reshape(-1).astype(np.int64)
+        trailer = byte_rows(buf, p + blen - 4, 4).view(dt).reshape(-1).astype(np.int64)
         n_if = len(self._ifaces)
         bad_trailer = trailer != blen
         bad_len = (cap > blen - 32) | (cap > MAX_RECORD)

@@ -6,6 +6,7 @@ import gzip
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from capture_craft import (
     PCAPS,
@@ -24,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture.files import CaptureFile
-from collectors.capture.reader import CaptureParser, RecordBatch
+from collectors.capture.reader import CaptureParser, RecordBatch, byte_rows
 from core.errors import ParseError
 
 FRAME = eth(0x0800, ipv4_udp("10.0.0.1", 5060, "10.0.0.2", 5060, SIP_OPTIONS))
@@ -309,3 +310,35 @@ def test_file_re_read_in_chunks_equals_the_whole(tmp_path_factory: pytest.TempPa
         assert cf.problem.message.endswith(problem.split(" @")[0]) and f"@{cf.problem.offset}" == problem[problem.rindex(" @") + 1:]
     if cf.problem is None or "cut short" in cf.problem.message:
         assert sum(seen) == len(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=1, max_size=300), st.integers(1, 40), st.lists(st.integers(0, 299), max_size=50))
+def test_byte_rows_are_the_slices(buf: bytes, width: int, starts: list[int]) -> None:
+    """``byte_rows`` (the vectorised header gather) is ``buf[o:o+width]`` row by row, also for
+    overlapping and repeated offsets, and refuses an offset whose row would run past the end."""
+    fits = [o for o in starts if o + width <= len(buf)]
+    rows = byte_rows(buf, np.asarray(fits, dtype=np.int64), width)
+    assert rows.shape == (len(fits), width) and rows.dtype == np.uint8
+    assert [bytes(r) for r in rows] == [buf[o:o + width] for o in fits]
+    past = [o for o in starts if o + width > len(buf)]
+    if past:
+        with pytest.raises(IndexError):
+            byte_rows(buf, np.asarray(past[:1], dtype=np.int64), width)
+
+
+def test_parser_release_keeps_only_the_unfinished_record() -> None:
+    """Between chunks the consumed bytes are dropped (the chunk buffer can be freed); the offset
+    and the records are unchanged, and a record cut at the end is still reported."""
+    data = pcap_bytes([(float(i), FRAME) for i in range(5)])
+    cut = data[:-10]
+    p = CaptureParser()
+    got = [r for b in p.feed(cut) for r in _rows(b)]
+    offset = p.offset
+    p.release()
+    assert p.offset == offset and len(p._buf) == len(cut) - offset
+    with pytest.raises(ParseError, match="cut short inside a record"):
+        p.close()
+    got += [r for b in p.feed(data[offset:], resume=True) for r in _rows(b)]
+    p.close()
+    assert got == records(data)

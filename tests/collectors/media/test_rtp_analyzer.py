@@ -423,3 +423,42 @@ def test_random_udp_does_not_pile_up_heuristic_guesses() -> None:
         an.on_udp(UdpPacket(i + 1, T0 + i / 100, "10.0.0.1", 4500, "10.0.0.2", 4500, junk))
     assert an.finish() == ()
     assert len(an._candidates) <= 10 * 100 + 1  # only the last 10 s of guesses are kept
+
+
+def test_long_stream_intervals_in_small_blocks_per_packet_and_batched() -> None:
+    """250 s of 20-ms PCMA: 25 closed 10-s intervals, the same per packet and batched (block
+    boundaries at 8, 16, 24), each internal block small enough for Python's small-object
+    allocator (a growing buffer past 512 bytes fragmented the C heap on long captures)."""
+    import sys
+
+    rows = [(i + 1, T0 + 0.02 * i, rtp(i, 160 * i)) for i in range(12500) if i % 997 != 5]
+    one, many = announced(), announced()
+    for f, t, d in rows:
+        one.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+    for i in range(0, len(rows), 3000):
+        many.on_udp_batch(_batch(rows[i:i + 3000], 0x0A000001, 0x23F6B214))
+    (live,) = one._streams.values()
+    assert len(live.intervals) == 3 and all(sys.getsizeof(block) <= 512 for block in live.intervals)
+    a, b = one.finish(), many.finish()
+    assert a[0].packets == b[0].packets == len(rows)
+    for s in (a[0], b[0]):
+        assert len(s.intervals) == 25
+        assert [iv.start - T0 for iv in s.intervals] == pytest.approx([10.0 * k for k in range(25)])
+        assert sum(iv.packets for iv in s.intervals) == s.packets
+        assert sum(iv.lost for iv in s.intervals) == s.lost == 13
+    assert [(iv.packets, iv.lost, iv.mos) for iv in a[0].intervals] == [(iv.packets, iv.lost, iv.mos) for iv in b[0].intervals]
+
+
+def test_finish_release_gives_the_same_streams_and_drops_the_state() -> None:
+    """``finish(release=True)`` (the pipeline's single last call) returns what ``finish()``
+    returns, live and idle-packed streams alike, and keeps no stream afterwards."""
+    an = RtpAnalyzer(idle_s=5)
+    an.expect(B, 20000, {8: ("PCMA", 8000)}, "call-1")
+    an.expect(B, 20002, {8: ("PCMA", 8000)}, "call-2")
+    feed(an, [(20.0 * i, rtp(i, 160 * i, ssrc=1)) for i in range(100)])
+    feed(an, [(30_000 + 20.0 * i, rtp(i, 160 * i, ssrc=2)) for i in range(100)], dport=20002, first_frame=200)
+    an._evict_idle(T0 + 34)  # stream 1 silent since 2 s: packed; stream 2 still live
+    assert len(an._idle) == 1 and len(an._streams) == 1
+    kept = an.finish()
+    assert an.finish(release=True) == kept and [s.ssrc for s in kept] == [1, 2]
+    assert an.finish() == () and not an._streams and not an._idle
