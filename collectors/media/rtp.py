@@ -350,10 +350,11 @@ class _Columns:
 class _Sorted:
     """A batch in stream order: sorted→original row map and the per-row values runs need."""
 
-    __slots__ = ("breaks", "cum", "order", "plain", "pt", "rts", "seq")
+    __slots__ = ("breaks", "cum", "gaps", "order", "plain", "pt", "rts", "seq", "step")
 
     def __init__(self, order: np.ndarray, seq: np.ndarray, pt: np.ndarray, cum: np.ndarray,
-                 breaks: list[int], plain: np.ndarray, rts: np.ndarray) -> None:
+                 breaks: list[int], plain: np.ndarray, rts: np.ndarray, step: np.ndarray,
+                 gaps: list[int]) -> None:
         self.order = order
         self.seq = seq
         self.pt = pt
@@ -361,6 +362,8 @@ class _Sorted:
         self.breaks = breaks  # sorted positions where a run cannot continue (plus the end)
         self.plain = plain
         self.rts = rts
+        self.step = step  # sequence number minus the sorted predecessor's (within a run: 1..3000)
+        self.gaps = gaps  # sorted positions inside runs that follow lost packets (step > 1)
 
 
 def _segmented_scan(coef: np.ndarray, values: list[np.ndarray], maxlen: int) -> list[np.ndarray]:
@@ -641,10 +644,15 @@ class RtpAnalyzer:
         fwd[1:] = (rt[1:] - rt[:-1]) & 0xFFFFFFFF
         plain = cols.plain[order]
         link = ~change & plain
-        link[1:] &= (((sq[1:] - sq[:-1]) & 0xFFFF) == 1) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
+        # sequence numbers rise by 1, or by up to 3000 over lost packets (the per-packet path's
+        # "ordinary jump" limit); a 16-bit wrap breaks the run (once per 65536 packets)
+        step = np.zeros(m, dtype=np.int64)
+        step[1:] = sq[1:] - sq[:-1]
+        link[1:] &= (step[1:] >= 1) & (step[1:] <= 3000) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
         link &= fwd < 0x80000000
         cum = np.cumsum(np.where(link, fwd, 0))  # timestamp advance along runs
-        sv = _Sorted(order, sq, pt, cum, [*np.flatnonzero(~link).tolist(), m], plain, rt)
+        sv = _Sorted(order, sq, pt, cum, [*np.flatnonzero(~link).tolist(), m], plain, rt, step,
+                     np.flatnonzero(link & (step > 1)).tolist())
         buf = batch.buf
         fields = self.on_udp_fields
         name = self._name
@@ -656,7 +664,7 @@ class RtpAnalyzer:
 
         starts = np.flatnonzero(change).tolist()
         ends = [*starts[1:], m] if starts else []
-        deferred: list[tuple[int, int, _Stream, int]] = []
+        deferred: list[tuple[int, int, _Stream, int, int]] = []
         for g0, g1 in zip(starts, ends, strict=True):
             r0 = int(order[g0])
             skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), int(ssrc[r0]))
@@ -698,10 +706,11 @@ class RtpAnalyzer:
 
     def _group(
         self, skey: tuple[str, int, str, int, int], g0: int, g1: int, sv: _Sorted, cols: _Columns,
-        slow: Callable[[int], None], deferred: list[tuple[int, int, _Stream, int]],
+        slow: Callable[[int], None], deferred: list[tuple[int, int, _Stream, int, int]],
     ) -> None:
         """One stream's rows (sorted positions g0..g1): runs where possible, else packet by packet.
-        A run reaching the end of the group is deferred to the all-streams pass."""
+        A run reaching the end of the group is deferred to the all-streams pass, lost packets
+        and all; a run before that (``_fast_run``) takes consecutive sequence numbers only."""
         breaks = sv.breaks
         bi = bisect.bisect_right(breaks, g0)
         i = g0
@@ -710,14 +719,20 @@ class RtpAnalyzer:
                 bi += 1
             j = min(breaks[bi], g1)
             s = self._streams.get(skey)
-            run, clock = self._run_length(s, skey, i, j, sv) if s is not None else (0, 0)
+            run, clock, lead = self._run_length(s, skey, i, j, sv) if s is not None else (0, 0, 0)
+            if run > 0 and i + run < g1:
+                # not the group's last run: cut it at the first lost packet (or go packet by
+                # packet when it starts after one)
+                gaps = sv.gaps
+                k = bisect.bisect_right(gaps, i)
+                run = 0 if lead != 1 else min(run, gaps[k] - i if k < len(gaps) else run)
             if run <= 0:
                 slow(int(sv.order[i]))
                 i += 1
                 continue
             assert s is not None
             if i + run == g1:
-                deferred.append((i, run, s, clock))
+                deferred.append((i, run, s, clock, lead))
                 return
             rows = sv.order[i:i + run]
             self._fast_run(s, rows, cols.seq[rows], cols.ts[rows], cols, clock)
@@ -725,50 +740,61 @@ class RtpAnalyzer:
 
     def _run_length(
         self, s: _Stream, skey: tuple[str, int, str, int, int], i: int, j: int, sv: _Sorted,
-    ) -> tuple[int, int]:
-        """(rows from sorted position ``i`` the closed form may take, clock rate); (0, 0) = none."""
+    ) -> tuple[int, int, int]:
+        """(rows from sorted position ``i`` the closed form may take, clock rate, sequence step
+        of the first row from the stream's last packet); (0, 0, 0) = none.
+
+        Within rows ``i..j`` the sequence numbers rise strictly (steps of 1..3000, no 16-bit
+        wrap: see ``_batch``); the first row must continue the stream the same way."""
         if s.total_nr < 2 or not bool(sv.plain[i]):
-            return 0, 0
+            return 0, 0, 0
         flow = self._flows.get(skey[:4])
         if flow is None or flow.kind not in (_SDP_RTP, _HEURISTIC):
-            return 0, 0
+            return 0, 0, 0
         p = int(sv.pt[i])
         first = int(sv.seq[i])
-        if p != s.pt or p in (PT_CN, PT_CN_OLD) or first != (s.seq_num + 1) & 0xFFFF:
-            return 0, 0
-        if (first - s.hi_seq) & 0xFFFF != 1:
-            return 0, 0
+        lead = first - s.seq_num
+        if p != s.pt or p in (PT_CN, PT_CN_OLD) or not 1 <= lead <= 3000:
+            return 0, 0, 0
+        if (first - s.hi_seq) & 0xFFFF != lead:  # our extended sequence agrees with Wireshark's
+            return 0, 0, 0
         clock, is_event, _codec = flow.endpoint.info(p) if flow.endpoint is not None else _heuristic_info(p)
         if clock < 1000 or is_event:
-            return 0, 0
+            return 0, 0, 0
         # a run ends before a packet that would decide a sequence wrap (Wireshark's "under")
         if s.under:
             if first > s.start_seq:
-                return 0, 0
-            limit = s.start_seq - first + 1
+                return 0, 0, 0
+            limit = int(np.searchsorted(sv.seq[i:j], s.start_seq, side="right"))
         else:
             if first < s.start_seq or first == 0:
-                return 0, 0
-            limit = 65536 - first
+                return 0, 0, 0
+            limit = j - i
         # … and before a packet out of time (half the timestamp space after the first packet)
         units = (int(sv.rts[i]) - s.first_timestamp) & 0xFFFFFFFF
         if units >= 0x80000000:
-            return 0, 0
+            return 0, 0, 0
         run = min(j - i, limit)
         cum = sv.cum
         if units + int(cum[i + run - 1]) - int(cum[i]) >= 0x80000000:
             run = int(np.searchsorted(cum[i:i + run] - cum[i], 0x80000000 - units, side="left"))
-        return run, clock
+        return run, clock, lead
 
-    def _runs_together(self, runs: list[tuple[int, int, _Stream, int]], sv: _Sorted, cols: _Columns) -> None:
-        """Closed form of many streams' final runs in one set of numpy passes."""
+    def _runs_together(self, runs: list[tuple[int, int, _Stream, int, int]], sv: _Sorted, cols: _Columns) -> None:
+        """Closed form of many streams' final runs in one set of numpy passes.
+
+        A run may step over lost packets: each such row is one Wireshark sequence error, and
+        our extended sequence (expected per interval, duplicate window) advances by the step."""
         starts = np.array([r[0] for r in runs], dtype=np.int64)
         lens = np.array([r[1] for r in runs], dtype=np.int64)
         streams = [r[2] for r in runs]
         total = int(lens.sum())
         first = np.cumsum(lens) - lens  # compact position of each run's first row
         pos = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
-        rows = sv.order[np.repeat(starts, lens) + pos]  # original batch rows, run by run
+        spos = np.repeat(starts, lens) + pos  # sorted positions, run by run
+        rows = sv.order[spos]  # original batch rows, run by run
+        steps = sv.step[spos]
+        steps[first] = [r[4] for r in runs]  # the first row's step is from the stream's last packet
         t = cols.ts[rows]
         now = t * 1000.0
         ft = np.repeat(np.array([s.first_timestamp for s in streams], dtype=np.int64), lens)
@@ -818,6 +844,7 @@ class RtpAnalyzer:
         cut[1:] |= ivx[1:] != ivx[:-1]
         pb = np.flatnonzero(cut)
         p_cnt = np.diff(np.append(pb, total)).tolist()
+        p_exp = np.add.reduceat(steps, pb).tolist()
         p_jsum = np.add.reduceat(reg_jit, pb).tolist()
         p_jn = np.add.reduceat(regular.astype(np.int64), pb).tolist()
         p_jmax = np.maximum.reduceat(reg_jit, pb).tolist()
@@ -825,6 +852,8 @@ class RtpAnalyzer:
         p_run = (np.searchsorted(first, pb, side="right") - 1).tolist()
         jit_l, delta_l, now_l, nom_l = jit[last].tolist(), delta[last].tolist(), now[last].tolist(), nominal[last].tolist()
         seq_l = cols.seq[rows[last]].tolist()
+        adv_l = np.add.reduceat(steps, first).tolist()  # extended-sequence advance per run
+        lost_l = np.add.reduceat((steps > 1).astype(np.int64), first).tolist()  # rows after a loss
         frame_l = cols.frames[rows[last]].tolist()
         ts_l = t[last].tolist()
         lens_l = lens.tolist()
@@ -846,8 +875,14 @@ class RtpAnalyzer:
             s.total_nr += m
             s.last_frame = frame_l[k]
             s.last_ts = ts_l[k]
-            s.hi_seq += m
-            s.dup_mask = ((s.dup_mask << m) | ((1 << m) - 1)) & _WINDOW_MASK
+            adv = adv_l[k]
+            s.hi_seq += adv
+            if adv == m:
+                s.dup_mask = ((s.dup_mask << m) | ((1 << m) - 1)) & _WINDOW_MASK
+            else:
+                s.sequence += lost_l[k]
+                s.dup_mask = ((s.dup_mask << adv) | self._received_bits(cols.seq[rows[first[k]:first[k] + m]])) \
+                    & _WINDOW_MASK
             s.bad_seq = -1
         for q, k in enumerate(p_run):
             s = streams[k]
@@ -856,11 +891,20 @@ class RtpAnalyzer:
                 self._close_interval(s)
                 s.cur_start = s.first_ts + p_iv[q] * self.interval_s
             s.cur_packets += p_cnt[q]
-            s.cur_exp += p_cnt[q]
+            s.cur_exp += p_exp[q]
             if p_jn[q]:
                 s.cur_jit_sum += p_jsum[q]
                 s.cur_jit_n += p_jn[q]
                 s.cur_jit_max = max(s.cur_jit_max, p_jmax[q])
+
+    @staticmethod
+    def _received_bits(seq: np.ndarray) -> int:
+        """Duplicate-window bits of a run's rising sequence numbers: bit b = the number b below
+        the last one was received (the last 128 numbers)."""
+        back = int(seq[-1]) - seq[-128:]
+        seen = np.zeros(128, dtype=bool)
+        seen[back[back < 128]] = True
+        return int.from_bytes(np.packbits(seen, bitorder="little").tobytes(), "little")
 
     def _fast_run(
         self, s: _Stream, rows: np.ndarray, sq: np.ndarray, t: np.ndarray, cols: _Columns, clock: int

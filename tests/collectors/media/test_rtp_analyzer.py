@@ -462,3 +462,48 @@ def test_finish_release_gives_the_same_streams_and_drops_the_state() -> None:
     kept = an.finish()
     assert an.finish(release=True) == kept and [s.ssrc for s in kept] == [1, 2]
     assert an.finish() == () and not an._streams and not an._idle
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 65535), st.lists(st.sampled_from([1, 1, 1, 1, 2, 3, 50, 127, 128, 2999, 3000, 3001, 40000]),
+                                      min_size=1, max_size=150),
+       st.integers(1, 60), st.lists(st.integers(0, 160), max_size=6))
+def test_batched_runs_over_lost_packets_equal_the_per_packet_path(start: int, steps: list[int], size: int,
+                                                                   late: list[int]) -> None:
+    """Lost packets inside a batched run (steps up to 3000, larger jumps, 16-bit wraps): the same
+    sequence errors, expected/lost per interval and duplicate window as packet by packet — late
+    copies of received numbers count as duplicates, late lost ones do not."""
+    seqs = [start]
+    for step in steps:
+        seqs.append(seqs[-1] + step)
+    rows = [(k + 1, T0 + 0.02 * (q - start), rtp(q, 160 * (q - start))) for k, q in enumerate(seqs)]
+    # then late packets: numbers shortly below the highest (received or lost)
+    top = seqs[-1]
+    rows += [(len(rows) + 1 + k, rows[-1][1] + 0.001 * (k + 1), rtp(top - back, 160 * (top - back - start)))
+             for k, back in enumerate(late)]
+    one, many = announced(), announced()
+    for f, t, d in rows:
+        one.on_udp(UdpPacket(f, t, "10.0.0.1", 40000, B, 20000, d))
+    for i in range(0, len(rows), size):
+        many.on_udp_batch(_batch(rows[i:i + size], 0x0A000001, 0x23F6B214))
+    (a,), (b,) = one.finish(), many.finish()
+    for field in ("packets", "expected", "lost", "sequence_errors", "duplicates", "last_frame"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert [(i.packets, i.expected, i.lost) for i in a.intervals] == [(i.packets, i.expected, i.lost) for i in b.intervals]
+    for field in ("max_delta_ms", "mean_delta_ms", "mean_jitter_ms", "max_jitter_ms"):
+        assert getattr(a, field) == pytest.approx(getattr(b, field), abs=1e-6), field
+
+
+def test_batched_stream_with_loss_takes_no_per_packet_path() -> None:
+    """2 % loss does not send a batched stream packet by packet (the benchmark's lossy streams):
+    after the first packets the per-packet path is not used, and the numbers are exact."""
+    rows = [(i + 1, T0 + 0.02 * i, rtp(i, 160 * i)) for i in range(2000) if i % 50 != 7]
+    an = announced()
+    an.on_udp_batch(_batch(rows[:10], 0x0A000001, 0x23F6B214))
+    calls = []
+    an.on_udp_fields = lambda *args: calls.append(args) or True  # type: ignore[method-assign]
+    an.on_udp_batch(_batch(rows[10:], 0x0A000001, 0x23F6B214))
+    assert calls == []
+    (s,) = an.finish()
+    assert (s.packets, s.expected, s.lost, s.sequence_errors) == (1960, 2000, 40, 40)
+    assert [iv.lost for iv in s.intervals] == [10, 10, 10, 10]
