@@ -346,7 +346,8 @@ class Pipeline:
         # The fast rows go to the media analyser in as few batches as possible, yet it must see
         # every datagram of a flow in capture order relative to what changes its view: an SDP
         # naming the flow's address, or a slow-path datagram. ``_flush_fast`` is called then.
-        ctx = self._fast_ctx = _FastContext(feed_fast, fast[1], fast[2], fast[3], fast[4])
+        ctx = self._fast_ctx = _FastContext(feed_fast, _endpoint_keys(fast[1], fast[3]),
+                                            _endpoint_keys(fast[2], fast[4]))
         before = np.searchsorted(fast[0], slow_rows).tolist()
         for i, k in zip(slow_rows.tolist(), before, strict=True):
             ctx.upto = k
@@ -604,24 +605,29 @@ class _FastContext:
     """The current chunk's fast-lane rows: which are fed already, which precede the current frame."""
 
     feed: Callable[[int, int], None]
-    src: np.ndarray
-    dst: np.ndarray
-    sport: np.ndarray
-    dport: np.ndarray
+    src: np.ndarray  # source address:port of each row as one key (``_endpoint_keys``)
+    dst: np.ndarray  # destination address:port
     done: int = 0
     upto: int = 0
 
     def touches(self, addr: str, port: int) -> bool:
-        """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?"""
+        """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?
+
+        One unsigned difference per side: key − (addr:port) is 0 or 1 for the port and its
+        neighbour, and wraps round to a huge value below. (Port 65535's "neighbour" is the next
+        address's port 0: at worst an early flush, which changes no result.)"""
         try:
-            value = _ipv4_int(addr)
-        except OSError:
-            return False  # not IPv4: fast-lane rows are IPv4 only
+            key = np.uint64(_ipv4_int(addr) << 16 | port)
+        except (OSError, OverflowError):
+            return False  # not IPv4 (fast-lane rows are IPv4 only), or not a port
         lo, hi = self.done, self.upto
-        src, dst, sp, dp = self.src[lo:hi], self.dst[lo:hi], self.sport[lo:hi], self.dport[lo:hi]
-        near_d = (dp == port) | (dp == port + 1)
-        near_s = (sp == port) | (sp == port + 1)
-        return bool(((dst == value) & near_d).any() or ((src == value) & near_s).any())
+        return bool(((self.dst[lo:hi] - key) <= 1).any() or ((self.src[lo:hi] - key) <= 1).any())
+
+
+def _endpoint_keys(addr: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """IPv4 address and port as one 48-bit key per row."""
+    keys: np.ndarray = addr.astype(np.uint64) << np.uint64(16) | port.astype(np.uint64)
+    return keys
 
 
 def _nothing(lo: int, hi: int) -> None:
