@@ -7,6 +7,7 @@ import importlib.util
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from capture_craft import eth, ipv4_fragments, ipv4_tcp, ipv4_udp, pcap_bytes
 
@@ -321,3 +322,24 @@ def test_sip_over_tcp_in_tiny_segments_equals_whole(tmp_path: Path, size: int) -
 
     whole = capture(1 << 20)
     assert len(whole) == 4 and capture(size) == whole
+
+
+def test_pending_fast_rows_touched_by_an_sdp_endpoint() -> None:
+    """An SDP naming addr:port (or its RTCP neighbour, either direction) flushes only when a
+    pending fast-lane row (between ``done`` and ``upto``) uses it."""
+    from collectors.analyze import _endpoint_keys, _FastContext, _ipv4_int
+
+    src = np.array([_ipv4_int("10.0.0.1"), _ipv4_int("10.0.0.2"), _ipv4_int("10.0.0.3")], dtype=np.uint32)
+    dst = np.array([_ipv4_int("10.0.0.9")] * 3, dtype=np.uint32)
+    sport = np.array([40000, 40002, 65535], dtype=np.int64)
+    dport = np.array([20000, 20002, 20004], dtype=np.int64)
+    ctx = _FastContext(lambda lo, hi: None, _endpoint_keys(src, sport), _endpoint_keys(dst, dport), 0, 3)
+    assert ctx.touches("10.0.0.9", 20000) and ctx.touches("10.0.0.9", 19999)  # the port, or it is the RTCP one
+    assert ctx.touches("10.0.0.2", 40002) and ctx.touches("10.0.0.2", 40001)
+    assert not ctx.touches("10.0.0.9", 20001 + 5) and not ctx.touches("10.0.0.9", 19998)
+    assert not ctx.touches("10.0.0.8", 20000) and not ctx.touches("10.0.0.1", 40002)
+    assert not ctx.touches("2001:db8::1", 20000) and not ctx.touches("bad address", 20000)
+    ctx.done = 1  # the first row was fed already
+    assert not ctx.touches("10.0.0.9", 20000) and ctx.touches("10.0.0.9", 20002)
+    ctx.upto = 2
+    assert not ctx.touches("10.0.0.9", 20004) and not ctx.touches("10.0.0.3", 65535)
