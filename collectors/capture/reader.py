@@ -56,6 +56,15 @@ def byte_rows(buf: bytes | np.ndarray, offsets: np.ndarray, width: int) -> np.nd
     return rows
 
 
+def _spell_out(firsts: list[int], counts: list[int], strides: list[int]) -> np.ndarray:
+    """Offsets of stretches of equally spaced records: ``first + i·stride`` for i < count."""
+    n = np.asarray(counts, dtype=np.int64)
+    rank = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    offs: np.ndarray = np.repeat(np.asarray(firsts, dtype=np.int64), n) + rank * np.repeat(
+        np.asarray(strides, dtype=np.int64), n)
+    return offs
+
+
 @dataclass(slots=True)
 class RecordBatch:
     """Complete records of one chunk, as columns over ``buf`` (which the batch owns)."""
@@ -218,9 +227,11 @@ class CaptureParser:
         """
         size = len(buf)
         last = size - 16
-        offs: list[int] = []
-        add = offs.append
-        extend = offs.extend
+        # the walk notes stretches (first offset, records, stride); numpy spells them out at the
+        # end, instead of a Python int per record
+        firsts: list[int] = []
+        counts: list[int] = []
+        strides: list[int] = []
         u32 = struct.Struct(self._endian + "I").unpack_from
         cut: int | None = None
         prev = -1
@@ -230,22 +241,22 @@ class CaptureParser:
             if nxt > size:
                 cut = n
                 break
-            add(pos)
+            firsts.append(pos)
+            stride = nxt - pos
+            k = 0
             if n == prev:
-                stride = nxt - pos
                 field = buf[pos + 8:pos + 12]
                 whole = min((size - nxt) // stride, _RUN_WINDOW)
                 k = whole
                 for j in range(4):
                     col = buf[nxt + 8 + j:nxt + 8 + j + whole * stride:stride]
                     k = min(k, whole - len(col.lstrip(field[j:j + 1])))
-                if k:
-                    end = nxt + k * stride
-                    extend(range(nxt, end, stride))
-                    nxt = end
+                nxt += k * stride
+            counts.append(k + 1)
+            strides.append(stride)
             prev = n
             pos = nxt
-        return np.asarray(offs, dtype=np.int64), pos, cut
+        return _spell_out(firsts, counts, strides), pos, cut
 
     def _pcap_batch(self, offs: np.ndarray) -> RecordBatch:
         o = np.asarray(offs, dtype=np.int64)
