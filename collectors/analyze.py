@@ -364,7 +364,8 @@ class Pipeline:
             ctx.done = ctx.upto
 
     def _fast_rows(self, batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
-        """Vectorised test for plain IPv4/UDP datagrams carrying RTP-looking payloads.
+        """Vectorised test for plain IPv4/UDP datagrams carrying RTP-looking payloads: (rows, src,
+        dst, sport, dport, payload offset, payload length, the payloads' first 12 bytes) or None.
 
         Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
         loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
@@ -402,9 +403,10 @@ class Pipeline:
             else:  # raw IP
                 at = np.zeros(oo.size, dtype=np.int64)
             ipo[rows] = at
-        # IPv4 (20) + UDP (8) + the first payload byte of every candidate as one row each (cap >= 60
-        # keeps the 29 bytes inside the record): one gather instead of one per field
-        h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 29)
+        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each (cap >= 60
+        # keeps the 40 bytes inside the record): one gather instead of one per field, and the
+        # media analyser gets the RTP header rows with the batch
+        h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 40)
 
         def col16(k: int) -> np.ndarray:
             out: np.ndarray = h[:, k].astype(np.int64) << 8 | h[:, k + 1]
@@ -426,12 +428,12 @@ class Pipeline:
         # source and destination addresses: bytes 12..19 of the selected rows as big-endian words
         addrs = np.ascontiguousarray(h[sel, 12:20]).view(">u4").astype(np.uint32)
         ip = o[sel] + ipo[sel]
-        return cand[sel], addrs[:, 0], addrs[:, 1], sport[sel], dport[sel], ip + 28, udplen[sel] - 8
+        return cand[sel], addrs[:, 0], addrs[:, 1], sport[sel], dport[sel], ip + 28, udplen[sel] - 8, h[sel, 28:]
 
     def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> Callable[[int, int], None]:
         """Count the chunk's fast-lane flows; return ``feed(lo, hi)`` for runs of its rows."""
-        rows, src, dst, sport, dport, poff, plen = fast
-        ub = UdpBatch(batch.buf, rows + batch.first_frame, batch.ts[rows], src, sport, dst, dport, poff, plen)
+        rows, src, dst, sport, dport, poff, plen, head = fast
+        ub = UdpBatch(batch.buf, rows + batch.first_frame, batch.ts[rows], src, sport, dst, dport, poff, plen, head)
         self._fast_flows(ub)
         if self.rtp is None:
             return _nothing
@@ -440,7 +442,8 @@ class Pipeline:
 
             def feed_batch(lo: int, hi: int) -> None:
                 batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
-                                   ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi]))
+                                   ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
+                                   ub.head[lo:hi]))
             return feed_batch
         on_fields = getattr(self.rtp, "on_udp_fields", None)
         if on_fields is None:

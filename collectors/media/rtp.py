@@ -609,8 +609,9 @@ class RtpAnalyzer:
         ok = (plen >= 12) & (off >= 0) & (off + plen <= a.size)
         if a.size < 12:  # rows that cannot be RTP read a dummy header at offset 0
             a = np.zeros(12, dtype=np.uint8)
-        # every row's 12-byte fixed header (rows that cannot be RTP read the dummy at offset 0)
-        hdr = byte_rows(a, np.where(ok, off, 0), 12)
+        # every row's 12-byte fixed header (rows that cannot be RTP read the dummy at offset 0;
+        # rows the batch brings its header for are not used when they cannot be RTP)
+        hdr = batch.head if batch.head is not None else byte_rows(a, np.where(ok, off, 0), 12)
         words = hdr.view(">u4").astype(np.int64)  # (first 32 bits, timestamp, SSRC)
         b0 = hdr[:, 0]
         b1 = hdr[:, 1]

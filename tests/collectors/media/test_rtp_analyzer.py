@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Sequence
 
@@ -507,3 +508,20 @@ def test_batched_stream_with_loss_takes_no_per_packet_path() -> None:
     (s,) = an.finish()
     assert (s.packets, s.expected, s.lost, s.sequence_errors) == (1960, 2000, 40, 40)
     assert [iv.lost for iv in s.intervals] == [10, 10, 10, 10]
+
+
+@settings(max_examples=60, deadline=None)
+@given(_events, st.lists(st.binary(min_size=12, max_size=40), max_size=10))
+def test_batch_with_header_rows_equals_without(events: list[tuple[int, int, int, bool, int]],
+                                               noise: list[bytes]) -> None:
+    """The fast lane hands the payloads' first 12 bytes along (``UdpBatch.head``): the same
+    streams, RTCP and errors as when the analyser gathers them itself."""
+    rows = _build(events) + [(500 + k, T0 + 3 + k / 50, bytes([0x80 | (d[0] & 0x3F)]) + d[1:])
+                             for k, d in enumerate(noise)]
+    plain, given_head = announced(), announced()
+    batch = _batch(rows, 0x0A000001, 0x23F6B214)
+    plain.on_udp_batch(batch)
+    head = np.frombuffer(b"".join(d[:12] for _f, _t, d in rows), dtype=np.uint8).reshape(-1, 12)
+    given_head.on_udp_batch(dataclasses.replace(batch, head=head))
+    assert plain.finish() == given_head.finish()
+    assert plain.finish_rtcp() == given_head.finish_rtcp() and plain.errors == given_head.errors
