@@ -663,13 +663,15 @@ class RtpAnalyzer:
             fields(int(cols.frames[r]), float(cols.ts[r]), name(int(src[r])), int(sport[r]),
                    name(int(dst[r])), int(dport[r]), buf[o:o + int(plen[r])])
 
-        starts = np.flatnonzero(change).tolist()
+        begin = np.flatnonzero(change)
+        starts = begin.tolist()
         ends = [*starts[1:], m] if starts else []
+        heads = order[begin]  # each group's first row: its stream's addresses, ports and SSRC
         deferred: list[tuple[int, int, _Stream, int, int]] = []
-        for g0, g1 in zip(starts, ends, strict=True):
-            r0 = int(order[g0])
-            skey = (name(int(src[r0])), int(sport[r0]), name(int(dst[r0])), int(dport[r0]), int(ssrc[r0]))
-            self._group(skey, g0, g1, sv, cols, slow, deferred)
+        for g0, g1, s_, sp, d_, dp, ss in zip(starts, ends, src[heads].tolist(), sport[heads].tolist(),
+                                              dst[heads].tolist(), dport[heads].tolist(), ssrc[heads].tolist(),
+                                              strict=True):
+            self._group((name(s_), sp, name(d_), dp, ss), g0, g1, sv, cols, slow, deferred)
         if deferred:
             self._runs_together(deferred, sv, cols)
         # RTCP-range (RFC 5761: second octet 192..223) and short rows: after the RTP, so RTCP
@@ -826,12 +828,17 @@ class RtpAnalyzer:
         base = np.array([s.total_nr - 1 for s in streams], dtype=np.float64)
         qd[first] += grow[first] * base * np.array([s.mean_delta for s in streams])
         qj[first] += grow[first] * base * np.array([s.mean_jitter for s in streams])
-        coef = grow.copy()
-        coef[first] = 0.0
-        qd, qj = _segmented_scan(coef, [qd, qj], maxlen)
         last = first + lens - 1
-        mean_d = (qd[last] / totals[last]).tolist()
-        mean_j = (qj[last] / totals[last]).tolist()
+        if bool(regular.all()):
+            # the usual case: Q only grows by x, so each run's last Q is its sum
+            q_d, q_j = np.add.reduceat(qd, first), np.add.reduceat(qj, first)
+        else:
+            coef = grow.copy()
+            coef[first] = 0.0
+            qd, qj = _segmented_scan(coef, [qd, qj], maxlen)
+            q_d, q_j = qd[last], qj[last]
+        mean_d = (q_d / totals[last]).tolist()
+        mean_j = (q_j / totals[last]).tolist()
         inf = np.inf
         max_d = np.maximum.reduceat(np.where(regular, delta, -inf), first).tolist()
         min_d = np.minimum.reduceat(np.where(regular, delta, inf), first).tolist()
