@@ -343,3 +343,20 @@ def test_pending_fast_rows_touched_by_an_sdp_endpoint() -> None:
     assert not ctx.touches("10.0.0.9", 20000) and ctx.touches("10.0.0.9", 20002)
     ctx.upto = 2
     assert not ctx.touches("10.0.0.9", 20004) and not ctx.touches("10.0.0.3", 65535)
+
+
+def test_finish_without_glibc_malloc_trim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heap is trimmed before the result is built where glibc offers it; elsewhere (no
+    libc.so.6, no malloc_trim) the analysis is the same."""
+    import ctypes
+
+    frames = [(1.0 + k * 0.02, eth(0x0800, _rtp_ip(k))) for k in range(10)]
+    want = run(tmp_path, frames).rtp_streams
+
+    def missing(name: str) -> object:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    assert run(tmp_path, frames).rtp_streams == want
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: object())  # a libc without malloc_trim
+    assert run(tmp_path, frames).rtp_streams == want
