@@ -617,6 +617,9 @@ class _FastContext:
     dst: np.ndarray  # destination address:port
     done: int = 0
     upto: int = 0
+    # per port number (index 65536 pads port + 1): the first row using it on either side, or
+    # the row count; made on the first question, as most chunks are asked none
+    first_row: np.ndarray | None = None
 
     def touches(self, addr: str, port: int) -> bool:
         """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?
@@ -624,11 +627,23 @@ class _FastContext:
         One unsigned difference per side: key − (addr:port) is 0 or 1 for the port and its
         neighbour, and wraps round to a huge value below. (Port 65535's "neighbour" is the next
         address's port 0: at worst an early flush, which changes no result.)"""
+        if not 0 <= port <= 65535:
+            return False
+        first = self.first_row
+        if first is None:
+            # an SDP usually names a port whose RTP starts later: one look-up then answers
+            first = self.first_row = np.full(65537, len(self.src), dtype=np.int64)
+            rows = np.arange(len(self.src), dtype=np.int64)
+            for keys in (self.src, self.dst):
+                np.minimum.at(first, (keys & np.uint64(0xFFFF)).astype(np.int64), rows)
+        hi = self.upto
+        if first[port] >= hi and first[port + 1] >= hi:
+            return False
         try:
             key = np.uint64(_ipv4_int(addr) << 16 | port)
-        except (OSError, OverflowError):
-            return False  # not IPv4 (fast-lane rows are IPv4 only), or not a port
-        lo, hi = self.done, self.upto
+        except OSError:
+            return False  # not IPv4: fast-lane rows are IPv4 only
+        lo = self.done
         return bool(((self.dst[lo:hi] - key) <= 1).any() or ((self.src[lo:hi] - key) <= 1).any())
 
 

@@ -339,6 +339,7 @@ def test_pending_fast_rows_touched_by_an_sdp_endpoint() -> None:
     assert not ctx.touches("10.0.0.9", 20001 + 5) and not ctx.touches("10.0.0.9", 19998)
     assert not ctx.touches("10.0.0.8", 20000) and not ctx.touches("10.0.0.1", 40002)
     assert not ctx.touches("2001:db8::1", 20000) and not ctx.touches("bad address", 20000)
+    assert not ctx.touches("10.0.0.9", 70000) and not ctx.touches("10.0.0.9", -1)
     ctx.done = 1  # the first row was fed already
     assert not ctx.touches("10.0.0.9", 20000) and ctx.touches("10.0.0.9", 20002)
     ctx.upto = 2
