@@ -46,7 +46,7 @@ from collectors.capture.packets import (
     UdpBatch,
     UdpPacket,
 )
-from collectors.capture.reader import RecordBatch, byte_rows
+from collectors.capture.reader import RecordBatch, byte_rows, sort_by
 from collectors.capture.tcp import TcpReassembler
 from collectors.capture.tracelog import TraceLogReader, looks_like_trace_log
 from core.analysis import (
@@ -476,7 +476,7 @@ class Pipeline:
         One stable sort by (src, dst, dport) puts each flow's rows together in frame order: its
         first and last rows are the ends of its stretch."""
         pk = ub.src.astype(np.uint64) << np.uint64(32) | ub.dst.astype(np.uint64)
-        order = np.lexsort((ub.dport, pk))
+        order = sort_by(pk, ub.dport)
         spk, sdport = pk[order], ub.dport[order]
         begins = np.ones(order.size, dtype=bool)
         begins[1:] = (spk[1:] != spk[:-1]) | (sdport[1:] != sdport[:-1])

@@ -65,6 +65,17 @@ def _spell_out(firsts: list[int], counts: list[int], strides: list[int]) -> np.n
     return offs
 
 
+def sort_by(primary: np.ndarray, *ports: np.ndarray) -> np.ndarray:
+    """``np.lexsort((*reversed(ports), primary))``: the stable order by ``primary``, then by each
+    of ``ports`` (values 0..65535), the same permutation ~4× faster on a chunk — the 16-bit keys
+    take numpy's radix sort and the last, stable sort of ``primary`` meets presorted runs."""
+    order = np.arange(len(primary))
+    for key in reversed(ports):
+        order = order[np.argsort(key[order].astype(np.uint16), kind="stable")]
+    result: np.ndarray = order[np.argsort(primary[order], kind="stable")]
+    return result
+
+
 @dataclass(slots=True)
 class RecordBatch:
     """Complete records of one chunk, as columns over ``buf`` (which the batch owns)."""

@@ -56,7 +56,7 @@ from collections.abc import Callable
 import numpy as np
 
 from collectors.capture.packets import UdpBatch, UdpPacket
-from collectors.capture.reader import byte_rows
+from collectors.capture.reader import byte_rows, sort_by
 from collectors.media.packet import ReportBlock, RtcpPacket, parse_rtcp
 from core.analysis import ErrorItem, RtcpReport, RtpStreamStats, StreamInterval
 from core.errors import ParseError
@@ -633,10 +633,16 @@ class RtpAnalyzer:
         srcdst = ((src << 32) | dst)[rtp_rows].astype(np.uint64)
         pss = (((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc.astype(np.uint64)
         pss = pss[rtp_rows]
-        sub = np.lexsort((pss, srcdst))  # stable: frame order within a stream
+        # stable (frame order within a stream): by addresses and ports — and by SSRC too when a
+        # flow carries several (then as one lexsort; the same order either way)
+        sub = sort_by(srcdst, sport[rtp_rows], dport[rtp_rows])
+        sd, ps = srcdst[sub], pss[sub]
+        flow = np.uint64(32)
+        if bool(((sd[1:] == sd[:-1]) & (ps[1:] >> flow == ps[:-1] >> flow) & (ps[1:] != ps[:-1])).any()):
+            sub = np.lexsort((pss, srcdst))
+            sd, ps = srcdst[sub], pss[sub]
         order = rtp_rows[sub]
         m = len(order)
-        sd, ps = srcdst[sub], pss[sub]
         change = np.ones(m, dtype=bool)
         change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
         # links between sorted neighbours that a run needs (state-independent part)

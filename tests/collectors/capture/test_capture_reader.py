@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture.files import CaptureFile
-from collectors.capture.reader import CaptureParser, RecordBatch, byte_rows
+from collectors.capture.reader import CaptureParser, RecordBatch, byte_rows, sort_by
 from core.errors import ParseError
 
 FRAME = eth(0x0800, ipv4_udp("10.0.0.1", 5060, "10.0.0.2", 5060, SIP_OPTIONS))
@@ -342,3 +342,15 @@ def test_parser_release_keeps_only_the_unfinished_record() -> None:
     got += [r for b in p.feed(data[offset:], resume=True) for r in _rows(b)]
     p.close()
     assert got == records(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 65535), st.sampled_from([0, 1, 5060, 65535])),
+                max_size=80), st.booleans())
+def test_sort_by_is_lexsort(rows: list[tuple[int, int, int]], big: bool) -> None:
+    """``sort_by`` (radix sorts for port keys) gives exactly ``np.lexsort``'s stable permutation."""
+    primary = np.array([p * (1 << 40 if big else 1) for p, _a, _b in rows], dtype=np.uint64)
+    a = np.array([x for _p, x, _b in rows], dtype=np.int64)
+    b = np.array([x for _p, _a, x in rows], dtype=np.int64)
+    assert sort_by(primary, a, b).tolist() == np.lexsort((b, a, primary)).tolist()
+    assert sort_by(primary, b).tolist() == np.lexsort((b, primary)).tolist()
