@@ -64,6 +64,7 @@ STUN_COOKIE = b"\x21\x12\xa4\x42"  # RFC 5389 §6
 MAX_FLOWS = 20000
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
+_FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
 MAX_ERRORS = 2000
 MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
@@ -375,7 +376,13 @@ class Pipeline:
         a = np.frombuffer(batch.buf, dtype=np.uint8)
         lt, cap = batch.linktype, batch.caplen
         # 60 bytes: the largest link header here (20) + IPv4 (20) + UDP (8) + RTP (12)
-        cand = np.flatnonzero(np.isin(lt, _FAST_LINKTYPES) & (cap >= 60) & (cap == batch.orig_len))
+        whole = (cap >= 60) & (cap == batch.orig_len)
+        if lt.size and lt[0] == lt[-1] and bool((lt == lt[0]).all()):  # one link type (pcap: always)
+            if int(lt[0]) not in _FAST_LINKTYPE_SET:
+                return None
+            cand = np.flatnonzero(whole)
+        else:
+            cand = np.flatnonzero(np.isin(lt, _FAST_LINKTYPES) & whole)
         if not cand.size:
             return None
         o, lt, cap = batch.data_off[cand], lt[cand], cap[cand]
@@ -390,7 +397,7 @@ class Pipeline:
             rows = slice(None) if single else np.flatnonzero(lt == code)
             oo = o[rows]
             if code == 1:  # Ethernet, untagged or one 802.1Q tag
-                eth_type = u16(oo + 12)
+                eth_type = byte_rows(batch.buf, oo + 12, 2).view(">u2").reshape(-1)
                 at = np.where(eth_type == 0x0800, 14, -1)
                 tagged = np.flatnonzero(eth_type == 0x8100)
                 if tagged.size:
@@ -409,8 +416,11 @@ class Pipeline:
         # media analyser gets the RTP header rows with the batch
         h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 40)
 
-        def col16(k: int) -> np.ndarray:
-            out: np.ndarray = h[:, k].astype(np.int64) << 8 | h[:, k + 1]
+        half = h.view(">u2")  # the same rows as big-endian 16-bit words …
+        words = h.view(">u4")  # … and 32-bit ones (40 bytes a row)
+
+        def col16(k: int) -> np.ndarray:  # the 16-bit field at (even) byte offset k
+            out: np.ndarray = half[:, k // 2].astype(np.int64)
             return out
 
         ok = (ipo >= 0) & (h[:, 0] == 0x45) & (h[:, 9] == 17)
@@ -426,10 +436,11 @@ class Pipeline:
         sel = np.flatnonzero(ok)
         if not sel.size:
             return None
-        # source and destination addresses: bytes 12..19 of the selected rows as big-endian words
-        addrs = np.ascontiguousarray(h[sel, 12:20]).view(">u4").astype(np.uint32)
+        # source and destination addresses: bytes 12..19 of the selected rows
+        src = words[sel, 3].astype(np.uint32)
+        dst = words[sel, 4].astype(np.uint32)
         ip = o[sel] + ipo[sel]
-        return cand[sel], addrs[:, 0], addrs[:, 1], sport[sel], dport[sel], ip + 28, udplen[sel] - 8, h[sel, 28:]
+        return cand[sel], src, dst, sport[sel], dport[sel], ip + 28, udplen[sel] - 8, h[sel, 28:]
 
     def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> Callable[[int, int], None]:
         """Count the chunk's fast-lane flows; return ``feed(lo, hi)`` for runs of its rows."""
