@@ -89,8 +89,10 @@ def ensure_capture(path: Path, packets: int, calls: int = 0) -> None:
 
 def bench(capture: Path, work: Path, with_tshark: bool) -> dict[str, Any]:
     up_out = work / f"{capture.stem}.upscope.json"
+    load = os.getloadavg()[0]  # the machine may be shared: the 1-minute load average before the run
     wall, cpu, rss, code = run([str(UPSCOPE), "analyze", "--format", "json", "--no-progress", str(capture)], up_out)
-    res: dict[str, Any] = {"capture": str(capture), "bytes": capture.stat().st_size, "upscope_s": round(wall, 2),
+    res: dict[str, Any] = {"load_avg_1min": round(load, 2),
+                           "capture": str(capture), "bytes": capture.stat().st_size, "upscope_s": round(wall, 2),
                            "upscope_cpu_s": round(cpu, 2), "upscope_rss_mib": rss, "upscope_exit": code}
     doc = json.loads(up_out.read_text())
     res["packets"] = doc["packets"]
