@@ -34,15 +34,17 @@ not confirmed within 4 packets or 10 s is dropped, so random UDP costs no memory
 that SDP announces with a non-RTP transport (T.38 ``udptl``) is never RTP.
 
 Memory per stream is constant (counters, running means, a 128-bit duplicate window, the current
-10-s interval) plus 56 bytes per closed 10-s interval — nothing per packet. A stream silent for
-``idle_s`` (120 s of capture time) is packed into one bytes object (~0.4 KB) and restored exactly
-if it sends again; the flow-classification cache is bounded.
+10-s interval) plus 56 bytes per closed 10-s interval (in blocks of 8 that stay in Python's
+small-object allocator) — nothing per packet. A stream silent for ``idle_s`` (120 s of capture
+time) is packed into one bytes object (~0.4 KB) and restored exactly if it sends again; the
+flow-classification cache is bounded.
 
 Fast paths for the capture pipeline: ``on_udp_fields(frame, ts, src, sport, dst, dport,
 payload)`` skips the ``UdpPacket`` allocation, and ``on_udp_batch(UdpBatch)`` takes a whole chunk
 of IPv4 datagrams: it groups them by stream and computes runs of ordinary packets (same payload
-type with a clock, consecutive sequence numbers, in time, no wrap decision) with numpy — the
-same recurrences in closed form — and hands every other packet to the per-packet path in order.
+type with a clock, rising sequence numbers — a stream's last run in a chunk may step over lost
+packets —, in time, no wrap decision) with numpy — the same recurrences in closed form — and
+hands every other packet to the per-packet path in order.
 """
 
 from __future__ import annotations
@@ -594,11 +596,12 @@ class RtpAnalyzer:
         ``on_udp_fields`` call per row, in a fraction of the time.
 
         Rows are grouped by stream. Within a stream, a *run* is a stretch of plain packets (no
-        padding/extension/CSRC) with the stream's payload type (one with a clock), consecutive
+        padding/extension/CSRC) with the stream's payload type (one with a clock), rising
         sequence numbers, forward timestamps, in time and before any wrap decision; everything
         else goes through the per-packet path in order. The run that ends a stream's rows is
         computed together with every other stream's in one set of numpy passes (segmented scans
-        for the jitter and running-mean recurrences).
+        for the jitter and running-mean recurrences) and may step over lost packets (sequence
+        steps up to 3000); an earlier run (``_fast_run``) takes consecutive numbers only.
         """
         n = len(batch)
         if n == 0:
