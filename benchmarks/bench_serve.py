@@ -53,11 +53,12 @@ def main() -> int:
     ap.add_argument("--sample", type=float, default=5.0, help="RSS sampling interval, s")
     ap.add_argument("--warmup", type=float, default=15.0, help="seconds excluded from the rate and the RSS drift")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--rtp-base", type=int, default=30000, help="the lab's first RTP port (disjoint ranges let runs share lo)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="upscope-bench-serve-"))
     lab_dir, db = work / "lab", work / "serve.db"
     lab = subprocess.Popen([*CLI, "lab", "--scenario", "healthy", "--out", str(lab_dir), "--port", "0",
-                            "--duration", str(args.seconds + 5), "--keepalive", "5", "--rtp-base", "30000",
+                            "--duration", str(args.seconds + 5), "--keepalive", "5", "--rtp-base", str(args.rtp_base),
                             *LOADS[args.load]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not ((lab_dir / "lab.json").exists() and json.loads((lab_dir / "lab.json").read_text()).get("running")):
