@@ -3,7 +3,7 @@
 A capture file that grows for hours still holds the 403s of this morning; the live diagnosis must
 judge what happens now. ``recent`` trims an ``AnalysisResult`` to items that were active at or after
 ``since``: calls that started or ended in the window (or are still running), streams with packets
-in it, TLS flows and flows seen in it, registrations reduced to their timeline inside the window
+in it, flows seen in it with the TLS connections they count, registrations reduced to their timeline inside the window
 (their end-of-capture state kept, because "registered" is a state, not an event).
 
 A call or stream is judged on its whole history, never on the part that happens to fall inside
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from core.analysis import AnalysisResult, CallInfo, RegistrationInfo, RtpStreamStats
+from core.analysis import AnalysisResult, CallInfo, FlowInfo, RegistrationInfo, RtpStreamStats, TlsFlowInfo
 
 
 def _call_active(call: CallInfo, since: float) -> bool:
@@ -51,6 +51,7 @@ def recent(result: AnalysisResult, since: float) -> AnalysisResult:
         for c in kept_calls
     )
     registrations = tuple(r for r in (_trim_registration(r, since) for r in result.registrations) if r)
+    flows = tuple(f for f in result.flows if f.last_ts >= since)
     return dataclasses.replace(
         result,
         sip_requests=dict(requests) if result.sip_messages else result.sip_requests,
@@ -60,10 +61,23 @@ def recent(result: AnalysisResult, since: float) -> AnalysisResult:
         registrations=registrations,
         keepalives=tuple(k for k in result.keepalives if k.last_ts is None or k.last_ts >= since),
         rtp_streams=tuple(result.rtp_streams[i] for i in keep),
-        tls_flows=tuple(t for t in result.tls_flows if t.last_ts >= since),
-        flows=tuple(f for f in result.flows if f.last_ts >= since),
+        tls_flows=_tls_flows_to_keep(result, flows, since),
+        flows=flows,
         first_ts=max(since, result.first_ts) if result.first_ts is not None else None,
     )
+
+
+def _tls_flows_to_keep(result: AnalysisResult, flows: tuple[FlowInfo, ...], since: float) -> tuple[TlsFlowInfo, ...]:
+    """TLS/TCP connections seen in the window, and every connection counted in a kept TCP flow.
+
+    A flow is an aggregate over the whole analysed span (its SYN count included), so the
+    connections it counts must stay with it: SYNs are weighed against the connections that came
+    up (``core.firewall.syns_without_connection``), and comparing a span's SYNs with only the
+    window's connections made answered SYNs look unanswered.
+    """
+    counted = {(f.src, f.dst, f.dst_port) for f in flows if f.proto == "tcp"}
+    return tuple(t for t in result.tls_flows
+                 if t.last_ts >= since or (t.client, t.server, t.server_port) in counted)
 
 
 def _streams_to_keep(streams: tuple[RtpStreamStats, ...], calls: list[CallInfo], since: float) -> list[int]:
