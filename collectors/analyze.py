@@ -22,7 +22,6 @@ while they are being built.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
 import socket
@@ -665,11 +664,10 @@ def _endpoint_keys(addr: np.ndarray, port: np.ndarray) -> np.ndarray:
 
 
 def _trim_heap() -> None:
-    """``malloc_trim(0)``: glibc returns the free pages of its heap to the OS (elsewhere: nothing)."""
-    import ctypes  # only here: the analysis needs it once, at the end
+    """glibc returns the free pages of its heap to the OS (elsewhere: nothing)."""
+    from collectors.allocator import release_free_heap  # only here: needed once, at the end
 
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_free_heap()
 
 
 def _nothing(lo: int, hi: int) -> None:

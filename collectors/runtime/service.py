@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
-from collectors.runtime.allocator import limit_arenas, release_free_heap
 from collectors.runtime.history import History
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
@@ -89,7 +89,7 @@ class Service:
         self._reduce_lock = threading.Lock()
         self._stop = threading.Event()
         self._reload = threading.Event()
-        limit_arenas()  # before any of the service's threads allocates (see collectors.runtime.allocator)
+        limit_arenas()  # before any of the service's threads allocates (see collectors.allocator)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collector")
         # The capture analysis (the big allocations) always runs on this one thread, so its freed
         # memory is reused cycle after cycle from one arena instead of fragmenting the probes' too.

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from collectors.runtime import allocator
+from collectors import allocator
 from collectors.runtime.service import ServeConfig, Service
 
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site-healthy.yaml"
 
 
 def test_arena_limit_applies_on_glibc_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    if allocator._LIBC is None:
+    if allocator._libc() is None:
         pytest.skip("not glibc: the allocator settings are no-ops")
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     assert allocator.limit_arenas() is True
