@@ -15,7 +15,7 @@ import errno
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
@@ -93,9 +93,18 @@ def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
     return [f.to_dict() for f in diag.findings]
 
 
-def _table(doc: dict[str, Any], console: Console) -> None:
+def _print_table(console: Console, title: str, columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
+    """One rich table, left-titled; nothing at all when there are no rows."""
     from rich.table import Table
 
+    t = Table(*columns, title=title, title_justify="left")
+    for row in rows:
+        t.add_row(*row)
+    if t.row_count:
+        console.print(t)
+
+
+def _table(doc: dict[str, Any], console: Console) -> None:
     s = doc["summary"]
     console.print(f"[bold]{', '.join(doc['sources'])}[/bold]: {s['packets']} packets, "
                   f"{(s['duration_s'] or 0):.1f} s, link types {', '.join(doc['link_types']) or '—'}"
@@ -105,49 +114,32 @@ def _table(doc: dict[str, Any], console: Console) -> None:
                   + " · responses "
                   + (" ".join(f"{k}×{v}" for k, v in sorted(doc["sip"]["responses"].items())) or "—"),
                   highlight=False)
-    if doc.get("findings"):
-        t = Table(title="Findings", title_justify="left")
-        for col in ("severity", "id", "title", "evidence"):
-            t.add_column(col)
-        for f in doc["findings"]:
-            t.add_row(f["severity"], f["id"], f["title"], "; ".join(e["text"] for e in f["evidence"][:3]))
-        console.print(t)
-    if doc["calls"]:
-        t = Table(title="Calls", title_justify="left")
-        for col in ("Call-ID", "caller → callee", "state", "final", "setup ms", "duration s", "streams", "1-way"):
-            t.add_column(col)
-        for c in doc["calls"][:200]:
-            t.add_row(c["call_id"][:40], f"{c['caller']} → {c['callee']}", c["state"], str(c["final_code"] or "—"),
-                      "—" if c["setup_ms"] is None else f"{c['setup_ms']:.0f}",
-                      "—" if c["duration_s"] is None else f"{c['duration_s']:.1f}", str(len(c["streams"])),
-                      "YES" if c["one_way_audio"] else "")
-        console.print(t)
-    if doc["registrations"]:
-        t = Table(title="Registrations", title_justify="left")
-        for col in ("AOR", "registrar", "attempts", "401/407", "last code", "expiry s", "registered"):
-            t.add_column(col)
-        for r in doc["registrations"]:
-            t.add_row(r["aor"], r["registrar"], str(r["attempts"]), str(r["challenges"]), str(r["last_code"]),
-                      str(r["granted_expiry_s"]), "yes" if r["registered"] else "NO")
-        console.print(t)
-    if doc["rtp_streams"]:
-        t = Table(title="RTP streams", title_justify="left")
-        for col in ("src", "dst", "SSRC", "codec", "pkts", "lost", "max Δ ms", "mean/max jitter ms", "MOS", "call"):
-            t.add_column(col)
-        for r in doc["rtp_streams"][:200]:
-            t.add_row(f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
-                      str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
-                      f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
-                      "—" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
-        console.print(t)
-    if doc["tls_flows"]:
-        t = Table(title="TLS flows", title_justify="left")
-        for col in ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"):
-            t.add_column(col)
-        for f in doc["tls_flows"]:
-            t.add_row(f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
-                      str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
-        console.print(t)
+    _print_table(console, "Findings", ("severity", "id", "title", "evidence"), (
+        (f["severity"], f["id"], f["title"], "; ".join(e["text"] for e in f["evidence"][:3]))
+        for f in doc.get("findings") or ()))
+    _print_table(console, "Calls", ("Call-ID", "caller → callee", "state", "final", "setup ms", "duration s",
+                                    "streams", "1-way"), (
+        (c["call_id"][:40], f"{c['caller']} → {c['callee']}", c["state"], str(c["final_code"] or "—"),
+         "—" if c["setup_ms"] is None else f"{c['setup_ms']:.0f}",
+         "—" if c["duration_s"] is None else f"{c['duration_s']:.1f}", str(len(c["streams"])),
+         "YES" if c["one_way_audio"] else "")
+        for c in doc["calls"][:200]))
+    _print_table(console, "Registrations", ("AOR", "registrar", "attempts", "401/407", "last code", "expiry s",
+                                            "registered"), (
+        (r["aor"], r["registrar"], str(r["attempts"]), str(r["challenges"]), str(r["last_code"]),
+         str(r["granted_expiry_s"]), "yes" if r["registered"] else "NO")
+        for r in doc["registrations"]))
+    _print_table(console, "RTP streams", ("src", "dst", "SSRC", "codec", "pkts", "lost", "max Δ ms",
+                                          "mean/max jitter ms", "MOS", "call"), (
+        (f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
+         str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
+         f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
+         "—" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
+        for r in doc["rtp_streams"][:200]))
+    _print_table(console, "TLS flows", ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"), (
+        (f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
+         str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
+        for f in doc["tls_flows"]))
     if doc["errors"]:
         counts = ", ".join(f"{k} {v}" for k, v in s["errors"].items())
         console.print(f"[yellow]Problems ({counts}); first ones:[/yellow]")
