@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,9 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool,
 def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
     from core.diagnosis import DiagnosisInputs, diagnose
 
-    diag = diagnose(DiagnosisInputs(site=site, analysis=result))
+    # Judged at the end of the capture; a capture without a timed packet is judged as of now.
+    now = None if result.last_ts is not None else datetime.now(UTC)
+    diag = diagnose(DiagnosisInputs(site=site, analysis=result, now=now))
     return [f.to_dict() for f in diag.findings]
 
 

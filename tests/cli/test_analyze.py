@@ -207,3 +207,13 @@ def test_bad_site_file_fails_first(tmp_path: Path) -> None:
     bad.write_text("system: [\n")
     code, out, err = invoke("analyze", "--site", str(bad), str(capture("sipnab_sip-proxy.pcap")))
     assert code == 2 and out == "" and err.count("\n") == 1 and "site.yaml" in err
+
+
+def test_nothing_usable_with_a_site_is_still_one_line_exit_2(tmp_path: Path) -> None:
+    """Without a timed packet the site's findings are judged as of now, not a crash."""
+    import struct
+
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + struct.pack("<IIII", 0, 0, 10**6, 10**6))
+    code, _out, err = invoke("analyze", "-f", "json", "--site", str(REPO / "examples" / "site-healthy.yaml"), str(bad))
+    assert code == 2 and err.count("\n") == 1 and "beyond" in err
