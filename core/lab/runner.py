@@ -1,11 +1,12 @@
 """Runs one lab: connector + PBX (+ clone) on loopback, the capture, the fault, the artifacts.
 
-Theory of operation: signal handlers come first, then every listening socket is bound (so a
-taken port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml and
+Theory of operation: signal handlers come first; for sip-tls-blocked as root the loop's thread
+then enters the lab's own network namespace; then every listening socket is bound (so a taken
+port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml and
 scenario.json are written and the capture starts, then the connector listens and lab.json
-appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault controller applies the scenario at ``fault_from`` and
-lifts it at ``fault_until`` (site.yaml, jwt.txt, nft rule, clone, port-443 listener, connector
-behaviour). On stop (duration, SIGINT, SIGTERM) the scheduler ends, callers send BYE, the PBX
+appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault
+controller applies the scenario at ``fault_from`` and lifts it at ``fault_until`` (site.yaml,
+jwt.txt, nft rule, clone, port-443 listener, connector behaviour). On stop (duration, SIGINT, SIGTERM) the scheduler ends, callers send BYE, the PBX
 unregisters, then the capture is flushed and every host effect is undone in ``finally``.
 """
 
@@ -302,21 +303,8 @@ class Lab:
         host = contextlib.ExitStack()  # the namespace the loop's thread returns to at the end
         try:
             if sc.block_sip and not external:
-                if cfg.block_mode == "blackhole" or (cfg.block_mode == "auto" and not SipBlock.available()):
-                    self.use_blackhole = True
-                else:
-                    # Before anything is bound or any worker thread exists: both must live inside.
-                    self.block = SipBlock(CONNECTOR_IP)
-                    try:
-                        self.block.open()
-                    except LabError as exc:
-                        if cfg.block_mode != "auto":
-                            raise
-                        # root without the right to make namespaces (a locked-down container)
-                        self.block, self.use_blackhole = None, True
-                        self.warnings.append(f"black-hole listener instead: {exc}")
-                    if self.block is not None:
-                        host.enter_context(netns.entered(self.block.netns))
+                # Before anything is bound or any worker thread exists: both must live inside.
+                self._choose_block(host)
             ports: dict[str, int] = {}
             if external:
                 assert cfg.connector is not None
@@ -520,6 +508,26 @@ class Lab:
         else:
             self.sip_server = await asyncio.start_server(self.connector.on_sip, sock=sock,
                                                          ssl=self.server_ctx)
+
+    def _choose_block(self, host: contextlib.ExitStack) -> None:
+        """sip-tls-blocked: a namespace of the lab's own with the DROP rule (entered by this thread
+        until ``host`` closes), or the black-hole listener where that is not possible or asked."""
+        mode = self.cfg.block_mode
+        if mode == "blackhole" or (mode == "auto" and not SipBlock.available()):
+            self.use_blackhole = True
+            return
+        block = SipBlock(CONNECTOR_IP)
+        try:
+            block.open()
+        except LabError as exc:
+            if mode != "auto":
+                raise
+            # root without the right to make namespaces (a locked-down container)
+            self.use_blackhole = True
+            self.warnings.append(f"black-hole listener instead: {exc}")
+            return
+        self.block = block
+        host.enter_context(netns.entered(block.netns))
 
     async def _sleep_until(self, when: float) -> bool:
         delay = when - asyncio.get_running_loop().time()
