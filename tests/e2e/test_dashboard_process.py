@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import descendants, is_running
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,31 +25,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = _children(pid)
-    while todo:
-        child = todo.pop()
-        if child not in found:
-            found.add(child)
-            todo.extend(_children(child))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _up(url: str) -> bool:
@@ -69,14 +46,14 @@ def test_killed_dashboard_takes_lab_service_and_streamlit_with_it(tmp_path: Path
         while not _up(f"http://127.0.0.1:{port}/_stcore/health"):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "dashboard.log").read_text()
             time.sleep(0.3)
-        family = _descendants(proc.pid)
+        family = descendants(proc.pid)
         assert len(family) >= 3, family  # the lab, the service, Streamlit (and the lab's capture)
         proc.kill()
         proc.wait(10)
         deadline = time.monotonic() + 30
-        while any(_running(p) for p in family) and time.monotonic() < deadline:
+        while any(is_running(p) for p in family) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in family if _running(p)}
+        left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in family if is_running(p)}
         assert not left, f"outlived the dashboard: {left}"
     finally:
         # last resort for a failed run: the dashboard's whole session (it was started as its leader)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import children, command, is_running
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
@@ -145,21 +147,6 @@ def test_failing_collector_is_marked_down_and_others_go_on(running: Running) -> 
         os.rename(moved, trace)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-                for c in (t / "children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("dumpcap"), reason="the ring capture on lo needs root")
 def test_killed_service_takes_its_capture_with_it(running: Running, tmp_path: Path) -> None:
     err = tmp_path / "serve.stderr"
@@ -168,11 +155,10 @@ def test_killed_service_takes_its_capture_with_it(running: Running, tmp_path: Pa
                                  "--metrics-addr", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=fh)
     try:
         _wait(lambda: err.read_text().strip(), 20, "serve to print its address")
-        captures = _wait(lambda: [c for c in _children(proc.pid)
-                                  if Path(f"/proc/{c}/comm").read_text().strip() == "dumpcap"], 20, "its dumpcap")
+        captures = _wait(lambda: [c for c in children(proc.pid) if command(c) == "dumpcap"], 20, "its dumpcap")
         proc.kill()  # no chance to stop the ring: the parent-death signal must
         proc.wait(10)
-        _wait(lambda: not any(_running(c) for c in captures), 10, "the ring's dumpcap to stop")
+        _wait(lambda: not any(is_running(c) for c in captures), 10, "the ring's dumpcap to stop")
     finally:
         if proc.poll() is None:
             proc.kill()

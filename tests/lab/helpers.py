@@ -115,19 +115,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def nft_tables() -> str:
     if shutil.which("nft") is None or os.geteuid() != 0:
         return ""

@@ -23,6 +23,7 @@ from tests.lab.helpers import (
     upscope,
     upscope_popen,
 )
+from tests.processes import is_running
 
 FAST_ARGS = ["--port", "0", "--calls-per-minute", "90", "--call-seconds", "2", "--keepalive", "2",
              "--register-expires", "6"]
@@ -42,14 +43,6 @@ def _await_lab(proc: subprocess.Popen[str], out: Path, key: str) -> None:
     if not _wait_for(lambda: _lab_state(out).get(key), 40):
         proc.kill()
         pytest.fail(f"the lab did not get ready: {proc.communicate()[1][-2000:]}")
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _lab_state(out: Path) -> dict[str, object]:
@@ -114,7 +107,7 @@ def test_killed_lab_takes_its_capture_with_it(tmp_path: Path) -> None:
         proc.kill()
         proc.communicate(timeout=10)
         # its new parent (init, or the container's PID 1) may not reap it: a zombie has stopped
-        assert _wait_for(lambda: not _running(capture_pid), 10), f"capture {capture_pid} outlived the lab"
+        assert _wait_for(lambda: not is_running(capture_pid), 10), f"capture {capture_pid} outlived the lab"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -20,7 +20,6 @@ import yaml
 from core.lab import SCENARIOS
 from tests.lab.helpers import (
     ARTIFACTS,
-    children,
     diagnose_ids,
     lab,
     need,
@@ -31,6 +30,7 @@ from tests.lab.helpers import (
     tshark_sip,
     upscope,
 )
+from tests.processes import children, command
 
 #: Scenarios whose evidence is the site file (or jwt.txt): check-site must report exactly them.
 CONFIG_SCENARIOS = {
@@ -47,8 +47,7 @@ def _check_site_ids(out: Path) -> list[str]:
 
 
 def _no_leftovers(out: Path) -> None:
-    assert not [p for p in children(os.getpid()) if Path(f"/proc/{p}/comm").read_text().strip()
-                in ("dumpcap", "tcpdump")]
+    assert not [p for p in children(os.getpid()) if command(p) in ("dumpcap", "tcpdump")]
     assert not pki_dirs(os.getpid())
     assert f"upscope-lab-{os.getpid()}-" not in netns()
     assert not list(out.glob(".*.tmp"))
