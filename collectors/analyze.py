@@ -535,13 +535,16 @@ class Pipeline:
             return out
         for item in reader.errors:
             self.errors.add(item)
+        if reader.error_count > len(reader.errors):
+            self.errors.counts["malformed"] += reader.error_count - len(reader.errors)
         damaged = any(e.kind in ("malformed", "truncated") for e in reader.errors)
-        out = SourceOutcome(str(path), "trace", reader.messages > 0, damaged,
-                            reader.errors[0].message if reader.errors else None)
-        self.outcomes.append(out)
+        message = reader.errors[0].message if reader.errors else None
         if reader.messages == 0:
-            self.errors.add(ErrorItem("file", "trace", f"{path.name}: no SIP message blocks found",
-                                      source=path.name))
+            # Nothing usable: the one line the user gets must say so (and why, when known).
+            message = f"{path.name}: no SIP message blocks found" + (f"; {message}" if message else "")
+            self.errors.add(ErrorItem("file", "trace", message, source=path.name))
+        out = SourceOutcome(str(path), "trace", reader.messages > 0, damaged, message)
+        self.outcomes.append(out)
         return out
 
     def add_trace_messages(self, messages: Iterable[Any]) -> None:

@@ -54,9 +54,10 @@ def convert_cmd(
         sys.stderr.write(f"upscope convert: {e.kind} at byte {e.offset}: {e.message}\n")
     if res.skipped_too_big:
         sys.stderr.write(f"upscope convert: {res.skipped_too_big} messages too big for one UDP datagram skipped\n")
-    sys.stderr.write(f"upscope convert: {res.messages} SIP messages written to {output}\n")
     if res.messages == 0:
+        sys.stderr.write(f"upscope convert: {trace}: no SIP message blocks found; {output} holds no packets\n")
         raise typer.Exit(2)
+    sys.stderr.write(f"upscope convert: {res.messages} SIP messages written to {output}\n")
     raise typer.Exit(1 if res.errors or res.skipped_too_big else 0)
 
 

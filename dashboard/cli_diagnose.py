@@ -125,7 +125,9 @@ def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog:
     except (UpscopeError, OSError) as exc:
         raise _InputError(str(exc)) from None
     if result.packets == 0 and not result.sip_messages:
-        raise _InputError(f"{', '.join(str(p) for p in inputs)}: nothing usable (no packets, no SIP messages)")
+        why = next((e.message for e in result.errors if e.kind == "file"), None)
+        raise _InputError(f"nothing usable: {why}" if why else
+                          f"{', '.join(str(p) for p in inputs)}: nothing usable (no packets, no SIP messages)")
     if result.partial or result.errors:
         _warn(command, f"{len(result.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
     return result
