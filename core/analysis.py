@@ -87,6 +87,7 @@ class RtpStreamStats:
     detected_by: str = "sdp"  # "sdp" | "heuristic"
     events: int = 0  # RFC 4733 telephone-event packets
     intervals: tuple[StreamInterval, ...] = ()
+    mos_note: str | None = None  # why ``mos`` is None (no E-model value for the codec, …)
 
 
 @dataclass(frozen=True, slots=True)

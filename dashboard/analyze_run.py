@@ -137,8 +137,10 @@ def _table(doc: dict[str, Any], console: Console) -> None:
         (f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
          str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
          f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
-         "—" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
+         "n/a" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
         for r in doc["rtp_streams"][:200]))
+    for note in dict.fromkeys(r["mos_note"] for r in doc["rtp_streams"][:200] if r.get("mos_note")):
+        console.print(f"MOS n/a: {note}", highlight=False, markup=False)
     _print_table(console, "TLS flows", ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"), (
         (f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
          str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
