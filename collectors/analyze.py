@@ -726,6 +726,7 @@ def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
     out_calls = []
     for c in calls:
         idx = tuple(members.get(c.call_id, ()))
+        c = _open_call_duration(c, [out_streams[i] for i in idx])
         one_way = False
         audio = [e for e in media.get(c.call_id, ()) if getattr(e, "media", "audio") == "audio"]
         sides: dict[str, set[tuple[str, int]]] = {}
@@ -738,6 +739,17 @@ def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
             one_way = 0 < len(receiving) < len(sides)
         out_calls.append(dataclasses.replace(c, streams=idx, one_way_audio=one_way))
     return tuple(out_streams), tuple(out_calls)
+
+
+def _open_call_duration(c: CallInfo, streams: list[RtpStreamStats]) -> CallInfo:
+    """An answered call still up at the end runs to its last packet, its RTP included: its SIP
+    alone ends with the ACK, a few milliseconds after the 200 OK."""
+    if c.state != "answered-open" or c.answer_ts is None:
+        return c
+    last = max((s.last_ts for s in streams if s.last_ts >= c.answer_ts), default=None)
+    if last is None or c.duration_s is None or last - c.answer_ts <= c.duration_s:
+        return c
+    return dataclasses.replace(c, duration_s=round(last - c.answer_ts, 6))
 
 
 def analyze(paths: Iterable[Path], progress: Callable[[int], None] | None = None,

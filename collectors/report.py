@@ -18,7 +18,7 @@ from typing import Any
 
 from core.analysis import AnalysisResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

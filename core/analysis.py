@@ -90,6 +90,12 @@ class RtpStreamStats:
     mos_note: str | None = None  # why ``mos`` is None (no E-model value for the codec, …)
 
 
+#: ``CallInfo.state`` of calls that had not ended when the analysed span did: not yet answered
+#: (``in-progress``, ``ringing``) or answered with no BYE or CANCEL yet (``answered-open``, still
+#: up at the end of the capture; its duration runs to its last packet).
+CALL_OPEN_STATES = frozenset({"in-progress", "ringing", "answered-open"})
+
+
 @dataclass(frozen=True, slots=True)
 class CallInfo:
     call_id: str
@@ -108,13 +114,13 @@ class CallInfo:
     pdd_ms: float | None  # INVITE → first 180/183 (or final) (RFC 6076 SRD)
     answer_ts: float | None
     end_ts: float | None
-    duration_s: float | None  # 200 OK → BYE (or last packet of the call)
+    duration_s: float | None  # 200 OK → BYE; an open call: → its last packet (SIP or its RTP)
     cancelled: bool
     hangup_by: str | None  # "caller" | "callee" | None
     reason_header: str | None  # Reason: Q.850;cause=… as sent
     q850_cause: int | None
     retransmissions: int
-    state: str  # "answered" | "failed" | "cancelled" | "in-progress" | "ringing"
+    state: str  # "answered" | "answered-open" | "failed" | "cancelled" | "in-progress" | "ringing"
     messages: int
     frames: tuple[int, ...] = ()
     streams: tuple[int, ...] = ()  # indexes into AnalysisResult.rtp_streams

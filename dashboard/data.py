@@ -33,7 +33,7 @@ import pandas as pd
 import streamlit as st
 
 from collectors.export import export_call
-from core.analysis import AnalysisResult
+from core.analysis import CALL_OPEN_STATES, AnalysisResult
 from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
 from core.findings import CATALOGUE
@@ -234,7 +234,7 @@ class OfflineSource:
                  "duration_s": c.get("duration_s"), "one_way_audio": c.get("one_way_audio")}
                 for c in analysis(self.snap).get("calls", [])
                 if isinstance(c.get("start_ts"), int | float) and c["start_ts"] >= ts
-                and c.get("state") not in ("in-progress", "ringing")]
+                and c.get("state") not in CALL_OPEN_STATES]
 
 
 def _secret_values(site: Site | None) -> tuple[str, ...]:

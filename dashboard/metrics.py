@@ -40,6 +40,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from collectors.runtime.totals import JITTER_BUCKETS, KEEPALIVE_BUCKETS, MOS_BUCKETS, SETUP_BUCKETS
+from core.analysis import CALL_OPEN_STATES
 from core.findings import CATALOGUE
 from core.licensing import evaluate_licenses
 from core.snapshot import ItspState, Snapshot
@@ -276,7 +277,7 @@ class UpscopeCollector(Collector):
         calls = snap.analysis.calls if snap.analysis is not None else ()
         active = snap.extra.get("calls_active")
         if not isinstance(active, int | float) or isinstance(active, bool):
-            active = sum(1 for c in calls if c.state in ("in-progress", "ringing")
+            active = sum(1 for c in calls if c.state in CALL_OPEN_STATES
                          or (c.state == "answered" and c.end_ts is None))
         gauge = GaugeMetricFamily("upscope_calls_active", "Calls in progress on the trunk. 1 series.",
                                   labels=["system"])
@@ -289,7 +290,9 @@ class UpscopeCollector(Collector):
                 if _number(n) is not None:
                     results[state if state in CALL_RESULTS else "other"] += int(n)
         else:
-            results = Counter(c.state if c.state in CALL_RESULTS else "other" for c in calls)
+            # an answered call still up has the result "answered" already
+            results = Counter("answered" if c.state == "answered-open" else c.state if c.state in CALL_RESULTS
+                              else "other" for c in calls)
         total = CounterMetricFamily("upscope_calls", "Calls seen, by result. ≤ 6 series "
                                     "(answered, failed, cancelled, in-progress, ringing, other).",
                                     labels=["system", "result"])

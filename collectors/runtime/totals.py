@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.analysis import AnalysisResult, CallInfo, RtpStreamStats
+from core.analysis import CALL_OPEN_STATES, AnalysisResult, CallInfo, RtpStreamStats
 
 #: Bucket bounds (base units) of the exported histograms; /metrics reads them from here.
 KEEPALIVE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -80,7 +80,7 @@ class Totals:
     def observe(self, analysis: AnalysisResult, now: float) -> tuple[list[CallInfo], list[RtpStreamStats]]:
         """Count what is new in ``analysis``; returns the calls and streams completed since last time."""
         calls = [c for c in analysis.calls
-                 if not (c.end_ts is None and c.state in ("in-progress", "ringing"))
+                 if not (c.end_ts is None and c.state in CALL_OPEN_STATES)  # counted once ended
                  and self._first("call " + digest(c.call_id), now)]
         for c in calls:
             self.calls[c.state] = self.calls.get(c.state, 0) + 1
