@@ -54,8 +54,10 @@ from core.analysis import (
     ErrorItem,
     FlowInfo,
     RtpStreamStats,
+    SdpMedia,
 )
 from core.errors import UpscopeError
+from core.one_way import StreamIndex, judge_call
 
 # RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
@@ -700,7 +702,7 @@ def _announced_call(announcements: list[tuple[float, str]] | None, first_ts: flo
 
 def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
               media: dict[str, Any]) -> tuple[tuple[RtpStreamStats, ...], tuple[CallInfo, ...]]:
-    """Join RTP streams to calls by SDP-announced destination and flag one-way audio.
+    """Join RTP streams to calls by SDP-announced destination and judge one-way audio.
 
     ``media`` maps Call-ID → announced endpoints (objects with ``addr``, ``port``, ``ts``,
     ``sender``, ``direction``). The call whose SDP named the stream's destination address:port
@@ -723,22 +725,18 @@ def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
         out_streams.append(s)
         if cid is not None:
             members.setdefault(cid, []).append(i)
-    out_calls = []
-    for c in calls:
-        idx = tuple(members.get(c.call_id, ()))
-        c = _open_call_duration(c, [out_streams[i] for i in idx])
-        one_way = False
-        audio = [e for e in media.get(c.call_id, ()) if getattr(e, "media", "audio") == "audio"]
-        sides: dict[str, set[tuple[str, int]]] = {}
-        for e in audio:
-            sides.setdefault(e.sender, set()).add((e.addr, e.port))
-        # Hold (sendonly/recvonly/inactive) legitimately silences one side: never flag it.
-        if c.answered and len(sides) >= 2 and all(e.direction == "sendrecv" for e in audio):
-            heard = {(out_streams[i].dst, out_streams[i].dst_port) for i in idx if out_streams[i].packets}
-            receiving = [side for side, dests in sides.items() if dests & heard]
-            one_way = 0 < len(receiving) < len(sides)
-        out_calls.append(dataclasses.replace(c, streams=idx, one_way_audio=one_way))
+    announced = [dataclasses.replace(c, streams=tuple(members.get(c.call_id, ())),
+                                     media=_sdp_media(media.get(c.call_id, ()))) for c in calls]
+    announced = [_open_call_duration(c, [out_streams[i] for i in c.streams]) for c in announced]
+    index = StreamIndex(out_streams)
+    out_calls = [dataclasses.replace(c, one_way_audio=judge_call(c, out_streams, index=index) is not None)
+                 for c in announced]
     return tuple(out_streams), tuple(out_calls)
+
+
+def _sdp_media(endpoints: Iterable[Any]) -> tuple[SdpMedia, ...]:
+    return tuple(SdpMedia(e.sender, e.addr, e.port, getattr(e, "media", "audio"), e.direction, e.ts,
+                          getattr(e, "frame", 0)) for e in endpoints)
 
 
 def _open_call_duration(c: CallInfo, streams: list[RtpStreamStats]) -> CallInfo:

@@ -90,6 +90,20 @@ class RtpStreamStats:
     mos_note: str | None = None  # why ``mos`` is None (no E-model value for the codec, …)
 
 
+@dataclass(frozen=True, slots=True)
+class SdpMedia:
+    """One media line a call's SDP announced: ``sender`` (the address that sent the SDP) receives
+    that media at ``addr``:``port``."""
+
+    sender: str
+    addr: str
+    port: int
+    media: str  # "audio" | "video" | "image" | …
+    direction: str  # "sendrecv" | "sendonly" | "recvonly" | "inactive" (RFC 3264 §5.1)
+    ts: float
+    frame: int = 0
+
+
 #: ``CallInfo.state`` of calls that had not ended when the analysed span did: not yet answered
 #: (``in-progress``, ``ringing``) or answered with no BYE or CANCEL yet (``answered-open``, still
 #: up at the end of the capture; its duration runs to its last packet).
@@ -124,7 +138,8 @@ class CallInfo:
     messages: int
     frames: tuple[int, ...] = ()
     streams: tuple[int, ...] = ()  # indexes into AnalysisResult.rtp_streams
-    one_way_audio: bool = False
+    one_way_audio: bool = False  # ``core.one_way.judge_call`` with its default thresholds
+    media: tuple[SdpMedia, ...] = ()  # what the call's SDP offers and answers announced, in order
 
 
 @dataclass(frozen=True, slots=True)

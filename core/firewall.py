@@ -8,7 +8,8 @@ endpoints into that list; ``check_firewall`` gives each flow one verdict from th
 - TCP: a SYN with no SYN-ACK, an ICMP unreachable or a reset is *blocked*; a SYN-ACK or a
   completed TLS handshake is *working*; probes decide when the capture saw nothing.
 - STUN: a request with a response is *working*, requests without any response are *blocked*.
-- RTP: streams out and in (paired by address/port) are *working*; out but never in is *one-way*.
+- RTP: streams out and in are *working*; a call or stream whose RTP reached one side only
+  (``core.one_way``, the judgement behind the one-way audio finding) makes the inbound path *one-way*.
 - Nothing seen at all is *not observed* — never a guess.
 
 When a flow both worked and failed, the latest observation decides if the failure came after the
@@ -33,6 +34,7 @@ from typing import Any
 from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
 from core.errors import ConfigError
 from core.findings import Evidence
+from core.one_way import OneWayMedia, OneWayThresholds, judge_media
 from core.probes import ProbeResult
 
 # Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
@@ -470,8 +472,10 @@ def check_firewall(
     analysis: AnalysisResult | None,
     probes: Sequence[ProbeResult] = (),
     gcp: GcpRanges | None = None,
+    one_way: OneWayThresholds = OneWayThresholds(),
 ) -> tuple[FlowVerdict, ...]:
-    """One verdict per expected flow of DOMAIN §7, in the seed's table order."""
+    """One verdict per expected flow of DOMAIN §7, in the seed's table order; ``one_way`` are the
+    thresholds of the one-way audio judgement (the diagnosis passes its own)."""
     osbiz = " / ".join(ep.osbiz) or "OSBiz"
     out: list[FlowVerdict] = []
     ch, cp = ep.connector
@@ -483,12 +487,13 @@ def check_firewall(
     sh, sp = ep.stun
     out.append(_verdict("stun-udp", "STUN/TURN", "udp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "udp")))
     out.append(_verdict("stun-tcp", "STUN/TURN", "tcp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "tcp")))
-    out.extend(_media_verdicts(ep, analysis, gcp, osbiz))
+    out.extend(_media_verdicts(ep, analysis, gcp, osbiz, one_way))
     out.append(_inbound_443(ep, analysis, probes, osbiz))
     return tuple(out)
 
 
-def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRanges | None, osbiz: str) -> list[FlowVerdict]:
+def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRanges | None, osbiz: str,
+                    thresholds: OneWayThresholds) -> list[FlowVerdict]:
     streams = analysis.rtp_streams if analysis is not None else ()
     media = split_media(streams, ep)
     rng = f"UDP {ep.media_ports[0]}–{ep.media_ports[1]}"
@@ -506,12 +511,14 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
                       f"GCP {GCP_SCOPE} {rng}", egress_obs, notes, f"{len(media.egress)} RTP stream(s) out")
     ingress = _verdict("rtp-ingress", "RTP from the cloud to the OSBiz media ports", "udp",
                        f"GCP {GCP_SCOPE}", f"{osbiz} {rng}", ingress_obs, notes, f"{len(media.ingress)} RTP stream(s) in")
-    if media.unpaired_egress:
-        # Media went out and nothing came back on those ports: the inbound path is one-way.
-        ev = tuple(_stream_evidence(s) for s in media.unpaired_egress)
-        reason = f"{len(media.unpaired_egress)} RTP stream(s) out with no stream back"
+    one_way = judge_media(analysis.calls, streams, thresholds) if analysis is not None else OneWayMedia()
+    if one_way:
+        # The same verdict as the media.one-way-audio finding: RTP reached one side only.
+        ev = tuple(_stream_evidence(s) for s in one_way.streams())
+        parts = [f"{len(one_way.calls)} call(s) with RTP one way only"] if one_way.calls else []
+        parts += [f"{len(one_way.loose)} RTP stream(s) of no call with no stream back"] if one_way.loose else []
         ingress = FlowVerdict(ingress.flow, ingress.description, "udp", ingress.source, ingress.destination,
-                              Verdict.ONE_WAY, False, reason, ev + ingress.evidence, ingress.notes)
+                              Verdict.ONE_WAY, False, "; ".join(parts), ev + ingress.evidence, ingress.notes)
     return [egress, ingress]
 
 

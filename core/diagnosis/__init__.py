@@ -22,7 +22,7 @@ from core.jwt_status import JwtState
 from core.snapshot import ItspStatus
 
 from .context import Context, DiagnosisInputs, DiagnosisOptions
-from .evidence import EVIDENCE_RULES
+from .evidence import EVIDENCE_RULES, one_way_thresholds
 from .itsp import derive_itsp_status
 from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
 from .site_rules import site_findings
@@ -62,7 +62,8 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     now = inputs.now_ts()
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
-    firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges)
+    firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges,
+                              one_way_thresholds(inputs.options))
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
     itsp = derive_itsp_status(inputs.site, inputs.registration_state(), ep, sip, now,
                               inputs.options.registration_grace_s, inputs.evidence_end(),

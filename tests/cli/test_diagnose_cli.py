@@ -211,10 +211,13 @@ def test_diagnose_capture_with_unanswered_syns(tmp_path: Path) -> None:
 
 def test_firewall_one_way_rtp_and_gcp_ranges(tmp_path: Path) -> None:
     cap = tmp_path / "rtp.pcap"
-    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 80, 1795600000.0))
+    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 150, 1795600000.0))  # 3 s one way
     code, out, err = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "--gcp-ranges", str(CLOUD_JSON),
                          "-f", "json")
     assert code == 1, err
+    # diagnose says the same: the firewall's one-way verdict is the one-way audio finding
+    d_code, d_out, _ = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert d_code == 1 and "media.one-way-audio" in {f["id"] for f in json.loads(d_out)["findings"]}
     doc = json.loads(out)
     assert doc["gcp_ranges"] == {"scope": "europe-west3", "sync_token": "1732600000000", "prefixes": 4}
     by = {v["flow"]: v for v in doc["firewall"]}

@@ -28,7 +28,7 @@ from diag_builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.analysis import FlowInfo, RegistrationState, StreamInterval, TlsFlowInfo
+from core.analysis import FlowInfo, RegistrationState, SdpMedia, StreamInterval, TlsFlowInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.findings import CATALOGUE, sort_findings
 from core.probes import ProbeResult
@@ -438,14 +438,37 @@ def test_one_way_audio_on_a_call() -> None:
     assert next(v for v in d.firewall if v.flow == "rtp-ingress").verdict.value == "one-way"
 
 
-def test_one_way_audio_flag_from_the_analyser_and_short_calls() -> None:
+def test_one_way_audio_is_judged_from_the_evidence_not_the_flag() -> None:
+    """The rule and the analyser's flag are one judgement (``core.one_way``); a flag without the
+    streams or SDP behind it is no evidence on its own."""
     a = analysis(calls=(dataclasses.replace(call(streams=()), one_way_audio=True),), rtp_streams=())
-    assert ids(run(site(), a)) == {"media.one-way-audio"}
+    assert ids(run(site(), a)) == set()
     # Flagged, but the stream back exists on the same ports at the same time: two-way audio.
     assert ids(run(site(), analysis(calls=(dataclasses.replace(call(), one_way_audio=True),)))) == set()
     short = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=50),),
                      calls=(call(streams=(0,), duration=1.0),))
     assert ids(run(site(), short)) == set()
+
+
+def test_one_way_audio_by_the_sdp_sides() -> None:
+    """Both sides announced audio; RTP reached the far side's announced port only."""
+    sdp = (SdpMedia(OSBIZ, OSBIZ, 20000, "audio", "sendrecv", T0 + 99),
+           SdpMedia(CONNECTOR, MEDIA_PEER, 30000, "audio", "sendrecv", T0 + 100))
+    out = stream(OSBIZ, 20000, MEDIA_PEER, 30000)
+    astray = stream(MEDIA_PEER, 30000, OSBIZ, 20010, frame=201)  # back, but to a port nobody announced
+    a = analysis(rtp_streams=(out, astray), calls=(dataclasses.replace(call(streams=(0, 1)), media=sdp),))
+    d = run(site(), a)
+    assert ids(d) == {"media.one-way-audio"}
+    assert f"nothing reached {OSBIZ}" in d.findings[0].evidence[0].text
+    # Symmetric RTP (RFC 4961): back to where the OSBiz sends from counts, though not announced.
+    latched = dataclasses.replace(sdp[0], addr="10.0.0.5")
+    b = analysis(rtp_streams=(out, stream(MEDIA_PEER, 30000, OSBIZ, 20000, frame=201)),
+                 calls=(dataclasses.replace(call(), media=(latched, sdp[1])),))
+    assert ids(run(site(), b)) == set()
+    # On hold: one side is silent on purpose.
+    held = (sdp[0], dataclasses.replace(sdp[1], direction="sendonly"))
+    assert ids(run(site(), analysis(rtp_streams=(out, astray),
+                                    calls=(dataclasses.replace(call(), media=held),)))) == set()
 
 
 def test_stream_back_linked_to_another_call_is_not_one_way() -> None:

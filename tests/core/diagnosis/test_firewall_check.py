@@ -131,7 +131,15 @@ def test_rtp_one_way_when_nothing_comes_back() -> None:
     v = verdicts(analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000),)))
     assert v["rtp-egress"].verdict is Verdict.WORKING
     assert v["rtp-ingress"].verdict is Verdict.ONE_WAY and not v["rtp-ingress"].ok
-    assert v["rtp-ingress"].reason == "1 RTP stream(s) out with no stream back"
+    assert v["rtp-ingress"].reason == "1 call(s) with RTP one way only"
+    # The same judgement as the one-way audio finding: a stream of no call counts as well, but a
+    # few packets (under 1 s) are no media flowing.
+    lone = stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None)
+    v = verdicts(analysis(calls=(), rtp_streams=(lone,)))
+    assert v["rtp-ingress"].verdict is Verdict.ONE_WAY
+    assert v["rtp-ingress"].reason == "1 RTP stream(s) of no call with no stream back"
+    burst = stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None, packets=20)
+    assert verdicts(analysis(calls=(), rtp_streams=(burst,)))["rtp-ingress"].ok
 
 
 def test_split_media_on_loopback_pairs_by_ports() -> None:
