@@ -72,7 +72,7 @@ def _progress(total: int, show: bool) -> Iterator[tuple[Callable[[int], None], C
 
 
 def _run(files: list[Path], keylog: Path | None, show_progress: bool,
-         site: Any = None) -> tuple[AnalysisResult, Any]:
+         site: Any = None, connector: tuple[str, int] | None = None) -> tuple[AnalysisResult, Any]:
     pipe = Pipeline()
     total = sum(p.stat().st_size for p in files if p.is_file())
     with _progress(total, show_progress) as (advance, describe):
@@ -83,16 +83,16 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool,
             else:
                 pipe.add_capture(path, advance)
             if keylog is not None and path.is_file() and not looks_like_trace_log(path):
-                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site))
+                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site) + ((connector[1],) if connector else ()))
     return pipe.finish(), pipe.outcomes
 
 
-def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
+def _findings(result: AnalysisResult, site: Any, connector: tuple[str, int] | None = None) -> list[dict[str, Any]]:
     from core.diagnosis import DiagnosisInputs, diagnose
 
     # Judged at the end of the capture; a capture without a timed packet is judged as of now.
     now = None if result.last_ts is not None else datetime.now(UTC)
-    diag = diagnose(DiagnosisInputs(site=site, analysis=result, now=now))
+    diag = diagnose(DiagnosisInputs(site=site, analysis=result, now=now, connector=connector))
     return [f.to_dict() for f in diag.findings]
 
 
@@ -155,11 +155,23 @@ def _table(doc: dict[str, Any], console: Console) -> None:
 
 def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = None,
             format: Format = Format.TABLE, out: Path | None = None, call: str | None = None,
-            export_pcap: Path | None = None, progress: bool = True) -> int:
+            export_pcap: Path | None = None, progress: bool = True, connector: str | None = None) -> int:
     """Run ``upscope analyze``; the exit code (errors are one line on stderr)."""
     if (call is None) != (export_pcap is None):
         fail("analyze", "--call and --export-pcap go together")
         return 2
+    named = None
+    if connector is not None:
+        from core.firewall import parse_host_port
+
+        if site is None:
+            fail("analyze", "--connector goes with --site (the findings are judged for the site)")
+            return 2
+        try:
+            named = parse_host_port(connector)
+        except ValueError as exc:
+            fail("analyze", f"--connector: {exc}")
+            return 2
     if keylog is not None and not keylog.is_file():
         fail("analyze", f"--keylog {keylog}: no such file")
         return 2
@@ -169,8 +181,8 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
             from core.site import load_site
 
             loaded_site = load_site(site)
-        result, outcomes = _run(files, keylog, progress, loaded_site)
-        findings = _findings(result, loaded_site) if loaded_site is not None else None
+        result, outcomes = _run(files, keylog, progress, loaded_site, named)
+        findings = _findings(result, loaded_site, named) if loaded_site is not None else None
     except UpscopeError as exc:
         fail("analyze", str(exc))
         return 2
@@ -225,7 +237,7 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
 
 
 _VALUE_OPTIONS = {"--keylog": "keylog", "--site": "site", "--format": "format", "-f": "format", "--out": "out",
-                  "--call": "call", "--export-pcap": "export_pcap"}
+                  "--call": "call", "--export-pcap": "export_pcap", "--connector": "connector"}
 _FLAGS = {"--progress": True, "--no-progress": False}
 
 
@@ -257,7 +269,7 @@ def parse_argv(argv: list[str]) -> dict[str, Any] | None:
                 return None
             kw[key] = Format(value)
         else:
-            kw[key] = value if key == "call" else Path(value)
+            kw[key] = value if key in ("call", "connector") else Path(value)
     return kw if kw["files"] else None
 
 

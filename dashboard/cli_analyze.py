@@ -32,9 +32,11 @@ def analyze_cmd(
     call: str | None = typer.Option(None, "--call", help="Call-ID of the call to export (with --export-pcap)."),
     export_pcap: Path | None = typer.Option(None, "--export-pcap", help="Write the SIP and RTP of --call to this pcap."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for long files."),
+    connector: str | None = typer.Option(None, "--connector", help="With --site: HOST:PORT of the Unify Phone "
+                                         "connector, when not the site file's."),
 ) -> None:
     """Analyse captures and OSBiz SIP trace logs: SIP, calls, registrations, RTP quality, TLS, STUN."""
-    raise typer.Exit(analyze(files, keylog, site, format, out, call, export_pcap, progress))
+    raise typer.Exit(analyze(files, keylog, site, format, out, call, export_pcap, progress, connector))
 
 
 def convert_cmd(

@@ -26,7 +26,7 @@ from core.analysis import AnalysisResult
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.errors import ConfigError, UpscopeError
 from core.findings import CATALOGUE
-from core.firewall import FlowVerdict, GcpRanges, load_gcp_ranges
+from core.firewall import FlowVerdict, GcpRanges, default_gcp_ranges, load_gcp_ranges, parse_host_port
 from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import Site, load_site
 from core.trace_profiles import TRACE_SETS
@@ -108,7 +108,7 @@ def _load_gcp(path: Path | None, site: Site | None, site_path: Path | None) -> G
 
 
 def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog: Path | None,
-             site: Site | None) -> AnalysisResult | None:
+             site: Site | None, connector: tuple[str, int] | None = None) -> AnalysisResult | None:
     inputs = [*captures, *([trace_log] if trace_log is not None else [])]
     if not inputs:
         return None
@@ -120,7 +120,8 @@ def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog:
 
     try:
         # The site's connector port is where SIP/TLS is decrypted (tshark needs decode-as for it).
-        ports = (site.endpoints.connector.port,) if site is not None else ()
+        ports: tuple[int, ...] = (site.endpoints.connector.port,) if site is not None else ()
+        ports += (connector[1],) if connector is not None else ()
         result = analyze_files(inputs, keylog=keylog, tls_ports=ports)
     except (UpscopeError, OSError) as exc:
         raise _InputError(str(exc)) from None
@@ -137,6 +138,15 @@ def _https_ports(ports: list[int] | None) -> tuple[int, ...]:
     if ports and any(not 1 <= p <= 65535 for p in ports):
         raise _InputError("--osbiz-https-port must be 1-65535")
     return tuple(ports) if ports else (443,)
+
+
+def _connector(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise _InputError(f"--connector: {exc}") from None
 
 
 def _when(now: str | None, analysis: AnalysisResult | None) -> datetime:
@@ -160,6 +170,19 @@ def _itsp_line(d: Diagnosis) -> Text:
     return line
 
 
+def _print_other_registrations(console: Console, d: Diagnosis) -> None:
+    """Registrations that are not the Unify Phone trunk (a LAN registrar, another ITSP)."""
+    if not d.other_registrations:
+        return
+    console.print(Text(f"Other registrations, not the Unify Phone trunk ({len(d.other_registrations)})",
+                       style="bold"))
+    for o in d.other_registrations[:20]:
+        line = Text(f"  {o.aor} from {o.client} at {o.registrar}: ")
+        line.append(o.state.value, style=_ITSP_STYLE.get(o.state.value, ""))
+        line.append(f" — {o.reason}")
+        console.print(line)
+
+
 def _evidence_text(e: dict[str, Any]) -> str:
     text = str(e["text"])
     if e.get("packets"):
@@ -170,7 +193,7 @@ def _evidence_text(e: dict[str, Any]) -> str:
 
 
 def _print_firewall(console: Console, verdicts: tuple[FlowVerdict, ...]) -> None:
-    console.print(Text("Firewall (seed §4)", style="bold"))
+    console.print(Text("Firewall", style="bold"))
     for v in verdicts:
         d = v.to_dict()
         line = Text(f"  {v.flow:<12} ")
@@ -215,6 +238,8 @@ _CAPTURE_OPT = typer.Option(None, "--capture", "-c", help="pcap/pcapng capture (
 _KEYLOG_OPT = typer.Option(None, "--keylog", help="TLS key log (SSLKEYLOGFILE format) to decrypt SIP/TLS.")
 _GCP_OPT = typer.Option(None, "--gcp-ranges", help="A copy of GCP's cloud.json (default: the site's gcp_ranges_file).")
 _FORMAT_OPT = typer.Option(Format.TABLE, "--format", "-f", help="Output format.")
+_CONNECTOR_OPT = typer.Option(None, "--connector", help="HOST:PORT of the Unify Phone connector the trunk "
+                              "registers with (default: the site file's; without a site, any registrar on 65061).")
 _HTTPS_OPT = typer.Option(None, "--osbiz-https-port", help="Port standing for the OSBiz's inbound HTTPS "
                           "(default 443; repeatable; e.g. the lab's emulated 443 from lab.json).")
 
@@ -234,6 +259,7 @@ def diagnose_cmd(
     one_way_silence_s: float = typer.Option(5.0, "--one-way-silence-s",
                                             help="One side silent this long while the other sends = one-way audio."),
     osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    connector: str | None = _CONNECTOR_OPT,
     format: Format = _FORMAT_OPT,
 ) -> None:
     """Diagnose the Unify Phone trunk: ITSP status, FAQ findings with evidence, firewall verdicts.
@@ -248,14 +274,15 @@ def diagnose_cmd(
         token = _read_jwt(jwt_file)
         gcp = _load_gcp(gcp_ranges, loaded, site)
         https = _https_ports(osbiz_https_port)
-        analysis = _analyse("diagnose", captures, trace_log, keylog, loaded)
+        named = _connector(connector)
+        analysis = _analyse("diagnose", captures, trace_log, keylog, loaded, named)
         when = _when(now, analysis)
     except (_InputError, ValueError) as exc:
         raise _fail("diagnose", str(exc)) from None
     options = DiagnosisOptions(max_loss_pct=max_loss_pct, max_jitter_ms=max_jitter_ms, min_mos=min_mos,
                                one_way_silence_s=one_way_silence_s, gcp_ranges=gcp, osbiz_https_ports=https)
     result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, jwt_token_text=token, now=when,
-                                      options=options))
+                                      options=options, connector=named))
     doc = {
         "now": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "system": loaded.system.name if loaded is not None else None,
@@ -268,6 +295,7 @@ def diagnose_cmd(
     else:
         console = Console(highlight=False)
         console.print(_itsp_line(result))
+        _print_other_registrations(console, result)
         _print_findings(console, doc["findings"])
         console.print()
         _print_firewall(console, result.firewall)
@@ -281,9 +309,10 @@ def firewall_cmd(
     keylog: Path | None = _KEYLOG_OPT,
     gcp_ranges: Path | None = _GCP_OPT,
     osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    connector: str | None = _CONNECTOR_OPT,
     format: Format = _FORMAT_OPT,
 ) -> None:
-    """Check the firewall flows of seed §4 against a capture: working / blocked / one-way / not observed.
+    """Check the trunk's firewall flows against a capture: working / blocked / one-way / not observed.
 
     Exit 0 = every flow as required, 1 = a flow blocked, one-way or (inbound 443) open, 2 = unusable input.
     """
@@ -294,16 +323,19 @@ def firewall_cmd(
         loaded = _load_site(site)
         gcp = _load_gcp(gcp_ranges, loaded, site)
         https = _https_ports(osbiz_https_port)
-        analysis = _analyse("firewall", captures, None, keylog, loaded)
+        named = _connector(connector)
+        analysis = _analyse("firewall", captures, None, keylog, loaded, named)
         when = _when(None, analysis)
     except (_InputError, ValueError) as exc:
         raise _fail("firewall", str(exc)) from None
     options = DiagnosisOptions(gcp_ranges=gcp, osbiz_https_ports=https)
-    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, now=when, options=options))
+    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, now=when, options=options, connector=named))
+    ranges = gcp if gcp is not None else default_gcp_ranges()
     if format is Format.JSON:
         _emit_json({"firewall": [v.to_dict() for v in result.firewall],
-                    "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks)}
-                    if gcp is not None else None})
+                    "gcp_ranges": {"scope": ranges.scope, "sync_token": ranges.sync_token,
+                                   "prefixes": len(ranges.networks), "source": ranges.source,
+                                   "created": ranges.creation_time or None}})
     else:
         _print_firewall(Console(highlight=False), result.firewall)
     raise typer.Exit(0 if all(v.ok for v in result.firewall) else 1)

@@ -23,7 +23,7 @@ from core.snapshot import ItspStatus
 
 from .context import Context, DiagnosisInputs, DiagnosisOptions
 from .evidence import EVIDENCE_RULES, one_way_thresholds
-from .itsp import derive_itsp_status
+from .itsp import OtherRegistration, derive_itsp_status, other_registrations
 from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
 from .site_rules import site_findings
 
@@ -36,10 +36,13 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     firewall: tuple[FlowVerdict, ...]
     jwt: JwtState | None = None  # the JWT in use (handed in, else the site's), None when none is configured
+    #: Registrations seen that are not the trunk to the connector (a LAN registrar, an ITSP …).
+    other_registrations: tuple[OtherRegistration, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "itsp_status": self.itsp.to_dict(),
+            "other_registrations": [o.to_dict() for o in self.other_registrations],
             "findings": [f.to_dict() for f in self.findings],
             "firewall": [v.to_dict() for v in self.firewall],
             "jwt": self.jwt.to_dict() if self.jwt is not None else None,
@@ -62,6 +65,8 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     now = inputs.now_ts()
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
+    if inputs.connector is not None:
+        ep = replace(ep, connector=inputs.connector, connector_named=True)
     firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges,
                               one_way_thresholds(inputs.options))
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
@@ -84,4 +89,6 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     found += rule_jwt_rest_probe(ctx)
     for rule in EVIDENCE_RULES:
         found += rule(ctx)
-    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt)
+    others = other_registrations(inputs.registration_state(), ep, inputs.site is not None, now,
+                                 inputs.options.registration_grace_s, inputs.evidence_end())
+    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt, others)

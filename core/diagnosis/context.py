@@ -74,6 +74,9 @@ class DiagnosisInputs:
     #: Until when the evidence reaches (the last packet or trace line read); None = the analysis's
     #: last packet. After a registration's expiry, silence up to here is no proof it lapsed.
     evidence_until: float | None = None
+    #: The connector the user named (``--connector HOST:PORT``): overrides the site file's, and
+    #: without a site makes registrations to it the trunk instead of any registrar on 65061.
+    connector: tuple[str, int] | None = None
 
     def registration_state(self) -> tuple[RegistrationInfo, ...]:
         if self.registrations is not None:

@@ -83,7 +83,8 @@ def test_diagnose_healthy_site_json_shape() -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--now", NOW, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "findings", "firewall", "jwt"}
+    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "other_registrations", "findings",
+                        "firewall", "jwt"}
     assert doc["now"] == NOW and doc["system"] == "acme-munich" and doc["findings"] == []
     assert doc["itsp_status"]["state"] == "unknown"
     assert doc["firewall"][0]["flow"] == "sip-tls"
@@ -211,7 +212,8 @@ def test_diagnose_capture_with_unanswered_syns(tmp_path: Path) -> None:
 
 def test_firewall_one_way_rtp_and_gcp_ranges(tmp_path: Path) -> None:
     cap = tmp_path / "rtp.pcap"
-    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 150, 1795600000.0))  # 3 s one way
+    peer = "34.89.130.9"  # europe-west3
+    wrpcap(str(cap), _rtp(OSBIZ, 20000, peer, 30000, 0x1234, 150, 1795600000.0))  # 3 s one way
     code, out, err = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "--gcp-ranges", str(CLOUD_JSON),
                          "-f", "json")
     assert code == 1, err
@@ -219,13 +221,30 @@ def test_firewall_one_way_rtp_and_gcp_ranges(tmp_path: Path) -> None:
     d_code, d_out, _ = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
     assert d_code == 1 and "media.one-way-audio" in {f["id"] for f in json.loads(d_out)["findings"]}
     doc = json.loads(out)
-    assert doc["gcp_ranges"] == {"scope": "europe-west3", "sync_token": "1732600000000", "prefixes": 4}
+    assert doc["gcp_ranges"] == {"scope": "europe-west3", "sync_token": "1732600000000", "prefixes": 4,
+                                 "source": str(CLOUD_JSON), "created": "2026-11-26T10:00:00.000000"}
     by = {v["flow"]: v for v in doc["firewall"]}
     assert by["rtp-egress"]["verdict"] == "working"
     assert by["rtp-ingress"]["verdict"] == "one-way" and not by["rtp-ingress"]["ok"]
-    assert "RTP peers outside the GCP europe-west3 ranges: 34.16.0.9" in by["rtp-ingress"]["notes"]
-    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap))
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap))  # the built-in ranges
     assert code == 1 and "one-way" in out
+
+
+def test_rtp_with_peers_outside_the_cloud(tmp_path: Path) -> None:
+    """RTP with a us-central1 address is neither working to the cloud nor a firewall fault; the
+    call is still one-way for diagnose (a finding), and firewall says why it is not its business."""
+    cap = tmp_path / "rtp.pcap"
+    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 150, 1795600000.0))
+    code, out, err = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "--gcp-ranges", str(CLOUD_JSON),
+                         "-f", "json")
+    assert code == 0, err
+    by = {v["flow"]: v for v in json.loads(out)["firewall"]}
+    for flow in ("rtp-egress", "rtp-ingress"):
+        assert by[flow]["verdict"] == "not-observed" and by[flow]["ok"]
+        assert by[flow]["notes"] == [f"not the cloud — outside the GCP europe-west3 ranges ({CLOUD_JSON} of "
+                                     "2026-11-26) or the site's connector/STUN: 34.16.0.9"]
+    d_code, d_out, _ = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert d_code == 1 and "media.one-way-audio" in {f["id"] for f in json.loads(d_out)["findings"]}
 
 
 def test_inbound_443_answered_is_reported(tmp_path: Path) -> None:

@@ -687,3 +687,35 @@ def test_diagnosis_reports_the_jwt_in_use() -> None:
     from_site = run(site(tenant__flavour="unify-video", tenant__jwt=_token(NOW - timedelta(days=1))), analysis())
     assert from_site.jwt is not None and from_site.jwt.status.value == "Expired"
     assert run(site(), analysis()).jwt is None
+
+
+# ----------------------------------------------------------------------------- whose trunk
+
+
+def test_a_lan_registrar_is_never_the_unify_phone_trunk() -> None:
+    """A LAN phone registered with a LAN registrar (no site): the ITSP status does not speak of
+    it as "Unify Phone (Cloud)"; the registration is listed as another one, with its state."""
+    lan = dataclasses.replace(reg_ok(client="192.168.105.172:5060"), registrar="192.168.105.105:5060",
+                              aor="sip:201@192.168.105.105")
+    d = run(None, analysis(registrations=(lan,)))
+    assert d.itsp.state is ItspState.UNKNOWN
+    assert d.itsp.reason == ("no registration to a Unify Phone connector seen; 1 other registration(s) "
+                             "(sip:201@192.168.105.105 at 192.168.105.105:5060: registered)")
+    assert [(o.registrar, o.state) for o in d.other_registrations] == [("192.168.105.105:5060", ItspState.REGISTERED)]
+    assert d.to_dict()["other_registrations"][0]["state"] == "registered"
+    # a failing LAN registration is no trunk finding either
+    bad = dataclasses.replace(reg_failing([401, 403]), registrar="192.168.105.105:5060")
+    assert not ids(run(None, analysis(registrations=(bad,)))) & {"itsp.not-registered.auth", "rest-api.api-key-invalid"}
+    # named with --connector, it is the trunk
+    named = diagnose(DiagnosisInputs(analysis=analysis(registrations=(lan,)), now=NOW,
+                                     connector=("192.168.105.105", 5060)))
+    assert named.itsp.state is ItspState.REGISTERED and named.other_registrations == ()
+
+
+def test_without_a_site_a_registrar_on_65061_is_the_connector() -> None:
+    elsewhere = dataclasses.replace(reg_ok(), registrar="198.51.100.20:65061")
+    d = run(None, analysis(registrations=(elsewhere,)))
+    assert d.itsp.state is ItspState.REGISTERED and d.other_registrations == ()
+    # with a site, only the site's connector is
+    d = run(site(), analysis(registrations=(elsewhere,)))
+    assert d.itsp.state is ItspState.UNKNOWN and len(d.other_registrations) == 1
