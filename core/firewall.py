@@ -319,7 +319,12 @@ def _tcp_obs(
             if t.server != host or t.server_port != port:
                 continue
             where = f"TLS {t.client}:{t.client_port} → {t.server}:{t.server_port}"
-            if t.syn_answered is False:
+            if t.syn_answered is False and t.reset_by == "server":
+                # RST/ACK to the SYN: nothing listens there, or a firewall rejects — refused is blocked.
+                obs.block("connection refused (SYN answered by RST)",
+                          Evidence(f"{where}: SYN answered by RST", packets=(t.first_frame,), timestamp=t.first_ts),
+                          t.last_ts)
+            elif t.syn_answered is False:
                 obs.block("TCP SYN unanswered", Evidence(f"{where}: SYN unanswered", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.handshake == "ok":
                 obs.work(Evidence(f"{where}: TLS handshake completed ({t.version or 'TLS'})", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
@@ -396,7 +401,8 @@ def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> Non
         reset = any(r.proto == "tcp" and r.src == f.dst and r.dst == f.src and r.rst and not r.syn_ack
                     and r.packets == r.rst for r in flows)
         if reset:
-            obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts), f.last_ts)
+            obs.block("connection refused (SYN answered by RST)",
+                      Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts), f.last_ts)
         else:
             obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts), f.last_ts)
 
@@ -616,19 +622,26 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
 
 
 def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
-    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open."""
-    obs = _Obs()
+    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open.
+
+    Unlike a flow that must work, no later failure closes it again: a SYN-ACK (or a probe that
+    connected) proves the port open, whatever became of the connection after — a client leaving
+    before the ServerHello, a reset, a failed handshake."""
+    answered: list[Evidence] = []
+    refused: list[Evidence] = []
     # The REST endpoint itself is not the OSBiz (both can be one address in a lab or a test).
     targets = {(a, p) for a in ep.osbiz for p in ep.osbiz_https_ports} - {ep.rest}
     for host, port in sorted(targets):
         sub = _tcp_obs(analysis, probes, host, port)
-        for ev in sub.working:
-            obs.work(ev, sub.last_working)
-        for ev in sub.blocked:
-            obs.block("closed (no answer or reset)", ev, sub.last_blocked)
+        answered += sub.working
+        refused += sub.blocked
     ports = ",".join(str(p) for p in ep.osbiz_https_ports)
-    v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}", obs)
-    ok = v.verdict is not Verdict.WORKING
-    reason = "answered: port 443 is open" if not ok else v.reason
-    return FlowVerdict(v.flow, v.description, v.proto, v.source, v.destination, v.verdict, ok, reason,
-                       v.evidence, v.notes, must_be_closed=True)
+    head = ("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}")
+    if answered:
+        notes = ("also seen: connections that failed or were reset after the answer",) if refused else ()
+        return FlowVerdict(*head, Verdict.WORKING, False, "answered: port 443 is open", tuple(answered + refused),
+                           notes, must_be_closed=True)
+    if refused:
+        return FlowVerdict(*head, Verdict.BLOCKED, True, "closed (no answer or reset)", tuple(refused),
+                           must_be_closed=True)
+    return FlowVerdict(*head, Verdict.NOT_OBSERVED, True, "no packets or probes for this flow", must_be_closed=True)

@@ -282,3 +282,66 @@ def test_no_secret_in_any_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 assert code == 1
                 for secret in (canary_key, token, token.split(".")[1]):
                     assert secret not in out + err
+
+
+def _refused_pcap(path: Path) -> None:
+    """Every SYN of the OSBiz to the connector's 65061 is answered by RST/ACK (port closed or
+    rejected by a firewall), four connection attempts."""
+    pkts = []
+    for i in range(4):
+        t = 1795600000.0 + 3 * i
+        syn = Ether() / IP(src=OSBIZ, dst=CONNECTOR) / TCP(sport=50000 + i, dport=65061, flags="S", seq=1000)
+        rst = Ether() / IP(src=CONNECTOR, dst=OSBIZ) / TCP(sport=65061, dport=50000 + i, flags="RA", seq=0, ack=1001)
+        syn.time, rst.time = t, t + 0.02
+        pkts += [syn, rst]
+    wrpcap(str(path), pkts)
+
+
+def test_connector_refusing_every_syn_is_not_registered_firewall(tmp_path: Path) -> None:
+    """Regression: this read "connector reachable but no REGISTER seen" with sip-tls *working*
+    ("also seen: connection reset"). A refused port is a blocked one."""
+    cap = tmp_path / "refused.pcap"
+    _refused_pcap(cap)
+    code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    doc = json.loads(out)
+    assert code == 1, err
+    assert doc["itsp_status"]["state"] == "not-registered"
+    assert "refused" in doc["itsp_status"]["reason"]
+    assert [f["id"] for f in doc["findings"]] == ["itsp.not-registered.firewall"]
+    sip = next(v for v in doc["firewall"] if v["flow"] == "sip-tls")
+    assert sip["verdict"] == "blocked" and sip["reason"] == "connection refused (SYN answered by RST)"
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert code == 1 and json.loads(out)["firewall"][0]["verdict"] == "blocked"
+
+
+def _443_client_leaves_pcap(path: Path) -> None:
+    """The OSBiz's TCP 443 answers the SYN and ACKs a ClientHello; the client leaves (FIN) before
+    any ServerHello."""
+    t = 1795600000.0
+    client, osbiz = ("198.51.100.99", 40000), (OSBIZ, 443)
+    hello = bytes.fromhex("160301002f0100002b0303") + bytes(32) + bytes.fromhex("000002130101000000")
+    steps = [(client, osbiz, "S", 1, 0, b""), (osbiz, client, "SA", 9, 2, b""), (client, osbiz, "A", 2, 10, b""),
+             (client, osbiz, "PA", 2, 10, hello), (osbiz, client, "A", 10, 2 + len(hello), b""),
+             (client, osbiz, "FA", 2 + len(hello), 10, b""), (osbiz, client, "A", 10, 3 + len(hello), b"")]
+    pkts = []
+    for i, ((sa, sp), (da, dp), flags, seq, ack, data) in enumerate(steps):
+        p = Ether() / IP(src=sa, dst=da) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack) / Raw(data)
+        p.time = t + 0.5 * i
+        pkts.append(p)
+    wrpcap(str(path), pkts)
+
+
+def test_an_answered_443_is_open_even_if_the_handshake_never_finished(tmp_path: Path) -> None:
+    """Regression: the verdict listed "answered" as evidence yet said blocked/closed, as the failed
+    handshake was dated at the connection's last packet and the answer at its first."""
+    cap = tmp_path / "443-leave.pcap"
+    _443_client_leaves_pcap(cap)
+    code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    doc = json.loads(out)
+    assert code == 1, err
+    assert [f["id"] for f in doc["findings"]] == ["security.port-443-open"]
+    v = doc["firewall"][-1]
+    assert v["flow"] == "inbound-443" and v["verdict"] == "working" and not v["ok"]
+    assert v["reason"] == "answered: port 443 is open"
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert code == 1 and json.loads(out)["firewall"][-1]["reason"] == "answered: port 443 is open"

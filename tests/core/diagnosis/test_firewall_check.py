@@ -61,7 +61,7 @@ def test_blocked_tcp_variants() -> None:
     assert v.evidence[0].packets == (2,) and "5 SYN" in v.evidence[0].text
     rst = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 1, 60, T0, T0, syn=1, first_frame=2),
                                         FlowInfo("tcp", CONNECTOR, OSBIZ, 50000, 1, 40, T0, T0, rst=1, first_frame=3)))
-    assert verdicts(rst)["sip-tls"].reason == "connection reset"
+    assert verdicts(rst)["sip-tls"].reason == "connection refused (SYN answered by RST)"
 
 
 def test_answer_seen_in_the_client_packets_or_an_established_connection() -> None:
