@@ -68,13 +68,14 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
                               inputs.options.registration_grace_s, inputs.evidence_end(),
                               # the OSBiz's own SYNs: the service's probes are judged as probes
                               syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
-                              inputs.probes, inputs.options.probe_outage_s)
-    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, now)
+                              (*inputs.probe_history, *inputs.probes), inputs.options.probe_outage_s)
+    site_now = inputs.site_now_ts()
+    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, site_now)
     ctx = Context(inputs, now, ep, itsp, firewall, jwt)
 
     found: list[Finding] = []
     if inputs.site is not None:
-        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(now, UTC))
+        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(site_now, UTC))
         if inputs.jwt_token_text is not None:
             # The handed-in token is the one in use; the site's token source is not judged twice.
             site_made = [f for f in site_made if f.id not in JWT_IDS]
