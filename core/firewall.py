@@ -96,23 +96,6 @@ def _host_port(obj: Any, default: tuple[str, int]) -> tuple[str, int]:
     return (str(host) if host else default[0], int(port) if port else default[1])
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (an IPv6 address in brackets, ``[2001:db8::1]:65061``) → (host, port);
-    ValueError saying what is wrong."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text[:80]!r} is not HOST:PORT with a port 1-65535")
-    if host.startswith("["):
-        if not host.endswith("]"):
-            raise ValueError(f"{text[:80]!r}: an IPv6 address goes in brackets, [ADDRESS]:PORT")
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"{text[:80]!r}: an IPv6 address goes in brackets, [ADDRESS]:PORT")
-    if not host or any(c.isspace() for c in host) or len(host) > 253:
-        raise ValueError(f"{text[:80]!r}: not a host name or address")
-    return host, int(port)
-
-
 def endpoints_from_site(site: Any) -> Endpoints:
     """``Endpoints`` of a site (``core.site`` model or the equivalent mapping); defaults when absent."""
     if site is None:

@@ -17,7 +17,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ from core.errors import UpscopeError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from core.site import Site  # pydantic: only loaded with --site
 
 PROGRESS_MIN_BYTES = 20 << 20  # smaller inputs finish before a bar would be readable
 
@@ -87,13 +88,15 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool,
     return pipe.finish(), pipe.outcomes
 
 
-def _findings(result: AnalysisResult, site: Any, connector: tuple[str, int] | None = None) -> list[dict[str, Any]]:
-    from core.diagnosis import DiagnosisInputs, diagnose
+def _findings(result: AnalysisResult, site: Site, connector: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+    """The findings of the Snapshot the one producer builds (as ``upscope diagnose`` does)."""
+    from collectors.producer import Inputs, build_snapshot, judgement_times
+    from core.diagnosis import DiagnosisOptions
 
-    # Judged at the end of the capture; a capture without a timed packet is judged as of now.
-    now = None if result.last_ts is not None else datetime.now(UTC)
-    diag = diagnose(DiagnosisInputs(site=site, analysis=result, now=now, connector=connector))
-    return [f.to_dict() for f in diag.findings]
+    site_at, evidence_at = judgement_times(None, result)
+    snap = build_snapshot(Inputs(site=site, analysis=result, options=DiagnosisOptions(connector=connector)),
+                          site_at, evidence_at)
+    return [f.finding.to_dict() for f in snap.findings]
 
 
 def _print_table(console: Console, title: str, columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
@@ -162,7 +165,7 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
         return 2
     named = None
     if connector is not None:
-        from core.firewall import parse_host_port
+        from collectors.inputs import parse_host_port
 
         if site is None:
             fail("analyze", "--connector goes with --site (the findings are judged for the site)")

@@ -19,11 +19,11 @@ from typing import Any
 from core.findings import Finding, sort_findings
 from core.firewall import FlowVerdict, check_firewall, endpoints_from_site, syns_without_connection
 from core.jwt_status import JwtState
-from core.snapshot import ItspStatus
+from core.snapshot import ItspStatus, OtherRegistration
 
 from .context import Context, DiagnosisInputs, DiagnosisOptions
 from .evidence import EVIDENCE_RULES, one_way_thresholds
-from .itsp import OtherRegistration, derive_itsp_status, other_registrations
+from .itsp import derive_itsp_status, other_registrations
 from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
 from .site_rules import site_findings
 
@@ -65,8 +65,8 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     now = inputs.now_ts()
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
-    if inputs.connector is not None:
-        ep = replace(ep, connector=inputs.connector, connector_named=True)
+    if inputs.options.connector is not None:
+        ep = replace(ep, connector=inputs.options.connector, connector_named=True)
     firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges,
                               one_way_thresholds(inputs.options))
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
@@ -74,13 +74,14 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
                               inputs.options.registration_grace_s, inputs.evidence_end(),
                               # the OSBiz's own SYNs: the service's probes are judged as probes
                               syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
-                              inputs.probes, inputs.options.probe_outage_s)
-    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, now)
+                              (*inputs.probe_history, *inputs.probes), inputs.options.probe_outage_s)
+    site_now = inputs.site_now_ts()
+    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, site_now)
     ctx = Context(inputs, now, ep, itsp, firewall, jwt)
 
     found: list[Finding] = []
     if inputs.site is not None:
-        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(now, UTC))
+        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(site_now, UTC))
         if inputs.jwt_token_text is not None:
             # The handed-in token is the one in use; the site's token source is not judged twice.
             site_made = [f for f in site_made if f.id not in JWT_IDS]

@@ -20,7 +20,7 @@ from core.analysis import RegistrationInfo, RegistrationState
 from core.findings import Evidence
 from core.firewall import TCP_PROBES, Endpoints, FlowVerdict, Verdict, probe_failed_at_connect
 from core.probes import ProbeResult
-from core.snapshot import ItspState, ItspStatus
+from core.snapshot import ItspState, ItspStatus, OtherRegistration
 
 from .context import site_get
 
@@ -201,22 +201,6 @@ def connector_registrations(registrations: tuple[RegistrationInfo, ...], ep: End
     """The registrations to the Unify Phone connector (``is_connector_registration``)."""
     named = has_site or ep.connector_named
     return tuple(r for r in registrations if is_connector_registration(r, ep, named))
-
-
-@dataclass(frozen=True, slots=True)
-class OtherRegistration:
-    """A registration seen that is not the Unify Phone trunk, with its state at ``now``."""
-
-    aor: str
-    registrar: str
-    client: str
-    state: ItspState
-    since: float | None
-    reason: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"aor": self.aor, "registrar": self.registrar, "client": self.client, "state": self.state.value,
-                "since": self.since, "reason": self.reason}
 
 
 def other_registrations(registrations: tuple[RegistrationInfo, ...], ep: Endpoints, has_site: bool, now: float,

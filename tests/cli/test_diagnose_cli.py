@@ -83,9 +83,12 @@ def test_diagnose_healthy_site_json_shape() -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--now", NOW, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "other_registrations", "findings",
-                        "firewall", "jwt"}
-    assert doc["now"] == NOW and doc["system"] == "acme-munich" and doc["findings"] == []
+    # The Snapshot's JSON form (docs/snapshot-json.md) without the analysis, as /api/snapshot serves it.
+    assert doc["schema"] == "upscope.snapshot/2" and "analysis" not in doc and doc["input_errors"] == 0
+    assert {"itsp_status", "other_registrations", "findings", "firewall", "jwt", "licenses", "numbering",
+            "media"} <= set(doc)
+    assert doc["now"] == datetime.fromisoformat(NOW.replace("Z", "+00:00")).timestamp()
+    assert doc["system"] == "acme-munich" and doc["findings"] == []
     assert doc["itsp_status"]["state"] == "unknown"
     assert doc["firewall"][0]["flow"] == "sip-tls"
     assert all(v["verdict"] == "not-observed" for v in doc["firewall"])
@@ -198,7 +201,8 @@ def test_diagnose_capture_with_unanswered_syns(tmp_path: Path) -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
     assert code == 1, err
     doc = json.loads(out)
-    assert doc["now"] == "2026-11-25T09:46:49Z"  # judged at the end of the capture (last SYN)
+    # The evidence is judged at the end of the capture (last SYN), the site as of now.
+    assert datetime.fromtimestamp(doc["evidence_until"], UTC).isoformat().startswith("2026-11-25T09:46:49")
     assert doc["itsp_status"]["state"] == "not-registered"
     assert "TCP SYN unanswered" in doc["itsp_status"]["reason"]
     assert [f["id"] for f in doc["findings"]] == ["itsp.not-registered.firewall"]

@@ -16,9 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from collectors.analyze import analyze_files
-from collectors.runtime.totals import Totals
+from collectors.producer import Inputs
+from collectors.runtime.totals import RunningTotals
 from dashboard.cli import app
-from dashboard.data import OfflineSource, calls_tile
+from dashboard.sources import OfflineSource
+from dashboard.tiles import calls_tile
 
 PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
 CALL = "12013223@200.57.7.195"  # answered at frame 498, no BYE in the capture
@@ -74,11 +76,11 @@ def test_open_calls_are_not_completed_calls() -> None:
     result = analyze_files([_capture("sipnab_SIP_CALL_RTP_G711.pcap")])
     assert any(c.state == "answered-open" for c in result.calls)
     # the Overview's "completed calls" (offline: from the analysis)
-    rows = OfflineSource.from_analysis(result).calls_since(0.0)
+    rows = OfflineSource.from_inputs(Inputs(analysis=result)).calls_since(0.0)
     assert rows == []
     assert "0 completed calls" in calls_tile(rows).help
     # the service's running totals count a call once it has ended, not while it is up
-    totals = Totals(forget_after_s=600)
+    totals = RunningTotals(forget_after_s=600)
     done, _ = totals.observe(result, now=result.last_ts or 0.0)
     assert [c.call_id for c in done] == [] and totals.calls == {}
     call = next(c for c in result.calls if c.call_id == CALL)
