@@ -707,8 +707,7 @@ def test_a_lan_registrar_is_never_the_unify_phone_trunk() -> None:
     bad = dataclasses.replace(reg_failing([401, 403]), registrar="192.168.105.105:5060")
     assert not ids(run(None, analysis(registrations=(bad,)))) & {"itsp.not-registered.auth", "rest-api.api-key-invalid"}
     # named with --connector, it is the trunk
-    named = diagnose(DiagnosisInputs(analysis=analysis(registrations=(lan,)), now=NOW,
-                                     connector=("192.168.105.105", 5060)))
+    named = run(None, analysis(registrations=(lan,)), connector=("192.168.105.105", 5060))
     assert named.itsp.state is ItspState.REGISTERED and named.other_registrations == ()
 
 
