@@ -28,7 +28,7 @@ import functools
 import importlib.resources
 import ipaddress
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -39,6 +39,7 @@ from core.errors import ConfigError
 from core.findings import Evidence
 from core.one_way import OneWayMedia, OneWayThresholds, judge_media
 from core.probes import ProbeResult
+from core.site.model import Site
 
 # Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
 SEED_CONNECTOR = ("35.246.178.13", 65061)
@@ -78,39 +79,18 @@ class Endpoints:
         return address in self.osbiz
 
 
-def _get(obj: Any, *names: str) -> Any:
-    """Read a nested attribute or mapping key; None when any step is missing.
-
-    The site model (``core.site``) is typed elsewhere; reading it through this keeps this module
-    independent of its class names and lets tests pass plain mappings.
-    """
-    for name in names:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-    return obj
-
-
-def _host_port(obj: Any, default: tuple[str, int]) -> tuple[str, int]:
-    host, port = _get(obj, "host"), _get(obj, "port")
-    return (str(host) if host else default[0], int(port) if port else default[1])
-
-
-def endpoints_from_site(site: Any) -> Endpoints:
-    """``Endpoints`` of a site (``core.site`` model or the equivalent mapping); defaults when absent."""
+def endpoints_from_site(site: Site | None) -> Endpoints:
+    """``Endpoints`` of a site (its ``endpoints`` section, the seed defaults where it has none);
+    the seed defaults without a site."""
     if site is None:
         return Endpoints()
-    osbiz = tuple(
-        str(a) for a in (_get(site, "system", "public_ip"), _get(site, "system", "private_ip")) if a
-    )
-    ep = _get(site, "endpoints")
-    first, last = _get(ep, "media_ports", "first"), _get(ep, "media_ports", "last")
+    ep = site.endpoints
     return Endpoints(
-        osbiz=osbiz,
-        connector=_host_port(_get(ep, "connector"), SEED_CONNECTOR),
-        rest=_host_port(_get(ep, "rest"), SEED_REST),
-        stun=_host_port(_get(ep, "stun"), SEED_STUN),
-        media_ports=(int(first or SEED_MEDIA_PORTS[0]), int(last or SEED_MEDIA_PORTS[1])),
+        osbiz=tuple(a for a in (site.system.public_ip, site.system.private_ip) if a),
+        connector=(ep.connector.host, ep.connector.port),
+        rest=(ep.rest.host, ep.rest.port),
+        stun=(ep.stun.host, ep.stun.port),
+        media_ports=(ep.media_ports.first, ep.media_ports.last),
         connector_named=True,
     )
 

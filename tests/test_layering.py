@@ -70,7 +70,7 @@ def test_no_package_imports_tests_or_benchmarks() -> None:
 
 #: What a face may import from the packages below it: the producer and the Snapshot's types, the
 #: runtime it serves, and the renderers of files. No face runs a rule or judges anything itself.
-JUDGING_MODULES = ("core.diagnosis", "core.rules", "core.licensing", "core.numbering", "core.media_quality",
+JUDGING_MODULES = ("core.diagnosis", "core.licensing", "core.numbering", "core.media_quality",
                    "core.jwt_status", "core.firewall", "core.bandwidth", "core.registrations")
 #: (face module, imported name) allowed although its module judges: options and value types.
 FACE_EXCEPTIONS = {
@@ -100,3 +100,16 @@ def test_faces_only_render_the_producers_snapshot() -> None:
         if module.startswith(JUDGING_MODULES) and (module, name) not in FACE_EXCEPTIONS
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_one_rule_engine() -> None:
+    """One registry (core.diagnosis.RULES) with one Rule signature: no second engine, no rule
+    module reading the site through string paths."""
+    assert not (ROOT / "core" / "rules").exists()
+    from core.diagnosis import RULES, RuleContext
+
+    assert len(RULES) == len(set(RULES)) > 20
+    for rule in RULES:
+        assert rule.__annotations__.get("ctx") in ("RuleContext", RuleContext), rule.__name__
+    for path in (ROOT / "core").rglob("*.py"):
+        assert "site_get(" not in path.read_text(encoding="utf-8"), path
