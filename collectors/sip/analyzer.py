@@ -33,7 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
-from collectors.sip.message import (
+from core.analysis import (
+    CallInfo,
+    ErrorItem,
+    KeepaliveInfo,
+    RegistrationInfo,
+    RegistrationState,
+    SipMessageInfo,
+)
+from core.errors import ParseError
+from core.wire.sdp import parse_sdp
+from core.wire.sip import (
     MAX_LINE,
     NEED_DATA,
     CrlfPing,
@@ -44,16 +54,6 @@ from collectors.sip.message import (
     looks_like_sip,
     parse_message,
 )
-from collectors.sip.sdp import parse_sdp
-from core.analysis import (
-    CallInfo,
-    ErrorItem,
-    KeepaliveInfo,
-    RegistrationInfo,
-    RegistrationState,
-    SipMessageInfo,
-)
-from core.errors import ParseError
 
 OnSdp = Callable[[str, str, int, dict[int, tuple[str, int]], float], None]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
-from collectors.stun.message import (
+from core.analysis import ErrorItem, StunTransactionInfo
+from core.errors import ParseError
+from core.wire.stun import (
     MAGIC_COOKIE,
     NEED_DATA,
     ChannelData,
@@ -21,8 +23,6 @@ from collectors.stun.message import (
     looks_like_rfc4571,
     parse_stun,
 )
-from core.analysis import ErrorItem, StunTransactionInfo
-from core.errors import ParseError
 
 MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 

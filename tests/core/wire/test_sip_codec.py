@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.sip.message import (
+from core.errors import ParseError
+from core.wire.sip import (
     MAX_HEADERS,
     NEED_DATA,
     CrlfPing,
@@ -18,7 +19,6 @@ from collectors.sip.message import (
     looks_like_sip,
     parse_message,
 )
-from core.errors import ParseError
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
 
@@ -253,7 +253,7 @@ _HEADER_LINE = st.one_of(
 def test_ascii_header_loop_equals_the_decoding_loop(lines: list[str], pos: int) -> None:
     """The fast loop for ASCII header sections gives the same headers, or the same error at the
     same byte offset, as decoding line by line (twice: the second run uses the name cache)."""
-    from collectors.sip.message import _ascii_headers, _decoded_headers
+    from core.wire.sip import _ascii_headers, _decoded_headers
 
     def outcome(fn: object, arg: list[object]) -> object:
         try:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.sip.sdp import parse_sdp
 from core.errors import ParseError
+from core.wire.sdp import parse_sdp
 
 OFFER = (
     b"v=0\r\no=osbiz 123 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.media.packet import (
+from core.errors import ParseError
+from core.wire.rtp import (
     looks_like_rtcp,
     parse_rtcp,
     parse_rtp,
     parse_telephone_event,
 )
-from core.errors import ParseError
 
 PCAPS = Path(__file__).resolve().parents[3] / ".." / "shared" / "pcaps"
 
