@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -258,7 +259,7 @@ class _Stream:
     pre: bytes = b""  # bytes held while looking for the first start line
     ignored: bool = False
     # (stream offset where the chunk ends, frame, ts) of chunks not fully consumed yet
-    chunks: list[tuple[int, int, float]] = field(default_factory=list)
+    chunks: deque[tuple[int, int, float]] = field(default_factory=deque)
     fed: int = 0
 
 
@@ -354,7 +355,7 @@ class SipAnalyzer:
             if nl < 0:
                 break
             pos = nl + 1
-            if looks_like_sip(pre[pos:]):
+            if looks_like_sip(pre, pos):
                 st.synced, st.pre = True, b""
                 st.skipped += pos
                 return pre[pos:]
@@ -369,7 +370,7 @@ class SipAnalyzer:
     def _where(self, st: _Stream, end: int) -> tuple[int, float]:
         """Frame and time of the chunk that completed the bytes up to stream offset ``end``."""
         while len(st.chunks) > 1 and st.chunks[0][0] < end:
-            st.chunks.pop(0)
+            st.chunks.popleft()
         _, frame, ts = st.chunks[0]
         return frame, ts
 
@@ -383,6 +384,9 @@ class SipAnalyzer:
                 self._error(str(exc), frame, exc.offset)
                 continue
             if ev is NEED_DATA:
+                # Every later event or error lies past the consumed bytes: forget their chunks
+                # (a stream that stays out of sync would otherwise keep one entry per segment).
+                self._where(st, st.framer.offset + 1)
                 return
             if isinstance(ev, SipFrame):
                 frame, ts = self._where(st, ev.end)

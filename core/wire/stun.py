@@ -17,6 +17,7 @@ from core.errors import ParseError
 MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6
 HEADER_LEN = 20
 MAX_MESSAGE = 65535 + HEADER_LEN  # the length field is 16 bits
+MAX_FRAME = 4 + 65535 + 3  # the largest frame on a stream: ChannelData with its padding
 MAX_ATTRIBUTES = 128
 
 # RFC 8489 §18.2 / RFC 8656 §17 method registry.
@@ -70,12 +71,7 @@ class ChannelData:
 
 def is_stun(data: bytes) -> bool:
     """A plausible whole STUN message: right size, top bits 00, and cookie or a classic type."""
-    if len(data) < HEADER_LEN:
-        return False
-    mtype, length, cookie = struct.unpack_from("!HHI", data)
-    if mtype & 0xC000 or length % 4 or length + HEADER_LEN != len(data):
-        return False
-    return cookie == MAGIC_COOKIE or mtype in CLASSIC_TYPES
+    return _stun_header_fits(data, 0, len(data))
 
 
 def _address(value: bytes, xor: bool, tid: bytes, offset: int) -> str:
@@ -155,77 +151,111 @@ def looks_like_rfc4571(head: bytes) -> bool:
             and struct.unpack_from("!I", head, 6)[0] == MAGIC_COOKIE)
 
 
+def looks_like_stun_stream(head: bytes) -> bool:
+    """First bytes of a TCP stream: STUN with the magic cookie (plain or RFC 4571), or ChannelData."""
+    if len(head) < 8:
+        return False
+    first, _, cookie = struct.unpack_from("!HHI", head)
+    return (0x4000 <= first <= 0x7FFF or (first & 0xC000 == 0 and cookie == MAGIC_COOKIE)
+            or looks_like_rfc4571(head[:10]))
+
+
 class StunStreamFramer:
-    """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between."""
+    """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between.
+
+    Frames that are not STUN inside an RFC 4571 stream are skipped in a loop, and consumed bytes
+    by an index (compacted at the next ``feed``), so the work is linear in the bytes fed. Once
+    ``next_event`` has returned ``NEED_DATA`` the framer holds less than one frame of at most
+    ``MAX_FRAME`` bytes.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._base = 0
+        self._pos = 0  # index in _buf of the first byte not yet consumed
+        self._origin = 0  # stream offset of _buf[0]
         # ICE-TCP (RFC 6544 §3) puts each STUN message behind an RFC 4571 2-byte length;
         # decided on the first message of the stream: None = not yet known.
         self._rfc4571: bool | None = None
 
     @property
     def offset(self) -> int:
-        return self._base
+        return self._origin + self._pos
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet consumed."""
+        return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> None:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._origin += self._pos
+            self._pos = 0
         self._buf += data
 
     def next_event(self) -> StunMessage | ChannelData | _NeedData:
         buf = self._buf
-        if len(buf) < 4:
+        if len(buf) - self._pos < 4:
             return NEED_DATA
         if self._rfc4571 is None:
-            if 0x40 <= buf[0] <= 0x7F:
+            if 0x40 <= buf[self._pos] <= 0x7F:
                 self._rfc4571 = False  # ChannelData first (its lengths are never that large)
-            elif len(buf) < 10:
+            elif len(buf) - self._pos < 10:
                 return NEED_DATA
             else:
-                self._rfc4571 = looks_like_rfc4571(bytes(buf[:10]))
+                self._rfc4571 = looks_like_rfc4571(bytes(buf[self._pos:self._pos + 10]))
         if self._rfc4571:
             return self._next_rfc4571()
-        first, length = struct.unpack_from("!HH", buf)
-        start = self._base
+        pos = self._pos
+        first, length = struct.unpack_from("!HH", buf, pos)
+        start = self.offset
         if 0x4000 <= first <= 0x7FFF:
             # RFC 8656 §12.5: over TCP, ChannelData is padded to a multiple of 4.
             total = 4 + length + (-length % 4)
-            if len(buf) < total:
+            if len(buf) - pos < total:
                 return NEED_DATA
-            del buf[:total]
-            self._base += total
+            self._pos += total
             return ChannelData(first, length)
         if first & 0xC000:
-            self._base += len(buf)
-            buf.clear()
+            self._pos = len(buf)
             raise ParseError("STUN stream is out of sync (not STUN or ChannelData)", start)
         total = HEADER_LEN + length
-        if len(buf) < total:
+        if len(buf) - pos < total:
             return NEED_DATA
-        chunk = bytes(buf[:total])
-        del buf[:total]
-        self._base += total
-        try:
-            return parse_stun(chunk)
-        except ParseError as exc:
-            # Re-anchor the offset in the stream; the message keeps its own text.
-            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
+        chunk = bytes(buf[pos:pos + total])
+        self._pos += total
+        return _parse_at(chunk, start)
 
     def _next_rfc4571(self) -> StunMessage | ChannelData | _NeedData:
         buf = self._buf
-        if len(buf) < 2:
-            return NEED_DATA
-        (length,) = struct.unpack_from("!H", buf)
-        if len(buf) < 2 + length:
-            return NEED_DATA
-        start = self._base + 2
-        chunk = bytes(buf[2:2 + length])
-        del buf[:2 + length]
-        self._base += 2 + length
-        if not is_stun(chunk):
-            # ICE-TCP also frames RTP/RTCP (RFC 4571); those are not STUN and are skipped.
-            return self.next_event()
-        try:
-            return parse_stun(chunk)
-        except ParseError as exc:
-            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
+        while len(buf) - self._pos >= 2:
+            pos = self._pos
+            (length,) = struct.unpack_from("!H", buf, pos)
+            if len(buf) - pos < 2 + length:
+                return NEED_DATA
+            self._pos += 2 + length
+            # ICE-TCP also frames RTP/RTCP (RFC 4571); those are not STUN and are skipped
+            # without copying them.
+            if not _stun_header_fits(buf, pos + 2, length):
+                continue
+            return _parse_at(bytes(buf[pos + 2:pos + 2 + length]), self._origin + pos + 2)
+        return NEED_DATA
+
+
+def _stun_header_fits(buf: bytes | bytearray, pos: int, size: int) -> bool:
+    """``is_stun`` of ``buf[pos:pos + size]`` without copying it."""
+    if size < HEADER_LEN:
+        return False
+    mtype, length, cookie = struct.unpack_from("!HHI", buf, pos)
+    if mtype & 0xC000 or length % 4 or length + HEADER_LEN != size:
+        return False
+    return cookie == MAGIC_COOKIE or mtype in CLASSIC_TYPES
+
+
+def _parse_at(chunk: bytes, start: int) -> StunMessage:
+    """``parse_stun`` of a frame that begins at stream offset ``start`` (errors re-anchored)."""
+    try:
+        return parse_stun(chunk)
+    except ParseError as exc:
+        # Re-anchor the offset in the stream; the message keeps its own text.
+        raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None

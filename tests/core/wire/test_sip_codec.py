@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from counting import CountingBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ParseError
 from core.wire.sip import (
+    MAX_BUFFERED,
+    MAX_HEADER_BYTES,
     MAX_HEADERS,
     NEED_DATA,
     CrlfPing,
@@ -264,3 +267,83 @@ def test_ascii_header_loop_equals_the_decoding_loop(lines: list[str], pos: int) 
     want = outcome(_decoded_headers, [line.encode("ascii") for line in lines])
     assert outcome(_ascii_headers, lines) == want
     assert outcome(_ascii_headers, lines) == want
+
+
+def _counted_run(stream: bytes, chunk: int) -> tuple[int, int, int]:
+    """(frames, errors, bytes touched) of one framer fed ``stream`` in ``chunk``-byte pieces."""
+    f = SipStreamFramer()
+    f._buf = CountingBuffer()
+    CountingBuffer.touched = 0
+    frames = errors = 0
+    for i in range(0, len(stream), chunk):
+        f.feed(stream[i:i + chunk])
+        for ev in _events(f):
+            frames += isinstance(ev, SipFrame)
+            errors += isinstance(ev, tuple)
+    return frames, errors, CountingBuffer.touched
+
+
+# Damage a real stream can carry: a start line whose header section is broken (one error each),
+# lines of noise, and valid messages in between.
+BROKEN = b"SIP/2.0 200 OK\r\nno colon here\r\n\r\n"
+NOISE = b"\x17\x03\x03 binary noise \x00\xff\r\n"
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 1400, 97])
+def test_resync_over_a_megabyte_of_damage_is_linear(chunk: int) -> None:
+    unit = BROKEN * 20 + NOISE * 20 + OK_200
+    stream = unit * (1_000_000 // len(unit) + 1)
+    units = len(stream) // len(unit)
+    frames, errors, touched = _counted_run(stream, chunk)
+    assert frames == units
+    assert errors == units * 21  # each broken message, and the noise after the last one
+    # Every byte is looked at a small, fixed number of times (quadratic work would be ~10⁵ × more).
+    assert touched <= 8 * len(stream), touched / len(stream)
+
+
+def test_a_stream_of_many_messages_in_one_chunk_is_framed_in_linear_work() -> None:
+    stream = (INVITE_LONG + OK_200 + b"\r\n\r\n") * 10_000
+    frames, errors, touched = _counted_run(stream, len(stream))
+    assert (frames, errors) == (20_000, 0)
+    assert touched <= 8 * len(stream), touched / len(stream)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([INVITE_LONG, OK_200, BROKEN, NOISE, b"garbage\r\n", b"\r\n\r\n"]),
+                max_size=10),
+       st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_damaged_streams_give_the_same_events_whatever_the_chunking(pieces: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(pieces)
+    whole = SipStreamFramer()
+    whole.feed(stream)
+    expected = _describe(_events(whole))
+    for sizes in ([1], cuts):
+        f = SipStreamFramer()
+        evs: list[object] = []
+        pos = i = 0
+        while pos < len(stream):
+            n = sizes[i % len(sizes)]
+            f.feed(stream[pos:pos + n])
+            pos, i = pos + n, i + 1
+            evs += _events(f)
+        assert _describe(evs) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=4096) | st.sampled_from([OK_200, INVITE_LONG]), max_size=40))
+def test_the_framer_holds_at_most_one_incomplete_message(chunks: list[bytes]) -> None:
+    f = SipStreamFramer()
+    for c in chunks:
+        f.feed(c)
+        _events(f)
+        assert f.buffered <= MAX_BUFFERED
+
+
+def test_a_header_section_without_end_is_dropped_at_the_cap() -> None:
+    f = SipStreamFramer()
+    f.feed(b"INVITE sip:a SIP/2.0\r\n")
+    for _ in range(200):
+        f.feed(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+        evs = _events(f)
+        assert f.buffered <= MAX_HEADER_BYTES
+    assert ("error", 0) in evs or f.offset > 0

@@ -7,12 +7,14 @@ import ipaddress
 import struct
 
 import pytest
+from counting import CountingBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ParseError
 from core.wire.stun import (
     MAGIC_COOKIE,
+    MAX_FRAME,
     NEED_DATA,
     ChannelData,
     StunMessage,
@@ -134,3 +136,56 @@ def test_framer_any_bytes_terminates(chunks: list[bytes]) -> None:
     for c in chunks:
         f.feed(c)
         _drain(f)
+
+
+def _rfc4571(frame: bytes) -> bytes:
+    return struct.pack("!H", len(frame)) + frame
+
+
+def test_a_hundred_thousand_non_stun_frames_are_skipped_in_linear_work() -> None:
+    # ICE-TCP carries RTP in the same RFC 4571 framing; 100 000 of them between two requests.
+    rtp = b"\x80\x08" + bytes(170)
+    stream = _rfc4571(message(0x0001)) + _rfc4571(rtp) * 100_000 + _rfc4571(message(0x0101))
+    for chunk in (len(stream), 1400):
+        f = StunStreamFramer()
+        f._buf = CountingBuffer()
+        CountingBuffer.touched = 0
+        evs: list[object] = []
+        for i in range(0, len(stream), chunk):
+            f.feed(stream[i:i + chunk])
+            evs += _drain(f)
+        assert [(e.method, e.klass) for e in evs if isinstance(e, StunMessage)] == [
+            ("Binding", "request"), ("Binding", "success")]
+        assert len(evs) == 2 and f.offset == len(stream)
+        assert CountingBuffer.touched <= 4 * len(stream), CountingBuffer.touched / len(stream)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=4096) | st.sampled_from([message(0x0001), _rfc4571(message(0x0101))]),
+                max_size=40))
+def test_the_framer_holds_less_than_one_frame(chunks: list[bytes]) -> None:
+    f = StunStreamFramer()
+    for c in chunks:
+        f.feed(c)
+        _drain(f)
+        assert f.buffered < MAX_FRAME
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from([_rfc4571(message(0x0001)), _rfc4571(b"\x80\x00" + bytes(30)),
+                                 _rfc4571(message(0x0111, attr(0x0009, b"\x00")))]), max_size=8),
+       st.lists(st.integers(1, 30), min_size=1, max_size=8))
+def test_rfc4571_stream_events_do_not_depend_on_chunking(parts: list[bytes], cuts: list[int]) -> None:
+    stream = _rfc4571(message(0x0003)) + b"".join(parts)
+    whole = StunStreamFramer()
+    whole.feed(stream)
+    expected = _drain(whole)
+    f = StunStreamFramer()
+    evs: list[object] = []
+    pos = i = 0
+    while pos < len(stream):
+        n = cuts[i % len(cuts)]
+        f.feed(stream[pos:pos + n])
+        pos, i = pos + n, i + 1
+        evs += _drain(f)
+    assert evs == expected
