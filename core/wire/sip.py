@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from core.errors import ParseError
+from core.wire.digits import decimal
 
 # Caps against hostile input. Real headers with long Via/Record-Route paths reach ~19 KB
 # (zeek sip-long-request-response-paths); big SDP bodies reach ~64 KB (suricata sip-body-large).
@@ -113,6 +114,19 @@ class SipMessage:
                 out.extend(split_list(v) if key in LIST_HEADERS else [v])
         return out
 
+    @property
+    def call_id(self) -> str:
+        return self.get("call-id") or ""
+
+    @property
+    def cseq(self) -> tuple[int, str] | None:
+        """(sequence number, method) of the CSeq header (RFC 3261 §20.16), None when invalid."""
+        parts = (self.get("cseq") or "").split()
+        if len(parts) < 2 or len(parts[0]) > 10:  # the number is below 2**31
+            return None
+        number = decimal(parts[0])
+        return None if number is None else (number, parts[1])
+
 
 @dataclass(frozen=True, slots=True)
 class SipFrame:
@@ -181,6 +195,40 @@ def split_list(value: str) -> list[str]:
         i += 1
     parts.append(value[start:].strip())
     return [p for p in parts if p]
+
+
+# Name-addr and header parameters (RFC 3261 §20.10, §25.1).
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
+_URI = re.compile(r"<([^>]*)>|((?:sips?|tel):[^;\s,]+)", re.IGNORECASE)
+_PARAMS: dict[str, re.Pattern[str]] = {}
+
+
+def uri_of(value: str) -> str:
+    """The URI inside a From/To/Contact value (name-addr or addr-spec), without parameters."""
+    m = _URI.search(value)
+    if not m:
+        return value.strip()
+    return (m.group(1) or m.group(2) or "").strip()
+
+
+def user_of(value: str) -> str:
+    """User part of the URI in a From/To value or a Request-URI (the number or name), else the host."""
+    uri = uri_of(value)
+    m = _URI_USER.match(uri)
+    if m:
+        return m.group(1)
+    return uri.split(":", 1)[-1].split(";")[0]
+
+
+def header_param(value: str, name: str) -> str | None:
+    """The value of ``;name=value`` in a header value (``tag``, ``branch``, ``expires`` …)."""
+    pattern = _PARAMS.get(name)
+    if pattern is None:
+        pattern = re.compile(rf";\s*{re.escape(name)}=([^;\s,>]+)", re.IGNORECASE)
+        if len(_PARAMS) < 64:  # the names are the callers' constants, but stay bounded
+            _PARAMS[name] = pattern
+    m = pattern.search(value)
+    return m.group(1) if m else None
 
 
 def looks_like_sip(data: bytes | bytearray, pos: int = 0) -> bool:
@@ -285,12 +333,13 @@ def _ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
-    """Content-Length, None when absent; ValueError when not a non-negative integer."""
+    """Content-Length, None when absent; ValueError when not a number of at most 19 digits."""
     for k, v in headers:
         if k == "content-length":
-            if not (v.isascii() and v.isdigit()):
-                raise ValueError(v)
-            return int(v)
+            length = decimal(v)
+            if length is None:
+                raise ValueError("Content-Length")
+            return length
     return None
 
 

@@ -53,3 +53,36 @@ def test_bad_sdp_raises_parse_error(data: bytes) -> None:
 def test_any_bytes_parse_or_raise_parse_error(data: bytes) -> None:
     with contextlib.suppress(ParseError):
         parse_sdp(data)
+
+
+HUGE = "9" * 5000  # over Python's 4 300-digit limit of int()
+SDP_HEAD = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+
+
+@pytest.mark.parametrize(("media", "ok"), [
+    (f"m=audio {HUGE} RTP/AVP 8\r\n", False),  # port
+    (f"m=audio {HUGE}/2 RTP/AVP 8\r\n", False),  # port with a count
+    (f"m=audio 4000 RTP/AVP {HUGE}\r\n", True),  # format: not a payload type, kept as text
+    (f"m=audio 4000 RTP/AVP 96\r\na=rtpmap:{HUGE} opus/48000\r\n", True),  # rtpmap payload type
+    (f"m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/{HUGE}\r\n", True),  # clock rate
+    (f"m=audio 4000 RTP/AVP 8\r\na=ptime:{HUGE}\r\n", False),  # float("9"*5000) is infinite
+    ("m=audio 4000 RTP/AVP 8\r\na=ptime:nan\r\n", False),
+])
+def test_numbers_of_any_length_are_bounded_before_conversion(media: str, ok: bool) -> None:
+    data = (SDP_HEAD + media).encode()
+    if not ok:
+        with pytest.raises(ParseError):
+            parse_sdp(data)
+        return
+    (m,) = parse_sdp(data).media
+    assert m.port == 4000 and 96 not in m.payload_map and all(pt < 128 for pt in m.payload_map)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["m=audio {n} RTP/AVP {n}", "a=rtpmap:{n} PCMA/{n}", "a=ptime:{n}",
+                                 "m=video {n}/{n} RTP/AVP 96", "c=IN IP4 10.0.0.{n}"]), min_size=1, max_size=6),
+       st.integers(1, 6000))
+def test_long_digit_runs_in_any_field_parse_or_raise_parse_error(lines: list[str], digits: int) -> None:
+    text = SDP_HEAD + "".join(line.format(n="7" * digits) + "\r\n" for line in lines)
+    with contextlib.suppress(ParseError):
+        parse_sdp(text.encode())

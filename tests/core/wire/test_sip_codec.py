@@ -19,8 +19,11 @@ from core.wire.sip import (
     CrlfPong,
     SipFrame,
     SipStreamFramer,
+    header_param,
     looks_like_sip,
     parse_message,
+    uri_of,
+    user_of,
 )
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
@@ -347,3 +350,35 @@ def test_a_header_section_without_end_is_dropped_at_the_cap() -> None:
         evs = _events(f)
         assert f.buffered <= MAX_HEADER_BYTES
     assert ("error", 0) in evs or f.offset > 0
+
+
+HUGE = b"9" * 5000  # over Python's 4 300-digit limit of int()
+
+
+def test_a_content_length_of_any_length_is_an_error_not_a_crash() -> None:
+    bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: " + HUGE + b"\r\n\r\n"
+    assert parse_message(bad).warnings == ("invalid Content-Length",)
+    with pytest.raises(ParseError, match="Content-Length is not a number"):
+        parse_message(bad, datagram=False)
+    f = SipStreamFramer()
+    f.feed(bad + OK_200)
+    evs = _events(f)
+    assert evs[0] == ("error", 0)
+    assert [e.raw for e in evs if isinstance(e, SipFrame)] == [OK_200]
+
+
+@pytest.mark.parametrize(("cseq", "expected"), [
+    (b"1 INVITE", (1, "INVITE")), (b"2147483647 BYE", (2147483647, "BYE")), (HUGE + b" INVITE", None),
+    (b"12345678901 INVITE", None), (b"\xd9\xa3 INVITE", None), (b"1", None), (b"", None),
+])
+def test_cseq_number_is_bounded(cseq: bytes, expected: tuple[int, str] | None) -> None:
+    msg = parse_message(b"OPTIONS sip:a SIP/2.0\r\nCSeq: " + cseq + b"\r\nContent-Length: 0\r\n\r\n")
+    assert msg.cseq == expected
+
+
+def test_header_parameters_and_uri_helpers() -> None:
+    value = '"Anna" <sip:+4989700100@pbx.example;user=phone>;tag=ab12;Expires=60'
+    assert uri_of(value) == "sip:+4989700100@pbx.example;user=phone"
+    assert user_of(value) == "+4989700100" and user_of("<sip:pbx.example>") == "pbx.example"
+    assert header_param(value, "tag") == "ab12" and header_param(value, "expires") == "60"
+    assert header_param(value, "branch") is None
