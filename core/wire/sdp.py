@@ -173,3 +173,33 @@ def parse_sdp(data: bytes) -> Sdp:
                             None if address is None else str(address), pmap,
                             m["ptime"] if isinstance(m["ptime"], float) else None, str(direction)))
     return Sdp(origin, session_addr, tuple(out))
+
+
+def _addrtype(address: str) -> str:
+    return "IP6" if ":" in address else "IP4"
+
+
+def _ptime(ms: float) -> str:
+    return str(int(ms)) if ms.is_integer() else repr(ms)
+
+
+def build_sdp(sdp: Sdp, *, session_id: int, session_name: str = "-") -> bytes:
+    """Serialise ``sdp`` (RFC 8866 §5): what ``parse_sdp`` reads back as the same value.
+
+    Every payload type gets an a=rtpmap line (static ones too, which RFC 3264 §5.1 recommends),
+    the direction is written per media, and a media-level c= only where it differs.
+    """
+    origin = sdp.origin_address or sdp.session_address or "0.0.0.0"
+    lines = ["v=0", f"o=- {session_id} {session_id} IN {_addrtype(origin)} {origin}", f"s={session_name}"]
+    if sdp.session_address is not None:
+        lines.append(f"c=IN {_addrtype(sdp.session_address)} {sdp.session_address}")
+    lines.append("t=0 0")
+    for m in sdp.media:
+        lines.append(" ".join([f"m={m.media}", str(m.port), m.proto, *m.formats]))
+        if m.address is not None and m.address != sdp.session_address:
+            lines.append(f"c=IN {_addrtype(m.address)} {m.address}")
+        lines += [f"a=rtpmap:{pt} {enc}/{rate}" for pt, (enc, rate) in m.payload_map.items()]
+        if m.ptime_ms is not None:
+            lines.append(f"a=ptime:{_ptime(m.ptime_ms)}")
+        lines.append(f"a={m.direction}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

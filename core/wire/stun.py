@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,6 +22,7 @@ MAX_FRAME = 4 + 65535 + 3  # the largest frame on a stream: ChannelData with its
 MAX_ATTRIBUTES = 128
 
 # RFC 8489 §18.2 / RFC 8656 §17 method registry.
+BINDING = 0x001
 METHODS: dict[int, str] = {
     0x001: "Binding", 0x002: "SharedSecret", 0x003: "Allocate", 0x004: "Refresh",
     0x006: "Send", 0x007: "Data", 0x008: "CreatePermission", 0x009: "ChannelBind",
@@ -143,6 +145,52 @@ def parse_stun(data: bytes) -> StunMessage:
         pos = vstart + alen + (-alen % 4)
     return StunMessage(method, klass, tid_hex, classic, tuple(attrs), xor_mapped or mapped, relayed,
                        error_code, error_reason, end)
+
+
+def message_type(method: int, klass: str) -> int:
+    """The 14-bit message type of ``method`` (a METHODS number) and ``klass`` (RFC 5389 §6)."""
+    c = CLASSES.index(klass)
+    return ((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2)
+            | ((c & 1) << 4) | ((c & 2) << 7))
+
+
+def build_stun(method: int, klass: str, transaction_id: bytes,
+               attributes: Iterable[tuple[int, bytes]] = ()) -> bytes:
+    """A STUN message with the magic cookie; attribute values are padded to 4 bytes (§15)."""
+    if len(transaction_id) != 12:
+        raise ValueError("STUN transaction id must be 12 bytes")
+    body = b"".join(struct.pack("!HH", atype, len(value)) + value + b"\0" * (-len(value) % 4)
+                    for atype, value in attributes)
+    return struct.pack("!HHI", message_type(method, klass), len(body), MAGIC_COOKIE) + transaction_id + body
+
+
+def xor_address(host: str, port: int, transaction_id: bytes) -> bytes:
+    """The value of an XOR-MAPPED-ADDRESS / XOR-RELAYED-ADDRESS attribute (RFC 5389 §15.2)."""
+    ip = ipaddress.ip_address(host)
+    key = struct.pack("!I", MAGIC_COOKIE) + transaction_id
+    raw = bytes(a ^ b for a, b in zip(ip.packed, key, strict=False))
+    return struct.pack("!BBH", 0, 0x01 if ip.version == 4 else 0x02, port ^ (MAGIC_COOKIE >> 16)) + raw
+
+
+def build_binding_request(transaction_id: bytes, software: str | None = None) -> bytes:
+    """A Binding request (RFC 5389 §7.1), with a SOFTWARE attribute when ``software`` is given."""
+    attrs = [(SOFTWARE, software.encode("utf-8"))] if software else []
+    return build_stun(BINDING, "request", transaction_id, attrs)
+
+
+def build_binding_success(transaction_id: bytes, mapped: tuple[str, int], software: str | None = None) -> bytes:
+    """A Binding success response carrying ``mapped`` as XOR-MAPPED-ADDRESS (RFC 5389 §7.3.1)."""
+    attrs = [(XOR_MAPPED_ADDRESS, xor_address(mapped[0], mapped[1], transaction_id))]
+    if software:
+        attrs.append((SOFTWARE, software.encode("utf-8")))
+    return build_stun(BINDING, "success", transaction_id, attrs)
+
+
+def parse_datagram(data: bytes) -> StunMessage:
+    """One STUN message in one UDP datagram: the length field must cover the datagram exactly."""
+    if not is_stun(data):
+        raise ParseError("datagram is not one STUN message (type, cookie or length)", 0)
+    return parse_stun(data)
 
 
 def looks_like_rfc4571(head: bytes) -> bool:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ParseError
-from core.wire.sdp import parse_sdp
+from core.wire.sdp import DIRECTIONS, STATIC_PAYLOAD_TYPES, Sdp, SdpMedia, build_sdp, parse_sdp
 
 OFFER = (
     b"v=0\r\no=osbiz 123 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
@@ -86,3 +86,39 @@ def test_long_digit_runs_in_any_field_parse_or_raise_parse_error(lines: list[str
     text = SDP_HEAD + "".join(line.format(n="7" * digits) + "\r\n" for line in lines)
     with contextlib.suppress(ParseError):
         parse_sdp(text.encode())
+
+
+@st.composite
+def sdps(draw: st.DrawFn) -> Sdp:
+    """An SDP value in the form parse_sdp returns (addresses normalised, payload maps complete)."""
+    session = draw(st.none() | st.ip_addresses().map(str))
+    media = []
+    for _ in range(draw(st.integers(0, 3))):
+        pts = draw(st.lists(st.integers(0, 127), min_size=1, max_size=4, unique=True))
+        pmap: dict[int, tuple[str, int]] = {}
+        for pt in pts:
+            if pt in STATIC_PAYLOAD_TYPES and draw(st.booleans()):
+                pmap[pt] = STATIC_PAYLOAD_TYPES[pt]
+            elif pt >= 96 or pt in STATIC_PAYLOAD_TYPES or draw(st.booleans()):
+                pmap[pt] = (draw(st.sampled_from(["opus", "telephone-event", "PCMA", "G722"])),
+                            draw(st.sampled_from([8000, 16000, 48000])))
+        address = draw(st.ip_addresses().map(str)) if session is None or draw(st.booleans()) else session
+        media.append(SdpMedia(draw(st.sampled_from(["audio", "video"])), draw(st.integers(0, 65535)),
+                              draw(st.sampled_from(["RTP/AVP", "RTP/SAVP"])), tuple(map(str, pts)), address,
+                              pmap, draw(st.none() | st.sampled_from([10.0, 20.0, 22.5, 30.0])),
+                              draw(st.sampled_from(DIRECTIONS))))
+    return Sdp(draw(st.ip_addresses().map(str)), session, tuple(media))
+
+
+@settings(max_examples=200, deadline=None)
+@given(sdps(), st.integers(0, 2**32))
+def test_built_sdp_parses_back_to_the_same_value(sdp: Sdp, session_id: int) -> None:
+    assert parse_sdp(build_sdp(sdp, session_id=session_id)) == sdp
+
+
+def test_the_lab_offer_is_the_usual_text() -> None:
+    offer = Sdp("10.0.0.1", "10.0.0.1", (SdpMedia("audio", 4000, "RTP/AVP", ("8",), "10.0.0.1",
+                                                   {8: ("PCMA", 8000)}, 20.0, "sendrecv"),))
+    assert build_sdp(offer, session_id=7, session_name="upscope-lab") == (
+        b"v=0\r\no=- 7 7 IN IP4 10.0.0.1\r\ns=upscope-lab\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=ptime:20\r\na=sendrecv\r\n")

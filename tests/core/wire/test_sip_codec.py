@@ -25,6 +25,7 @@ from core.wire.sip import (
     uri_of,
     user_of,
 )
+from core.wire.sip_build import build_message, build_request, build_response
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
 
@@ -382,3 +383,38 @@ def test_header_parameters_and_uri_helpers() -> None:
     assert user_of(value) == "+4989700100" and user_of("<sip:pbx.example>") == "pbx.example"
     assert header_param(value, "tag") == "ab12" and header_param(value, "expires") == "60"
     assert header_param(value, "branch") is None
+
+
+_NAMES = st.sampled_from(["Via", "From", "To", "Call-ID", "CSeq", "Contact", "X-Custom", "Supported", "Subject"])
+_VALUES = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.just(" "),
+                  min_size=1, max_size=40).map(str.strip).filter(bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=10), st.binary(max_size=200),
+       st.sampled_from(["INVITE", "OPTIONS", "REGISTER", "BYE"]))
+def test_built_requests_parse_back_the_same_and_frame_on_a_stream(
+        headers: list[tuple[str, str]], body: bytes, method: str) -> None:
+    raw = build_request(method, "sip:+4989700@pbx.example", headers, body)
+    msg = parse_message(raw, datagram=False)
+    assert (msg.method, msg.uri, msg.body) == (method, "sip:+4989700@pbx.example", body)
+    assert msg.headers[:-1] == tuple((k.lower(), v) for k, v in headers)
+    assert msg.headers[-1] == ("content-length", str(len(body)))
+    f = SipStreamFramer()
+    f.feed(raw + raw)
+    assert [e.raw for e in _events(f) if isinstance(e, SipFrame)] == [raw, raw]
+
+
+def test_a_response_copies_the_transaction_headers() -> None:
+    request = parse_message(INVITE_COMPACT)
+    raw = build_response(request, 486, [("Server", "lab")], to_tag="t1")
+    resp = parse_message(raw, datagram=False)
+    assert (resp.status, resp.reason) == (486, "Busy Here")
+    assert resp.get_all("via") == request.get_all("via")
+    assert resp.get("to") == "<sip:+4989700@pbx.example>;tag=t1"
+    assert (resp.call_id, resp.cseq, resp.get("from"), resp.get("server")) == (
+        "abc@10.0.0.1", (1, "INVITE"), request.get("from"), "lab")
+    again = parse_message(build_response(resp, 200, to_tag="other"))
+    assert again.get("to") == "<sip:+4989700@pbx.example>;tag=t1"  # a tag is never replaced
+    assert build_message("SIP/2.0 200 OK", [("Content-Length", "99"), ("l", "5")]).endswith(
+        b"\r\nContent-Length: 0\r\n\r\n")

@@ -13,14 +13,23 @@ from hypothesis import strategies as st
 
 from core.errors import ParseError
 from core.wire.stun import (
+    CLASSES,
     MAGIC_COOKIE,
     MAX_FRAME,
+    METHODS,
     NEED_DATA,
+    SOFTWARE,
+    XOR_MAPPED_ADDRESS,
     ChannelData,
     StunMessage,
     StunStreamFramer,
+    build_binding_request,
+    build_binding_success,
+    build_stun,
     is_stun,
+    parse_datagram,
     parse_stun,
+    xor_address,
 )
 
 TID = bytes(range(1, 13))
@@ -189,3 +198,35 @@ def test_rfc4571_stream_events_do_not_depend_on_chunking(parts: list[bytes], cut
         pos, i = pos + n, i + 1
         evs += _drain(f)
     assert evs == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(METHODS)), st.sampled_from(CLASSES), st.binary(min_size=12, max_size=12),
+       st.ip_addresses(), st.integers(0, 65535), st.text(max_size=30))
+def test_built_messages_parse_back(method: int, klass: str, tid: bytes, ip: object, port: int, software: str) -> None:
+    attrs = [(XOR_MAPPED_ADDRESS, xor_address(str(ip), port, tid))]
+    if software:
+        attrs.append((SOFTWARE, software.encode()))
+    data = build_stun(method, klass, tid, attrs)
+    assert is_stun(data) and parse_datagram(data) == parse_stun(data)
+    m = parse_stun(data)
+    host = f"[{ip}]" if ":" in str(ip) else str(ip)
+    assert (m.method, m.klass, m.transaction_id, m.classic) == (METHODS[method], klass, tid.hex(), False)
+    assert m.mapped_address == f"{host}:{port}"
+    assert dict(m.attributes).get(SOFTWARE, b"") == software.encode()
+
+
+def test_binding_request_and_success_layout() -> None:
+    assert build_binding_request(TID) == struct.pack("!HHI", 0x0001, 0, MAGIC_COOKIE) + TID
+    req = build_binding_request(TID, "upscope-probe")
+    assert req[:8] == bytes.fromhex("000100142112a442") and req.endswith(b"upscope-probe\0\0\0")
+    ok = parse_stun(build_binding_success(TID, ("198.51.100.7", 40000), "lab"))
+    assert (ok.method, ok.klass, ok.mapped_address) == ("Binding", "success", "198.51.100.7:40000")
+    assert ok == parse_stun(message(0x0101, attr(0x0020, xor_v4("198.51.100.7", 40000)), attr(0x8022, b"lab")))
+
+
+@pytest.mark.parametrize("data", [message(0x0001) + b"\0\0\0\0", struct.pack("!HHI", 1, 8, MAGIC_COOKIE) + TID,
+                                  b"\x80" * 20])
+def test_a_datagram_must_be_exactly_one_message(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_datagram(data)
