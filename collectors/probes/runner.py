@@ -21,7 +21,6 @@ import os
 import secrets
 import socket
 import ssl
-import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,11 +28,13 @@ from typing import Any
 
 from cryptography import x509
 
-from collectors.probes import sip, stun
+from collectors.probes import sip
 from collectors.probes.target import ProbeConfigError, Target, parse_target
 from core.errors import ParseError
 from core.probes import ProbeResult
 from core.secrets import fingerprint
+from core.wire import stun
+from core.wire.sip import NEED_DATA, SipFrame, SipMessage, SipStreamFramer, parse_message
 
 MAX_TIMEOUT_S = 60.0
 MAX_TRANSCRIPT_ENTRIES = 40
@@ -308,15 +309,15 @@ def _sip_ids() -> tuple[str, str, str]:
     return f"upscope-{token}", f"z9hG4bK{secrets.token_hex(8)}", secrets.token_hex(4)
 
 
-def _sip_answer(trace: _Trace, message: sip.SipMessage, call_id: str, opts: Mapping[str, Any]) -> ProbeResult | None:
+def _sip_answer(trace: _Trace, message: SipMessage, call_id: str, opts: Mapping[str, Any]) -> ProbeResult | None:
     """The result if ``message`` is our final response, else None (provisional or someone else's)."""
     head = f"< SIP {message.status} {message.reason}" if message.status else f"< {message.method} (request)"
     trace.note(head + "".join(f"\n{name}: {value}" for name, value in message.headers))
-    if message.status is None or message.header("call-id") != call_id or message.status < 200:
+    if message.status is None or message.call_id != call_id or message.status < 200:
         return None
     trace.details["status_code"] = message.status
     trace.details["reason_phrase"] = message.reason
-    server = message.header("server") or message.header("user-agent")
+    server = message.get("server") or message.get("user-agent")
     if server:
         trace.details["server"] = server[:200]
     trace.details["rtt_ms"] = round(trace.phases.get("request", 0.0) * 1000.0, 3)
@@ -338,7 +339,7 @@ def _sip_options_stream(trace: _Trace, opts: Mapping[str, Any], timeout: float, 
             local_host=local[0], local_port=local[1], call_id=call_id, branch=branch, tag=tag,
             from_user=opts.get("from_user", "upscope"),
         )
-        parser = sip.SipStreamParser()
+        framer = SipStreamFramer()
         t0 = time.monotonic()
         try:
             sock.settimeout(trace.require("SIP OPTIONS to", timeout))
@@ -350,11 +351,13 @@ def _sip_options_stream(trace: _Trace, opts: Mapping[str, Any], timeout: float, 
                 trace.phases["request"] = time.monotonic() - t0
                 if not data:
                     raise _Fail(f"SIP OPTIONS to {trace.target}: connection closed by the peer without an answer")
-                parser.feed(data)
-                while (message := parser.next_message()) is not None:
-                    done = _sip_answer(trace, message, call_id, opts)
-                    if done is not None:
-                        return done
+                framer.feed(data)
+                framer.segment_boundary()  # a lone CRLF is the server's keepalive pong
+                while (event := framer.next_event()) is not NEED_DATA:
+                    if isinstance(event, SipFrame):  # keepalive pongs are not answers
+                        done = _sip_answer(trace, event.message, call_id, opts)
+                        if done is not None:
+                            return done
         except TimeoutError:
             trace.phases["request"] = time.monotonic() - t0
             raise _Fail(f"SIP OPTIONS to {trace.target}: no final response within {timeout:g} s") from None
@@ -430,7 +433,7 @@ def _sip_options_udp(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> 
 
         def accept(data: bytes) -> ProbeResult | None:
             try:
-                message = sip.parse_datagram(data)
+                message = parse_message(data, datagram=True)
             except ParseError as exc:
                 trace.note(f"< malformed datagram ({len(data)} bytes): {exc}")
                 return None
@@ -443,12 +446,12 @@ def _sip_options_udp(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> 
 
 
 def _stun_answer(trace: _Trace, message: stun.StunMessage, txid: bytes) -> ProbeResult | None:
-    if message.transaction_id != txid or message.msg_class not in ("success", "error"):
-        trace.note(f"< STUN {message.msg_class} for another transaction (ignored)")
+    if message.transaction_id != txid.hex() or message.klass not in ("success", "error"):
+        trace.note(f"< STUN {message.klass} for another transaction (ignored)")
         return None
     trace.details["rtt_ms"] = round(trace.phases.get("request", 0.0) * 1000.0, 3)
-    if message.msg_class == "error":
-        code, text = message.error or (0, "")
+    if message.klass == "error":
+        code, text = message.error_code or 0, message.error_reason
         trace.note(f"< STUN Binding error {code} {text}")
         trace.details["error_code"] = code
         return trace.result(False, f"STUN Binding to {trace.target}: error {code} {text}".rstrip())
@@ -456,15 +459,14 @@ def _stun_answer(trace: _Trace, message: stun.StunMessage, txid: bytes) -> Probe
     if mapped is None:
         trace.note("< STUN Binding success without a mapped address")
         return trace.result(False, f"STUN Binding to {trace.target}: success without (XOR-)MAPPED-ADDRESS")
-    host = f"[{mapped[0]}]" if ":" in mapped[0] else mapped[0]
-    trace.details["mapped_address"] = f"{host}:{mapped[1]}"
-    trace.note(f"< STUN Binding success XOR-MAPPED-ADDRESS {host}:{mapped[1]}")
+    trace.details["mapped_address"] = mapped
+    trace.note(f"< STUN Binding success XOR-MAPPED-ADDRESS {mapped}")
     return trace.result(True, "")
 
 
 def _stun(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> ProbeResult:
     txid = os.urandom(12)
-    request = stun.build_binding_request(txid)
+    request = stun.build_binding_request(txid, "upscope-probe")
     transport = opts.get("transport", "udp")
     if transport == "tcp":
         return _stun_tcp(trace, request, txid, timeout)
@@ -473,7 +475,7 @@ def _stun(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> ProbeResult
 
         def accept(data: bytes) -> ProbeResult | None:
             try:
-                message = stun.parse_message(data)
+                message = stun.parse_datagram(data)
                 return _stun_answer(trace, message, txid)
             except ParseError as exc:
                 trace.note(f"< malformed STUN datagram ({len(data)} bytes): {exc}")
@@ -485,25 +487,24 @@ def _stun(trace: _Trace, opts: Mapping[str, Any], timeout: float) -> ProbeResult
 
 def _stun_tcp(trace: _Trace, request: bytes, txid: bytes, timeout: float) -> ProbeResult:
     with _connect(trace, timeout) as sock:
-        buf = b""
+        framer = stun.StunStreamFramer()
         t0 = time.monotonic()
         try:
             sock.settimeout(trace.require("STUN Binding to", timeout))
             sock.sendall(request)
             trace.note(f"> STUN Binding request over TCP txid={txid.hex()}")
             for _ in range(MAX_MESSAGES):
-                while len(buf) < stun.HEADER_LEN or len(buf) < stun.HEADER_LEN + struct.unpack("!H", buf[2:4])[0]:
+                while (event := framer.next_event()) is stun.NEED_DATA:
                     sock.settimeout(trace.require("STUN Binding to", timeout))
                     chunk = sock.recv(65536)
                     if not chunk:
                         raise _Fail(f"STUN Binding to {trace.target}: connection closed without an answer")
-                    buf += chunk
+                    framer.feed(chunk)
                 trace.phases["request"] = time.monotonic() - t0
-                size = stun.HEADER_LEN + struct.unpack("!H", buf[2:4])[0]
-                frame, buf = buf[:size], buf[size:]
-                done = _stun_answer(trace, stun.parse_message(frame), txid)
-                if done is not None:
-                    return done
+                if isinstance(event, stun.StunMessage):  # TURN ChannelData is not an answer
+                    done = _stun_answer(trace, event, txid)
+                    if done is not None:
+                        return done
         except TimeoutError:
             raise _Fail(f"STUN Binding to {trace.target}: no answer within {timeout:g} s") from None
         except ParseError as exc:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 from counting import CountingBuffer
@@ -32,6 +35,7 @@ from core.wire.stun import (
     xor_address,
 )
 
+PCAPS = Path(__file__).resolve().parents[3] / ".." / "shared" / "pcaps"
 TID = bytes(range(1, 13))
 
 
@@ -230,3 +234,28 @@ def test_binding_request_and_success_layout() -> None:
 def test_a_datagram_must_be_exactly_one_message(data: bytes) -> None:
     with pytest.raises(ParseError):
         parse_datagram(data)
+
+
+@pytest.mark.parametrize("name", ["arkime_stun-ice-testcall.pcap", "zeek_webrtc-stun.pcap"])
+def test_stun_codec_agrees_with_tshark(name: str) -> None:
+    pcap = PCAPS / name
+    if not pcap.is_file():
+        pytest.skip(f"{pcap} absent (the shared captures are not next to the repository)")
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "stun", "-T", "fields", "-E", "separator=|",
+         "-e", "frame.number", "-e", "udp.payload", "-e", "stun.type", "-e", "stun.att.type",
+         "-e", "stun.att.ipv4", "-e", "stun.att.port", "-e", "stun.att.error.class", "-e", "stun.att.error"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    rows = [line.split("|") for line in out.splitlines() if line]
+    assert len(rows) >= 10  # 108 and 10 STUN frames in the two captures
+    for frame, payload, msg_type, att_types, ipv4, port, err_class, err_number in rows:
+        msg = parse_stun(bytes.fromhex(payload))
+        raw_type = struct.unpack("!H", bytes.fromhex(payload)[:2])[0]
+        assert f"0x{raw_type:04x}" == msg_type, frame
+        assert [f"0x{t:04x}" for t, _ in msg.attributes] == (att_types.split(",") if att_types else []), frame
+        assert msg.mapped_address == (f"{ipv4}:{port}" if ipv4 else None), frame
+        if err_class:
+            assert msg.error_code == int(err_class) * 100 + int(err_number), frame
