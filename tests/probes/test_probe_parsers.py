@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.probes import ProbeConfigError, parse_target
-from collectors.probes.sip import build_options, redact
+from collectors.probes.record import redact
+from collectors.probes.sip_options import build_options
 from core.wire.sip import SipFrame, SipStreamFramer, parse_message
 
 
