@@ -13,61 +13,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import re
 import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.lab.media import Impairment, RtpEndpoint
-from core.lab.sipconn import SipConnection
-from core.lab.sipmsg import SipMessage, build, new_branch, new_tag
-
-#: Reason phrases of RFC 3261 §21 for the codes the lab uses.
-REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-    404: "Not Found", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
-    488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable",
-}
+from core.errors import ParseError
+from core.lab.media import PT_PCMA, Impairment, RtpEndpoint
+from core.lab.sipconn import SipConnection, new_branch, new_tag
+from core.wire.sdp import Sdp, SdpMedia, build_sdp, parse_sdp
+from core.wire.sip import SipMessage
+from core.wire.sip_build import build_request, build_response
 
 USER_AGENT = "upscope-lab"
 MIN_MEDIA_SECONDS = 0.6  # 30 packets of 20 ms each way before a stop may end an answered call
 
 
 def sdp(ip: str, port: int, session: int) -> bytes:
-    lines = [
-        "v=0", f"o=- {session} {session} IN IP4 {ip}", "s=upscope-lab", f"c=IN IP4 {ip}", "t=0 0",
-        f"m=audio {port} RTP/AVP 8", "a=rtpmap:8 PCMA/8000", "a=ptime:20", "a=sendrecv",
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode()
+    """The offer/answer of a lab party: G.711 A-law in 20-ms packets at ``ip``:``port``."""
+    media = SdpMedia("audio", port, "RTP/AVP", (str(PT_PCMA),), ip, {PT_PCMA: ("PCMA", 8000)}, 20.0, "sendrecv")
+    return build_sdp(Sdp(ip, ip, (media,)), session_id=session, session_name="upscope-lab")
 
 
 def sdp_peer(body: bytes) -> tuple[str, int] | None:
-    text = body.decode("utf-8", "replace")
-    c = re.search(r"(?m)^c=IN IP4 ([0-9.]{7,15})\s*$", text)
-    m = re.search(r"(?m)^m=audio ([0-9]{1,5}) ", text)
-    if not c or not m or not 0 < int(m.group(1)) < 65536:
-        return None
+    """Where the other party wants its audio: the first audio stream with an IPv4 address."""
     try:
-        ipaddress.IPv4Address(c.group(1))
-    except ValueError:
+        parsed = parse_sdp(body)
+    except ParseError:
         return None
-    return c.group(1), int(m.group(1))
+    for m in parsed.media:
+        if m.media == "audio" and m.port > 0 and m.address is not None:
+            try:
+                ipaddress.IPv4Address(m.address)
+            except ValueError:
+                continue
+            return m.address, m.port
+    return None
 
 
 def response(req: SipMessage, status: int, to_tag: str | None = None,
              extra: list[tuple[str, str]] | None = None, body: bytes = b"") -> bytes:
-    """A response to ``req`` (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID, CSeq copied."""
-    headers = [("Via", v) for v in req.header_all("via")]
-    to = req.header("to") or ""
-    if to_tag and ";tag=" not in to:
-        to = f"{to};tag={to_tag}"
-    headers += [("From", req.header("from") or ""), ("To", to), ("Call-ID", req.call_id),
-                ("CSeq", req.header("cseq") or "")]
-    headers += [("Server", USER_AGENT), *(extra or [])]
+    """A response to ``req`` with the lab's Server header (and the SDP content type for a body)."""
+    headers = [("Server", USER_AGENT), *(extra or [])]
     if body:
         headers.append(("Content-Type", "application/sdp"))
-    return build(f"SIP/2.0 {status} {REASONS.get(status, 'Unknown')}", headers, body)
+    return build_response(req, status, headers, body, to_tag=to_tag)
 
 
 @dataclass(slots=True)
@@ -126,7 +116,7 @@ class CallAgent:
         base = [("Via", f"SIP/2.0/TLS {local};branch={invite_branch}"), ("Max-Forwards", "70"),
                 ("From", from_hdr), ("To", f"<{ruri}>"), ("Call-ID", call_id)]
         offer = sdp(self.ip, rtp.port, zlib.crc32(call_id.encode()))
-        invite = build(f"INVITE {ruri} SIP/2.0", [
+        invite = build_request("INVITE", ruri, [
             *base, ("CSeq", "1 INVITE"), ("Contact", f"<sip:{caller}@{local};transport=tls>"),
             ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"), ("User-Agent", USER_AGENT),
             ("Content-Type", "application/sdp")], offer)
@@ -135,16 +125,17 @@ class CallAgent:
             if resp is None:
                 self.placed.rejected[0] = self.placed.rejected.get(0, 0) + 1
                 return 0
-            to_hdr = resp.header("to") or f"<{ruri}>"
-            if resp.status >= 300:
+            to_hdr = resp.get("to") or f"<{ruri}>"
+            status = resp.status or 0
+            if status >= 300:
                 # ACK for a non-2xx belongs to the INVITE transaction: same branch (§17.1.1.3)
-                conn.send(build(f"ACK {ruri} SIP/2.0", [
+                conn.send(build_request("ACK", ruri, [
                     *base[:2], ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id),
                     ("CSeq", "1 ACK")]))
-                self.placed.rejected[resp.status] = self.placed.rejected.get(resp.status, 0) + 1
-                return resp.status
+                self.placed.rejected[status] = self.placed.rejected.get(status, 0) + 1
+                return status
             self.placed.answered += 1
-            conn.send(build(f"ACK {ruri} SIP/2.0", [
+            conn.send(build_request("ACK", ruri, [
                 ("Via", f"SIP/2.0/TLS {local};branch={new_branch()}"), ("Max-Forwards", "70"),
                 ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id), ("CSeq", "1 ACK")]))
             peer = sdp_peer(resp.body)
@@ -158,11 +149,11 @@ class CallAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop, dialog.ended), hold - settle)
             if not dialog.ended.is_set():
-                await conn.request(build(f"BYE {ruri} SIP/2.0", [
+                await conn.request(build_request("BYE", ruri, [
                     ("Via", f"SIP/2.0/TLS {local};branch={new_branch()}"), ("Max-Forwards", "70"),
                     ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id), ("CSeq", "2 BYE"),
                     ("User-Agent", USER_AGENT)]), timeout=3.0)
-            return resp.status
+            return status
         finally:
             await self._release(call_id, rtp)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.lab.media import stun_parse, stun_request, xor_mapped_address
+from core.wire.stun import build_binding_request, parse_datagram
 from tests.lab.helpers import (
     ARTIFACTS,
     netns,
@@ -199,10 +199,10 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
             udp.settimeout(3)
             udp.bind(("127.0.0.1", 0))
             udp.sendto(os.urandom(40), ("127.0.0.1", stun))
-            udp.sendto(stun_request(b"123456789012"), ("127.0.0.1", stun))
-            mtype, txid, attrs = stun_parse(udp.recv(2048))
-            assert (mtype, txid) == (0x0101, b"123456789012")
-            assert xor_mapped_address(attrs[0x0020]) == udp.getsockname()
+            udp.sendto(build_binding_request(b"123456789012"), ("127.0.0.1", stun))
+            answer = parse_datagram(udp.recv(2048))
+            assert (answer.klass, answer.transaction_id) == ("success", b"123456789012".hex())
+            assert answer.mapped_address == "{}:{}".format(*udp.getsockname())
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
