@@ -452,7 +452,7 @@ class Service:
             site=self._site,
             probes=tuple(self._probe_results.values()),
             collectors=collectors,
-            jwt=getattr(diag, "jwt", None),  # the engine's JWT state, when it reports one
+            jwt=diag.jwt,
             extra={
                 "firewall": [v.to_dict() for v in diag.firewall],
                 "site_error": self._site_error,

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.analysis import AnalysisResult
 from core.firewall import Endpoints, FlowVerdict, GcpRanges
+from core.jwt_status import JwtState
 from core.probes import ProbeResult
 from core.snapshot import ItspStatus
 
@@ -93,6 +94,7 @@ class Context:
     endpoints: Endpoints
     itsp: ItspStatus
     firewall: tuple[FlowVerdict, ...]
+    jwt: JwtState | None = None  # the token in use, judged once (``jwt_rules.judge_jwt``)
 
     @property
     def site(self) -> Any:
