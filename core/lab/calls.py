@@ -4,8 +4,11 @@ Theory of operation: the caller sends an INVITE with an SDP offer (PCMA/8000, RF
 for the final answer, ACKs it (for a non-2xx too: RFC 3261 §17.1.1.3), streams RTP to the
 answer's ``c=``/``m=`` address for the hold time (or until the lab stops), then sends BYE. The
 callee asks its ``decide`` policy first: a SIP status to reject with, or None to answer (100
-Trying, 180 Ringing, 200 OK with SDP) and stream RTP until the BYE. Both sides keep a dialog per
-Call-ID so the line count (trunk lines) is the number of open dialogs.
+Trying, 180 Ringing, 200 OK with SDP) and stream RTP until the BYE. A party counts its trunk
+lines from the calls it holds: a call takes a line when it is placed, or when the policy accepts
+it — in the same step as the decision, with no await in between — and frees it when the call
+ends. So a burst of INVITEs arriving together is decided one after the other against the lines
+already taken, never against a count that lags behind the event loop.
 """
 
 from __future__ import annotations
@@ -85,12 +88,14 @@ class CallAgent:
         self.ip, self.rtp_ports, self.used_ports = ip, rtp_ports, used_ports
         self.impairment, self.domain = impairment, domain
         self.dialogs: dict[str, Dialog] = {}
+        self.lines: set[str] = set()  # Call-IDs holding a line (placed, or accepted and not ended)
         self.placed = CallStats()
         self.received = CallStats()
         self.rtp_in = 0  # RTP packets received / sent over all finished calls
         self.rtp_out = 0
 
     async def _release(self, call_id: str, rtp: RtpEndpoint) -> None:
+        self.lines.discard(call_id)
         self.dialogs.pop(call_id, None)
         await rtp.close()
         self.rtp_in += rtp.counter.received
@@ -99,13 +104,19 @@ class CallAgent:
 
     @property
     def active(self) -> int:
-        return len(self.dialogs)
+        """Lines in use."""
+        return len(self.lines)
 
     async def place_call(self, conn: SipConnection, caller: str, callee: str, hold: float,
                          stop: asyncio.Event) -> int:
         """One call from ``caller`` to ``callee`` (numbers); returns the final status (0 = none)."""
-        rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
         call_id = f"{secrets.token_hex(10)}@{self.ip}"
+        self.lines.add(call_id)
+        try:
+            rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        except OSError:
+            self.lines.discard(call_id)
+            raise
         dialog = Dialog(call_id, rtp)
         self.dialogs[call_id] = dialog
         self.placed.attempted += 1
@@ -166,8 +177,13 @@ class CallAgent:
             self.received.rejected[verdict] = self.received.rejected.get(verdict, 0) + 1
             conn.send(response(req, verdict, tag))
             return
+        self.lines.add(req.call_id)  # taken with the decision: the next INVITE already sees it
         conn.send(response(req, 100))
-        rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        try:
+            rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        except OSError:
+            self.lines.discard(req.call_id)
+            raise
         dialog = Dialog(req.call_id, rtp)
         self.dialogs[req.call_id] = dialog
         try:

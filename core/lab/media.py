@@ -2,8 +2,10 @@
 
 RTP (RFC 3550 §5.1): version 2, payload type 8 (PCMA, RFC 3551 table 4), 160 samples = 20 ms
 at 8 kHz per packet, timestamp += 160, sequence += 1. The sender paces on an absolute schedule so
-the packet clock does not drift; impairment (loss, jitter) is applied at send time with a seeded
-random generator so a run is repeatable.
+the packet clock does not drift. Impairment is applied at send time: loss as an evenly spread
+schedule (exactly ``loss_pct`` of the packets, the first within 100 / ``loss_pct`` packets, so
+every impaired call loses packets however short), jitter as a random extra delay from a
+generator seeded per call.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Impairment:
     mute: bool = False  # send nothing at all (the one-way-audio fault)
 
 
+def _lost(n: int, loss_pct: float) -> bool:
+    """Whether packet ``n`` (0-based) is dropped: one more drop each time n·loss/100 passes a whole number."""
+    return (n + 1) * loss_pct // 100 > n * loss_pct // 100
+
+
 class _Counter(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.received = 0
@@ -108,7 +115,7 @@ class RtpEndpoint:
         start = loop.time()
         n = 0
         while True:
-            if not imp.mute and rng.random() * 100 >= imp.loss_pct:
+            if not imp.mute and not _lost(n, imp.loss_pct):
                 packet = build_rtp(PT_PCMA, seq + n, ts + n * SAMPLES_PER_PACKET, ssrc, TONE, marker=n == 0)
                 delay = rng.uniform(0, imp.jitter_ms / 1000) if imp.jitter_ms > 0 else 0.0
                 if delay:

@@ -77,6 +77,7 @@ class Pbx:
         self.conn: SipConnection | None = None
         self.calls = CallAgent(ip, rtp_ports, used_ports, lambda: Impairment(), self.domain)
         self._reg_call_id = f"{secrets.token_hex(10)}@{ip}"
+        self._refresh = asyncio.Event()  # set: register now instead of at the next refresh time
         self._reg_tag = new_tag()
         self._cseq = 0
 
@@ -137,7 +138,8 @@ class Pbx:
         next_crlf = now + self.keepalive / 2
         while not stop.is_set() and not conn.closed.is_set():
             now = loop.time()
-            if now >= next_register:
+            if now >= next_register or self._refresh.is_set():
+                self._refresh.clear()
                 granted = await self._register(conn, self.register_expires)
                 if granted is None:
                     return False  # no answer at all: the path is broken, reconnect
@@ -151,8 +153,12 @@ class Pbx:
                 conn.send_ping()
             wake = min(next_register, next_options, next_crlf) - loop.time()
             if wake > 0:
-                await _wait(stop, wake, conn.closed)
+                await _wait(stop, wake, conn.closed, self._refresh)
         return not conn.closed.is_set()
+
+    def register_now(self) -> None:
+        """Refresh the registration now (its 200 then lists every binding of the trunk)."""
+        self._refresh.set()
 
     def _base(self, method: str, ruri: str, call_id: str, to_tag: str | None = None) -> list[tuple[str, str]]:
         assert self.conn is not None
@@ -334,9 +340,8 @@ class Pbx:
                 if self._user_verdict(u) is None and str(u["callno"]) in plan]
 
 
-async def _wait(stop: asyncio.Event, seconds: float, other: asyncio.Event | None = None) -> None:
-    events = [stop] if other is None else [stop, other]
-    waiters = [asyncio.create_task(e.wait()) for e in events]
+async def _wait(stop: asyncio.Event, seconds: float, *others: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in (stop, *others)]
     try:
         await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -40,6 +40,7 @@ from core.lab.media import Impairment, StunServer
 from core.lab.netio import Capture, LabError, SipBlock
 from core.lab.pbx import Pbx
 from core.lab.scenarios import SCENARIOS, Scenario
+from core.lab.sipconn import TRANSACTION_TIMEOUT
 from core.lab.tlsutil import CONNECTOR_NAME, make_pki
 
 CONNECTOR_IP, PBX_IP, CLONE_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -586,6 +587,7 @@ class Lab:
                     register_expires=self.cfg.register_expires, observer=None,
                     rtp_ports=self.pbx.calls.rtp_ports, used_ports=set(), instance=self._instance)
                 self.clone_task = asyncio.create_task(self.clone.run(self.clone_stop))
+                await self._clone_registered()
             elif not on and self.clone_task is not None:
                 self.clone_stop.set()
                 await asyncio.wait([self.clone_task], timeout=5.0)
@@ -599,6 +601,17 @@ class Lab:
                 self.https_server.close()
                 self.https_server = None
                 self.https_sock = None
+
+    async def _clone_registered(self) -> None:
+        """Make the clone visible in the PBX's own trace: once the clone is registered, the PBX
+        (re-)registers, and the connector's 200 to it lists both contacts. At the start the PBX
+        has not connected yet, so its first registration comes after the clone's."""
+        assert self.pbx is not None and self.clone is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2 * TRANSACTION_TIMEOUT
+        while not self.clone.stats.registered and loop.time() < deadline and not self.traffic_stop.is_set():
+            await self._sleep_until(min(deadline, loop.time() + 0.05))
+        self.pbx.register_now()
 
     async def _probe_443(self, ctx: ssl.SSLContext) -> None:
         """The "internet" knocking on the PBX's 443 (from the connector address)."""
@@ -622,11 +635,18 @@ class Lab:
 
     # --- traffic -----------------------------------------------------------------------------------
     async def _traffic(self, rtp: range) -> None:
+        """One call per interval, alternating directions, from the moment the trunk is up.
+
+        While a fault is active the connector's clients call first (the faults that make the PBX
+        reject calls show on the first call after registration, however short the run), and
+        in trunk-lines-busy each call is a burst of two calls more than the lines: the PBX
+        counts the calls it holds, so the last two of a burst are rejected whatever the timing.
+        """
         interval = 60.0 / self.cfg.calls_per_minute
         n = 0
         pbx_i = conn_i = 0
         desk = artifacts.local_number(self.site, DESK_PHONE)
-        await self._sleep_until(asyncio.get_running_loop().time() + min(1.0, interval))
+        await self._until_trunk_up(interval)
         while not self.traffic_stop.is_set():
             assert self.pbx is not None
             trunk = self.connector.trunk() if self.connector is not None else None
@@ -635,7 +655,7 @@ class Lab:
                 lines = int(self.site["connectivity"]["simultaneous_calls"])
                 for k in range(lines + 2):
                     self._spawn_call(self.connector_call(trunk, numbers[k % len(numbers)], desk, 3.0))
-            elif n % 2 == 0 or trunk is None:
+            elif (n % 2 == 0) != self.fault_active or trunk is None:
                 targets = self.pbx.callable_users()
                 if targets and self.pbx.conn is not None:
                     self._spawn_call(self.pbx.calls.place_call(
@@ -651,6 +671,16 @@ class Lab:
                 conn_i += 1
             n += 1
             await self._sleep_until(asyncio.get_running_loop().time() + interval)
+
+    async def _until_trunk_up(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) until the PBX is registered and the connector has its trunk."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline and not self.traffic_stop.is_set():
+            registered = self.pbx is not None and self.pbx.stats.registered and self.pbx.conn is not None
+            if registered and (self.connector is None or self.connector.trunk() is not None):
+                return
+            await self._sleep_until(min(deadline, loop.time() + 0.05))
 
     async def connector_call(self, trunk: Any, caller: str, callee: str, hold: float) -> int:
         assert self.connector is not None
