@@ -15,7 +15,8 @@ from enum import Enum
 
 from core.errors import ParseError
 
-MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6
+MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6 (the one definition in the repository)
+MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 HEADER_LEN = 20
 MAX_MESSAGE = 65535 + HEADER_LEN  # the length field is 16 bits
 MAX_FRAME = 4 + 65535 + 3  # the largest frame on a stream: ChannelData with its padding
