@@ -418,3 +418,14 @@ def test_a_response_copies_the_transaction_headers() -> None:
     assert again.get("to") == "<sip:+4989700@pbx.example>;tag=t1"  # a tag is never replaced
     assert build_message("SIP/2.0 200 OK", [("Content-Length", "99"), ("l", "5")]).endswith(
         b"\r\nContent-Length: 0\r\n\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.binary(max_size=200), st.integers(0, 50))
+def test_the_helpers_take_any_input(text: str, data: bytes, pos: int) -> None:
+    assert isinstance(uri_of(text), str) and isinstance(user_of(text), str)
+    assert header_param(text, "tag") is None or ";" in text
+    assert looks_like_sip(data, pos) in (True, False)
+    with contextlib.suppress(ParseError):
+        msg = parse_message(b"SIP/2.0 200 OK\r\nCSeq: " + text.encode("utf-8", "replace") + b"\r\n\r\n")
+        assert msg.cseq is None or 0 <= msg.cseq[0] < 10**10

@@ -30,6 +30,7 @@ from core.wire.stun import (
     build_binding_success,
     build_stun,
     is_stun,
+    looks_like_stun_stream,
     parse_datagram,
     parse_stun,
     xor_address,
@@ -259,3 +260,14 @@ def test_stun_codec_agrees_with_tshark(name: str) -> None:
         assert msg.mapped_address == (f"{ipv4}:{port}" if ipv4 else None), frame
         if err_class:
             assert msg.error_code == int(err_class) * 100 + int(err_number), frame
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | st.binary(max_size=60).map(lambda b: message(0x0001)[:8] + b))
+def test_detectors_and_datagram_parser_take_any_bytes(data: bytes) -> None:
+    assert looks_like_stun_stream(data) in (True, False)
+    try:
+        msg = parse_datagram(data)
+    except ParseError:
+        return
+    assert is_stun(data) and msg.length == len(data)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collectors" / "tls"))
+from counting import CountingBuffer
 from tls_capture import tls_session
 
 from core.errors import ParseError
@@ -65,3 +66,61 @@ def test_plaintext_alert_and_bad_records() -> None:
 def test_any_bytes_give_events_or_parse_error(data: bytes) -> None:
     with contextlib.suppress(ParseError):
         events(data)
+
+
+def _drain(p: TlsRecordParser) -> list[object]:
+    out: list[object] = []
+    while True:
+        try:
+            ev = p.next_event()
+        except ParseError as exc:
+            out.append(("error", exc.offset))
+            continue
+        if ev is NEED_DATA:
+            return out
+        out.append(ev)
+
+
+_SESSIONS: dict[str, list[bytes]] = {}
+
+
+def _directions(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    if not _SESSIONS:
+        s = tls_session(tmp_path_factory.mktemp("tls"), version=ssl.TLSVersion.TLSv1_2, keylog=None,
+                        to_server=[b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n"], to_client=[])
+        _SESSIONS["c"] = [d for c, d in s.segments if c]
+        _SESSIONS["s"] = [d for c, d in s.segments if not c]
+    return [b"".join(_SESSIONS["c"]), b"".join(_SESSIONS["s"])]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=20), st.integers(0, 1))
+def test_a_real_handshake_gives_the_same_events_whatever_the_chunking(
+        tmp_path_factory: pytest.TempPathFactory, cuts: list[int], side: int) -> None:
+    stream = _directions(tmp_path_factory)[side]
+    whole = TlsRecordParser()
+    whole.feed(stream)
+    expected = _drain(whole)
+    for sizes in ([1], cuts):
+        p = TlsRecordParser()
+        evs: list[object] = []
+        pos = i = 0
+        while pos < len(stream):
+            n = sizes[i % len(sizes)]
+            p.feed(stream[pos:pos + n])
+            pos, i = pos + n, i + 1
+            evs += _drain(p)
+        assert evs == expected
+    assert any(isinstance(e, ClientHello | ServerHello) for e in expected)
+
+
+def test_a_megabyte_of_tiny_records_in_one_chunk_is_parsed_in_linear_work() -> None:
+    record = b"\x17\x03\x03\x00\x01x"  # application data, one byte each
+    stream = b"\x16\x03\x01\x00\x04\x0e\x00\x00\x00" + record * 170_000  # (a ServerHelloDone first)
+    p = TlsRecordParser()
+    p._buf = CountingBuffer()
+    CountingBuffer.touched = 0
+    p.feed(stream)
+    evs = _drain(p)
+    assert len(evs) == 2 + 170_000 and p._buf[p._pos:] == b""
+    assert CountingBuffer.touched <= 4 * len(stream), CountingBuffer.touched / len(stream)
