@@ -38,7 +38,7 @@ from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
 from core.errors import ConfigError
 from core.findings import Evidence
 from core.one_way import OneWayMedia, OneWayThresholds, judge_media
-from core.probes import ProbeResult
+from core.probes import ProbeModule, ProbeResult
 from core.site.model import Site
 
 # Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
@@ -49,8 +49,9 @@ SEED_MEDIA_PORTS = (10000, 49999)
 GCP_SCOPE = "europe-west3"
 
 #: Probe modules (``core.probes.ProbeResult.probe``) that open a TCP connection to their target.
-TCP_PROBES = frozenset({"tcp_connect", "sip_options_tls", "sip_options_tcp", "https_rest", "tls"})
-STUN_PROBES = frozenset({"stun", "stun_udp", "stun_tcp"})
+TCP_PROBES = frozenset({ProbeModule.TCP_CONNECT, ProbeModule.SIP_OPTIONS_TLS, ProbeModule.SIP_OPTIONS_TCP,
+                        ProbeModule.HTTPS_REST})
+STUN_PROBES = frozenset({ProbeModule.STUN})
 
 
 class Verdict(StrEnum):
@@ -420,10 +421,10 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
         if _probe_target(p) != (host, port):
             continue
         # The STUN probe over TCP records a "connect" phase (even when the connect fails).
-        tcp = p.probe.endswith("_tcp") or p.details.get("transport") == "tcp" or "connect" in p.phases
+        tcp = p.details.get("transport") == "tcp" or "connect" in p.phases
         ptransport = "tcp" if tcp else "udp"
         relevant = (p.probe in STUN_PROBES and ptransport == transport) or (
-            transport == "tcp" and p.probe == "tcp_connect")
+            transport == "tcp" and p.probe == ProbeModule.TCP_CONNECT)
         if not relevant:
             continue
         if p.success:
