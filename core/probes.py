@@ -23,6 +23,10 @@ class ProbeModule(StrEnum):
     HTTPS_REST = "https_rest"
 
 
+#: What a probe reports besides success and phases: scalars only (they reach JSON and the log).
+DetailValue = str | int | float | bool | None
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     probe: str  # a ProbeModule value, e.g. "sip_options_tls", "stun", "tcp_connect", "https_rest"
@@ -33,7 +37,7 @@ class ProbeResult:
     duration_s: float
     phases: dict[str, float] = field(default_factory=dict)  # e.g. {"connect": .., "tls": .., "request": ..}
     transcript: tuple[str, ...] = ()  # what was sent/received (secrets redacted)
-    details: dict[str, Any] = field(default_factory=dict)  # status_code, tls_version, cert_not_after, rtt_ms, mapped_address …
+    details: dict[str, DetailValue] = field(default_factory=dict)  # status_code, tls_version, cert_not_after, rtt_ms, mapped_address …
 
     def to_dict(self) -> dict[str, Any]:
         return {

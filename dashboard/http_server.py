@@ -108,19 +108,17 @@ class _ProbeCollector(Collector):
             phases.add_metric([phase], float(seconds))
         out.append(phases)
         d = r.details
-        if isinstance(d.get("status_code"), int):
-            gauge("probe_status_code", "SIP or HTTP status code of the answer.", float(d["status_code"]))
-        if isinstance(d.get("tls_version"), str):
-            gauge("probe_tls_version_info", "TLS version negotiated.", 1.0, {"version": d["tls_version"]})
-        if isinstance(d.get("cert_not_after"), int | float):
+        if isinstance(code := d.get("status_code"), int):
+            gauge("probe_status_code", "SIP or HTTP status code of the answer.", float(code))
+        if isinstance(version := d.get("tls_version"), str):
+            gauge("probe_tls_version_info", "TLS version negotiated.", 1.0, {"version": version})
+        if isinstance(not_after := d.get("cert_not_after"), int | float):
             gauge("probe_ssl_earliest_cert_expiry", "notAfter of the peer certificate (UNIX seconds).",
-                  float(d["cert_not_after"]))
-        if isinstance(d.get("cert_verified"), bool):
-            gauge("probe_tls_cert_verified", "1 when chain and host name were verified.",
-                  1.0 if d["cert_verified"] else 0.0)
-        if isinstance(d.get("retransmissions"), int):
-            gauge("probe_retransmissions", "Requests re-sent over UDP before the answer.",
-                  float(d["retransmissions"]))
+                  float(not_after))
+        if isinstance(verified := d.get("cert_verified"), bool):
+            gauge("probe_tls_cert_verified", "1 when chain and host name were verified.", 1.0 if verified else 0.0)
+        if isinstance(resent := d.get("retransmissions"), int):
+            gauge("probe_retransmissions", "Requests re-sent over UDP before the answer.", float(resent))
         return out
 
 
