@@ -79,6 +79,31 @@ def tshark_rtp(out: Path) -> list[dict[str, Any]]:
     return streams
 
 
+def tshark_rtp_gaps(out: Path) -> list[dict[str, Any]]:
+    """Per RTP stream (SSRC): its source, packets seen and the sequence numbers missing between the
+    first and the last seen. Unlike the `rtp,streams` tap's "lost", a packet that arrives late (jitter
+    reorders) does not cancel a real gap."""
+    tshark = need("tshark")
+    cmd = [tshark, "-r", str(out / "lab.pcapng"), "-o", "rtp.heuristic_rtp:TRUE", "-Y", "rtp",
+           "-T", "fields", "-e", "rtp.ssrc", "-e", "ip.src", "-e", "udp.srcport", "-e", "rtp.p_type",
+           "-e", "rtp.seq"]
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    seen: dict[str, tuple[tuple[str, int], int, set[int]]] = {}
+    last: dict[str, int] = {}
+    for line in text.splitlines():
+        ssrc, src, port, pt, seq_text = (line.split("\t") + [""] * 5)[:5]
+        if not seq_text:
+            continue
+        seq = int(seq_text)
+        prev = last.get(ssrc, seq)
+        ext = prev + ((seq - prev + 0x8000) % 0x10000 - 0x8000)  # unwrap to the nearest of the 16-bit cycle
+        last[ssrc] = ext
+        entry = seen.setdefault(ssrc, ((src, int(port)), int(pt), set()))
+        entry[2].add(ext)
+    return [{"src": src, "pt": pt, "packets": len(seqs), "missing": max(seqs) - min(seqs) + 1 - len(seqs)}
+            for src, pt, seqs in seen.values()]
+
+
 def trace_messages(path: Path) -> list[tuple[str, str, str, str]]:
     """(direction, first line, Call-ID, CSeq) of every block of an OSBiz trace log (DOMAIN §11)."""
     text = path.read_bytes().decode("utf-8")  # keep the CRLFs (read_text would translate them)
