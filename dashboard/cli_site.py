@@ -130,7 +130,12 @@ def check_site(
     try:
         when = parse_now(now)
         loaded = load_site(site)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
+        # every problem of the file on its own line (up to a limit, then their count)
+        for line in exc.lines()[:-1]:
+            sys.stderr.write(f"upscope check-site: {' '.join(line.split())}\n")
+        raise _fail(exc.lines()[-1]) from None
+    except ValueError as exc:
         raise _fail(str(exc)) from None
     report = site_report(loaded, when)
     if format is Format.JSON:
