@@ -84,9 +84,8 @@ def _offline(site_path: Path | None, captures: list[Path], trace_log: Path | Non
         export_call(inputs, select_call(analysis, call_id), buf)
         return buf.getvalue() or None
 
-    site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path is not None else None
     secrets = (*(site.secret_values() if site else ()), *([token.strip()] if token and token.strip() else []))
-    return build_bundle(snapshot_to_dict(snap), site_text=site_text, secrets=secrets, call_capture=call_capture)
+    return build_bundle(snapshot_to_dict(snap), site=site, secrets=secrets, call_capture=call_capture)
 
 
 def register(app: typer.Typer) -> None:

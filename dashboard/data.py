@@ -160,14 +160,14 @@ def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 @dataclass
 class OfflineSource:
     """A fixed snapshot dict, plus what per-call export and the bundle need: the analysis result,
-    the capture files it came from, the site file text and the resolved secrets (kept in memory
+    the capture files it came from, the loaded site and the resolved secrets (kept in memory
     only, to scrub them from exports as a last defence)."""
 
     snap: dict[str, Any]
     label: str = "offline analysis"
     captures: tuple[str, ...] = ()
     result: AnalysisResult | None = None
-    site_text: str | None = None
+    site: Site | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -180,7 +180,6 @@ class OfflineSource:
         now: float | None = None,
         label: str = "offline analysis",
         captures: Sequence[str] = (),
-        site_text: str | None = None,
     ) -> OfflineSource:
         """Diagnose ``result`` (+ site, + the JWT in use) exactly as the service does.
 
@@ -204,7 +203,7 @@ class OfflineSource:
         )
         secrets = _secret_values(site) + ((jwt_token_text,) if jwt_token_text else ())
         return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures), result=result,
-                   site_text=site_text, secrets=secrets)
+                   site=site, secrets=secrets)
 
     def snapshot(self) -> dict[str, Any]:
         return self.snap
@@ -225,7 +224,7 @@ class OfflineSource:
         return buf.getvalue() if outcome.written else None
 
     def bundle(self) -> bytes | None:
-        return build_bundle(self.snap, site_text=self.site_text, secrets=self.secrets,
+        return build_bundle(self.snap, site=self.site, secrets=self.secrets,
                             call_capture=self.call_capture)
 
     def calls_since(self, ts: float) -> list[dict[str, Any]]:
@@ -679,14 +678,14 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
         raise
     except Exception as exc:
         name = Path(spec.captures[0]).name if spec.captures else spec.label
-        raise SourceError(f"{name}: analysis failed ({type(exc).__name__}: {exc})") from exc
+        # the exception's text may quote the input (a site value, a header): its type only
+        raise SourceError(f"{name}: analysis failed ({type(exc).__name__})") from exc
 
 
 def _load_artifacts(spec: ArtifactSpec) -> OfflineSource:
     from collectors.analyze import analyze_files
 
     model = load_site(spec.site) if spec.site else None
-    site_text = Path(spec.site).read_text(encoding="utf-8", errors="replace") if spec.site else None
     token = None
     if spec.jwt_file:
         try:
@@ -701,7 +700,6 @@ def _load_artifacts(spec: ArtifactSpec) -> OfflineSource:
                                keylog=Path(spec.keylog) if spec.keylog else None, tls_ports=ports)
     return OfflineSource.from_analysis(
         result, site=model, jwt_token_text=token, label=spec.label, captures=spec.captures,
-        site_text=site_text,
     )
 
 

@@ -141,7 +141,7 @@ def test_offline_call_capture_unknown_call(g711: data.OfflineSource) -> None:
 def test_bundle_has_report_and_no_secret() -> None:
     secret_key = "0f0e0d0c-aaaa-bbbb-cccc-9f8e7d6c5b4a"
     text = snapshots.site_text(**{"api_key: env:UPSCOPE_API_KEY": f"api_key: {secret_key}"})
-    src = data.OfflineSource.from_analysis(None, site=load_site_text(text), now=snapshots.NOW, site_text=text)
+    src = data.OfflineSource.from_analysis(None, site=load_site_text(text), now=snapshots.NOW)
     blob = src.bundle()
     assert blob is not None
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
