@@ -67,6 +67,9 @@ def _offline(site_path: Path | None, captures: list[Path], trace_log: Path | Non
     if inputs:
         ports = (site.endpoints.connector.port,) if site is not None else ()
         analysis = analyze_files(inputs, keylog=keylog, tls_ports=ports)
+        if analysis.packets == 0 and not analysis.sip_messages:
+            first = analysis.errors[0].message if analysis.errors else "no packets, no SIP messages"
+            raise UpscopeError(f"{', '.join(str(p) for p in inputs)}: nothing usable ({first})")
     # Like `diagnose`: judged at the end of the capture unless --now says otherwise.
     if now is None and analysis is not None and analysis.last_ts is not None:
         when = datetime.fromtimestamp(analysis.last_ts, UTC)

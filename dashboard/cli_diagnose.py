@@ -31,6 +31,7 @@ from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import Site, load_site
 from core.trace_profiles import TRACE_SETS
 from dashboard.cli_site import parse_now
+from dashboard.terminal import console as make_console
 
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB; refuse anything absurd
 
@@ -117,6 +118,11 @@ def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog:
             raise _InputError(f"{p}: no such file")
     # Imported here: the capture engine (numpy, readers) is only needed when there is a capture.
     from collectors.analyze import analyze_files
+    from collectors.tls.keylog import check_keylog
+
+    if keylog is not None and (problem := check_keylog(keylog)) is not None:
+        _warn(command, f"--keylog {keylog}: {problem}; SIP over TLS stays encrypted")
+        keylog = None
 
     try:
         # The site's connector port is where SIP/TLS is decrypted (tshark needs decode-as for it).
@@ -129,6 +135,15 @@ def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog:
     if result.partial or result.errors:
         _warn(command, f"{len(result.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
     return result
+
+
+def _undecrypted(keylog: Path | None, analysis: AnalysisResult) -> bool:
+    """A key log was given but SIP over TLS stayed encrypted: the diagnosis saw only part of the input."""
+    if keylog is None:
+        return False
+    from collectors.tls.keylog import undecrypted_sip_tls
+
+    return undecrypted_sip_tls(analysis.tls_flows) > 0
 
 
 def _https_ports(ports: list[int] | None) -> tuple[int, ...]:
@@ -264,12 +279,12 @@ def diagnose_cmd(
     if format is Format.JSON:
         _emit_json(doc)
     else:
-        console = Console(highlight=False)
+        console = make_console()
         console.print(_itsp_line(result))
         _print_findings(console, doc["findings"])
         console.print()
         _print_firewall(console, result.firewall)
-    partial = analysis is not None and analysis.partial
+    partial = analysis is not None and (analysis.partial or _undecrypted(keylog, analysis))
     raise typer.Exit(1 if result.findings or partial else 0)
 
 
@@ -303,7 +318,7 @@ def firewall_cmd(
                     "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks)}
                     if gcp is not None else None})
     else:
-        _print_firewall(Console(highlight=False), result.firewall)
+        _print_firewall(make_console(), result.firewall)
     raise typer.Exit(0 if all(v.ok for v in result.firewall) else 1)
 
 
@@ -342,7 +357,7 @@ def trace_profiles_cmd(
         raise typer.Exit(0)
     # A checklist, grouped by trace family, printed without wrapping: profile names are copied
     # into the OSBiz Assistant as they stand.
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     console.print(Text("OSBiz traces to switch on (seed §5.1; spellings from the seed, DOMAIN §12)", style="bold"))
     families: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
