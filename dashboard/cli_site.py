@@ -22,6 +22,7 @@ from core.bandwidth import CODEC_NAMES
 from core.errors import ConfigError
 from core.site import load_site
 from core.site.report import site_report
+from dashboard.terminal import console as make_console
 
 
 class Format(StrEnum):
@@ -141,7 +142,7 @@ def check_site(
     if format is Format.JSON:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
-        _render_table(report, Console(highlight=False))
+        _render_table(report, make_console())
     raise typer.Exit(1 if report["findings"] else 0)
 
 
