@@ -47,32 +47,35 @@ class _Inflater:
     def done(self) -> bool:
         return self._z.eof and not self._z.unused_data
 
-    def pieces(self, raw: bytes, offset: int) -> Iterator[bytes]:
-        self.read += len(raw)
+    def pieces(self, raw: bytes) -> Iterator[bytes]:
         data = raw
         while data:
             try:
                 piece = self._z.decompress(data, CHUNK)
             except zlib.error as exc:
-                raise ParseError(f"gzip data damaged ({exc})", offset) from None
+                raise ParseError(f"gzip data damaged ({exc})", self.out) from None
+            # the ratio is taken against the compressed bytes inflated so far, not those read:
+            # a bomb read in one chunk must not earn its whole allowance up front
+            self.read += len(data) - len(self._z.unconsumed_tail)
             data = self._z.unconsumed_tail
             if self._z.eof and self._z.unused_data:
                 # concatenated gzip members, as `cat a.gz b.gz` makes
+                self.read -= len(self._z.unused_data)
                 data = self._z.unused_data + data
                 self._z = zlib.decompressobj(wbits=31)
             self.out += len(piece)
-            self._check(offset)
+            self._check()
             if piece:
                 yield piece
 
-    def _check(self, offset: int) -> None:
+    def _check(self) -> None:
         if self.out > MAX_INFLATED_BYTES:
-            raise ParseError(f"gzip data inflates beyond {MAX_INFLATED_BYTES >> 30} GiB: stopped "
-                             "(decompress it yourself if it is genuine)", offset)
+            raise BombError(f"gzip data inflates beyond {MAX_INFLATED_BYTES >> 30} GiB: refused "
+                            "(decompress it yourself if it is genuine)", self.out)
         if self.out > GZIP_RATIO_ALLOWANCE + MAX_GZIP_RATIO * self.read:
-            raise ParseError(f"gzip data inflates more than {MAX_GZIP_RATIO} times its size "
-                             f"({self.out >> 20} MiB from {max(self.read >> 10, 1)} KiB): a decompression "
-                             "bomb, not a capture; stopped", offset)
+            raise BombError(f"gzip data inflates more than {MAX_GZIP_RATIO} times its size "
+                            f"({self.out >> 20} MiB from {max(self.read >> 10, 1)} KiB): a decompression "
+                            "bomb, not a capture; refused", self.out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,11 @@ class CaptureProblem:
     message: str
     offset: int | None
     fatal_before_any_record: bool
+    refused: bool = False  # the whole file is unusable (a decompression bomb), records read or not
+
+
+class BombError(ParseError):
+    """gzip data past the inflation bounds."""
 
 
 class CaptureFile:
@@ -170,14 +178,14 @@ class CaptureFile:
                         data = raw
                         yield from self.parser.feed(data, resume=reread)
                         continue
-                    for data in inflate.pieces(raw, self.parser.offset):
+                    for data in inflate.pieces(raw):
                         yield from self.parser.feed(data)
                         data = b""
                         self.parser.release()
                 self.parser.close()
             except ParseError as exc:
                 where = " (offset in the decompressed data)" if self.gzip else ""
-                self._fail(f"{self.path.name}: {exc}{where}", exc.offset)
+                self._fail(f"{self.path.name}: {exc}{where}", exc.offset, refused=isinstance(exc, BombError))
 
-    def _fail(self, message: str, offset: int | None) -> None:
-        self.problem = CaptureProblem(message, offset, self.parser.frames == 0)
+    def _fail(self, message: str, offset: int | None, refused: bool = False) -> None:
+        self.problem = CaptureProblem(message, offset, self.parser.frames == 0, refused)
