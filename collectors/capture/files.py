@@ -17,6 +17,7 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 # room while a bomb stops after a few hundred MB at most.
 MAX_GZIP_RATIO = 200
 GZIP_RATIO_ALLOWANCE = 32 << 20  # small files may inflate further: a few MB are no danger
-MAX_INFLATED_BYTES = 64 << 30  # 64 GiB: more than any capture upscope would be handed whole
+MAX_INFLATED_BYTES = 64 << 30
+PROBE_BYTES = 1 << 20  # compressed head inflated up front (at most ~230 MB out, ~0.5 s)  # 64 GiB: more than any capture upscope would be handed whole
 
 
 class _Inflater:
@@ -67,6 +69,15 @@ class _Inflater:
             self._check()
             if piece:
                 yield piece
+
+    @classmethod
+    def probe(cls, fh: BinaryIO) -> None:
+        """Inflate (and drop) the head of the stream: a bomb is refused before any record of it
+        is analysed — most show their ratio at once; one that hides it later is still stopped,
+        partway, by the reading itself."""
+        inflater = cls()
+        for _ in inflater.pieces(fh.read(PROBE_BYTES)):
+            pass
 
     def _check(self) -> None:
         if self.out > MAX_INFLATED_BYTES:
@@ -143,6 +154,16 @@ class CaptureFile:
                 self._fail(f"{self.path} cannot be read: {exc.strerror or exc}", None)
                 return
             self.gzip = head == GZIP_MAGIC
+            if self.gzip:
+                try:
+                    _Inflater.probe(fh)
+                except BombError as exc:
+                    self._fail(f"{self.path.name}: {exc} (offset in the decompressed data)", exc.offset,
+                               refused=True)
+                    return
+                except (ParseError, OSError):
+                    pass  # damage is reported, with what comes before it, by the real pass
+                fh.seek(0)
             inflate = _Inflater() if self.gzip else None
             # A plain file is re-read from the parser's first unconsumed byte: each read then
             # holds the unfinished record and the next chunk, with no copying (``feed(resume=)``).
