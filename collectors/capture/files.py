@@ -17,9 +17,9 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from collectors.capture.reader import CaptureParser, RecordBatch
 from core.errors import ParseError

@@ -3,13 +3,16 @@
 Theory of operation: the service writes *events* (not snapshots) — a row when something changes or
 completes — so the database grows with what happened, not with uptime. Every table has a ``ts``
 column (UNIX seconds); ``prune(retention_s)`` deletes rows older than the retention, which the
-service calls on a schedule. One connection per thread (sqlite3 objects are not shared across
-threads); WAL mode so the dashboard can read while the service writes.
+service calls on a schedule. Writes use one connection per writing thread (the service's few
+collector threads); reads — which come from HTTP threads, one per request — share a small pool
+of connections (``MAX_READERS``), so a thousand /api/history requests do not leave a thousand
+open files behind. WAL mode so readers never block the writer.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -43,12 +46,18 @@ CREATE INDEX IF NOT EXISTS probes_ts ON probes (ts);
 """
 
 TABLES = ("itsp_state", "findings", "calls", "streams", "probes")
+MAX_READERS = 4
+READ_WAIT_S = 10.0
 
 
 class History:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._reader_count = 0
+        self._reader_lock = threading.Lock()
+        self._writers: list[sqlite3.Connection] = []  # every thread's, closed by close()
         with self._conn() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -57,17 +66,49 @@ class History:
     def _conn(self) -> Iterator[sqlite3.Connection]:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=10)
+            db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
             db.row_factory = sqlite3.Row
             self._local.db = db
+            with self._reader_lock:
+                self._writers.append(db)
         with db:  # commits on success, rolls back on error
             yield db
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for one read (any thread); at most ``MAX_READERS`` exist."""
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            with self._reader_lock:
+                grow = self._reader_count < MAX_READERS
+                if grow:
+                    self._reader_count += 1
+            if grow:
+                db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+                db.row_factory = sqlite3.Row
+            else:
+                try:
+                    db = self._readers.get(timeout=READ_WAIT_S)
+                except queue.Empty:
+                    raise sqlite3.OperationalError("history busy: no free reader") from None
+        try:
+            with db:
+                yield db
+        finally:
+            self._readers.put(db)
+
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        with self._reader_lock:
+            writers, self._writers = self._writers, []
+        for db in writers:
             db.close()
-            self._local.db = None
+        self._local.db = None
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
 
     # --- writes ---------------------------------------------------------------------------
     def itsp_changed(self, ts: float, state: str, reason: str) -> None:
@@ -118,18 +159,18 @@ class History:
     def rows(self, table: str, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         if table not in TABLES:
             raise ValueError(f"history table {table!r} unknown")
-        with self._conn() as db:
+        with self._read() as db:
             cur = db.execute(f"SELECT * FROM {table} WHERE ts >= ? ORDER BY ts DESC LIMIT ?", (since, limit))
             return [dict(r) for r in cur.fetchall()]
 
     def last_itsp_state(self) -> tuple[float, str] | None:
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute("SELECT ts, state FROM itsp_state ORDER BY ts DESC LIMIT 1").fetchone()
             return (row["ts"], row["state"]) if row else None
 
     def open_findings(self) -> dict[tuple[str, str], float]:
         """(id, subject) → opened ts, for findings whose last event is 'opened' (restart recovery)."""
-        with self._conn() as db:
+        with self._read() as db:
             cur = db.execute(
                 "SELECT finding_id, subject, event, ts FROM findings ORDER BY ts ASC, rowid ASC"
             )
