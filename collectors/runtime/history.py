@@ -15,6 +15,7 @@ import json
 import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,8 @@ CREATE INDEX IF NOT EXISTS probes_ts ON probes (ts);
 
 TABLES = ("itsp_state", "findings", "calls", "streams", "probes")
 MAX_READERS = 4
+MAX_PENDING = 100_000  # rows kept in memory while writes fail (~30 MB); the oldest go first
+_SQLITE_FULL = 13
 READ_WAIT_S = 10.0
 
 
@@ -58,6 +61,9 @@ class History:
         self._reader_count = 0
         self._reader_lock = threading.Lock()
         self._writers: list[sqlite3.Connection] = []  # every thread's, closed by close()
+        self._pending: deque[tuple[str, tuple[Any, ...]]] = deque(maxlen=MAX_PENDING)
+        self._pending_lock = threading.Lock()
+        self.error = ""  # why writes fail now ("disk full"), "" while they succeed
         with self._conn() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -111,48 +117,77 @@ class History:
                 break
 
     # --- writes ---------------------------------------------------------------------------
+    # A write that fails (a full disk, a read-only or damaged file) is kept in memory, in order,
+    # and written with the next write that succeeds: the service goes on measuring, the history
+    # of the outage is filled in once there is room again, and ``error`` says what is wrong.
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> bool:
+        with self._pending_lock:
+            self._pending.append((sql, params))
+            return self._flush_locked()
+
+    def flush(self) -> bool:
+        """Write what is pending (after a failure); True when nothing is left."""
+        with self._pending_lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> bool:
+        if not self._pending:
+            return True
+        try:
+            with self._conn() as db:
+                for sql, params in self._pending:
+                    db.execute(sql, params)
+        except sqlite3.Error as exc:
+            full = getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc).lower()
+            self.error = "disk full" if full else f"database error ({getattr(exc, 'sqlite_errorname', None) or exc})"
+            return False
+        self._pending.clear()
+        self.error = ""
+        return True
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
     def itsp_changed(self, ts: float, state: str, reason: str) -> None:
-        with self._conn() as db:
-            db.execute("INSERT INTO itsp_state VALUES (?, ?, ?)", (ts, state, reason))
+        self._write("INSERT INTO itsp_state VALUES (?, ?, ?)", (ts, state, reason))
 
     def finding_event(self, ts: float, event: str, finding_id: str, subject: str, severity: str, title: str) -> None:
-        with self._conn() as db:
-            db.execute(
-                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)", (ts, event, finding_id, subject, severity, title)
-            )
+        self._write("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)", (ts, event, finding_id, subject, severity, title))
 
     def call_completed(self, ts: float, row: dict[str, Any]) -> None:
-        with self._conn() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ts, row["call_id_hash"], row.get("caller"), row.get("callee"), row.get("final_code"),
-                    int(bool(row.get("answered"))), row.get("setup_ms"), row.get("duration_s"),
-                    int(bool(row.get("one_way_audio"))),
-                ),
-            )
+        self._write(
+            "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ts, row["call_id_hash"], row.get("caller"), row.get("callee"), row.get("final_code"),
+                int(bool(row.get("answered"))), row.get("setup_ms"), row.get("duration_s"),
+                int(bool(row.get("one_way_audio"))),
+            ),
+        )
 
     def stream_completed(self, ts: float, row: dict[str, Any]) -> None:
-        with self._conn() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (ts, row["src"], row["dst"], row["ssrc"], row.get("packets"), row.get("lost"),
-                 row.get("mean_jitter_ms"), row.get("mos")),
-            )
+        self._write(
+            "INSERT OR IGNORE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts, row["src"], row["dst"], row["ssrc"], row.get("packets"), row.get("lost"),
+             row.get("mean_jitter_ms"), row.get("mos")),
+        )
 
     def probe_result(self, ts: float, probe: str, target: str, success: bool, reason: str,
                      duration_s: float, details: dict[str, Any]) -> None:
-        with self._conn() as db:
-            db.execute(
-                "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (ts, probe, target, int(success), reason, duration_s, json.dumps(details, default=str)),
-            )
+        self._write(
+            "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ts, probe, target, int(success), reason, duration_s, json.dumps(details, default=str)),
+        )
 
     def prune(self, older_than_ts: float) -> int:
         removed = 0
-        with self._conn() as db:
-            for table in TABLES:
-                removed += db.execute(f"DELETE FROM {table} WHERE ts < ?", (older_than_ts,)).rowcount
+        try:
+            with self._conn() as db:
+                for table in TABLES:
+                    removed += db.execute(f"DELETE FROM {table} WHERE ts < ?", (older_than_ts,)).rowcount
+        except sqlite3.Error:
+            return 0  # retried at the next prune; the failure shows in ``error`` through the writes
         return removed
 
     # --- reads ----------------------------------------------------------------------------

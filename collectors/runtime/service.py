@@ -8,6 +8,11 @@ a new immutable Snapshot, swapped in atomically. Changes (ITSP state, findings o
 completed calls and streams, probe results) are written to the History; a restart reloads the open
 findings and last ITSP state so nothing is reported twice. SIGHUP → ``reload()`` (site file);
 SIGTERM/SIGINT → ``stop()``.
+
+Faults of the machine are "no data" with a reason, never a verdict: a full disk marks the
+``history`` collector (rows wait in memory and are written once there is room) and the
+``capture`` collector (the ring cannot grow) down with "disk full"; probes stay as measured.
+Each such fault is logged once a minute, not once per collector run.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import dataclasses
 import functools
 import io
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -47,6 +53,9 @@ from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
+FAULT_LOG_INTERVAL_S = 60.0
+#: Below this much free space the capture ring cannot rotate: its files come out empty.
+MIN_FREE_BYTES = 1 << 20
 
 
 @dataclass
@@ -118,6 +127,7 @@ class Service:
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
         self._last_seen: dict[tuple[str, str], tuple[float, Finding]] = {}
         self._started = clock()
+        self._fault_logged: dict[str, float] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -225,9 +235,30 @@ class Service:
             self._run(name, fn)
             self._reduce()
         except Exception:  # the scheduler must survive anything a collector or rule does
-            log.exception("reduce after %s failed", name)
+            if self._fault_due(f"reduce:{name}"):
+                log.exception("reduce after %s failed", name)
         finally:
             self._running[name] = False
+
+    def _fault_due(self, key: str) -> bool:
+        """True at most once a minute per fault: a fault that lasts is logged, not repeated."""
+        now = self.clock()
+        if now - self._fault_logged.get(key, -FAULT_LOG_INTERVAL_S) < FAULT_LOG_INTERVAL_S:
+            return False
+        self._fault_logged[key] = now
+        return True
+
+    def _history_status(self) -> None:
+        """The history "collector": down with the reason while writes fail, rows kept meanwhile."""
+        self.history.flush()
+        error = self.history.error
+        if error:
+            reason = f"{error} ({self.history.pending} rows waiting)" if self.history.pending else error
+            if self._fault_due("history"):
+                log.warning("history %s: %s", self.cfg.db_path, reason)
+            self._set_status("history", False, reason)
+        else:
+            self._set_status("history", True, "")
 
     def _run(self, name: str, fn: Callable[[], None]) -> None:
         try:
@@ -235,7 +266,8 @@ class Service:
         except (UpscopeError, OSError, ValueError) as exc:
             self._set_status(name, False, str(exc))
         except Exception as exc:  # a bug in one collector must not take the others down
-            log.exception("collector %s crashed", name)
+            if self._fault_due(f"collector:{name}"):
+                log.exception("collector %s crashed", name)
             self._set_status(name, False, f"internal error: {type(exc).__name__}")
 
     def _set_status(self, name: str, up: bool, reason: str) -> None:
@@ -330,8 +362,18 @@ class Service:
             # RTP of one direction to a rotation boundary (that would look like one-way audio).
             since = self.clock() - self.cfg.window_s - self._ring.cfg.file_seconds
             paths += [p for p in self._ring.files() if p.stat().st_mtime >= since]
+            if _free_bytes(self._ring.cfg.directory) < MIN_FREE_BYTES:
+                if self._fault_due("capture-disk"):
+                    log.warning("capture ring %s: disk full", self._ring.cfg.directory)
+                self._set_status("capture", False, "disk full")
+                return
             ring = self._ring.stats()
             if ring.error:
+                if not ring.running:
+                    # e.g. the tool gave up on a full disk: there is room again, so start it anew
+                    log.warning("capture: %s; restarting it", ring.error)
+                    with netns.entered(self.cfg.netns):
+                        self._ring.start()
                 self._set_status("capture", False, ring.error)
                 return
         if not paths and not self._trace_recent:
@@ -441,6 +483,7 @@ class Service:
         findings = self._track_findings(diag.findings, now)
         if analysis is not None:
             self._record_completed(analysis, now)
+        self._history_status()  # after this reduction's writes: the snapshot says how they went
         with self._lock:
             collectors = tuple(sorted(self._status.values(), key=lambda c: c.name))
         snap = Snapshot(
@@ -511,6 +554,15 @@ class Service:
                 "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
                 "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
             })
+
+
+def _free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use there (a large number when it cannot be told)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
 
 
 def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
