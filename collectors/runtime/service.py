@@ -128,6 +128,7 @@ class Service:
         self._last_seen: dict[tuple[str, str], tuple[float, Finding]] = {}
         self._started = clock()
         self._fault_logged: dict[str, float] = {}
+        self._keylog_checked: tuple[float, str | None] = (-FAULT_LOG_INTERVAL_S, None)
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -379,12 +380,13 @@ class Service:
         if not paths and not self._trace_recent:
             self._set_status("capture", False, "nothing to analyse yet (no capture data, no trace messages)")
             return
+        keylog = self._usable_keylog()
         pipe = Pipeline()
         for path in paths:
             pipe.add_capture(path)
             # Decrypt only without a trace log: both carry the same SIP, and tshark costs a second per run.
-            if self.cfg.keylog is not None and self._tail is None:
-                feed_decrypted_sip(pipe, path, self.cfg.keylog, self._sip_tls_ports())
+            if keylog is not None and self._tail is None:
+                feed_decrypted_sip(pipe, path, keylog, self._sip_tls_ports())
         self._analysed_paths = [*paths, *([self.cfg.trace_log] if self._trace_recent and self.cfg.trace_log else [])]
         pipe.add_trace_messages(list(self._trace_recent))
         result = pipe.finish()
@@ -392,6 +394,23 @@ class Service:
         release_free_heap()
         self._analysis = result
         self._set_status("capture", True, "partial input" if result.partial else "")
+
+    def _usable_keylog(self) -> Path | None:
+        """The key log when it can decrypt anything; its problem is the "keylog" collector's reason
+        (checked once a minute: a key log grows as sessions start)."""
+        path = self.cfg.keylog
+        if path is None:
+            return None
+        now = self.clock()
+        if now - self._keylog_checked[0] >= FAULT_LOG_INTERVAL_S:
+            from collectors.tls.keylog import check_keylog
+
+            self._keylog_checked = (now, check_keylog(path))
+            problem = self._keylog_checked[1]
+            self._set_status("keylog", problem is None, f"{path}: {problem}" if problem else "")
+            if problem:
+                log.warning("key log %s: %s; SIP over TLS stays encrypted", path, problem)
+        return path if self._keylog_checked[1] is None else None
 
     def _probe_target(self, module: str) -> str | None:
         ep = getattr(self._site, "endpoints", None)
