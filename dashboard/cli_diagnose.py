@@ -357,7 +357,7 @@ def trace_profiles_cmd(
         raise typer.Exit(0)
     # A checklist, grouped by trace family, printed without wrapping: profile names are copied
     # into the OSBiz Assistant as they stand.
-    console = make_console()
+    console = make_console(soft_wrap=True)
     console.print(Text("OSBiz traces to switch on (seed §5.1; spellings from the seed, DOMAIN §12)", style="bold"))
     families: dict[str, list[dict[str, Any]]] = {}
     for r in rows:

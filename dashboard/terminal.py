@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 UNWRAPPED_WIDTH = 10_000
 
 
-def console(file: TextIO | None = None) -> Console:
-    """A console on ``file`` (stdout by default) that wraps only at a terminal."""
+def console(file: TextIO | None = None, *, soft_wrap: bool = False) -> Console:
+    """A console on ``file`` (stdout by default) that wraps only at a terminal (``soft_wrap``:
+    not even there, for text copied as it stands)."""
     from rich.console import Console
 
     class _Console(Console):
@@ -35,7 +36,7 @@ def console(file: TextIO | None = None) -> Console:
     except (AttributeError, ValueError):
         tty = False
     if tty:
-        return _Console(file=stream, highlight=False)  # rich reads the size (or COLUMNS) itself
+        return _Console(file=stream, highlight=False, soft_wrap=soft_wrap)  # rich reads the size (or COLUMNS) itself
     return _Console(file=stream, highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True, no_color=True)
 
 
