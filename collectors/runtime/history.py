@@ -138,6 +138,10 @@ class History:
             with self._conn() as db:
                 for sql, params in self._pending:
                     db.execute(sql, params)
+        except sqlite3.IntegrityError:
+            # a row the schema refuses can never be written: drop it, keep the others
+            self._pending = deque((r for r in self._pending if self._writes_alone(r)), maxlen=MAX_PENDING)
+            return self._flush_locked()
         except sqlite3.Error as exc:
             full = getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc).lower()
             self.error = "disk full" if full else f"database error ({getattr(exc, 'sqlite_errorname', None) or exc})"
@@ -145,6 +149,17 @@ class History:
         self._pending.clear()
         self.error = ""
         return True
+
+    def _writes_alone(self, row: tuple[str, tuple[Any, ...]]) -> bool:
+        """True when ``row`` is still to be written (it failed for a reason other than its data)."""
+        try:
+            with self._conn() as db:
+                db.execute(*row)
+        except sqlite3.IntegrityError:
+            return False
+        except sqlite3.Error:
+            return True
+        return False  # written now
 
     @property
     def pending(self) -> int:
