@@ -39,7 +39,8 @@ def main(argv: list[str]) -> int:
     corpus.mkdir(parents=True, exist_ok=True)
     write_seeds(target.name, seeds)
     run = runner(target)  # imports the target's modules: instrument them below
-    atheris.instrument_all()
+    if os.environ.get("UPSCOPE_FUZZ_INSTRUMENT", "1") != "0":  # 0: blind mutation, e.g. to tell a
+        atheris.instrument_all()  # leak of the instrumentation from one of the target
     options = [a for a in argv[1:]]
     defaults = {"-rss_limit_mb": "500", "-timeout": "2", "-max_len": str(target.max_size * 4),
                 "-artifact_prefix": f"{work}/"}
