@@ -56,6 +56,13 @@ _SQLITE_FULL = 13
 READ_WAIT_S = 10.0
 
 
+def _problem(exc: sqlite3.Error) -> str:
+    """Why a write failed, in the words of a collector reason."""
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc).lower():
+        return "disk full"
+    return f"database error ({getattr(exc, 'sqlite_errorname', None) or type(exc).__name__})"
+
+
 class History:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -146,8 +153,7 @@ class History:
             self._pending = deque((r for r in self._pending if self._writes_alone(r)), maxlen=MAX_PENDING)
             return self._flush_locked()
         except sqlite3.Error as exc:
-            full = getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc).lower()
-            self.error = "disk full" if full else f"database error ({getattr(exc, 'sqlite_errorname', None) or exc})"
+            self.error = _problem(exc)
             return False
         self._pending.clear()
         self.error = ""
@@ -201,11 +207,18 @@ class History:
     def save_registrations(self, ts: float, records: list[dict[str, Any]]) -> None:
         """The registration ledger (``core.registrations``) as it stands: one row per registration,
         replaced as a whole so a restart resumes the state (not an event log: it stays small)."""
-        with self._conn() as db:
-            db.execute("DELETE FROM registrations")
-            db.executemany("INSERT INTO registrations VALUES (?, ?, ?)",
-                           [("|".join((str(r.get("aor")), str(r.get("registrar")), str(r.get("client")))), ts,
-                             json.dumps(r, default=str)) for r in records])
+        try:
+            with self._conn() as db:
+                db.execute("DELETE FROM registrations")
+                db.executemany("INSERT INTO registrations VALUES (?, ?, ?)",
+                               [("|".join((str(r.get("aor")), str(r.get("registrar")), str(r.get("client")))), ts,
+                                 json.dumps(r, default=str)) for r in records])
+        except sqlite3.Error as exc:
+            # the whole ledger is written again next time: nothing to keep pending, only to report
+            self.error = _problem(exc)
+            return
+        if not self._pending:
+            self.error = ""
 
     def registrations(self) -> list[dict[str, Any]]:
         with self._conn() as db:

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,24 @@ from collectors.runtime.service import ServeConfig, Service
 from core.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "collectors" / "capture"))
+from capture_craft import eth, ipv4_udp, pcap_bytes  # noqa: E402
+
+REGISTER = ("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+            "From: <sip:100@example.com>;tag=a\r\nTo: <sip:100@example.com>\r\nCall-ID: r1@192.0.2.10\r\n"
+            "CSeq: 1 REGISTER\r\nContact: <sip:100@192.0.2.10:5060>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n")
+OK = ("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+      "From: <sip:100@example.com>;tag=a\r\nTo: <sip:100@example.com>;tag=b\r\nCall-ID: r1@192.0.2.10\r\n"
+      "CSeq: 1 REGISTER\r\nContact: <sip:100@192.0.2.10:5060>;expires=3600\r\nContent-Length: 0\r\n\r\n")
+
+
+def _registration_capture(path: Path) -> Path:
+    now = time.time()
+    path.write_bytes(pcap_bytes([
+        (now - 2, eth(0x0800, ipv4_udp("192.0.2.10", 5060, "192.0.2.20", 5060, REGISTER.encode()))),
+        (now - 1, eth(0x0800, ipv4_udp("192.0.2.20", 5060, "192.0.2.10", 5060, OK.encode()))),
+    ]))
+    return path
 
 
 @pytest.fixture
@@ -61,8 +80,9 @@ def test_full_disk_marks_history_down_and_keeps_probes_and_rows(volume: Path, tm
         site = tmp_path / "site.yaml"
         site.write_text((ROOT / "examples" / "site-healthy.yaml").read_text().replace(
             "connector: {host: 35.246.178.13, port: 65061,", f"connector: {{host: 127.0.0.1, port: {port},"))
+        cap = _registration_capture(tmp_path / "register.pcap")  # the registration ledger is written too
         service = Service(ServeConfig(site_path=site, db_path=volume / "h.db", probes=("tcp_connect",),
-                                      probe_timeout_s=2.0))
+                                      probe_timeout_s=2.0, captures=(cap,)))
         snap = service.run_once()
         assert _status(snap, "history") == (True, "") and snap.probes[0].success
 
@@ -71,6 +91,7 @@ def test_full_disk_marks_history_down_and_keeps_probes_and_rows(volume: Path, tm
         for snap in outage:
             # the probe measured the connector: up and successful, not "internal error"
             assert _status(snap, "probe:tcp_connect") == (True, "") and snap.probes[0].success
+            assert _status(snap, "capture") == (True, "")  # the analysis ran; only its rows wait
             up, reason = _status(snap, "history")
             assert not up and reason.startswith("disk full")
         assert service.history.pending >= 5
@@ -80,6 +101,7 @@ def test_full_disk_marks_history_down_and_keeps_probes_and_rows(volume: Path, tm
         assert _status(snap, "history") == (True, "") and service.history.pending == 0
         rows = service.history.rows("probes")
         assert len(rows) == 7 and all(r["success"] == 1 for r in rows)  # the outage's rows too
+        assert service.history.registrations()  # the ledger is written again once there is room
         service.stop()
 
 
