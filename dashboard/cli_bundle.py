@@ -26,6 +26,7 @@ from core.diagnosis import DiagnosisInputs, diagnose
 from core.errors import UpscopeError
 from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import load_site
+from core.smallfile import read_small_file
 from core.snapshot import Snapshot, snapshot_to_dict
 from dashboard.cli_site import parse_now
 from traces.bundle import build_bundle
@@ -57,8 +58,7 @@ def _offline(site_path: Path | None, captures: list[Path], trace_log: Path | Non
     site = load_site(site_path) if site_path is not None else None
     token = None
     if jwt_file is not None:
-        with jwt_file.open("rb") as fh:
-            token = fh.read(MAX_TOKEN_CHARS * 4 + 1).decode("utf-8", "replace")
+        token = read_small_file(jwt_file, MAX_TOKEN_CHARS * 4, "--jwt-file", head=True).decode("utf-8", "replace")
     inputs = [*captures, *([trace_log] if trace_log is not None else [])]
     for path in [*inputs, *([keylog] if keylog else [])]:
         if not path.is_file():

@@ -29,6 +29,7 @@ from core.findings import CATALOGUE
 from core.firewall import FlowVerdict, GcpRanges, load_gcp_ranges
 from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import Site, load_site
+from core.smallfile import UnreadableFile, read_small_file
 from core.trace_profiles import TRACE_SETS
 from dashboard.cli_site import parse_now
 from dashboard.terminal import console as make_console
@@ -81,10 +82,9 @@ def _read_jwt(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_TOKEN_CHARS * 4 + 1)
-    except OSError as exc:
-        raise _InputError(f"--jwt-file {path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        raw = read_small_file(path, MAX_TOKEN_CHARS * 4, "--jwt-file", head=True)
+    except UnreadableFile as exc:
+        raise _InputError(str(exc)) from None
     # Over-long or binary content is handed on as is: the JWT status calls it an invalid token.
     return raw.decode("utf-8", errors="replace")
 
@@ -97,11 +97,9 @@ def _load_gcp(path: Path | None, site: Site | None, site_path: Path | None) -> G
     if path is None:
         return None
     try:
-        if path.stat().st_size > MAX_GCP_BYTES:
-            raise _InputError(f"{path}: larger than {MAX_GCP_BYTES // (1024 * 1024)} MB, not a cloud.json")
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise _InputError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        text = read_small_file(path, MAX_GCP_BYTES, "GCP ranges").decode("utf-8", errors="replace")
+    except UnreadableFile as exc:
+        raise _InputError(str(exc)) from None
     try:
         return load_gcp_ranges(text, source=str(path))
     except ConfigError as exc:

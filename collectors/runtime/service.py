@@ -50,12 +50,14 @@ from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.secrets import SecretRef
+from core.smallfile import UnreadableFile, read_small_file
 from core.snapshot import CollectorStatus, ItspStatus, Snapshot
 from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
 FAULT_LOG_INTERVAL_S = 60.0
+MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KB; more is handed on to be judged an invalid token
 #: Below this much free space the capture ring cannot rotate: its files come out empty.
 MIN_FREE_BYTES = 1 << 20
 
@@ -317,10 +319,7 @@ class Service:
             return None
         path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
         try:
-            with path.open("rb") as fh:
-                text = fh.read(MAX_GCP_BYTES + 1)
-            if len(text) > MAX_GCP_BYTES:
-                raise UpscopeError(f"GCP ranges {path}: larger than {MAX_GCP_BYTES} bytes")
+            text = read_small_file(path, MAX_GCP_BYTES, "GCP ranges")
             ranges = load_gcp_ranges(text.decode("utf-8", "replace"))
         except (OSError, UpscopeError, ValueError) as exc:
             self._set_status("gcp_ranges", False, f"{path}: {exc}")
@@ -335,10 +334,10 @@ class Service:
             self._set_status("token", True, "no JWT file configured")
             return
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError as exc:
+            text = read_small_file(path, MAX_TOKEN_BYTES, "JWT file", head=True).decode("utf-8", "replace").strip()
+        except UnreadableFile:
             self._jwt_text = None
-            raise UpscopeError(f"JWT file {path}: {exc.strerror or exc}") from None
+            raise
         self._jwt_text = text or None
         self._set_status("token", True, "")
 

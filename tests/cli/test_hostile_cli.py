@@ -205,3 +205,13 @@ def test_an_unexpected_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "S3cr3t" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "internal error (KeyError" in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--jwt-file", "--gcp-ranges"])
+def test_fifo_as_jwt_or_cloud_json_is_refused_without_blocking(tmp_path: Path, option: str) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, _, err, _ = upscope("diagnose", "--site", str(ROOT / "examples" / "site-healthy.yaml"), option, str(fifo),
+                              timeout=30)
+    line = one_line_error(code, err)
+    assert "not a regular file" in line and str(fifo) in line
