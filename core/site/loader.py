@@ -27,8 +27,8 @@ from core.site.model import Site
 
 #: A site file is a few KB (a 5 000-user site about 1 MB); anything far larger is the wrong file.
 MAX_SITE_BYTES = 5 * 1024 * 1024
-#: YAML nodes; a few thousand users stay well below.
-MAX_NODES = 200_000
+#: YAML nodes; the largest OSBiz (1 500 users, ~15 nodes each) stays far below.
+MAX_NODES = 100_000
 #: Nesting of mappings and lists; the schema is 4 deep.
 MAX_DEPTH = 64
 #: Problems listed one by one; beyond, their count.
