@@ -28,7 +28,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,11 @@ from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
+from collectors.producer import Inputs, build_snapshot
 from collectors.runtime.history import History
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
-from collectors.runtime.totals import Totals, digest
+from collectors.runtime.totals import RunningTotals, digest
 from collectors.runtime.window import recent
 from core import netns
 from core.analysis import AnalysisResult
@@ -49,9 +49,9 @@ from core.findings import Finding, sort_findings
 from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
-from core.secrets import SecretRef
+from core.site.model import Site
 from core.smallfile import UnreadableFile, read_small_file
-from core.snapshot import CollectorStatus, ItspStatus, Snapshot
+from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
 from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
@@ -112,7 +112,7 @@ class Service:
         self._running: dict[str, bool] = {}
         self._due: dict[str, float] = {}
         self._status: dict[str, CollectorStatus] = {}
-        self._site: Any = None
+        self._site: Site | None = None
         self._site_error = ""
         self._site_mtime: int | None = None
         self._gcp: GcpRanges | None = None
@@ -130,7 +130,7 @@ class Service:
         self._snapshot: Snapshot | None = None
         self._thread: threading.Thread | None = None
         # Items reappear while they are inside the analysed horizon; remember them a little longer.
-        self._totals = Totals(forget_after_s=2 * self._horizon_s() + 60.0)
+        self._totals = RunningTotals(forget_after_s=2 * self._horizon_s() + 60.0)
         # The registration state outlives the analysis window and restarts (core.registrations).
         self._ledger = RegistrationLedger.from_rows(self.history.registrations())
         self._evidence_until: float | None = None
@@ -312,9 +312,9 @@ class Service:
             self._site_error = str(exc)
             self._set_status("site", False, str(exc))
 
-    def _load_gcp(self, site: Any) -> GcpRanges | None:
+    def _load_gcp(self, site: Site) -> GcpRanges | None:
         """The site's copy of the GCP ranges (cloud.json), relative paths from the site file's folder."""
-        name = getattr(site, "gcp_ranges_file", None)
+        name = site.gcp_ranges_file
         if not name:
             return None
         path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
@@ -429,9 +429,9 @@ class Service:
         return path if self._keylog_checked[1] is None else None
 
     def _probe_target(self, module: str) -> str | None:
-        ep = getattr(self._site, "endpoints", None)
-        if ep is None:
+        if self._site is None:
             return None
+        ep = self._site.endpoints
         if module.startswith("sip_options") or module == "tcp_connect":
             return f"{ep.connector.host}:{ep.connector.port}"
         if module == "stun":
@@ -456,42 +456,45 @@ class Service:
         self._set_status(f"probe:{module}", True, "")
 
     def _sip_tls_ports(self) -> tuple[int, ...]:
-        ep = getattr(self._site, "endpoints", None)
-        return (ep.connector.port,) if ep is not None else ()
+        return (self._site.endpoints.connector.port,) if self._site is not None else ()
 
     def _rest_credentials(self) -> dict[str, str]:
         """Authenticate the REST probe as the OSBiz does: the API key, and the JWT for Unify Video."""
         site = self._site
         out: dict[str, str] = {}
-        key_ref = getattr(getattr(site, "connectivity", None), "api_key", None)
-        key = key_ref.try_resolve() if isinstance(key_ref, SecretRef) else None
+        if site is None:
+            return out
+        key = site.connectivity.api_key.try_resolve() if site.connectivity.api_key is not None else None
         if key:
             out["api_key"] = key
-        tenant = getattr(site, "tenant", None)
-        if getattr(tenant, "flavour", None) == "unify-video":
-            jwt_ref = getattr(tenant, "jwt", None)
-            token = self._jwt_text or (jwt_ref.try_resolve() if isinstance(jwt_ref, SecretRef) else None)
+        if site.tenant.flavour == "unify-video":
+            ref = site.tenant.jwt
+            token = self._jwt_text or (ref.try_resolve() if ref is not None else None)
             if token:
                 out["bearer"] = token
         return out
 
     def _bpf(self) -> str:
-        """Capture only the trunk: connector SIP/TLS, STUN, REST, the media ports, inbound TCP 443."""
+        """Capture only the trunk: connector SIP/TLS, STUN, REST, the OSBiz's media ports, inbound
+        TCP 443. Media and 443 are limited to the OSBiz's own addresses when the site names them:
+        other hosts' RTP in the same port range is not this trunk's."""
         site = self._site
-        ep = getattr(site, "endpoints", None)
-        if ep is None:
+        if site is None:
             return ""
+        ep = site.endpoints
+        osbiz = " or ".join(f"host {a}" for a in dict.fromkeys(
+            a for a in (site.system.public_ip, site.system.private_ip) if a))
+        media = f"udp portrange {ep.media_ports.first}-{ep.media_ports.last}"
         parts = [
             f"(host {ep.connector.host} and tcp port {ep.connector.port})",
             f"(host {ep.stun.host} and port {ep.stun.port})",
             f"(host {ep.rest.host} and tcp port {ep.rest.port})",
-            f"(udp portrange {ep.media_ports.first}-{ep.media_ports.last})",
+            f"(({osbiz}) and {media})" if osbiz else f"({media})",
             "icmp or icmp6",  # unreachables quoting our packets: "blocked" evidence
         ]
-        public_ip = getattr(site.system, "public_ip", None)
-        if public_ip:
+        if site.system.public_ip:
             ports = " or ".join(f"tcp port {p}" for p in self.cfg.osbiz_https_ports)
-            parts.append(f"(host {public_ip} and ({ports}))")
+            parts.append(f"(host {site.system.public_ip} and ({ports}))")
         return " or ".join(parts)
 
     # --- reduce ---------------------------------------------------------------------------
@@ -501,53 +504,27 @@ class Service:
             return self._reduce_now()
 
     def _reduce_now(self) -> Snapshot:
-        from core.diagnosis import DiagnosisInputs, diagnose
-
         now = self.clock()
         analysis = self._analysis
         live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
-        with self._lock:
-            registrations = self._ledger.registrations()
-            evidence_until = self._evidence_until
-        diag = diagnose(
-            DiagnosisInputs(
-                site=self._site,
-                analysis=live,
-                probes=self._recent_probes(now),
-                jwt_token_text=self._jwt_text,
-                now=datetime.fromtimestamp(now, UTC),
-                options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp,
-                                         registration_grace_s=self.cfg.registration_grace_s),
-                registrations=registrations,
-                evidence_until=evidence_until,
-            )
-        )
-        itsp = self._track_itsp(diag.itsp, now)
-        findings = self._track_findings(diag.findings, now)
         if analysis is not None:
             self._record_completed(analysis, now)
         self._history_status()  # after this reduction's writes: the snapshot says how they went
         with self._lock:
+            registrations = self._ledger.registrations()
+            evidence_until = self._evidence_until
             collectors = tuple(sorted(self._status.values(), key=lambda c: c.name))
-        snap = Snapshot(
-            now=now,
-            system=getattr(getattr(self._site, "system", None), "name", "unknown"),
-            itsp=itsp,
-            findings=findings,
-            analysis=live,
-            site=self._site,
-            probes=tuple(self._probe_results.values()),
-            collectors=collectors,
-            jwt=diag.jwt,
-            extra={
-                "firewall": [v.to_dict() for v in diag.firewall],
-                "site_error": self._site_error,
-                "open_since": {f"{k[0]}|{k[1]}": ts for k, ts in self._open.items()},
-                "counters": self._totals.counters(),
-                "histograms": self._totals.histogram_dicts(),
-                **_gauges(self._site, live, now),
-            },
-        )
+        snap = build_snapshot(Inputs(
+            site=self._site, site_error=self._site_error, analysis=live, probes=self._recent_probes(now),
+            jwt_text=self._jwt_text,
+            options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp,
+                                     registration_grace_s=self.cfg.registration_grace_s),
+            registrations=registrations, evidence_until=evidence_until, collectors=collectors,
+            totals=self._totals.snapshot(), sources=tuple(str(p) for p in self._analysed_paths),
+        ), now)
+        # The service's own reduction over time: one history row per change, findings held open.
+        snap = dataclasses.replace(snap, itsp=self._track_itsp(snap.itsp, now),
+                                   findings=self._track_findings(snap.finding_list, now))
         self._snapshot = snap
         return snap
 
@@ -567,7 +544,7 @@ class Service:
             since = last[0]
         return dataclasses.replace(itsp, since=itsp.since if itsp.since is not None and last is None else since)
 
-    def _track_findings(self, findings: tuple[Finding, ...], now: float) -> tuple[Finding, ...]:
+    def _track_findings(self, findings: tuple[Finding, ...], now: float) -> tuple[OpenFinding, ...]:
         """Open new findings; close one only after it was absent for ``hold_s`` (no flapping).
 
         Evidence in a sliding window comes and goes between calls (one-way audio needs a call to
@@ -587,7 +564,8 @@ class Service:
                 del self._open[key]
                 self._last_seen.pop(key, None)
                 self.history.finding_event(now, "closed", key[0], key[1], "", "")
-        return tuple(sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen]))
+        shown = sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen])
+        return tuple(OpenFinding(f, self._open.get((f.id, f.subject or ""))) for f in shown)
 
     def _record_completed(self, analysis: AnalysisResult, now: float) -> None:
         """History rows for what completed, and the running totals behind /metrics."""
@@ -612,16 +590,3 @@ def _free_bytes(directory: Path) -> int:
     except OSError:
         return 1 << 62
     return st.f_bavail * st.f_frsize
-
-
-def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
-    """Values /metrics and the Overview tiles read from ``Snapshot.extra`` (documented in README)."""
-    out: dict[str, Any] = {}
-    conn = getattr(site, "connectivity", None)
-    if conn is not None:
-        out["trunk_lines_configured"] = conn.simultaneous_calls
-    if analysis is not None:
-        active = [c for c in analysis.calls if c.answered and c.end_ts is None]
-        out["calls_active"] = len(active)
-        out["trunk_lines_used"] = len(active)
-    return out

@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import ACK, FIN, RST, SYN, StreamData, TcpSegment
-from collectors.tls.records import (
+from core.analysis import ErrorItem, TlsFlowInfo
+from core.errors import ParseError
+from core.wire.tls import (
     ALERT,
     APPLICATION_DATA,
     CHANGE_CIPHER_SPEC,
@@ -40,8 +42,6 @@ from collectors.tls.records import (
     looks_like_tls,
     version_name,
 )
-from core.analysis import ErrorItem, TlsFlowInfo
-from core.errors import ParseError
 
 DEFAULT_TLS_PORTS = frozenset({5061, 65061})
 _MAX_PENDING_SYNS = 10000
@@ -171,8 +171,10 @@ class TlsAnalyzer:
             f.closed = True
         if seg.flags & FIN:
             f.closed = True
-        if f.syn_seen and f.syn_answered is False and (seg.payload or not from_client):
-            f.syn_answered = True  # the SYN-ACK was not captured but the peer talks
+        if f.syn_seen and f.syn_answered is False and (seg.payload or (not from_client and not seg.flags & RST)):
+            # The SYN-ACK was not captured but the peer talks. A bare RST (RST/ACK to the SYN) is
+            # no answer: the connection was refused.
+            f.syn_answered = True
 
     def on_stream(self, data: StreamData) -> None:
         key, from_client = self._key(data.src, data.sport, data.dst, data.dport)

@@ -84,11 +84,15 @@ def seeds(target: str) -> list[bytes]:
         "trace_log": [TRACE],
         "sip_message": [INVITE, OK, REGISTER_401],
         "sip_stream": [b"\x05" + INVITE + OK + b"\r\n\r\n" + REGISTER_401],
-        "probe_sip": [OK, REGISTER_401],
         "sdp": [SDP],
+        "digest_challenge": [b'Digest realm="example.com", nonce="ea9c8e88df84f1cec4341ae6cbe5a359", '
+                             b'algorithm=SHA-256, qop="auth", opaque="5ccc069c403ebaf9f0171e9517f40e41"'],
+        "digest_credentials": [b'Digest username="100", realm="example.com", nonce="ea9c8e88df84f1cec4341ae6", '
+                               b'uri="sip:example.com", response="6629fae49393a05397450978507c4ef1", qop=auth, '
+                               b'nc=00000001, cnonce="0a4f113b"'],
         "stun_message": [STUN, STUN_OK],
+        "stun_datagram": [STUN, STUN_OK],
         "stun_stream": [b"\x04" + STUN + STUN_OK, b"\x07" + struct.pack("!H", len(STUN)) + STUN],
-        "probe_stun": [STUN, STUN_OK],
         "rtp": [RTP],
         "rtcp": [RTCP],
         "telephone_event": [TELEPHONE_EVENT],
