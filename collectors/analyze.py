@@ -511,6 +511,8 @@ class Pipeline:
             del batch  # its buffer is freed before the reader reads the next chunk
         self.link_types.update(LINK_NAMES.get(lt, f"dlt-{lt}") for lt in cf.parser.link_types)
         usable = self.packets > frames_before or (cf.problem is None and cf.parser.format is not None)
+        if cf.problem is not None and cf.problem.refused:
+            usable = False  # a decompression bomb: what it held before the stop is no evidence
         if cf.problem is not None:
             self.errors.add(ErrorItem("file", "pcap", cf.problem.message, offset=cf.problem.offset,
                                       source=path.name))

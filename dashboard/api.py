@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from collectors.runtime.service import Service
@@ -53,10 +52,9 @@ def bundle(service: Service, request: Request) -> Response:
     snap = service.snapshot()
     if snap is None:
         return _json({"error": "no snapshot yet"}, 503)
-    site_path = Path(service.cfg.site_path)
-    site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path.is_file() else None
+    # the site as the service loaded it (the last good one), never the file as it is now
     data = build_bundle(
-        snapshot_to_dict(snap), site_text=site_text, secrets=service.secret_values(),
+        snapshot_to_dict(snap), site=snap.site, secrets=service.secret_values(),
         call_capture=service.call_capture,
     )
     return Response(200, data, "application/zip",

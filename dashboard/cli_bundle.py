@@ -61,10 +61,9 @@ def _offline(files: OfflineFiles, now: str | None) -> bytes:
         export_call(evidence, select_call(analysis, call_id), buf)
         return buf.getvalue() or None
 
-    site_text = files.site.read_text(encoding="utf-8", errors="replace") if files.site is not None else None
     token = (inputs.jwt_text or "").strip()
     secrets = (*(inputs.site.secret_values() if inputs.site else ()), *([token] if token else []))
-    return build_bundle(snapshot_to_dict(snap), site_text=site_text, secrets=secrets, call_capture=call_capture)
+    return build_bundle(snapshot_to_dict(snap), site=inputs.site, secrets=secrets, call_capture=call_capture)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from collectors.export import export_call
 from collectors.producer import Inputs, OfflineFiles, build_snapshot, judgement_times, load_inputs
 from core.analysis import CALL_OPEN_STATES, AnalysisResult
 from core.errors import UpscopeError
+from core.site.model import Site
 from core.snapshot import snapshot_to_dict
 from traces.bundle import build_bundle
 from traces.call_export import select_call
@@ -142,19 +143,19 @@ def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 @dataclass
 class OfflineSource:
     """A fixed snapshot, plus what per-call export and the bundle need: the analysis, the capture
-    files it came from, the site file text and the resolved secrets (in memory only, scrubbed from
+    files it came from, the loaded site and the resolved secrets (in memory only, scrubbed from
     exports as a last defence)."""
 
     snap: dict[str, Any]
     label: str = "offline analysis"
     captures: tuple[str, ...] = ()
     result: AnalysisResult | None = None
-    site_text: str | None = None
+    site: Site | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, *, label: str = "offline analysis", captures: Sequence[str] = (),
-                    site_text: str | None = None, now: float | None = None) -> OfflineSource:
+                    now: float | None = None) -> OfflineSource:
         """The Snapshot of ``inputs`` as every offline command builds it (``collectors.producer``),
         judged at ``now`` when given, else by the offline rule (``judgement_times``)."""
         site_at, evidence_at = (now, now) if now is not None else judgement_times(None, inputs.analysis)
@@ -162,7 +163,7 @@ class OfflineSource:
         secrets = (inputs.site.secret_values() if inputs.site is not None else ()) \
             + ((inputs.jwt_text,) if inputs.jwt_text else ())
         return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures), result=inputs.analysis,
-                   site_text=site_text, secrets=secrets)
+                   site=inputs.site, secrets=secrets)
 
     def snapshot(self) -> dict[str, Any]:
         return self.snap
@@ -183,7 +184,7 @@ class OfflineSource:
         return buf.getvalue() if outcome.written else None
 
     def bundle(self) -> bytes | None:
-        return build_bundle(self.snap, site_text=self.site_text, secrets=self.secrets,
+        return build_bundle(self.snap, site=self.site, secrets=self.secrets,
                             call_capture=self.call_capture)
 
     def calls_since(self, ts: float) -> list[dict[str, Any]]:
@@ -218,12 +219,12 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
                              keylog=Path(spec.keylog) if spec.keylog else None,
                              jwt_file=Path(spec.jwt_file) if spec.jwt_file else None, tls_ports=spec.tls_ports)
         inputs = load_inputs(files)
-        site_text = Path(spec.site).read_text(encoding="utf-8", errors="replace") if spec.site else None
-        return OfflineSource.from_inputs(inputs, label=spec.label, captures=spec.captures, site_text=site_text)
+        return OfflineSource.from_inputs(inputs, label=spec.label, captures=spec.captures)
     except UpscopeError:
         raise
     except Exception as exc:
         name = Path(spec.captures[0]).name if spec.captures else spec.label
+        # the exception's text may quote the input (a site value, a header): its type only
         raise SourceError(f"{name}: analysis failed ({type(exc).__name__})") from exc
 
 

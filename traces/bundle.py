@@ -1,7 +1,7 @@
 """Support bundle: one zip a partner sends to the next support level.
 
 Contents: ``report.json`` and ``report.html`` (ITSP status, findings with evidence, analysis
-summary), ``site.yaml`` with secrets replaced by fingerprints, ``calls/<digest>.pcap`` per failing
+summary), ``site.yaml`` (the loaded site, secrets replaced by fingerprints), ``calls/<digest>.pcap`` per failing
 call (SIP + RTP slice), ``trace-profiles.txt`` (what to switch on in the OSBiz), ``versions.json``.
 Every text member passes through ``redact_text`` with the known secret values as a last line of
 defence, so a secret that slipped into a reason string still never leaves the machine.
@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from core.findings import CATALOGUE
+from core.site.model import Site
 from core.trace_profiles import TRACE_SETS
 from traces.redact import redact_text, redact_tree
 
@@ -88,12 +89,14 @@ def _html(report: dict[str, Any]) -> str:
 def build_bundle(
     report: dict[str, Any],
     *,
-    site_text: str | None = None,
+    site: Site | None = None,
     secrets: tuple[str, ...] = (),
     call_capture: Callable[[str], bytes | None] | None = None,
     now: datetime | None = None,
 ) -> bytes:
     """Return the zip as bytes. ``report`` is JSON-shaped (``snapshot_to_dict`` or a diagnose report);
+    ``site`` is the site as loaded and validated (its public form, redacted, becomes ``site.yaml``:
+    the raw file is never read again, so nothing the loader refused can enter the bundle);
     ``secrets`` are the resolved secret values, scrubbed from every member as a last defence."""
 
     def clean(text: str) -> str:
@@ -108,13 +111,9 @@ def build_bundle(
         zf.writestr("findings.json", clean(json.dumps(report.get("findings", []), indent=2, default=str)))
         zf.writestr("trace-profiles.txt", trace_checklist(f["id"] for f in report.get("findings", [])))
         zf.writestr("versions.json", json.dumps({**_versions(), "created": stamp}, indent=2))
-        if site_text is not None:
-            try:
-                tree = yaml.safe_load(site_text)
-            except yaml.YAMLError:
-                tree = None
-            redacted = yaml.safe_dump(redact_tree(tree), sort_keys=False) if tree is not None else ""
-            zf.writestr("site.yaml", clean(redacted or "# site file could not be parsed; not included\n"))
+        if site is not None:
+            public = yaml.safe_dump(redact_tree(site.to_public_dict()), sort_keys=False, allow_unicode=True)
+            zf.writestr("site.yaml", clean(public))
         if call_capture is not None:
             analysis = report.get("analysis") or {}
             for call in analysis.get("calls", []):

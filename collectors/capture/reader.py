@@ -41,6 +41,12 @@ _IDB, _SPB, _OPB, _EPB = 1, 3, 2, 6
 # Records a run check looks ahead at once (a longer run is taken in several checks). Runs on
 # trunk captures are ~50 records (SIP breaks them); a wider window copies bytes for nothing.
 _RUN_WINDOW = 256
+# Timestamps a date can show (years 1 to 9999, UTC): a pcapng tick count with a coarse resolution
+# (e.g. 2^0 s) and a high word near 2^31 lands far beyond, and every later step that prints a
+# time would fail on it. Such a record is damage, reported like a bad length.
+MIN_TS, MAX_TS = -62135596800.0 + 86400.0, 253402300799.0 - 86400.0
+_ZERO_RUN = 16  # all-zero pcap record headers in a row that end the reading
+_TS_RANGE_PROBLEM = "pcapng packet timestamp outside the years 1-9999 (resolution or offset damaged)"
 
 
 def byte_rows(buf: bytes | np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
@@ -212,13 +218,23 @@ class CaptureParser:
             self._pos = pos
             raise ParseError(f"pcap record length {cut} beyond the limit of {self._limit}", self._base + pos)
         batch = self._pcap_batch(offs)
-        bad = np.flatnonzero(batch.caplen > self._limit)
+        # A run of all-zero record headers (no time, no length) is no traffic: it is the hole of
+        # a sparse, preallocated or overwritten file, and millions of them would follow.
+        zero = (batch.caplen == 0) & (batch.orig_len == 0) & (batch.ts == 0)
+        if zero.any():
+            runs = np.cumsum(np.concatenate(([0], zero.astype(np.int64))))
+            zero[:] = False
+            zero[:max(len(batch) - _ZERO_RUN + 1, 0)] = runs[_ZERO_RUN:] - runs[:-_ZERO_RUN] == _ZERO_RUN
+        bad = np.flatnonzero((batch.caplen > self._limit) | zero)
         if bad.size:
             cut = int(bad[0])
             at = int(batch.data_off[cut]) - 16
             n = int(batch.caplen[cut])
             self._pending = self._slice(batch, cut)
             self._pos = at
+            if zero[cut]:
+                raise ParseError("zero-filled pcap records (a sparse, preallocated or overwritten file): "
+                                 "reading stops here", self._base + at)
             raise ParseError(f"pcap record length {n} beyond the limit of {self._limit}", self._base + at)
         self._pos = pos
         self.frames += len(offs)
@@ -401,6 +417,11 @@ class CaptureParser:
             sec, frac = np.divmod(ticks, u)
             ts = np.where(units > 0, sec.astype(np.float64) + frac / u, ticks.astype(np.float64) * res) + shift
         linktypes = np.array([i.linktype for i in self._ifaces], dtype=np.int64)[ifid]
+        out_of_range = np.flatnonzero(~((ts >= MIN_TS) & (ts <= MAX_TS)))
+        if out_of_range.size:
+            cut, message = int(out_of_range[0]), _TS_RANGE_PROBLEM
+            ts, linktypes = ts[:cut], linktypes[:cut]
+            bad = out_of_range
         cols = (p[:cut] + 28, cap[:cut], orig[:cut], ts, linktypes)
         return cols, (cut if bad.size else None), message
 
@@ -491,6 +512,8 @@ class CaptureParser:
             ts = sec + frac / iface.units + iface.offset_s
         else:
             ts = ticks * iface.resolution + iface.offset_s
+        if not MIN_TS <= ts <= MAX_TS:
+            raise ParseError(_TS_RANGE_PROBLEM, self._base + pos)
         return data, cap, orig, ts, iface.linktype
 
     def _iface(self, ifid: int, pos: int) -> _Interface:

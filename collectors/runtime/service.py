@@ -8,6 +8,11 @@ a new immutable Snapshot, swapped in atomically. Changes (ITSP state, findings o
 completed calls and streams, probe results) are written to the History; a restart reloads the open
 findings and last ITSP state so nothing is reported twice. SIGHUP → ``reload()`` (site file);
 SIGTERM/SIGINT → ``stop()``.
+
+Faults of the machine are "no data" with a reason, never a verdict: a full disk marks the
+``history`` collector (rows wait in memory and are written once there is room) and the
+``capture`` collector (the ring cannot grow) down with "disk full"; probes stay as measured.
+Each such fault is logged once a minute, not once per collector run.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import dataclasses
 import functools
 import io
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -44,11 +50,16 @@ from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.site.model import Site
+from core.smallfile import UnreadableFile, read_small_file
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
 from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
+FAULT_LOG_INTERVAL_S = 60.0
+MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KB; more is handed on to be judged an invalid token
+#: Below this much free space the capture ring cannot rotate: its files come out empty.
+MIN_FREE_BYTES = 1 << 20
 
 
 @dataclass
@@ -128,6 +139,8 @@ class Service:
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
         self._last_seen: dict[tuple[str, str], tuple[float, Finding]] = {}
         self._started = clock()
+        self._fault_logged: dict[str, float] = {}
+        self._keylog_checked: tuple[float, str | None] = (-FAULT_LOG_INTERVAL_S, None)
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -235,9 +248,30 @@ class Service:
             self._run(name, fn)
             self._reduce()
         except Exception:  # the scheduler must survive anything a collector or rule does
-            log.exception("reduce after %s failed", name)
+            if self._fault_due(f"reduce:{name}"):
+                log.exception("reduce after %s failed", name)
         finally:
             self._running[name] = False
+
+    def _fault_due(self, key: str) -> bool:
+        """True at most once a minute per fault: a fault that lasts is logged, not repeated."""
+        now = self.clock()
+        if now - self._fault_logged.get(key, -FAULT_LOG_INTERVAL_S) < FAULT_LOG_INTERVAL_S:
+            return False
+        self._fault_logged[key] = now
+        return True
+
+    def _history_status(self) -> None:
+        """The history "collector": down with the reason while writes fail, rows kept meanwhile."""
+        self.history.flush()
+        error = self.history.error
+        if error:
+            reason = f"{error} ({self.history.pending} rows waiting)" if self.history.pending else error
+            if self._fault_due("history"):
+                log.warning("history %s: %s", self.cfg.db_path, reason)
+            self._set_status("history", False, reason)
+        else:
+            self._set_status("history", True, "")
 
     def _run(self, name: str, fn: Callable[[], None]) -> None:
         try:
@@ -245,7 +279,8 @@ class Service:
         except (UpscopeError, OSError, ValueError) as exc:
             self._set_status(name, False, str(exc))
         except Exception as exc:  # a bug in one collector must not take the others down
-            log.exception("collector %s crashed", name)
+            if self._fault_due(f"collector:{name}"):
+                log.exception("collector %s crashed", name)
             self._set_status(name, False, f"internal error: {type(exc).__name__}")
 
     def _set_status(self, name: str, up: bool, reason: str) -> None:
@@ -284,10 +319,7 @@ class Service:
             return None
         path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
         try:
-            with path.open("rb") as fh:
-                text = fh.read(MAX_GCP_BYTES + 1)
-            if len(text) > MAX_GCP_BYTES:
-                raise UpscopeError(f"GCP ranges {path}: larger than {MAX_GCP_BYTES} bytes")
+            text = read_small_file(path, MAX_GCP_BYTES, "GCP ranges")
             ranges = load_gcp_ranges(text.decode("utf-8", "replace"))
         except (OSError, UpscopeError, ValueError) as exc:
             self._set_status("gcp_ranges", False, f"{path}: {exc}")
@@ -302,10 +334,10 @@ class Service:
             self._set_status("token", True, "no JWT file configured")
             return
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError as exc:
+            text = read_small_file(path, MAX_TOKEN_BYTES, "JWT file", head=True).decode("utf-8", "replace").strip()
+        except UnreadableFile:
             self._jwt_text = None
-            raise UpscopeError(f"JWT file {path}: {exc.strerror or exc}") from None
+            raise
         self._jwt_text = text or None
         self._set_status("token", True, "")
 
@@ -340,19 +372,30 @@ class Service:
             # RTP of one direction to a rotation boundary (that would look like one-way audio).
             since = self.clock() - self.cfg.window_s - self._ring.cfg.file_seconds
             paths += [p for p in self._ring.files() if p.stat().st_mtime >= since]
+            if _free_bytes(self._ring.cfg.directory) < MIN_FREE_BYTES:
+                if self._fault_due("capture-disk"):
+                    log.warning("capture ring %s: disk full", self._ring.cfg.directory)
+                self._set_status("capture", False, "disk full")
+                return
             ring = self._ring.stats()
             if ring.error:
+                if not ring.running:
+                    # e.g. the tool gave up on a full disk: there is room again, so start it anew
+                    log.warning("capture: %s; restarting it", ring.error)
+                    with netns.entered(self.cfg.netns):
+                        self._ring.start()
                 self._set_status("capture", False, ring.error)
                 return
         if not paths and not self._trace_recent:
             self._set_status("capture", False, "nothing to analyse yet (no capture data, no trace messages)")
             return
+        keylog = self._usable_keylog()
         pipe = Pipeline()
         for path in paths:
             pipe.add_capture(path)
             # Decrypt only without a trace log: both carry the same SIP, and tshark costs a second per run.
-            if self.cfg.keylog is not None and self._tail is None:
-                feed_decrypted_sip(pipe, path, self.cfg.keylog, self._sip_tls_ports())
+            if keylog is not None and self._tail is None:
+                feed_decrypted_sip(pipe, path, keylog, self._sip_tls_ports())
         self._analysed_paths = [*paths, *([self.cfg.trace_log] if self._trace_recent and self.cfg.trace_log else [])]
         pipe.add_trace_messages(list(self._trace_recent))
         result = pipe.finish()
@@ -367,6 +410,23 @@ class Service:
             self.history.save_registrations(self.clock(), records)
         self._analysis = result
         self._set_status("capture", True, "partial input" if result.partial else "")
+
+    def _usable_keylog(self) -> Path | None:
+        """The key log when it can decrypt anything; its problem is the "keylog" collector's reason
+        (checked once a minute: a key log grows as sessions start)."""
+        path = self.cfg.keylog
+        if path is None:
+            return None
+        now = self.clock()
+        if now - self._keylog_checked[0] >= FAULT_LOG_INTERVAL_S:
+            from collectors.tls.keylog import check_keylog
+
+            self._keylog_checked = (now, check_keylog(path))
+            problem = self._keylog_checked[1]
+            self._set_status("keylog", problem is None, f"{path}: {problem}" if problem else "")
+            if problem:
+                log.warning("key log %s: %s; SIP over TLS stays encrypted", path, problem)
+        return path if self._keylog_checked[1] is None else None
 
     def _probe_target(self, module: str) -> str | None:
         if self._site is None:
@@ -449,6 +509,7 @@ class Service:
         live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
         if analysis is not None:
             self._record_completed(analysis, now)
+        self._history_status()  # after this reduction's writes: the snapshot says how they went
         with self._lock:
             registrations = self._ledger.registrations()
             evidence_until = self._evidence_until
@@ -520,3 +581,12 @@ class Service:
                 "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
                 "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
             })
+
+
+def _free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use there (a large number when it cannot be told)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize

@@ -15,7 +15,9 @@ from dashboard import data, frames, sources
 
 #: Upload limit in MB (also passed to Streamlit's server.maxUploadSize by the CLI).
 MAX_UPLOAD_MB = int(os.environ.get("UPSCOPE_MAX_UPLOAD_MB", "200"))
-CAPTURE_TYPES = ["pcap", "pcapng", "cap", "log", "txt"]
+# pcap, pcapng (gzip too) and trace logs; ".cap" is not offered: under that name Microsoft Network
+# Monitor writes its own format, which upscope does not read (export it as pcapng in Wireshark)
+CAPTURE_TYPES = ["pcap", "pcapng", "gz", "log", "txt"]
 DIR_KEY = "analyze.dir"
 
 

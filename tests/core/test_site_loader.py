@@ -130,22 +130,33 @@ def test_not_a_mapping(text: str) -> None:
 
 
 def test_merge_keys_and_python_tags_are_refused() -> None:
-    assert "plain names" in str(error_of("a: &x {b: 1}\nc:\n  <<: *x\n"))
-    assert "tag tag:yaml.org,2002:python/object:os.system is not allowed" in str(
-        error_of("system: !!python/object:os.system {}\n"))
-    assert "invalid YAML value" in str(error_of("system: !!python/name:os.system ''\n"))
+    assert "plain names" in str(error_of("a: {b: 1}\nc:\n  <<: {b: 2}\n"))
+    assert "custom YAML tag is not allowed" in str(error_of("system: !!python/object:os.system {}\n"))
+    assert "read as a YAML tag" in str(error_of("system: !!python/name:os.system ''\n"))
 
 
-def test_alias_bomb_is_bounded() -> None:
+@pytest.mark.parametrize("text", ["k: &Anc [x, x]\nj: [*Anc, *Anc]\n", "k: *Anc\n", "k: &Anc 1\n"])
+def test_anchors_and_aliases_are_refused_before_any_expansion(text: str) -> None:
+    err = str(error_of(text))
+    assert "are not allowed in a site file" in err and "Anc" not in err
+
+
+def test_alias_bomb_is_refused_at_its_first_alias() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 8):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     err = error_of("\n".join(lines) + "\n")
-    assert f"more than {MAX_NODES} YAML nodes" in str(err)
+    assert err.line == 1 and "anchors" in str(err)
+
+
+def test_node_budget_stops_a_flat_file_within_the_size_cap() -> None:
+    err = error_of("x:\n" + "- 0\n" * (MAX_NODES + 10))
+    assert f"more than {MAX_NODES} YAML nodes" in str(err) and err.line == MAX_NODES
 
 
 def test_deep_nesting_is_refused() -> None:
-    assert "nested too deeply" in str(error_of("a: " + "[" * 5000 + "]" * 5000 + "\n"))
+    assert "nest" in str(error_of("a: " + "[" * 5000 + "]" * 5000 + "\n"))
+    assert "nested too deeply" in str(error_of("a: " + "[" * 100 + "]" * 100 + "\n"))
 
 
 def test_secret_with_wrong_type_is_not_echoed() -> None:

@@ -142,7 +142,7 @@ def test_offline_call_capture_unknown_call(g711: sources.OfflineSource) -> None:
 def test_bundle_has_report_and_no_secret() -> None:
     secret_key = "0f0e0d0c-aaaa-bbbb-cccc-9f8e7d6c5b4a"
     text = snapshots.site_text(**{"api_key: env:UPSCOPE_API_KEY": f"api_key: {secret_key}"})
-    src = sources.OfflineSource.from_inputs(Inputs(site=load_site_text(text), analysis=None), now=snapshots.NOW, site_text=text)
+    src = sources.OfflineSource.from_inputs(Inputs(site=load_site_text(text), analysis=None), now=snapshots.NOW)
     blob = src.bundle()
     assert blob is not None
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
