@@ -374,8 +374,10 @@ class Pipeline:
         """
         a = np.frombuffer(batch.buf, dtype=np.uint8)
         lt, cap = batch.linktype, batch.caplen
-        # 60 bytes: the largest link header here (20) + IPv4 (20) + UDP (8) + RTP (12)
-        whole = (cap >= 60) & (cap == batch.orig_len)
+        # at least IPv4 (20) + UDP (8) + RTP (12) after the link header (checked per row below):
+        # short RTP (comfort noise, telephone events) takes the fast lane too, so it does not cut
+        # the media analyser's batches
+        whole = (cap >= 40) & (cap == batch.orig_len)
         if lt.size and lt[0] == lt[-1] and bool((lt == lt[0]).all()):  # one link type (pcap: always)
             if int(lt[0]) not in _FAST_LINKTYPE_SET:
                 return None
@@ -410,9 +412,9 @@ class Pipeline:
             else:  # raw IP
                 at = np.zeros(oo.size, dtype=np.int64)
             ipo[rows] = at
-        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each (cap >= 60
-        # keeps the 40 bytes inside the record): one gather instead of one per field, and the
-        # media analyser gets the RTP header rows with the batch
+        ipo[ipo + 40 > cap] = -1  # the 40 bytes read below stay inside the record
+        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each: one gather
+        # instead of one per field, and the media analyser gets the RTP header rows with the batch
         h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 40)
 
         half = h.view(">u2")  # the same rows as big-endian 16-bit words …

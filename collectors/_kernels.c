@@ -1,0 +1,413 @@
+/* Sequential kernels of the capture analysis: the two loops numpy cannot express.
+ *
+ * - pcap_walk / pcapng_epb_walk: the record chain of a capture file (each record's length says
+ *   where the next one starts), whatever the record lengths.
+ * - rtp_rows: the RTP stream statistics of collectors/media/rtp.py, row by row over a chunk's
+ *   packets grouped by stream; the same statements in the same order as the per-packet path
+ *   (RtpAnalyzer._feed / _analyse / _sequence_extras), so the results are equal to the last bit.
+ *
+ * Only the buffer protocol is used (no numpy headers): the callers pass contiguous int64 /
+ * float64 arrays. Compiled with -ffp-contract=off so that no multiply-add is fused and every
+ * floating-point operation rounds as Python's does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+/* Columns of a stream's state, in the order of rtp.py's _INT_SLOTS / _FLOAT_SLOTS (the module
+ * exports both tuples and rtp.py checks them at import). */
+enum {
+    I_TOTAL_NR, I_EVENTS, I_DUPLICATES, I_CLOCK_RATE, I_FIRST_FRAME, I_LAST_FRAME, I_START_SEQ,
+    I_STOP_SEQ, I_SEQ_NUM, I_CYCLES, I_SEQUENCE, I_FIRST_TIMESTAMP, I_FIRST_PT, I_PT, I_HI_SEQ,
+    I_BAD_SEQ, I_CUR_PACKETS, I_CUR_EXP, I_CUR_JIT_N, I_MAIN_PT, I_UNDER, I_DUP_LO, I_DUP_HI, NI
+};
+enum {
+    F_FIRST_TS, F_LAST_TS, F_TIME, F_LAST_NOMINAL, F_DELTA, F_MAX_DELTA, F_MIN_DELTA, F_MEAN_DELTA,
+    F_JITTER, F_MIN_JITTER, F_MAX_JITTER, F_MEAN_JITTER, F_CUR_START, F_CUR_JIT_SUM, F_CUR_JIT_MAX, NF
+};
+static const char *const INT_NAMES[NI] = {
+    "total_nr", "events", "duplicates", "clock_rate", "first_frame", "last_frame", "start_seq",
+    "stop_seq", "seq_num", "cycles", "sequence", "first_timestamp", "first_pt", "pt", "hi_seq",
+    "bad_seq", "cur_packets", "cur_exp", "cur_jit_n", "main_pt", "under", "dup_lo", "dup_hi"};
+static const char *const FLOAT_NAMES[NF] = {
+    "first_ts", "last_ts", "time", "last_nominal", "delta", "max_delta", "min_delta", "mean_delta",
+    "jitter", "min_jitter", "max_jitter", "mean_jitter", "cur_start", "cur_jit_sum", "cur_jit_max"};
+
+/* One closed 10-s interval per output row: slot, input row, start, packets, expected,
+ * jitter sum, jitter count, jitter max, main payload type at the time (-1 = none yet). */
+#define CLOSE_COLS 9
+#define PT_CN 13
+#define PT_CN_OLD 19
+
+typedef unsigned __int128 u128;
+
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
+                      Py_ssize_t min_items, const char *what) {
+    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->len % itemsize || view->len / itemsize < min_items) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, need %zd items of %zd bytes", what, view->len,
+                     min_items, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static inline uint32_t read_u32(const unsigned char *p, int big) {
+    return big ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
+               : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
+}
+
+/* pcap_walk(buf, pos, big_endian, out) -> (records, next position, caplen that did not fit or -1) */
+static PyObject *pcap_walk(PyObject *self, PyObject *args) {
+    Py_buffer buf, out;
+    Py_ssize_t pos;
+    int big;
+    PyObject *buf_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OnpO", &buf_obj, &pos, &big, &out_obj))
+        return NULL;
+    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+        return NULL;
+    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    const unsigned char *b = buf.buf;
+    int64_t *o = out.buf;
+    Py_ssize_t size = buf.len, cap = out.len / 8, count = 0;
+    long long cut = -1;
+    while (pos >= 0 && pos + 16 <= size && count < cap) {
+        uint32_t n = read_u32(b + pos + 8, big);
+        Py_ssize_t nxt = pos + 16 + (Py_ssize_t)n;
+        if (nxt > size) {
+            cut = n;
+            break;
+        }
+        o[count++] = pos;
+        pos = nxt;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&out);
+    return Py_BuildValue("nnL", count, pos, cut);
+}
+
+/* pcapng_epb_walk(buf, pos, big_endian, max_block, out) -> (blocks, next position): the run of
+ * complete Enhanced Packet Blocks from pos whose type and length look sane (32..max_block, a
+ * multiple of 4); the caller decodes and checks them, and handles whatever block stops the run. */
+static PyObject *pcapng_epb_walk(PyObject *self, PyObject *args) {
+    Py_buffer buf, out;
+    Py_ssize_t pos, max_block;
+    int big;
+    PyObject *buf_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OnpnO", &buf_obj, &pos, &big, &max_block, &out_obj))
+        return NULL;
+    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+        return NULL;
+    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    const unsigned char *b = buf.buf;
+    int64_t *o = out.buf;
+    Py_ssize_t end = buf.len, cap = out.len / 8, count = 0;
+    while (pos >= 0 && pos + 12 <= end && count < cap) {
+        uint32_t btype = read_u32(b + pos, big), blen = read_u32(b + pos + 4, big);
+        if (btype != 6 || blen < 32 || (Py_ssize_t)blen > max_block || (blen & 3) || pos + (Py_ssize_t)blen > end)
+            break;
+        o[count++] = pos;
+        pos += blen;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&out);
+    return Py_BuildValue("nn", count, pos);
+}
+
+#define RTP_INPUTS 8
+static const char *const RTP_INPUT_NAMES[RTP_INPUTS] = {"slot", "seq", "rts", "b1", "frame", "clock", "event", "ts"};
+
+/* rtp_rows(slot, seq, rts, b1, frame, clock, event, ts, state_i, state_f, interval_s, out)
+ *   -> closed intervals written to out.
+ *
+ * Row i is one RTP packet (fixed header already checked) of the stream whose state is row
+ * slot[i] of state_i (NI int64 columns) / state_f (NF float64 columns); rows of one stream are
+ * in capture order. clock[i] / event[i]: the payload type's clock rate (0 = none) and whether it
+ * is telephone-event on that stream's endpoint. A stream with total_nr 0 starts at its first row.
+ * out holds CLOSE_COLS float64 per row (a row closes at most one interval). */
+static PyObject *rtp_rows(PyObject *self, PyObject *args) {
+    PyObject *objs[RTP_INPUTS], *si_obj, *sf_obj, *out_obj;
+    double interval_s;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOdO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
+                          &objs[6], &objs[7], &si_obj, &sf_obj, &interval_s, &out_obj))
+        return NULL;
+    Py_buffer in[RTP_INPUTS], si, sf, out;
+    int got = 0;
+    Py_ssize_t n = -1;
+    PyObject *result = NULL;
+    for (; got < RTP_INPUTS; got++) {
+        if (get_buffer(objs[got], &in[got], 0, 8, 0, RTP_INPUT_NAMES[got]) < 0)
+            goto release_inputs;
+        Py_ssize_t len = in[got].len / 8;
+        if (n >= 0 && len != n) {
+            PyErr_Format(PyExc_ValueError, "%s: %zd rows, expected %zd", RTP_INPUT_NAMES[got], len, n);
+            got++;
+            goto release_inputs;
+        }
+        n = len;
+    }
+    if (get_buffer(si_obj, &si, 1, 8 * NI, 0, "state_i") < 0)
+        goto release_inputs;
+    if (get_buffer(sf_obj, &sf, 1, 8 * NF, 0, "state_f") < 0)
+        goto release_si;
+    if (get_buffer(out_obj, &out, 1, 8 * CLOSE_COLS, n, "out") < 0)
+        goto release_sf;
+    if (!(interval_s > 0)) {
+        PyErr_SetString(PyExc_ValueError, "interval_s must be positive");
+        goto release_out;
+    }
+    const int64_t *slot = in[0].buf, *seqs = in[1].buf, *rtss = in[2].buf, *b1s = in[3].buf,
+                  *frames = in[4].buf, *clocks = in[5].buf, *events = in[6].buf;
+    const double *tss = in[7].buf;
+    const Py_ssize_t slots = si.len / (8 * NI);
+    if (sf.len / (8 * NF) < slots) {
+        PyErr_SetString(PyExc_ValueError, "state_f has fewer rows than state_i");
+        goto release_out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (slot[i] < 0 || slot[i] >= slots) {
+            PyErr_Format(PyExc_IndexError, "row %zd: stream slot %lld out of range", i, (long long)slot[i]);
+            goto release_out;
+        }
+    }
+    double *o = out.buf;
+    Py_ssize_t closes = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *S = (int64_t *)si.buf + slot[i] * NI;
+        double *F = (double *)sf.buf + slot[i] * NF;
+        const int64_t seq = seqs[i], rtp_ts = rtss[i], pt = b1s[i] & 0x7F, clock = clocks[i];
+        const int marker = (b1s[i] & 0x80) != 0;
+        const double ts = tss[i];
+        const int64_t frame = frames[i];
+        /* RtpAnalyzer._feed */
+        if (events[i])
+            S[I_EVENTS] += 1;
+        if (S[I_MAIN_PT] < 0 && pt != PT_CN && pt != PT_CN_OLD && !events[i]) {
+            S[I_MAIN_PT] = pt;
+            if (clock)
+                S[I_CLOCK_RATE] = clock;
+        }
+        if (S[I_TOTAL_NR] == 0) { /* _Stream.first */
+            double now = ts * 1000.0;
+            S[I_FIRST_FRAME] = S[I_LAST_FRAME] = frame;
+            F[F_FIRST_TS] = F[F_LAST_TS] = ts;
+            S[I_START_SEQ] = S[I_STOP_SEQ] = S[I_SEQ_NUM] = seq;
+            S[I_CYCLES] = 0;
+            S[I_UNDER] = 0;
+            S[I_SEQUENCE] = 0;
+            F[F_TIME] = now;
+            S[I_FIRST_TIMESTAMP] = rtp_ts;
+            F[F_LAST_NOMINAL] = 0.0;
+            S[I_FIRST_PT] = S[I_PT] = pt;
+            F[F_DELTA] = F[F_MAX_DELTA] = 0.0;
+            F[F_MIN_DELTA] = -1.0;
+            F[F_MEAN_DELTA] = 0.0;
+            F[F_JITTER] = 0.0;
+            F[F_MIN_JITTER] = -1.0;
+            F[F_MAX_JITTER] = F[F_MEAN_JITTER] = 0.0;
+            S[I_TOTAL_NR] = 1;
+            if (clock)
+                S[I_CLOCK_RATE] = clock;
+            S[I_HI_SEQ] = 0x10000 + seq;
+            S[I_DUP_LO] = 1;
+            S[I_DUP_HI] = 0;
+            S[I_BAD_SEQ] = -1;
+            F[F_CUR_START] = ts;
+            S[I_CUR_PACKETS] = 1;
+            S[I_CUR_EXP] = 1;
+            F[F_CUR_JIT_SUM] = 0.0;
+            S[I_CUR_JIT_N] = 0;
+            F[F_CUR_JIT_MAX] = 0.0;
+            continue;
+        }
+        /* RtpAnalyzer._analyse */
+        double now = ts * 1000.0;
+        S[I_LAST_FRAME] = frame;
+        F[F_LAST_TS] = ts;
+        int64_t nominal_units = (rtp_ts - S[I_FIRST_TIMESTAMP]) & 0xFFFFFFFF;
+        int in_time = nominal_units < 0x80000000LL;
+        if (in_time) {
+            if (!S[I_UNDER] && (seq < S[I_START_SEQ] || (seq == 0 && S[I_STOP_SEQ] == 65535))) {
+                S[I_CYCLES] += 1;
+                S[I_UNDER] = 1;
+            } else if (seq > S[I_START_SEQ] && S[I_UNDER]) {
+                S[I_UNDER] = 0;
+            }
+        }
+        int64_t last = S[I_SEQ_NUM];
+        if (in_time && (last + 1 == seq || (last == 65535 && seq == 0))) {
+            S[I_SEQ_NUM] = seq;
+        } else if (in_time && (last + 1 < seq || last - seq > 0xFF00)) {
+            S[I_SEQ_NUM] = seq;
+            S[I_SEQUENCE] += 1;
+        } else if (last + 1 > seq) {
+            S[I_SEQUENCE] += 1;
+        }
+        int regular = in_time && !marker && pt != PT_CN && pt != PT_CN_OLD;
+        if (S[I_PT] == PT_CN || S[I_PT] == PT_CN_OLD)
+            regular = 0;
+        S[I_PT] = pt;
+        double jitter = 0.0;
+        if (in_time) {
+            F[F_DELTA] = now - F[F_TIME];
+            if (clock) {
+                S[I_CLOCK_RATE] = clock;
+                double nominal = (double)nominal_units / (double)(clock / 1000);
+                double d = now - (F[F_TIME] + nominal - F[F_LAST_NOMINAL]);
+                jitter = (15.0 * F[F_JITTER] + fabs(d)) / 16.0;
+                F[F_JITTER] = jitter;
+                F[F_LAST_NOMINAL] = nominal;
+            }
+            F[F_TIME] = now;
+        }
+        int64_t nr = S[I_TOTAL_NR];
+        if (regular) {
+            double delta = F[F_DELTA];
+            if (delta > F[F_MAX_DELTA])
+                F[F_MAX_DELTA] = delta;
+            if (F[F_MIN_DELTA] == -1.0 || delta < F[F_MIN_DELTA])
+                F[F_MIN_DELTA] = delta;
+            F[F_MEAN_DELTA] = (F[F_MEAN_DELTA] * (double)(nr - 1) + delta) / (double)nr;
+            if (clock) {
+                if (F[F_JITTER] > F[F_MAX_JITTER])
+                    F[F_MAX_JITTER] = F[F_JITTER];
+                F[F_MEAN_JITTER] = (F[F_MEAN_JITTER] * (double)(nr - 1) + jitter) / (double)nr;
+                if (F[F_MIN_JITTER] == -1.0 || F[F_JITTER] < F[F_MIN_JITTER])
+                    F[F_MIN_JITTER] = F[F_JITTER];
+            }
+        }
+        S[I_STOP_SEQ] = seq;
+        S[I_TOTAL_NR] = nr + 1;
+        if (ts - F[F_CUR_START] >= interval_s) {
+            if (S[I_CUR_PACKETS] != 0) { /* _close_interval: the rest is done in Python */
+                double *c = o + closes * CLOSE_COLS;
+                c[0] = (double)slot[i];
+                c[1] = (double)i;
+                c[2] = F[F_CUR_START];
+                c[3] = (double)S[I_CUR_PACKETS];
+                c[4] = (double)S[I_CUR_EXP];
+                c[5] = F[F_CUR_JIT_SUM];
+                c[6] = (double)S[I_CUR_JIT_N];
+                c[7] = F[F_CUR_JIT_MAX];
+                c[8] = (double)S[I_MAIN_PT];
+                closes++;
+                S[I_CUR_PACKETS] = S[I_CUR_EXP] = S[I_CUR_JIT_N] = 0;
+                F[F_CUR_JIT_SUM] = F[F_CUR_JIT_MAX] = 0.0;
+            }
+            F[F_CUR_START] = F[F_FIRST_TS] + (double)(int64_t)((ts - F[F_FIRST_TS]) / interval_s) * interval_s;
+        }
+        S[I_CUR_PACKETS] += 1;
+        if (regular && clock) {
+            F[F_CUR_JIT_SUM] += jitter;
+            S[I_CUR_JIT_N] += 1;
+            if (jitter > F[F_CUR_JIT_MAX])
+                F[F_CUR_JIT_MAX] = jitter;
+        }
+        /* our extended sequence number: duplicates and expected per interval */
+        int64_t hi = S[I_HI_SEQ];
+        int64_t d = (int64_t)((uint64_t)(seq - hi) & 0xFFFF);
+        u128 mask = (u128)(uint64_t)S[I_DUP_LO] | ((u128)(uint64_t)S[I_DUP_HI] << 64);
+        if (d == 1) {
+            S[I_HI_SEQ] = hi + 1;
+            S[I_CUR_EXP] += 1;
+            mask = (mask << 1) | 1;
+            S[I_BAD_SEQ] = -1;
+        } else if (d == 0) {
+            S[I_DUPLICATES] += 1;
+        } else {
+            int64_t back = 0x10000 - d;
+            if (d <= 3000 || (d < 0x8000 && S[I_BAD_SEQ] == seq)) {
+                if (d > 3000) {
+                    S[I_CUR_EXP] += 2;
+                    mask = 1;
+                } else {
+                    S[I_CUR_EXP] += d;
+                    mask = d >= 128 ? (u128)1 : (mask << d) | 1;
+                }
+                S[I_HI_SEQ] = hi + d;
+                S[I_BAD_SEQ] = -1;
+            } else if (back < 128) {
+                u128 bit = (u128)1 << back;
+                if (mask & bit)
+                    S[I_DUPLICATES] += 1;
+                else
+                    mask |= bit;
+            } else if (S[I_BAD_SEQ] == seq) {
+                S[I_HI_SEQ] = hi - back;
+                S[I_CUR_EXP] += 2;
+                mask = 1;
+                S[I_BAD_SEQ] = -1;
+            } else {
+                S[I_BAD_SEQ] = (seq + 1) & 0xFFFF;
+            }
+        }
+        S[I_DUP_LO] = (int64_t)(uint64_t)mask;
+        S[I_DUP_HI] = (int64_t)(uint64_t)(mask >> 64);
+    }
+    result = PyLong_FromSsize_t(closes);
+release_out:
+    PyBuffer_Release(&out);
+release_sf:
+    PyBuffer_Release(&sf);
+release_si:
+    PyBuffer_Release(&si);
+release_inputs:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&in[k]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"pcap_walk", pcap_walk, METH_VARARGS, "Offsets of the complete classic-pcap records from pos."},
+    {"pcapng_epb_walk", pcapng_epb_walk, METH_VARARGS, "Offsets of the run of Enhanced Packet Blocks from pos."},
+    {"rtp_rows", rtp_rows, METH_VARARGS, "RTP stream statistics over a chunk's rows, grouped by stream."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "collectors._kernels",
+                                    "Sequential kernels of the capture analysis (see _kernels.c).", -1, methods};
+
+static PyObject *names_tuple(const char *const *names, int count) {
+    PyObject *t = PyTuple_New(count);
+    if (!t)
+        return NULL;
+    for (int k = 0; k < count; k++) {
+        PyObject *s = PyUnicode_FromString(names[k]);
+        if (!s) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, k, s);
+    }
+    return t;
+}
+
+PyMODINIT_FUNC PyInit__kernels(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    PyObject *ints = names_tuple(INT_NAMES, NI), *floats = names_tuple(FLOAT_NAMES, NF);
+    if (!ints || !floats || PyModule_AddObject(m, "INT_FIELDS", ints) < 0) {
+        Py_XDECREF(ints);
+        Py_XDECREF(floats);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddObject(m, "FLOAT_FIELDS", floats) < 0 || PyModule_AddIntConstant(m, "CLOSE_COLS", CLOSE_COLS) < 0) {
+        Py_DECREF(floats);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
