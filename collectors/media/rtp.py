@@ -170,11 +170,12 @@ def _heuristic_info(pt: int) -> tuple[int, bool, str]:
 class _Flow:
     """Cached classification of one (src, sport, dst, dport)."""
 
-    __slots__ = ("endpoint", "kind")
+    __slots__ = ("endpoint", "kind", "stale")
 
     def __init__(self, kind: int, endpoint: _Endpoint | None) -> None:
         self.kind = kind  # _SDP_RTP, _SDP_RTCP, _HEURISTIC or _OTHER (never RTP)
         self.endpoint = endpoint
+        self.stale = False  # dropped from the classification cache (the batch path's memo checks it)
 
 
 _SDP_RTP, _SDP_RTCP, _HEURISTIC, _OTHER = 1, 2, 3, 4
@@ -435,6 +436,9 @@ class RtpAnalyzer:
         self._names: dict[int, str] = {}  # IPv4 as integer → dotted quad (batch path)
         self._rtcp = _RtcpCollector()
         self._table = _StateTable()
+        # batch path: (addresses, ports + SSRC) as integers → the stream's flow and stream, while
+        # both still hold (the flow not re-classified, the stream's numbers in the tables)
+        self._memo: dict[tuple[int, int], tuple[_Flow, _Stream]] = {}
         self.errors: list[ErrorItem] = []
         self.error_count = 0
 
@@ -464,7 +468,9 @@ class RtpAnalyzer:
         self._rtcp_endpoints[(addr, port + 1)] = endpoint
         for ep in ((addr, port), (addr, port + 1)):
             for key in self._flows_by_endpoint.pop(ep, ()):
-                self._flows.pop(key, None)  # re-classified lazily on its next packet
+                dropped = self._flows.pop(key, None)  # re-classified lazily on its next packet
+                if dropped is not None:
+                    dropped.stale = True
 
     # -- packets -----------------------------------------------------------------------------
     def on_udp(self, pkt: UdpPacket) -> bool:
@@ -703,9 +709,11 @@ class RtpAnalyzer:
         ends = [*starts[1:], m]
         good_sorted = good[order]
         good_count = np.add.reduceat(good_sorted.astype(np.int64), begin).tolist()
-        heads = order[begin]  # each group's first row: its stream's addresses, ports and SSRC
         table = self._table
         name = self._name
+        memo = self._memo
+        if len(memo) > 4 * len(self._streams) + 4096:
+            memo.clear()  # entries of streams long gone
         # per kernel group: first sorted position, end, stream, flow kind, endpoint (None: heuristic)
         g_first: list[int] = []
         g_end: list[int] = []
@@ -713,10 +721,20 @@ class RtpAnalyzer:
         g_heur: list[bool] = []
         g_eps: list[_Endpoint | None] = []
         late: list[int] = []
-        for g0, g1, goods, s_, sp, d_, dp, ss in zip(starts, ends, good_count, src[heads].tolist(),
-                                                     sport[heads].tolist(), dst[heads].tolist(),
-                                                     dport[heads].tolist(), ssrc[heads].tolist(), strict=True):
-            key = (name(s_), sp, name(d_), dp)
+        for g0, g1, goods, k_sd, k_ps in zip(starts, ends, good_count, sd[begin].tolist(), ps[begin].tolist(),
+                                             strict=True):
+            hit = memo.get((k_sd, k_ps))
+            if hit is not None:
+                fl, s = hit
+                if not fl.stale and s.slot >= 0 and goods == g1 - g0:
+                    # the usual case: a known stream, every row a plain RTP header
+                    g_first.append(g0)
+                    g_end.append(g1)
+                    g_streams.append(s)
+                    g_heur.append(fl.kind == _HEURISTIC)
+                    g_eps.append(fl.endpoint)
+                    continue
+            key = (name(k_sd >> 32), k_ps >> 48, name(k_sd & 0xFFFFFFFF), (k_ps >> 32) & 0xFFFF)
             fl = self._flows.get(key) or self._classify(key)
             kind = fl.kind
             if kind == _OTHER:
@@ -724,7 +742,7 @@ class RtpAnalyzer:
             if kind == _SDP_RTCP:
                 late.extend(order[g0:g1].tolist())
                 continue
-            skey = (*key, ss)
+            skey = (*key, k_ps & 0xFFFFFFFF)
             s = self._streams.get(skey)
             if s is None and skey in self._idle:
                 s = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
@@ -751,6 +769,7 @@ class RtpAnalyzer:
                 continue
             if s.slot < 0:
                 self._push(s)
+            memo[(k_sd, k_ps)] = (fl, s)
             g_first.append(i)
             g_end.append(g1)
             g_streams.append(s)
@@ -861,7 +880,9 @@ class RtpAnalyzer:
                 self._idle[key] = _pack(s)
                 del self._streams[key]
                 fkey = key[:4]
-                if self._flows.pop(fkey, None) is not None:  # re-classified if it comes back
+                dropped = self._flows.pop(fkey, None)
+                if dropped is not None:  # re-classified if it comes back
+                    dropped.stale = True
                     for ep in (fkey[:2], fkey[2:]):
                         keys = self._flows_by_endpoint.get(ep)
                         if keys is not None:
@@ -895,6 +916,8 @@ class RtpAnalyzer:
         if len(self._flows) >= _MAX_FLOW_CACHE:
             # a cache, not state: classification is a pure function of the announced endpoints,
             # so dropping it only costs re-classification (bounds memory on port-scan captures)
+            for dropped in self._flows.values():
+                dropped.stale = True
             self._flows.clear()
             self._flows_by_endpoint.clear()
         self._flows[key] = flow
@@ -1074,6 +1097,7 @@ class RtpAnalyzer:
         streams, idle = self._streams, self._idle
         if release:
             self._streams, self._idle = {}, {}
+            self._memo.clear()
             self._flows.clear()
             self._flows_by_endpoint.clear()
         for key in list(streams):
