@@ -724,16 +724,14 @@ class RtpAnalyzer:
         for g0, g1, goods, k_sd, k_ps in zip(starts, ends, good_count, sd[begin].tolist(), ps[begin].tolist(),
                                              strict=True):
             hit = memo.get((k_sd, k_ps))
-            if hit is not None:
-                fl, s = hit
-                if not fl.stale and s.slot >= 0 and goods == g1 - g0:
-                    # the usual case: a known stream, every row a plain RTP header
-                    g_first.append(g0)
-                    g_end.append(g1)
-                    g_streams.append(s)
-                    g_heur.append(fl.kind == _HEURISTIC)
-                    g_eps.append(fl.endpoint)
-                    continue
+            if hit is not None and not hit[0].stale and hit[1].slot >= 0 and goods == g1 - g0:
+                # the usual case: a known stream, every row a plain RTP header
+                g_first.append(g0)
+                g_end.append(g1)
+                g_streams.append(hit[1])
+                g_heur.append(hit[0].kind == _HEURISTIC)
+                g_eps.append(hit[0].endpoint)
+                continue
             key = (name(k_sd >> 32), k_ps >> 48, name(k_sd & 0xFFFFFFFF), (k_ps >> 32) & 0xFFFF)
             fl = self._flows.get(key) or self._classify(key)
             kind = fl.kind
