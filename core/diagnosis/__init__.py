@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.findings import Finding, sort_findings
-from core.firewall import FlowVerdict, check_firewall, endpoints_from_site
+from core.firewall import FlowVerdict, check_firewall, endpoints_from_site, syns_without_connection
+from core.jwt_status import JwtState
 from core.snapshot import ItspStatus
 
 from .context import Context, DiagnosisInputs, DiagnosisOptions
 from .evidence import EVIDENCE_RULES
 from .itsp import derive_itsp_status
-from .jwt_rules import JWT_IDS, rule_jwt_rest_probe, rule_jwt_token
+from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
 from .site_rules import site_findings
 
 __all__ = ["Diagnosis", "DiagnosisInputs", "DiagnosisOptions", "diagnose"]
@@ -34,12 +35,14 @@ class Diagnosis:
     itsp: ItspStatus
     findings: tuple[Finding, ...]
     firewall: tuple[FlowVerdict, ...]
+    jwt: JwtState | None = None  # the JWT in use (handed in, else the site's), None when none is configured
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "itsp_status": self.itsp.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "firewall": [v.to_dict() for v in self.firewall],
+            "jwt": self.jwt.to_dict() if self.jwt is not None else None,
         }
 
 
@@ -61,8 +64,13 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
     firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges)
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
-    itsp = derive_itsp_status(inputs.site, inputs.analysis, ep, sip, now)
-    ctx = Context(inputs, now, ep, itsp, firewall)
+    itsp = derive_itsp_status(inputs.site, inputs.registration_state(), ep, sip, now,
+                              inputs.options.registration_grace_s, inputs.evidence_end(),
+                              # the OSBiz's own SYNs: the service's probes are judged as probes
+                              syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
+                              inputs.probes, inputs.options.probe_outage_s)
+    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, now)
+    ctx = Context(inputs, now, ep, itsp, firewall, jwt)
 
     found: list[Finding] = []
     if inputs.site is not None:
@@ -75,4 +83,4 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     found += rule_jwt_rest_probe(ctx)
     for rule in EVIDENCE_RULES:
         found += rule(ctx)
-    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall)
+    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt)

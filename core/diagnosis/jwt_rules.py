@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from core.findings import Evidence, Finding, make
-from core.jwt_status import JwtStatus, jwt_state
+from core.jwt_status import DEFAULT_ALGORITHMS, JwtState, JwtStatus, jwt_state, jwt_state_for_ref
+from core.secrets import SecretRef, SecretUnavailable
 
 from .context import Context, site_get
 
@@ -23,13 +24,43 @@ _STATUS_TO_ID = {
 }
 
 
+def judge_jwt(site: object, token_text: str | None, now: float) -> JwtState | None:
+    """The JWT in use at ``now``: the handed-in token (``--jwt-file``, the service's token
+    collector) when there is one, else the site's ``tenant.jwt``; None when neither exists.
+
+    A handed-in token is checked with the site's ``tenant.jwt_verify_key`` and
+    ``tenant.jwt_algorithms`` exactly as the site's own token would be: the key says which
+    tokens this tenant accepts, wherever the token came from.
+    """
+    at = datetime.fromtimestamp(now, UTC)
+    tenant = site_get(site, "tenant")
+    key_ref = site_get(tenant, "jwt_verify_key")
+    algorithms = tuple(site_get(tenant, "jwt_algorithms") or DEFAULT_ALGORITHMS)
+    if token_text is not None:
+        key: str | None = None
+        if isinstance(key_ref, SecretRef):
+            try:
+                key = key_ref.resolve()
+            except SecretUnavailable as exc:
+                state = jwt_state(token_text, at, algorithms=algorithms)
+                return JwtState(state.status, f"{state.reason}; signature not checked: {exc}", state.expires_at,
+                                state.expiring_from, state.days_left, state.fingerprint, False, "jwt-file")
+        state = jwt_state(token_text, at, key=key, algorithms=algorithms)
+        return JwtState(state.status, state.reason, state.expires_at, state.expiring_from, state.days_left,
+                        state.fingerprint, state.signature_checked, "jwt-file")
+    ref = site_get(tenant, "jwt")
+    if isinstance(ref, SecretRef):
+        return jwt_state_for_ref(ref, at, key_ref=key_ref if isinstance(key_ref, SecretRef) else None,
+                                 algorithms=algorithms)
+    return None
+
+
 def rule_jwt_token(ctx: Context) -> list[Finding]:
     """Status of the handed-in token at ``now`` (DOMAIN §4); an empty token on the Unify Video
     flavour is a missing JWT."""
-    text = ctx.inputs.jwt_token_text
-    if text is None:
+    if ctx.inputs.jwt_token_text is None or ctx.jwt is None:
         return []
-    state = jwt_state(text, datetime.fromtimestamp(ctx.now, UTC))
+    state = ctx.jwt
     if state.status is JwtStatus.NOT_SET:
         if site_get(ctx.site, "tenant", "flavour") != "unify-video":
             return []

@@ -83,7 +83,7 @@ def test_diagnose_healthy_site_json_shape() -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--now", NOW, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "findings", "firewall"}
+    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "findings", "firewall", "jwt"}
     assert doc["now"] == NOW and doc["system"] == "acme-munich" and doc["findings"] == []
     assert doc["itsp_status"]["state"] == "unknown"
     assert doc["firewall"][0]["flow"] == "sip-tls"

@@ -191,7 +191,9 @@ def test_itsp_registered_until_granted_expiry_then_not_registered() -> None:
     a = analysis(registrations=(reg_ok(refreshes=1, granted=300),))  # 2xx at T0+0.05, granted 300 s
     at = lambda s: datetime.fromtimestamp(T0 + s, UTC)  # noqa: E731
     assert run(site(), a, now=at(299)).itsp.state is ItspState.REGISTERED
-    later = run(site(), a, now=at(301)).itsp
+    # The default grace (30 s) after the granted expiry keeps a late or late-read refresh alive.
+    assert run(site(), a, now=at(329)).itsp.state is ItspState.REGISTERED
+    later = run(site(), a, now=at(331)).itsp
     assert later.state is ItspState.NOT_REGISTERED
     assert later.since == pytest.approx(T0 + 300.05)
     assert "expired" in later.reason
@@ -225,7 +227,7 @@ def test_window_trimmed_timeline_keeps_the_earlier_binding() -> None:
                                                RegistrationState(T0 + 150.01, 41, "challenged", 401)))
     st = run(site(), analysis(registrations=(trimmed,)), now=datetime.fromtimestamp(T0 + 160, UTC)).itsp
     assert st.state is ItspState.REGISTERED and st.expiry_ts == pytest.approx(T0 + 300.05)
-    st = run(site(), analysis(registrations=(trimmed,)), now=datetime.fromtimestamp(T0 + 301, UTC)).itsp
+    st = run(site(), analysis(registrations=(trimmed,)), now=datetime.fromtimestamp(T0 + 331, UTC)).itsp
     assert st.state is ItspState.NOT_REGISTERED and "expired" in st.reason
 
 
@@ -634,3 +636,31 @@ def test_bindings_of_two_hosts_in_the_registrars_2xx_are_a_clone() -> None:
     # Two bindings of one host (a reconnect before the old binding expired) are one system.
     same = dataclasses.replace(reg_ok(), bindings=(f"sip:osbiz@{OSBIZ}:50000", f"sip:osbiz@{OSBIZ}:50002"))
     assert ids(run(site(), analysis(registrations=(same,)))) == set()
+
+
+def test_handed_in_jwt_is_checked_with_the_sites_verify_key() -> None:
+    """A ``--jwt-file`` token signed with another key than the site's ``jwt_verify_key`` is
+    invalid, exactly as the same token inline in the site file would be."""
+    other = pyjwt.encode({"iss": "lab", "exp": int((NOW + timedelta(days=90)).timestamp())}, "x" * 32,
+                         algorithm="HS256")
+    keyed = site(tenant__flavour="unify-video", tenant__jwt_verify_key="k" * 32, tenant__jwt_algorithms=["HS256"])
+    d = run(keyed, analysis(), token=other)
+    assert ids(d) == {"rest-api.jwt-invalid"}
+    assert d.jwt is not None and d.jwt.status.value == "Invalid token" and d.jwt.signature_checked
+    inline = run(site(tenant__flavour="unify-video", tenant__jwt=other, tenant__jwt_verify_key="k" * 32,
+                      tenant__jwt_algorithms=["HS256"]), analysis())
+    assert ids(inline) == ids(d)
+    good = run(keyed, analysis(), token=_token(NOW + timedelta(days=90)))
+    assert ids(good) == set() and good.jwt is not None and good.jwt.status.value == "Active"
+
+
+def test_diagnosis_reports_the_jwt_in_use() -> None:
+    """The engine judges the token once; every face reads ``Diagnosis.jwt`` (never its own judgement)."""
+    exp = NOW + timedelta(days=10)
+    handed = run(site(tenant__flavour="unify-video"), analysis(), token=_token(exp))
+    assert handed.jwt is not None and handed.jwt.status.value == "Expiring"
+    assert handed.jwt.expires_at == datetime.fromtimestamp(int(exp.timestamp()), UTC)
+    assert handed.to_dict()["jwt"]["days_left"] == 10
+    from_site = run(site(tenant__flavour="unify-video", tenant__jwt=_token(NOW - timedelta(days=1))), analysis())
+    assert from_site.jwt is not None and from_site.jwt.status.value == "Expired"
+    assert run(site(), analysis()).jwt is None
