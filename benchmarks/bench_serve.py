@@ -11,6 +11,7 @@ stops both and reports:
 * the RSS of the service over time (min/max after warm-up, drift in %).
 
     .venv/bin/python benchmarks/bench_serve.py --seconds 75 --load high     # ≥ 10 000 packets/s
+    .venv/bin/python benchmarks/bench_serve.py --seconds 60 --load 50k      # the 50 000 packets/s target
     .venv/bin/python benchmarks/bench_serve.py --seconds 1800 --load normal # 30-minute soak
 
 Not a test: figures go into benchmarks/README.md.
@@ -32,6 +33,9 @@ CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 LOADS = {
     # 10 new calls/s held 12 s → ~120 calls → 2 streams × 50 packets/s each ≈ 12 000 packets/s.
     "high": ["--trunk-lines", "150", "--users", "100", "--calls-per-minute", "600", "--call-seconds", "12"],
+    # 50 000 packets/s: 250 calls in progress (500 streams of 50 packets/s) at the lab's limits
+    # (600 calls/minute, 100 users), so 25-s calls.
+    "50k": ["--trunk-lines", "300", "--users", "100", "--calls-per-minute", "600", "--call-seconds", "25"],
     # The dashboard's default pace: a call every 5 s, 4-s calls.
     "normal": ["--calls-per-minute", "12", "--call-seconds", "4"],
 }
