@@ -1,7 +1,10 @@
-/* Sequential kernels of the capture analysis: the two loops numpy cannot express.
+/* Sequential kernels of the capture analysis: the loops numpy cannot express (or only with a
+ * dozen passes over every record).
  *
  * - pcap_walk / pcapng_epb_walk: the record chain of a capture file (each record's length says
  *   where the next one starts), whatever the record lengths.
+ * - udp_fast_lane: which records are plain IPv4/UDP datagrams with RTP-like payloads, and their
+ *   addresses, ports and payload, in one pass (collectors/analyze.py Pipeline._fast_rows).
  * - rtp_rows: the RTP stream statistics of collectors/media/rtp.py, row by row over a chunk's
  *   packets grouped by stream; the same statements in the same order as the per-packet path
  *   (RtpAnalyzer._feed / _analyse / _sequence_extras), so the results are equal to the last bit.
@@ -368,10 +371,114 @@ release_inputs:
     return result;
 }
 
+static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+
+/* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, excluded_ports, excluded_dport, out, head)
+ *   -> rows written
+ *
+ * The pipeline's fast lane (collectors/analyze.py, Pipeline._fast_rows, which it must equal):
+ * records that are whole (caplen == orig_len, at least 40 bytes after the link header) plain
+ * IPv4 (IHL 5, no fragment) / UDP datagrams whose UDP length matches the IP length and whose
+ * payload starts like RTP/RTCP version 2, on none of the excluded ports (either side) and not to
+ * excluded_dport. Link types: Ethernet (untagged or one 802.1Q tag), Linux SLL / SLL2, BSD
+ * loopback (AF_INET in either byte order), raw IP. Per selected record, in record order, out
+ * gets 7 int64 (record, source address, destination address, source port, destination port,
+ * payload offset in buf, payload length) and head the payload's first 12 bytes. */
+static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
+    PyObject *objs[6], *out_obj, *head_obj;
+    long long excluded_dport;
+    if (!PyArg_ParseTuple(args, "OOOOOOLOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
+                          &excluded_dport, &out_obj, &head_obj))
+        return NULL;
+    static const char *const names[6] = {"buf", "data_off", "caplen", "orig_len", "linktype", "excluded_ports"};
+    Py_buffer in[6], out, head;
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++)
+        if (get_buffer(objs[got], &in[got], 0, got == 0 ? 1 : 8, 0, names[got]) < 0)
+            goto release_inputs;
+    Py_ssize_t n = in[1].len / 8;
+    if (in[2].len / 8 != n || in[3].len / 8 != n || in[4].len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "record columns of different lengths");
+        goto release_inputs;
+    }
+    if (get_buffer(out_obj, &out, 1, 8 * 7, n, "out") < 0)
+        goto release_inputs;
+    if (get_buffer(head_obj, &head, 1, 12, n, "head") < 0) {
+        PyBuffer_Release(&out);
+        goto release_inputs;
+    }
+    const unsigned char *b = in[0].buf;
+    const Py_ssize_t size = in[0].len;
+    const int64_t *off = in[1].buf, *cap = in[2].buf, *orig = in[3].buf, *lts = in[4].buf, *excl = in[5].buf;
+    const Py_ssize_t n_excl = in[5].len / 8;
+    int64_t *o = out.buf;
+    unsigned char *hd = head.buf;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t c = cap[i], at = off[i], lt = lts[i];
+        if (c < 40 || c != orig[i] || at < 0 || at + c > size)
+            continue;
+        const unsigned char *r = b + at;
+        int64_t ipo = -1;
+        if (lt == 1) {
+            unsigned et = be16(r + 12);
+            if (et == 0x0800)
+                ipo = 14;
+            else if (et == 0x8100 && be16(r + 16) == 0x0800)
+                ipo = 18;
+        } else if (lt == 113) {
+            if (be16(r + 14) == 0x0800)
+                ipo = 16;
+        } else if (lt == 276) {
+            if (be16(r) == 0x0800)
+                ipo = 20;
+        } else if (lt == 0 || lt == 108) {
+            uint32_t word = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+            if (word == 2 || word == 0x02000000)
+                ipo = 4;
+        } else if (lt == 12 || lt == 14 || lt == 101 || lt == 228) {
+            ipo = 0;
+        }
+        if (ipo < 0 || ipo + 40 > c)
+            continue;
+        const unsigned char *h = r + ipo;
+        if (h[0] != 0x45 || h[9] != 17 || (h[6] & 0x3F) || h[7])
+            continue;
+        int64_t iplen = be16(h + 2), udplen = be16(h + 24);
+        if (udplen != iplen - 20 || udplen < 20 || iplen + ipo > c || (h[28] & 0xC0) != 0x80)
+            continue;
+        int64_t sport = be16(h + 20), dport = be16(h + 22);
+        int excluded = dport == excluded_dport;
+        for (Py_ssize_t k = 0; k < n_excl && !excluded; k++)
+            excluded = sport == excl[k] || dport == excl[k];
+        if (excluded)
+            continue;
+        int64_t *row = o + count * 7;
+        row[0] = i;
+        row[1] = (int64_t)((uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15]);
+        row[2] = (int64_t)((uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19]);
+        row[3] = sport;
+        row[4] = dport;
+        row[5] = at + ipo + 28;
+        row[6] = udplen - 8;
+        memcpy(hd + count * 12, h + 28, 12);
+        count++;
+    }
+    result = PyLong_FromSsize_t(count);
+    PyBuffer_Release(&head);
+    PyBuffer_Release(&out);
+release_inputs:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&in[k]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pcap_walk", pcap_walk, METH_VARARGS, "Offsets of the complete classic-pcap records from pos."},
     {"pcapng_epb_walk", pcapng_epb_walk, METH_VARARGS, "Offsets of the run of Enhanced Packet Blocks from pos."},
     {"rtp_rows", rtp_rows, METH_VARARGS, "RTP stream statistics over a chunk's rows, grouped by stream."},
+    {"udp_fast_lane", udp_fast_lane, METH_VARARGS, "The pipeline's fast lane: plain IPv4/UDP datagrams with RTP-like payloads."},
     {NULL, NULL, 0, NULL},
 };
 

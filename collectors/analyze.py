@@ -57,6 +57,11 @@ from core.analysis import (
 )
 from core.errors import UpscopeError
 
+try:
+    from collectors import _kernels
+except ImportError:  # a source tree that was not installed: the fast lane runs in numpy
+    _kernels = None  # type: ignore[assignment]
+
 # RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
 STUN_COOKIE = b"\x21\x12\xa4\x42"  # RFC 5389 §6
@@ -64,6 +69,9 @@ MAX_FLOWS = 20000
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 _FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
+# never in the fast lane: SIP (either side), GTP-U (2152, either side), VXLAN (4789, destination)
+_FAST_EXCLUDED_PORTS = np.array(sorted((*SIP_PORTS, 2152)), dtype=np.int64)
+_VXLAN_PORT = 4789
 MAX_ERRORS = 2000
 MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
@@ -371,7 +379,22 @@ class Pipeline:
         Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
         loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
         options, fragments, snap-length cuts, SIP/GTP/VXLAN ports) takes the per-frame path.
+        The compiled kernel (``collectors._kernels.udp_fast_lane``) does the same checks in one
+        pass over the records; the numpy passes below are for a tree without it.
         """
+        if _kernels is not None:
+            n = len(batch)
+            out = np.empty((n, 7), dtype=np.int64)
+            head = np.empty((n, 12), dtype=np.uint8)
+            c64 = np.ascontiguousarray
+            k = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
+                                       c64(batch.orig_len, np.int64), c64(batch.linktype, np.int64),
+                                       _FAST_EXCLUDED_PORTS, _VXLAN_PORT, out, head)
+            if not k:
+                return None
+            col = out[:k].T.copy()  # one row per field
+            return (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
+                    head[:k])
         a = np.frombuffer(batch.buf, dtype=np.uint8)
         lt, cap = batch.linktype, batch.caplen
         # at least IPv4 (20) + UDP (8) + RTP (12) after the link header (checked per row below):
@@ -431,9 +454,9 @@ class Pipeline:
         ok &= (udplen == iplen - 20) & (udplen >= 20) & (iplen + ipo <= cap)
         ok &= (h[:, 28] & 0xC0) == 0x80  # RTP/RTCP version 2
         sport, dport = col16(20), col16(22)
-        for port in (*SIP_PORTS, 2152):
+        for port in _FAST_EXCLUDED_PORTS.tolist():
             ok &= (sport != port) & (dport != port)
-        ok &= dport != 4789
+        ok &= dport != _VXLAN_PORT
         sel = np.flatnonzero(ok)
         if not sel.size:
             return None
