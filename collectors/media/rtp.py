@@ -58,7 +58,7 @@ from collections.abc import Callable
 import numpy as np
 
 from collectors.capture.packets import UdpBatch, UdpPacket
-from collectors.capture.reader import byte_rows, sort_by
+from collectors.capture.reader import byte_rows
 from collectors.media.packet import ReportBlock, RtcpPacket, parse_rtcp
 from core.analysis import ErrorItem, RtcpReport, RtpStreamStats, StreamInterval
 from core.errors import ParseError
@@ -690,18 +690,19 @@ class RtpAnalyzer:
             count = a[off[pad] + plen[pad] - 1].astype(np.int64)
             good[pad] = (count > 0) & (count <= plen[pad] - hlen[pad])
         pt = b1 & 0x7F
-        # stable (frame order within a stream): by addresses and ports — and by SSRC too when a
-        # flow carries several (then as one lexsort; the same order either way)
+        # each stream's rows together, in frame order: sorted by a 64-bit hash of the stream key
+        # whose low bits are replaced by the row number, so every sort key is unique and the
+        # (fast, unstable) sort gives the stable order. Groups are cut where the full key
+        # changes; two streams whose hashes agree in the high bits would only interleave as
+        # several groups each, still in frame order.
         srcdst = ((src << 32) | dst)[rows].astype(np.uint64)
         pss = ((((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc.astype(np.uint64))[rows]
-        sub = sort_by(srcdst, sport[rows], dport[rows])
+        m = len(rows)
+        low = np.uint64(max(m.bit_length(), 1))
+        mix = (srcdst * np.uint64(0x9E3779B97F4A7C15)) ^ (pss * np.uint64(0xC2B2AE3D27D4EB4F))
+        sub = np.argsort((mix >> low << low) | np.arange(m, dtype=np.uint64))
         sd, ps = srcdst[sub], pss[sub]
-        flow = np.uint64(32)
-        if bool(((sd[1:] == sd[:-1]) & (ps[1:] >> flow == ps[:-1] >> flow) & (ps[1:] != ps[:-1])).any()):
-            sub = np.lexsort((pss, srcdst))
-            sd, ps = srcdst[sub], pss[sub]
         order = rows[sub]
-        m = len(order)
         change = np.ones(m, dtype=bool)
         change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
         begin = np.flatnonzero(change)
@@ -799,7 +800,8 @@ class RtpAnalyzer:
         if is_heur.any():
             # heuristic flows ignore RTCP's payload types 72..76 (the per-packet path drops them)
             take &= ~(is_heur[spread] & (p >= 72) & (p <= 76))
-        rows, p, spread = rows[take], p[take], spread[take]
+        if not take.all():
+            rows, p, spread = rows[take], p[take], spread[take]
         slots = np.asarray([s.slot for s in streams], dtype=np.int64)
         # clock and telephone-event flag of each row's payload type on its stream's endpoint
         code = spread * 128 + p
