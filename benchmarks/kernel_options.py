@@ -123,14 +123,18 @@ def option_kernel(d: np.ndarray, stream: np.ndarray) -> tuple[float, int]:
     ints = np.zeros((STREAMS, len(_kernels.INT_FIELDS)), dtype=np.int64)
     ints[:, _kernels.INT_FIELDS.index("main_pt")] = -1
     floats = np.zeros((STREAMS, len(_kernels.FLOAT_FIELDS)))
+    clock = np.full((STREAMS, 128), 8000, dtype=np.int32)
+    event = np.zeros((STREAMS, 128), dtype=np.int8)
     out = np.empty((rows, _kernels.CLOSE_COLS))
     k = np.tile(np.arange(PER_CHUNK), STREAMS)
     t = time.process_time()
     for c in range(CHUNKS):
         n = c * PER_CHUNK + k
+        head = np.zeros((rows, 3), dtype=">u4")
+        head[:, 0] = 0x80080000 | (n & 0xFFFF)
+        head[:, 1] = n * 160
         arrival = n * 0.02 + d[:, c * PER_CHUNK:(c + 1) * PER_CHUNK].reshape(-1) / 1000.0
-        _kernels.rtp_rows(stream, n & 0xFFFF, n * 160, np.full(rows, 8), n, np.full(rows, 8000), np.zeros(rows, np.int64),
-                          1.7e9 + arrival, ints, floats, 10.0, out)
+        _kernels.rtp_rows(stream, head.view(np.uint8), n, 1.7e9 + arrival, clock, event, ints, floats, 10.0, out)
     return time.process_time() - t, rows * CHUNKS
 
 

@@ -128,75 +128,195 @@ static PyObject *pcapng_epb_walk(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, pos);
 }
 
-#define RTP_INPUTS 8
-static const char *const RTP_INPUT_NAMES[RTP_INPUTS] = {"slot", "seq", "rts", "b1", "frame", "clock", "event", "ts"};
+static inline uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
-/* rtp_rows(slot, seq, rts, b1, frame, clock, event, ts, state_i, state_f, interval_s, out)
- *   -> closed intervals written to out.
+/* The stream index: open addressing with linear probing over three arrays of a power-of-two
+ * size (key halves and table row, -1 = empty), filled by stream_insert, read by stream_lookup. */
+static inline uint64_t mix_key(uint64_t sd, uint64_t ps) {
+    uint64_t h = sd * 0x9E3779B97F4A7C15ULL ^ ps * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ (h >> 31);
+}
+
+/* stream_insert(index_sd, index_ps, index_slot, key_sd, key_ps, slot) -> 1 new entry, 0 updated,
+ * -1 full */
+static PyObject *stream_insert(PyObject *self, PyObject *args) {
+    PyObject *o_sd, *o_ps, *o_slot;
+    unsigned long long key_sd, key_ps;
+    long long slot;
+    if (!PyArg_ParseTuple(args, "OOOKKL", &o_sd, &o_ps, &o_slot, &key_sd, &key_ps, &slot))
+        return NULL;
+    Py_buffer isd, ips, isl;
+    if (get_buffer(o_sd, &isd, 1, 8, 1, "index_sd") < 0)
+        return NULL;
+    if (get_buffer(o_ps, &ips, 1, 8, isd.len / 8, "index_ps") < 0) {
+        PyBuffer_Release(&isd);
+        return NULL;
+    }
+    if (get_buffer(o_slot, &isl, 1, 8, isd.len / 8, "index_slot") < 0) {
+        PyBuffer_Release(&isd);
+        PyBuffer_Release(&ips);
+        return NULL;
+    }
+    uint64_t *sd = isd.buf, *ps = ips.buf;
+    int64_t *sl = isl.buf;
+    const uint64_t size = (uint64_t)(isd.len / 8), mask = size - 1;
+    long result = -1;
+    if (size & mask) {
+        PyErr_SetString(PyExc_ValueError, "index size must be a power of two");
+    } else {
+        uint64_t at = mix_key(key_sd, key_ps) & mask;
+        for (uint64_t probes = 0; probes < size; probes++, at = (at + 1) & mask) {
+            if (sl[at] < 0) {
+                sd[at] = key_sd, ps[at] = key_ps, sl[at] = slot;
+                result = 1;
+                break;
+            }
+            if (sd[at] == key_sd && ps[at] == key_ps) {
+                sl[at] = slot;
+                result = 0;
+                break;
+            }
+        }
+    }
+    PyBuffer_Release(&isd);
+    PyBuffer_Release(&ips);
+    PyBuffer_Release(&isl);
+    if (result == -1 && PyErr_Occurred())
+        return NULL;
+    return PyLong_FromLong(result);
+}
+
+/* stream_lookup(index_sd, index_ps, index_slot, slot_sd, slot_ps, slot_epoch, epoch, row_sd, row_ps, out)
+ *   out[i] = the table row of row i's stream key, when the index has it and that row still holds
+ *   the key in this epoch; else -1. */
+static PyObject *stream_lookup(PyObject *self, PyObject *args) {
+    PyObject *objs[9], *out_obj;
+    long long epoch;
+    if (!PyArg_ParseTuple(args, "OOOOOOLOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5], &epoch,
+                          &objs[6], &objs[7], &out_obj))
+        return NULL;
+    static const char *const names[8] = {"index_sd", "index_ps", "index_slot", "slot_sd", "slot_ps",
+                                         "slot_epoch", "row_sd", "row_ps"};
+    Py_buffer in[8], out;
+    int got = 0;
+    PyObject *result = NULL;
+    PyObject *order[8] = {objs[0], objs[1], objs[2], objs[3], objs[4], objs[5], objs[6], objs[7]};
+    for (; got < 8; got++)
+        if (get_buffer(order[got], &in[got], 0, 8, 0, names[got]) < 0)
+            goto release;
+    const Py_ssize_t size = in[0].len / 8, slots = in[3].len / 8, n = in[6].len / 8;
+    if (in[1].len / 8 != size || in[2].len / 8 != size || (size & (size - 1)) || size == 0 ||
+        in[4].len / 8 != slots || in[5].len / 8 != slots || in[7].len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "stream_lookup: inconsistent array lengths");
+        goto release;
+    }
+    if (get_buffer(out_obj, &out, 1, 8, n, "out") < 0)
+        goto release;
+    const uint64_t *isd = in[0].buf, *ips = in[1].buf, *ssd = in[3].buf, *sps = in[4].buf, *rsd = in[6].buf,
+                   *rps = in[7].buf;
+    const int64_t *isl = in[2].buf, *sep = in[5].buf;
+    int64_t *o = out.buf;
+    const uint64_t mask = (uint64_t)size - 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint64_t sd = rsd[i], ps = rps[i];
+        int64_t found = -1;
+        uint64_t at = mix_key(sd, ps) & mask;
+        for (Py_ssize_t probes = 0; probes < size && isl[at] >= 0; probes++, at = (at + 1) & mask) {
+            if (isd[at] == sd && ips[at] == ps) {
+                int64_t s = isl[at];
+                if (s < slots && sep[s] == epoch && ssd[s] == sd && sps[s] == ps)
+                    found = s;
+                break;
+            }
+        }
+        o[i] = found;
+    }
+    result = PyLong_FromLong(0);
+    PyBuffer_Release(&out);
+release:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&in[k]);
+    return result;
+}
+
+/* rtp_rows(slot, head, frame, ts, clock, event, state_i, state_f, interval_s, out) -> closed intervals
  *
- * Row i is one RTP packet (fixed header already checked) of the stream whose state is row
- * slot[i] of state_i (NI int64 columns) / state_f (NF float64 columns); rows of one stream are
- * in capture order. clock[i] / event[i]: the payload type's clock rate (0 = none) and whether it
- * is telephone-event on that stream's endpoint. A stream with total_nr 0 starts at its first row.
+ * Row i is one datagram of a batch: slot[i] is the table row (of state_i: NI int64 columns,
+ * state_f: NF float64 columns) of its RTP stream, or < 0 to skip the row; head holds its first 12
+ * payload bytes (the RTP fixed header, already checked); rows of one stream are in capture order.
+ * clock / event (int32 / int8, 128 per table row): the clock rate (0 = none) and the
+ * telephone-event flag of each payload type on that stream's endpoint; every one a row needs
+ * must be looked up (>= 0) before the call. A stream with total_nr 0 starts at its first row.
  * out holds CLOSE_COLS float64 per row (a row closes at most one interval). */
 static PyObject *rtp_rows(PyObject *self, PyObject *args) {
-    PyObject *objs[RTP_INPUTS], *si_obj, *sf_obj, *out_obj;
+    PyObject *o_slot, *o_head, *o_frame, *o_ts, *o_clock, *o_event, *si_obj, *sf_obj, *out_obj;
     double interval_s;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOdO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
-                          &objs[6], &objs[7], &si_obj, &sf_obj, &interval_s, &out_obj))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOdO", &o_slot, &o_head, &o_frame, &o_ts, &o_clock, &o_event, &si_obj,
+                          &sf_obj, &interval_s, &out_obj))
         return NULL;
-    Py_buffer in[RTP_INPUTS], si, sf, out;
-    int got = 0;
-    Py_ssize_t n = -1;
+    Py_buffer b_slot, b_head, b_frame, b_ts, b_clock, b_event, si, sf, out;
     PyObject *result = NULL;
-    for (; got < RTP_INPUTS; got++) {
-        if (get_buffer(objs[got], &in[got], 0, 8, 0, RTP_INPUT_NAMES[got]) < 0)
-            goto release_inputs;
-        Py_ssize_t len = in[got].len / 8;
-        if (n >= 0 && len != n) {
-            PyErr_Format(PyExc_ValueError, "%s: %zd rows, expected %zd", RTP_INPUT_NAMES[got], len, n);
-            got++;
-            goto release_inputs;
-        }
-        n = len;
-    }
+    if (get_buffer(o_slot, &b_slot, 0, 8, 0, "slot") < 0)
+        return NULL;
+    const Py_ssize_t n = b_slot.len / 8;
+    if (get_buffer(o_head, &b_head, 0, 12, n, "head") < 0)
+        goto r0;
+    if (get_buffer(o_frame, &b_frame, 0, 8, n, "frame") < 0)
+        goto r1;
+    if (get_buffer(o_ts, &b_ts, 0, 8, n, "ts") < 0)
+        goto r2;
     if (get_buffer(si_obj, &si, 1, 8 * NI, 0, "state_i") < 0)
-        goto release_inputs;
-    if (get_buffer(sf_obj, &sf, 1, 8 * NF, 0, "state_f") < 0)
-        goto release_si;
+        goto r3;
+    const Py_ssize_t slots = si.len / (8 * NI);
+    if (get_buffer(sf_obj, &sf, 1, 8 * NF, slots, "state_f") < 0)
+        goto r4;
+    if (get_buffer(o_clock, &b_clock, 0, 4 * 128, slots, "clock") < 0)
+        goto r5;
+    if (get_buffer(o_event, &b_event, 0, 128, slots, "event") < 0)
+        goto r6;
     if (get_buffer(out_obj, &out, 1, 8 * CLOSE_COLS, n, "out") < 0)
-        goto release_sf;
+        goto r7;
     if (!(interval_s > 0)) {
         PyErr_SetString(PyExc_ValueError, "interval_s must be positive");
-        goto release_out;
+        goto r8;
     }
-    const int64_t *slot = in[0].buf, *seqs = in[1].buf, *rtss = in[2].buf, *b1s = in[3].buf,
-                  *frames = in[4].buf, *clocks = in[5].buf, *events = in[6].buf;
-    const double *tss = in[7].buf;
-    const Py_ssize_t slots = si.len / (8 * NI);
-    if (sf.len / (8 * NF) < slots) {
-        PyErr_SetString(PyExc_ValueError, "state_f has fewer rows than state_i");
-        goto release_out;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (slot[i] < 0 || slot[i] >= slots) {
+    const int64_t *slot = b_slot.buf, *frames = b_frame.buf;
+    const unsigned char *heads = b_head.buf;
+    const double *tss = b_ts.buf;
+    const int32_t *clocks = b_clock.buf;
+    const int8_t *events = b_event.buf;
+    for (Py_ssize_t i = 0; i < n; i++) { /* check everything before changing anything */
+        if (slot[i] < 0)
+            continue;
+        if (slot[i] >= slots) {
             PyErr_Format(PyExc_IndexError, "row %zd: stream slot %lld out of range", i, (long long)slot[i]);
-            goto release_out;
+            goto r8;
+        }
+        if (clocks[slot[i] * 128 + (heads[i * 12 + 1] & 0x7F)] < 0) {
+            PyErr_Format(PyExc_ValueError, "row %zd: payload type clock not looked up", i);
+            goto r8;
         }
     }
     double *o = out.buf;
     Py_ssize_t closes = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (slot[i] < 0)
+            continue;
         int64_t *S = (int64_t *)si.buf + slot[i] * NI;
         double *F = (double *)sf.buf + slot[i] * NF;
-        const int64_t seq = seqs[i], rtp_ts = rtss[i], pt = b1s[i] & 0x7F, clock = clocks[i];
-        const int marker = (b1s[i] & 0x80) != 0;
+        const unsigned char *h = heads + i * 12;
+        const int64_t seq = (int64_t)h[2] << 8 | h[3], rtp_ts = be32(h + 4), pt = h[1] & 0x7F;
+        const int64_t clock = clocks[slot[i] * 128 + pt];
+        const int is_event = events[slot[i] * 128 + pt] != 0;
+        const int marker = (h[1] & 0x80) != 0;
         const double ts = tss[i];
         const int64_t frame = frames[i];
         /* RtpAnalyzer._feed */
-        if (events[i])
+        if (is_event)
             S[I_EVENTS] += 1;
-        if (S[I_MAIN_PT] < 0 && pt != PT_CN && pt != PT_CN_OLD && !events[i]) {
+        if (S[I_MAIN_PT] < 0 && pt != PT_CN && pt != PT_CN_OLD && !is_event) {
             S[I_MAIN_PT] = pt;
             if (clock)
                 S[I_CLOCK_RATE] = clock;
@@ -359,15 +479,24 @@ static PyObject *rtp_rows(PyObject *self, PyObject *args) {
         S[I_DUP_HI] = (int64_t)(uint64_t)(mask >> 64);
     }
     result = PyLong_FromSsize_t(closes);
-release_out:
+r8:
     PyBuffer_Release(&out);
-release_sf:
+r7:
+    PyBuffer_Release(&b_event);
+r6:
+    PyBuffer_Release(&b_clock);
+r5:
     PyBuffer_Release(&sf);
-release_si:
+r4:
     PyBuffer_Release(&si);
-release_inputs:
-    for (int k = 0; k < got; k++)
-        PyBuffer_Release(&in[k]);
+r3:
+    PyBuffer_Release(&b_ts);
+r2:
+    PyBuffer_Release(&b_frame);
+r1:
+    PyBuffer_Release(&b_head);
+r0:
+    PyBuffer_Release(&b_slot);
     return result;
 }
 
@@ -478,6 +607,8 @@ static PyMethodDef methods[] = {
     {"pcap_walk", pcap_walk, METH_VARARGS, "Offsets of the complete classic-pcap records from pos."},
     {"pcapng_epb_walk", pcapng_epb_walk, METH_VARARGS, "Offsets of the run of Enhanced Packet Blocks from pos."},
     {"rtp_rows", rtp_rows, METH_VARARGS, "RTP stream statistics over a chunk's rows, grouped by stream."},
+    {"stream_insert", stream_insert, METH_VARARGS, "Add or update a stream key in the stream index."},
+    {"stream_lookup", stream_lookup, METH_VARARGS, "The table row of each row's stream key, or -1."},
     {"udp_fast_lane", udp_fast_lane, METH_VARARGS, "The pipeline's fast lane: plain IPv4/UDP datagrams with RTP-like payloads."},
     {NULL, NULL, 0, NULL},
 };

@@ -170,12 +170,12 @@ def _heuristic_info(pt: int) -> tuple[int, bool, str]:
 class _Flow:
     """Cached classification of one (src, sport, dst, dport)."""
 
-    __slots__ = ("endpoint", "kind", "stale")
+    __slots__ = ("endpoint", "kind", "rows")
 
     def __init__(self, kind: int, endpoint: _Endpoint | None) -> None:
         self.kind = kind  # _SDP_RTP, _SDP_RTCP, _HEURISTIC or _OTHER (never RTP)
         self.endpoint = endpoint
-        self.stale = False  # dropped from the classification cache (the batch path's memo checks it)
+        self.rows: list[int] = []  # state-table rows of streams resolved with this classification
 
 
 _SDP_RTP, _SDP_RTCP, _HEURISTIC, _OTHER = 1, 2, 3, 4
@@ -351,6 +351,7 @@ _STATE_INTS = (*_INT_SLOTS, "dup_lo", "dup_hi")
 _I_TOTAL_NR, _I_MAIN_PT, _I_FIRST_PT = (_STATE_INTS.index(k) for k in ("total_nr", "main_pt", "first_pt"))
 _F_LAST_TS = _FLOAT_SLOTS.index("last_ts")
 _M64 = (1 << 64) - 1
+_UNSET = object()  # a state-table row not classified yet
 if _kernels is not None and (_kernels.INT_FIELDS != _STATE_INTS or _kernels.FLOAT_FIELDS != _FLOAT_SLOTS):
     raise RuntimeError("collectors._kernels was built from another version of the code: reinstall upscope")
 
@@ -361,33 +362,115 @@ class _StateTable:
 
     A stream's numbers live either in its ``_Stream`` attributes (the per-packet path reads and
     writes those) or in a row here (``_Stream.slot`` ≥ 0); ``RtpAnalyzer._push`` / ``_pull``
-    move them, which happens only when a stream switches paths."""
+    move them, which happens only when a stream switches paths.
 
-    __slots__ = ("floats", "free", "ints", "owner")
+    Per row also what the batch path needs to find and feed the stream without Python work per
+    stream: its key as integers (addresses; ports and SSRC) and the classification epoch in
+    which it was resolved (-1: none), whether its flow is heuristic, the endpoint it was
+    classified with (``media``; None: heuristic, ``_UNSET``: none yet) and the clock /
+    telephone-event flag of each payload type on that endpoint (-1: not looked up yet)."""
+
+    __slots__ = ("clock", "epoch", "event", "floats", "flow", "free", "heur", "ints", "key_ps", "key_sd", "media",
+                 "owner")
 
     def __init__(self) -> None:
         self.ints = np.zeros((0, len(_STATE_INTS)), dtype=np.int64)
         self.floats = np.zeros((0, len(_FLOAT_SLOTS)), dtype=np.float64)
+        self.key_sd = np.zeros(0, dtype=np.uint64)
+        self.key_ps = np.zeros(0, dtype=np.uint64)
+        self.epoch = np.zeros(0, dtype=np.int64)
+        self.heur = np.zeros(0, dtype=bool)
+        self.clock = np.zeros((0, 128), dtype=np.int32)
+        self.event = np.zeros((0, 128), dtype=np.int8)
         self.free: list[int] = []
         self.owner: list[_Stream | None] = []
+        self.media: list[object] = []
+        self.flow: list[_Flow | None] = []
 
     def take(self, s: _Stream) -> int:
         if not self.free:
             old = len(self.owner)
-            new = max(64, 2 * old)
-            self.ints = np.concatenate([self.ints, np.zeros((new - old, len(_STATE_INTS)), dtype=np.int64)])
-            self.floats = np.concatenate([self.floats, np.zeros((new - old, len(_FLOAT_SLOTS)))])
-            self.owner.extend([None] * (new - old))
-            self.free = list(range(new - 1, old - 1, -1))
+            grow = max(64, old)
+
+            def more(a: np.ndarray, fill: float) -> np.ndarray:
+                return np.concatenate([a, np.full((grow, *a.shape[1:]), fill, dtype=a.dtype)])
+
+            self.ints, self.floats = more(self.ints, 0), more(self.floats, 0.0)
+            self.key_sd, self.key_ps, self.epoch = more(self.key_sd, 0), more(self.key_ps, 0), more(self.epoch, -1)
+            self.heur, self.clock, self.event = more(self.heur, False), more(self.clock, -1), more(self.event, 0)
+            self.owner.extend([None] * grow)
+            self.media.extend([_UNSET] * grow)
+            self.flow.extend([None] * grow)
+            self.free = list(range(old + grow - 1, old - 1, -1))
         slot = self.free.pop()
         self.owner[slot] = s
+        self.media[slot] = _UNSET
+        self.epoch[slot] = -1
         s.slot = slot
         return slot
 
     def release(self, s: _Stream) -> None:
-        self.owner[s.slot] = None
-        self.free.append(s.slot)
+        slot = s.slot
+        self.owner[slot] = self.flow[slot] = None
+        self.media[slot] = _UNSET
+        self.epoch[slot] = -1
+        self.free.append(slot)
         s.slot = -1
+
+    def resolved(self, slot: int, key_sd: int, key_ps: int, flow: _Flow, epoch: int) -> None:
+        """Row ``slot`` holds the stream of this key, classified as ``flow`` in ``epoch``."""
+        self.key_sd[slot], self.key_ps[slot], self.epoch[slot] = key_sd, key_ps, epoch
+        if self.flow[slot] is not flow:
+            self.flow[slot] = flow
+            flow.rows.append(slot)
+        self.heur[slot] = flow.kind == _HEURISTIC
+        if self.media[slot] is not flow.endpoint:
+            self.media[slot] = flow.endpoint
+            self.clock[slot] = -1
+
+
+    def forget(self, flow: _Flow) -> None:
+        """``flow`` was dropped from the classification cache: its streams' rows are resolved
+        afresh on their next batch (their endpoint may have changed)."""
+        for slot in flow.rows:
+            if self.flow[slot] is flow:
+                self.epoch[slot] = -1
+                self.flow[slot] = None
+        flow.rows.clear()
+
+
+class _StreamIndex:
+    """Stream key (two 64-bit halves) → state-table row, for a whole batch at once: an
+    open-addressing hash table in three arrays (``collectors._kernels.stream_lookup`` /
+    ``stream_insert``). Entries are never removed; a row the index names is trusted only while
+    the table row still holds that key in the current epoch. Rebuilt from the live rows when
+    half full."""
+
+    __slots__ = ("key_ps", "key_sd", "slot", "used")
+
+    def __init__(self, size: int = 1024) -> None:
+        self.key_sd = np.zeros(size, dtype=np.uint64)
+        self.key_ps = np.zeros(size, dtype=np.uint64)
+        self.slot = np.full(size, -1, dtype=np.int64)
+        self.used = 0
+
+    def lookup(self, table: _StateTable, epoch: int, key_sd: np.ndarray, key_ps: np.ndarray) -> np.ndarray:
+        assert _kernels is not None
+        out = np.empty(len(key_sd), dtype=np.int64)
+        _kernels.stream_lookup(self.key_sd, self.key_ps, self.slot, table.key_sd, table.key_ps, table.epoch, epoch,
+                               key_sd, key_ps, out)
+        return out
+
+    def insert(self, table: _StateTable, epoch: int, key_sd: int, key_ps: int, slot: int) -> None:
+        assert _kernels is not None
+        if 2 * (self.used + 1) > len(self.slot):
+            live = np.flatnonzero(table.epoch == epoch)
+            fresh = _StreamIndex(max(1024, 1 << (4 * (len(live) + 1)).bit_length()))
+            for row in live.tolist():
+                fresh.used += _kernels.stream_insert(fresh.key_sd, fresh.key_ps, fresh.slot, int(table.key_sd[row]),
+                                                     int(table.key_ps[row]), row)
+            self.key_sd, self.key_ps, self.slot, self.used = fresh.key_sd, fresh.key_ps, fresh.slot, fresh.used
+        self.used += _kernels.stream_insert(self.key_sd, self.key_ps, self.slot, key_sd, key_ps, slot)
 
 
 class RtpAnalyzer:
@@ -436,9 +519,10 @@ class RtpAnalyzer:
         self._names: dict[int, str] = {}  # IPv4 as integer → dotted quad (batch path)
         self._rtcp = _RtcpCollector()
         self._table = _StateTable()
-        # batch path: (addresses, ports + SSRC) as integers → the stream's flow and stream, while
-        # both still hold (the flow not re-classified, the stream's numbers in the tables)
-        self._memo: dict[tuple[int, int], tuple[_Flow, _Stream]] = {}
+        # bumped whenever a flow's classification is dropped: the batch path trusts its stream
+        # index (``_StreamIndex``) only for rows resolved in the current epoch
+        self._epoch = 0
+        self._index = _StreamIndex()
         self.errors: list[ErrorItem] = []
         self.error_count = 0
 
@@ -470,7 +554,7 @@ class RtpAnalyzer:
             for key in self._flows_by_endpoint.pop(ep, ()):
                 dropped = self._flows.pop(key, None)  # re-classified lazily on its next packet
                 if dropped is not None:
-                    dropped.stale = True
+                    self._table.forget(dropped)
 
     # -- packets -----------------------------------------------------------------------------
     def on_udp(self, pkt: UdpPacket) -> bool:
@@ -667,13 +751,15 @@ class RtpAnalyzer:
         src: np.ndarray, dst: np.ndarray, sport: np.ndarray, dport: np.ndarray, frames: np.ndarray,
         ts: np.ndarray, rows: np.ndarray, slow: Callable[[int], None],
     ) -> list[int]:
-        """The RTP-like ``rows`` of a batch through the kernel; returns the rows of RTCP
-        endpoints (in stream order), for the per-packet path once the RTP is done."""
+        """The RTP-like ``rows`` of a batch through the kernel, in frame order; returns the rows
+        of RTCP endpoints (for the per-packet path once the RTP is done).
+
+        Each row's stream is found in the stream index (``_StreamIndex``); only rows of streams
+        the index does not vouch for (new, re-classified) are resolved in Python, once per
+        stream and batch (``_resolve``)."""
         assert _kernels is not None
         if not rows.size:
             return []
-        words = hdr.view(">u4").astype(np.int64)  # (first 32 bits, timestamp, SSRC)
-        ssrc = words[:, 2]
         # the header checks of ``on_udp_fields`` (version, CSRC list, extension, padding): a row
         # that fails them leaves the streams alone (the per-packet path reports it, if at all)
         b0 = hdr[:, 0].astype(np.int64)
@@ -689,153 +775,158 @@ class RtpAnalyzer:
         if pad.size:
             count = a[off[pad] + plen[pad] - 1].astype(np.int64)
             good[pad] = (count > 0) & (count <= plen[pad] - hlen[pad])
-        pt = b1 & 0x7F
-        # each stream's rows together, in frame order: sorted by a 64-bit hash of the stream key
-        # whose low bits are replaced by the row number, so every sort key is unique and the
-        # (fast, unstable) sort gives the stable order. Groups are cut where the full key
-        # changes; two streams whose hashes agree in the high bits would only interleave as
-        # several groups each, still in frame order.
-        srcdst = ((src << 32) | dst)[rows].astype(np.uint64)
-        pss = ((((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc.astype(np.uint64))[rows]
-        m = len(rows)
+        ssrc = hdr[:, 8:12].copy().view(">u4").reshape(-1).astype(np.uint64)
+        key_sd = ((src << 32) | dst)[rows].astype(np.uint64)
+        key_ps = ((((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc)[rows]
+        table = self._table
+        slot = self._index.lookup(table, self._epoch, key_sd, key_ps) if len(table.owner) else \
+            np.full(len(rows), -1, dtype=np.int64)
+        pt = b1[rows] & 0x7F
+        g = good[rows]
+        known = np.flatnonzero(slot >= 0)
+        if known.size:
+            ks = slot[known]
+            # rows of known streams the per-packet path would not count: malformed headers (an
+            # error item on an announced endpoint) and, on heuristic flows, RTCP's types 72..76
+            heur = table.heur[ks]
+            drop = ~g[known] | (heur & (pt[known] >= 72) & (pt[known] <= 76))
+            if drop.any():
+                for r in rows[known[drop & ~heur & ~g[known]]].tolist():
+                    slow(r)
+                slot[known[drop]] = -2
+        late: list[int] = []
+        if (slot == -1).any():
+            late = self._resolve(np.flatnonzero(slot == -1), rows, key_sd, key_ps, g, pt, slot, slow)
+        self._kernel_run(slot, rows, pt, hdr, frames, ts)
+        return late
+
+    def _resolve(self, unknown: np.ndarray, rows: np.ndarray, key_sd: np.ndarray, key_ps: np.ndarray,
+                 good: np.ndarray, pt: np.ndarray, slot: np.ndarray, slow: Callable[[int], None]) -> list[int]:
+        """Resolve the streams of the ``unknown`` positions (of ``rows``) one by one, in the order
+        of their first row: classify the flow, confirm a heuristic stream packet by packet, start
+        a stream, report malformed rows; then set ``slot`` for the rows the kernel takes (-2 for
+        the others) and enter the stream in the index. Returns the rows of RTCP endpoints, stream
+        by stream in key order (as the per-stream grouping always handed them on)."""
+        table = self._table
+        name = self._name
+        sd, ps = key_sd[unknown], key_ps[unknown]
+        # each stream's positions together, in frame order: sorted by a hash of the key whose low
+        # bits are the position, so every sort key is unique and the fast sort is a stable one
+        m = len(unknown)
         low = np.uint64(max(m.bit_length(), 1))
-        mix = (srcdst * np.uint64(0x9E3779B97F4A7C15)) ^ (pss * np.uint64(0xC2B2AE3D27D4EB4F))
+        mix = (sd * np.uint64(0x9E3779B97F4A7C15)) ^ (ps * np.uint64(0xC2B2AE3D27D4EB4F))
         sub = np.argsort((mix >> low << low) | np.arange(m, dtype=np.uint64))
-        sd, ps = srcdst[sub], pss[sub]
-        order = rows[sub]
+        sd, ps = sd[sub], ps[sub]
         change = np.ones(m, dtype=bool)
         change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
         begin = np.flatnonzero(change)
-        starts = begin.tolist()
-        ends = [*starts[1:], m]
-        good_sorted = good[order]
-        good_count = np.add.reduceat(good_sorted.astype(np.int64), begin).tolist()
-        table = self._table
-        name = self._name
-        memo = self._memo
-        if len(memo) > 4 * len(self._streams) + 4096:
-            memo.clear()  # entries of streams long gone
-        # per kernel group: first sorted position, end, stream, flow kind, endpoint (None: heuristic)
-        g_first: list[int] = []
-        g_end: list[int] = []
-        g_streams: list[_Stream] = []
-        g_heur: list[bool] = []
-        g_eps: list[_Endpoint | None] = []
-        late: list[int] = []
-        for g0, g1, goods, k_sd, k_ps in zip(starts, ends, good_count, sd[begin].tolist(), ps[begin].tolist(),
-                                             strict=True):
-            hit = memo.get((k_sd, k_ps))
-            if hit is not None and not hit[0].stale and hit[1].slot >= 0 and goods == g1 - g0:
-                # the usual case: a known stream, every row a plain RTP header
-                g_first.append(g0)
-                g_end.append(g1)
-                g_streams.append(hit[1])
-                g_heur.append(hit[0].kind == _HEURISTIC)
-                g_eps.append(hit[0].endpoint)
-                continue
+        ends = np.append(begin[1:], m)
+        first_pos = unknown[sub[begin]]
+        rtcp: list[tuple[int, int, list[int]]] = []
+        for k in np.argsort(first_pos).tolist():  # streams in the order of their first row
+            at = unknown[sub[begin[k]:ends[k]]]  # this stream's positions, in frame order
+            k_sd, k_ps = int(sd[begin[k]]), int(ps[begin[k]])
             key = (name(k_sd >> 32), k_ps >> 48, name(k_sd & 0xFFFFFFFF), (k_ps >> 32) & 0xFFFF)
             fl = self._flows.get(key) or self._classify(key)
             kind = fl.kind
+            slot[at] = -2
             if kind == _OTHER:
                 continue  # never RTP: the per-packet path would drop every row
             if kind == _SDP_RTCP:
-                late.extend(order[g0:g1].tolist())
+                rtcp.append((k_sd, k_ps, rows[at].tolist()))
                 continue
             skey = (*key, k_ps & 0xFFFFFFFF)
             s = self._streams.get(skey)
             if s is None and skey in self._idle:
                 s = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
-            i = g0
+            i = 0
+            ok = good[at]
             if s is None:
                 if kind == _HEURISTIC:
                     # a guess is confirmed (or not) packet by packet
-                    while i < g1 and s is None:
-                        slow(int(order[i]))
+                    while i < len(at) and s is None:
+                        slow(int(rows[at[i]]))
                         i += 1
                         s = self._streams.get(skey)
                     if s is None:
                         continue
-                elif goods:
+                elif ok.any():
                     s = self._streams[skey] = _Stream(*skey, fl.endpoint, "sdp")
                     table.take(s)
                     table.ints[s.slot] = 0
                     table.ints[s.slot, _I_MAIN_PT] = -1
                     table.floats[s.slot] = 0.0
-            if kind != _HEURISTIC and goods < g1 - g0:
-                for r in order[i:g1][~good_sorted[i:g1]].tolist():
+            rest, ok = at[i:], ok[i:]
+            if kind != _HEURISTIC and not ok.all():
+                for r in rows[rest[~ok]].tolist():
                     slow(r)  # malformed on an announced endpoint: an error item, nothing else
-            if s is None or i == g1:
+            if s is None or not rest.size:
                 continue
             if s.slot < 0:
                 self._push(s)
-            memo[(k_sd, k_ps)] = (fl, s)
-            g_first.append(i)
-            g_end.append(g1)
-            g_streams.append(s)
-            g_heur.append(kind == _HEURISTIC)
-            g_eps.append(fl.endpoint)
-        if g_streams:
-            self._kernel_run(g_first, g_end, g_streams, g_heur, g_eps, order, good_sorted, pt, b1, words,
-                             frames, ts)
-        return late
+            table.resolved(s.slot, k_sd, k_ps, fl, self._epoch)
+            self._index.insert(table, self._epoch, k_sd, k_ps, s.slot)
+            if kind == _HEURISTIC:
+                # heuristic flows ignore RTCP's payload types 72..76 (the per-packet path drops them)
+                ok &= (pt[rest] < 72) | (pt[rest] > 76)
+            slot[rest[ok]] = s.slot
+        rtcp.sort()
+        return [r for _sd, _ps, rs in rtcp for r in rs]
 
-    def _kernel_run(
-        self, g_first: list[int], g_end: list[int], streams: list[_Stream], heur: list[bool],
-        eps: list[_Endpoint | None], order: np.ndarray, good_sorted: np.ndarray, pt: np.ndarray,
-        b1: np.ndarray, words: np.ndarray, frames: np.ndarray, ts: np.ndarray,
-    ) -> None:
-        """Run the kernel over the groups' rows, then what only Python does: codec names, the
-        SSRC clock table for RTCP, and the MOS of closed intervals."""
+    def _kernel_run(self, slot: np.ndarray, rows: np.ndarray, pt: np.ndarray, hdr: np.ndarray, frames: np.ndarray,
+                    ts: np.ndarray) -> None:
+        """Run the kernel over the positions with a table row (``slot`` ≥ 0), in frame order,
+        then what only Python does: codec names, the SSRC clock table for RTCP, and the MOS of
+        closed intervals."""
         assert _kernels is not None
         table = self._table
-        first = np.asarray(g_first, dtype=np.int64)
-        lens = np.asarray(g_end, dtype=np.int64) - first
-        spread = np.repeat(np.arange(len(first)), lens)  # group of each position, run by run
-        pos = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens) \
-            + np.repeat(first, lens)
-        rows = order[pos]
-        p = pt[rows]
-        take = good_sorted[pos]
-        is_heur = np.asarray(heur, dtype=bool)
-        if is_heur.any():
-            # heuristic flows ignore RTCP's payload types 72..76 (the per-packet path drops them)
-            take &= ~(is_heur[spread] & (p >= 72) & (p <= 76))
-        if not take.all():
-            rows, p, spread = rows[take], p[take], spread[take]
-        slots = np.asarray([s.slot for s in streams], dtype=np.int64)
-        # clock and telephone-event flag of each row's payload type on its stream's endpoint
-        code = spread * 128 + p
-        uniq, inverse = np.unique(code, return_inverse=True)
-        infos = [self._info(eps[u >> 7], u & 127) for u in uniq.tolist()]
-        clock = np.asarray([i[0] for i in infos], dtype=np.int64)[inverse]
-        event = np.asarray([i[1] for i in infos], dtype=np.int64)[inverse]
-        main_before = table.ints[slots, _I_MAIN_PT].tolist()
-        new_before = (table.ints[slots, _I_TOTAL_NR] == 0).tolist()
-        codec_before = [s.codec for s in streams]
+        fed = np.flatnonzero(slot >= 0)
+        if not fed.size:
+            return
+        # clock and telephone-event flag of each payload type on its stream's endpoint, looked
+        # up once per stream and type
+        code = slot[fed] * 128 + pt[fed]
+        clocks, events = table.clock.reshape(-1), table.event.reshape(-1)
+        missing = np.flatnonzero(clocks[code] < 0)
+        if missing.size:
+            for c in np.unique(code[missing]).tolist():
+                media = table.media[c >> 7]
+                assert media is None or isinstance(media, _Endpoint)
+                clk, is_event, _codec = self._info(media, c & 127)
+                clocks[c], events[c] = clk, is_event
+        touched = np.zeros(len(table.owner), dtype=bool)
+        touched[slot[fed]] = True
+        streams = np.flatnonzero(touched)
+        main_before = table.ints[:, _I_MAIN_PT].copy()
+        new = streams[table.ints[streams, _I_TOTAL_NR] == 0]
         out = np.empty((len(rows), _kernels.CLOSE_COLS))
-        closes = _kernels.rtp_rows(slots[spread], words[rows, 0] & 0xFFFF, words[rows, 1], b1[rows], frames[rows],
-                                   clock, event, ts[rows], table.ints, table.floats, self.interval_s, out)
-        owner = table.owner
-        group_of_slot = {slot: k for k, slot in enumerate(slots.tolist())}
-        for slot, _row, start, packets, exp, jsum, jn, jmax, main in out[:closes].tolist():
-            k = group_of_slot[int(slot)]
-            s = owner[int(slot)]
+        closes = _kernels.rtp_rows(slot, np.ascontiguousarray(hdr[rows]), frames[rows], ts[rows], table.clock,
+                                   table.event, table.ints, table.floats, self.interval_s, out)
+        owner, media_of = table.owner, table.media
+        for row, _at, start, packets, exp, jsum, jn, jmax, main in out[:closes].tolist():
+            k = int(row)
+            s = owner[k]
             assert s is not None
+            media = media_of[k]
+            assert media is None or isinstance(media, _Endpoint)
             if main >= 0 and main_before[k] < 0:
-                codec = self._info(eps[k], int(main))[2]  # main type set in this batch
-            elif main < 0 and not codec_before[k]:
-                codec = self._info(eps[k], int(table.ints[s.slot, _I_FIRST_PT]))[2]
+                codec = self._info(media, int(main))[2]  # main type set in this batch
+            elif main < 0 and not s.codec:
+                codec = self._info(media, int(table.ints[k, _I_FIRST_PT]))[2]
             else:
-                codec = codec_before[k]
+                codec = s.codec
             self._store_interval(s, codec, start, int(packets), int(exp), jsum, int(jn), jmax)
-        main_after = table.ints[slots, _I_MAIN_PT].tolist()
-        for k, s in enumerate(streams):
-            if main_after[k] >= 0 and main_before[k] < 0:
-                clk, _event, s.codec = self._info(eps[k], main_after[k])
-                if clk:
-                    self._ssrc_clock[s.ssrc] = clk
-            elif new_before[k] and not s.codec:
-                s.codec = self._info(eps[k], int(table.ints[s.slot, _I_FIRST_PT]))[2]
+        for k in streams[(table.ints[streams, _I_MAIN_PT] >= 0) & (main_before[streams] < 0)].tolist():
+            s, media = owner[k], media_of[k]
+            assert s is not None and (media is None or isinstance(media, _Endpoint))
+            clk, _event, s.codec = self._info(media, int(table.ints[k, _I_MAIN_PT]))
+            if clk:
+                self._ssrc_clock[s.ssrc] = clk
+        for k in new.tolist():
+            s, media = owner[k], media_of[k]
+            assert s is not None and (media is None or isinstance(media, _Endpoint))
+            if not s.codec:
+                s.codec = self._info(media, int(table.ints[k, _I_FIRST_PT]))[2]
 
     @staticmethod
     def _info(endpoint: _Endpoint | None, pt: int) -> tuple[int, bool, str]:
@@ -882,7 +973,7 @@ class RtpAnalyzer:
                 fkey = key[:4]
                 dropped = self._flows.pop(fkey, None)
                 if dropped is not None:  # re-classified if it comes back
-                    dropped.stale = True
+                    self._table.forget(dropped)
                     for ep in (fkey[:2], fkey[2:]):
                         keys = self._flows_by_endpoint.get(ep)
                         if keys is not None:
@@ -916,9 +1007,8 @@ class RtpAnalyzer:
         if len(self._flows) >= _MAX_FLOW_CACHE:
             # a cache, not state: classification is a pure function of the announced endpoints,
             # so dropping it only costs re-classification (bounds memory on port-scan captures)
-            for dropped in self._flows.values():
-                dropped.stale = True
             self._flows.clear()
+            self._epoch += 1
             self._flows_by_endpoint.clear()
         self._flows[key] = flow
         by_ep = self._flows_by_endpoint
@@ -1097,7 +1187,7 @@ class RtpAnalyzer:
         streams, idle = self._streams, self._idle
         if release:
             self._streams, self._idle = {}, {}
-            self._memo.clear()
+            self._epoch += 1
             self._flows.clear()
             self._flows_by_endpoint.clear()
         for key in list(streams):
