@@ -35,6 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 UPSCOPE = Path(sys.executable).parent / "upscope"
 TOL_MS = 0.01
+PACKAGES = ("core", "collectors", "traces", "dashboard")
 
 _STREAM = re.compile(
     r"^\s*[\d.]+\s+[\d.]+\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)\s+(?P<ssrc>0x[0-9A-Fa-f]+)"
@@ -169,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/upscope-bench"))
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    # measured with the bytecode compiled, as an installed package has it (a shell with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile the edited modules on every run)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(HERE.parent / d) for d in PACKAGES)],
+                   check=True, capture_output=True)
     captures = {}
     for profile in args.profiles.split(","):
         path = args.workdir / f"bench-{profile}-{args.packets}.pcap"
