@@ -54,8 +54,10 @@ from core.analysis import (
     ErrorItem,
     FlowInfo,
     RtpStreamStats,
+    SdpMedia,
 )
 from core.errors import UpscopeError
+from core.one_way import StreamIndex, judge_call
 
 try:
     from collectors import _kernels
@@ -560,13 +562,16 @@ class Pipeline:
             return out
         for item in reader.errors:
             self.errors.add(item)
+        if reader.error_count > len(reader.errors):
+            self.errors.counts["malformed"] += reader.error_count - len(reader.errors)
         damaged = any(e.kind in ("malformed", "truncated") for e in reader.errors)
-        out = SourceOutcome(str(path), "trace", reader.messages > 0, damaged,
-                            reader.errors[0].message if reader.errors else None)
-        self.outcomes.append(out)
+        message = reader.errors[0].message if reader.errors else None
         if reader.messages == 0:
-            self.errors.add(ErrorItem("file", "trace", f"{path.name}: no SIP message blocks found",
-                                      source=path.name))
+            # Nothing usable: the one line the user gets must say so (and why, when known).
+            message = f"{path.name}: no SIP message blocks found" + (f"; {message}" if message else "")
+            self.errors.add(ErrorItem("file", "trace", message, source=path.name))
+        out = SourceOutcome(str(path), "trace", reader.messages > 0, damaged, message)
+        self.outcomes.append(out)
         return out
 
     def add_trace_messages(self, messages: Iterable[Any]) -> None:
@@ -722,7 +727,7 @@ def _announced_call(announcements: list[tuple[float, str]] | None, first_ts: flo
 
 def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
               media: dict[str, Any]) -> tuple[tuple[RtpStreamStats, ...], tuple[CallInfo, ...]]:
-    """Join RTP streams to calls by SDP-announced destination and flag one-way audio.
+    """Join RTP streams to calls by SDP-announced destination and judge one-way audio.
 
     ``media`` maps Call-ID → announced endpoints (objects with ``addr``, ``port``, ``ts``,
     ``sender``, ``direction``). The call whose SDP named the stream's destination address:port
@@ -745,21 +750,29 @@ def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
         out_streams.append(s)
         if cid is not None:
             members.setdefault(cid, []).append(i)
-    out_calls = []
-    for c in calls:
-        idx = tuple(members.get(c.call_id, ()))
-        one_way = False
-        audio = [e for e in media.get(c.call_id, ()) if getattr(e, "media", "audio") == "audio"]
-        sides: dict[str, set[tuple[str, int]]] = {}
-        for e in audio:
-            sides.setdefault(e.sender, set()).add((e.addr, e.port))
-        # Hold (sendonly/recvonly/inactive) legitimately silences one side: never flag it.
-        if c.answered and len(sides) >= 2 and all(e.direction == "sendrecv" for e in audio):
-            heard = {(out_streams[i].dst, out_streams[i].dst_port) for i in idx if out_streams[i].packets}
-            receiving = [side for side, dests in sides.items() if dests & heard]
-            one_way = 0 < len(receiving) < len(sides)
-        out_calls.append(dataclasses.replace(c, streams=idx, one_way_audio=one_way))
+    announced = [dataclasses.replace(c, streams=tuple(members.get(c.call_id, ())),
+                                     media=_sdp_media(media.get(c.call_id, ()))) for c in calls]
+    announced = [_open_call_duration(c, [out_streams[i] for i in c.streams]) for c in announced]
+    index = StreamIndex(out_streams)
+    out_calls = [dataclasses.replace(c, one_way_audio=judge_call(c, out_streams, index=index) is not None)
+                 for c in announced]
     return tuple(out_streams), tuple(out_calls)
+
+
+def _sdp_media(endpoints: Iterable[Any]) -> tuple[SdpMedia, ...]:
+    return tuple(SdpMedia(e.sender, e.addr, e.port, getattr(e, "media", "audio"), e.direction, e.ts,
+                          getattr(e, "frame", 0)) for e in endpoints)
+
+
+def _open_call_duration(c: CallInfo, streams: list[RtpStreamStats]) -> CallInfo:
+    """An answered call still up at the end runs to its last packet, its RTP included: its SIP
+    alone ends with the ACK, a few milliseconds after the 200 OK."""
+    if c.state != "answered-open" or c.answer_ts is None:
+        return c
+    last = max((s.last_ts for s in streams if s.last_ts >= c.answer_ts), default=None)
+    if last is None or c.duration_s is None or last - c.answer_ts <= c.duration_s:
+        return c
+    return dataclasses.replace(c, duration_s=round(last - c.answer_ts, 6))
 
 
 def analyze(paths: Iterable[Path], progress: Callable[[int], None] | None = None,

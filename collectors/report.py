@@ -18,7 +18,7 @@ from typing import Any
 
 from core.analysis import AnalysisResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -243,7 +243,7 @@ def to_html(doc: dict[str, Any]) -> str:
         "kind", "client", "peer", "count", "answered", "failures", "mean_rtt_ms", "max_rtt_ms"]))
     parts.append("<h2>RTP streams</h2>" + _table(doc["rtp_streams"], [
         "src", "src_port", "dst", "dst_port", "ssrc", "codec", "packets", "lost", "loss_pct",
-        "max_delta_ms", "mean_jitter_ms", "max_jitter_ms", "mos", "call_id"]))
+        "max_delta_ms", "mean_jitter_ms", "max_jitter_ms", "mos", "mos_note", "call_id"]))
     parts.append("<h2>TLS flows</h2>" + _table(doc["tls_flows"], [
         "client", "server", "server_port", "handshake", "version", "sni", "alerts", "reset_by",
         "cert_valid_at_capture"]))

@@ -87,6 +87,27 @@ class RtpStreamStats:
     detected_by: str = "sdp"  # "sdp" | "heuristic"
     events: int = 0  # RFC 4733 telephone-event packets
     intervals: tuple[StreamInterval, ...] = ()
+    mos_note: str | None = None  # why ``mos`` is None (no E-model value for the codec, …)
+
+
+@dataclass(frozen=True, slots=True)
+class SdpMedia:
+    """One media line a call's SDP announced: ``sender`` (the address that sent the SDP) receives
+    that media at ``addr``:``port``."""
+
+    sender: str
+    addr: str
+    port: int
+    media: str  # "audio" | "video" | "image" | …
+    direction: str  # "sendrecv" | "sendonly" | "recvonly" | "inactive" (RFC 3264 §5.1)
+    ts: float
+    frame: int = 0
+
+
+#: ``CallInfo.state`` of calls that had not ended when the analysed span did: not yet answered
+#: (``in-progress``, ``ringing``) or answered with no BYE or CANCEL yet (``answered-open``, still
+#: up at the end of the capture; its duration runs to its last packet).
+CALL_OPEN_STATES = frozenset({"in-progress", "ringing", "answered-open"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +128,18 @@ class CallInfo:
     pdd_ms: float | None  # INVITE → first 180/183 (or final) (RFC 6076 SRD)
     answer_ts: float | None
     end_ts: float | None
-    duration_s: float | None  # 200 OK → BYE (or last packet of the call)
+    duration_s: float | None  # 200 OK → BYE; an open call: → its last packet (SIP or its RTP)
     cancelled: bool
     hangup_by: str | None  # "caller" | "callee" | None
     reason_header: str | None  # Reason: Q.850;cause=… as sent
     q850_cause: int | None
     retransmissions: int
-    state: str  # "answered" | "failed" | "cancelled" | "in-progress" | "ringing"
+    state: str  # "answered" | "answered-open" | "failed" | "cancelled" | "in-progress" | "ringing"
     messages: int
     frames: tuple[int, ...] = ()
     streams: tuple[int, ...] = ()  # indexes into AnalysisResult.rtp_streams
-    one_way_audio: bool = False
+    one_way_audio: bool = False  # ``core.one_way.judge_call`` with its default thresholds
+    media: tuple[SdpMedia, ...] = ()  # what the call's SDP offers and answers announced, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ endpoints into that list; ``check_firewall`` gives each flow one verdict from th
 - TCP: a SYN with no SYN-ACK, an ICMP unreachable or a reset is *blocked*; a SYN-ACK or a
   completed TLS handshake is *working*; probes decide when the capture saw nothing.
 - STUN: a request with a response is *working*, requests without any response are *blocked*.
-- RTP: streams out and in (paired by address/port) are *working*; out but never in is *one-way*.
+- RTP: streams out and in are *working*; a call or stream whose RTP reached one side only
+  (``core.one_way``, the judgement behind the one-way audio finding) makes the inbound path *one-way*.
 - Nothing seen at all is *not observed* — never a guess.
 
 When a flow both worked and failed, the latest observation decides if the failure came after the
@@ -22,6 +23,9 @@ hands in the analysis, the probe results and (optionally) the text of a GCP ``cl
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib.resources
 import ipaddress
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -33,6 +37,7 @@ from typing import Any
 from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
 from core.errors import ConfigError
 from core.findings import Evidence
+from core.one_way import OneWayMedia, OneWayThresholds, judge_media
 from core.probes import ProbeResult
 
 # Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
@@ -66,6 +71,8 @@ class Endpoints:
     #: Ports that stand for the OSBiz's inbound HTTPS (WBM); 443 on a real site, the lab may
     #: emulate it on another port.
     osbiz_https_ports: tuple[int, ...] = (443,)
+    #: The connector is known (a site file's, or one the user named) rather than the default.
+    connector_named: bool = False
 
     def is_osbiz(self, address: str) -> bool:
         return address in self.osbiz
@@ -104,6 +111,7 @@ def endpoints_from_site(site: Any) -> Endpoints:
         rest=_host_port(_get(ep, "rest"), SEED_REST),
         stun=_host_port(_get(ep, "stun"), SEED_STUN),
         media_ports=(int(first or SEED_MEDIA_PORTS[0]), int(last or SEED_MEDIA_PORTS[1])),
+        connector_named=True,
     )
 
 
@@ -117,13 +125,24 @@ class GcpRanges:
     scope: str
     sync_token: str
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    creation_time: str = ""
+    source: str = "cloud.json"
 
     def contains(self, address: str) -> bool:
+        """In one of the prefixes. A private, loopback, link-local or otherwise non-global address
+        (RFC 1918, RFC 4193, RFC 3927, RFC 6598, …) never is, whatever a ranges file says."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if not ip.is_global:
+            return False
         return any(ip.version == n.version and ip in n for n in self.networks)
+
+    @property
+    def created(self) -> str:
+        """When the ranges were published, as far as the file says (its ``creationTime``)."""
+        return self.creation_time[:10] if self.creation_time else "unknown date"
 
 
 def load_gcp_ranges(text: str, scope: str = GCP_SCOPE, source: str = "cloud.json") -> GcpRanges:
@@ -154,7 +173,21 @@ def load_gcp_ranges(text: str, scope: str = GCP_SCOPE, source: str = "cloud.json
     if not networks:
         raise ConfigError(f"no prefixes with scope {scope!r}", path="prefixes", file=source)
     token = doc.get("syncToken")
-    return GcpRanges(scope=scope, sync_token=str(token) if token is not None else "", networks=tuple(networks))
+    created = doc.get("creationTime")
+    return GcpRanges(scope=scope, sync_token=str(token) if token is not None else "", networks=tuple(networks),
+                     creation_time=str(created)[:40] if isinstance(created, str) else "", source=source)
+
+
+#: The europe-west3 prefixes shipped with upscope (package data): a dated copy of Google's
+#: cloud.json (creationTime in the file); a current copy passed with --gcp-ranges replaces it.
+DEFAULT_GCP_FILE = "gcp_europe_west3.json"
+
+
+@functools.lru_cache(maxsize=1)
+def default_gcp_ranges() -> GcpRanges:
+    """The shipped europe-west3 ranges (read once from the package)."""
+    text = importlib.resources.files("core").joinpath(DEFAULT_GCP_FILE).read_text(encoding="utf-8")
+    return load_gcp_ranges(text, source=f"built-in {DEFAULT_GCP_FILE}")
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -269,7 +302,12 @@ def _tcp_obs(
             if t.server != host or t.server_port != port:
                 continue
             where = f"TLS {t.client}:{t.client_port} → {t.server}:{t.server_port}"
-            if t.syn_answered is False:
+            if t.syn_answered is False and t.reset_by == "server":
+                # RST/ACK to the SYN: nothing listens there, or a firewall rejects — refused is blocked.
+                obs.block("connection refused (SYN answered by RST)",
+                          Evidence(f"{where}: SYN answered by RST", packets=(t.first_frame,), timestamp=t.first_ts),
+                          t.last_ts)
+            elif t.syn_answered is False:
                 obs.block("TCP SYN unanswered", Evidence(f"{where}: SYN unanswered", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
             elif t.handshake == "ok":
                 obs.work(Evidence(f"{where}: TLS handshake completed ({t.version or 'TLS'})", packets=(t.first_frame,), timestamp=t.first_ts), t.last_ts)
@@ -346,7 +384,8 @@ def _tcp_flow_evidence(obs: _Obs, f: FlowInfo, flows: Sequence[FlowInfo]) -> Non
         reset = any(r.proto == "tcp" and r.src == f.dst and r.dst == f.src and r.rst and not r.syn_ack
                     and r.packets == r.rst for r in flows)
         if reset:
-            obs.block("connection reset", Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts), f.last_ts)
+            obs.block("connection refused (SYN answered by RST)",
+                      Evidence(f"{where}: {f.syn} SYN answered by RST", packets=frames, timestamp=f.first_ts), f.last_ts)
         else:
             obs.block("TCP SYN unanswered", Evidence(f"{where}: {f.syn} SYN, no SYN-ACK", packets=frames, timestamp=f.first_ts), f.last_ts)
 
@@ -423,18 +462,41 @@ class MediaDirections:
     unpaired_egress: tuple[RtpStreamStats, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CloudPeers:
+    """Which media peers are "the cloud": an address in the GCP ranges (never a private or other
+    non-global one), or an endpoint the site file (or the user) names — the lab's connector on
+    127.0.0.1 is the cloud for the lab's site."""
+
+    gcp: GcpRanges
+    named: frozenset[str] = frozenset()
+
+    def has(self, address: str) -> bool:
+        return address in self.named or self.gcp.contains(address)
+
+    def describe(self) -> str:
+        where = f"GCP {self.gcp.scope} ranges ({self.gcp.source} of {self.gcp.created})"
+        return where + (" or the site's connector/STUN" if self.named else "")
+
+
+def cloud_peers(ep: Endpoints, gcp: GcpRanges | None) -> CloudPeers:
+    named = frozenset({ep.connector[0], ep.stun[0]}) if ep.connector_named else frozenset()
+    return CloudPeers(gcp if gcp is not None else default_gcp_ranges(), named)
+
+
 def _in_range(port: int, rng: tuple[int, int]) -> bool:
     return rng[0] <= port <= rng[1]
 
 
-def split_media(streams: Sequence[RtpStreamStats], ep: Endpoints) -> MediaDirections:
-    """Classify RTP streams as egress (OSBiz → cloud) or ingress (cloud → OSBiz).
+def split_media(streams: Sequence[RtpStreamStats], ep: Endpoints, cloud: CloudPeers | None = None) -> MediaDirections:
+    """Classify RTP streams as egress (OSBiz → peer) or ingress (peer → OSBiz).
 
-    With distinct addresses the OSBiz address decides. When both ends share one address (a capture
-    on loopback, or no site file) a stream whose reverse (same two address:port ends swapped) exists
-    is a pair: the one with the OSBiz media port as source is egress. A stream without a reverse is
-    counted as egress: at the OSBiz we always see what it sends, so a lone stream is media that
-    never came back.
+    With distinct addresses the OSBiz address decides; without it (no site file) the cloud does:
+    a stream to a cloud peer from elsewhere goes out. When both ends share one address (a capture
+    on loopback) a stream whose reverse (same two address:port ends swapped) exists is a pair: the
+    one with the OSBiz media port as source is egress. A stream without a reverse is counted as
+    egress: at the OSBiz we always see what it sends, so a lone stream is media that never came
+    back.
     """
     keys = {(s.src, s.src_port, s.dst, s.dst_port) for s in streams}
     egress: list[RtpStreamStats] = []
@@ -443,8 +505,11 @@ def split_media(streams: Sequence[RtpStreamStats], ep: Endpoints) -> MediaDirect
     for s in streams:
         paired = (s.dst, s.dst_port, s.src, s.src_port) in keys
         src_is, dst_is = ep.is_osbiz(s.src), ep.is_osbiz(s.dst)
+        to_cloud, from_cloud = (cloud.has(s.dst), cloud.has(s.src)) if cloud is not None else (False, False)
         if src_is != dst_is:
             out = src_is
+        elif to_cloud != from_cloud:
+            out = to_cloud
         elif paired:
             # Same address both ends: the lower (src, port) of the pair is called egress so the two
             # directions are split deterministically; by port range when that disambiguates.
@@ -470,8 +535,10 @@ def check_firewall(
     analysis: AnalysisResult | None,
     probes: Sequence[ProbeResult] = (),
     gcp: GcpRanges | None = None,
+    one_way: OneWayThresholds = OneWayThresholds(),
 ) -> tuple[FlowVerdict, ...]:
-    """One verdict per expected flow of DOMAIN §7, in the seed's table order."""
+    """One verdict per expected flow of DOMAIN §7, in the seed's table order; ``one_way`` are the
+    thresholds of the one-way audio judgement (the diagnosis passes its own)."""
     osbiz = " / ".join(ep.osbiz) or "OSBiz"
     out: list[FlowVerdict] = []
     ch, cp = ep.connector
@@ -483,52 +550,81 @@ def check_firewall(
     sh, sp = ep.stun
     out.append(_verdict("stun-udp", "STUN/TURN", "udp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "udp")))
     out.append(_verdict("stun-tcp", "STUN/TURN", "tcp", osbiz, f"{sh}:{sp}", _stun_obs(analysis, probes, sh, sp, "tcp")))
-    out.extend(_media_verdicts(ep, analysis, gcp, osbiz))
+    out.extend(_media_verdicts(ep, analysis, gcp, osbiz, one_way))
     out.append(_inbound_443(ep, analysis, probes, osbiz))
     return tuple(out)
 
 
-def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRanges | None, osbiz: str) -> list[FlowVerdict]:
+def _far_ends(s: RtpStreamStats, ep: Endpoints) -> tuple[str, ...]:
+    """The stream's end that is not the OSBiz; both ends when the OSBiz address is not known."""
+    if ep.is_osbiz(s.src):
+        return (s.dst,)
+    if ep.is_osbiz(s.dst):
+        return (s.src,)
+    return (s.src, s.dst)
+
+
+def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRanges | None, osbiz: str,
+                    thresholds: OneWayThresholds) -> list[FlowVerdict]:
+    """RTP out and in, with the cloud only: streams with any other peer (a LAN phone, another
+    ITSP) are listed as "not the cloud" and judge neither flow."""
     streams = analysis.rtp_streams if analysis is not None else ()
-    media = split_media(streams, ep)
+    cloud = cloud_peers(ep, gcp)
+    media = split_media(streams, ep, cloud)
+    out = [s for s in media.egress if cloud.has(s.dst)]
+    back = [s for s in media.ingress if cloud.has(s.src)]
+    others = sorted({a for s in streams if not (cloud.has(s.src) or cloud.has(s.dst)) for a in _far_ends(s, ep)})
     rng = f"UDP {ep.media_ports[0]}–{ep.media_ports[1]}"
     notes: list[str] = []
-    if gcp is not None:
-        peers = sorted({s.dst for s in media.egress} | {s.src for s in media.ingress})
-        foreign = [p for p in peers if not gcp.contains(p)]
-        if foreign:
-            notes.append(f"RTP peers outside the GCP {gcp.scope} ranges: {', '.join(foreign)}")
-        elif peers:
-            notes.append(f"all RTP peers are in the GCP {gcp.scope} ranges")
-    egress_obs = _Obs(working=[_stream_evidence(s) for s in media.egress])
-    ingress_obs = _Obs(working=[_stream_evidence(s) for s in media.ingress])
-    egress = _verdict("rtp-egress", "RTP from the OSBiz media ports to the cloud", "udp", osbiz,
-                      f"GCP {GCP_SCOPE} {rng}", egress_obs, notes, f"{len(media.egress)} RTP stream(s) out")
-    ingress = _verdict("rtp-ingress", "RTP from the cloud to the OSBiz media ports", "udp",
-                       f"GCP {GCP_SCOPE}", f"{osbiz} {rng}", ingress_obs, notes, f"{len(media.ingress)} RTP stream(s) in")
-    if media.unpaired_egress:
-        # Media went out and nothing came back on those ports: the inbound path is one-way.
-        ev = tuple(_stream_evidence(s) for s in media.unpaired_egress)
-        reason = f"{len(media.unpaired_egress)} RTP stream(s) out with no stream back"
-        ingress = FlowVerdict(ingress.flow, ingress.description, "udp", ingress.source, ingress.destination,
-                              Verdict.ONE_WAY, False, reason, ev + ingress.evidence, ingress.notes)
+    if others:
+        shown = ", ".join(others[:8]) + (f" … and {len(others) - 8} more" if len(others) > 8 else "")
+        notes.append(f"not the cloud — outside the {cloud.describe()}: {shown}")
+    elif out or back:
+        notes.append(f"all RTP peers are in the {cloud.describe()}")
+    where = f"GCP {cloud.gcp.scope}" + (" / the site's endpoints" if cloud.named else "")
+    egress = _verdict("rtp-egress", "RTP from the OSBiz media ports to the cloud", "udp", osbiz, f"{where} {rng}",
+                      _Obs(working=[_stream_evidence(s) for s in out]), notes, f"{len(out)} RTP stream(s) out")
+    ingress = _verdict("rtp-ingress", "RTP from the cloud to the OSBiz media ports", "udp", where, f"{osbiz} {rng}",
+                       _Obs(working=[_stream_evidence(s) for s in back]), notes, f"{len(back)} RTP stream(s) in")
+    if others and not out and not back:
+        reason = f"no RTP with the cloud; {len(streams)} RTP stream(s) with other peers"
+        egress = dataclasses.replace(egress, reason=reason)
+        ingress = dataclasses.replace(ingress, reason=reason)
+    judged = judge_media(analysis.calls, streams, thresholds) if analysis is not None else OneWayMedia()
+    # The same verdict as the media.one-way-audio finding, for the calls and streams with the cloud.
+    calls = [v for v in judged.calls if any(cloud.has(x.src) or cloud.has(x.dst) for x in v.streams)]
+    loose = [x for x in judged.loose if cloud.has(x.src) or cloud.has(x.dst)]
+    if calls or loose:
+        one_way = OneWayMedia(tuple(calls), tuple(loose))
+        ev = tuple(_stream_evidence(x) for x in one_way.streams())
+        parts = [f"{len(calls)} call(s) with RTP one way only"] if calls else []
+        parts += [f"{len(loose)} RTP stream(s) of no call with no stream back"] if loose else []
+        ingress = dataclasses.replace(ingress, verdict=Verdict.ONE_WAY, ok=False, reason="; ".join(parts),
+                                      evidence=ev + ingress.evidence)
     return [egress, ingress]
 
 
 def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
-    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open."""
-    obs = _Obs()
+    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open.
+
+    Unlike a flow that must work, no later failure closes it again: a SYN-ACK (or a probe that
+    connected) proves the port open, whatever became of the connection after — a client leaving
+    before the ServerHello, a reset, a failed handshake."""
+    answered: list[Evidence] = []
+    refused: list[Evidence] = []
     # The REST endpoint itself is not the OSBiz (both can be one address in a lab or a test).
     targets = {(a, p) for a in ep.osbiz for p in ep.osbiz_https_ports} - {ep.rest}
     for host, port in sorted(targets):
         sub = _tcp_obs(analysis, probes, host, port)
-        for ev in sub.working:
-            obs.work(ev, sub.last_working)
-        for ev in sub.blocked:
-            obs.block("closed (no answer or reset)", ev, sub.last_blocked)
+        answered += sub.working
+        refused += sub.blocked
     ports = ",".join(str(p) for p in ep.osbiz_https_ports)
-    v = _verdict("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}", obs)
-    ok = v.verdict is not Verdict.WORKING
-    reason = "answered: port 443 is open" if not ok else v.reason
-    return FlowVerdict(v.flow, v.description, v.proto, v.source, v.destination, v.verdict, ok, reason,
-                       v.evidence, v.notes, must_be_closed=True)
+    head = ("inbound-443", "inbound HTTPS to the OSBiz (must stay closed)", "tcp", "anything", f"{osbiz}:{ports}")
+    if answered:
+        notes = ("also seen: connections that failed or were reset after the answer",) if refused else ()
+        return FlowVerdict(*head, Verdict.WORKING, False, "answered: port 443 is open", tuple(answered + refused),
+                           notes, must_be_closed=True)
+    if refused:
+        return FlowVerdict(*head, Verdict.BLOCKED, True, "closed (no answer or reset)", tuple(refused),
+                           must_be_closed=True)
+    return FlowVerdict(*head, Verdict.NOT_OBSERVED, True, "no packets or probes for this flow", must_be_closed=True)

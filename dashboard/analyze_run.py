@@ -17,7 +17,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ from core.errors import UpscopeError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from core.site import Site  # pydantic: only loaded with --site
 
 PROGRESS_MIN_BYTES = 20 << 20  # smaller inputs finish before a bar would be readable
 
@@ -72,7 +73,7 @@ def _progress(total: int, show: bool) -> Iterator[tuple[Callable[[int], None], C
 
 
 def _run(files: list[Path], keylog: Path | None, show_progress: bool,
-         site: Any = None) -> tuple[AnalysisResult, Any]:
+         site: Any = None, connector: tuple[str, int] | None = None) -> tuple[AnalysisResult, Any]:
     pipe = Pipeline()
     total = sum(p.stat().st_size for p in files if p.is_file())
     with _progress(total, show_progress) as (advance, describe):
@@ -83,17 +84,19 @@ def _run(files: list[Path], keylog: Path | None, show_progress: bool,
             else:
                 pipe.add_capture(path, advance)
             if keylog is not None and path.is_file() and not looks_like_trace_log(path):
-                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site))
+                feed_decrypted_sip(pipe, path, keylog, _site_tls_ports(site) + ((connector[1],) if connector else ()))
     return pipe.finish(), pipe.outcomes
 
 
-def _findings(result: AnalysisResult, site: Any) -> list[dict[str, Any]]:
-    from core.diagnosis import DiagnosisInputs, diagnose
+def _findings(result: AnalysisResult, site: Site, connector: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+    """The findings of the Snapshot the one producer builds (as ``upscope diagnose`` does)."""
+    from collectors.producer import Inputs, build_snapshot, judgement_times
+    from core.diagnosis import DiagnosisOptions
 
-    # Judged at the end of the capture; a capture without a timed packet is judged as of now.
-    now = None if result.last_ts is not None else datetime.now(UTC)
-    diag = diagnose(DiagnosisInputs(site=site, analysis=result, now=now))
-    return [f.to_dict() for f in diag.findings]
+    site_at, evidence_at = judgement_times(None, result)
+    snap = build_snapshot(Inputs(site=site, analysis=result, options=DiagnosisOptions(connector=connector)),
+                          site_at, evidence_at)
+    return [f.finding.to_dict() for f in snap.findings]
 
 
 def _print_table(console: Console, title: str, columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
@@ -137,8 +140,10 @@ def _table(doc: dict[str, Any], console: Console) -> None:
         (f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
          str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
          f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
-         "—" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
+         "n/a" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
         for r in doc["rtp_streams"][:200]))
+    for note in dict.fromkeys(r["mos_note"] for r in doc["rtp_streams"][:200] if r.get("mos_note")):
+        console.print(f"MOS n/a: {note}", highlight=False, markup=False)
     _print_table(console, "TLS flows", ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"), (
         (f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
          str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
@@ -153,11 +158,23 @@ def _table(doc: dict[str, Any], console: Console) -> None:
 
 def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = None,
             format: Format = Format.TABLE, out: Path | None = None, call: str | None = None,
-            export_pcap: Path | None = None, progress: bool = True) -> int:
+            export_pcap: Path | None = None, progress: bool = True, connector: str | None = None) -> int:
     """Run ``upscope analyze``; the exit code (errors are one line on stderr)."""
     if (call is None) != (export_pcap is None):
         fail("analyze", "--call and --export-pcap go together")
         return 2
+    named = None
+    if connector is not None:
+        from collectors.inputs import parse_host_port
+
+        if site is None:
+            fail("analyze", "--connector goes with --site (the findings are judged for the site)")
+            return 2
+        try:
+            named = parse_host_port(connector)
+        except ValueError as exc:
+            fail("analyze", f"--connector: {exc}")
+            return 2
     if keylog is not None and not keylog.is_file():
         fail("analyze", f"--keylog {keylog}: no such file")
         return 2
@@ -167,8 +184,8 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
             from core.site import load_site
 
             loaded_site = load_site(site)
-        result, outcomes = _run(files, keylog, progress, loaded_site)
-        findings = _findings(result, loaded_site) if loaded_site is not None else None
+        result, outcomes = _run(files, keylog, progress, loaded_site, named)
+        findings = _findings(result, loaded_site, named) if loaded_site is not None else None
     except UpscopeError as exc:
         fail("analyze", str(exc))
         return 2
@@ -223,7 +240,7 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
 
 
 _VALUE_OPTIONS = {"--keylog": "keylog", "--site": "site", "--format": "format", "-f": "format", "--out": "out",
-                  "--call": "call", "--export-pcap": "export_pcap"}
+                  "--call": "call", "--export-pcap": "export_pcap", "--connector": "connector"}
 _FLAGS = {"--progress": True, "--no-progress": False}
 
 
@@ -255,7 +272,7 @@ def parse_argv(argv: list[str]) -> dict[str, Any] | None:
                 return None
             kw[key] = Format(value)
         else:
-            kw[key] = value if key == "call" else Path(value)
+            kw[key] = value if key in ("call", "connector") else Path(value)
     return kw if kw["files"] else None
 
 

@@ -32,9 +32,11 @@ def analyze_cmd(
     call: str | None = typer.Option(None, "--call", help="Call-ID of the call to export (with --export-pcap)."),
     export_pcap: Path | None = typer.Option(None, "--export-pcap", help="Write the SIP and RTP of --call to this pcap."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for long files."),
+    connector: str | None = typer.Option(None, "--connector", help="With --site: HOST:PORT of the Unify Phone "
+                                         "connector, when not the site file's."),
 ) -> None:
     """Analyse captures and OSBiz SIP trace logs: SIP, calls, registrations, RTP quality, TLS, STUN."""
-    raise typer.Exit(analyze(files, keylog, site, format, out, call, export_pcap, progress))
+    raise typer.Exit(analyze(files, keylog, site, format, out, call, export_pcap, progress, connector))
 
 
 def convert_cmd(
@@ -54,9 +56,10 @@ def convert_cmd(
         sys.stderr.write(f"upscope convert: {e.kind} at byte {e.offset}: {e.message}\n")
     if res.skipped_too_big:
         sys.stderr.write(f"upscope convert: {res.skipped_too_big} messages too big for one UDP datagram skipped\n")
-    sys.stderr.write(f"upscope convert: {res.messages} SIP messages written to {output}\n")
     if res.messages == 0:
+        sys.stderr.write(f"upscope convert: {trace}: no SIP message blocks found; {output} holds no packets\n")
         raise typer.Exit(2)
+    sys.stderr.write(f"upscope convert: {res.messages} SIP messages written to {output}\n")
     raise typer.Exit(1 if res.errors or res.skipped_too_big else 0)
 
 

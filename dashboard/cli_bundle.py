@@ -1,8 +1,8 @@
 """``upscope bundle``: the support bundle, from a running service or from the evidence files.
 
 With ``--url`` the running ``upscope serve`` builds it (``/api/bundle``: live findings, history,
-its ring capture). Otherwise the same engine as ``upscope diagnose`` runs over the given files and
-the bundle holds its report, the redacted site file, one capture per failing call and the
+its ring capture). Otherwise the one producer (``collectors.producer``, as ``upscope diagnose``)
+runs over the given files and the bundle holds its Snapshot, the redacted site file, one capture per failing call and the
 trace-profile checklist. Secrets never enter the zip (redaction plus a scrub of the resolved
 values); the command prints only the path and the member count.
 """
@@ -14,19 +14,14 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-from collectors.analyze import analyze_files
 from collectors.export import export_call
-from core.analysis import AnalysisResult
-from core.diagnosis import DiagnosisInputs, diagnose
+from collectors.producer import NOW_HELP, OfflineFiles, build_snapshot, judgement_times, load_inputs
 from core.errors import UpscopeError
-from core.jwt_status import MAX_TOKEN_CHARS
-from core.site import load_site
-from core.snapshot import Snapshot, snapshot_to_dict
+from core.snapshot import snapshot_to_dict
 from dashboard.cli_site import parse_now
 from traces.bundle import build_bundle
 from traces.call_export import select_call
@@ -52,40 +47,23 @@ def _from_service(url: str) -> bytes:
     return data
 
 
-def _offline(site_path: Path | None, captures: list[Path], trace_log: Path | None, keylog: Path | None,
-             jwt_file: Path | None, now: str | None) -> bytes:
-    site = load_site(site_path) if site_path is not None else None
-    token = None
-    if jwt_file is not None:
-        with jwt_file.open("rb") as fh:
-            token = fh.read(MAX_TOKEN_CHARS * 4 + 1).decode("utf-8", "replace")
-    inputs = [*captures, *([trace_log] if trace_log is not None else [])]
-    for path in [*inputs, *([keylog] if keylog else [])]:
-        if not path.is_file():
-            raise UpscopeError(f"{path}: no such file")
-    analysis: AnalysisResult | None = None
-    if inputs:
-        ports = (site.endpoints.connector.port,) if site is not None else ()
-        analysis = analyze_files(inputs, keylog=keylog, tls_ports=ports)
-    # Like `diagnose`: judged at the end of the capture unless --now says otherwise.
-    if now is None and analysis is not None and analysis.last_ts is not None:
-        when = datetime.fromtimestamp(analysis.last_ts, UTC)
-    else:
-        when = parse_now(now)
-    diag = diagnose(DiagnosisInputs(site=site, analysis=analysis, jwt_token_text=token, now=when))
-    snap = Snapshot(now=when.timestamp(),
-                    system=site.system.name if site else "unknown", itsp=diag.itsp, findings=diag.findings,
-                    analysis=analysis, site=site, extra={"firewall": [v.to_dict() for v in diag.firewall]})
+def _offline(files: OfflineFiles, now: str | None) -> bytes:
+    inputs = load_inputs(files)
+    site_at, evidence_at = judgement_times(parse_now(now) if now is not None else None, inputs.analysis)
+    snap = build_snapshot(inputs, site_at, evidence_at)
+    analysis = inputs.analysis
+    evidence = [*files.captures, *([files.trace_log] if files.trace_log is not None else [])]
 
     def call_capture(call_id: str) -> bytes | None:
         if analysis is None:
             return None
         buf = io.BytesIO()
-        export_call(inputs, select_call(analysis, call_id), buf)
+        export_call(evidence, select_call(analysis, call_id), buf)
         return buf.getvalue() or None
 
-    site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path is not None else None
-    secrets = (*(site.secret_values() if site else ()), *([token.strip()] if token and token.strip() else []))
+    site_text = files.site.read_text(encoding="utf-8", errors="replace") if files.site is not None else None
+    token = (inputs.jwt_text or "").strip()
+    secrets = (*(inputs.site.secret_values() if inputs.site else ()), *([token] if token else []))
     return build_bundle(snapshot_to_dict(snap), site_text=site_text, secrets=secrets, call_capture=call_capture)
 
 
@@ -99,7 +77,7 @@ def register(app: typer.Typer) -> None:
         trace_log: Path | None = typer.Option(None, "--trace-log", help="OSBiz SIP trace log."),
         keylog: Path | None = typer.Option(None, "--keylog", help="TLS key log (SSLKEYLOGFILE) for SIP/TLS."),
         jwt_file: Path | None = typer.Option(None, "--jwt-file", help="File holding the tenant's JWT."),
-        now: str | None = typer.Option(None, "--now", help="Judge at this ISO 8601 time (default: capture end)."),
+        now: str | None = typer.Option(None, "--now", help=NOW_HELP),
     ) -> None:
         """Write a support bundle: report (JSON+HTML), findings, redacted site file, failing calls' captures,
         trace-profile checklist, versions. No secret ever enters it.
@@ -110,7 +88,9 @@ def register(app: typer.Typer) -> None:
         if url is None and not offline:
             raise _fail("give --url of a running `upscope serve`, or --site/--capture/--trace-log/--jwt-file")
         try:
-            data = _from_service(url) if url is not None else _offline(site, capture, trace_log, keylog, jwt_file, now)
+            files = OfflineFiles(site=site, captures=tuple(capture), trace_log=trace_log, keylog=keylog,
+                                 jwt_file=jwt_file)
+            data = _from_service(url) if url is not None else _offline(files, now)
             out.write_bytes(data)
         except (UpscopeError, OSError, ValueError) as exc:
             raise _fail(str(exc)) from None

@@ -1,8 +1,9 @@
 """``upscope diagnose``, ``upscope firewall`` and ``upscope trace-profiles``.
 
-``diagnose`` runs the same engine as ``upscope serve`` (``core.diagnosis``) offline over a site
-file, captures, an OSBiz trace log and a JWT file. Without ``--now`` the diagnosis is judged at the
-end of the capture (what the capture can still vouch for), else at the current time.
+``diagnose`` builds the Snapshot with the same producer as ``upscope serve``
+(``collectors.producer``) offline over a site file, captures, an OSBiz trace log and a JWT file,
+and renders it. Without ``--now`` the site, licences and JWT are judged as of now and the
+evidence as of its last packet.
 
 Exit codes: 0 = no findings (``firewall``: every flow as required), 1 = findings (or a partly
 damaged input), 2 = unusable input. Errors are one line on stderr, never a traceback; the JWT and
@@ -22,17 +23,15 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from core.analysis import AnalysisResult
-from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
-from core.errors import ConfigError, UpscopeError
+from collectors.inputs import parse_host_port
+from collectors.producer import NOW_HELP, Inputs, OfflineFiles, build_snapshot, judgement_times, load_inputs
+from core.diagnosis import DiagnosisOptions
+from core.errors import UpscopeError
 from core.findings import CATALOGUE
-from core.firewall import FlowVerdict, GcpRanges, load_gcp_ranges
-from core.jwt_status import MAX_TOKEN_CHARS
-from core.site import Site, load_site
+from core.firewall import FlowVerdict
+from core.snapshot import Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
 from dashboard.cli_site import parse_now
-
-MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB; refuse anything absurd
 
 
 class Format(StrEnum):
@@ -43,10 +42,6 @@ class Format(StrEnum):
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 _VERDICT_STYLE = {"working": "green", "blocked": "bold red", "one-way": "bold red", "not-observed": "dim"}
 _ITSP_STYLE = {"registered": "bold green", "not-registered": "bold red", "unknown": "yellow", "disabled": "dim"}
-
-
-class _InputError(Exception):
-    """Unusable input: reported as one line, exit 2."""
 
 
 def _fail(command: str, message: str) -> typer.Exit:
@@ -63,91 +58,43 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts is not None else None
 
 
-# ----------------------------------------------------------------------------- input loading
+# ----------------------------------------------------------------------------- inputs
 
 
-def _load_site(path: Path | None) -> Site | None:
-    if path is None:
+def _snapshot(command: str, files: OfflineFiles, options: DiagnosisOptions,
+              now: str | None) -> tuple[Snapshot, Inputs]:
+    """Load the evidence through the one loader and build the Snapshot with the one producer."""
+    try:
+        inputs = load_inputs(files, options)
+        site_at, evidence_at = judgement_times(parse_now(now) if now is not None else None, inputs.analysis)
+    except (UpscopeError, ValueError) as exc:
+        raise _fail(command, str(exc)) from None
+    analysis = inputs.analysis
+    if analysis is not None and (analysis.partial or analysis.errors):
+        _warn(command, f"{len(analysis.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
+    return build_snapshot(inputs, site_at, evidence_at), inputs
+
+
+def _connector(command: str, text: str | None) -> tuple[str, int] | None:
+    if text is None:
         return None
     try:
-        return load_site(path)
-    except ConfigError as exc:
-        raise _InputError(str(exc)) from None
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise _fail(command, f"--connector: {exc}") from None
 
 
-def _read_jwt(path: Path | None) -> str | None:
-    """The token text; the file's content is never echoed, not even in an error."""
-    if path is None:
-        return None
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_TOKEN_CHARS * 4 + 1)
-    except OSError as exc:
-        raise _InputError(f"--jwt-file {path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
-    # Over-long or binary content is handed on as is: the JWT status calls it an invalid token.
-    return raw.decode("utf-8", errors="replace")
-
-
-def _load_gcp(path: Path | None, site: Site | None, site_path: Path | None) -> GcpRanges | None:
-    if path is None and site is not None and site.gcp_ranges_file:
-        path = Path(site.gcp_ranges_file)
-        if not path.is_absolute() and site_path is not None:
-            path = site_path.parent / path  # relative to the site file, like every path in it
-    if path is None:
-        return None
-    try:
-        if path.stat().st_size > MAX_GCP_BYTES:
-            raise _InputError(f"{path}: larger than {MAX_GCP_BYTES // (1024 * 1024)} MB, not a cloud.json")
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise _InputError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
-    try:
-        return load_gcp_ranges(text, source=str(path))
-    except ConfigError as exc:
-        raise _InputError(str(exc)) from None
-
-
-def _analyse(command: str, captures: list[Path], trace_log: Path | None, keylog: Path | None,
-             site: Site | None) -> AnalysisResult | None:
-    inputs = [*captures, *([trace_log] if trace_log is not None else [])]
-    if not inputs:
-        return None
-    for p in [*inputs, *([keylog] if keylog is not None else [])]:
-        if not p.is_file():
-            raise _InputError(f"{p}: no such file")
-    # Imported here: the capture engine (numpy, readers) is only needed when there is a capture.
-    from collectors.analyze import analyze_files
-
-    try:
-        # The site's connector port is where SIP/TLS is decrypted (tshark needs decode-as for it).
-        ports = (site.endpoints.connector.port,) if site is not None else ()
-        result = analyze_files(inputs, keylog=keylog, tls_ports=ports)
-    except (UpscopeError, OSError) as exc:
-        raise _InputError(str(exc)) from None
-    if result.packets == 0 and not result.sip_messages:
-        raise _InputError(f"{', '.join(str(p) for p in inputs)}: nothing usable (no packets, no SIP messages)")
-    if result.partial or result.errors:
-        _warn(command, f"{len(result.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
-    return result
-
-
-def _https_ports(ports: list[int] | None) -> tuple[int, ...]:
+def _https_ports(command: str, ports: list[int] | None) -> tuple[int, ...]:
     if ports and any(not 1 <= p <= 65535 for p in ports):
-        raise _InputError("--osbiz-https-port must be 1-65535")
+        raise _fail(command, "--osbiz-https-port must be 1-65535")
     return tuple(ports) if ports else (443,)
-
-
-def _when(now: str | None, analysis: AnalysisResult | None) -> datetime:
-    if now is None and analysis is not None and analysis.last_ts is not None:
-        return datetime.fromtimestamp(analysis.last_ts, UTC)
-    return parse_now(now)
 
 
 # ----------------------------------------------------------------------------- rendering
 
 
-def _itsp_line(d: Diagnosis) -> Text:
-    s = d.itsp
+def _itsp_line(snap: Snapshot) -> Text:
+    s = snap.itsp
     line = Text("ITSP status Unify Phone (Cloud): ", style="bold")
     line.append(s.label, style=_ITSP_STYLE.get(s.state.value, ""))
     if s.since is not None:
@@ -156,6 +103,19 @@ def _itsp_line(d: Diagnosis) -> Text:
     if s.expiry_ts is not None and s.state.value == "registered":
         line.append(f" (expires {_iso(s.expiry_ts)})")
     return line
+
+
+def _print_other_registrations(console: Console, snap: Snapshot) -> None:
+    """Registrations that are not the Unify Phone trunk (a LAN registrar, another ITSP)."""
+    if not snap.other_registrations:
+        return
+    console.print(Text(f"Other registrations, not the Unify Phone trunk ({len(snap.other_registrations)})",
+                       style="bold"))
+    for o in snap.other_registrations[:20]:
+        line = Text(f"  {o.aor} from {o.client} at {o.registrar}: ")
+        line.append(o.state.value, style=_ITSP_STYLE.get(o.state.value, ""))
+        line.append(f" — {o.reason}")
+        console.print(line)
 
 
 def _evidence_text(e: dict[str, Any]) -> str:
@@ -168,7 +128,7 @@ def _evidence_text(e: dict[str, Any]) -> str:
 
 
 def _print_firewall(console: Console, verdicts: tuple[FlowVerdict, ...]) -> None:
-    console.print(Text("Firewall (seed §4)", style="bold"))
+    console.print(Text("Firewall", style="bold"))
     for v in verdicts:
         d = v.to_dict()
         line = Text(f"  {v.flow:<12} ")
@@ -213,6 +173,8 @@ _CAPTURE_OPT = typer.Option(None, "--capture", "-c", help="pcap/pcapng capture (
 _KEYLOG_OPT = typer.Option(None, "--keylog", help="TLS key log (SSLKEYLOGFILE format) to decrypt SIP/TLS.")
 _GCP_OPT = typer.Option(None, "--gcp-ranges", help="A copy of GCP's cloud.json (default: the site's gcp_ranges_file).")
 _FORMAT_OPT = typer.Option(Format.TABLE, "--format", "-f", help="Output format.")
+_CONNECTOR_OPT = typer.Option(None, "--connector", help="HOST:PORT of the Unify Phone connector the trunk "
+                              "registers with (default: the site file's; without a site, any registrar on 65061).")
 _HTTPS_OPT = typer.Option(None, "--osbiz-https-port", help="Port standing for the OSBiz's inbound HTTPS "
                           "(default 443; repeatable; e.g. the lab's emulated 443 from lab.json).")
 
@@ -224,14 +186,14 @@ def diagnose_cmd(
     keylog: Path | None = _KEYLOG_OPT,
     jwt_file: Path | None = typer.Option(None, "--jwt-file", help="File holding the tenant's JWT (never printed)."),
     gcp_ranges: Path | None = _GCP_OPT,
-    now: str | None = typer.Option(None, "--now", help="Judge at this ISO 8601 time (default: end of the capture, "
-                                   "else now; no zone = UTC)."),
+    now: str | None = typer.Option(None, "--now", help=NOW_HELP),
     max_loss_pct: float = typer.Option(3.0, "--max-loss-pct", help="Packet loss % beyond which media is poor."),
     max_jitter_ms: float = typer.Option(30.0, "--max-jitter-ms", help="Mean jitter (ms) beyond which media is poor."),
     min_mos: float = typer.Option(3.6, "--min-mos", help="MOS below which media is poor."),
     one_way_silence_s: float = typer.Option(5.0, "--one-way-silence-s",
                                             help="One side silent this long while the other sends = one-way audio."),
     osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    connector: str | None = _CONNECTOR_OPT,
     format: Format = _FORMAT_OPT,
 ) -> None:
     """Diagnose the Unify Phone trunk: ITSP status, FAQ findings with evidence, firewall verdicts.
@@ -241,36 +203,26 @@ def diagnose_cmd(
     captures = list(capture or [])
     if site is None and not captures and trace_log is None and jwt_file is None:
         raise _fail("diagnose", "nothing to diagnose: give --site, --capture, --trace-log or --jwt-file")
-    try:
-        loaded = _load_site(site)
-        token = _read_jwt(jwt_file)
-        gcp = _load_gcp(gcp_ranges, loaded, site)
-        https = _https_ports(osbiz_https_port)
-        analysis = _analyse("diagnose", captures, trace_log, keylog, loaded)
-        when = _when(now, analysis)
-    except (_InputError, ValueError) as exc:
-        raise _fail("diagnose", str(exc)) from None
     options = DiagnosisOptions(max_loss_pct=max_loss_pct, max_jitter_ms=max_jitter_ms, min_mos=min_mos,
-                               one_way_silence_s=one_way_silence_s, gcp_ranges=gcp, osbiz_https_ports=https)
-    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, jwt_token_text=token, now=when,
-                                      options=options))
-    doc = {
-        "now": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "system": loaded.system.name if loaded is not None else None,
-        "sources": list(analysis.sources) if analysis is not None else [],
-        "input_errors": len(analysis.errors) if analysis is not None else 0,
-        **result.to_dict(),
-    }
+                               one_way_silence_s=one_way_silence_s,
+                               osbiz_https_ports=_https_ports("diagnose", osbiz_https_port),
+                               connector=_connector("diagnose", connector))
+    files = OfflineFiles(site=site, captures=tuple(captures), trace_log=trace_log, keylog=keylog,
+                         jwt_file=jwt_file, gcp_ranges=gcp_ranges)
+    snap, _ = _snapshot("diagnose", files, options, now)
+    doc = {k: v for k, v in snapshot_to_dict(snap).items() if k != "analysis"}
+    doc["input_errors"] = len(snap.analysis.errors) if snap.analysis is not None else 0
     if format is Format.JSON:
         _emit_json(doc)
     else:
         console = Console(highlight=False)
-        console.print(_itsp_line(result))
+        console.print(_itsp_line(snap))
+        _print_other_registrations(console, snap)
         _print_findings(console, doc["findings"])
         console.print()
-        _print_firewall(console, result.firewall)
-    partial = analysis is not None and analysis.partial
-    raise typer.Exit(1 if result.findings or partial else 0)
+        _print_firewall(console, snap.firewall)
+    partial = snap.analysis is not None and snap.analysis.partial
+    raise typer.Exit(1 if snap.findings or partial else 0)
 
 
 def firewall_cmd(
@@ -279,32 +231,29 @@ def firewall_cmd(
     keylog: Path | None = _KEYLOG_OPT,
     gcp_ranges: Path | None = _GCP_OPT,
     osbiz_https_port: list[int] | None = _HTTPS_OPT,
+    connector: str | None = _CONNECTOR_OPT,
     format: Format = _FORMAT_OPT,
 ) -> None:
-    """Check the firewall flows of seed §4 against a capture: working / blocked / one-way / not observed.
+    """Check the firewall flows the connector needs against a capture: working / blocked / one-way / not observed.
 
     Exit 0 = every flow as required, 1 = a flow blocked, one-way or (inbound 443) open, 2 = unusable input.
     """
     captures = list(capture or [])
     if site is None and not captures:
         raise _fail("firewall", "nothing to check: give --site and/or --capture")
-    try:
-        loaded = _load_site(site)
-        gcp = _load_gcp(gcp_ranges, loaded, site)
-        https = _https_ports(osbiz_https_port)
-        analysis = _analyse("firewall", captures, None, keylog, loaded)
-        when = _when(None, analysis)
-    except (_InputError, ValueError) as exc:
-        raise _fail("firewall", str(exc)) from None
-    options = DiagnosisOptions(gcp_ranges=gcp, osbiz_https_ports=https)
-    result = diagnose(DiagnosisInputs(site=loaded, analysis=analysis, now=when, options=options))
+    options = DiagnosisOptions(osbiz_https_ports=_https_ports("firewall", osbiz_https_port),
+                               connector=_connector("firewall", connector))
+    files = OfflineFiles(site=site, captures=tuple(captures), keylog=keylog, gcp_ranges=gcp_ranges)
+    snap, inputs = _snapshot("firewall", files, options, None)
+    gcp = inputs.options.gcp_ranges
     if format is Format.JSON:
-        _emit_json({"firewall": [v.to_dict() for v in result.firewall],
-                    "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks)}
+        _emit_json({"firewall": [v.to_dict() for v in snap.firewall],
+                    "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks),
+                                   "source": gcp.source, "created": gcp.creation_time or None}
                     if gcp is not None else None})
     else:
-        _print_firewall(Console(highlight=False), result.firewall)
-    raise typer.Exit(0 if all(v.ok for v in result.firewall) else 1)
+        _print_firewall(Console(highlight=False), snap.firewall)
+    raise typer.Exit(0 if all(v.ok for v in snap.firewall) else 1)
 
 
 def _profile_rows(finding: str | None) -> list[dict[str, Any]]:

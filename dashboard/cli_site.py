@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from collectors.producer import Inputs, build_snapshot
 from core.bandwidth import CODEC_NAMES
 from core.errors import ConfigError
 from core.site import load_site
@@ -132,7 +133,7 @@ def check_site(
         loaded = load_site(site)
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    report = site_report(loaded, when)
+    report = site_report(build_snapshot(Inputs(site=loaded), when.timestamp()))
     if format is Format.JSON:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -66,3 +66,37 @@ def test_no_package_imports_tests_or_benchmarks() -> None:
         if name.split(".")[0] in {"tests", "benchmarks"}
     ]
     assert not bad, "\n".join(bad)
+
+
+#: What a face may import from the packages below it: the producer and the Snapshot's types, the
+#: runtime it serves, and the renderers of files. No face runs a rule or judges anything itself.
+JUDGING_MODULES = ("core.diagnosis", "core.rules", "core.licensing", "core.numbering", "core.media_quality",
+                   "core.jwt_status", "core.firewall", "core.bandwidth", "core.registrations")
+#: (face module, imported name) allowed although its module judges: options and value types.
+FACE_EXCEPTIONS = {
+    ("core.diagnosis", "DiagnosisOptions"),  # CLI flags become the rules' options
+    ("core.firewall", "FlowVerdict"),  # a Snapshot field's type
+    ("core.jwt_status", "JwtStatus"),  # a Snapshot field's type (the metrics' StateSet)
+    ("core.bandwidth", "CODEC_NAMES"),  # the lab's --codec choices
+}
+
+
+def _imported_names(path: Path) -> list[tuple[str, str, int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out: list[tuple[str, str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out += [(node.module, a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "*", node.lineno) for a in node.names]
+    return out
+
+
+def test_faces_only_render_the_producers_snapshot() -> None:
+    bad = [
+        f"{path.relative_to(ROOT)}:{line} imports {name} from {module}"
+        for path in _files("dashboard")
+        for module, name, line in _imported_names(path)
+        if module.startswith(JUDGING_MODULES) and (module, name) not in FACE_EXCEPTIONS
+    ]
+    assert not bad, "\n".join(bad)

@@ -1,12 +1,15 @@
 """Sans-IO reader of OSBiz SIP trace logs (DOMAIN §11) → whole SIP messages with addresses.
 
-A block starts with a line ``(SIP_SA [ldh:<local IPv4>] <hex id> "MM/DD/YYYY hh:mm:ss.ffffff" …``;
+A block starts with a line ``(SIP_SA [ldh:<local IPv4>] <id> "MM/DD/YYYY hh:mm:ss.ffffff" …``;
 the next line holds ``from [localAddr=]<ip>:<port>`` and ``to [localAddr=]<ip>:<port>``; the raw
 SIP message follows; a line containing ``<<OUT-END>>`` (sent) or ``>>IN-END<<`` (received) ends
 it. The format is third-party knowledge, not a vendor spec, so the reader is lenient: CRLF or
 LF, other trace lines between blocks are skipped, a block that runs more than ``MAX_BLOCK_LINES``
 lines without an end marker (as the public converter does) or is interrupted by the next block
 start becomes an error item, and a block cut off by the end of the file is reported as truncated.
+The block id is not used and its spelling is not confirmed (plain hex, ``0x3a71``, decimal have
+all been seen or are plausible), so any token without blanks or quotes is accepted there, and a
+``(SIP_SA`` line that still does not parse is reported, never dropped silently.
 Timestamps are taken as UTC (the OSBiz writes local time; the lab writes UTC).
 """
 
@@ -21,13 +24,15 @@ from core.analysis import ErrorItem
 
 MAX_BLOCK_LINES = 100
 MAX_LINE = 1 << 20  # a longer "line" is not a trace line; drop it rather than buffer it
+MAX_ERRORS = 1000  # error items kept per reader; ``error_count`` counts them all
 _START = re.compile(
-    rb'^\(SIP_SA\s+\[ldh:(?P<ldh>[^\]]*)\]\s+(?P<id>[0-9A-Fa-f]+)\s+'
+    rb'^\(SIP_SA\s+\[ldh:(?P<ldh>[^\]]*)\]\s+(?:(?P<id>[^\s"]+)\s+)?'
     rb'"(?P<mo>\d\d)/(?P<d>\d\d)/(?P<y>\d{4}) (?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:\.(?P<f>\d{1,9}))?"'
 )
 _FROM = re.compile(rb"\bfrom\s+\[?(?:localAddr=)?(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d{1,5})")
 _TO = re.compile(rb"\bto\s+\[?(?:localAddr=)?(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d{1,5})")
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_START_MARK = b"(SIP_SA"
 OUT_END, IN_END = b"<<OUT-END>>", b">>IN-END<<"
 SNIFF_BYTES = 65536
 
@@ -97,6 +102,7 @@ class TraceLogReader:
         self._block: _Block | None = None
         self.messages = 0
         self.errors: list[ErrorItem] = []
+        self.error_count = 0
 
     def feed(self, data: bytes) -> list[TraceMessage]:
         buf = self._pending + data
@@ -129,7 +135,9 @@ class TraceLogReader:
         return out
 
     def _error(self, kind: str, message: str, offset: int) -> None:
-        self.errors.append(ErrorItem(kind, "trace", message, offset=offset))
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(ErrorItem(kind, "trace", message, offset=offset))
 
     def _line(self, line: bytes, offset: int, out: list[TraceMessage]) -> None:
         start = _START.match(line)
@@ -137,6 +145,15 @@ class TraceLogReader:
             if self._block is not None:
                 self._error("malformed", "SIP message block without end marker", self._block.offset)
             self._block = self._open(start, line, offset)
+            return
+        if line.startswith(_START_MARK):
+            # A block start whose layout we do not know: say so (its block is lost) rather
+            # than read on as if it were part of the previous block.
+            if self._block is not None:
+                self._error("malformed", "SIP message block without end marker", self._block.offset)
+                self._block = None
+            self._error("malformed", "SIP message block start line not understood; expected "
+                        '(SIP_SA [ldh:<address>] <id> "MM/DD/YYYY hh:mm:ss.ffffff" …', offset)
             return
         b = self._block
         if b is None:

@@ -1210,9 +1210,10 @@ class RtpAnalyzer:
         lost = expected - s.total_nr
         loss_pct = lost * 100.0 / expected if expected else 0.0
         pt = s.main_pt if s.main_pt is not None else s.first_pt
-        mos = None
+        mos = mos_note = None
         if expected > 0:
             mos = self.mos_model.mos(s.codec, max(loss_pct, 0.0), s.mean_jitter)
+            mos_note = self.mos_model.unavailable(s.codec, max(loss_pct, 0.0))
         return RtpStreamStats(
             src=s.src, src_port=s.sport, dst=s.dst, dst_port=s.dport, ssrc=s.ssrc,
             payload_type=pt, codec=s.codec, clock_rate=s.clock_rate,
@@ -1222,6 +1223,7 @@ class RtpAnalyzer:
             mean_jitter_ms=s.mean_jitter, max_jitter_ms=s.max_jitter, mos=mos,
             first_ts=s.first_ts, last_ts=s.last_ts, first_frame=s.first_frame, last_frame=s.last_frame,
             call_id=s.call_id, detected_by=s.detected_by, events=s.events, intervals=_intervals(s.intervals),
+            mos_note=mos_note,
         )
 
     def finish_rtcp(self) -> tuple[RtcpReport, ...]:

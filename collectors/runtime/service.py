@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,11 @@ from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
+from collectors.producer import Inputs, build_snapshot
 from collectors.runtime.history import History
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
-from collectors.runtime.totals import Totals, digest
+from collectors.runtime.totals import RunningTotals, digest
 from collectors.runtime.window import recent
 from core import netns
 from core.analysis import AnalysisResult
@@ -44,7 +44,7 @@ from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.secrets import SecretRef
-from core.snapshot import CollectorStatus, ItspStatus, Snapshot
+from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
 from traces.call_export import select_call
 
 log = logging.getLogger("upscope.serve")
@@ -119,7 +119,7 @@ class Service:
         self._snapshot: Snapshot | None = None
         self._thread: threading.Thread | None = None
         # Items reappear while they are inside the analysed horizon; remember them a little longer.
-        self._totals = Totals(forget_after_s=2 * self._horizon_s() + 60.0)
+        self._totals = RunningTotals(forget_after_s=2 * self._horizon_s() + 60.0)
         # The registration state outlives the analysis window and restarts (core.registrations).
         self._ledger = RegistrationLedger.from_rows(self.history.registrations())
         self._evidence_until: float | None = None
@@ -441,52 +441,26 @@ class Service:
             return self._reduce_now()
 
     def _reduce_now(self) -> Snapshot:
-        from core.diagnosis import DiagnosisInputs, diagnose
-
         now = self.clock()
         analysis = self._analysis
         live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
-        with self._lock:
-            registrations = self._ledger.registrations()
-            evidence_until = self._evidence_until
-        diag = diagnose(
-            DiagnosisInputs(
-                site=self._site,
-                analysis=live,
-                probes=self._recent_probes(now),
-                jwt_token_text=self._jwt_text,
-                now=datetime.fromtimestamp(now, UTC),
-                options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp,
-                                         registration_grace_s=self.cfg.registration_grace_s),
-                registrations=registrations,
-                evidence_until=evidence_until,
-            )
-        )
-        itsp = self._track_itsp(diag.itsp, now)
-        findings = self._track_findings(diag.findings, now)
         if analysis is not None:
             self._record_completed(analysis, now)
         with self._lock:
+            registrations = self._ledger.registrations()
+            evidence_until = self._evidence_until
             collectors = tuple(sorted(self._status.values(), key=lambda c: c.name))
-        snap = Snapshot(
-            now=now,
-            system=getattr(getattr(self._site, "system", None), "name", "unknown"),
-            itsp=itsp,
-            findings=findings,
-            analysis=live,
-            site=self._site,
-            probes=tuple(self._probe_results.values()),
-            collectors=collectors,
-            jwt=diag.jwt,
-            extra={
-                "firewall": [v.to_dict() for v in diag.firewall],
-                "site_error": self._site_error,
-                "open_since": {f"{k[0]}|{k[1]}": ts for k, ts in self._open.items()},
-                "counters": self._totals.counters(),
-                "histograms": self._totals.histogram_dicts(),
-                **_gauges(self._site, live, now),
-            },
-        )
+        snap = build_snapshot(Inputs(
+            site=self._site, site_error=self._site_error, analysis=live, probes=self._recent_probes(now),
+            jwt_text=self._jwt_text,
+            options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp,
+                                     registration_grace_s=self.cfg.registration_grace_s),
+            registrations=registrations, evidence_until=evidence_until, collectors=collectors,
+            totals=self._totals.snapshot(), sources=tuple(str(p) for p in self._analysed_paths),
+        ), now)
+        # The service's own reduction over time: one history row per change, findings held open.
+        snap = dataclasses.replace(snap, itsp=self._track_itsp(snap.itsp, now),
+                                   findings=self._track_findings(snap.finding_list, now))
         self._snapshot = snap
         return snap
 
@@ -506,7 +480,7 @@ class Service:
             since = last[0]
         return dataclasses.replace(itsp, since=itsp.since if itsp.since is not None and last is None else since)
 
-    def _track_findings(self, findings: tuple[Finding, ...], now: float) -> tuple[Finding, ...]:
+    def _track_findings(self, findings: tuple[Finding, ...], now: float) -> tuple[OpenFinding, ...]:
         """Open new findings; close one only after it was absent for ``hold_s`` (no flapping).
 
         Evidence in a sliding window comes and goes between calls (one-way audio needs a call to
@@ -526,7 +500,8 @@ class Service:
                 del self._open[key]
                 self._last_seen.pop(key, None)
                 self.history.finding_event(now, "closed", key[0], key[1], "", "")
-        return tuple(sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen]))
+        shown = sort_findings([self._last_seen[k][1] for k in self._open if k in self._last_seen])
+        return tuple(OpenFinding(f, self._open.get((f.id, f.subject or ""))) for f in shown)
 
     def _record_completed(self, analysis: AnalysisResult, now: float) -> None:
         """History rows for what completed, and the running totals behind /metrics."""
@@ -542,16 +517,3 @@ class Service:
                 "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
                 "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
             })
-
-
-def _gauges(site: Any, analysis: AnalysisResult | None, now: float) -> dict[str, Any]:
-    """Values /metrics and the Overview tiles read from ``Snapshot.extra`` (documented in README)."""
-    out: dict[str, Any] = {}
-    conn = getattr(site, "connectivity", None)
-    if conn is not None:
-        out["trunk_lines_configured"] = conn.simultaneous_calls
-    if analysis is not None:
-        active = [c for c in analysis.calls if c.answered and c.end_ts is None]
-        out["calls_active"] = len(active)
-        out["trunk_lines_used"] = len(active)
-    return out

@@ -4,8 +4,8 @@ Theory of operation: every analysis cycle sees the last few minutes again. ``Tot
 counts each item once — a call when it has ended, a stream when it has gone quiet, a SIP response
 and an OPTIONS round trip when first seen — keyed by a digest and remembered only as long as it
 can still reappear in a later window (``forget_after_s``), so memory stays flat however long the
-service runs. The Prometheus face exposes these totals (``Snapshot.extra["counters"]`` and
-``["histograms"]``) because counters and histograms must never go down.
+service runs. The Prometheus face exposes these totals (``Snapshot.totals``) because counters and
+histograms must never go down.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
-from core.analysis import AnalysisResult, CallInfo, RtpStreamStats
+from core.analysis import CALL_OPEN_STATES, AnalysisResult, CallInfo, RtpStreamStats
+from core.snapshot import Histogram as SnapshotHistogram
+from core.snapshot import Totals
 
 #: Bucket bounds (base units) of the exported histograms; /metrics reads them from here.
 KEEPALIVE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -51,12 +52,8 @@ class Histogram:
         self.total += value
         self.count += 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"buckets": {repr(b): n for b, n in zip(self.bounds, self.counts, strict=True)},
-                "sum": self.total, "count": self.count}
 
-
-class Totals:
+class RunningTotals:
     def __init__(self, forget_after_s: float) -> None:
         self.forget_after_s = forget_after_s
         self.calls: dict[str, int] = {}
@@ -80,7 +77,7 @@ class Totals:
     def observe(self, analysis: AnalysisResult, now: float) -> tuple[list[CallInfo], list[RtpStreamStats]]:
         """Count what is new in ``analysis``; returns the calls and streams completed since last time."""
         calls = [c for c in analysis.calls
-                 if not (c.end_ts is None and c.state in ("in-progress", "ringing"))
+                 if not (c.end_ts is None and c.state in CALL_OPEN_STATES)  # counted once ended
                  and self._first("call " + digest(c.call_id), now)]
         for c in calls:
             self.calls[c.state] = self.calls.get(c.state, 0) + 1
@@ -117,10 +114,10 @@ class Totals:
         for k in stale:
             del self._seen[k]
 
-    def counters(self) -> dict[str, Any]:
-        return {"calls": dict(self.calls), "sip_responses": dict(self.sip_responses),
-                "rtp_streams": self.rtp_streams, "rtp_packets_lost": self.rtp_packets_lost,
-                "one_way_audio_calls": self.one_way_audio_calls}
-
-    def histogram_dicts(self) -> dict[str, Any]:
-        return {name: h.to_dict() for name, h in self.histograms.items()}
+    def snapshot(self) -> Totals:
+        """The totals as they stand, as the Snapshot carries them."""
+        h = {name: SnapshotHistogram(hist.bounds, tuple(hist.counts), hist.total, hist.count)
+             for name, hist in self.histograms.items()}
+        return Totals(dict(self.calls), dict(self.sip_responses), self.rtp_streams, self.rtp_packets_lost,
+                      self.one_way_audio_calls, h["keepalive_rtt_seconds"], h["call_setup_seconds"],
+                      h["rtp_jitter_seconds"], h["rtp_mos"])

@@ -743,7 +743,8 @@ class SipAnalyzer:
         if c.cancelled and not answered:
             state = "cancelled"
         elif answered:
-            state = "answered"
+            # No BYE (or CANCEL) by the end of what was seen: the call was still up.
+            state = "answered" if c.end_ts is not None else "answered-open"
         elif leg.final_code is not None and leg.final_code >= 300:
             state = "failed"
         elif (end is not None and leg.final_code is None and not leg.ringing

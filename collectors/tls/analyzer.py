@@ -171,8 +171,10 @@ class TlsAnalyzer:
             f.closed = True
         if seg.flags & FIN:
             f.closed = True
-        if f.syn_seen and f.syn_answered is False and (seg.payload or not from_client):
-            f.syn_answered = True  # the SYN-ACK was not captured but the peer talks
+        if f.syn_seen and f.syn_answered is False and (seg.payload or (not from_client and not seg.flags & RST)):
+            # The SYN-ACK was not captured but the peer talks. A bare RST (RST/ACK to the SYN) is
+            # no answer: the connection was refused.
+            f.syn_answered = True
 
     def on_stream(self, data: StreamData) -> None:
         key, from_client = self._key(data.src, data.sport, data.dst, data.dport)

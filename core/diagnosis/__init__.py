@@ -19,11 +19,11 @@ from typing import Any
 from core.findings import Finding, sort_findings
 from core.firewall import FlowVerdict, check_firewall, endpoints_from_site, syns_without_connection
 from core.jwt_status import JwtState
-from core.snapshot import ItspStatus
+from core.snapshot import ItspStatus, OtherRegistration
 
 from .context import Context, DiagnosisInputs, DiagnosisOptions
-from .evidence import EVIDENCE_RULES
-from .itsp import derive_itsp_status
+from .evidence import EVIDENCE_RULES, one_way_thresholds
+from .itsp import derive_itsp_status, other_registrations
 from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
 from .site_rules import site_findings
 
@@ -36,10 +36,13 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     firewall: tuple[FlowVerdict, ...]
     jwt: JwtState | None = None  # the JWT in use (handed in, else the site's), None when none is configured
+    #: Registrations seen that are not the trunk to the connector (a LAN registrar, an ITSP …).
+    other_registrations: tuple[OtherRegistration, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "itsp_status": self.itsp.to_dict(),
+            "other_registrations": [o.to_dict() for o in self.other_registrations],
             "findings": [f.to_dict() for f in self.findings],
             "firewall": [v.to_dict() for v in self.firewall],
             "jwt": self.jwt.to_dict() if self.jwt is not None else None,
@@ -62,19 +65,23 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     now = inputs.now_ts()
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
-    firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges)
+    if inputs.options.connector is not None:
+        ep = replace(ep, connector=inputs.options.connector, connector_named=True)
+    firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges,
+                              one_way_thresholds(inputs.options))
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
     itsp = derive_itsp_status(inputs.site, inputs.registration_state(), ep, sip, now,
                               inputs.options.registration_grace_s, inputs.evidence_end(),
                               # the OSBiz's own SYNs: the service's probes are judged as probes
                               syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
-                              inputs.probes, inputs.options.probe_outage_s)
-    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, now)
+                              (*inputs.probe_history, *inputs.probes), inputs.options.probe_outage_s)
+    site_now = inputs.site_now_ts()
+    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, site_now)
     ctx = Context(inputs, now, ep, itsp, firewall, jwt)
 
     found: list[Finding] = []
     if inputs.site is not None:
-        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(now, UTC))
+        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(site_now, UTC))
         if inputs.jwt_token_text is not None:
             # The handed-in token is the one in use; the site's token source is not judged twice.
             site_made = [f for f in site_made if f.id not in JWT_IDS]
@@ -83,4 +90,6 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     found += rule_jwt_rest_probe(ctx)
     for rule in EVIDENCE_RULES:
         found += rule(ctx)
-    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt)
+    others = other_registrations(inputs.registration_state(), ep, inputs.site is not None, now,
+                                 inputs.options.registration_grace_s, inputs.evidence_end())
+    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt, others)

@@ -56,6 +56,9 @@ class DiagnosisOptions:
     call_reject_reasons: tuple[tuple[str, str], ...] = DEFAULT_CALL_REJECT_REASONS
     gcp_ranges: GcpRanges | None = None
     osbiz_https_ports: tuple[int, ...] = (443,)  # where the OSBiz's inbound HTTPS would answer
+    #: The connector the user named (``--connector HOST:PORT``): overrides the site file's, and
+    #: without a site makes registrations to it the trunk instead of any registrar on 65061.
+    connector: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +71,24 @@ class DiagnosisInputs:
     jwt_token_text: str | None = field(default=None, repr=False)
     now: datetime | None = None
     options: DiagnosisOptions = DiagnosisOptions()
+    #: Earlier results of the probes (oldest first), for outages that must last: the rules judge
+    #: ``probes``, the latest result of each probe, only.
+    probe_history: tuple[ProbeResult, ...] = ()
+    #: When the site file, its licences and the JWT are judged; None = ``now``. Offline, the site
+    #: is judged at the clock while an old capture's evidence is judged at its own end.
+    site_now: datetime | None = None
     #: The registration state when it outlives ``analysis`` (the live service's ledger: its window
     #: analysis no longer holds a REGISTER from minutes ago); None = the analysis's registrations.
     registrations: tuple[RegistrationInfo, ...] | None = None
     #: Until when the evidence reaches (the last packet or trace line read); None = the analysis's
     #: last packet. After a registration's expiry, silence up to here is no proof it lapsed.
     evidence_until: float | None = None
+
+    def site_now_ts(self) -> float:
+        if self.site_now is None:
+            return self.now_ts()
+        at = self.site_now if self.site_now.tzinfo is not None else self.site_now.replace(tzinfo=UTC)
+        return at.timestamp()
 
     def registration_state(self) -> tuple[RegistrationInfo, ...]:
         if self.registrations is not None:

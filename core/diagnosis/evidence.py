@@ -21,8 +21,9 @@ provisioning.jwt-missing            the REST API refusing a request for a missin
 clone.duplicate-connector           the registrar's 2xx listing bindings of the AOR from two hosts;
                                     REGISTERs of one AOR from two sources interleaving, or accepted
                                     from two addresses
-media.one-way-audio                 an answered call with RTP one way only, or one side silent
-                                    while the other keeps sending; lone streams without a call
+media.one-way-audio                 an answered call with RTP to one side only, or one side silent
+                                    while the other keeps sending; lone streams of no call
+                                    (``core.one_way``: the same verdict as the analyser's flag)
 media.poor-quality                  loss / jitter / MOS beyond the thresholds, per stream or in a
                                     10-s interval
 security.port-443-open              the inbound-443 flow verdict: answered
@@ -40,7 +41,8 @@ from typing import Any
 
 from core.analysis import CallInfo, RegistrationInfo, RtpStreamStats, SipMessageInfo
 from core.findings import Evidence, Finding, make
-from core.firewall import Verdict, split_media, syns_without_connection
+from core.firewall import Verdict, syns_without_connection
+from core.one_way import OneWayThresholds, judge_media
 from core.probes import ProbeResult
 from core.snapshot import ItspState
 
@@ -383,102 +385,45 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
 # --------------------------------------------------------------------------- media
 
 
-def _streams_of(ctx: Context, c: CallInfo) -> list[RtpStreamStats]:
-    """The call's RTP streams that flowed while the call existed.
-
-    The analyser links streams to calls through the SDP's address:port; when ports are reused,
-    streams of an earlier call can be linked to a later one, so streams outside the call's time
-    are dropped here.
-    """
-    assert ctx.analysis is not None
-    streams = ctx.analysis.rtp_streams
-    picked = [streams[i] for i in c.streams if 0 <= i < len(streams)]
-    picked = picked or [s for s in streams if s.call_id == c.call_id]
-    end = c.end_ts if c.end_ts is not None else float("inf")
-    return [s for s in picked if s.last_ts >= c.start_ts and s.first_ts <= end]
+def one_way_thresholds(o: DiagnosisOptions) -> OneWayThresholds:
+    return OneWayThresholds(o.one_way_min_s, o.min_stream_packets, o.one_way_silence_s)
 
 
-StreamIndex = dict[tuple[str, int, str, int], list[RtpStreamStats]]
+def _call_span(c: CallInfo) -> str:
+    if c.state == "answered-open":
+        return f"answered, still up at the end of the capture after {c.duration_s or 0:.1f} s"
+    return f"answered, {c.duration_s or 0:.1f} s"
 
 
-def _index(streams: Sequence[RtpStreamStats]) -> StreamIndex:
-    idx: StreamIndex = defaultdict(list)
-    for s in streams:
-        idx[(s.src, s.src_port, s.dst, s.dst_port)].append(s)
-    return idx
-
-
-def _has_stream_back(s: RtpStreamStats, idx: StreamIndex) -> bool:
-    """A stream the other way between the same two address:port ends while ``s`` was flowing.
-
-    Checked over all streams, not only the call's: a stream's link to its call comes from the SDP,
-    and a port reused by a later call's SDP can move the returning stream to that call.
-    """
-    return any(r.first_ts <= s.last_ts and r.last_ts >= s.first_ts
-               for r in idx.get((s.dst, s.dst_port, s.src, s.src_port), ()))
-
-
-def _silent_tail(streams: Sequence[RtpStreamStats], silence_s: float,
-                 call_end: float | None) -> tuple[RtpStreamStats, float] | None:
-    """The stream of a side that went silent while the other side kept sending for longer than
-    ``silence_s`` (e.g. a NAT binding or pinhole closing mid-call), with that time. Media after
-    the call ended (a BYE that never reached the far end) does not count."""
-    last: dict[tuple[str, int], RtpStreamStats] = {}
-    for st in streams:
-        key = (st.src, st.src_port)
-        if key not in last or st.last_ts > last[key].last_ts:
-            last[key] = st
-    if len(last) < 2:
-        return None
-    latest = max(st.last_ts for st in last.values())
-    if call_end is not None:
-        latest = min(latest, call_end)
-    quiet = min(last.values(), key=lambda st: st.last_ts)
-    gap = latest - quiet.last_ts
-    return (quiet, gap) if gap > silence_s else None
+def _stream_line(s: RtpStreamStats, what: str) -> Evidence:
+    return Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, {what}",
+                    packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)
 
 
 def rule_one_way_audio(ctx: Context) -> list[Finding]:
-    """An answered call whose RTP flows one way only (no stream back on its ports, or the analyser
-    saw one side silent), or one side fell silent while the other kept sending (DOMAIN §10); or,
-    without call context, a stream that never came back."""
+    """An answered call whose RTP reached one side only, or one side fell silent while the other
+    kept sending (DOMAIN §10); streams of no call that never came back. The judgement is
+    ``core.one_way`` — the same that sets ``CallInfo.one_way_audio`` and the firewall's RTP
+    verdict."""
     if ctx.analysis is None:
         return []
-    all_streams = ctx.analysis.rtp_streams
-    idx = _index(all_streams)
+    verdicts = judge_media(ctx.analysis.calls, ctx.analysis.rtp_streams, one_way_thresholds(ctx.options))
     out: list[Finding] = []
-    covered: set[int] = set()
-    for c in ctx.analysis.calls:
-        if not c.answered:
-            continue
-        streams = _streams_of(ctx, c)
-        covered.update(id(s) for s in streams)
-        lone = [s for s in streams if not _has_stream_back(s, idx)]
-        lasted = (c.duration_s or 0.0) >= ctx.options.one_way_min_s
-        # A handful of packets one way (a comfort-noise burst, a B2BUA leg) is not media flowing.
-        flowing = sum(s.packets for s in lone) >= ctx.options.min_stream_packets
-        if streams and len(lone) == len(streams) and lasted and flowing:
-            ev = [_call_ev(c, f"answered, {c.duration_s or 0:.1f} s, RTP in one direction only")]
-            ev += [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
-                            packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)
-                   for s in lone]
-            out.append(make("media.one-way-audio", _cap(ev), subject=c.call_id))
-        elif c.one_way_audio and not streams:
-            # The analyser saw the call's announced media one way only but kept no stream for it.
-            out.append(make("media.one-way-audio", [_call_ev(c, "answered, media in one direction only")],
-                            subject=c.call_id))
-        elif (tail := _silent_tail(streams, ctx.options.one_way_silence_s, c.end_ts)) is not None:
-            quiet, gap = tail
-            ev = [_call_ev(c, f"answered; RTP from {quiet.src}:{quiet.src_port} stopped {gap:.1f} s before "
-                              "the other direction"),
+    for v in verdicts.calls:
+        c = v.call
+        if v.kind == "silent-side":
+            quiet = v.streams[0]
+            ev = [_call_ev(c, f"{_call_span(c)}; RTP from {quiet.src}:{quiet.src_port} stopped "
+                              f"{v.silent_for_s or 0:.1f} s before the other direction"),
                   Evidence(f"RTP {quiet.src}:{quiet.src_port} → {quiet.dst}:{quiet.dst_port}: last packet",
                            packets=(quiet.last_frame,), timestamp=quiet.last_ts, call_id=quiet.call_id)]
-            out.append(make("media.one-way-audio", ev, subject=c.call_id))
-    loose = [s for s in split_media(all_streams, ctx.endpoints).unpaired_egress
-             if id(s) not in covered and s.last_ts - s.first_ts >= ctx.options.one_way_min_s]
-    if loose:
-        ev = [Evidence(f"RTP {s.src}:{s.src_port} → {s.dst}:{s.dst_port}: {s.packets} packets, no stream back",
-                       packets=(s.first_frame, s.last_frame), timestamp=s.first_ts) for s in loose]
+        else:
+            unheard = f"; nothing reached {', '.join(v.unheard)}" if v.unheard else ""
+            ev = [_call_ev(c, f"{_call_span(c)}, RTP in one direction only{unheard}")]
+            ev += [_stream_line(s, "no stream back") for s in v.streams]
+        out.append(make("media.one-way-audio", _cap(ev), subject=c.call_id))
+    if verdicts.loose:
+        ev = [_stream_line(s, "no stream back") for s in verdicts.loose]
         out.append(make("media.one-way-audio", _cap(ev), subject="streams without call"))
     return out
 

@@ -11,6 +11,7 @@ Each status says since when and why, with the registrar and expiry when known.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from core.analysis import RegistrationInfo, RegistrationState
 from core.findings import Evidence
 from core.firewall import TCP_PROBES, Endpoints, FlowVerdict, Verdict, probe_failed_at_connect
 from core.probes import ProbeResult
-from core.snapshot import ItspState, ItspStatus
+from core.snapshot import ItspState, ItspStatus, OtherRegistration
 
 from .context import site_get
 
@@ -156,15 +157,69 @@ def evaluate_registration(reg: RegistrationInfo, now: float, grace_s: float = 0.
                                last_code, refused)
 
 
+#: The Unify Phone connector's SIP/TLS port (DOMAIN §7): without a site file or a named
+#: connector, a registrar on this port is taken for the connector.
+CONNECTOR_TLS_PORT = 65061
+
+
+def _host_port(registrar: str) -> tuple[str, int | None]:
+    host, sep, port = registrar.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()):
+        return registrar.strip("[]").lower(), None
+    return host.strip("[]").lower(), int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_connector_registration(reg: RegistrationInfo, ep: Endpoints, named: bool) -> bool:
+    """Is this registration the trunk to the Unify Phone connector?
+
+    ``named``: the connector is known (the site file's, or one the user named): the REGISTERs
+    must go to its address and port — to its port, or name its host in the AOR, when the site
+    gives a host name rather than an address. Otherwise a registrar on the connector's TLS port
+    65061 (or the default connector address) is taken for it. Everything else — a LAN
+    registrar, an ITSP, a test account — is another registration, never "Unify Phone (Cloud)".
+    """
+    host, port = _host_port(reg.registrar)
+    chost, cport = ep.connector[0].strip("[]").lower(), ep.connector[1]
+    if named:
+        if _is_ip(chost):
+            return host == chost and port == cport
+        domain = reg.aor.rsplit("@", 1)[-1].split(";", 1)[0].split(":", 1)[0].lower()
+        return port == cport or domain == chost
+    return port == CONNECTOR_TLS_PORT or (host == chost and port == cport)
+
+
 def connector_registrations(registrations: tuple[RegistrationInfo, ...], ep: Endpoints,
                             has_site: bool) -> tuple[RegistrationInfo, ...]:
-    """Registrations towards the connector; without a site every registration counts."""
-    if not has_site:
-        return registrations
-    target = f"{ep.connector[0]}:{ep.connector[1]}"
-    matching = tuple(r for r in registrations if r.registrar == target)
-    # A trace-log-only analysis may name the registrar by host only; then take them all.
-    return matching or registrations
+    """The registrations to the Unify Phone connector (``is_connector_registration``)."""
+    named = has_site or ep.connector_named
+    return tuple(r for r in registrations if is_connector_registration(r, ep, named))
+
+
+def other_registrations(registrations: tuple[RegistrationInfo, ...], ep: Endpoints, has_site: bool, now: float,
+                        grace_s: float = 0.0, evidence_until: float | None = None) -> tuple[OtherRegistration, ...]:
+    """The registrations that are not the trunk to the connector, each judged at ``now``."""
+    named = has_site or ep.connector_named
+    out = []
+    for r in registrations:
+        if is_connector_registration(r, ep, named):
+            continue
+        o = evaluate_registration(r, now, grace_s, evidence_until)
+        out.append(OtherRegistration(r.aor, r.registrar, r.client, o.state, o.since, o.reason))
+    return tuple(out)
+
+
+def _others_text(others: Sequence[OtherRegistration]) -> str:
+    shown = "; ".join(f"{o.aor} at {o.registrar}: {o.state.value}" for o in others[:3])
+    more = f"; … and {len(others) - 3} more" if len(others) > 3 else ""
+    return f"{len(others)} other registration(s) ({shown}{more})"
 
 
 def connector_lost(unanswered_syns: Sequence[Evidence], probes: Sequence[ProbeResult], connector: tuple[str, int],
@@ -237,6 +292,10 @@ def derive_itsp_status(
         stamps = [e.timestamp for e in sip_verdict.evidence if e.timestamp is not None]
         return ItspStatus(ItspState.NOT_REGISTERED, min(stamps) if stamps else None,
                           f"{sip_verdict.reason} to {sip_verdict.destination}", sip_verdict.destination)
+    others = other_registrations(registrations, ep, site is not None, now, grace_s, evidence_until)
+    if others:
+        return ItspStatus(ItspState.UNKNOWN, None,
+                          f"no registration to a Unify Phone connector seen; {_others_text(others)}")
     if sip_verdict is not None and sip_verdict.verdict is Verdict.WORKING:
         return ItspStatus(ItspState.UNKNOWN, None,
                           f"connector {sip_verdict.destination} reachable but no REGISTER seen "

@@ -1,38 +1,33 @@
-"""The check-site report: a site judged at ``now``, as JSON-able data.
+"""The check-site report: the site part of a Snapshot, as JSON-able data.
 
-One shape for every face: ``upscope check-site --format json`` prints it, the table output and
-the dashboard render it. Secrets appear as source + fingerprint only.
+``upscope check-site --format json`` prints it and its table output renders it. Every value comes
+from the Snapshot the one producer built (findings, licences, call numbers, the JWT state), so the
+report says what ``diagnose``, ``/metrics`` and the dashboard say. Secrets appear as source +
+fingerprint only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.bandwidth import check_bandwidth
-from core.findings import Finding
-from core.jwt_status import jwt_state_for_ref
-from core.licensing import evaluate_licenses
-from core.numbering import derive_all
-from core.rules import RuleContext, evaluate
-from core.site.model import Site
+from core.jwt_status import JwtState, JwtStatus
+from core.snapshot import Snapshot
 
 REPORT_SCHEMA = "upscope.check-site/1"
 
 
-def site_report(
-    site: Site, now: datetime, *, environ: Mapping[str, str] | None = None,
-    findings: list[Finding] | None = None,
-) -> dict[str, Any]:
-    """Judge ``site`` at ``now`` (tz-aware); ``findings`` defaults to every registered rule's."""
-    if findings is None:
-        findings = evaluate(RuleContext(now=now, site=site, environ=environ))
+def site_report(snap: Snapshot) -> dict[str, Any]:
+    """The site of ``snap`` as judged at ``snap.now``; a Snapshot without a site has no report."""
+    site, lic = snap.site, snap.licenses
+    if site is None or lic is None:
+        raise ValueError("site_report needs a Snapshot built with a site file")
+    now = datetime.fromtimestamp(snap.now, UTC)
+    findings = snap.finding_list
     conn, tenant = site.connectivity, site.tenant
-    numbers = derive_all(site)
-    lic = evaluate_licenses(site, now)
-    jwt = jwt_state_for_ref(tenant.jwt, now, key_ref=tenant.jwt_verify_key,
-                            algorithms=tenant.jwt_algorithms, environ=environ)
+    numbers = snap.numbering
+    jwt = snap.jwt or JwtState(JwtStatus.NOT_SET, "no JWT configured")
     users = []
     for user, number, licenses in zip(site.users, numbers, lic.users, strict=True):
         users.append({
@@ -65,7 +60,7 @@ def site_report(
         "connectivity": {
             "enabled": conn.enabled,
             "domain": conn.domain,
-            "api_key": conn.api_key.to_public_dict(environ) if conn.api_key else None,
+            "api_key": conn.api_key.to_public_dict() if conn.api_key else None,
             "simultaneous_calls": conn.simultaneous_calls,
             "shared_trunk_lines": conn.shared_trunk_lines,
             "upstream_kbps": conn.upstream_kbps,

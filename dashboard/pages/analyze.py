@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UpscopeError
-from dashboard import data
+from dashboard import data, frames, sources
 
 #: Upload limit in MB (also passed to Streamlit's server.maxUploadSize by the CLI).
 MAX_UPLOAD_MB = int(os.environ.get("UPSCOPE_MAX_UPLOAD_MB", "200"))
@@ -67,16 +67,17 @@ def analyse(name: str, blob: bytes, keylog: bytes | None, tls_ports: tuple[int, 
     if keylog is not None:
         keys = tmp / "keylog.txt"
         keys.write_bytes(keylog)
-    spec = data.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}",
+    spec = sources.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}",
                              tls_ports=tls_ports)
     with st.spinner(f"Analysing {cap.name} …"):
         try:
-            src = data.load_artifacts(spec)
+            src = sources.load_artifacts(spec)
         except UpscopeError as exc:
-            msg = str(exc)  # engine messages usually name the file already
+            # Engine messages name the file; the upload's temporary folder means nothing to the user.
+            msg = str(exc).replace(str(cap), cap.name)
             st.error(msg if cap.name in msg else f"{cap.name}: {msg}")
             return
-    a = data.analysis(src.snapshot())
+    a = frames.analysis(src.snapshot())
     if not a.get("packets") and not a.get("sip_messages"):
         # Nothing usable: say why in one line and keep the pages on what they showed.
         why = "; ".join(e["message"] for e in a.get("errors", [])[:3]) or "no packets or SIP messages found"
@@ -90,7 +91,7 @@ def show_result() -> None:
     if src is None:
         return
     snap = src.snapshot()
-    a = data.analysis(snap)
+    a = frames.analysis(snap)
     errors = a.get("errors", [])
     st.success(
         f"{src.label}: {a.get('packets', 0)} packets, {len(a.get('sip_messages', []))} SIP messages, "
@@ -102,7 +103,7 @@ def show_result() -> None:
                    + (" (partial input)" if a.get("partial") else ""))
         st.dataframe(pd.DataFrame(errors), hide_index=True)
     st.subheader("RTP streams")
-    streams = data.streams_frame(snap)
+    streams = frames.streams_frame(snap)
     if streams.empty:
         st.caption("No RTP streams.")
     else:

@@ -6,7 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, ladder
+from dashboard import data, frames, ladder, sources
+from dashboard.timefmt import fmt_ts, snap_time
 
 STATES = ["answered", "failed", "cancelled", "in-progress", "ringing"]
 
@@ -14,11 +15,11 @@ STATES = ["answered", "failed", "cancelled", "in-progress", "ringing"]
 def render() -> None:
     st.title("Calls")
     src, snap = data.page_snapshot()
-    df = data.calls_frame(snap)
+    df = frames.calls_frame(snap)
     c1, c2 = st.columns([2, 2])
     text = c1.text_input("Search", placeholder="Call-ID, number, address, code …", key="calls.search")
     states = c2.multiselect("State", STATES, key="calls.states")
-    shown = data.filter_calls(df, text, states)
+    shown = frames.filter_calls(df, text, states)
     st.caption(f"{len(shown)} of {len(df)} calls")
     st.dataframe(shown.drop(columns=["start_ts"]), hide_index=True)
     _history(src, snap)
@@ -31,20 +32,20 @@ def render() -> None:
     show_call(src, snap, str(call_id))
 
 
-def _history(src: data.DataSource, snap: dict[str, Any]) -> None:
+def _history(src: sources.DataSource, snap: dict[str, Any]) -> None:
     """Completed calls of the last hour as the source remembers them (the service keeps them after
     they leave its evidence window; Call-IDs only as a hash there)."""
     try:
-        rows = src.calls_since(data.snap_time(snap).timestamp() - 3600)
-    except data.SourceError as exc:
+        rows = src.calls_since(snap_time(snap).timestamp() - 3600)
+    except sources.SourceError as exc:
         st.caption(f"call history unavailable: {exc}")
         return
     with st.expander(f"Completed calls of the last hour ({len(rows)})"):
-        st.dataframe(data.call_history_frame(rows), hide_index=True)
+        st.dataframe(frames.call_history_frame(rows), hide_index=True)
 
 
-def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
-    msgs = ladder.sorted_messages(data.sip_messages(snap, call_id))
+def show_call(src: sources.DataSource, snap: dict[str, Any], call_id: str) -> None:
+    msgs = ladder.sorted_messages(frames.sip_messages(snap, call_id))
     st.subheader(f"Call {call_id}")
     if not msgs:
         st.info("No SIP messages of this call in the data.")
@@ -62,7 +63,7 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
                               key=key)
         m = msgs[int(choice)]
         st.code(_message_text(m), language="text")
-    mine = data.call_streams(snap, call_id)
+    mine = frames.call_streams(snap, call_id)
     st.markdown("**RTP streams**")
     if mine.empty:
         st.caption("No RTP streams tied to this call.")
@@ -74,7 +75,7 @@ def show_call(src: data.DataSource, snap: dict[str, Any], call_id: str) -> None:
     if st.button("Prepare capture of this call (SIP + RTP)", key=f"prep.{call_id}"):
         try:
             st.session_state[key] = src.call_capture(call_id) or b""
-        except data.SourceError as exc:
+        except sources.SourceError as exc:
             st.error(str(exc))
     blob = st.session_state.get(key)
     if blob:
@@ -97,7 +98,7 @@ def _message_text(m: dict[str, Any]) -> str:
     keeps no headers, so no credential can reach the page)."""
     return "\n".join([
         m.get("summary") or ladder.label(m),
-        f"frame {m.get('frame')}  {data.fmt_ts(m.get('ts'))}  {m.get('transport')}",
+        f"frame {m.get('frame')}  {fmt_ts(m.get('ts'))}  {m.get('transport')}",
         f"{ladder.endpoint(m, 'src')} -> {ladder.endpoint(m, 'dst')}",
         f"Call-ID: {m.get('call_id')}",
         f"CSeq: {m.get('cseq')} {m.get('cseq_method')}",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, sources
 from dashboard.pages import link
+from dashboard.timefmt import fmt_ts
 
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
@@ -30,7 +31,7 @@ def render() -> None:
                 if e.get("packets"):
                     bits.append("frames " + ", ".join(str(p) for p in e["packets"][:20]))
                 if e.get("timestamp") is not None:
-                    bits.append(data.fmt_ts(e["timestamp"]))
+                    bits.append(fmt_ts(e["timestamp"]))
                 if e.get("config_path"):
                     bits.append(f"`{e['config_path']}`")
                 if e.get("source"):
@@ -49,14 +50,14 @@ def render() -> None:
     st.subheader("History")
     try:
         hist = src.history()
-    except data.SourceError as exc:
+    except sources.SourceError as exc:
         st.warning(f"history unavailable: {exc}")
         hist = []
     if hist:
         df = pd.DataFrame([{
             "finding": h.get("id") or h.get("finding_id"), "subject": h.get("subject") or "",
-            "severity": h.get("severity"), "opened": data.fmt_ts(h.get("opened")),
-            "closed": data.fmt_ts(h.get("closed")) if h.get("closed") else "open",
+            "severity": h.get("severity"), "opened": fmt_ts(h.get("opened")),
+            "closed": fmt_ts(h.get("closed")) if h.get("closed") else "open",
         } for h in hist])
         st.dataframe(df, hide_index=True)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, frames
 
 #: Cell colours of the "as required" column (the table is drawn on a canvas: colours, not emoji).
 OK_STYLE = {True: "background-color: #d4edda", False: "background-color: #f8d7da"}
@@ -13,7 +13,7 @@ OK_STYLE = {True: "background-color: #d4edda", False: "background-color: #f8d7da
 def render() -> None:
     st.title("Firewall")
     _, snap = data.page_snapshot()
-    df = data.firewall_frame(snap)
+    df = frames.firewall_frame(snap)
     if df.empty:
         st.info("No firewall verdicts in the data.")
         return

@@ -5,13 +5,13 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, frames
 
 
 def render() -> None:
     st.title("Media")
     _, snap = data.page_snapshot()
-    df = data.streams_frame(snap)
+    df = frames.streams_frame(snap)
     if df.empty:
         st.info("No RTP streams in the data.")
         return
@@ -31,7 +31,7 @@ def render() -> None:
                        "mos": st.column_config.NumberColumn("MOS", format="%.2f"),
                        "loss_pct": st.column_config.NumberColumn("loss %", format="%.2f")},
     )
-    iv = data.intervals_frame(snap)
+    iv = frames.intervals_frame(snap)
     iv = iv[iv["stream"].isin(df["name"])]
     if iv.empty:
         st.caption("No per-interval figures in the data.")

@@ -6,26 +6,26 @@ import os
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, sources, tiles
 from dashboard.pages import link, tone_icon
+from dashboard.timefmt import snap_time
 
 #: Seconds between tile refreshes; the fragment reruns alone, the page does not reload.
 REFRESH_S = float(os.environ.get("UPSCOPE_REFRESH_S", "5"))
 
 
 @st.fragment(run_every=REFRESH_S)
-def tiles() -> None:
+def status_tiles() -> None:
     src, snap = data.page_snapshot()
     try:
-        recent = src.calls_since(data.snap_time(snap).timestamp() - 3600)
-    except data.SourceError:
+        recent = src.calls_since(snap_time(snap).timestamp() - 3600)
+    except sources.SourceError:
         recent = None  # the tile says so; the other tiles still show
-    all_tiles = data.overview_tiles(snap, recent)
+    all_tiles = tiles.overview_tiles(snap, recent)
     itsp = all_tiles[0]
     st.metric(f"{tone_icon(itsp.state)} {itsp.label}", itsp.value, border=True)
     st.caption(itsp.help)
-    st.caption(f"OSBiz Assistant wording: {data.itsp_label_de(snap)} — the exact Service Center strings are "
-               "unconfirmed (DOMAIN §12).")
+    st.caption(f"In the OSBiz Assistant: {(snap.get('itsp_status') or {}).get('label_de', '—')}")
     for row in (all_tiles[1:5], all_tiles[5:]):
         cols = st.columns(len(row))
         for col, t in zip(cols, row, strict=True):
@@ -44,4 +44,4 @@ def tiles() -> None:
 
 def render() -> None:
     st.title("Overview")
-    tiles()
+    status_tiles()

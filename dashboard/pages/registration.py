@@ -6,24 +6,25 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, frames, tiles
+from dashboard.timefmt import fmt_ts
 
 
 def render() -> None:
     st.title("Registration")
     _, snap = data.page_snapshot()
-    tile = data.itsp_tile(snap)
+    tile = tiles.itsp_tile(snap)
     st.markdown(f"**ITSP status:** {tile.value} — {tile.help}")
-    a = data.analysis(snap)
+    a = frames.analysis(snap)
     regs = a.get("registrations", [])
     if regs:
         st.dataframe(pd.DataFrame([{
             "aor": r["aor"], "registrar": r["registrar"], "registered": r["registered"],
             "attempts": r["attempts"], "challenges": r["challenges"], "last_code": r["last_code"],
-            "granted_expiry_s": r["granted_expiry_s"], "expires": data.fmt_ts(r.get("expiry_ts")),
+            "granted_expiry_s": r["granted_expiry_s"], "expires": fmt_ts(r.get("expiry_ts")),
             "unanswered": r["unanswered"], "rrd_ms": r.get("request_delay_ms"),
         } for r in regs]), hide_index=True)
-    tl = data.registration_frame(snap)
+    tl = frames.registration_frame(snap)
     st.subheader("REGISTER / OPTIONS timeline")
     if tl.empty:
         st.caption("No REGISTER or OPTIONS in the data.")
@@ -32,7 +33,7 @@ def render() -> None:
         fig.update_layout(height=260)
         st.plotly_chart(fig, key="reg.timeline")
     st.subheader("Keepalive round-trip time")
-    ka = data.keepalive_frame(snap)
+    ka = frames.keepalive_frame(snap)
     if ka.empty:
         st.caption("No keepalive answers in the data.")
     else:
@@ -46,7 +47,7 @@ def render() -> None:
             "client": f"{t['client']}:{t['client_port']}", "server": f"{t['server']}:{t['server_port']}",
             "syn_answered": t["syn_answered"], "handshake": t["handshake"], "version": t["version"],
             "sni": t["sni"], "alerts": ", ".join(t.get("alerts", [])), "reset_by": t["reset_by"],
-            "cert_not_after": data.fmt_ts(t.get("cert_not_after")), "decrypted": t.get("decrypted"),
+            "cert_not_after": fmt_ts(t.get("cert_not_after")), "decrypted": t.get("decrypted"),
         } for t in tls]), hide_index=True)
     else:
         st.caption("No TLS flows in the data.")
@@ -54,7 +55,7 @@ def render() -> None:
     probes = [p for p in snap.get("probes", []) if isinstance(p, dict)]
     if probes:
         st.dataframe(pd.DataFrame([{
-            "probe": p.get("probe"), "target": p.get("target"), "when": data.fmt_ts(p.get("ts")),
+            "probe": p.get("probe"), "target": p.get("target"), "when": fmt_ts(p.get("ts")),
             "success": p.get("success"), "reason": p.get("reason"), "duration_s": p.get("duration_s"),
         } for p in probes]), hide_index=True)
     else:

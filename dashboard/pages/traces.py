@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, frames, sources
 
 
 def render() -> None:
     st.title("Trace profiles & support")
     src, snap = data.page_snapshot()
-    items = data.trace_checklist(snap)
+    items = frames.trace_checklist(snap)
     if not items:
         st.success("No findings, so no traces to switch on. For a new problem start with profile 'Basic'.")
     else:
@@ -24,7 +24,7 @@ def render() -> None:
     if st.button("Prepare support bundle", key="traces.prep"):
         try:
             st.session_state["traces.bundle"] = src.bundle() or b""
-        except data.SourceError as exc:
+        except sources.SourceError as exc:
             st.error(str(exc))
     blob = st.session_state.get("traces.bundle")
     if blob:

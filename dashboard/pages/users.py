@@ -8,22 +8,22 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, frames
 
 
 def render() -> None:
     st.title("Users & licenses")
     _, snap = data.page_snapshot()
-    if data.site_model(snap) is None:
+    if not snap.get("site"):
         st.info("No site file: users, licenses and teams come from the site description (--site).")
         return
-    users = data.users_frame(snap)
+    users = frames.users_frame(snap)
     users["findings"] = [", ".join(_findings_of(snap, str(c))) for c in users["callno"]]
     st.subheader("Users")
     st.caption("Call number as the numbering plan derives it (international: route location number + DID).")
     st.dataframe(users, hide_index=True)
     st.subheader("License pools")
-    pools = data.license_pools(snap)
+    pools = frames.license_pools(snap)
     long = pools.melt(id_vars="pool", value_vars=["used", "free"], var_name="part", value_name="licenses")
     fig = px.bar(long, x="licenses", y="pool", color="part", orientation="h",
                  color_discrete_map={"used": "#1f77b4", "free": "#c7c7c7"})
@@ -32,10 +32,10 @@ def render() -> None:
     short = pools[pools["needed"] > pools["total"]]
     for _, row in short.iterrows():
         st.error(f"License pool {row['pool']}: {row['needed']} needed, {row['total']} available")
-    until = (data.site(snap).get("licenses") or {}).get("software_support_until")
+    until = (frames.site(snap).get("licenses") or {}).get("software_support_until")
     st.caption(f"Software Support until {until or '—'}")
     st.subheader("Teams")
-    teams = data.site(snap).get("teams") or []
+    teams = frames.site(snap).get("teams") or []
     if not teams:
         st.caption("No teams.")
         return

@@ -217,3 +217,34 @@ def test_nothing_usable_with_a_site_is_still_one_line_exit_2(tmp_path: Path) -> 
     bad.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + struct.pack("<IIII", 0, 0, 10**6, 10**6))
     code, _out, err = invoke("analyze", "-f", "json", "--site", str(REPO / "examples" / "site-healthy.yaml"), str(bad))
     assert code == 2 and err.count("\n") == 1 and "beyond" in err
+
+
+def _trace_log(tmp_path: Path, ids: str) -> Path:
+    from tests.collectors.capture.test_tracelog import LOG
+
+    log = tmp_path / f"trace-{ids}.log"
+    text = LOG
+    for n in (1, 2, 3):
+        text = text.replace(f'] {n} "', f'] {ids.format(n)} "')
+    log.write_text(text, newline="")
+    return log
+
+
+def test_trace_log_with_0x_block_ids_reads_in_every_command(tmp_path: Path) -> None:
+    log = _trace_log(tmp_path, "0x3a7{}")
+    code, out, _ = invoke("analyze", str(log), "--format", "json", "--no-progress")
+    doc = json.loads(out)
+    assert code == 0 and doc["packets"] == 3 and doc["sip"]["requests"] == {"INVITE": 1}
+    code, _, err = invoke("convert", str(log), "-o", str(tmp_path / "o.pcap"))
+    assert code == 0 and "3 SIP messages written" in err
+    code, out, _ = invoke("diagnose", "--trace-log", str(log), "--format", "json")
+    assert code == 0 and json.loads(out)["sources"] == [str(log)]
+
+
+def test_unreadable_trace_log_never_exits_without_a_line(tmp_path: Path) -> None:
+    log = _trace_log(tmp_path, '0x3a7{} "junk')  # the timestamp no longer follows the id
+    for args in (("analyze", str(log), "--no-progress"), ("convert", str(log), "-o", str(tmp_path / "o.pcap")),
+                 ("diagnose", "--trace-log", str(log))):
+        code, _, err = invoke(*args)
+        assert code == 2, args
+        assert "no SIP message blocks found" in err and "start line not understood" in err, (args, err)

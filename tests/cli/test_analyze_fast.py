@@ -98,8 +98,12 @@ def test_site_findings_table_and_export_same_as_typer(tmp_path: Path) -> None:
     --call/--export-pcap (the written pcap and the message)."""
     site = REPO / "examples" / "site-healthy.yaml"
     auth = str(capture("sipnab_sip-auth-failure.pcapng"))
+    # the LAN Asterisk of that capture is not the site's connector: no trunk finding ...
     fast, typer_run = _both(["-f", "json", "--site", str(site), auth], tmp_path)
-    assert fast == typer_run and fast[0] == 1 and '"findings"' in fast[1]
+    assert fast == typer_run and fast[0] == 0 and '"findings": []' in fast[1]
+    # ... unless named as the connector
+    fast, typer_run = _both(["-f", "json", "--site", str(site), "--connector", "172.16.98.101:5060", auth], tmp_path)
+    assert fast == typer_run and fast[0] == 1 and '"itsp.not-registered.auth"' in fast[1]
     fast, typer_run = _both(["--no-progress", auth], tmp_path)
     assert fast == typer_run and "Registrations" in fast[1]
     pcap = str(capture("heplify_sip_ipv4_tcp.pcap"))

@@ -83,8 +83,12 @@ def test_diagnose_healthy_site_json_shape() -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--now", NOW, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"now", "system", "sources", "input_errors", "itsp_status", "findings", "firewall", "jwt"}
-    assert doc["now"] == NOW and doc["system"] == "acme-munich" and doc["findings"] == []
+    # The Snapshot's JSON form (docs/snapshot-json.md) without the analysis, as /api/snapshot serves it.
+    assert doc["schema"] == "upscope.snapshot/2" and "analysis" not in doc and doc["input_errors"] == 0
+    assert {"itsp_status", "other_registrations", "findings", "firewall", "jwt", "licenses", "numbering",
+            "media"} <= set(doc)
+    assert doc["now"] == datetime.fromisoformat(NOW.replace("Z", "+00:00")).timestamp()
+    assert doc["system"] == "acme-munich" and doc["findings"] == []
     assert doc["itsp_status"]["state"] == "unknown"
     assert doc["firewall"][0]["flow"] == "sip-tls"
     assert all(v["verdict"] == "not-observed" for v in doc["firewall"])
@@ -197,7 +201,8 @@ def test_diagnose_capture_with_unanswered_syns(tmp_path: Path) -> None:
     code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
     assert code == 1, err
     doc = json.loads(out)
-    assert doc["now"] == "2026-11-25T09:46:49Z"  # judged at the end of the capture (last SYN)
+    # The evidence is judged at the end of the capture (last SYN), the site as of now.
+    assert datetime.fromtimestamp(doc["evidence_until"], UTC).isoformat().startswith("2026-11-25T09:46:49")
     assert doc["itsp_status"]["state"] == "not-registered"
     assert "TCP SYN unanswered" in doc["itsp_status"]["reason"]
     assert [f["id"] for f in doc["findings"]] == ["itsp.not-registered.firewall"]
@@ -211,18 +216,39 @@ def test_diagnose_capture_with_unanswered_syns(tmp_path: Path) -> None:
 
 def test_firewall_one_way_rtp_and_gcp_ranges(tmp_path: Path) -> None:
     cap = tmp_path / "rtp.pcap"
-    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 80, 1795600000.0))
+    peer = "34.89.130.9"  # europe-west3
+    wrpcap(str(cap), _rtp(OSBIZ, 20000, peer, 30000, 0x1234, 150, 1795600000.0))  # 3 s one way
     code, out, err = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "--gcp-ranges", str(CLOUD_JSON),
                          "-f", "json")
     assert code == 1, err
+    # diagnose says the same: the firewall's one-way verdict is the one-way audio finding
+    d_code, d_out, _ = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert d_code == 1 and "media.one-way-audio" in {f["id"] for f in json.loads(d_out)["findings"]}
     doc = json.loads(out)
-    assert doc["gcp_ranges"] == {"scope": "europe-west3", "sync_token": "1732600000000", "prefixes": 4}
+    assert doc["gcp_ranges"] == {"scope": "europe-west3", "sync_token": "1732600000000", "prefixes": 4,
+                                 "source": str(CLOUD_JSON), "created": "2026-11-26T10:00:00.000000"}
     by = {v["flow"]: v for v in doc["firewall"]}
     assert by["rtp-egress"]["verdict"] == "working"
     assert by["rtp-ingress"]["verdict"] == "one-way" and not by["rtp-ingress"]["ok"]
-    assert "RTP peers outside the GCP europe-west3 ranges: 34.16.0.9" in by["rtp-ingress"]["notes"]
-    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap))
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap))  # the built-in ranges
     assert code == 1 and "one-way" in out
+
+
+def test_rtp_with_peers_outside_the_cloud(tmp_path: Path) -> None:
+    """RTP with a us-central1 address is neither working to the cloud nor a firewall fault; the
+    call is still one-way for diagnose (a finding), and firewall says why it is not its business."""
+    cap = tmp_path / "rtp.pcap"
+    wrpcap(str(cap), _rtp(OSBIZ, 20000, "34.16.0.9", 30000, 0x1234, 150, 1795600000.0))
+    code, out, err = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "--gcp-ranges", str(CLOUD_JSON),
+                         "-f", "json")
+    assert code == 0, err
+    by = {v["flow"]: v for v in json.loads(out)["firewall"]}
+    for flow in ("rtp-egress", "rtp-ingress"):
+        assert by[flow]["verdict"] == "not-observed" and by[flow]["ok"]
+        assert by[flow]["notes"] == [f"not the cloud — outside the GCP europe-west3 ranges ({CLOUD_JSON} of "
+                                     "2026-11-26) or the site's connector/STUN: 34.16.0.9"]
+    d_code, d_out, _ = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert d_code == 1 and "media.one-way-audio" in {f["id"] for f in json.loads(d_out)["findings"]}
 
 
 def test_inbound_443_answered_is_reported(tmp_path: Path) -> None:
@@ -260,3 +286,66 @@ def test_no_secret_in_any_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 assert code == 1
                 for secret in (canary_key, token, token.split(".")[1]):
                     assert secret not in out + err
+
+
+def _refused_pcap(path: Path) -> None:
+    """Every SYN of the OSBiz to the connector's 65061 is answered by RST/ACK (port closed or
+    rejected by a firewall), four connection attempts."""
+    pkts = []
+    for i in range(4):
+        t = 1795600000.0 + 3 * i
+        syn = Ether() / IP(src=OSBIZ, dst=CONNECTOR) / TCP(sport=50000 + i, dport=65061, flags="S", seq=1000)
+        rst = Ether() / IP(src=CONNECTOR, dst=OSBIZ) / TCP(sport=65061, dport=50000 + i, flags="RA", seq=0, ack=1001)
+        syn.time, rst.time = t, t + 0.02
+        pkts += [syn, rst]
+    wrpcap(str(path), pkts)
+
+
+def test_connector_refusing_every_syn_is_not_registered_firewall(tmp_path: Path) -> None:
+    """Regression: this read "connector reachable but no REGISTER seen" with sip-tls *working*
+    ("also seen: connection reset"). A refused port is a blocked one."""
+    cap = tmp_path / "refused.pcap"
+    _refused_pcap(cap)
+    code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    doc = json.loads(out)
+    assert code == 1, err
+    assert doc["itsp_status"]["state"] == "not-registered"
+    assert "refused" in doc["itsp_status"]["reason"]
+    assert [f["id"] for f in doc["findings"]] == ["itsp.not-registered.firewall"]
+    sip = next(v for v in doc["firewall"] if v["flow"] == "sip-tls")
+    assert sip["verdict"] == "blocked" and sip["reason"] == "connection refused (SYN answered by RST)"
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert code == 1 and json.loads(out)["firewall"][0]["verdict"] == "blocked"
+
+
+def _443_client_leaves_pcap(path: Path) -> None:
+    """The OSBiz's TCP 443 answers the SYN and ACKs a ClientHello; the client leaves (FIN) before
+    any ServerHello."""
+    t = 1795600000.0
+    client, osbiz = ("198.51.100.99", 40000), (OSBIZ, 443)
+    hello = bytes.fromhex("160301002f0100002b0303") + bytes(32) + bytes.fromhex("000002130101000000")
+    steps = [(client, osbiz, "S", 1, 0, b""), (osbiz, client, "SA", 9, 2, b""), (client, osbiz, "A", 2, 10, b""),
+             (client, osbiz, "PA", 2, 10, hello), (osbiz, client, "A", 10, 2 + len(hello), b""),
+             (client, osbiz, "FA", 2 + len(hello), 10, b""), (osbiz, client, "A", 10, 3 + len(hello), b"")]
+    pkts = []
+    for i, ((sa, sp), (da, dp), flags, seq, ack, data) in enumerate(steps):
+        p = Ether() / IP(src=sa, dst=da) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack) / Raw(data)
+        p.time = t + 0.5 * i
+        pkts.append(p)
+    wrpcap(str(path), pkts)
+
+
+def test_an_answered_443_is_open_even_if_the_handshake_never_finished(tmp_path: Path) -> None:
+    """Regression: the verdict listed "answered" as evidence yet said blocked/closed, as the failed
+    handshake was dated at the connection's last packet and the answer at its first."""
+    cap = tmp_path / "443-leave.pcap"
+    _443_client_leaves_pcap(cap)
+    code, out, err = run("diagnose", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    doc = json.loads(out)
+    assert code == 1, err
+    assert [f["id"] for f in doc["findings"]] == ["security.port-443-open"]
+    v = doc["firewall"][-1]
+    assert v["flow"] == "inbound-443" and v["verdict"] == "working" and not v["ok"]
+    assert v["reason"] == "answered: port 443 is open"
+    code, out, _ = run("firewall", "--site", str(HEALTHY), "--capture", str(cap), "-f", "json")
+    assert code == 1 and json.loads(out)["firewall"][-1]["reason"] == "answered: port 443 is open"

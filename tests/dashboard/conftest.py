@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data, pages
+from dashboard import data, pages, sources
 from tests.dashboard import snapshots
 
 PAGE_SCRIPT = """
@@ -23,7 +23,7 @@ def render(monkeypatch: pytest.MonkeyPatch) -> Callable[..., AppTest]:
 
     def run(page: str, scenario: str | dict[str, Any] = "healthy", source: Any = None) -> AppTest:
         snap = snapshots.SCENARIOS[scenario]() if isinstance(scenario, str) else scenario
-        src = source or data.OfflineSource(snap, label=f"test {scenario if isinstance(scenario, str) else ''}")
+        src = source or sources.OfflineSource(snap, label=f"test {scenario if isinstance(scenario, str) else ''}")
         monkeypatch.setattr(data, "current_source", lambda: src)
         # A page alone has no navigation: links render as captions (an app test may have filled it).
         monkeypatch.setattr(pages, "PAGES", {})

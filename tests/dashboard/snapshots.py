@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from collectors.producer import Inputs
 from core.analysis import (
     AnalysisResult,
     CallInfo,
@@ -22,7 +23,7 @@ from core.analysis import (
     TlsFlowInfo,
 )
 from core.site.loader import load_site_text
-from dashboard.data import OfflineSource
+from dashboard.sources import OfflineSource
 
 NOW = 1_790_000_000.0  # 2026-09-21
 OSBIZ, CONNECTOR = "127.0.0.2", "127.0.0.3"
@@ -114,7 +115,7 @@ def _analysis(*, registered: bool, two_way: bool) -> AnalysisResult:
 
 def _snapshot(result: AnalysisResult, **changes: str) -> dict[str, Any]:
     site = load_site_text(site_text(**changes), "site.yaml")
-    return OfflineSource.from_analysis(result, site=site, now=NOW, captures=("lab.pcapng",)).snapshot()
+    return OfflineSource.from_inputs(Inputs(site=site, analysis=result), now=NOW, captures=("lab.pcapng",)).snapshot()
 
 
 def healthy() -> dict[str, Any]:

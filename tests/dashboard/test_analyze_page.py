@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, sources
 
 PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
 
@@ -46,7 +46,7 @@ def test_upload_a_real_capture_then_other_pages_show_it(monkeypatch: pytest.Monk
     # tshark -z rtp,streams (SDP-announced): 891 and 548 packets of PCMA; both are in the table.
     assert {891, 548} <= set(streams["packets"])
     src = at.session_state[data.UPLOAD_KEY]
-    assert isinstance(src, data.OfflineSource)
+    assert isinstance(src, sources.OfflineSource)
     # The other pages of this session read the upload, with a banner saying so.
     media = AppTest.from_string(SCRIPT.format(page="media"), default_timeout=30)
     media.session_state[data.UPLOAD_KEY] = src
@@ -88,7 +88,8 @@ def test_an_engine_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(collectors.analyze, "analyze_files", boom)
     at = _upload("hostile.pcap", b"\xd4\xc3\xb2\xa1" + b"\0" * 100, monkeypatch)
-    assert at.error[0].value == "hostile.pcap: analysis failed (IndexError: list index out of range)"
+    # The exception's own text may quote the input: only its kind is shown.
+    assert at.error[0].value == "hostile.pcap: analysis failed (IndexError)"
 
 
 @pytest.mark.parametrize("name", ["asterisk_ast-2016-003_t38_crash.pcap", "asterisk_ast-2017-012_crash-27382.pcap",

@@ -11,14 +11,14 @@ import pytest
 import typer
 from streamlit.testing.v1 import AppTest
 
-from dashboard import cli_dashboard, data, ladder
+from dashboard import cli_dashboard, data, frames, ladder, sources
 from tests.dashboard import snapshots
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 
 def test_app_navigation_opens_on_the_overview(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "current_source", lambda: data.OfflineSource(snapshots.healthy()))
+    monkeypatch.setattr(data, "current_source", lambda: sources.OfflineSource(snapshots.healthy()))
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.run()
     assert not at.exception
@@ -36,7 +36,7 @@ def test_app_without_source_says_how_to_start(monkeypatch: pytest.MonkeyPatch) -
 
 def test_ladder_has_one_arrow_per_message_between_the_right_hosts() -> None:
     snap = snapshots.healthy()
-    msgs = data.sip_messages(snap, snapshots.CALL_ID)
+    msgs = frames.sip_messages(snap, snapshots.CALL_ID)
     fig = ladder.ladder_figure(msgs)
     arrows = [a for a in fig.layout.annotations if a.showarrow]
     assert len(arrows) == len(msgs) == 7
@@ -52,11 +52,11 @@ def test_ladder_has_one_arrow_per_message_between_the_right_hosts() -> None:
 
 
 def test_call_filter_like_sngrep() -> None:
-    df = data.calls_frame(snapshots.healthy())
-    assert list(data.filter_calls(df, "+4940999")["call_id"]) == ["b77-failed@osbiz"]
-    assert list(data.filter_calls(df, "A84B4C")["call_id"]) == [snapshots.CALL_ID]  # case-insensitive
-    assert list(data.filter_calls(df, "", ["failed"])["call_id"]) == ["b77-failed@osbiz"]
-    assert data.filter_calls(df, "[", []).empty  # not a regex
+    df = frames.calls_frame(snapshots.healthy())
+    assert list(frames.filter_calls(df, "+4940999")["call_id"]) == ["b77-failed@osbiz"]
+    assert list(frames.filter_calls(df, "A84B4C")["call_id"]) == [snapshots.CALL_ID]  # case-insensitive
+    assert list(frames.filter_calls(df, "", ["failed"])["call_id"]) == ["b77-failed@osbiz"]
+    assert frames.filter_calls(df, "[", []).empty  # not a regex
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "127.0.0.1:0", "localhost:8501", "1.2.3.4:99999", ":8501"])
@@ -102,5 +102,5 @@ def test_capture_mode_source_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert not at.exception
     assert "capture sipnab" in at.caption[0].value
     assert list(at.dataframe[0].value["call_id"]) == ["12013223@200.57.7.195", "12015624@200.57.7.195"]
-    with pytest.raises(data.SourceError, match="unknown"):
-        data.source_from_config({"kind": "nope"})
+    with pytest.raises(sources.SourceError, match="unknown"):
+        sources.source_from_config({"kind": "nope"})

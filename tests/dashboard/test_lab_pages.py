@@ -17,8 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from collectors.analyze import analyze_files
+from collectors.producer import Inputs
 from core.site.loader import load_site
-from dashboard import data
+from dashboard import data, sources
 from tests.dashboard.conftest import texts
 
 pytestmark = pytest.mark.slow
@@ -57,8 +58,9 @@ def _snapshot(lab: Path) -> dict:  # type: ignore[type-arg]
     info = json.loads((lab / "lab.json").read_text())
     stopped = datetime.fromisoformat(info["stopped"]).timestamp()
     result = analyze_files([lab / "lab.pcapng", lab / "osbiz-trace.log"])
-    return data.OfflineSource.from_analysis(
-        result, site=load_site(lab / "site.yaml"), now=stopped - 1.0, captures=(str(lab / "lab.pcapng"),),
+    return sources.OfflineSource.from_inputs(
+        Inputs(site=load_site(lab / "site.yaml"), analysis=result), now=stopped - 1.0,
+        captures=(str(lab / "lab.pcapng"),),
     ).snapshot()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, frames, sources
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
 
@@ -32,12 +32,13 @@ def test_overview_healthy_tiles(render: Callable[..., AppTest]) -> None:
     assert metrics["Media quality"] == "MOS 3.90"
     assert metrics["Active findings"] == "0 critical"
     page = texts(at)
-    assert "loss 0.4 %; worst MOS of 2 streams" in page and "0 warning · 0 info" in page
+    # The media verdict is the producer's: two streams, 3.90 above the rules' 3.6, 0.4 % below 3 %.
+    assert "2 streams, loss 0.4 %" in page and "0 warning · 0 info" in page
     assert metrics["JWT"] == "Not needed"
     assert metrics["Software Support"].endswith("days left")
     assert "since 2026-09-21 14:03:20 UTC (9 min ago)" in texts(at)
     assert "No findings" in texts(at)
-    assert "OSBiz Assistant wording: Registriert" in texts(at)
+    assert "In the OSBiz Assistant: Registriert" in texts(at)
 
 
 def test_overview_blocked_trunk(render: Callable[..., AppTest]) -> None:
@@ -72,9 +73,9 @@ def test_diagnoses_links_the_call_behind_a_finding(render: Callable[..., AppTest
 
 
 def test_diagnoses_history_from_the_service(render: Callable[..., AppTest]) -> None:
-    class Service(data.OfflineSource):
+    class Service(sources.OfflineSource):
         def history(self) -> list[dict[str, Any]]:
-            return data.history_from_events([
+            return sources.history_from_events([
                 {"ts": 100.0, "event": "opened", "finding_id": "media.one-way-audio", "subject": "c1",
                  "severity": "critical", "title": "t"},
                 {"ts": 400.0, "event": "closed", "finding_id": "media.one-way-audio", "subject": "c1"},
@@ -125,7 +126,7 @@ def test_media_marks_one_way_audio(render: Callable[..., AppTest]) -> None:
 def test_media_opens_on_the_call_of_a_link(monkeypatch: pytest.MonkeyPatch) -> None:
     snap = snapshots.healthy()
     snap["analysis"]["rtp_streams"][1]["call_id"] = "other@osbiz"
-    monkeypatch.setattr(data, "current_source", lambda: data.OfflineSource(snap))
+    monkeypatch.setattr(data, "current_source", lambda: sources.OfflineSource(snap))
     at = AppTest.from_string("from dashboard.pages import media\nmedia.render()", default_timeout=30)
     at.query_params["call"] = "other@osbiz"
     at.run()
@@ -203,5 +204,5 @@ def test_healthy_trace_page_says_nothing_to_switch_on(render: Callable[..., AppT
 def test_call_streams_by_sdp_index_or_call_id() -> None:
     snap = snapshots.healthy()
     snap["analysis"]["rtp_streams"][1]["call_id"] = None  # associated only through the call's list
-    assert list(data.call_streams(snap, snapshots.CALL_ID)["stream"]) == [0, 1]
-    assert data.call_streams(snap, "b77-failed@osbiz").empty
+    assert list(frames.call_streams(snap, snapshots.CALL_ID)["stream"]) == [0, 1]
+    assert frames.call_streams(snap, "b77-failed@osbiz").empty

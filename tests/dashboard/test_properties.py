@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import data
+from dashboard import frames, sources, timefmt
 from tests.dashboard import snapshots
 
 EVENT = st.fixed_dictionaries({
@@ -20,7 +20,7 @@ EVENT = st.fixed_dictionaries({
 
 @given(st.lists(EVENT, max_size=40))
 def test_history_episodes_are_ordered_and_never_overlap(rows: list[dict]) -> None:  # type: ignore[type-arg]
-    episodes = data.history_from_events(rows)
+    episodes = sources.history_from_events(rows)
     by_key: dict[tuple[str, str], list[dict]] = {}  # type: ignore[type-arg]
     for e in episodes:
         assert e["closed"] is None or e["closed"] >= e["opened"]
@@ -34,13 +34,13 @@ def test_history_episodes_are_ordered_and_never_overlap(rows: list[dict]) -> Non
     assert len(episodes) <= opened
 
 
-CALLS = data.calls_frame(snapshots.healthy())
+CALLS = frames.calls_frame(snapshots.healthy())
 
 
 @settings(max_examples=200)
 @given(st.text(max_size=30), st.lists(st.sampled_from(["answered", "failed", "ringing", "x"]), max_size=3))
 def test_call_filter_accepts_any_text(text: str, states: list[str]) -> None:
-    out = data.filter_calls(CALLS, text, states)
+    out = frames.filter_calls(CALLS, text, states)
     assert set(out["call_id"]) <= set(CALLS["call_id"])
     if not text.strip() and not states:
         assert len(out) == len(CALLS)
@@ -48,8 +48,7 @@ def test_call_filter_accepts_any_text(text: str, states: list[str]) -> None:
 
 @given(st.one_of(st.none(), st.floats(allow_nan=True), st.integers(), st.text(max_size=12)))
 def test_time_formatting_never_raises(value: object) -> None:
-    assert isinstance(data.fmt_ts(value), str)
-    assert data._days_until(value, 1.7e9) is None or isinstance(data._days_until(value, 1.7e9), int)
+    assert isinstance(timefmt.fmt_ts(value), str)
 
 
 MESSAGE = st.fixed_dictionaries({

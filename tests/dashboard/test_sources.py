@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collectors.producer import Inputs
 from core.site.loader import load_site_text
-from dashboard import data
+from dashboard import sources
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
 
@@ -74,7 +75,7 @@ def test_service_source_reads_snapshot_history_capture_bundle(service: Any) -> N
     ]})
     routes["/api/call.pcap?call_id=a%40b"] = (200, "application/vnd.tcpdump.pcap", b"\xd4\xc3\xb2\xa1pcap")
     routes["/api/bundle"] = (200, "application/zip", b"PK-zip")
-    src = data.ServiceSource(url)
+    src = sources.ServiceSource(url)
     assert src.snapshot()["itsp_status"]["label"] == "Not registered"
     assert [(h["opened"], h["closed"]) for h in src.history()] == [(100.0, 160.0), (200.0, None)]
     assert src.call_capture("a@b") == b"\xd4\xc3\xb2\xa1pcap"
@@ -85,14 +86,14 @@ def test_service_source_reads_snapshot_history_capture_bundle(service: Any) -> N
 def test_service_source_errors_are_one_line(service: Any) -> None:
     url, routes = service
     routes["/api/snapshot"] = _json({"error": "no snapshot yet"}, 503)
-    with pytest.raises(data.SourceError, match=r"answered HTTP 503"):
-        data.ServiceSource(url).snapshot()
+    with pytest.raises(sources.SourceError, match=r"answered HTTP 503"):
+        sources.ServiceSource(url).snapshot()
     routes["/api/snapshot"] = (200, "application/json", b"{not json")
-    with pytest.raises(data.SourceError, match="invalid JSON"):
-        data.ServiceSource(url).snapshot()
+    with pytest.raises(sources.SourceError, match="invalid JSON"):
+        sources.ServiceSource(url).snapshot()
     routes["/api/snapshot"] = _json([1, 2])
-    with pytest.raises(data.SourceError, match="not a snapshot"):
-        data.ServiceSource(url).snapshot()
+    with pytest.raises(sources.SourceError, match="not a snapshot"):
+        sources.ServiceSource(url).snapshot()
 
 
 def test_page_shows_a_down_service_plainly(render: Callable[..., AppTest]) -> None:
@@ -101,19 +102,19 @@ def test_page_shows_a_down_service_plainly(render: Callable[..., AppTest]) -> No
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    at = render("overview", source=data.ServiceSource(f"http://127.0.0.1:{port}", timeout_s=2))
+    at = render("overview", source=sources.ServiceSource(f"http://127.0.0.1:{port}", timeout_s=2))
     assert "unreachable" in at.error[0].value
     assert not at.metric
 
 
 @pytest.fixture
-def g711() -> data.OfflineSource:
+def g711() -> sources.OfflineSource:
     if not G711.exists():
         pytest.skip(f"{G711} not found (the shared captures live in ../shared/pcaps)")
-    return data.load_artifacts(data.ArtifactSpec((str(G711),), label="g711"))
+    return sources.load_artifacts(sources.ArtifactSpec((str(G711),), label="g711"))
 
 
-def test_offline_call_capture_has_the_calls_packets(g711: data.OfflineSource, tmp_path: Path) -> None:
+def test_offline_call_capture_has_the_calls_packets(g711: sources.OfflineSource, tmp_path: Path) -> None:
     if shutil.which("tshark") is None:
         pytest.skip("tshark not installed")
     call = next(c for c in g711.snapshot()["analysis"]["calls"] if c["answered"])
@@ -133,15 +134,15 @@ def test_offline_call_capture_has_the_calls_packets(g711: data.OfflineSource, tm
     assert len(rtp) >= sum(s["packets"] for s in streams) > 0
 
 
-def test_offline_call_capture_unknown_call(g711: data.OfflineSource) -> None:
-    with pytest.raises(data.SourceError, match="not found"):
+def test_offline_call_capture_unknown_call(g711: sources.OfflineSource) -> None:
+    with pytest.raises(sources.SourceError, match="not found"):
         g711.call_capture("no-such-call")
 
 
 def test_bundle_has_report_and_no_secret() -> None:
     secret_key = "0f0e0d0c-aaaa-bbbb-cccc-9f8e7d6c5b4a"
     text = snapshots.site_text(**{"api_key: env:UPSCOPE_API_KEY": f"api_key: {secret_key}"})
-    src = data.OfflineSource.from_analysis(None, site=load_site_text(text), now=snapshots.NOW, site_text=text)
+    src = sources.OfflineSource.from_inputs(Inputs(site=load_site_text(text), analysis=None), now=snapshots.NOW, site_text=text)
     blob = src.bundle()
     assert blob is not None
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
@@ -160,7 +161,7 @@ def test_secrets_are_never_rendered(render: Callable[..., AppTest]) -> None:
     text = snapshots.site_text(**{"api_key: env:UPSCOPE_API_KEY": f"api_key: {api_key}",
                                   "flavour: openscape": "flavour: unify-video", "jwt: null": f"jwt: {token}"})
     site = load_site_text(text)
-    snap = data.OfflineSource.from_analysis(None, site=site, now=snapshots.NOW).snapshot()
+    snap = sources.OfflineSource.from_inputs(Inputs(site=site, analysis=None), now=snapshots.NOW).snapshot()
     assert snap["jwt"]["status"] == "Active" and snap["jwt"]["days_left"] == 300
     for page in ("overview", "diagnoses", "calls", "media", "registration", "users", "firewall", "traces",
                  "analyze"):
@@ -183,11 +184,11 @@ def test_overview_calls_of_the_last_hour_come_from_the_service_history(
         {"ts": snapshots.NOW - 300, "answered": 0, "final_code": 486},
         {"ts": snapshots.NOW - 400, "answered": 0, "final_code": 487},  # cancelled by the caller
     ]})
-    at = render("overview", source=data.ServiceSource(url))
+    at = render("overview", source=sources.ServiceSource(url))
     tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
     assert tiles["Calls last hour"] == "2 / 1"
     assert "4 completed calls in all" in texts(at)
     del routes[f"/api/history?table=calls&since={since}&limit=5000"]  # history down: the rest still shows
-    at = render("overview", source=data.ServiceSource(url))
+    at = render("overview", source=sources.ServiceSource(url))
     tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
     assert tiles["Calls last hour"] == "—" and tiles["ITSP Unify Phone (Cloud)"] == "Registered"

@@ -114,7 +114,7 @@ def _run_scenario(name: str, root: Path, rtp_base: int) -> Observed:
         while time.time() - t0 < DURATION_S - 3:
             snap = service.snapshot()
             if snap is not None:
-                ids = {f.id for f in snap.findings}
+                ids = {f.id for f in snap.finding_list}
                 obs.timeline.append((time.time() - t0, snap.itsp.state.value, tuple(sorted(ids))))
             time.sleep(0.5)
     except Exception as exc:  # reported per scenario by its own test

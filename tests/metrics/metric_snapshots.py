@@ -1,23 +1,27 @@
-"""Snapshots for the metrics tests: a busy healthy site and a bare one (built from real core types)."""
+"""Snapshots for the metrics tests: a busy healthy site and a bare one, built by the one producer."""
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from pathlib import Path
 
+import jwt as pyjwt
+
+from collectors.producer import Inputs, build_snapshot
 from core.analysis import (
     AnalysisResult,
     CallInfo,
     KeepaliveInfo,
     RegistrationInfo,
+    RegistrationState,
     RtpStreamStats,
     SipMessageInfo,
     TlsFlowInfo,
 )
 from core.findings import Evidence, make
-from core.jwt_status import JwtState, JwtStatus
+from core.probes import ProbeResult
 from core.site.loader import load_site
-from core.snapshot import CollectorStatus, ItspState, ItspStatus, Snapshot
+from core.snapshot import CollectorStatus, ItspState, ItspStatus, OpenFinding, Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0
@@ -49,11 +53,20 @@ def stream(i: int, lost: int, jitter_ms: float, mos: float | None) -> RtpStreamS
     )
 
 
+def sip_at(ts: float, method: str | None, status: int | None, cseq_method: str, call_id: str) -> SipMessageInfo:
+    return SipMessageInfo(int(ts - NOW + 200), ts, "192.168.1.10", 5061, "35.246.178.13", 65061, "tls",
+                          method, status, "", call_id, 1, cseq_method)
+
+
 def busy_snapshot() -> Snapshot:
+    """A busy healthy site through the one producer, as the service builds it."""
     messages = (
         sip(1, "REGISTER", None, "REGISTER", "r1"), sip(2, None, 401, "REGISTER", "r1"),
-        sip(3, None, 200, "REGISTER", "r1"), sip(4, None, 200, "OPTIONS", "o1"),
-        sip(5, None, 200, "OPTIONS", "o2"), sip(6, None, 486, "INVITE", "secret-call-id-2@pbx"),
+        sip(3, None, 200, "REGISTER", "r1"),
+        # Two OPTIONS keepalives answered after 20 and 40 ms.
+        sip_at(NOW - 95, "OPTIONS", None, "OPTIONS", "o1"), sip_at(NOW - 94.98, None, 200, "OPTIONS", "o1"),
+        sip_at(NOW - 90, "OPTIONS", None, "OPTIONS", "o2"), sip_at(NOW - 89.96, None, 200, "OPTIONS", "o2"),
+        sip(6, None, 486, "INVITE", "secret-call-id-2@pbx"),
         sip(7, None, 200, "FOOBAR", "x"), sip(8, None, 200, "INVITE", "secret-call-id-1@pbx"),
     )
     calls = (call(1, "answered", 850.0), call(2, "failed", None), call(3, "answered", 1200.0, one_way=True,
@@ -66,37 +79,32 @@ def busy_snapshot() -> Snapshot:
             aor="sip:pbx@cloud", registrar="35.246.178.13:65061", client="192.168.1.10:5061", attempts=2,
             challenges=1, final_codes={"200": 1}, last_code=200, granted_expiry_s=600,
             last_success_ts=NOW - 97, expiry_ts=NOW + 503, request_delay_ms=40.0, registered=True,
-            unanswered=0),),
-        keepalives=(KeepaliveInfo("options", "192.168.1.10", "35.246.178.13", 3, 3, 0, 20.0, 30.0, 40.0, NOW,
-                                  rtts_ms=(20.0, 30.0, 40.0)),),
+            unanswered=0, timeline=(RegistrationState(NOW - 97, 3, "registered", 200),)),),
+        keepalives=(KeepaliveInfo("options", "192.168.1.10", "35.246.178.13", 2, 2, 0, 20.0, 30.0, 40.0, NOW,
+                                  rtts_ms=(20.0, 40.0)),),
         rtp_streams=streams,
         tls_flows=(TlsFlowInfo("192.168.1.10", 40000, "35.246.178.13", 65061, NOW - 100, NOW, 1, True, "ok",
                                "TLSv1.3", None, (), None, cert_not_after=NOW + 10 * 86400),),
         stun=(), flows=(), errors=(),
     )
-    from core.probes import ProbeResult
-
     probes = (
         ProbeResult("sip_options_tls", "35.246.178.13:65061", NOW, True, "", 0.2,
                     {"resolve": 0.001, "connect": 0.05, "tls": 0.1, "request": 0.05},
                     details={"cert_not_after": NOW + 40 * 86400}),
         ProbeResult("stun", "34.159.228.55:3478", NOW, False, "no answer", 5.0, {"resolve": 0.0, "request": 5.0}),
     )
+    site = load_site(ROOT / "examples" / "site-healthy.yaml")
+    token = pyjwt.encode({"iss": "test", "exp": int(NOW + 20 * 86400)}, "k" * 32, algorithm="HS256")
+    snap = build_snapshot(Inputs(site=site, analysis=analysis, probes=probes, jwt_text=token,
+                                 collectors=(CollectorStatus("capture", True, "", NOW),
+                                             CollectorStatus("trace-log", False, "file gone", NOW))), NOW)
     finding = make("media.one-way-audio", [Evidence("RTP only outbound", packets=(5,))],
                    subject="call secret-call-id-3@pbx")
-    return Snapshot(
-        now=NOW, system="acme-munich",
-        itsp=ItspStatus(ItspState.REGISTERED, NOW - 97, "REGISTER answered 200", expiry_ts=NOW + 503,
-                        last_success_ts=NOW - 97),
-        findings=(finding, finding),
-        analysis=analysis,
-        site=load_site(ROOT / "examples" / "site-healthy.yaml"),
-        probes=probes,
-        collectors=(CollectorStatus("capture", True, "", NOW), CollectorStatus("trace-log", False, "file gone", NOW)),
-        jwt=JwtState(JwtStatus.EXPIRING, "expires soon",
-                     expires_at=dt.datetime.fromtimestamp(NOW + 20 * 86400, dt.UTC)),
-    )
+    # Two open findings of one id (two calls): the exposition counts them.
+    return dataclasses.replace(snap, system="acme-munich",
+                               findings=(OpenFinding(finding, NOW - 10), OpenFinding(finding, NOW - 5)))
 
 
 def bare_snapshot(state: ItspState = ItspState.NOT_REGISTERED, system: str = "lab") -> Snapshot:
-    return Snapshot(now=NOW, system=system, itsp=ItspStatus(state, None, "no REGISTER seen"), findings=())
+    snap = build_snapshot(Inputs(), NOW)
+    return dataclasses.replace(snap, system=system, itsp=ItspStatus(state, None, "no REGISTER seen"))

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.probes import ProbeHistory
 from core.findings import CATALOGUE
-from core.snapshot import ItspState, Snapshot
+from core.snapshot import Histogram, ItspState, Snapshot
 from dashboard.http_server import ProbeModuleConfig, Response, UpscopeHttpServer, parse_addr
 from dashboard.metrics import _label, make_registry
 
@@ -68,9 +68,9 @@ def test_values_follow_the_snapshot(server: tuple[UpscopeHttpServer, list[Snapsh
     assert value(text, "upscope_sip_responses_total", method="REGISTER", code="401") == 1
     assert value(text, "upscope_sip_responses_total", method="OPTIONS", code="200") == 2
     assert value(text, "upscope_sip_responses_total", method="other", code="200") == 1  # FOOBAR bounded
-    assert value(text, "upscope_keepalive_rtt_seconds_count") == 3
+    assert value(text, "upscope_keepalive_rtt_seconds_count") == 2
     assert value(text, "upscope_keepalive_rtt_seconds_bucket", le="0.025") == 1
-    assert value(text, "upscope_keepalive_rtt_seconds_sum") == pytest.approx(0.09)
+    assert value(text, "upscope_keepalive_rtt_seconds_sum") == pytest.approx(0.06)
     assert value(text, "upscope_calls_active") == 2  # answered without end + ringing
     assert value(text, "upscope_calls_total", result="answered") == 2
     assert value(text, "upscope_calls_total", result="failed") == 1
@@ -135,7 +135,7 @@ def test_broken_snapshot_part_is_an_exposition_error_not_a_500(
 ) -> None:
     srv, current = server
     snap = bare_snapshot(ItspState.REGISTERED)
-    current[0] = Snapshot(snap.now, snap.system, snap.itsp, (), probes=("not a probe result",))
+    current[0] = dataclasses.replace(snap, probes=("not a probe result",))  # type: ignore[arg-type]
     status, _, text = get(srv.url + "/metrics")
     assert status == 200
     assert value(text, "upscope_exposition_errors", section="tls_and_probes") == 1
@@ -257,14 +257,15 @@ def test_label_masks_examples(text: str) -> None:
     assert _label(text) == "redacted"
 
 
-def test_runtime_counters_and_histograms_win_over_the_window() -> None:
-    """The live analysis is a sliding window; the runtime's running totals keep counters monotonic."""
+def test_runtime_totals_win_over_the_window() -> None:
+    """The live analysis is a sliding window; the service's running totals keep counters monotonic
+    and /metrics renders them, not the window."""
     snap = busy_snapshot()
-    snap = dataclasses.replace(snap, extra={
-        "counters": {"calls": {"answered": 40, "failed": 3, "odd-state": 1}, "one_way_audio_calls": 5,
-                     "rtp_streams": 80, "rtp_packets_lost": 1234, "sip_responses": {"REGISTER 200": 9, "junk": 1}},
-        "histograms": {"rtp_mos": {"buckets": {"3.6": 2, "4.4": 70, "x": 1}, "sum": 300.0, "count": 80}},
-    })
+    mos = Histogram((3.6, 4.4), (2, 70), 300.0, 80)
+    assert snap.totals is not None
+    snap = dataclasses.replace(snap, totals=dataclasses.replace(
+        snap.totals, calls={"answered": 40, "failed": 3, "odd-state": 1}, one_way_audio_calls=5, rtp_streams=80,
+        rtp_packets_lost=1234, sip_responses={"REGISTER 200": 9, "junk": 1}, rtp_mos=mos))
     text = generate_latest(make_registry(lambda: snap)).decode()
     assert value(text, "upscope_calls_total", result="answered") == 40
     assert value(text, "upscope_calls_total", result="other") == 1
@@ -272,8 +273,8 @@ def test_runtime_counters_and_histograms_win_over_the_window() -> None:
     assert value(text, "upscope_rtp_streams_total") == 80
     assert value(text, "upscope_rtp_packets_lost_total") == 1234
     assert value(text, "upscope_sip_responses_total", method="REGISTER", code="200") == 9
+    assert value(text, "upscope_sip_responses_total", method="other", code="other") == 1
     assert value(text, "upscope_rtp_mos_bucket", le="3.6") == 2
     assert value(text, "upscope_rtp_mos_bucket", le="+Inf") == 80
     assert value(text, "upscope_rtp_mos_sum") == 300
-    assert value(text, "upscope_keepalive_rtt_seconds_count") == 3  # not given: from the analysis
     assert "upscope_exposition_errors{" not in text

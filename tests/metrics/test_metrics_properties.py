@@ -10,9 +10,10 @@ from metric_snapshots import busy_snapshot, call, sip, stream
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.producer import Inputs, build_snapshot
 from core.findings import CATALOGUE, Evidence, make
 from core.probes import ProbeResult
-from core.snapshot import CollectorStatus, ItspState, ItspStatus
+from core.snapshot import CollectorStatus, ItspState, ItspStatus, OpenFinding
 from dashboard.metrics import make_registry
 
 BASE = busy_snapshot()
@@ -42,9 +43,11 @@ findings = st.lists(st.sampled_from(sorted(CATALOGUE)), max_size=6)
 def test_any_snapshot_exposes_valid_unique_series(msgs, cs, ss, ps, cols, fids, state, system) -> None:  # type: ignore[no-untyped-def]
     assert BASE.analysis is not None
     analysis = dataclasses.replace(BASE.analysis, sip_messages=tuple(msgs), calls=tuple(cs), rtp_streams=tuple(ss))
+    built = build_snapshot(Inputs(site=BASE.site, analysis=analysis, probes=tuple(ps), collectors=tuple(cols)),
+                           BASE.now)
     snap = dataclasses.replace(
-        BASE, system=system, itsp=ItspStatus(state, None, ""), analysis=analysis, probes=tuple(ps),
-        collectors=tuple(cols), findings=tuple(make(f, [Evidence("e")]) for f in fids),
+        built, system=system, itsp=ItspStatus(state, None, ""),
+        findings=tuple(OpenFinding(make(f, [Evidence("e")]), None) for f in fids),
     )
     text = generate_latest(make_registry(lambda: snap)).decode()
     seen = set()

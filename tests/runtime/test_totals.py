@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from collectors.runtime.totals import Histogram, Totals
+from collectors.runtime.totals import Histogram, RunningTotals
 from core.analysis import AnalysisResult, CallInfo, RtpStreamStats, SipMessageInfo
 
 
@@ -28,7 +28,7 @@ def _result(calls=(), streams=(), messages=()) -> AnalysisResult:
 
 
 def test_overlapping_windows_count_each_item_once() -> None:
-    t = Totals(forget_after_s=600)
+    t = RunningTotals(forget_after_s=600)
     a = _result(calls=[_call("c1", 100, 250.0, one_way=True)],
                 streams=[_stream(1, 100, 103, lost=4, jitter_ms=5.0, mos=4.1)],
                 messages=[_msg(100.0, "OPTIONS", None, 1, "OPTIONS"), _msg(100.02, None, 200, 1, "OPTIONS")])
@@ -38,9 +38,11 @@ def test_overlapping_windows_count_each_item_once() -> None:
     assert (calls, streams) == ([], [])
     b = replace(a, calls=(*a.calls, _call("c2", 105, 2500.0)))
     t.observe(b, now=112)
-    assert t.counters() == {"calls": {"answered": 2}, "sip_responses": {"OPTIONS 200": 1}, "rtp_streams": 1,
-                            "rtp_packets_lost": 4, "one_way_audio_calls": 1}
-    h = t.histogram_dicts()
+    totals = t.snapshot().to_dict()
+    assert {k: v for k, v in totals.items() if k != "histograms"} == {
+        "calls": {"answered": 2}, "sip_responses": {"OPTIONS 200": 1}, "rtp_streams": 1, "rtp_packets_lost": 4,
+        "one_way_audio_calls": 1}
+    h = totals["histograms"]
     assert h["call_setup_seconds"]["count"] == 2 and h["call_setup_seconds"]["buckets"]["0.25"] == 1
     assert h["call_setup_seconds"]["buckets"]["3.0"] == 2
     assert h["keepalive_rtt_seconds"]["count"] == 1 and abs(h["keepalive_rtt_seconds"]["sum"] - 0.02) < 1e-6
@@ -48,22 +50,22 @@ def test_overlapping_windows_count_each_item_once() -> None:
 
 
 def test_running_streams_wait_until_they_end() -> None:
-    t = Totals(forget_after_s=600)
+    t = RunningTotals(forget_after_s=600)
     running = _result(streams=[_stream(7, 100, 109, lost=0, jitter_ms=1.0, mos=4.4)])
     assert t.observe(running, now=110)[1] == []
     assert len(t.observe(running, now=113)[1]) == 1
 
 
 def test_memory_is_bounded_by_forgetting() -> None:
-    t = Totals(forget_after_s=10)
+    t = RunningTotals(forget_after_s=10)
     for i in range(100):
         t.observe(_result(calls=[_call(f"c{i}", i, 100.0)]), now=float(i))
     assert len(t._seen) <= 11
-    assert t.counters()["calls"]["answered"] == 100
+    assert t.snapshot().calls["answered"] == 100
 
 
 def test_histogram_buckets_are_cumulative() -> None:
     h = Histogram((1.0, 2.0, 5.0))
     for v in (0.5, 1.0, 1.5, 7.0, float("nan")):
         h.observe(v)
-    assert h.to_dict() == {"buckets": {"1.0": 2, "2.0": 3, "5.0": 3}, "sum": 10.0, "count": 4}
+    assert (h.counts, h.total, h.count) == ([2, 3, 3], 10.0, 4)

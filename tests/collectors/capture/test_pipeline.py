@@ -160,7 +160,7 @@ def test_one_way_audio_flag_and_call_association(tmp_path: Path, both_ways: bool
         pytest.skip("the RTP analyser (collectors.media.rtp) is not in this tree yet")
     frames = udp_frames(dialog("media@pbx"))
     t0 = frames[-1][0] + 0.05
-    for k in range(50):
+    for k in range(150):  # 3 s: one-way audio needs 2 s and 50 packets (core.one_way)
         frames.append((t0 + k * 0.02, _rtp(PBX, 10000, CONN, 20000, k, k * 160, 0x1111)))
         if both_ways:
             frames.append((t0 + k * 0.02 + 0.005, _rtp(CONN, 20000, PBX, 10000, 100 + k, k * 160, 0x2222)))
@@ -169,7 +169,7 @@ def test_one_way_audio_flag_and_call_association(tmp_path: Path, both_ways: bool
     assert call.one_way_audio is (not both_ways)
     assert len(call.streams) == (2 if both_ways else 1)
     assert {r.rtp_streams[i].call_id for i in call.streams} == {"media@pbx"}
-    assert all(r.rtp_streams[i].packets == 50 for i in call.streams)
+    assert all(r.rtp_streams[i].packets == 150 for i in call.streams)
 
 
 def test_a_stream_split_between_fast_lane_and_slow_path_keeps_its_order(tmp_path: Path) -> None:

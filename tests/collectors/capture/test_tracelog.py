@@ -130,3 +130,28 @@ def test_convert_output_decodes_as_sip_in_tshark(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]
     assert [r[1] or r[2] for r in rows] == ["INVITE", "100", "200", "ACK"]
     assert [r[3] for r in rows] == [PBX, CONN, CONN, PBX] and rows[0][4] == "65061"
+
+
+@pytest.mark.parametrize("ident", ["0x3a71", "0X3A71", "15017", "3a71-2", ""])
+def test_block_id_spelling_is_not_relied_on(ident: str) -> None:
+    """The block id is unused and its format unconfirmed: ``0x3a71``, decimal or none at all read alike."""
+    text = LOG.replace("] 1 \"", f"] {ident} \"").replace("] 2 \"", f"] {ident} \"").replace("] 3 \"", f"] {ident} \"")
+    assert text.count(f"] {ident} \"") == 3
+    r, msgs = read(text)
+    assert not r.errors and [m.data for m in msgs] == [m.data for m in read(LOG)[1]]
+
+
+def test_a_start_line_not_understood_is_reported_not_dropped() -> None:
+    bad = LOG.replace('"11/26/2026 12:00:00.300000"', '"26.11.2026 12:00:00"')
+    r, msgs = read(bad)
+    assert [m.index for m in msgs] == [1, 2]  # the other two blocks still read
+    assert [e.kind for e in r.errors] == ["malformed"]
+    assert "start line not understood" in r.errors[0].message
+    assert r.errors[0].offset == bad.encode().index(b"(SIP_SA", 1)
+
+
+def test_error_items_are_bounded_but_all_counted() -> None:
+    from collectors.capture.tracelog import MAX_ERRORS
+
+    r, msgs = read("(SIP_SA [ldh:1.2.3.4] x y\r\n" * (MAX_ERRORS + 50))
+    assert not msgs and len(r.errors) == MAX_ERRORS and r.error_count == MAX_ERRORS + 50

@@ -1,7 +1,7 @@
 """Small hand-built analysis results for the diagnosis tests (healthy trunk + one fault at a time).
 
 Addresses follow the seed: the OSBiz at 203.0.113.10 (public) / 192.168.1.10 (capture side),
-the connector at 35.246.178.13:65061, STUN 34.159.228.55:3478, a GCP media peer 34.89.1.20.
+the connector at 35.246.178.13:65061, STUN 34.159.228.55:3478, a GCP media peer 34.89.130.20.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ OSBIZ = "192.168.1.10"
 CONNECTOR = "35.246.178.13"
 CPORT = 65061
 STUN = "34.159.228.55"
-MEDIA_PEER = "34.89.1.20"  # inside the fixture's europe-west3 range
+MEDIA_PEER = "34.89.130.20"  # inside europe-west3 (34.89.128.0/17; 34.89.0.0/17 is europe-west2)
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
 NOW = datetime.fromtimestamp(T0 + 600, UTC)
 

@@ -28,7 +28,7 @@ from diag_builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.analysis import FlowInfo, RegistrationState, StreamInterval, TlsFlowInfo
+from core.analysis import FlowInfo, RegistrationState, SdpMedia, StreamInterval, TlsFlowInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.findings import CATALOGUE, sort_findings
 from core.probes import ProbeResult
@@ -438,14 +438,37 @@ def test_one_way_audio_on_a_call() -> None:
     assert next(v for v in d.firewall if v.flow == "rtp-ingress").verdict.value == "one-way"
 
 
-def test_one_way_audio_flag_from_the_analyser_and_short_calls() -> None:
+def test_one_way_audio_is_judged_from_the_evidence_not_the_flag() -> None:
+    """The rule and the analyser's flag are one judgement (``core.one_way``); a flag without the
+    streams or SDP behind it is no evidence on its own."""
     a = analysis(calls=(dataclasses.replace(call(streams=()), one_way_audio=True),), rtp_streams=())
-    assert ids(run(site(), a)) == {"media.one-way-audio"}
+    assert ids(run(site(), a)) == set()
     # Flagged, but the stream back exists on the same ports at the same time: two-way audio.
     assert ids(run(site(), analysis(calls=(dataclasses.replace(call(), one_way_audio=True),)))) == set()
     short = analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000, packets=50),),
                      calls=(call(streams=(0,), duration=1.0),))
     assert ids(run(site(), short)) == set()
+
+
+def test_one_way_audio_by_the_sdp_sides() -> None:
+    """Both sides announced audio; RTP reached the far side's announced port only."""
+    sdp = (SdpMedia(OSBIZ, OSBIZ, 20000, "audio", "sendrecv", T0 + 99),
+           SdpMedia(CONNECTOR, MEDIA_PEER, 30000, "audio", "sendrecv", T0 + 100))
+    out = stream(OSBIZ, 20000, MEDIA_PEER, 30000)
+    astray = stream(MEDIA_PEER, 30000, OSBIZ, 20010, frame=201)  # back, but to a port nobody announced
+    a = analysis(rtp_streams=(out, astray), calls=(dataclasses.replace(call(streams=(0, 1)), media=sdp),))
+    d = run(site(), a)
+    assert ids(d) == {"media.one-way-audio"}
+    assert f"nothing reached {OSBIZ}" in d.findings[0].evidence[0].text
+    # Symmetric RTP (RFC 4961): back to where the OSBiz sends from counts, though not announced.
+    latched = dataclasses.replace(sdp[0], addr="10.0.0.5")
+    b = analysis(rtp_streams=(out, stream(MEDIA_PEER, 30000, OSBIZ, 20000, frame=201)),
+                 calls=(dataclasses.replace(call(), media=(latched, sdp[1])),))
+    assert ids(run(site(), b)) == set()
+    # On hold: one side is silent on purpose.
+    held = (sdp[0], dataclasses.replace(sdp[1], direction="sendonly"))
+    assert ids(run(site(), analysis(rtp_streams=(out, astray),
+                                    calls=(dataclasses.replace(call(), media=held),)))) == set()
 
 
 def test_stream_back_linked_to_another_call_is_not_one_way() -> None:
@@ -664,3 +687,34 @@ def test_diagnosis_reports_the_jwt_in_use() -> None:
     from_site = run(site(tenant__flavour="unify-video", tenant__jwt=_token(NOW - timedelta(days=1))), analysis())
     assert from_site.jwt is not None and from_site.jwt.status.value == "Expired"
     assert run(site(), analysis()).jwt is None
+
+
+# ----------------------------------------------------------------------------- whose trunk
+
+
+def test_a_lan_registrar_is_never_the_unify_phone_trunk() -> None:
+    """A LAN phone registered with a LAN registrar (no site): the ITSP status does not speak of
+    it as "Unify Phone (Cloud)"; the registration is listed as another one, with its state."""
+    lan = dataclasses.replace(reg_ok(client="192.168.105.172:5060"), registrar="192.168.105.105:5060",
+                              aor="sip:201@192.168.105.105")
+    d = run(None, analysis(registrations=(lan,)))
+    assert d.itsp.state is ItspState.UNKNOWN
+    assert d.itsp.reason == ("no registration to a Unify Phone connector seen; 1 other registration(s) "
+                             "(sip:201@192.168.105.105 at 192.168.105.105:5060: registered)")
+    assert [(o.registrar, o.state) for o in d.other_registrations] == [("192.168.105.105:5060", ItspState.REGISTERED)]
+    assert d.to_dict()["other_registrations"][0]["state"] == "registered"
+    # a failing LAN registration is no trunk finding either
+    bad = dataclasses.replace(reg_failing([401, 403]), registrar="192.168.105.105:5060")
+    assert not ids(run(None, analysis(registrations=(bad,)))) & {"itsp.not-registered.auth", "rest-api.api-key-invalid"}
+    # named with --connector, it is the trunk
+    named = run(None, analysis(registrations=(lan,)), connector=("192.168.105.105", 5060))
+    assert named.itsp.state is ItspState.REGISTERED and named.other_registrations == ()
+
+
+def test_without_a_site_a_registrar_on_65061_is_the_connector() -> None:
+    elsewhere = dataclasses.replace(reg_ok(), registrar="198.51.100.20:65061")
+    d = run(None, analysis(registrations=(elsewhere,)))
+    assert d.itsp.state is ItspState.REGISTERED and d.other_registrations == ()
+    # with a site, only the site's connector is
+    d = run(site(), analysis(registrations=(elsewhere,)))
+    assert d.itsp.state is ItspState.UNKNOWN and len(d.other_registrations) == 1

@@ -17,6 +17,7 @@ from core.firewall import (
     Endpoints,
     Verdict,
     check_firewall,
+    default_gcp_ranges,
     endpoints_from_site,
     load_gcp_ranges,
     probe_failed_at_connect,
@@ -60,7 +61,7 @@ def test_blocked_tcp_variants() -> None:
     assert v.evidence[0].packets == (2,) and "5 SYN" in v.evidence[0].text
     rst = analysis(tls_flows=(), flows=(FlowInfo("tcp", OSBIZ, CONNECTOR, CPORT, 1, 60, T0, T0, syn=1, first_frame=2),
                                         FlowInfo("tcp", CONNECTOR, OSBIZ, 50000, 1, 40, T0, T0, rst=1, first_frame=3)))
-    assert verdicts(rst)["sip-tls"].reason == "connection reset"
+    assert verdicts(rst)["sip-tls"].reason == "connection refused (SYN answered by RST)"
 
 
 def test_answer_seen_in_the_client_packets_or_an_established_connection() -> None:
@@ -131,7 +132,15 @@ def test_rtp_one_way_when_nothing_comes_back() -> None:
     v = verdicts(analysis(rtp_streams=(stream(OSBIZ, 20000, MEDIA_PEER, 30000),)))
     assert v["rtp-egress"].verdict is Verdict.WORKING
     assert v["rtp-ingress"].verdict is Verdict.ONE_WAY and not v["rtp-ingress"].ok
-    assert v["rtp-ingress"].reason == "1 RTP stream(s) out with no stream back"
+    assert v["rtp-ingress"].reason == "1 call(s) with RTP one way only"
+    # The same judgement as the one-way audio finding: a stream of no call counts as well, but a
+    # few packets (under 1 s) are no media flowing.
+    lone = stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None)
+    v = verdicts(analysis(calls=(), rtp_streams=(lone,)))
+    assert v["rtp-ingress"].verdict is Verdict.ONE_WAY
+    assert v["rtp-ingress"].reason == "1 RTP stream(s) of no call with no stream back"
+    burst = stream(OSBIZ, 20000, MEDIA_PEER, 30000, call_id=None, packets=20)
+    assert verdicts(analysis(calls=(), rtp_streams=(burst,)))["rtp-ingress"].ok
 
 
 def test_split_media_on_loopback_pairs_by_ports() -> None:
@@ -149,17 +158,57 @@ def test_split_media_on_loopback_pairs_by_ports() -> None:
 
 def test_gcp_ranges_fixture_and_foreign_peer_note() -> None:
     gcp = load_gcp_ranges(CLOUD_JSON.read_text())
-    assert gcp.scope == "europe-west3" and gcp.sync_token == "1732600000000"
+    assert gcp.scope == "europe-west3" and gcp.sync_token == "1732600000000" and gcp.created == "2026-11-26"
     assert len(gcp.networks) == 4
-    assert gcp.contains(MEDIA_PEER) and gcp.contains("35.246.178.13") and gcp.contains("2600:1900:40c0::1")
-    assert not gcp.contains("34.16.0.1")  # us-central1 is filtered out
+    assert gcp.contains(MEDIA_PEER) and gcp.contains("35.246.178.13") and gcp.contains("2600:1900:40d0::1")
+    assert not gcp.contains("34.16.0.1") and not gcp.contains("34.89.1.20")  # us-central1, europe-west2
     assert not gcp.contains("not an address")
     v = verdicts(analysis(), gcp=gcp)
-    assert v["rtp-egress"].notes == ("all RTP peers are in the GCP europe-west3 ranges",)
+    assert v["rtp-egress"].notes == ("all RTP peers are in the GCP europe-west3 ranges (cloud.json of 2026-11-26) "
+                                     "or the site's connector/STUN",)
     foreign = analysis(rtp_streams=(stream(OSBIZ, 20000, "34.16.0.9", 30000), stream("34.16.0.9", 30000, OSBIZ, 20000)))
     v = verdicts(foreign, gcp=gcp)
-    assert v["rtp-ingress"].notes == ("RTP peers outside the GCP europe-west3 ranges: 34.16.0.9",)
+    assert v["rtp-ingress"].notes == ("not the cloud — outside the GCP europe-west3 ranges (cloud.json of 2026-11-26) "
+                                      "or the site's connector/STUN: 34.16.0.9",)
+    assert v["rtp-egress"].verdict is Verdict.NOT_OBSERVED and v["rtp-egress"].ok
+    assert v["rtp-egress"].reason == "no RTP with the cloud; 2 RTP stream(s) with other peers"
     assert load_gcp_ranges(CLOUD_JSON.read_text(), scope="us-central1").contains("34.16.0.1")
+
+
+@pytest.mark.parametrize("address", ["10.0.2.20", "192.168.105.172", "172.16.5.4", "127.0.0.1", "169.254.1.1",
+                                     "100.64.0.1", "fd00::1", "fe80::1", "::1", "0.0.0.0"])
+def test_private_addresses_are_never_gcp(address: str) -> None:
+    """Whatever a ranges file lists: RFC 1918, RFC 4193, loopback, link-local, RFC 6598 are no cloud."""
+    gcp = load_gcp_ranges(json.dumps({"prefixes": [
+        {"ipv4Prefix": "0.0.0.0/0", "scope": "europe-west3"}, {"ipv6Prefix": "::/0", "scope": "europe-west3"}]}))
+    assert not gcp.contains(address) and not default_gcp_ranges().contains(address)
+    # and RTP to such a peer is not "working to the cloud" (no site: nothing names it)
+    a = analysis(rtp_streams=(stream(OSBIZ, 20000, address, 30000), stream(address, 30000, OSBIZ, 20000)))
+    for v in check_firewall(endpoints_from_site(None), a, (), gcp):
+        if v.flow.startswith("rtp-"):
+            assert v.verdict is Verdict.NOT_OBSERVED and "not the cloud" in v.notes[0] and address in v.notes[0]
+
+
+def test_built_in_ranges_hold_the_documented_cloud_endpoints() -> None:
+    """The shipped europe-west3 copy (Google's cloud.json of 2022-08-21) covers the connector and
+    STUN/TURN addresses the vendor documents, and none of another region."""
+    gcp = default_gcp_ranges()
+    assert gcp.scope == "europe-west3" and gcp.created == "2022-08-21" and gcp.sync_token == "1661101279235"
+    assert gcp.contains("35.246.178.13") and gcp.contains("34.159.228.55")
+    assert not gcp.contains("34.117.105.255")  # the REST API's address is Google's global scope
+    assert not gcp.contains("34.89.1.20")  # europe-west2
+
+
+def test_the_sites_named_endpoints_are_the_cloud_for_that_site() -> None:
+    """A lab on loopback names its own connector: its RTP is with the cloud for that site."""
+    s = site(system__public_ip="127.0.0.2", system__private_ip=None, endpoints__connector__host="127.0.0.1")
+    a = analysis(rtp_streams=(stream("127.0.0.2", 20000, "127.0.0.1", 30000),
+                              stream("127.0.0.1", 30000, "127.0.0.2", 20000)))
+    v = {x.flow: x for x in check_firewall(endpoints_from_site(s), a)}
+    assert v["rtp-egress"].verdict is Verdict.WORKING and v["rtp-ingress"].verdict is Verdict.WORKING
+    # without the site nothing vouches for 127.0.0.1
+    v = {x.flow: x for x in check_firewall(endpoints_from_site(None), a)}
+    assert v["rtp-egress"].verdict is Verdict.NOT_OBSERVED
 
 
 @pytest.mark.parametrize(("text", "where"), [

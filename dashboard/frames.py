@@ -1,0 +1,205 @@
+"""The Snapshot's tables as DataFrames for the pages: calls, streams, intervals, registrations,
+keepalives, users, licence pools, firewall verdicts, the trace checklist.
+
+Pure mapping from the JSON form of a Snapshot (``core.snapshot.snapshot_to_dict``): every value
+is the producer's; nothing is judged or derived again here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from core.findings import CATALOGUE
+from core.trace_profiles import TRACE_SETS
+from dashboard.timefmt import fmt_ts, to_dt
+
+
+def analysis(snap: dict[str, Any]) -> dict[str, Any]:
+    a = snap.get("analysis")
+    return a if isinstance(a, dict) else {}
+
+
+def site(snap: dict[str, Any]) -> dict[str, Any]:
+    s = snap.get("site")
+    return s if isinstance(s, dict) else {}
+
+
+_CALL_COLS = ["call_id", "start", "caller", "callee", "state", "final_code", "final_reason", "setup_ms",
+              "duration_s", "messages", "streams", "one_way_audio", "src", "dst", "start_ts"]
+
+
+def calls_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for c in analysis(snap).get("calls", []):
+        rows.append({
+            "call_id": c["call_id"], "start": fmt_ts(c.get("start_ts")), "caller": c.get("caller", ""),
+            "callee": c.get("callee", ""), "state": c.get("state", ""), "final_code": c.get("final_code"),
+            "final_reason": c.get("final_reason", ""), "setup_ms": c.get("setup_ms"),
+            "duration_s": c.get("duration_s"), "messages": c.get("messages", 0),
+            "streams": len(c.get("streams", [])), "one_way_audio": bool(c.get("one_way_audio")),
+            "src": c.get("src", ""), "dst": c.get("dst", ""), "start_ts": c.get("start_ts"),
+        })
+    return pd.DataFrame(rows, columns=_CALL_COLS)
+
+
+def call_history_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    cols = ["time", "caller", "callee", "final_code", "answered", "setup_ms", "duration_s", "one_way_audio"]
+    return pd.DataFrame([{**{k: r.get(k) for k in cols}, "time": fmt_ts(r.get("ts"))}
+                         for r in sorted(rows, key=lambda r: -float(r.get("ts") or 0))], columns=cols)
+
+
+def filter_calls(df: pd.DataFrame, text: str = "", states: Sequence[str] = ()) -> pd.DataFrame:
+    """sngrep-style filter: free text over id/caller/callee/addresses/code, plus call states."""
+    out = df
+    if states:
+        out = out[out["state"].isin(list(states))]
+    needle = text.strip().lower()
+    if needle:
+        hay = out[["call_id", "caller", "callee", "src", "dst", "final_code", "final_reason"]].astype(str)
+        mask = hay.apply(lambda col: col.str.lower().str.contains(needle, regex=False)).any(axis=1)
+        out = out[mask]
+    return out
+
+
+_STREAM_COLS = ["stream", "name", "src", "dst", "ssrc", "codec", "packets", "lost", "loss_pct", "mean_jitter_ms",
+                "max_jitter_ms", "max_delta_ms", "mos", "call_id", "one_way_audio", "first", "duration_s"]
+
+
+def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    a = analysis(snap)
+    one_way_calls = set((snap.get("media") or {}).get("one_way_calls") or [])
+    one_way = {i for c in a.get("calls", []) if c.get("call_id") in one_way_calls for i in c.get("streams", [])}
+    rows = []
+    for i, s in enumerate(a.get("rtp_streams", [])):
+        rows.append({
+            "stream": i, "name": stream_name(i, s), "src": f"{s['src']}:{s['src_port']}",
+            "dst": f"{s['dst']}:{s['dst_port']}", "ssrc": f"0x{int(s['ssrc']):08X}", "codec": s.get("codec", ""),
+            "packets": s.get("packets", 0), "lost": s.get("lost", 0), "loss_pct": s.get("loss_pct", 0.0),
+            "mean_jitter_ms": s.get("mean_jitter_ms"), "max_jitter_ms": s.get("max_jitter_ms"),
+            "max_delta_ms": s.get("max_delta_ms"), "mos": s.get("mos"), "call_id": s.get("call_id"),
+            "one_way_audio": i in one_way or s.get("call_id") in one_way_calls, "first": fmt_ts(s.get("first_ts")),
+            "duration_s": round(float(s.get("last_ts", 0)) - float(s.get("first_ts", 0)), 3),
+        })
+    return pd.DataFrame(rows, columns=_STREAM_COLS)
+
+
+def call_streams(snap: dict[str, Any], call_id: str) -> pd.DataFrame:
+    """The call's RTP streams: those the call lists (SDP association) and those naming the call."""
+    df = streams_frame(snap)
+    call: dict[str, Any] = next((c for c in analysis(snap).get("calls", []) if c.get("call_id") == call_id), {})
+    listed = set(call.get("streams", []))
+    return df[(df["call_id"] == call_id) | df["stream"].isin(listed)]
+
+
+def stream_name(index: int, s: dict[str, Any]) -> str:
+    return f"#{index} {s['src']}:{s['src_port']}→{s['dst']}:{s['dst_port']}"
+
+
+def intervals_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    """One row per stream and 10-s interval for the Media charts."""
+    rows = []
+    for i, s in enumerate(analysis(snap).get("rtp_streams", [])):
+        name = stream_name(i, s)
+        for iv in s.get("intervals", []):
+            expected = iv.get("expected") or 0
+            rows.append({
+                "stream": name, "time": to_dt(iv["start"]),
+                "loss_pct": 100.0 * iv.get("lost", 0) / expected if expected else 0.0,
+                "mean_jitter_ms": iv.get("mean_jitter_ms"), "max_jitter_ms": iv.get("max_jitter_ms"),
+                "mos": iv.get("mos"), "packets": iv.get("packets"),
+            })
+    return pd.DataFrame(rows, columns=["stream", "time", "loss_pct", "mean_jitter_ms", "max_jitter_ms",
+                                       "mos", "packets"])
+
+
+def sip_messages(snap: dict[str, Any], call_id: str | None = None) -> list[dict[str, Any]]:
+    msgs = analysis(snap).get("sip_messages", [])
+    return [m for m in msgs if call_id is None or m.get("call_id") == call_id]
+
+
+def registration_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    """REGISTER and OPTIONS messages in time order: the Registration timeline."""
+    rows = []
+    for m in analysis(snap).get("sip_messages", []):
+        if m.get("cseq_method") not in ("REGISTER", "OPTIONS"):
+            continue
+        rows.append({
+            "time": to_dt(m["ts"]), "frame": m.get("frame"),
+            "kind": m["cseq_method"], "message": m.get("method") or str(m.get("status")),
+            "summary": m.get("summary", ""), "from": f"{m['src']}:{m['src_port']}",
+            "to": f"{m['dst']}:{m['dst_port']}",
+        })
+    return pd.DataFrame(rows, columns=["time", "frame", "kind", "message", "summary", "from", "to"])
+
+
+def keepalive_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for k in analysis(snap).get("keepalives", []):
+        for n, rtt in enumerate(k.get("rtts_ms", [])):
+            rows.append({"keepalive": f"{k['kind']} {k['client']}→{k['peer']}", "n": n + 1, "rtt_ms": rtt})
+    return pd.DataFrame(rows, columns=["keepalive", "n", "rtt_ms"])
+
+
+def users_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    """Users with the call number the numbering plan derived, its verdict and the licence state —
+    as the producer judged them (``Snapshot.numbering``, ``Snapshot.licenses``)."""
+    cols = ["callno", "name", "did", "station_type", "call_number", "numbering", "problems", "licenses",
+            "license_state"]
+    users = site(snap).get("users") or []
+    numbers = {n.get("index"): n for n in snap.get("numbering") or []}
+    licences = {u.get("index"): u for u in (snap.get("licenses") or {}).get("users") or []}
+    rows = []
+    for i, user in enumerate(users):
+        number, lic = numbers.get(i) or {}, licences.get(i) or {}
+        state = str(lic.get("state") or "—")
+        lacking = [*lic.get("missing", []), *lic.get("expired", [])]
+        name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p)
+        rows.append({
+            "callno": user.get("callno"), "name": name, "did": user.get("did"),
+            "station_type": user.get("station_type"), "call_number": number.get("derived"),
+            "numbering": number.get("verdict"), "problems": ", ".join(number.get("problems") or []),
+            "licenses": ", ".join(user.get("licenses") or []),
+            "license_state": state + (f" ({', '.join(lacking)})" if state not in ("ok", "—") else ""),
+        })
+    return pd.DataFrame(rows, columns=cols)
+
+
+def license_pools(snap: dict[str, Any]) -> pd.DataFrame:
+    cols = ["pool", "used", "free", "total", "needed", "expired"]
+    pools = (snap.get("licenses") or {}).get("pools") or {}
+    return pd.DataFrame([{"pool": name, "used": p["used"], "free": max(0, p["total"] - p["used"]),
+                          "total": p["total"], "needed": p["needed"], "expired": p["expired"]}
+                         for name, p in pools.items()], columns=cols)
+
+
+def firewall_frame(snap: dict[str, Any]) -> pd.DataFrame:
+    """The firewall verdicts of the diagnosis, one per flow; the verdict first (the table is wider
+    than the page and the verdict is what matters)."""
+    rows = [{
+        "flow": v.get("flow"), "verdict": v.get("verdict"), "as required": bool(v.get("ok")),
+        "reason": v.get("reason"), "proto": v.get("proto"), "source": v.get("source"),
+        "destination": v.get("destination"), "description": v.get("description"),
+    } for v in snap.get("firewall") or []]
+    return pd.DataFrame(rows, columns=["flow", "verdict", "as required", "reason", "proto", "source",
+                                       "destination", "description"])
+
+
+def trace_checklist(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    """What to switch on and collect for the current findings, each item once, with the finding
+    ids that need it."""
+    order: dict[tuple[str, str], list[str]] = {}
+    for f in snap.get("findings", []):
+        spec = CATALOGUE.get(f["id"])
+        traces = TRACE_SETS[spec.trace_family] if spec else None
+        items: list[tuple[str, str]] = [("trace profile", p) for p in f.get("trace_profiles", [])]
+        items += [("trace component", c) for c in f.get("trace_components", [])]
+        if traces is not None:
+            items += [("collect", c) for c in traces.collect]
+        for kind, item in items:
+            ids = order.setdefault((kind, item), [])
+            if f["id"] not in ids:
+                ids.append(f["id"])
+    return [{"kind": k, "item": i, "for": ", ".join(ids)} for (k, i), ids in order.items()]
