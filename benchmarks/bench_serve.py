@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 LOADS = {
     # 10 new calls/s held 12 s → ~120 calls → 2 streams × 50 packets/s each ≈ 12 000 packets/s.
@@ -94,6 +96,18 @@ def blast(pps: int, seconds: float, base: int) -> dict[str, object]:
     return {"seconds": round(elapsed, 1), "packets": sum(sent), "packets_per_s": round(sum(sent) / elapsed),
             "streams": [[EXTRA_SRC, ports[i // width], EXTRA_DST, ports[i % width], first[i][0], sent[i]]
                         for i in range(streams)]}
+
+
+def _packets_per_second(ring: list[Path]) -> list[int]:
+    """Packets in each whole second of capture time over the ring files."""
+    from collectors.capture.files import CaptureFile
+
+    stamps = [batch.ts.copy() for path in ring for batch in CaptureFile(path).batches()]
+    if not stamps:
+        return []
+    ts = np.concatenate(stamps)
+    counts = np.bincount((ts - ts.min()).astype(np.int64))
+    return [int(c) for c in counts[1:-1]]
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -162,6 +176,7 @@ def main() -> int:
     t_analysis = time.process_time()
     result = analyze_files(ring)
     t_analysis = time.process_time() - t_analysis
+    per_second = _packets_per_second(ring)
     extras = {(s.src, s.src_port, s.dst, s.dst_port, s.ssrc): s.packets for s in result.rtp_streams
               if s.src == EXTRA_SRC}
     sent = stats["pbx"]["rtp_out"] + stats["connector"]["rtp_out"]
@@ -181,6 +196,11 @@ def main() -> int:
             "streams_found": len(extras),
             "streams_with_every_packet": sum(extras.get(tuple(x[:5])) == x[5] for x in extra_sent["streams"]),
             "packets_sent": extra_sent["packets"], "packets_in_capture": sum(extras.values())},
+        # packets per second of capture time, whole seconds only (the first and last are cut)
+        "packets_per_s_each_second": {"seconds": len(per_second), "min": min(per_second, default=0),
+                                      "median": sorted(per_second)[len(per_second) // 2] if per_second else 0,
+                                      "max": max(per_second, default=0),
+                                      "seconds_at_50000_or_more": sum(n >= 50000 for n in per_second)},
         "serve_cpu_s": serve_cpu,
         "offline_analysis_of_the_ring_cpu_s": round(t_analysis, 2),
         "serve_rss_mib": {"first": round(steady[0] / 1024, 1), "min": round(min(steady) / 1024, 1),
