@@ -695,13 +695,14 @@ class RtpAnalyzer:
         """Offer a chunk of IPv4/UDP datagrams (frame order) at once; the same results as one
         ``on_udp_fields`` call per row, whatever the traffic looks like.
 
-        The rows are grouped by stream (a stable sort keeps each stream's rows in capture order)
-        and every stream's rows go through the compiled kernel (``collectors._kernels.rtp_rows``)
-        in one call: the per-packet statements, row by row, on the streams' state tables. What
-        the kernel does not do stays per packet: a flow's classification and a new heuristic
-        stream's confirmation (its first packets), malformed rows (error items), RTCP, and
-        naming the codec once a stream's main payload type is known. Without the compiled kernel
-        (a source tree that was not installed) every row takes the per-packet path."""
+        The RTP-like rows go through the compiled kernel (``collectors._kernels.rtp_rows``) in
+        one call, in frame order: the per-packet statements, row by row, on the streams' state
+        tables, each row's stream found by the stream index. What the kernel does not do stays
+        per packet or per stream: a flow's classification and a new heuristic stream's
+        confirmation (its first packets), malformed rows (error items), RTCP, naming the codec
+        once a stream's main payload type is known, and the MOS of closed intervals. Without the
+        compiled kernel (a source tree that was not installed) every row takes the per-packet
+        path."""
         n = len(batch)
         if n == 0:
             return
