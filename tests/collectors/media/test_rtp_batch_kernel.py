@@ -218,3 +218,35 @@ def test_an_rtpmap_rate_below_one_khz_is_no_clock() -> None:
     (a,) = one.finish()
     assert many.finish() == (a,)
     assert (a.packets, a.clock_rate, a.max_jitter_ms, a.codec) == (50, 0, 0.0, "foo")
+
+
+def test_thousands_of_streams_and_re_announcements(batch_path: str) -> None:
+    """1500 announced streams (the stream index grows and is rebuilt several times), half of them
+    re-announced between batches with another payload map (their rows are resolved afresh, the
+    others not): the same streams as packet by packet."""
+    one, many = RtpAnalyzer(), RtpAnalyzer()
+    ports = range(20000, 23000, 2)
+    for an in (one, many):
+        for port in ports:
+            an.expect(FAR, port, {8: ("PCMA", 8000), 96: ("opus", 48000)}, f"call-{port}")
+    rows = []
+    for k in range(6):
+        for i, port in enumerate(ports):
+            pt = 96 if (k >= 3 and i % 2) else 8
+            rows.append((len(rows) + 1, T0 + 0.02 * k + i * 1e-6, PBX, 40000 + i % 7, FAR, port,
+                         _header(0x80, pt, 100 + k, 160 * k, i) + bytes(160)))
+    half = len(rows) // 2
+    for frame, t, src, sport, dst, dport, data in rows:
+        if frame == half + 1:
+            for an in (one, many):
+                for port in ports[1::2]:  # a re-INVITE changes the payload map of every other call
+                    an.expect(FAR, port, {96: ("opus", 48000)}, f"call-{port}")
+        one.on_udp(UdpPacket(frame, t, src, sport, dst, dport, data))
+    many.on_udp_batch(_batch(rows[:half]))
+    for port in ports[1::2]:
+        many.expect(FAR, port, {96: ("opus", 48000)}, f"call-{port}")
+    for i in range(half, len(rows), 1000):
+        many.on_udp_batch(_batch(rows[i:i + 1000]))
+    a = one.finish()
+    assert many.finish() == a
+    assert len(a) == len(ports) and {s.clock_rate for s in a} == {8000, 48000}
