@@ -360,10 +360,12 @@ class Pipeline:
         ctx = self._fast_ctx = _FastContext(feed_fast, _endpoint_keys(fast[1], fast[3]),
                                             _endpoint_keys(fast[2], fast[4]))
         before = np.searchsorted(fast[0], slow_rows).tolist()
-        for i, k in zip(slow_rows.tolist(), before, strict=True):
+        # the slow rows' columns as Python values at once (not five numpy scalars per frame)
+        cols = (slow_rows.tolist(), before, offs[slow_rows].tolist(), caps[slow_rows].tolist(),
+                origs[slow_rows].tolist(), tss[slow_rows].tolist(), lts[slow_rows].tolist())
+        for i, k, o, c, orig, t, lt in zip(*cols, strict=True):
             ctx.upto = k
-            o, c = int(offs[i]), int(caps[i])
-            decode(first + i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
+            decode(first + i, t, lt, buf[o:o + c], c < orig)
         ctx.upto = len(fast[0])
         self._flush_fast()
         self._fast_ctx = None
