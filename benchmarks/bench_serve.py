@@ -56,13 +56,14 @@ def rss_kib(pid: int) -> int | None:
     return int(m.group(1)) if m else None
 
 
-# Extra RTP beside the lab (``--extra-pps``): G.711 streams of 50 packets/s from 127.0.0.78 to
-# 127.0.0.77 on the top ports of the lab's media range (the service's capture filter), announced
-# by no SDP, so the analysis must find them with its RTP heuristic.
-EXTRA_SRC, EXTRA_DST = "127.0.0.78", "127.0.0.77"
+# Extra RTP beside the lab (``--extra-pps``): G.711 streams of 50 packets/s from 127.0.0.78 to the
+# OSBiz's address on the top ports of the lab's media range (what the service's capture filter
+# takes: media to or from the OSBiz), announced by no SDP, so the analysis must find them with
+# its RTP heuristic.
+EXTRA_SRC = "127.0.0.78"
 
 
-def blast(pps: int, seconds: float, base: int) -> dict[str, object]:
+def blast(pps: int, seconds: float, base: int, dst: str) -> dict[str, object]:
     """Send ``pps`` packets/s of extra RTP for ``seconds``; return what was sent per stream."""
     streams = max(1, round(pps / 50))
     width = min(streams, 64)  # receiving ports; each pairs with ceil(streams / width) sending ports
@@ -71,7 +72,7 @@ def blast(pps: int, seconds: float, base: int) -> dict[str, object]:
     for port in ports:  # bound but never read: the kernel drops what overflows, no ICMP
         r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        r.bind((EXTRA_DST, port))
+        r.bind((dst, port))
         socks.append(r)
     senders = []
     for k in range(-(-streams // width)):
@@ -88,13 +89,13 @@ def blast(pps: int, seconds: float, base: int) -> dict[str, object]:
             n = sent[i]
             head = struct.pack("!BBHII", 0x80, 8 | (0x80 if n == 0 else 0), (seq + n) & 0xFFFF,
                                (ts + 160 * n) & 0xFFFFFFFF, ssrc)
-            senders[i // width].sendto(head + payload, (EXTRA_DST, ports[i % width]))
+            senders[i // width].sendto(head + payload, (dst, ports[i % width]))
             sent[i] = n + 1
         tick += 1
         time.sleep(max(0.0, start + tick * 0.02 - time.monotonic()))
     elapsed = time.monotonic() - start
     return {"seconds": round(elapsed, 1), "packets": sum(sent), "packets_per_s": round(sum(sent) / elapsed),
-            "streams": [[EXTRA_SRC, ports[i // width], EXTRA_DST, ports[i % width], first[i][0], sent[i]]
+            "streams": [[EXTRA_SRC, ports[i // width], dst, ports[i % width], first[i][0], sent[i]]
                         for i in range(streams)]}
 
 
@@ -120,8 +121,8 @@ def _cpu_s(pid: int) -> float | None:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--blast":  # the extra-RTP sender, run as a child
-        print(json.dumps(blast(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))))
+    if len(sys.argv) == 6 and sys.argv[1] == "--blast":  # the extra-RTP sender, run as a child
+        print(json.dumps(blast(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=75.0, help="length of the measured run")
@@ -151,8 +152,11 @@ def main() -> int:
     extra = None
     if args.extra_pps:
         time.sleep(5)  # the service's capture is running before the first extra packet
+        import yaml
+
+        osbiz = yaml.safe_load((lab_dir / "site.yaml").read_text())["system"]["private_ip"]
         extra = subprocess.Popen([sys.executable, __file__, "--blast", str(args.extra_pps), str(args.seconds - 15),
-                                  str(args.rtp_base)], stdout=subprocess.PIPE)
+                                  str(args.rtp_base), osbiz], stdout=subprocess.PIPE)
     samples: list[tuple[float, int]] = []
     while time.monotonic() - t0 < args.seconds and lab.poll() is None:
         kib = rss_kib(serve.pid)
