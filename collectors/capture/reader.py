@@ -26,6 +26,11 @@ import numpy as np
 
 from core.errors import ParseError
 
+try:
+    from collectors import _kernels
+except ImportError:  # a source tree that was not installed: the walks below run in Python
+    _kernels = None  # type: ignore[assignment]
+
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -245,7 +250,17 @@ class CaptureParser:
         the record that did not fit or None).
 
         Records form a chain (each length says where the next starts), so this walk is
-        sequential; it reads only the length field (the hot loop of the whole reader). RTP makes
+        sequential; it reads only the length field (the hot loop of the whole reader). The
+        compiled walk (``collectors._kernels.pcap_walk``) costs the same whatever the records'
+        lengths; without it, ``_pcap_offsets_py``."""
+        if _kernels is None:
+            return self._pcap_offsets_py(buf, pos)
+        out = np.empty((len(buf) - pos) // 16 + 1, dtype=np.int64)
+        count, nxt, cut = _kernels.pcap_walk(buf, pos, self._endian == ">", out)
+        return out[:count].copy(), nxt, (None if cut < 0 else cut)
+
+    def _pcap_offsets_py(self, buf: bytes, pos: int) -> tuple[np.ndarray, int, int | None]:
+        """``_pcap_offsets`` in Python: fast on runs of equal-length records only. RTP makes
         long runs of equal-length records (one codec, one packetisation), so after two equal
         lengths in a row the walk checks the rest of the run in C: the length field of record i
         of a run of stride s sits at ``start + 8 + i*s``, and ``buf[start+8+j::s]`` for j = 0..3
@@ -316,7 +331,7 @@ class CaptureParser:
         origs: list[int] = []
         tss: list[float] = []
         lts: list[int] = []
-        epbs: list[int] = []
+        epbs: list[np.ndarray] = []  # offsets of runs of Enhanced Packet Blocks
 
         def flush_single() -> None:
             if offs:
@@ -326,17 +341,16 @@ class CaptureParser:
 
         def flush_epbs() -> None:
             if epbs:
-                cols, bad, message = self._epb_columns(buf, epbs)
+                at = np.concatenate(epbs)
+                epbs.clear()
+                cols, bad, message = self._epb_columns(buf, at)
                 parts.append(cols)
                 if bad is not None:
                     nonlocal pos
-                    pos = epbs[bad]
-                    epbs.clear()
+                    pos = int(at[bad])
                     raise ParseError(message, self._base + pos)
-                epbs.clear()
 
         head = struct.Struct(self._endian + "II").unpack_from
-        prev = -1  # length of the previous EPB when it was one
         try:
             while pos + 12 <= end:
                 btype, blen = head(buf, pos)
@@ -344,23 +358,9 @@ class CaptureParser:
                     if pos + blen > end:
                         break
                     flush_single()
-                    epbs.append(pos)
-                    nxt = pos + blen
-                    if blen == prev:
-                        # a run of EPBs of one length: the 8-byte type+length heads of the
-                        # following blocks are checked in C, as in ``_pcap_offsets``
-                        whole = min((end - nxt) // blen, _RUN_WINDOW)
-                        k = whole
-                        for j in range(8):
-                            col = buf[nxt + j:nxt + j + whole * blen:blen]
-                            k = min(k, whole - len(col.lstrip(buf[pos + j:pos + j + 1])))
-                        if k:
-                            epbs.extend(range(nxt, nxt + k * blen, blen))
-                            nxt += k * blen
-                    prev = blen
-                    pos = nxt
+                    run, pos = self._epb_run(buf, pos, end)
+                    epbs.append(run)
                     continue
-                prev = -1
                 flush_epbs()
                 nxt = self._ng_block(buf, pos, end, offs, caps, origs, tss, lts)
                 if nxt < 0:
@@ -378,10 +378,43 @@ class CaptureParser:
         self.frames += len(batch)
         return batch
 
-    def _epb_columns(self, buf: bytes, epbs: list[int]) -> tuple[tuple[np.ndarray, ...], int | None, str]:
-        """Decode EPBs at ``epbs`` together: (columns of the good ones, index of the first bad one
-        or None, its problem). The checks and their order are those of ``_parse_packet_block``."""
-        p = np.asarray(epbs, dtype=np.int64)
+    def _epb_run(self, buf: bytes, pos: int, end: int) -> tuple[np.ndarray, int]:
+        """Offsets of the run of complete Enhanced Packet Blocks from ``pos`` (type 6, a sane
+        length; checked further by ``_epb_columns``) and the position after it; compiled
+        (``collectors._kernels.pcapng_epb_walk``) when built."""
+        if _kernels is not None:
+            out = np.empty((end - pos) // 32 + 1, dtype=np.int64)
+            count, nxt = _kernels.pcapng_epb_walk(buf, pos, self._endian == ">", 16 * MAX_RECORD, out)
+            return out[:count].copy(), nxt
+        head = struct.Struct(self._endian + "II").unpack_from
+        offs: list[int] = []
+        prev = -1  # length of the previous EPB
+        while pos + 12 <= end:
+            btype, blen = head(buf, pos)
+            if btype != _EPB or not 32 <= blen <= 16 * MAX_RECORD or blen & 3 or pos + blen > end:
+                break
+            offs.append(pos)
+            nxt = pos + blen
+            if blen == prev:
+                # a run of EPBs of one length: the 8-byte type+length heads of the following
+                # blocks are checked in C (``bytes.lstrip`` on strided slices), as in
+                # ``_pcap_offsets_py``
+                whole = min((end - nxt) // blen, _RUN_WINDOW)
+                k = whole
+                for j in range(8):
+                    col = buf[nxt + j:nxt + j + whole * blen:blen]
+                    k = min(k, whole - len(col.lstrip(buf[pos + j:pos + j + 1])))
+                if k:
+                    offs.extend(range(nxt, nxt + k * blen, blen))
+                    nxt += k * blen
+            prev = blen
+            pos = nxt
+        return np.asarray(offs, dtype=np.int64), pos
+
+    def _epb_columns(self, buf: bytes, p: np.ndarray) -> tuple[tuple[np.ndarray, ...], int | None, str]:
+        """Decode the EPBs at offsets ``p`` together: (columns of the good ones, index of the
+        first bad one or None, its problem). The checks and their order are those of
+        ``_parse_packet_block``."""
         dt = np.dtype(self._endian + "u4")
         hdr = byte_rows(buf, p + 4, 24).view(dt).astype(np.int64)  # no index matrices (``_pcap_batch``)
         blen, ifid, hi, lo, cap, orig = (hdr[:, i] for i in range(6))
@@ -391,7 +424,7 @@ class CaptureParser:
         bad_len = (cap > blen - 32) | (cap > MAX_RECORD)
         bad_if = ifid >= n_if
         bad = np.flatnonzero(bad_trailer | bad_len | bad_if)
-        cut = int(bad[0]) if bad.size else len(epbs)
+        cut = int(bad[0]) if bad.size else len(p)
         message = ""
         if bad.size:
             if bad_trailer[cut]:
