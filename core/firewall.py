@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -297,26 +297,31 @@ def _tcp_obs(
 SPARE_SYNS = 2
 
 
-def syns_without_connection(analysis: AnalysisResult | None, host: str, port: int) -> list[Evidence]:
+def syns_without_connection(analysis: AnalysisResult | None, host: str, port: int,
+                            sources: Collection[str] = ()) -> list[Evidence]:
     """SYNs to host:port that led to no connection, when some other connection did come up.
 
     Flows are aggregated per destination port, so a fault that begins mid-capture hides behind the
     connection that worked before it; the TLS analyser's per-connection records tell how many
     connections came up, and the SYNs beyond those (and their retransmissions) went unanswered.
-    Evidence timestamps are the flow's last packet.
+    Evidence timestamps are the flow's last packet. ``sources`` limits the clients looked at.
     """
     if analysis is None:
         return []
-    up = sum(1 for t in analysis.tls_flows
-             if t.server == host and t.server_port == port and (t.syn_answered or t.handshake == "ok"))
-    if not up:
-        return []  # without per-connection records the flow's own verdict says it all
+    # Counted per client address: the service's own probes open connections of their own from
+    # another address, and their SYNs must not be weighed against the OSBiz's connections.
+    up: dict[str, int] = {}
+    for t in analysis.tls_flows:
+        if t.server == host and t.server_port == port and (t.syn_answered or t.handshake == "ok"):
+            up[t.client] = up.get(t.client, 0) + 1
     return [
-        Evidence(f"TCP {f.src} → {host}:{port}: {f.syn} SYN but only {up} connection(s) came up; "
-                 f"{f.syn - up} SYN unanswered", packets=(f.first_frame,) if f.first_frame else (),
+        Evidence(f"TCP {f.src} → {host}:{port}: {f.syn} SYN but only {up[f.src]} connection(s) came up; "
+                 f"{f.syn - up[f.src]} SYN unanswered", packets=(f.first_frame,) if f.first_frame else (),
                  timestamp=f.last_ts)
         for f in analysis.flows
-        if f.proto == "tcp" and f.dst == host and f.dst_port == port and f.syn - up > SPARE_SYNS
+        # Without a connection of that client the flow's own verdict says it all.
+        if f.proto == "tcp" and f.dst == host and f.dst_port == port and up.get(f.src)
+        and f.syn - up[f.src] > SPARE_SYNS and (not sources or f.src in sources)
     ]
 
 

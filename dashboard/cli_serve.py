@@ -74,8 +74,13 @@ def register(app: typer.Typer) -> None:
         lab_dir: Path | None = typer.Option(None, "--lab-dir", help="Attach to a running `upscope lab --out DIR`."),
         metrics_addr: str = typer.Option(DEFAULT_METRICS_ADDR, "--metrics-addr",
                                          help="Where /metrics, /probe and /api/* listen."),
-        window: float = typer.Option(60.0, "--window", help="Seconds of recent evidence the live diagnosis judges."),
+        window: float = typer.Option(60.0, "--window", help="Seconds of recent evidence the live diagnosis judges "
+                                     "(calls, media, flows). The ITSP status follows the registration instead: "
+                                     "Registered from a 2xx until its granted expiry."),
         hold: float = typer.Option(30.0, "--hold", help="Seconds a finding stays open after its evidence is gone."),
+        registration_grace: float = typer.Option(
+            30.0, "--registration-grace",
+            help="Seconds a registration still counts after its granted expiry (a late or late-read refresh)."),
         analysis_interval: float = typer.Option(5.0, "--analysis-interval", help="Seconds between capture analyses."),
         probe_interval: float = typer.Option(15.0, "--probe-interval", help="Seconds between active probes."),
         retention_days: float = typer.Option(14.0, "--retention-days", help="History older than this is pruned."),
@@ -104,7 +109,8 @@ def register(app: typer.Typer) -> None:
             if interface is not None:
                 settings["interface"] = interface
             cfg = ServeConfig(
-                db_path=db, window_s=window, hold_s=hold, analysis_interval_s=analysis_interval,
+                db_path=db, window_s=window, hold_s=hold, registration_grace_s=registration_grace,
+                analysis_interval_s=analysis_interval,
                 probe_interval_s=probe_interval, retention_s=retention_days * 86400, ring_files=ring_files,
                 ring_file_mb=ring_mb, probes=() if no_probes else ServeConfig.probes, **settings,
             )

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS probes (
     ts REAL NOT NULL, probe TEXT NOT NULL, target TEXT NOT NULL, success INTEGER NOT NULL,
     reason TEXT NOT NULL, duration_s REAL NOT NULL, details TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS registrations (
+    key TEXT PRIMARY KEY, ts REAL NOT NULL, record TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS findings_ts ON findings (ts);
 CREATE INDEX IF NOT EXISTS probes_ts ON probes (ts);
 """
@@ -106,6 +109,27 @@ class History:
                 "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (ts, probe, target, int(success), reason, duration_s, json.dumps(details, default=str)),
             )
+
+    def save_registrations(self, ts: float, records: list[dict[str, Any]]) -> None:
+        """The registration ledger (``core.registrations``) as it stands: one row per registration,
+        replaced as a whole so a restart resumes the state (not an event log: it stays small)."""
+        with self._conn() as db:
+            db.execute("DELETE FROM registrations")
+            db.executemany("INSERT INTO registrations VALUES (?, ?, ?)",
+                           [("|".join((str(r.get("aor")), str(r.get("registrar")), str(r.get("client")))), ts,
+                             json.dumps(r, default=str)) for r in records])
+
+    def registrations(self) -> list[dict[str, Any]]:
+        with self._conn() as db:
+            out: list[dict[str, Any]] = []
+            for row in db.execute("SELECT record FROM registrations").fetchall():
+                try:
+                    record = json.loads(row["record"])
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    out.append(record)
+            return out
 
     def prune(self, older_than_ts: float) -> int:
         removed = 0

@@ -37,10 +37,12 @@ from collectors.runtime.totals import Totals, digest
 from collectors.runtime.window import recent
 from core import netns
 from core.analysis import AnalysisResult
+from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
 from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
+from core.registrations import RegistrationLedger
 from core.secrets import SecretRef
 from core.snapshot import CollectorStatus, ItspStatus, Snapshot
 from traces.call_export import select_call
@@ -68,6 +70,8 @@ class ServeConfig:
     token_interval_s: float = 30.0
     window_s: float = 60.0  # live evidence window: what happened in the last minute
     hold_s: float = 30.0  # a finding closes after its evidence has been gone this long
+    #: A registration counts this long past its granted expiry (a late or late-read refresh).
+    registration_grace_s: float = 30.0
     retention_s: float = 14 * 86400.0
     probes: tuple[str, ...] = ("sip_options_tls", "tcp_connect", "stun", "https_rest")
     probe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -105,6 +109,9 @@ class Service:
         self._analysis: AnalysisResult | None = None
         self._analysed_paths: list[Path] = []
         self._probe_results: dict[str, ProbeResult] = {}
+        # Recent results per probe: a connector counts as lost only when its probes fail over a
+        # span (``DiagnosisOptions.probe_outage_s``), not on one lost probe.
+        self._probe_recent: dict[str, deque[ProbeResult]] = {}
         self._ring: CaptureRing | None = None
         self._tail = LogTail(cfg.trace_log) if cfg.trace_log is not None else None
         self._trace_reader = TraceLogReader()
@@ -113,6 +120,9 @@ class Service:
         self._thread: threading.Thread | None = None
         # Items reappear while they are inside the analysed horizon; remember them a little longer.
         self._totals = Totals(forget_after_s=2 * self._horizon_s() + 60.0)
+        # The registration state outlives the analysis window and restarts (core.registrations).
+        self._ledger = RegistrationLedger.from_rows(self.history.registrations())
+        self._evidence_until: float | None = None
         last = self.history.last_itsp_state()
         self._itsp_last: tuple[float, str] | None = last
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
@@ -348,6 +358,13 @@ class Service:
         result = pipe.finish()
         del pipe
         release_free_heap()
+        with self._lock:
+            self._ledger.merge(result.registrations)
+            records = self._ledger.to_rows()
+            if result.last_ts is not None:
+                self._evidence_until = max(result.last_ts, self._evidence_until or result.last_ts)
+        if result.registrations:
+            self.history.save_registrations(self.clock(), records)
         self._analysis = result
         self._set_status("capture", True, "partial input" if result.partial else "")
 
@@ -371,6 +388,8 @@ class Service:
             opts.update(self._rest_credentials())
         result = run(module, target, timeout=self.cfg.probe_timeout_s, **opts)
         self._probe_results[module] = result
+        recent_results = self._probe_recent.setdefault(module, deque(maxlen=64))
+        recent_results.append(result)
         self.history.probe_result(result.ts, module, target, result.success, result.reason, result.duration_s,
                                   dict(result.details))
         # A failing probe is data about the trunk, not a broken collector.
@@ -422,19 +441,25 @@ class Service:
             return self._reduce_now()
 
     def _reduce_now(self) -> Snapshot:
-        from core.diagnosis import DiagnosisInputs, DiagnosisOptions, diagnose
+        from core.diagnosis import DiagnosisInputs, diagnose
 
         now = self.clock()
         analysis = self._analysis
         live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
+        with self._lock:
+            registrations = self._ledger.registrations()
+            evidence_until = self._evidence_until
         diag = diagnose(
             DiagnosisInputs(
                 site=self._site,
                 analysis=live,
-                probes=tuple(self._probe_results.values()),
+                probes=self._recent_probes(now),
                 jwt_token_text=self._jwt_text,
                 now=datetime.fromtimestamp(now, UTC),
-                options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp),
+                options=DiagnosisOptions(osbiz_https_ports=self.cfg.osbiz_https_ports, gcp_ranges=self._gcp,
+                                         registration_grace_s=self.cfg.registration_grace_s),
+                registrations=registrations,
+                evidence_until=evidence_until,
             )
         )
         itsp = self._track_itsp(diag.itsp, now)
@@ -464,6 +489,12 @@ class Service:
         )
         self._snapshot = snap
         return snap
+
+    def _recent_probes(self, now: float) -> tuple[ProbeResult, ...]:
+        """Probe results of the last outage span (and one interval more), oldest first."""
+        since = now - DiagnosisOptions().probe_outage_s - 2 * self.cfg.probe_interval_s
+        found = [r for results in list(self._probe_recent.values()) for r in list(results) if r.ts >= since]
+        return tuple(sorted(found, key=lambda r: r.ts))
 
     def _track_itsp(self, itsp: ItspStatus, now: float) -> ItspStatus:
         last = self._itsp_last

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.findings import Finding, sort_findings
-from core.firewall import FlowVerdict, check_firewall, endpoints_from_site
+from core.firewall import FlowVerdict, check_firewall, endpoints_from_site, syns_without_connection
 from core.jwt_status import JwtState
 from core.snapshot import ItspStatus
 
@@ -64,7 +64,11 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
     firewall = check_firewall(ep, inputs.analysis, inputs.probes, inputs.options.gcp_ranges)
     sip = next((v for v in firewall if v.flow == "sip-tls"), None)
-    itsp = derive_itsp_status(inputs.site, inputs.analysis, ep, sip, now)
+    itsp = derive_itsp_status(inputs.site, inputs.registration_state(), ep, sip, now,
+                              inputs.options.registration_grace_s, inputs.evidence_end(),
+                              # the OSBiz's own SYNs: the service's probes are judged as probes
+                              syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
+                              inputs.probes, inputs.options.probe_outage_s)
     jwt = judge_jwt(inputs.site, inputs.jwt_token_text, now)
     ctx = Context(inputs, now, ep, itsp, firewall, jwt)
 

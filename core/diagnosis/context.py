@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.analysis import AnalysisResult
+from core.analysis import AnalysisResult, RegistrationInfo
 from core.firewall import Endpoints, FlowVerdict, GcpRanges
 from core.jwt_status import JwtState
 from core.probes import ProbeResult
@@ -46,6 +46,13 @@ class DiagnosisOptions:
     one_way_min_s: float = 2.0  # an answered call must last this long before one-way audio counts
     one_way_silence_s: float = 5.0  # one side silent this long while the other keeps sending
     auth_challenge_loop: int = 2  # this many 401/407 in a row without a 2xx is an auth failure
+    #: A binding still counts this long after its granted expiry: a refresh that is late or read
+    #: late (the service reads its sources every few seconds) is no lost registration.
+    registration_grace_s: float = 30.0
+    #: Connector probes failing (with no capture evidence) must span this long before a
+    #: registered trunk counts as lost: a probe lost now and then, or a connector that stalls
+    #: for a few seconds, is no outage.
+    probe_outage_s: float = 60.0
     call_reject_reasons: tuple[tuple[str, str], ...] = DEFAULT_CALL_REJECT_REASONS
     gcp_ranges: GcpRanges | None = None
     osbiz_https_ports: tuple[int, ...] = (443,)  # where the OSBiz's inbound HTTPS would answer
@@ -61,6 +68,22 @@ class DiagnosisInputs:
     jwt_token_text: str | None = field(default=None, repr=False)
     now: datetime | None = None
     options: DiagnosisOptions = DiagnosisOptions()
+    #: The registration state when it outlives ``analysis`` (the live service's ledger: its window
+    #: analysis no longer holds a REGISTER from minutes ago); None = the analysis's registrations.
+    registrations: tuple[RegistrationInfo, ...] | None = None
+    #: Until when the evidence reaches (the last packet or trace line read); None = the analysis's
+    #: last packet. After a registration's expiry, silence up to here is no proof it lapsed.
+    evidence_until: float | None = None
+
+    def registration_state(self) -> tuple[RegistrationInfo, ...]:
+        if self.registrations is not None:
+            return self.registrations
+        return self.analysis.registrations if self.analysis is not None else ()
+
+    def evidence_end(self) -> float | None:
+        if self.evidence_until is not None:
+            return self.evidence_until
+        return self.analysis.last_ts if self.analysis is not None else None
 
     def now_ts(self) -> float:
         """``now`` as UNIX seconds (a naive datetime is UTC); without it, the end of the capture."""
@@ -107,6 +130,14 @@ class Context:
     @property
     def options(self) -> DiagnosisOptions:
         return self.inputs.options
+
+    @property
+    def registrations(self) -> tuple[RegistrationInfo, ...]:
+        return self.inputs.registration_state()
+
+    @property
+    def evidence_until(self) -> float | None:
+        return self.inputs.evidence_end()
 
     def verdict(self, flow: str) -> FlowVerdict | None:
         return next((v for v in self.firewall if v.flow == flow), None)

@@ -61,8 +61,8 @@ def _cap(items: Iterable[Evidence]) -> list[Evidence]:
 
 
 def _outcomes(ctx: Context) -> list[RegistrationOutcome]:
-    regs = connector_registrations(ctx.analysis, ctx.endpoints, ctx.site is not None)
-    return [evaluate_registration(r, ctx.now) for r in regs]
+    regs = connector_registrations(ctx.registrations, ctx.endpoints, ctx.site is not None)
+    return [evaluate_registration(r, ctx.now, ctx.options.registration_grace_s, ctx.evidence_until) for r in regs]
 
 
 def _reg_events(reg: RegistrationInfo, codes: Iterable[int], now: float) -> list[Evidence]:
@@ -335,7 +335,9 @@ def rule_duplicate_connector(ctx: Context) -> list[Finding]:
     if ctx.analysis is None:
         return []
     ev: list[Evidence] = []
-    regs = connector_registrations(ctx.analysis, ctx.endpoints, ctx.site is not None)
+    # Clones are judged on the analysed span only: the live registration state keeps the
+    # client of a connection that a reconnect replaced, which is no second system.
+    regs = connector_registrations(ctx.analysis.registrations, ctx.endpoints, ctx.site is not None)
     by_aor: dict[str, list[RegistrationInfo]] = defaultdict(list)
     for r in regs:
         by_aor[r.aor].append(r)

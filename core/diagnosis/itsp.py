@@ -11,10 +11,14 @@ Each status says since when and why, with the registrar and expiry when known.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from core.analysis import AnalysisResult, RegistrationInfo, RegistrationState
-from core.firewall import Endpoints, FlowVerdict, Verdict
+from core.analysis import RegistrationInfo, RegistrationState
+from core.findings import Evidence
+from core.firewall import TCP_PROBES, Endpoints, FlowVerdict, Verdict, probe_failed_at_connect
+from core.probes import ProbeResult
 from core.snapshot import ItspState, ItspStatus
 
 from .context import site_get
@@ -58,8 +62,31 @@ def _failure_text(code: int | None, challenges: int, unanswered: int, refused: b
     return "no successful REGISTER"
 
 
-def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutcome:
-    """Walk the registration timeline up to ``now``."""
+def _effective(events: list[RegistrationState], now: float, grace_s: float) -> list[RegistrationState]:
+    """The timeline as judged with a grace after each expiry: the analyser's "expired" event (frame
+    0, dated at the expiry) takes effect only once the grace has passed, and not at all when a
+    refreshing 2xx arrived within the grace (a late refresh keeps the run unbroken)."""
+    if grace_s <= 0:
+        return events
+    successes = [e.ts for e in events if e.state == "registered"]
+    return [e for e in events
+            if not (e.state == "expired" and e.frame == 0
+                    and (e.ts + grace_s > now or any(e.ts <= t <= e.ts + grace_s for t in successes)))]
+
+
+def _hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def evaluate_registration(reg: RegistrationInfo, now: float, grace_s: float = 0.0,
+                          evidence_until: float | None = None) -> RegistrationOutcome:
+    """Walk the registration timeline up to ``now``.
+
+    The binding holds until its granted expiry plus ``grace_s``. When that has passed but the
+    evidence (``evidence_until``: the last packet or trace line analysed) ends before it, nothing
+    tells whether a refresh came: the outcome is *unknown*, never "expired" — a stalled capture or
+    trace log is no evidence of a lost registration.
+    """
     granted = reg.granted_expiry_s if reg.granted_expiry_s else DEFAULT_EXPIRY_S
     since: float | None = None  # start of the current unbroken registered run
     expiry: float | None = None
@@ -69,7 +96,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
     refused = False
     ended: RegistrationState | None = None  # last "unregistered"/"expired" event
     last_code: int | None = None
-    events = [e for e in reg.timeline if e.ts <= now]
+    events = _effective([e for e in reg.timeline if e.ts <= now], now, grace_s)
     if events and reg.last_success_ts is not None and reg.last_success_ts < events[0].ts:
         # A trimmed timeline (the live service's window) starts after the last 2xx: the binding
         # it granted still counts until its expiry.
@@ -77,7 +104,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
         expiry = reg.expiry_ts or reg.last_success_ts + granted
     for ev in events:
         if ev.state == "registered":
-            if since is None or (expiry is not None and ev.ts > expiry):
+            if since is None or (expiry is not None and ev.ts > expiry + grace_s):
                 since = ev.ts
             last_success, expiry = ev.ts, ev.ts + granted
             first_failure, challenges, last_code, refused, ended = None, 0, ev.code, False, None
@@ -103,8 +130,14 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
         challenges = reg.challenges if last_success is None else 0
         if last_success is not None and last_success > now:
             last_success = expiry = since = None
-    if expiry is not None and last_success is not None and since is not None and now < expiry:
+    if expiry is not None and last_success is not None and since is not None and now < expiry + grace_s:
         return RegistrationOutcome(reg, ItspState.REGISTERED, since, f"registered at {reg.registrar}",
+                                   expiry, last_success, challenges, last_code)
+    if (expiry is not None and since is not None and first_failure is None and evidence_until is not None
+            and evidence_until < expiry + grace_s):
+        return RegistrationOutcome(reg, ItspState.UNKNOWN, evidence_until,
+                                   f"registered at {reg.registrar} until {_hms(expiry)}; no evidence since "
+                                   f"{_hms(evidence_until)} (capture or trace log silent)",
                                    expiry, last_success, challenges, last_code)
     failure = _failure_text(last_code if last_code and last_code >= 300 else None, challenges,
                             reg.unanswered if last_success is None or first_failure is not None else 0, refused)
@@ -123,41 +156,82 @@ def evaluate_registration(reg: RegistrationInfo, now: float) -> RegistrationOutc
                                last_code, refused)
 
 
-def connector_registrations(analysis: AnalysisResult | None, ep: Endpoints, has_site: bool) -> tuple[RegistrationInfo, ...]:
+def connector_registrations(registrations: tuple[RegistrationInfo, ...], ep: Endpoints,
+                            has_site: bool) -> tuple[RegistrationInfo, ...]:
     """Registrations towards the connector; without a site every registration counts."""
-    if analysis is None:
-        return ()
     if not has_site:
-        return analysis.registrations
+        return registrations
     target = f"{ep.connector[0]}:{ep.connector[1]}"
-    matching = tuple(r for r in analysis.registrations if r.registrar == target)
+    matching = tuple(r for r in registrations if r.registrar == target)
     # A trace-log-only analysis may name the registrar by host only; then take them all.
-    return matching or analysis.registrations
+    return matching or registrations
+
+
+def connector_lost(unanswered_syns: Sequence[Evidence], probes: Sequence[ProbeResult], connector: tuple[str, int],
+                   last_success: float | None, probe_outage_s: float) -> tuple[float, str] | None:
+    """Since when and why the connector counts as lost after the last 2xx, or None.
+
+    A binding is held by the registrar until it expires, but the OSBiz's trunk is gone as soon as
+    its connection is: the OSBiz's own SYNs to the connector beyond the connections that came up
+    (reconnecting in vain), or one of the service's connector probes failing to connect (TCP or
+    TLS) in every run for ``probe_outage_s`` — a probe lost now and then, or a connector that
+    stalls for a few seconds, is no outage. Probes judge per module: a bare TCP connect that the
+    kernel accepts does not prove the SIP service behind it answers.
+    """
+    if last_success is None:
+        return None
+    syns = [e.timestamp for e in unanswered_syns if e.timestamp is not None and e.timestamp > last_success]
+    if syns:
+        return min(syns), f"connector lost since {_hms(min(syns))}: TCP SYN unanswered"
+    target = f"{connector[0]}:{connector[1]}"
+    by_module: dict[str, list[ProbeResult]] = {}
+    for p in sorted(probes, key=lambda p: p.ts):
+        if p.target == target and p.probe in TCP_PROBES and p.ts > last_success:
+            by_module.setdefault(p.probe, []).append(p)
+    for module, results in sorted(by_module.items()):
+        run: list[ProbeResult] = []
+        for p in results:
+            run = [*run, p] if probe_failed_at_connect(p) else []
+        if len(run) >= 2 and run[-1].ts - run[0].ts >= probe_outage_s:
+            return run[0].ts, f"connector {target} lost since {_hms(run[0].ts)}: probe {module} failing " \
+                              f"({run[-1].reason})"
+    return None
 
 
 def derive_itsp_status(
     site: object,
-    analysis: AnalysisResult | None,
+    registrations: tuple[RegistrationInfo, ...],
     ep: Endpoints,
     sip_verdict: FlowVerdict | None,
     now: float,
+    grace_s: float = 0.0,
+    evidence_until: float | None = None,
+    unanswered_syns: Sequence[Evidence] = (),
+    probes: Sequence[ProbeResult] = (),
+    probe_outage_s: float = 60.0,
 ) -> ItspStatus:
     """The ITSP status at ``now`` from the site, the REGISTER outcomes and the SIP/TLS flow verdict
     (which already folds in the probes of the connector)."""
     if site is not None and site_get(site, "connectivity", "enabled") is False:
         return ItspStatus(ItspState.DISABLED, None, "connectivity.enabled is false in the site file")
-    outcomes = [evaluate_registration(r, now) for r in connector_registrations(analysis, ep, site is not None)]
+    outcomes = [evaluate_registration(r, now, grace_s, evidence_until)
+                for r in connector_registrations(registrations, ep, site is not None)]
     registered = [o for o in outcomes if o.state is ItspState.REGISTERED]
     if registered:
         best = max(registered, key=lambda o: o.last_success_ts or 0.0)
+        lost = connector_lost(unanswered_syns, probes, ep.connector, best.last_success_ts, probe_outage_s)
+        if lost is not None:
+            return ItspStatus(ItspState.NOT_REGISTERED, lost[0], lost[1], best.registration.registrar,
+                              best.expiry_ts, best.last_success_ts)
         return ItspStatus(ItspState.REGISTERED, best.since, best.reason, best.registration.registrar,
                           best.expiry_ts, best.last_success_ts)
     if outcomes:
         last = max(outcomes, key=lambda o: (o.since or 0.0))
         reason = last.reason
-        if sip_verdict is not None and sip_verdict.verdict is Verdict.BLOCKED:
+        if last.state is ItspState.NOT_REGISTERED and sip_verdict is not None \
+                and sip_verdict.verdict is Verdict.BLOCKED:
             reason = f"{reason}; {sip_verdict.reason} to {sip_verdict.destination}"
-        return ItspStatus(ItspState.NOT_REGISTERED, last.since, reason, last.registration.registrar,
+        return ItspStatus(last.state, last.since, reason, last.registration.registrar,
                           last.expiry_ts, last.last_success_ts)
     if sip_verdict is not None and sip_verdict.verdict is Verdict.BLOCKED:
         stamps = [e.timestamp for e in sip_verdict.evidence if e.timestamp is not None]

@@ -97,6 +97,6 @@ def test_fault_window_opens_and_closes_the_finding(tmp_path: Path, fault_until: 
                                       "--format", "json"])
     doc = json.loads(result.stdout)
     ids = {f["id"] for f in doc["findings"]}
-    assert ("itsp.not-registered.firewall" in ids) == (fault_until is None), doc["findings"]
+    assert ("itsp.not-registered.firewall" in ids) == (fault_until is None), json.dumps([doc["findings"], doc["itsp_status"], doc["firewall"][0]])
     assert ids <= {"itsp.not-registered.firewall", "media.one-way-audio"}, ids
     assert doc["itsp_status"]["last_success_ts"] is not None  # it was registered before the fault
