@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from core.lab import SCENARIOS, LabConfig, LabError, run_lab
+from core.site.model import System
 
 
 def _fail(message: str) -> typer.Exit:
@@ -65,8 +67,16 @@ def lab(
     trunk_lines: int = typer.Option(8, "--trunk-lines", help="simultaneous circuit calls of the lab site (load tests)"),
     rtp_base: int = typer.Option(0, "--rtp-base", help="first RTP port of the lab (0 = random; labs side by side "
                                  "need disjoint ranges of 400 ports)"),
+    system_name: str = typer.Option("upscope-lab", "--system-name",
+                                    help="system.name of the lab site: the `system` label of its metrics "
+                                    "(labs watched side by side need distinct names)"),
 ) -> None:
     """Run an emulated OSBiz and Unify Phone connector on 127.0.0.x with one fault scenario."""
+    try:
+        System.__pydantic_validator__.validate_assignment(System.model_construct(), "name", system_name)
+    except ValidationError:
+        raise _fail(f"--system-name {system_name!r}: 1-63 letters, digits, '_', '.', '-', starting with a "
+                    "letter or digit (the site file's system.name)") from None
     try:
         cfg = LabConfig(
             scenario=scenario, out=out, duration=duration, users=users,
@@ -75,7 +85,7 @@ def lab(
             fault_until=fault_until, connector=_host_port(connector) if connector else None,
             connector_ca=connector_ca, loss_pct=loss, jitter_ms=jitter, keepalive=keepalive,
             register_expires=register_expires, block_mode=block_mode, capture=not no_capture,
-            trunk_lines=trunk_lines, rtp_base=rtp_base)
+            trunk_lines=trunk_lines, rtp_base=rtp_base, system_name=system_name)
         summary = run_lab(cfg, _ready)
     except (LabError, ValueError) as exc:
         raise _fail(str(exc)) from None

@@ -21,6 +21,8 @@ from dashboard.timefmt import fmt_ts
 #: The CLI hands the default source to the Streamlit process in this variable (JSON).
 SOURCE_ENV = "UPSCOPE_DASHBOARD_SOURCE"
 UPLOAD_KEY = "upscope.upload"
+#: A system opened from the Fleet page: this browser session reads that system's own service.
+SYSTEM_KEY = "upscope.system"
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,10 +32,14 @@ def _default_source(config_json: str) -> DataSource:
 
 
 def current_source() -> DataSource:
-    """The upload of this browser session if there is one, else the server's default source."""
+    """The upload of this browser session if there is one, else the system it opened from the Fleet
+    page, else the server's default source."""
     upload = st.session_state.get(UPLOAD_KEY)
     if upload is not None:
         return upload  # type: ignore[no-any-return]
+    chosen = st.session_state.get(SYSTEM_KEY)
+    if chosen is not None:
+        return chosen  # type: ignore[no-any-return]
     config = os.environ.get(SOURCE_ENV)
     if not config:
         raise SourceError(f"no data source: start the dashboard with `upscope dashboard` ({SOURCE_ENV} unset)")
