@@ -54,7 +54,7 @@ def trace_checklist(finding_ids: Iterable[str]) -> str:
             families.setdefault(spec.trace_family, []).append(fid)
     if not families:
         families = {name: [] for name in TRACE_SETS}
-    lines = ["OpenScape Business traces to switch on (seed §5.1)", ""]
+    lines = ["OpenScape Business traces to switch on", ""]
     for family, ids in families.items():
         ts = TRACE_SETS[family]
         lines.append(f"[{family}] {ts.why}" + (f" — for {', '.join(sorted(ids))}" if ids else ""))
