@@ -7,8 +7,8 @@ captures, the OSBiz trace log — as files or as messages already read —, SIP 
 key log) through the same pipeline and SIP analyser, so frame numbers, times and addresses are
 exactly those of the ladder; it keeps the messages whose Call-ID is the call's (or whose Call-ID
 digest is the one the service's history stores), redacted (``traces.redact.redact_sip``) and
-bounded: at most ``MAX_MESSAGES`` messages, ``MAX_MESSAGE_CHARS`` characters each, a deadline on
-the whole read. The media analyser is switched off for this pass: only signalling is wanted.
+bounded: at most ``MAX_MESSAGES`` messages per call, ``MAX_MESSAGE_CHARS`` characters each,
+``MAX_TOTAL_CHARS`` in all, a deadline on the whole read. The media analyser is switched off for this pass: only signalling is wanted.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from traces.redact import redact_sip
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_CHARS = 64 * 1024
+MAX_TOTAL_CHARS = 32 * 1024 * 1024
 DEFAULT_DEADLINE_S = 30.0
 
 
@@ -82,15 +83,19 @@ class _SignallingPipeline(Pipeline):
         self._deadline = deadline
         self.source = ""
         self.found: list[FullMessage] = []
-        self.more = 0  # matching messages beyond MAX_MESSAGES
+        self.more = 0  # matching messages beyond the bounds
+        self._per_call: dict[str, int] = {}
+        self._chars = 0
 
     def _on_sip(self, info: SipMessageInfo, msg: Any, raw: bytes) -> None:
         if not info.call_id or not self._wanted(info.call_id):
             return
-        if len(self.found) >= MAX_MESSAGES:
+        if self._per_call.get(info.call_id, 0) >= MAX_MESSAGES or self._chars >= MAX_TOTAL_CHARS:
             self.more += 1
             return
+        self._per_call[info.call_id] = self._per_call.get(info.call_id, 0) + 1
         text, cut = message_text(raw, self._known)
+        self._chars += len(text)
         self.found.append(FullMessage(info.call_id, info.frame, info.ts, info.src, info.src_port, info.dst, info.dst_port,
                                       info.transport, self.source, text, cut))
 
@@ -98,6 +103,25 @@ class _SignallingPipeline(Pipeline):
         if time.monotonic() > self._deadline:
             raise ReadTimeout("reading the capture files took too long")
         super().feed_batch(batch)
+
+
+def as_text(found: Iterable[FullMessage]) -> str:
+    """Messages as one text for a ticket or a bundle: a line saying where each was seen, then the
+    message (already redacted)."""
+    parts = []
+    for m in found:
+        parts.append(f"=== frame {m.frame} · {m.ts:.6f} (UNIX s) · {m.src}:{m.src_port} -> {m.dst}:{m.dst_port} · "
+                     f"{m.transport} · {m.source}" + (" · cut at 64 KiB" if m.truncated else ""))
+        parts.append(m.text.rstrip("\n") + "\n")
+    return "\n".join(parts)
+
+
+def texts_by_call(found: Iterable[FullMessage]) -> dict[str, str]:
+    """``as_text`` per Call-ID."""
+    grouped: dict[str, list[FullMessage]] = {}
+    for m in found:
+        grouped.setdefault(m.call_id, []).append(m)
+    return {cid: as_text(ms) for cid, ms in grouped.items()}
 
 
 def read_call_messages(
