@@ -155,7 +155,7 @@ def bundle(service: Service, request: Request) -> Response:
     site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path.is_file() else None
     data = build_bundle(
         snapshot_to_dict(snap), site_text=site_text, secrets=service.secret_values(),
-        call_capture=service.call_capture,
+        call_capture=service.call_capture, call_messages=service.messages_text, stream_capture=service.stream_capture,
     )
     return Response(200, data, "application/zip",
                     (("Content-Disposition", 'attachment; filename="upscope-bundle.zip"'),))

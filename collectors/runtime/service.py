@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 
 from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, analyze_files, feed_decrypted_sip
-from collectors.call_messages import FullMessage, read_call_messages
+from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
 from collectors.packet_detail import PacketDetail, packet_detail
@@ -48,7 +48,7 @@ from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.secrets import SecretRef
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
-from traces.call_export import select_call
+from traces.call_export import select_call, select_streams
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
@@ -241,6 +241,25 @@ class Service:
                 files, wanted, trace_messages=trace, keylog=self.cfg.keylog if self._tail is None else None,
                 tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
         return found[0].call_id if found else call_id, found, more
+
+    def messages_text(self, call_ids: Sequence[str]) -> dict[str, str]:
+        """The full messages of these calls (of the last analysis) as text per Call-ID: one pass."""
+        wanted = set(call_ids)
+        files = [p for p in self._analysed_paths if p.exists() and p != self.cfg.trace_log]
+        found, _ = read_call_messages(files, wanted.__contains__, trace_messages=list(self._trace_recent),
+                                      keylog=self.cfg.keylog if self._tail is None else None,
+                                      tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
+        return texts_by_call(found)
+
+    def stream_capture(self, indexes: Sequence[int]) -> bytes | None:
+        """RTP streams of the current Snapshot's analysis (by index) as a pcap."""
+        snap = self._snapshot
+        if snap is None or snap.analysis is None:
+            return None
+        buf = io.BytesIO()
+        written = export_call([p for p in self._analysed_paths if p.exists()],
+                              select_streams(snap.analysis, indexes), buf).written
+        return buf.getvalue() if written else None
 
     def packet_detail(self, source: str, frame: int) -> PacketDetail:
         """The dissection of ``frame`` in the capture file named ``source`` — only files of this
