@@ -37,8 +37,11 @@ NAV = [
 def main() -> None:
     st.set_page_config(page_title="upscope", page_icon=":material/monitor_heart:", layout="wide")
     for n, (fn, title, path, icon) in enumerate(NAV):
-        PAGES[path] = st.Page(fn, title=title, url_path=path, icon=icon, default=n == 0)
-    st.navigation(list(PAGES.values())).run()
+        # The first page is served at "/"; its own name must open it too (a bookmarked /overview).
+        PAGES[path] = st.Page(fn, title=title, url_path=f"{path}-home" if n == 0 else path, icon=icon,
+                              default=n == 0)
+    alias = st.Page(NAV[0][0], title=NAV[0][1], url_path=NAV[0][2], icon=NAV[0][3], visibility="hidden")
+    st.navigation([*PAGES.values(), alias]).run()
 
 
 main()
