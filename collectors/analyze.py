@@ -59,10 +59,10 @@ from core.analysis import (
 )
 from core.errors import UpscopeError
 from core.one_way import StreamIndex, judge_call
+from core.wire.stun import MAGIC_COOKIE_BYTES
 
 # RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
-STUN_COOKIE = b"\x21\x12\xa4\x42"  # RFC 5389 §6
 MAX_FLOWS = 20000
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
@@ -322,7 +322,7 @@ class Pipeline:
         d = piece.data
         if len(d) >= 3 and d[0] in (0x14, 0x15, 0x16, 0x17) and d[1] == 3:
             return "tls"  # TLS record header: content type, version 3.x (RFC 8446 §5.1)
-        if len(d) >= 8 and d[0] < 0x40 and d[4:8] == STUN_COOKIE:
+        if len(d) >= 8 and d[0] < 0x40 and d[4:8] == MAGIC_COOKIE_BYTES:
             return "stun"
         if d[:4] == b"GET " and _WS_UPGRADE in d[:4096].lower():
             return "ws"

@@ -28,7 +28,7 @@ import functools
 import importlib.resources
 import ipaddress
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,7 +38,8 @@ from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
 from core.errors import ConfigError
 from core.findings import Evidence
 from core.one_way import OneWayMedia, OneWayThresholds, judge_media
-from core.probes import ProbeResult
+from core.probes import ProbeModule, ProbeResult
+from core.site.model import Site
 
 # Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
 SEED_CONNECTOR = ("35.246.178.13", 65061)
@@ -48,8 +49,9 @@ SEED_MEDIA_PORTS = (10000, 49999)
 GCP_SCOPE = "europe-west3"
 
 #: Probe modules (``core.probes.ProbeResult.probe``) that open a TCP connection to their target.
-TCP_PROBES = frozenset({"tcp_connect", "sip_options_tls", "sip_options_tcp", "https_rest", "tls"})
-STUN_PROBES = frozenset({"stun", "stun_udp", "stun_tcp"})
+TCP_PROBES = frozenset({ProbeModule.TCP_CONNECT, ProbeModule.SIP_OPTIONS_TLS, ProbeModule.SIP_OPTIONS_TCP,
+                        ProbeModule.HTTPS_REST})
+STUN_PROBES = frozenset({ProbeModule.STUN})
 
 
 class Verdict(StrEnum):
@@ -78,39 +80,18 @@ class Endpoints:
         return address in self.osbiz
 
 
-def _get(obj: Any, *names: str) -> Any:
-    """Read a nested attribute or mapping key; None when any step is missing.
-
-    The site model (``core.site``) is typed elsewhere; reading it through this keeps this module
-    independent of its class names and lets tests pass plain mappings.
-    """
-    for name in names:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-    return obj
-
-
-def _host_port(obj: Any, default: tuple[str, int]) -> tuple[str, int]:
-    host, port = _get(obj, "host"), _get(obj, "port")
-    return (str(host) if host else default[0], int(port) if port else default[1])
-
-
-def endpoints_from_site(site: Any) -> Endpoints:
-    """``Endpoints`` of a site (``core.site`` model or the equivalent mapping); defaults when absent."""
+def endpoints_from_site(site: Site | None) -> Endpoints:
+    """``Endpoints`` of a site (its ``endpoints`` section, the seed defaults where it has none);
+    the seed defaults without a site."""
     if site is None:
         return Endpoints()
-    osbiz = tuple(
-        str(a) for a in (_get(site, "system", "public_ip"), _get(site, "system", "private_ip")) if a
-    )
-    ep = _get(site, "endpoints")
-    first, last = _get(ep, "media_ports", "first"), _get(ep, "media_ports", "last")
+    ep = site.endpoints
     return Endpoints(
-        osbiz=osbiz,
-        connector=_host_port(_get(ep, "connector"), SEED_CONNECTOR),
-        rest=_host_port(_get(ep, "rest"), SEED_REST),
-        stun=_host_port(_get(ep, "stun"), SEED_STUN),
-        media_ports=(int(first or SEED_MEDIA_PORTS[0]), int(last or SEED_MEDIA_PORTS[1])),
+        osbiz=tuple(a for a in (site.system.public_ip, site.system.private_ip) if a),
+        connector=(ep.connector.host, ep.connector.port),
+        rest=(ep.rest.host, ep.rest.port),
+        stun=(ep.stun.host, ep.stun.port),
+        media_ports=(ep.media_ports.first, ep.media_ports.last),
         connector_named=True,
     )
 
@@ -440,10 +421,10 @@ def _stun_obs(analysis: AnalysisResult | None, probes: Sequence[ProbeResult], ho
         if _probe_target(p) != (host, port):
             continue
         # The STUN probe over TCP records a "connect" phase (even when the connect fails).
-        tcp = p.probe.endswith("_tcp") or p.details.get("transport") == "tcp" or "connect" in p.phases
+        tcp = p.details.get("transport") == "tcp" or "connect" in p.phases
         ptransport = "tcp" if tcp else "udp"
         relevant = (p.probe in STUN_PROBES and ptransport == transport) or (
-            transport == "tcp" and p.probe == "tcp_connect")
+            transport == "tcp" and p.probe == ProbeModule.TCP_CONNECT)
         if not relevant:
             continue
         if p.success:

@@ -7,12 +7,25 @@ which the Snapshot, the rules, /metrics and the dashboard read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class ProbeModule(StrEnum):
+    """The probe kinds ``collectors.probes`` registers: ``/probe?module=``, the site's probe
+    schedule and the firewall check use these names."""
+
+    SIP_OPTIONS_UDP = "sip_options_udp"
+    SIP_OPTIONS_TCP = "sip_options_tcp"
+    SIP_OPTIONS_TLS = "sip_options_tls"
+    STUN = "stun"  # Binding over UDP, or over TCP with the option transport=tcp
+    TCP_CONNECT = "tcp_connect"
+    HTTPS_REST = "https_rest"
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    probe: str  # module name, e.g. "sip_options_tls", "stun", "tcp_connect", "https_rest"
+    probe: str  # a ProbeModule value, e.g. "sip_options_tls", "stun", "tcp_connect", "https_rest"
     target: str  # host:port
     ts: float  # UNIX seconds when the probe started
     success: bool

@@ -7,7 +7,8 @@ its own (``/api/snapshot`` …) next to the two built in here. A handler that ra
 
 ``/probe?target=HOST:PORT&module=NAME`` runs one probe now and answers in the exposition format,
 like blackbox_exporter: ``probe_success``, ``probe_duration_seconds``, per-phase durations, status
-code, TLS version, certificate expiry. ``&debug=true`` returns the reason and the transcript
+code, TLS version, certificate expiry. Further parameters set options of the module
+(``&transport=tcp``, ``&valid_status=200-299,403`` …; not file paths or credentials). ``&debug=true`` returns the reason and the transcript
 (credentials already fingerprinted by the probe) as text instead. The probe timeout follows
 Prometheus' ``X-Prometheus-Scrape-Timeout-Seconds`` minus a safety offset, as blackbox does.
 """
@@ -27,7 +28,7 @@ from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 
-from collectors.probes import MODULES, ProbeConfigError, ProbeHistory, run
+from collectors.probes import MODULES, ProbeConfigError, ProbeHistory, run_request
 from core.errors import UpscopeError
 from core.probes import ProbeResult
 from dashboard.metrics import DEFAULT_METRICS_PORT
@@ -135,8 +136,8 @@ class UpscopeHttpServer:
         probe_history: ProbeHistory | None = None,
     ) -> None:
         self.registry = registry
-        self.probe_modules = dict(probe_modules) if probe_modules is not None else {
-            name: ProbeModuleConfig(name) for name in MODULES
+        self.probe_modules: dict[str, ProbeModuleConfig] = dict(probe_modules) if probe_modules is not None else {
+            str(name): ProbeModuleConfig(name) for name in MODULES
         }
         self.probe_history = probe_history
         self.routes: dict[str, Handler] = {
@@ -211,8 +212,10 @@ class UpscopeHttpServer:
             except ValueError:
                 return Response.text(400, "X-Prometheus-Scrape-Timeout-Seconds is not a number")
         timeout = min(max(timeout, 0.1), MAX_PROBE_TIMEOUT_S)
+        # Other query parameters are options of the module (not file paths or credentials).
+        query = {k: v[0] for k, v in request.query.items() if k not in ("target", "module", "debug") and v}
         try:
-            result = run(config.kind, target, timeout, **dict(config.options))
+            result = run_request(config.kind, target, timeout, config.options, query)
         except ProbeConfigError as exc:
             return Response.text(400, str(exc))
         if self.probe_history is not None:

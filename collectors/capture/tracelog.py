@@ -31,7 +31,7 @@ _START = re.compile(
 )
 _FROM = re.compile(rb"\bfrom\s+\[?(?:localAddr=)?(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d{1,5})")
 _TO = re.compile(rb"\bto\s+\[?(?:localAddr=)?(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d{1,5})")
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d{1,19})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _START_MARK = b"(SIP_SA"
 OUT_END, IN_END = b"<<OUT-END>>", b">>IN-END<<"
 SNIFF_BYTES = 65536

@@ -59,10 +59,10 @@ import numpy as np
 
 from collectors.capture.packets import UdpBatch, UdpPacket
 from collectors.capture.reader import byte_rows, sort_by
-from collectors.media.packet import ReportBlock, RtcpPacket, parse_rtcp
 from core.analysis import ErrorItem, RtcpReport, RtpStreamStats, StreamInterval
 from core.errors import ParseError
 from core.media_quality import MosModel
+from core.wire.rtp import ReportBlock, RtcpPacket, parse_rtcp
 
 PT_CN, PT_CN_OLD = 13, 19
 

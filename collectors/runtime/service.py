@@ -46,7 +46,7 @@ from core.findings import Finding, sort_findings
 from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
-from core.secrets import SecretRef
+from core.site.model import Site
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
 from traces.call_export import select_call, select_streams
 
@@ -126,7 +126,7 @@ class Service:
         self._running: dict[str, bool] = {}
         self._due: dict[str, float] = {}
         self._status: dict[str, CollectorStatus] = {}
-        self._site: Any = None
+        self._site: Site | None = None
         self._site_error = ""
         self._site_mtime: int | None = None
         self._gcp: GcpRanges | None = None
@@ -407,9 +407,9 @@ class Service:
             self._site_error = str(exc)
             self._set_status("site", False, str(exc))
 
-    def _load_gcp(self, site: Any) -> GcpRanges | None:
+    def _load_gcp(self, site: Site) -> GcpRanges | None:
         """The site's copy of the GCP ranges (cloud.json), relative paths from the site file's folder."""
-        name = getattr(site, "gcp_ranges_file", None)
+        name = site.gcp_ranges_file
         if not name:
             return None
         path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
@@ -499,9 +499,9 @@ class Service:
         self._set_status("capture", True, "partial input" if result.partial else "")
 
     def _probe_target(self, module: str) -> str | None:
-        ep = getattr(self._site, "endpoints", None)
-        if ep is None:
+        if self._site is None:
             return None
+        ep = self._site.endpoints
         if module.startswith("sip_options") or module == "tcp_connect":
             return f"{ep.connector.host}:{ep.connector.port}"
         if module == "stun":
@@ -526,42 +526,45 @@ class Service:
         self._set_status(f"probe:{module}", True, "")
 
     def _sip_tls_ports(self) -> tuple[int, ...]:
-        ep = getattr(self._site, "endpoints", None)
-        return (ep.connector.port,) if ep is not None else ()
+        return (self._site.endpoints.connector.port,) if self._site is not None else ()
 
     def _rest_credentials(self) -> dict[str, str]:
         """Authenticate the REST probe as the OSBiz does: the API key, and the JWT for Unify Video."""
         site = self._site
         out: dict[str, str] = {}
-        key_ref = getattr(getattr(site, "connectivity", None), "api_key", None)
-        key = key_ref.try_resolve() if isinstance(key_ref, SecretRef) else None
+        if site is None:
+            return out
+        key = site.connectivity.api_key.try_resolve() if site.connectivity.api_key is not None else None
         if key:
             out["api_key"] = key
-        tenant = getattr(site, "tenant", None)
-        if getattr(tenant, "flavour", None) == "unify-video":
-            jwt_ref = getattr(tenant, "jwt", None)
-            token = self._jwt_text or (jwt_ref.try_resolve() if isinstance(jwt_ref, SecretRef) else None)
+        if site.tenant.flavour == "unify-video":
+            ref = site.tenant.jwt
+            token = self._jwt_text or (ref.try_resolve() if ref is not None else None)
             if token:
                 out["bearer"] = token
         return out
 
     def _bpf(self) -> str:
-        """Capture only the trunk: connector SIP/TLS, STUN, REST, the media ports, inbound TCP 443."""
+        """Capture only the trunk: connector SIP/TLS, STUN, REST, the OSBiz's media ports, inbound
+        TCP 443. Media and 443 are limited to the OSBiz's own addresses when the site names them:
+        other hosts' RTP in the same port range is not this trunk's."""
         site = self._site
-        ep = getattr(site, "endpoints", None)
-        if ep is None:
+        if site is None:
             return ""
+        ep = site.endpoints
+        osbiz = " or ".join(f"host {a}" for a in dict.fromkeys(
+            a for a in (site.system.public_ip, site.system.private_ip) if a))
+        media = f"udp portrange {ep.media_ports.first}-{ep.media_ports.last}"
         parts = [
             f"(host {ep.connector.host} and tcp port {ep.connector.port})",
             f"(host {ep.stun.host} and port {ep.stun.port})",
             f"(host {ep.rest.host} and tcp port {ep.rest.port})",
-            f"(udp portrange {ep.media_ports.first}-{ep.media_ports.last})",
+            f"(({osbiz}) and {media})" if osbiz else f"({media})",
             "icmp or icmp6",  # unreachables quoting our packets: "blocked" evidence
         ]
-        public_ip = getattr(site.system, "public_ip", None)
-        if public_ip:
+        if site.system.public_ip:
             ports = " or ".join(f"tcp port {p}" for p in self.cfg.osbiz_https_ports)
-            parts.append(f"(host {public_ip} and ({ports}))")
+            parts.append(f"(host {site.system.public_ip} and ({ports}))")
         return " or ".join(parts)
 
     # --- reduce ---------------------------------------------------------------------------

@@ -29,22 +29,11 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
-from collectors.sip.message import (
-    MAX_LINE,
-    NEED_DATA,
-    CrlfPing,
-    CrlfPong,
-    SipFrame,
-    SipMessage,
-    SipStreamFramer,
-    looks_like_sip,
-    parse_message,
-)
-from collectors.sip.sdp import parse_sdp
 from core.analysis import (
     CallInfo,
     ErrorItem,
@@ -54,6 +43,22 @@ from core.analysis import (
     SipMessageInfo,
 )
 from core.errors import ParseError
+from core.wire.digits import capped
+from core.wire.sdp import parse_sdp
+from core.wire.sip import (
+    MAX_LINE,
+    NEED_DATA,
+    CrlfPing,
+    CrlfPong,
+    SipFrame,
+    SipMessage,
+    SipStreamFramer,
+    header_param,
+    looks_like_sip,
+    parse_message,
+    uri_of,
+    user_of,
+)
 
 OnSdp = Callable[[str, str, int, dict[int, tuple[str, int]], float], None]
 #: Sees every message with its bytes as they came (DTMF in INFO bodies, full messages on demand).
@@ -74,12 +79,10 @@ ISA_CODES = frozenset({408, 500, 503, 504})
 # ITU-T E.411/E.425 NER: answered, user busy, no answer (480/487 after ringing), rejected.
 NER_CODES = frozenset({486, 480, 487, 600, 603})
 
-_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
-_URI = re.compile(r"<([^>]*)>|((?:sips?|tel):[^;\s,]+)", re.IGNORECASE)
-_TAG = re.compile(r";\s*tag=([^;\s,>]+)", re.IGNORECASE)
-_BRANCH = re.compile(r";\s*branch=([^;\s,]+)", re.IGNORECASE)
-_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE)
+_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE | re.ASCII)
 _Q850 = re.compile(r"Q\.850\s*;(?:.*?;)?\s*cause\s*=\s*(\d+)", re.IGNORECASE)
+# RFC 3261 §20.19: Expires is a 32-bit count of seconds.
+MAX_EXPIRES = 2**31 - 1
 _AUTH_SECRET = re.compile(r"(?i)\b(response|nonce|cnonce|opaque)\s*=\s*(\"[^\"]*\"|[^,\s]+)")
 
 
@@ -114,28 +117,8 @@ class SipResult:
     messages_dropped: int = 0  # not kept in sip_messages because of keep_messages
 
 
-def uri_of(value: str) -> str:
-    """The URI inside a From/To/Contact value (name-addr or addr-spec), without parameters."""
-    m = _URI.search(value)
-    if not m:
-        return value.strip()
-    return (m.group(1) or m.group(2) or "").strip()
-
-
-def user_of(value: str) -> str:
-    """User part of the URI in a From/To value (the number or name), else the host."""
-    uri = uri_of(value)
-    m = _URI_USER.match(uri)
-    if m:
-        return m.group(1)
-    return uri.split(":", 1)[-1].split(";")[0]
-
-
 def _tag(value: str | None) -> str | None:
-    if not value:
-        return None
-    m = _TAG.search(value)
-    return m.group(1) if m else None
+    return header_param(value, "tag") if value else None
 
 
 def _overdue(t: _Txn, end: float | None, timeout: float) -> bool:
@@ -260,7 +243,7 @@ class _Stream:
     pre: bytes = b""  # bytes held while looking for the first start line
     ignored: bool = False
     # (stream offset where the chunk ends, frame, ts) of chunks not fully consumed yet
-    chunks: list[tuple[int, int, float]] = field(default_factory=list)
+    chunks: deque[tuple[int, int, float]] = field(default_factory=deque)
     fed: int = 0
 
 
@@ -358,7 +341,7 @@ class SipAnalyzer:
             if nl < 0:
                 break
             pos = nl + 1
-            if looks_like_sip(pre[pos:]):
+            if looks_like_sip(pre, pos):
                 st.synced, st.pre = True, b""
                 st.skipped += pos
                 return pre[pos:]
@@ -373,7 +356,7 @@ class SipAnalyzer:
     def _where(self, st: _Stream, end: int) -> tuple[int, float]:
         """Frame and time of the chunk that completed the bytes up to stream offset ``end``."""
         while len(st.chunks) > 1 and st.chunks[0][0] < end:
-            st.chunks.pop(0)
+            st.chunks.popleft()
         _, frame, ts = st.chunks[0]
         return frame, ts
 
@@ -387,6 +370,9 @@ class SipAnalyzer:
                 self._error(str(exc), frame, exc.offset)
                 continue
             if ev is NEED_DATA:
+                # Every later event or error lies past the consumed bytes: forget their chunks
+                # (a stream that stays out of sync would otherwise keep one entry per segment).
+                self._where(st, st.framer.offset + 1)
                 return
             if isinstance(ev, SipFrame):
                 frame, ts = self._where(st, ev.end)
@@ -433,17 +419,15 @@ class SipAnalyzer:
         for w in msg.warnings:
             self._error(f"SIP message {w}", frame, None)
         call_id = msg.get("call-id") or ""
-        cseq_num, cseq_method = 0, msg.method or ""
-        cseq = (msg.get("cseq") or "").split()
-        if len(cseq) >= 2 and (cseq[0].isascii() and cseq[0].isdigit()) and len(cseq[0]) <= 10:
-            cseq_num, cseq_method = int(cseq[0]), cseq[1]
-        else:
+        cseq = msg.cseq
+        cseq_num, cseq_method = cseq if cseq is not None else (0, msg.method or "")
+        if cseq is None:
             self._error(f"SIP message without a valid CSeq: {(msg.get('cseq') or '')[:30]!r}", frame, None)
         if not call_id:
             self._error("SIP message without Call-ID", frame, None)
 
         retrans = self._is_resend(call_id, src, sport, dst, dport, transport, cseq_num, cseq_method,
-                                  msg.status, cseq_ok=len(cseq) >= 2 and (cseq[0].isascii() and cseq[0].isdigit()))
+                                  msg.status, cseq_ok=cseq is not None)
         if retrans:
             self._retrans += 1
         info = SipMessageInfo(frame, ts, src, sport, dst, dport, transport, msg.method, msg.status, msg.reason,
@@ -680,11 +664,8 @@ class SipAnalyzer:
         for c in contacts:
             m = _EXPIRES_PARAM.search(c.split(">", 1)[-1] if ">" in c else c)
             if m and (our_contact is None or uri_of(c) == our_contact or len(contacts) == 1):
-                return min(int(m.group(1)), 2**31 - 1)
-        exp = (msg.get("expires") or "").strip()
-        if (exp.isascii() and exp.isdigit()):
-            return min(int(exp), 2**31 - 1)
-        return None
+                return capped(m.group(1), MAX_EXPIRES)
+        return capped((msg.get("expires") or "").strip(), MAX_EXPIRES)
 
     # ------------------------------------------------------------------ OPTIONS keepalives
 

@@ -8,23 +8,21 @@ are not transactions and are only counted.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
-from collectors.stun.message import (
-    MAGIC_COOKIE,
+from core.analysis import ErrorItem, StunTransactionInfo
+from core.errors import ParseError
+from core.wire.stun import (
     NEED_DATA,
     ChannelData,
     StunMessage,
     StunStreamFramer,
     is_stun,
-    looks_like_rfc4571,
+    looks_like_stun_stream,
     parse_stun,
 )
-from core.analysis import ErrorItem, StunTransactionInfo
-from core.errors import ParseError
-
-MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 
 
 @dataclass(slots=True)
@@ -47,18 +45,9 @@ class _Open:
 @dataclass(slots=True)
 class _Dir:
     framer: StunStreamFramer = field(default_factory=StunStreamFramer)
-    chunks: list[tuple[int, int, float]] = field(default_factory=list)
+    chunks: deque[tuple[int, int, float]] = field(default_factory=deque)
     fed: int = 0
     broken: bool = False
-
-
-def _starts_like_stun(data: bytes) -> bool:
-    """First bytes of a TCP stream: STUN with the magic cookie (plain or RFC 4571), or ChannelData."""
-    if len(data) < 8:
-        return False
-    first = int.from_bytes(data[:2], "big")
-    return (0x4000 <= first <= 0x7FFF or (first & 0xC000 == 0 and data[4:8] == MAGIC_COOKIE_BYTES)
-            or looks_like_rfc4571(data[:10]))
 
 
 class StunAnalyzer:
@@ -94,7 +83,7 @@ class StunAnalyzer:
             d = self._streams[key] = _Dir()
         if d.broken:
             return
-        if d.fed == 0 and not _starts_like_stun(bytes(data.data)):
+        if d.fed == 0 and not looks_like_stun_stream(bytes(data.data[:10])):
             d.broken = True  # not a STUN stream: leave it alone without error items
             return
         d.fed += len(data.data)
@@ -109,10 +98,12 @@ class StunAnalyzer:
                 self.errors.append(ErrorItem("malformed", "stun", str(exc), data.frame, exc.offset))
                 d.broken = True
                 return
+            # Chunks wholly before the event (or, at NEED_DATA, before every later event) are done.
+            done = d.framer.offset if ev is NEED_DATA else start
+            while len(d.chunks) > 1 and d.chunks[0][0] <= done:
+                d.chunks.popleft()
             if ev is NEED_DATA:
                 return
-            while len(d.chunks) > 1 and d.chunks[0][0] <= start:
-                d.chunks.pop(0)
             _, frame, ts = d.chunks[0]
             if isinstance(ev, ChannelData):
                 self.channel_data += 1

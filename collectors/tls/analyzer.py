@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import ACK, FIN, RST, SYN, StreamData, TcpSegment
-from collectors.tls.records import (
+from core.analysis import ErrorItem, TlsFlowInfo
+from core.errors import ParseError
+from core.wire.tls import (
     ALERT,
     APPLICATION_DATA,
     CHANGE_CIPHER_SPEC,
@@ -40,8 +42,6 @@ from collectors.tls.records import (
     looks_like_tls,
     version_name,
 )
-from core.analysis import ErrorItem, TlsFlowInfo
-from core.errors import ParseError
 
 DEFAULT_TLS_PORTS = frozenset({5061, 65061})
 _MAX_PENDING_SYNS = 10000

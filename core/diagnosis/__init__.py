@@ -1,13 +1,14 @@
-"""The diagnosis engine: site rules + evidence rules + ITSP status + firewall check, in one pure call.
+"""The rule engine: one context, one registry of rules, one entry point (``diagnose``).
 
-Theory of operation. ``diagnose`` takes what is known about a site at ``now`` (the site file, a
-capture/trace analysis, probe results, a JWT) and returns the ITSP status, the findings of DOMAIN
-§5 and one firewall verdict per expected flow of DOMAIN §7. Order matters only once: the firewall
-verdicts come first because the ITSP status uses the SIP/TLS verdict (which folds in the connector
-probes), and several rules read both. Site-only rules come from the registry in ``core.rules``;
-the evidence rules live in ``core.diagnosis.evidence``. When an evidence rule confirms a finding
-the site rules already made (same id), its evidence joins that finding instead of doubling it.
-No I/O and no clock: the runtime (``upscope serve``) and ``upscope diagnose`` call the same code.
+Theory of operation. ``diagnose`` takes what is known about a site (the site file, a capture or
+trace-log analysis, probe results, the JWT in use) and returns the ITSP status, the findings of
+the catalogue (``core.findings``) and one firewall verdict per expected flow. What several rules
+read is derived once, in this order: the firewall verdicts (the ITSP status uses the SIP/TLS one,
+which folds in the connector probes), the ITSP status, the JWT state; then every rule of
+``RULES`` — the site rules, the JWT rules and the evidence rules, each a pure function of one
+``RuleContext`` — adds its findings. When a rule confirms a finding another made (same id and
+subject), its evidence joins that finding instead of doubling it. No I/O and no clock: the
+producer (``collectors.producer``) calls it for the live service and every offline command.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from core.firewall import FlowVerdict, check_firewall, endpoints_from_site, syns
 from core.jwt_status import JwtState
 from core.snapshot import ItspStatus, OtherRegistration
 
-from .context import Context, DiagnosisInputs, DiagnosisOptions
+from .context import DiagnosisInputs, DiagnosisOptions, Rule, RuleContext
 from .evidence import EVIDENCE_RULES, one_way_thresholds
 from .itsp import derive_itsp_status, other_registrations
-from .jwt_rules import JWT_IDS, judge_jwt, rule_jwt_rest_probe, rule_jwt_token
-from .site_rules import site_findings
+from .jwt_rules import JWT_RULES, judge_jwt
+from .site_rules import SITE_RULES
 
-__all__ = ["Diagnosis", "DiagnosisInputs", "DiagnosisOptions", "diagnose"]
+__all__ = ["RULES", "Diagnosis", "DiagnosisInputs", "DiagnosisOptions", "Rule", "RuleContext", "context_of",
+           "diagnose", "evaluate"]
+
+#: Every rule, in one registry: the site rules, the JWT rules, the evidence rules.
+RULES: tuple[Rule, ...] = (*SITE_RULES, *JWT_RULES, *EVIDENCE_RULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,8 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
+def context_of(inputs: DiagnosisInputs) -> RuleContext:
+    """The context of one run: what the rules read, each derived once."""
     now = inputs.now_ts()
     ep = replace(endpoints_from_site(inputs.site), osbiz_https_ports=inputs.options.osbiz_https_ports)
     if inputs.options.connector is not None:
@@ -76,20 +82,21 @@ def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
                               syns_without_connection(inputs.analysis, *ep.connector, sources=ep.osbiz),
                               (*inputs.probe_history, *inputs.probes), inputs.options.probe_outage_s)
     site_now = inputs.site_now_ts()
-    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, site_now)
-    ctx = Context(inputs, now, ep, itsp, firewall, jwt)
+    jwt = judge_jwt(inputs.site, inputs.jwt_token_text, site_now, inputs.environ)
+    return RuleContext(inputs, datetime.fromtimestamp(site_now, UTC), now, ep, itsp, firewall, jwt)
 
+
+def evaluate(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
+    """The findings of ``rules`` (default: every rule) in one context, merged and most severe first."""
     found: list[Finding] = []
-    if inputs.site is not None:
-        site_made = site_findings(inputs.site, inputs.analysis, datetime.fromtimestamp(site_now, UTC))
-        if inputs.jwt_token_text is not None:
-            # The handed-in token is the one in use; the site's token source is not judged twice.
-            site_made = [f for f in site_made if f.id not in JWT_IDS]
-        found += site_made
-    found += rule_jwt_token(ctx)
-    found += rule_jwt_rest_probe(ctx)
-    for rule in EVIDENCE_RULES:
+    for rule in rules:
         found += rule(ctx)
-    others = other_registrations(inputs.registration_state(), ep, inputs.site is not None, now,
-                                 inputs.options.registration_grace_s, inputs.evidence_end())
-    return Diagnosis(itsp, tuple(sort_findings(_merge(found))), firewall, jwt, others)
+    return sort_findings(_merge(found))
+
+
+def diagnose(inputs: DiagnosisInputs) -> Diagnosis:
+    """The one entry: the ITSP status, every rule's findings, the firewall verdicts, the JWT."""
+    ctx = context_of(inputs)
+    others = other_registrations(inputs.registration_state(), ctx.endpoints, inputs.site is not None,
+                                 ctx.evidence_ts, inputs.options.registration_grace_s, inputs.evidence_end())
+    return Diagnosis(ctx.itsp, tuple(evaluate(ctx)), ctx.firewall, ctx.jwt, others)

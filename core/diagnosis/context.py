@@ -1,16 +1,17 @@
-"""Inputs, options and the per-run context shared by the evidence rules and the ITSP status."""
+"""Inputs, options and the one context every rule reads (``RuleContext``, ``Rule``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from core.analysis import AnalysisResult, RegistrationInfo
+from core.findings import Finding
 from core.firewall import Endpoints, FlowVerdict, GcpRanges
 from core.jwt_status import JwtState
 from core.probes import ProbeResult
+from core.site.model import Site
 from core.snapshot import ItspStatus
 
 #: SIP response codes the PBX rejects an INVITE with, mapped to the FAQ cause (DOMAIN §5 "no calls").
@@ -65,7 +66,7 @@ class DiagnosisOptions:
 class DiagnosisInputs:
     """Everything the engine looks at. ``jwt_token_text`` is a secret: never logged or shown."""
 
-    site: Any = None  # core.site model (or an equivalent mapping); None = no site file
+    site: Site | None = None  # None = no site file
     analysis: AnalysisResult | None = None
     probes: tuple[ProbeResult, ...] = ()
     jwt_token_text: str | None = field(default=None, repr=False)
@@ -83,6 +84,8 @@ class DiagnosisInputs:
     #: Until when the evidence reaches (the last packet or trace line read); None = the analysis's
     #: last packet. After a registration's expiry, silence up to here is no proof it lapsed.
     evidence_until: float | None = None
+    #: Resolves ``env:`` secrets of the site (None = the process environment).
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
 
     def site_now_ts(self) -> float:
         if self.site_now is None:
@@ -110,32 +113,30 @@ class DiagnosisInputs:
         raise ValueError("DiagnosisInputs.now is required without a capture")
 
 
-def site_get(obj: Any, *names: str) -> Any:
-    """Nested attribute/key access into the site model; None when a step is missing.
-
-    The site model lives in ``core.site`` (another team's contract); reading it this way keeps the
-    engine working on plain mappings too (tests, a site file without the optional sections).
-    """
-    for name in names:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-    return obj
-
-
 @dataclass(frozen=True, slots=True)
-class Context:
-    """One diagnosis run: the inputs plus what is derived once and read by several rules."""
+class RuleContext:
+    """What every rule sees: the inputs and what is derived once for all rules. Rules do not read
+    the clock or the network.
+
+    ``now`` (aware) is when the site file, its licences and the JWT are judged; ``evidence_ts``
+    (UNIX seconds) when the evidence of captures, trace logs and probes is judged — the same
+    moment live, the capture's end offline (``collectors.producer.judgement_times``).
+    """
 
     inputs: DiagnosisInputs
-    now: float
+    now: datetime
+    evidence_ts: float
     endpoints: Endpoints
     itsp: ItspStatus
     firewall: tuple[FlowVerdict, ...]
     jwt: JwtState | None = None  # the token in use, judged once (``jwt_rules.judge_jwt``)
 
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("RuleContext.now must be timezone-aware")
+
     @property
-    def site(self) -> Any:
+    def site(self) -> Site | None:
         return self.inputs.site
 
     @property
@@ -147,6 +148,10 @@ class Context:
         return self.inputs.options
 
     @property
+    def environ(self) -> Mapping[str, str] | None:
+        return self.inputs.environ
+
+    @property
     def registrations(self) -> tuple[RegistrationInfo, ...]:
         return self.inputs.registration_state()
 
@@ -156,3 +161,8 @@ class Context:
 
     def verdict(self, flow: str) -> FlowVerdict | None:
         return next((v for v in self.firewall if v.flow == flow), None)
+
+
+#: A rule: a pure function of the context. Each is silent when its input is absent (a site rule
+#: without a site, an evidence rule without an analysis).
+Rule = Callable[[RuleContext], list[Finding]]

@@ -35,9 +35,8 @@ JWT findings from a token handed in (``--jwt-file``) or the REST probe live in `
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from core.analysis import CallInfo, RegistrationInfo, RtpStreamStats, SipMessageInfo
 from core.findings import Evidence, Finding, make
@@ -46,10 +45,8 @@ from core.one_way import OneWayThresholds, judge_media
 from core.probes import ProbeResult
 from core.snapshot import ItspState
 
-from .context import BUSY_CODES, BUSY_Q850, Context, DiagnosisOptions, site_get
+from .context import BUSY_CODES, BUSY_Q850, DiagnosisOptions, Rule, RuleContext
 from .itsp import AUTH_CODES, RegistrationOutcome, connector_registrations, evaluate_registration
-
-Rule = Callable[[Context], list[Finding]]
 
 MAX_EVIDENCE = 8  # evidence items per finding: enough to find the packets, short enough to read
 
@@ -62,9 +59,9 @@ def _cap(items: Iterable[Evidence]) -> list[Evidence]:
     return out
 
 
-def _outcomes(ctx: Context) -> list[RegistrationOutcome]:
+def _outcomes(ctx: RuleContext) -> list[RegistrationOutcome]:
     regs = connector_registrations(ctx.registrations, ctx.endpoints, ctx.site is not None)
-    return [evaluate_registration(r, ctx.now, ctx.options.registration_grace_s, ctx.evidence_until) for r in regs]
+    return [evaluate_registration(r, ctx.evidence_ts, ctx.options.registration_grace_s, ctx.evidence_until) for r in regs]
 
 
 def _reg_events(reg: RegistrationInfo, codes: Iterable[int], now: float) -> list[Evidence]:
@@ -79,7 +76,7 @@ def _reg_events(reg: RegistrationInfo, codes: Iterable[int], now: float) -> list
 # --------------------------------------------------------------------------- registration
 
 
-def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
+def rule_not_registered_firewall(ctx: RuleContext) -> list[Finding]:
     """Not registered and the path to the connector is blocked, or REGISTERs go unanswered."""
     if ctx.itsp.state is not ItspState.NOT_REGISTERED:
         return []
@@ -89,12 +86,12 @@ def rule_not_registered_firewall(ctx: Context) -> list[Finding]:
         ev += sip.evidence
     subject = sip.destination if sip is not None and ev else None
     for o in _outcomes(ctx):
-        unanswered = _unanswered(o.registration, ctx.now)
+        unanswered = _unanswered(o.registration, ctx.evidence_ts)
         if o.state is ItspState.NOT_REGISTERED and o.last_failure_code in (None, 408) and unanswered:
             reg = o.registration
             ev.append(Evidence(f"REGISTER {reg.aor} to {reg.registrar}: {unanswered} without response",
                                packets=reg.frames[-3:], timestamp=o.since))
-            ev += _reg_events(reg, (408,), ctx.now)
+            ev += _reg_events(reg, (408,), ctx.evidence_ts)
             subject = subject or reg.registrar
     if not ev and not any(_auth_failed(o, ctx.options.auth_challenge_loop) for o in _outcomes(ctx)):
         host, port = ctx.endpoints.connector
@@ -126,7 +123,7 @@ def _auth_failed(o: RegistrationOutcome, loop: int) -> bool:
     )
 
 
-def rule_not_registered_auth(ctx: Context) -> list[Finding]:
+def rule_not_registered_auth(ctx: RuleContext) -> list[Finding]:
     """REGISTER answered 403, or 401/407 repeating after credentials (DOMAIN §9)."""
     out = []
     for o in _outcomes(ctx):
@@ -134,12 +131,12 @@ def rule_not_registered_auth(ctx: Context) -> list[Finding]:
             continue
         reg = o.registration
         ev = [Evidence(f"{reg.aor} at {reg.registrar}: {o.reason}", timestamp=o.since)]
-        ev += _reg_events(reg, (403, *AUTH_CODES), ctx.now)[-(MAX_EVIDENCE - 1):]
+        ev += _reg_events(reg, (403, *AUTH_CODES), ctx.evidence_ts)[-(MAX_EVIDENCE - 1):]
         out.append(make("itsp.not-registered.auth", _cap(ev), subject=f"{reg.aor} from {reg.client}"))
     return out
 
 
-def _rest_probes(ctx: Context) -> list[ProbeResult]:
+def _rest_probes(ctx: RuleContext) -> list[ProbeResult]:
     return [p for p in ctx.inputs.probes if "rest" in p.probe or p.probe.startswith("https")]
 
 
@@ -154,7 +151,7 @@ def _probe_ev(p: ProbeResult) -> Evidence:
                     timestamp=p.ts, source=f"probe:{p.probe}")
 
 
-def rule_api_key_invalid(ctx: Context) -> list[Finding]:
+def rule_api_key_invalid(ctx: RuleContext) -> list[Finding]:
     """The REST API answers 401/403 to the API key, or the registrar forbids the trunk.
 
     The trunk registers with the tenant's API key as its credential (DOMAIN §1), so a registrar's
@@ -171,7 +168,7 @@ def rule_api_key_invalid(ctx: Context) -> list[Finding]:
             reg = o.registration
             ev.append(Evidence(f"registrar {reg.registrar} answered 403 to the trunk's API-key credentials",
                                config_path="connectivity.api_key", timestamp=o.since))
-            ev += _reg_events(reg, (403,), ctx.now)[-3:]
+            ev += _reg_events(reg, (403,), ctx.evidence_ts)[-3:]
     return [make("rest-api.api-key-invalid", _cap(ev))] if ev else []
 
 
@@ -198,13 +195,13 @@ def _call_ev(c: CallInfo, what: str) -> Evidence:
                     timestamp=c.start_ts, call_id=c.call_id)
 
 
-def rule_trunk_lines_busy(ctx: Context) -> list[Finding]:
+def rule_trunk_lines_busy(ctx: RuleContext) -> list[Finding]:
     """INVITEs rejected 486/503 (or Q.850 34) while the answered calls fill the trunk lines."""
     if ctx.analysis is None:
         return []
     calls = ctx.analysis.calls
-    limit = site_get(ctx.site, "connectivity", "simultaneous_calls")
-    shared = bool(site_get(ctx.site, "connectivity", "shared_trunk_lines"))
+    limit = ctx.site.connectivity.simultaneous_calls if ctx.site is not None else None
+    shared = ctx.site is not None and ctx.site.connectivity.shared_trunk_lines
     ev: list[Evidence] = []
     for c in calls:
         if not _is_busy(c):
@@ -228,43 +225,42 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if (ch.isascii() and ch.isdigit()))
 
 
-def _user_of(ctx: Context, c: CallInfo) -> Any:
-    """The site user a call is for: matched by callno, DID or call number against caller/callee."""
-    users = site_get(ctx.site, "users") or ()
+def _user_of(ctx: RuleContext, c: CallInfo) -> int | None:
+    """The index of the site user a call is for: matched by callno, DID or call number against
+    caller/callee."""
+    users = ctx.site.users if ctx.site is not None else ()
     parties = {_digits(c.caller), _digits(c.callee)} - {""}
-    for u in users:
-        numbers = {_digits(str(site_get(u, k) or "")) for k in ("callno", "call_number")}
-        did = str(site_get(u, "did") or "")
+    for i, u in enumerate(users):
+        numbers = {_digits(u.callno), _digits(u.call_number or "")}
+        did = u.did or ""
         if any(n and n in parties for n in numbers):
-            return u
+            return i
         if did and any(p.endswith(did) and len(p) > len(did) for p in parties):
-            return u
+            return i
     return None
 
 
-def _cause_by_site(ctx: Context, c: CallInfo) -> tuple[str, str] | None:
+def _cause_by_site(ctx: RuleContext, c: CallInfo) -> tuple[str, str] | None:
     """(finding id, config path) when the site explains why this user's call was rejected."""
-    user = _user_of(ctx, c)
-    if user is None:
+    index = _user_of(ctx, c)
+    if index is None or ctx.site is None:
         return None
-    users = list(site_get(ctx.site, "users") or ())
-    path = f"users[{users.index(user)}]"
-    licenses = set(site_get(user, "licenses") or ())
-    if not {"ip-user", "unify-phone"} <= licenses:
+    user, path = ctx.site.users[index], f"users[{index}]"
+    if not {"ip-user", "unify-phone"} <= set(user.licenses):
         return "calls.license-missing", f"{path}.licenses"
-    if site_get(user, "station_type") not in (None, "trusted-external-user"):
+    if user.station_type != "trusted-external-user":
         return "calls.not-trusted-external-user", f"{path}.station_type"
-    if site_get(ctx.site, "route", "trusted_external_users") is False:
+    if ctx.site.route.trusted_external_users is False:
         return "calls.route-flag-off", "route.trusted_external_users"
     return None
 
 
-def _cause_by_reason(ctx: Context, c: CallInfo) -> str | None:
+def _cause_by_reason(ctx: RuleContext, c: CallInfo) -> str | None:
     text = f"{c.final_reason} {c.reason_header or ''}".lower()
     return next((fid for phrase, fid in ctx.options.call_reject_reasons if phrase in text), None)
 
 
-def rule_rejected_calls(ctx: Context) -> list[Finding]:
+def rule_rejected_calls(ctx: RuleContext) -> list[Finding]:
     """Calls rejected for a FAQ cause: license, station type, route flag, numbering plan.
 
     The reason phrase / Reason header names the cause (``DiagnosisOptions.call_reject_reasons``);
@@ -324,7 +320,7 @@ def _binding_host(uri: str) -> str:
     return rest.rsplit(":", 1)[0].lower() if rest.count(":") == 1 else rest.lower()
 
 
-def rule_duplicate_connector(ctx: Context) -> list[Finding]:
+def rule_duplicate_connector(ctx: RuleContext) -> list[Finding]:
     """Two systems register the same connector configuration (one AOR at one registrar).
 
     Evidence: the registrar's 2xx lists bindings of the AOR from two hosts (RFC 3261 §10.3: it
@@ -400,7 +396,7 @@ def _stream_line(s: RtpStreamStats, what: str) -> Evidence:
                     packets=(s.first_frame, s.last_frame), timestamp=s.first_ts, call_id=s.call_id)
 
 
-def rule_one_way_audio(ctx: Context) -> list[Finding]:
+def rule_one_way_audio(ctx: RuleContext) -> list[Finding]:
     """An answered call whose RTP reached one side only, or one side fell silent while the other
     kept sending (DOMAIN §10); streams of no call that never came back. The judgement is
     ``core.one_way`` — the same that sets ``CallInfo.one_way_audio`` and the firewall's RTP
@@ -439,7 +435,7 @@ def _beyond(o: DiagnosisOptions, loss_pct: float, jitter_ms: float, mos: float |
     return why
 
 
-def rule_poor_quality(ctx: Context) -> list[Finding]:
+def rule_poor_quality(ctx: RuleContext) -> list[Finding]:
     """Streams beyond the loss / jitter / MOS thresholds (DOMAIN §10 figures), over the whole
     stream or in one of its 10-s intervals (a burst of loss in a long call is diluted overall)."""
     if ctx.analysis is None:
@@ -473,14 +469,14 @@ def _iso(ts: float) -> str:
 # --------------------------------------------------------------------------- security, provisioning
 
 
-def rule_port_443_open(ctx: Context) -> list[Finding]:
+def rule_port_443_open(ctx: RuleContext) -> list[Finding]:
     v = ctx.verdict("inbound-443")
     if v is None or v.ok:
         return []
     return [make("security.port-443-open", _cap([Evidence(f"{v.destination}: {v.reason}"), *v.evidence]))]
 
 
-def rule_provisioning_jwt_missing(ctx: Context) -> list[Finding]:
+def rule_provisioning_jwt_missing(ctx: RuleContext) -> list[Finding]:
     """The REST API refusing a provisioning request for a missing JWT. (A Unify Video site with no
     JWT at all is the site rule's ``provisioning.jwt-missing``.)"""
     ev = []

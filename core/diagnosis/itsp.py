@@ -20,9 +20,8 @@ from core.analysis import RegistrationInfo, RegistrationState
 from core.findings import Evidence
 from core.firewall import TCP_PROBES, Endpoints, FlowVerdict, Verdict, probe_failed_at_connect
 from core.probes import ProbeResult
+from core.site.model import Site
 from core.snapshot import ItspState, ItspStatus, OtherRegistration
-
-from .context import site_get
 
 #: A trunk with no usable granted expiry is treated as holding its binding this long; RFC 3261
 #: §10.2.1.1 suggests 3600 s as the default a registrar grants.
@@ -254,7 +253,7 @@ def connector_lost(unanswered_syns: Sequence[Evidence], probes: Sequence[ProbeRe
 
 
 def derive_itsp_status(
-    site: object,
+    site: Site | None,
     registrations: tuple[RegistrationInfo, ...],
     ep: Endpoints,
     sip_verdict: FlowVerdict | None,
@@ -267,7 +266,7 @@ def derive_itsp_status(
 ) -> ItspStatus:
     """The ITSP status at ``now`` from the site, the REGISTER outcomes and the SIP/TLS flow verdict
     (which already folds in the probes of the connector)."""
-    if site is not None and site_get(site, "connectivity", "enabled") is False:
+    if site is not None and site.connectivity.enabled is False:
         return ItspStatus(ItspState.DISABLED, None, "connectivity.enabled is false in the site file")
     outcomes = [evaluate_registration(r, now, grace_s, evidence_until)
                 for r in connector_registrations(registrations, ep, site is not None)]

@@ -1,21 +1,20 @@
-"""JWT findings from a token handed in directly (``--jwt-file``, the runtime's token collector) and
-from the REST probe's answer. The token text is judged by ``core.jwt_status`` and never leaves it:
-evidence names the fingerprint only.
+"""JWT findings: the token in use (the site's ``tenant.jwt``, or one handed in with ``--jwt-file`` or
+by the service's token collector) and the REST probe's answer. The token text is judged by
+``core.jwt_status`` and never leaves it: evidence names the fingerprint only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from core.findings import Evidence, Finding, make
 from core.jwt_status import DEFAULT_ALGORITHMS, JwtState, JwtStatus, jwt_state, jwt_state_for_ref
-from core.secrets import SecretRef, SecretUnavailable
+from core.secrets import SecretUnavailable
+from core.site.model import Site
 
-from .context import Context, site_get
-
-#: Ids a token judged here replaces when the site-only rules judged the site's token source.
-JWT_IDS = frozenset({"rest-api.jwt-missing", "rest-api.jwt-expired", "rest-api.jwt-invalid", "jwt.expiring",
-                     "provisioning.jwt-missing"})
+from .context import Rule, RuleContext
 
 _STATUS_TO_ID = {
     JwtStatus.EXPIRED: "rest-api.jwt-expired",
@@ -24,7 +23,8 @@ _STATUS_TO_ID = {
 }
 
 
-def judge_jwt(site: object, token_text: str | None, now: float) -> JwtState | None:
+def judge_jwt(site: Site | None, token_text: str | None, now: float,
+              environ: Mapping[str, str] | None = None) -> JwtState | None:
     """The JWT in use at ``now``: the handed-in token (``--jwt-file``, the service's token
     collector) when there is one, else the site's ``tenant.jwt``; None when neither exists.
 
@@ -33,48 +33,51 @@ def judge_jwt(site: object, token_text: str | None, now: float) -> JwtState | No
     tokens this tenant accepts, wherever the token came from.
     """
     at = datetime.fromtimestamp(now, UTC)
-    tenant = site_get(site, "tenant")
-    key_ref = site_get(tenant, "jwt_verify_key")
-    algorithms = tuple(site_get(tenant, "jwt_algorithms") or DEFAULT_ALGORITHMS)
+    tenant = site.tenant if site is not None else None
+    key_ref = tenant.jwt_verify_key if tenant is not None else None
+    algorithms = tuple(tenant.jwt_algorithms) if tenant is not None else DEFAULT_ALGORITHMS
     if token_text is not None:
         key: str | None = None
-        if isinstance(key_ref, SecretRef):
+        if key_ref is not None:
             try:
-                key = key_ref.resolve()
+                key = key_ref.resolve(environ)
             except SecretUnavailable as exc:
                 state = jwt_state(token_text, at, algorithms=algorithms)
-                return JwtState(state.status, f"{state.reason}; signature not checked: {exc}", state.expires_at,
-                                state.expiring_from, state.days_left, state.fingerprint, False, "jwt-file")
-        state = jwt_state(token_text, at, key=key, algorithms=algorithms)
-        return JwtState(state.status, state.reason, state.expires_at, state.expiring_from, state.days_left,
-                        state.fingerprint, state.signature_checked, "jwt-file")
-    ref = site_get(tenant, "jwt")
-    if isinstance(ref, SecretRef):
-        return jwt_state_for_ref(ref, at, key_ref=key_ref if isinstance(key_ref, SecretRef) else None,
-                                 algorithms=algorithms)
+                return replace(state, reason=f"{state.reason}; signature not checked: {exc}", source="jwt-file")
+        return replace(jwt_state(token_text, at, key=key, algorithms=algorithms), source="jwt-file")
+    if tenant is not None and tenant.jwt is not None:
+        return jwt_state_for_ref(tenant.jwt, at, key_ref=key_ref, algorithms=algorithms, environ=environ)
     return None
 
 
-def rule_jwt_token(ctx: Context) -> list[Finding]:
-    """Status of the handed-in token at ``now`` (DOMAIN §4); an empty token on the Unify Video
-    flavour is a missing JWT."""
-    if ctx.inputs.jwt_token_text is None or ctx.jwt is None:
+def rule_jwt(ctx: RuleContext) -> list[Finding]:
+    """The JWT in use (judged once, ``ctx.jwt``): missing on the Unify Video flavour, invalid,
+    expired or expiring within a month. A handed-in token is judged whatever the flavour; the
+    site's own token source only on the Unify Video flavour, which needs one."""
+    state, site = ctx.jwt, ctx.site
+    handed = ctx.inputs.jwt_token_text is not None
+    video = site is not None and site.tenant.flavour == "unify-video"
+    if not handed and not video:
         return []
-    state = ctx.jwt
-    if state.status is JwtStatus.NOT_SET:
-        if site_get(ctx.site, "tenant", "flavour") != "unify-video":
+    if state is None or state.status is JwtStatus.NOT_SET:
+        if not video:
             return []
-        empty = [Evidence("the JWT file is empty", config_path="tenant.jwt")]
-        return [make("rest-api.jwt-missing", empty), make("provisioning.jwt-missing", empty)]
+        text = "the JWT file is empty" if handed else "Unify Video flavour and no JWT configured"
+        ev = [Evidence(text, config_path="tenant.jwt")]
+        return [make("rest-api.jwt-missing", ev), make("provisioning.jwt-missing", ev)]
     fid = _STATUS_TO_ID.get(state.status)
     if fid is None:
         return []
-    ev = Evidence(f"JWT {state.fingerprint}: {state.status.value} — {state.reason}",
-                  timestamp=state.expires_at.timestamp() if state.expires_at else None, source="jwt")
-    return [make(fid, [ev])]
+    if handed:
+        return [make(fid, [Evidence(f"JWT {state.fingerprint}: {state.status.value} — {state.reason}",
+                                    timestamp=state.expires_at.timestamp() if state.expires_at else None,
+                                    source="jwt")])]
+    fp = f" (fingerprint {state.fingerprint})" if state.fingerprint else ""
+    days = f", {state.days_left} days left" if state.status is JwtStatus.EXPIRING else ""
+    return [make(fid, [Evidence(f"JWT {state.reason}{days}{fp}", config_path="tenant.jwt")])]
 
 
-def rule_jwt_rest_probe(ctx: Context) -> list[Finding]:
+def rule_jwt_rest_probe(ctx: RuleContext) -> list[Finding]:
     """The REST API refusing the JWT (401/403 naming the token): expired or invalid."""
     out: list[Finding] = []
     for p in ctx.inputs.probes:
@@ -93,3 +96,6 @@ def rule_jwt_rest_probe(ctx: Context) -> list[Finding]:
         out.append(make(fid, [Evidence(f"probe {p.probe} {p.target}: {p.reason}" + (f" — {line}" if line else ""),
                                        timestamp=p.ts, source=f"probe:{p.probe}")]))
     return out
+
+
+JWT_RULES: tuple[Rule, ...] = (rule_jwt, rule_jwt_rest_probe)

@@ -4,8 +4,11 @@ Theory of operation: the caller sends an INVITE with an SDP offer (PCMA/8000, RF
 for the final answer, ACKs it (for a non-2xx too: RFC 3261 §17.1.1.3), streams RTP to the
 answer's ``c=``/``m=`` address for the hold time (or until the lab stops), then sends BYE. The
 callee asks its ``decide`` policy first: a SIP status to reject with, or None to answer (100
-Trying, 180 Ringing, 200 OK with SDP) and stream RTP until the BYE. Both sides keep a dialog per
-Call-ID so the line count (trunk lines) is the number of open dialogs.
+Trying, 180 Ringing, 200 OK with SDP) and stream RTP until the BYE. A party counts its trunk
+lines from the calls it holds: a call takes a line when it is placed, or when the policy accepts
+it — in the same step as the decision, with no await in between — and frees it when the call
+ends. So a burst of INVITEs arriving together is decided one after the other against the lines
+already taken, never against a count that lags behind the event loop.
 """
 
 from __future__ import annotations
@@ -13,61 +16,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import re
 import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.lab.media import Impairment, RtpEndpoint
-from core.lab.sipconn import SipConnection
-from core.lab.sipmsg import SipMessage, build, new_branch, new_tag
-
-#: Reason phrases of RFC 3261 §21 for the codes the lab uses.
-REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-    404: "Not Found", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
-    488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable",
-}
+from core.errors import ParseError
+from core.lab.media import PT_PCMA, Impairment, RtpEndpoint
+from core.lab.sipconn import SipConnection, new_branch, new_tag
+from core.wire.sdp import Sdp, SdpMedia, build_sdp, parse_sdp
+from core.wire.sip import SipMessage
+from core.wire.sip_build import build_request, build_response
 
 USER_AGENT = "upscope-lab"
 MIN_MEDIA_SECONDS = 0.6  # 30 packets of 20 ms each way before a stop may end an answered call
 
 
 def sdp(ip: str, port: int, session: int) -> bytes:
-    lines = [
-        "v=0", f"o=- {session} {session} IN IP4 {ip}", "s=upscope-lab", f"c=IN IP4 {ip}", "t=0 0",
-        f"m=audio {port} RTP/AVP 8", "a=rtpmap:8 PCMA/8000", "a=ptime:20", "a=sendrecv",
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode()
+    """The offer/answer of a lab party: G.711 A-law in 20-ms packets at ``ip``:``port``."""
+    media = SdpMedia("audio", port, "RTP/AVP", (str(PT_PCMA),), ip, {PT_PCMA: ("PCMA", 8000)}, 20.0, "sendrecv")
+    return build_sdp(Sdp(ip, ip, (media,)), session_id=session, session_name="upscope-lab")
 
 
 def sdp_peer(body: bytes) -> tuple[str, int] | None:
-    text = body.decode("utf-8", "replace")
-    c = re.search(r"(?m)^c=IN IP4 ([0-9.]{7,15})\s*$", text)
-    m = re.search(r"(?m)^m=audio ([0-9]{1,5}) ", text)
-    if not c or not m or not 0 < int(m.group(1)) < 65536:
-        return None
+    """Where the other party wants its audio: the first audio stream with an IPv4 address."""
     try:
-        ipaddress.IPv4Address(c.group(1))
-    except ValueError:
+        parsed = parse_sdp(body)
+    except ParseError:
         return None
-    return c.group(1), int(m.group(1))
+    for m in parsed.media:
+        if m.media == "audio" and m.port > 0 and m.address is not None:
+            try:
+                ipaddress.IPv4Address(m.address)
+            except ValueError:
+                continue
+            return m.address, m.port
+    return None
 
 
 def response(req: SipMessage, status: int, to_tag: str | None = None,
              extra: list[tuple[str, str]] | None = None, body: bytes = b"") -> bytes:
-    """A response to ``req`` (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID, CSeq copied."""
-    headers = [("Via", v) for v in req.header_all("via")]
-    to = req.header("to") or ""
-    if to_tag and ";tag=" not in to:
-        to = f"{to};tag={to_tag}"
-    headers += [("From", req.header("from") or ""), ("To", to), ("Call-ID", req.call_id),
-                ("CSeq", req.header("cseq") or "")]
-    headers += [("Server", USER_AGENT), *(extra or [])]
+    """A response to ``req`` with the lab's Server header (and the SDP content type for a body)."""
+    headers = [("Server", USER_AGENT), *(extra or [])]
     if body:
         headers.append(("Content-Type", "application/sdp"))
-    return build(f"SIP/2.0 {status} {REASONS.get(status, 'Unknown')}", headers, body)
+    return build_response(req, status, headers, body, to_tag=to_tag)
 
 
 @dataclass(slots=True)
@@ -95,12 +88,14 @@ class CallAgent:
         self.ip, self.rtp_ports, self.used_ports = ip, rtp_ports, used_ports
         self.impairment, self.domain = impairment, domain
         self.dialogs: dict[str, Dialog] = {}
+        self.lines: set[str] = set()  # Call-IDs holding a line (placed, or accepted and not ended)
         self.placed = CallStats()
         self.received = CallStats()
         self.rtp_in = 0  # RTP packets received / sent over all finished calls
         self.rtp_out = 0
 
     async def _release(self, call_id: str, rtp: RtpEndpoint) -> None:
+        self.lines.discard(call_id)
         self.dialogs.pop(call_id, None)
         await rtp.close()
         self.rtp_in += rtp.counter.received
@@ -109,13 +104,19 @@ class CallAgent:
 
     @property
     def active(self) -> int:
-        return len(self.dialogs)
+        """Lines in use."""
+        return len(self.lines)
 
     async def place_call(self, conn: SipConnection, caller: str, callee: str, hold: float,
                          stop: asyncio.Event) -> int:
         """One call from ``caller`` to ``callee`` (numbers); returns the final status (0 = none)."""
-        rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
         call_id = f"{secrets.token_hex(10)}@{self.ip}"
+        self.lines.add(call_id)
+        try:
+            rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        except OSError:
+            self.lines.discard(call_id)
+            raise
         dialog = Dialog(call_id, rtp)
         self.dialogs[call_id] = dialog
         self.placed.attempted += 1
@@ -126,7 +127,7 @@ class CallAgent:
         base = [("Via", f"SIP/2.0/TLS {local};branch={invite_branch}"), ("Max-Forwards", "70"),
                 ("From", from_hdr), ("To", f"<{ruri}>"), ("Call-ID", call_id)]
         offer = sdp(self.ip, rtp.port, zlib.crc32(call_id.encode()))
-        invite = build(f"INVITE {ruri} SIP/2.0", [
+        invite = build_request("INVITE", ruri, [
             *base, ("CSeq", "1 INVITE"), ("Contact", f"<sip:{caller}@{local};transport=tls>"),
             ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"), ("User-Agent", USER_AGENT),
             ("Content-Type", "application/sdp")], offer)
@@ -135,16 +136,17 @@ class CallAgent:
             if resp is None:
                 self.placed.rejected[0] = self.placed.rejected.get(0, 0) + 1
                 return 0
-            to_hdr = resp.header("to") or f"<{ruri}>"
-            if resp.status >= 300:
+            to_hdr = resp.get("to") or f"<{ruri}>"
+            status = resp.status or 0
+            if status >= 300:
                 # ACK for a non-2xx belongs to the INVITE transaction: same branch (§17.1.1.3)
-                conn.send(build(f"ACK {ruri} SIP/2.0", [
+                conn.send(build_request("ACK", ruri, [
                     *base[:2], ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id),
                     ("CSeq", "1 ACK")]))
-                self.placed.rejected[resp.status] = self.placed.rejected.get(resp.status, 0) + 1
-                return resp.status
+                self.placed.rejected[status] = self.placed.rejected.get(status, 0) + 1
+                return status
             self.placed.answered += 1
-            conn.send(build(f"ACK {ruri} SIP/2.0", [
+            conn.send(build_request("ACK", ruri, [
                 ("Via", f"SIP/2.0/TLS {local};branch={new_branch()}"), ("Max-Forwards", "70"),
                 ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id), ("CSeq", "1 ACK")]))
             peer = sdp_peer(resp.body)
@@ -158,11 +160,11 @@ class CallAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop, dialog.ended), hold - settle)
             if not dialog.ended.is_set():
-                await conn.request(build(f"BYE {ruri} SIP/2.0", [
+                await conn.request(build_request("BYE", ruri, [
                     ("Via", f"SIP/2.0/TLS {local};branch={new_branch()}"), ("Max-Forwards", "70"),
                     ("From", from_hdr), ("To", to_hdr), ("Call-ID", call_id), ("CSeq", "2 BYE"),
                     ("User-Agent", USER_AGENT)]), timeout=3.0)
-            return resp.status
+            return status
         finally:
             await self._release(call_id, rtp)
 
@@ -175,8 +177,13 @@ class CallAgent:
             self.received.rejected[verdict] = self.received.rejected.get(verdict, 0) + 1
             conn.send(response(req, verdict, tag))
             return
+        self.lines.add(req.call_id)  # taken with the decision: the next INVITE already sees it
         conn.send(response(req, 100))
-        rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        try:
+            rtp = await RtpEndpoint.open(self.ip, self.rtp_ports, self.used_ports)
+        except OSError:
+            self.lines.discard(req.call_id)
+            raise
         dialog = Dialog(req.call_id, rtp)
         self.dialogs[req.call_id] = dialog
         try:

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 import jwt as pyjwt
 
+from core.errors import ParseError
 from core.lab.calls import CallAgent, response
 from core.lab.media import Impairment
 from core.lab.sipconn import SipConnection
-from core.lab.sipmsg import SipMessage, check_authorization, param, parse_auth_params, uri_user
+from core.wire.digest import DigestChallenge, format_challenge, parse_credentials, verify
+from core.wire.digits import capped
+from core.wire.sip import SipMessage, header_param, user_of
 
 REALM = "phoneapp.unify.com"
 MAX_EXPIRES = 3600
@@ -104,14 +107,16 @@ class Connector:
         """A Unify Phone client answers when its number is known; a stranger is 404."""
         if not any(b.conn for aor in self.bindings.values() for b in aor.values()):
             return 403
-        return None if uri_user(req.request_uri) in self.directory() else 404
+        return None if user_of(req.uri or "") in self.directory() else 404
 
     def _register(self, conn: SipConnection, req: SipMessage) -> None:
-        auth = req.header("authorization")
-        nonce = parse_auth_params(auth).get("nonce", "") if auth else ""
-        if auth and nonce in self.nonces:
-            self.nonces.discard(nonce)
-            if not check_authorization(auth, self.api_key(), "REGISTER", nonce):
+        try:
+            credentials = parse_credentials(req.get("authorization") or "")
+        except ParseError:
+            credentials = None
+        if credentials is not None and credentials.nonce in self.nonces:
+            self.nonces.discard(credentials.nonce)
+            if not verify(credentials, password=self.api_key(), method="REGISTER"):
                 self._count(403)
                 conn.send(response(req, 403, secrets.token_hex(4)))
                 return
@@ -121,17 +126,14 @@ class Connector:
             if len(self.nonces) > 256:  # bounded: a flood of unanswered challenges
                 self.nonces.pop()
             self._count(401)
-            conn.send(response(req, 401, secrets.token_hex(4), [(
-                "WWW-Authenticate",
-                f'Digest realm="{REALM}", nonce="{fresh}", algorithm=MD5, qop="auth"')]))
+            challenge = DigestChallenge(REALM, fresh, "MD5", ("auth",))
+            conn.send(response(req, 401, secrets.token_hex(4), [("WWW-Authenticate", format_challenge(challenge))]))
             return
-        aor = uri_user(req.header("to") or "") or "trunk"
-        contact = req.header("contact") or ""
-        requested = param(contact, "expires") or req.header("expires") or str(MAX_EXPIRES)
-        try:
-            expires = max(0, min(int(requested), MAX_EXPIRES))
-        except ValueError:
-            expires = MAX_EXPIRES
+        aor = user_of(req.get("to") or "") or "trunk"
+        contact = req.get("contact") or ""
+        requested = header_param(contact, "expires") or req.get("expires") or str(MAX_EXPIRES)
+        granted = capped(requested.strip(), MAX_EXPIRES)
+        expires = MAX_EXPIRES if granted is None else granted
         inner = re.search(r"<([^>]*)>", contact)
         uri = inner.group(1) if inner else contact.split(";", 1)[0].strip()
         if not uri:
@@ -175,7 +177,7 @@ class Connector:
             await asyncio.wait_for(writer.wait_closed(), 2.0)
 
     def _rest_verdict(self, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
-        if not secrets.compare_digest(headers.get("x-api-key", ""), self.api_key()):
+        if not secrets.compare_digest(headers.get("x-api-key", "").encode("latin-1"), self.api_key().encode()):
             return 401, {"error": "invalid_api_key", "message": "API key invalid or regenerated"}
         if self.flavour == "unify-video":
             bearer = headers.get("authorization", "")

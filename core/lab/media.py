@@ -2,8 +2,10 @@
 
 RTP (RFC 3550 §5.1): version 2, payload type 8 (PCMA, RFC 3551 table 4), 160 samples = 20 ms
 at 8 kHz per packet, timestamp += 160, sequence += 1. The sender paces on an absolute schedule so
-the packet clock does not drift; impairment (loss, jitter) is applied at send time with a seeded
-random generator so a run is repeatable.
+the packet clock does not drift. Impairment is applied at send time: loss as an evenly spread
+schedule (exactly ``loss_pct`` of the packets, the first within 100 / ``loss_pct`` packets, so
+every impaired call loses packets however short), jitter as a random extra delay from a
+generator seeded per call.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import math
 import random
 import secrets
 import socket
-import struct
 from dataclasses import dataclass
 from typing import cast
 
 from core.errors import ParseError
+from core.wire import stun
+from core.wire.rtp import build_rtp, parse_rtp
 
 PT_PCMA = 8           # RFC 3551: PCMA, 8000 Hz
 SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
@@ -49,12 +52,6 @@ def _tone_frame(freq: float = 400.0, level: float = 0.25) -> bytes:
 TONE = _tone_frame()
 
 
-def rtp_packet(seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
-    return struct.pack(
-        "!BBHII", 0x80, (0x80 if marker else 0) | PT_PCMA, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc
-    ) + payload
-
-
 @dataclass(frozen=True, slots=True)
 class Impairment:
     """What the sender does to its own stream: loss in percent, jitter as max extra delay in ms."""
@@ -64,13 +61,21 @@ class Impairment:
     mute: bool = False  # send nothing at all (the one-way-audio fault)
 
 
+def _lost(n: int, loss_pct: float) -> bool:
+    """Whether packet ``n`` (0-based) is dropped: one more drop each time n·loss/100 passes a whole number."""
+    return (n + 1) * loss_pct // 100 > n * loss_pct // 100
+
+
 class _Counter(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.received = 0
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if len(data) >= 12 and data[0] >> 6 == 2:
-            self.received += 1
+        try:
+            parse_rtp(data)
+        except ParseError:
+            return
+        self.received += 1
 
 
 class RtpEndpoint:
@@ -110,8 +115,8 @@ class RtpEndpoint:
         start = loop.time()
         n = 0
         while True:
-            if not imp.mute and rng.random() * 100 >= imp.loss_pct:
-                packet = rtp_packet(seq + n, ts + n * SAMPLES_PER_PACKET, ssrc, TONE, n == 0)
+            if not imp.mute and not _lost(n, imp.loss_pct):
+                packet = build_rtp(PT_PCMA, seq + n, ts + n * SAMPLES_PER_PACKET, ssrc, TONE, marker=n == 0)
                 delay = rng.uniform(0, imp.jitter_ms / 1000) if imp.jitter_ms > 0 else 0.0
                 if delay:
                     loop.call_later(delay, self._emit, packet, peer)
@@ -138,53 +143,7 @@ class RtpEndpoint:
         self.transport.close()
 
 
-# --- STUN binding (RFC 5389 §6, §15.2) ------------------------------------------------------------
-
-MAGIC = 0x2112A442
-BINDING_REQUEST, BINDING_SUCCESS = 0x0001, 0x0101
-ATTR_XOR_MAPPED_ADDRESS, ATTR_SOFTWARE = 0x0020, 0x8022
-
-
-def stun_request(txid: bytes) -> bytes:
-    return struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC) + txid
-
-
-def stun_parse(data: bytes) -> tuple[int, bytes, dict[int, bytes]]:
-    """→ (message type, transaction id, attributes); ParseError for anything that is not STUN."""
-    if len(data) < 20:
-        raise ParseError("STUN message shorter than its 20-byte header", len(data))
-    mtype, length, cookie = struct.unpack("!HHI", data[:8])
-    if cookie != MAGIC or mtype & 0xC000 or length % 4 or 20 + length != len(data):
-        raise ParseError("STUN header invalid (cookie, type or length)", 0)
-    attrs: dict[int, bytes] = {}
-    off = 20
-    while off < len(data):
-        if off + 4 > len(data):
-            raise ParseError("STUN attribute header truncated", off)
-        atype, alen = struct.unpack("!HH", data[off:off + 4])
-        if off + 4 + alen > len(data):
-            raise ParseError("STUN attribute value truncated", off)
-        attrs[atype] = data[off + 4:off + 4 + alen]
-        off += 4 + alen + (-alen % 4)
-    return mtype, data[8:20], attrs
-
-
-def stun_success(txid: bytes, addr: tuple[str, int], software: str = "upscope-lab") -> bytes:
-    ip = struct.unpack("!I", socket.inet_aton(addr[0]))[0] ^ MAGIC
-    xma = struct.pack("!BBHI", 0, 0x01, addr[1] ^ (MAGIC >> 16), ip)
-    sw = software.encode()
-    sw_attr = struct.pack("!HH", ATTR_SOFTWARE, len(sw)) + sw + b"\0" * (-len(sw) % 4)
-    body = struct.pack("!HH", ATTR_XOR_MAPPED_ADDRESS, len(xma)) + xma + sw_attr
-    return struct.pack("!HHI", BINDING_SUCCESS, len(body), MAGIC) + txid + body
-
-
-def xor_mapped_address(value: bytes) -> tuple[str, int]:
-    if len(value) != 8 or value[1] != 0x01:
-        raise ParseError("XOR-MAPPED-ADDRESS is not IPv4", 0)
-    port = struct.unpack("!H", value[2:4])[0] ^ (MAGIC >> 16)
-    ip = struct.unpack("!I", value[4:8])[0] ^ MAGIC
-    return socket.inet_ntoa(struct.pack("!I", ip)), port
-
+# --- STUN binding (RFC 5389 §7.3) ----------------------------------------------------------------
 
 class StunServer(asyncio.DatagramProtocol):
     """Answers binding requests with the source address; ignores anything else (RFC 5389 §7.3)."""
@@ -198,9 +157,10 @@ class StunServer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:
-            mtype, txid, _ = stun_parse(data)
+            request = stun.parse_datagram(data)
         except ParseError:
             return
-        if mtype == BINDING_REQUEST and self.transport is not None:
-            self.transport.sendto(stun_success(txid, (str(addr[0]), int(addr[1]))), addr)
+        if (request.method, request.klass, request.classic) == ("Binding", "request", False) and self.transport:
+            txid = bytes.fromhex(request.transaction_id)
+            self.transport.sendto(stun.build_binding_success(txid, (str(addr[0]), int(addr[1])), "upscope-lab"), addr)
             self.answered += 1

@@ -23,10 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ParseError
 from core.lab.calls import CallAgent, response
-from core.lab.media import Impairment, stun_parse, stun_request
-from core.lab.sipconn import TRANSACTION_TIMEOUT, Observer, SipConnection
-from core.lab.sipmsg import SipMessage, authorization, build, new_branch, new_tag, param, uri_user
+from core.lab.media import Impairment
+from core.lab.sipconn import TRANSACTION_TIMEOUT, Observer, SipConnection, new_branch, new_tag
+from core.wire import stun
+from core.wire.digest import answer, format_credentials, parse_challenge
+from core.wire.digits import capped
+from core.wire.sip import SipMessage, header_param, user_of
+from core.wire.sip_build import build_request
 
 USER_AGENT = "OpenScape Business V3R3.0.0 (upscope-lab)"
 
@@ -48,9 +53,12 @@ class _StunClient(asyncio.DatagramProtocol):
         self.stats = stats
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        with contextlib.suppress(Exception):
-            if stun_parse(data)[0] == 0x0101:
-                self.stats.stun_answers += 1
+        try:
+            message = stun.parse_datagram(data)
+        except ParseError:
+            return
+        if (message.method, message.klass) == ("Binding", "success"):
+            self.stats.stun_answers += 1
 
 
 class Pbx:
@@ -69,6 +77,7 @@ class Pbx:
         self.conn: SipConnection | None = None
         self.calls = CallAgent(ip, rtp_ports, used_ports, lambda: Impairment(), self.domain)
         self._reg_call_id = f"{secrets.token_hex(10)}@{ip}"
+        self._refresh = asyncio.Event()  # set: register now instead of at the next refresh time
         self._reg_tag = new_tag()
         self._cseq = 0
 
@@ -129,7 +138,8 @@ class Pbx:
         next_crlf = now + self.keepalive / 2
         while not stop.is_set() and not conn.closed.is_set():
             now = loop.time()
-            if now >= next_register:
+            if now >= next_register or self._refresh.is_set():
+                self._refresh.clear()
                 granted = await self._register(conn, self.register_expires)
                 if granted is None:
                     return False  # no answer at all: the path is broken, reconnect
@@ -143,8 +153,12 @@ class Pbx:
                 conn.send_ping()
             wake = min(next_register, next_options, next_crlf) - loop.time()
             if wake > 0:
-                await _wait(stop, wake, conn.closed)
+                await _wait(stop, wake, conn.closed, self._refresh)
         return not conn.closed.is_set()
+
+    def register_now(self) -> None:
+        """Refresh the registration now (its 200 then lists every binding of the trunk)."""
+        self._refresh.set()
 
     def _base(self, method: str, ruri: str, call_id: str, to_tag: str | None = None) -> list[tuple[str, str]]:
         assert self.conn is not None
@@ -171,33 +185,41 @@ class Pbx:
                    f'+sip.instance="<urn:uuid:{self.instance}>";expires={expires}')
         extra = [("Contact", contact), ("Expires", str(expires)), ("Supported", "path, outbound"),
                  ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
-        resp = await conn.request(build(f"REGISTER {ruri} SIP/2.0",
-                                        [*self._base("REGISTER", ruri, self._reg_call_id), *extra]),
+        resp = await conn.request(build_request("REGISTER", ruri,
+                                                [*self._base("REGISTER", ruri, self._reg_call_id), *extra]),
                                   self._timeout)
         if resp is not None and resp.status in (401, 407):
             self._note(resp.status)
-            challenge = resp.header("www-authenticate") or resp.header("proxy-authenticate") or ""
-            password = str(self.site()["connectivity"].get("api_key") or "")
-            auth = authorization(challenge, self.username, password, "REGISTER", ruri)
-            name = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-            resp = await conn.request(build(f"REGISTER {ruri} SIP/2.0", [
-                *self._base("REGISTER", ruri, self._reg_call_id), *extra, (name, auth)]), self._timeout)
+            auth = self._credentials(resp, ruri)
+            if auth is not None:
+                resp = await conn.request(build_request("REGISTER", ruri, [
+                    *self._base("REGISTER", ruri, self._reg_call_id), *extra, auth]), self._timeout)
         if resp is None:
             self.stats.registered = False
             return None
-        self._note(resp.status)
-        if resp.status != 200 or expires == 0:
+        status = resp.status or 0
+        self._note(status)
+        if status != 200 or expires == 0:
             self.stats.registered = False
             return 0
         self.stats.registered = True
-        granted = resp.header("expires")
-        mine = [c for c in resp.header_all("contact") if local in c]
-        if mine and param(mine[0], "expires"):
-            granted = param(mine[0], "expires")
+        mine = [c for c in resp.get_all("contact") if local in c]
+        granted = (header_param(mine[0], "expires") if mine else None) or resp.get("expires") or ""
+        seconds = capped(granted.strip(), 2**31 - 1)
+        return expires if seconds is None else max(1, seconds)
+
+    def _credentials(self, challenge: SipMessage, ruri: str) -> tuple[str, str] | None:
+        """The (Proxy-)Authorization header answering a 401/407 with the API key as password."""
+        www = challenge.status == 401
+        value = challenge.get("www-authenticate" if www else "proxy-authenticate") or ""
         try:
-            return max(1, int(granted or expires))
-        except ValueError:
-            return expires
+            parsed = parse_challenge(value)
+        except ParseError:
+            return None  # a challenge the PBX cannot answer: the 401/407 is the final answer
+        password = str(self.site()["connectivity"].get("api_key") or "")
+        creds = answer(parsed, username=self.username, password=password, method="REGISTER", uri=ruri,
+                       cnonce=secrets.token_hex(8))
+        return ("Authorization" if www else "Proxy-Authorization"), format_credentials(creds)
 
     def _note(self, status: int) -> None:
         self.stats.register_answers[status] = self.stats.register_answers.get(status, 0) + 1
@@ -205,7 +227,7 @@ class Pbx:
     async def _options(self, conn: SipConnection) -> bool:
         ruri = f"sip:{self.domain}"
         call_id = f"{secrets.token_hex(10)}@{self.ip}"
-        resp = await conn.request(build(f"OPTIONS {ruri} SIP/2.0", [
+        resp = await conn.request(build_request("OPTIONS", ruri, [
             *self._base("OPTIONS", ruri, call_id), ("Accept", "application/sdp")]), self._timeout)
         if resp is None:
             return False
@@ -222,7 +244,7 @@ class Pbx:
         try:
             while not stop.is_set():
                 if transport is not None and self.stun is not None:
-                    transport.sendto(stun_request(secrets.token_bytes(12)), self.stun)
+                    transport.sendto(stun.build_binding_request(secrets.token_bytes(12)), self.stun)
                 if self.rest is not None:
                     await self._rest_call()
                 await _wait(stop, self.keepalive)
@@ -296,7 +318,7 @@ class Pbx:
         verdict = self._trunk_verdict()
         if verdict is not None:
             return verdict
-        caller = uri_user(req.header("from") or "")
+        caller = user_of(req.get("from") or "")
         user = self.user_by_plan_number(caller)
         if user is None:
             return 404
@@ -318,9 +340,8 @@ class Pbx:
                 if self._user_verdict(u) is None and str(u["callno"]) in plan]
 
 
-async def _wait(stop: asyncio.Event, seconds: float, other: asyncio.Event | None = None) -> None:
-    events = [stop] if other is None else [stop, other]
-    waiters = [asyncio.create_task(e.wait()) for e in events]
+async def _wait(stop: asyncio.Event, seconds: float, *others: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in (stop, *others)]
     try:
         await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
     finally:

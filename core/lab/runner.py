@@ -6,8 +6,10 @@ port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml
 scenario.json are written and the capture starts, then the connector listens and lab.json
 appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault
 controller applies the scenario at ``fault_from`` and lifts it at ``fault_until`` (site.yaml,
-jwt.txt, nft rule, clone, port-443 listener, connector behaviour). On stop (duration, SIGINT, SIGTERM) the scheduler ends, callers send BYE, the PBX
-unregisters, then the capture is flushed and every host effect is undone in ``finally``.
+jwt.txt, nft rule, clone, port-443 listener, connector behaviour). On stop (duration, SIGINT,
+SIGTERM) the scheduler ends, callers send BYE, the PBX unregisters; then one exit stack undoes
+every host effect in the reverse order of its making, the capture flushed after the sockets
+closed and before the namespace goes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from core.lab.media import Impairment, StunServer
 from core.lab.netio import Capture, LabError, SipBlock
 from core.lab.pbx import Pbx
 from core.lab.scenarios import SCENARIOS, Scenario
+from core.lab.sipconn import TRANSACTION_TIMEOUT
 from core.lab.tlsutil import CONNECTOR_NAME, make_pki
 
 CONNECTOR_IP, PBX_IP, CLONE_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -185,6 +188,9 @@ class Lab:
         self._https_ctx: ssl.SSLContext | None = None
         self.server_ctx: ssl.SSLContext | None = None
         self.sip_server: asyncio.AbstractServer | None = None
+        self.ports: dict[str, int] | None = None  # bound listening ports, once known
+        self._out_ready = False  # --out checked and cleared: the final state may be written
+        self.rtp = range(0)  # the media port range
 
     # --- artifacts ---------------------------------------------------------------------------------
     @property
@@ -274,55 +280,38 @@ class Lab:
 
     # --- the run -----------------------------------------------------------------------------------
     async def run(self) -> LabSummary:
+        """Set up, run until the duration ends or a signal arrives, tear down.
+
+        Every host effect is pushed on one exit stack right after it is made, so the tear-down
+        is the set-up in reverse whatever failed in between: tasks, listeners, the capture
+        (stopped after the sockets close, so the last packets are in it), the namespace, the
+        PKI, the signal handlers, and last the final scenario.json and lab.json.
+        """
         cfg, sc = self.cfg, self.scenario
-        # Signals first: a SIGTERM during set-up must still run the clean-up below.
-        self._install_signals(asyncio.get_running_loop())
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            probe = self.out / f".write-test.{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            self._remove_signals()
-            raise LabError(f"--out {self.out}: not a writable directory ({exc.strerror})") from None
-        for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt", "lab.json"):
-            with contextlib.suppress(FileNotFoundError):
-                (self.out / name).unlink()
-        rng = random.Random()
-        rtp = _rtp_range(rng, cfg.rtp_base)
-        external = cfg.connector is not None
-        socks: list[socket.socket] = []
-        servers: list[asyncio.AbstractServer] = []
-        stun_transport: asyncio.DatagramTransport | None = None
-        pki = make_pki((CONNECTOR_IP, PBX_IP))
-        # The CA certificate is public: probes of an attaching monitor can verify the lab with it.
-        artifacts.write_atomic(self.out / "lab-ca.pem", pki.ca_pem.read_text())
-        self._https_ctx = pki.server_context() if sc.port_443 else None
-        keylog = self.out / "sslkeys.log"
-        tasks: list[asyncio.Task[None]] = []
-        host = contextlib.ExitStack()  # the namespace the loop's thread returns to at the end
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            # Signals first: a SIGTERM during set-up must still run the tear-down.
+            self._install_signals(asyncio.get_running_loop())
+            stack.callback(self._write_final_state)
+            stack.callback(self._remove_signals)
+            self._prepare_out()
+            rtp = self.rtp = _rtp_range(random.Random(), cfg.rtp_base)
+            external = cfg.connector is not None
+            pki = make_pki((CONNECTOR_IP, PBX_IP))
+            stack.callback(pki.cleanup)
+            # The CA certificate is public: probes of an attaching monitor can verify the lab with it.
+            artifacts.write_atomic(self.out / "lab-ca.pem", pki.ca_pem.read_text())
+            self._https_ctx = pki.server_context() if sc.port_443 else None
+            keylog = self.out / "sslkeys.log"
             if sc.block_sip and not external:
                 # Before anything is bound or any worker thread exists: both must live inside.
-                self._choose_block(host)
-            ports: dict[str, int] = {}
+                self._choose_block(stack)
+            socks = self._bind_listeners(stack)
+            ports = self.ports = {k: s.getsockname()[1] for k, s in socks.items()}
             if external:
                 assert cfg.connector is not None
                 ports["sip_tls"] = cfg.connector[1]
-            else:
-                sip_sock = _bind_tcp(CONNECTOR_IP, cfg.sip_port, "SIP/TLS")
-                socks.append(sip_sock)
-                rest_sock = _bind_tcp(CONNECTOR_IP, cfg.rest_port, "REST")
-                socks.append(rest_sock)
-                stun_sock = _bind_udp(CONNECTOR_IP, cfg.stun_port, "STUN")
-                socks.append(stun_sock)
-                ports = {"sip_tls": sip_sock.getsockname()[1], "rest": rest_sock.getsockname()[1],
-                         "stun": stun_sock.getsockname()[1]}
-                if self.block is not None:
-                    self.block.port = ports["sip_tls"]
-            if sc.port_443:
-                self.https_sock = _bind_tcp(PBX_IP, cfg.https_port, "PBX 443-equivalent")
-                self.https_port = self.https_sock.getsockname()[1]
+            if self.block is not None:
+                self.block.port = ports["sip_tls"]
             connector_ep = cfg.connector or (CONNECTOR_IP, ports["sip_tls"])
             self.base_site = artifacts.base_site(
                 name=cfg.system_name, pbx_ip=PBX_IP, connector=connector_ep,
@@ -335,36 +324,12 @@ class Lab:
                 self.fault_times["start"] = time.time()
             write_json(self.out / "scenario.json", self.scenario_json())
             if cfg.capture:
-                self.capture = Capture(self.out / "lab.pcapng", self._bpf(ports, rtp, connector_ep))
-                try:
-                    # On the loop's own thread, not a worker: the capture's parent-death signal is
-                    # tied to the thread that forks it (core.child_process). Nothing runs yet.
-                    self.capture.start()
-                except LabError as exc:
-                    # Without capture rights the lab still serves the dashboard and the service
-                    # (they capture or follow on their own); say so instead of refusing to run.
-                    self.capture = None
-                    self.warnings.append(f"no lab.pcapng: {exc}")
-
-            used_c: set[int] = set()
-            used_p: set[int] = set()
-            loop = asyncio.get_running_loop()
+                await self._start_capture(stack, self._bpf(ports, rtp, connector_ep))
             if not external:
-                self.connector = Connector(
-                    ip=CONNECTOR_IP, api_key=self.connector_key, jwt_key=self.jwt_key,
-                    flavour=sc.flavour, directory=self.directory, impairment=self.impairment,
-                    rtp_ports=rtp, used_ports=used_c)
-                self.server_ctx = pki.server_context()
-                await self._sip_listener(False, sip_sock)
-                rest_sock.listen(16)
-                servers.append(await asyncio.start_server(
-                    self.connector.on_rest, sock=rest_sock, ssl=pki.server_context()))
-                stun_transport, _ = await loop.create_datagram_endpoint(StunServer, sock=stun_sock)
-
-            self.trace = TraceLog(self.out / "osbiz-trace.log", PBX_IP)
-            client_ctx = self._client_ctx(pki.ca_pem, keylog, external)
-            self.pbx = self._make_pbx(PBX_IP, client_ctx, connector_ep, ports, rtp, used_p,
-                                      self.trace, pki.client_context(keylog), external)
+                await self._start_connector(stack, pki.server_context, socks)
+            self.trace = stack.enter_context(contextlib.closing(TraceLog(self.out / "osbiz-trace.log", PBX_IP)))
+            self.pbx = self._make_pbx(PBX_IP, self._client_ctx(pki.ca_pem, keylog, external), connector_ep, ports,
+                                      rtp, set(), self.trace, pki.client_context(keylog), external)
             if self.fault_active:
                 await self._set_fault(True)  # before the PBX's first connect
             # lab.json appears only now, when every listener and the capture run: its existence
@@ -372,16 +337,12 @@ class Lab:
             write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
             if self.on_ready is not None:
                 self.on_ready(self.lab_json(ports, rtp, True))
-            tasks.append(asyncio.create_task(self.pbx.run(self.stop)))
-            tasks.append(asyncio.create_task(self._fault_controller()))
-            tasks.append(asyncio.create_task(self._traffic(rtp)))
+            tasks = [asyncio.create_task(self.pbx.run(self.stop)), asyncio.create_task(self._fault_controller()),
+                     asyncio.create_task(self._traffic(rtp))]
             if sc.port_443:
                 tasks.append(asyncio.create_task(self._probe_443(pki.client_context(keylog))))
-            if cfg.duration is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.traffic_stop.wait(), cfg.duration)
-            else:
-                await self.traffic_stop.wait()
+            stack.push_async_callback(self._cancel, tasks)
+            await self._until_stopped()
             self.traffic_stop.set()
             await self._drain_calls()
             self.stop.set()
@@ -389,43 +350,107 @@ class Lab:
             if self.clone_task is not None:
                 await asyncio.wait([self.clone_task], timeout=5.0)
             await asyncio.wait(tasks, timeout=8.0)
-            return LabSummary(sc.name, self.out, self._stats())
-        finally:
-            self.stop.set()
-            self.traffic_stop.set()
-            self.clone_stop.set()
-            for task in [*tasks, *([self.clone_task] if self.clone_task else [])]:
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*tasks, return_exceptions=True)
-            if self.connector is not None:
-                await self.connector.close()
-            for server in servers:
-                server.close()
-            if self.sip_server is not None:
-                self.sip_server.close()
-            if self.https_server is not None:
-                self.https_server.close()
-            if stun_transport is not None:
-                stun_transport.close()
-            for sock in socks:
-                sock.close()
-            if self.https_sock is not None:
-                self.https_sock.close()
-            if self.capture is not None:
-                await asyncio.to_thread(self.capture.stop)
-            host.close()
-            if self.block is not None:
-                self.block.close()
-            if self.trace is not None:
-                self.trace.close()
-            pki.cleanup()
-            self._remove_signals()
-            if self.fault_active and self.fault_times["end"] is None and self.fault_times["start"]:
-                self.fault_times["end"] = time.time()
-            with contextlib.suppress(OSError, KeyError, UnboundLocalError):
-                write_json(self.out / "scenario.json", self.scenario_json())
-                write_json(self.out / "lab.json", self.lab_json(ports, rtp, False))
+            summary = LabSummary(sc.name, self.out, self._stats())
+        return summary
+
+    def _prepare_out(self) -> None:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / f".write-test.{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise LabError(f"--out {self.out}: not a writable directory ({exc.strerror})") from None
+        for name in ("osbiz-trace.log", "sslkeys.log", "lab.pcapng", "jwt.txt", "lab.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.out / name).unlink()
+        self._out_ready = True
+
+    def _bind_listeners(self, stack: contextlib.AsyncExitStack) -> dict[str, socket.socket]:
+        """Bind every listening socket now, so a taken port fails fast and port 0 gets a number."""
+        socks: dict[str, socket.socket] = {}
+        if self.cfg.connector is None:
+            socks["sip_tls"] = stack.enter_context(_bind_tcp(CONNECTOR_IP, self.cfg.sip_port, "SIP/TLS"))
+            socks["rest"] = stack.enter_context(_bind_tcp(CONNECTOR_IP, self.cfg.rest_port, "REST"))
+            socks["stun"] = stack.enter_context(_bind_udp(CONNECTOR_IP, self.cfg.stun_port, "STUN"))
+        if self.scenario.port_443:
+            self.https_sock = _bind_tcp(PBX_IP, self.cfg.https_port, "PBX 443-equivalent")
+            stack.callback(self._close_https)
+            self.https_port = self.https_sock.getsockname()[1]
+        return socks
+
+    async def _start_capture(self, stack: contextlib.AsyncExitStack, bpf: str) -> None:
+        capture = Capture(self.out / "lab.pcapng", bpf)
+        try:
+            # On the loop's own thread, not a worker: the capture's parent-death signal is tied
+            # to the thread that forks it (core.child_process). Nothing runs yet.
+            capture.start()
+        except LabError as exc:
+            # Without capture rights the lab still serves the dashboard and the service (they
+            # capture or follow on their own); say so instead of refusing to run.
+            self.warnings.append(f"no lab.pcapng: {exc}")
+            return
+        self.capture = capture
+        stack.push_async_callback(asyncio.to_thread, capture.stop)
+
+    async def _start_connector(self, stack: contextlib.AsyncExitStack,
+                               server_context: Callable[[], ssl.SSLContext],
+                               socks: dict[str, socket.socket]) -> None:
+        sc = self.scenario
+        connector = self.connector = Connector(
+            ip=CONNECTOR_IP, api_key=self.connector_key, jwt_key=self.jwt_key, flavour=sc.flavour,
+            directory=self.directory, impairment=self.impairment, rtp_ports=self.rtp, used_ports=set())
+        stack.push_async_callback(connector.close)
+        self.server_ctx = server_context()
+        stack.callback(self._close_sip_listener)
+        await self._sip_listener(False, socks["sip_tls"])
+        socks["rest"].listen(16)
+        rest = await asyncio.start_server(connector.on_rest, sock=socks["rest"], ssl=server_context())
+        stack.callback(rest.close)
+        loop = asyncio.get_running_loop()
+        stun_transport, _ = await loop.create_datagram_endpoint(StunServer, sock=socks["stun"])
+        stack.callback(stun_transport.close)
+
+    async def _until_stopped(self) -> None:
+        if self.cfg.duration is None:
+            await self.traffic_stop.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.traffic_stop.wait(), self.cfg.duration)
+
+    async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Stop every task of the run (on the normal path they have ended already)."""
+        self.stop.set()
+        self.traffic_stop.set()
+        self.clone_stop.set()
+        running = [t for t in [*tasks, self.clone_task] if t is not None and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            # wait() reports the ends without raising them, and lets a cancellation of this
+            # tear-down itself propagate.
+            await asyncio.wait(running)
+
+    def _close_sip_listener(self) -> None:
+        if self.sip_server is not None:
+            self.sip_server.close()
+
+    def _close_https(self) -> None:
+        if self.https_server is not None:
+            self.https_server.close()
+        if self.https_sock is not None:
+            self.https_sock.close()
+
+    def _write_final_state(self) -> None:
+        """scenario.json with the fault window closed, lab.json marked stopped (if set up that far)."""
+        if self.fault_active and self.fault_times["end"] is None and self.fault_times["start"]:
+            self.fault_times["end"] = time.time()
+        if not self._out_ready:
+            return
+        with contextlib.suppress(OSError):
+            write_json(self.out / "scenario.json", self.scenario_json())
+            if self.ports is not None and "sip_tls" in self.ports:
+                write_json(self.out / "lab.json", self.lab_json(self.ports, self.rtp, False))
 
     def _bpf(self, ports: dict[str, int], rtp: range, connector: tuple[str, int]) -> str:
         parts = [f"(tcp port {connector[1]})", f"(udp portrange {rtp.start}-{rtp.stop - 1})"]
@@ -509,9 +534,9 @@ class Lab:
             self.sip_server = await asyncio.start_server(self.connector.on_sip, sock=sock,
                                                          ssl=self.server_ctx)
 
-    def _choose_block(self, host: contextlib.ExitStack) -> None:
+    def _choose_block(self, stack: contextlib.AsyncExitStack) -> None:
         """sip-tls-blocked: a namespace of the lab's own with the DROP rule (entered by this thread
-        until ``host`` closes), or the black-hole listener where that is not possible or asked."""
+        until ``stack`` unwinds), or the black-hole listener where that is not possible or asked."""
         mode = self.cfg.block_mode
         if mode == "blackhole" or (mode == "auto" and not SipBlock.available()):
             self.use_blackhole = True
@@ -527,7 +552,8 @@ class Lab:
             self.warnings.append(f"black-hole listener instead: {exc}")
             return
         self.block = block
-        host.enter_context(netns.entered(block.netns))
+        stack.callback(block.close)  # after the thread has left it (the callback below runs first)
+        stack.enter_context(netns.entered(block.netns))
 
     async def _sleep_until(self, when: float) -> bool:
         delay = when - asyncio.get_running_loop().time()
@@ -561,6 +587,7 @@ class Lab:
                     register_expires=self.cfg.register_expires, observer=None,
                     rtp_ports=self.pbx.calls.rtp_ports, used_ports=set(), instance=self._instance)
                 self.clone_task = asyncio.create_task(self.clone.run(self.clone_stop))
+                await self._clone_registered()
             elif not on and self.clone_task is not None:
                 self.clone_stop.set()
                 await asyncio.wait([self.clone_task], timeout=5.0)
@@ -574,6 +601,17 @@ class Lab:
                 self.https_server.close()
                 self.https_server = None
                 self.https_sock = None
+
+    async def _clone_registered(self) -> None:
+        """Make the clone visible in the PBX's own trace: once the clone is registered, the PBX
+        (re-)registers, and the connector's 200 to it lists both contacts. At the start the PBX
+        has not connected yet, so its first registration comes after the clone's."""
+        assert self.pbx is not None and self.clone is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2 * TRANSACTION_TIMEOUT
+        while not self.clone.stats.registered and loop.time() < deadline and not self.traffic_stop.is_set():
+            await self._sleep_until(min(deadline, loop.time() + 0.05))
+        self.pbx.register_now()
 
     async def _probe_443(self, ctx: ssl.SSLContext) -> None:
         """The "internet" knocking on the PBX's 443 (from the connector address)."""
@@ -597,11 +635,18 @@ class Lab:
 
     # --- traffic -----------------------------------------------------------------------------------
     async def _traffic(self, rtp: range) -> None:
+        """One call per interval, alternating directions, from the moment the trunk is up.
+
+        While a fault is active the connector's clients call first (the faults that make the PBX
+        reject calls show on the first call after registration, however short the run), and
+        in trunk-lines-busy each call is a burst of two calls more than the lines: the PBX
+        counts the calls it holds, so the last two of a burst are rejected whatever the timing.
+        """
         interval = 60.0 / self.cfg.calls_per_minute
         n = 0
         pbx_i = conn_i = 0
         desk = artifacts.local_number(self.site, DESK_PHONE)
-        await self._sleep_until(asyncio.get_running_loop().time() + min(1.0, interval))
+        await self._until_trunk_up(interval)
         while not self.traffic_stop.is_set():
             assert self.pbx is not None
             trunk = self.connector.trunk() if self.connector is not None else None
@@ -610,7 +655,7 @@ class Lab:
                 lines = int(self.site["connectivity"]["simultaneous_calls"])
                 for k in range(lines + 2):
                     self._spawn_call(self.connector_call(trunk, numbers[k % len(numbers)], desk, 3.0))
-            elif n % 2 == 0 or trunk is None:
+            elif (n % 2 == 0) != self.fault_active or trunk is None:
                 targets = self.pbx.callable_users()
                 if targets and self.pbx.conn is not None:
                     self._spawn_call(self.pbx.calls.place_call(
@@ -626,6 +671,16 @@ class Lab:
                 conn_i += 1
             n += 1
             await self._sleep_until(asyncio.get_running_loop().time() + interval)
+
+    async def _until_trunk_up(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) until the PBX is registered and the connector has its trunk."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline and not self.traffic_stop.is_set():
+            registered = self.pbx is not None and self.pbx.stats.registered and self.pbx.conn is not None
+            if registered and (self.connector is None or self.connector.trunk() is not None):
+                return
+            await self._sleep_until(min(deadline, loop.time() + 0.05))
 
     async def connector_call(self, trunk: Any, caller: str, callee: str, hold: float) -> int:
         assert self.connector is not None

@@ -1,6 +1,8 @@
 """One SIP-over-TLS connection of the lab, shared by the PBX side and the connector side.
 
-Theory of operation: a reader task feeds the TLS stream into a ``Framer``. Responses complete
+Theory of operation: a reader task feeds the TLS stream into the SIP codec's stream framer
+(``core.wire.sip.SipStreamFramer``; the client side marks every read as a segment end, so a
+lone CRLF there is the server's pong at once). Responses complete
 the pending client transaction keyed by (Call-ID, CSeq number, CSeq method); requests go to the
 owner's handler, each in its own task so a slow handler (a ringing phone) never blocks the
 stream. RFC 5626 pings are answered with a pong here. Every message sent or received is also
@@ -13,16 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from core.errors import ParseError
-from core.lab.sipmsg import Framer, SipMessage, build, parse
+from core.wire.sip import NEED_DATA, CrlfPing, CrlfPong, SipFrame, SipMessage, SipStreamFramer, parse_message
+from core.wire.sip_build import BRANCH_MAGIC, build_response
 
 Observer = Callable[[str, bytes, tuple[str, int], tuple[str, int]], None]
 RequestHandler = Callable[["SipConnection", SipMessage], Coroutine[Any, Any, None]]
 
 TRANSACTION_TIMEOUT = 4.0  # Timer F is 32 s on UDP; the lab wants faults to show quickly
+
+
+def new_tag() -> str:
+    return secrets.token_hex(4)
+
+
+def new_branch() -> str:
+    return BRANCH_MAGIC + secrets.token_hex(6)
+
+
+def _key(msg: SipMessage) -> tuple[str, int, str]:
+    """The client transaction a message belongs to: (Call-ID, CSeq number, CSeq method)."""
+    number, method = msg.cseq or (0, "?")
+    return msg.call_id, number, method
 
 
 class SipConnection:
@@ -60,9 +78,7 @@ class SipConnection:
 
     async def request(self, data: bytes, timeout: float = TRANSACTION_TIMEOUT) -> SipMessage | None:
         """Send a request and return its final response (None on timeout or closed connection)."""
-        msg = parse(data)
-        num, method = msg.cseq
-        key = (msg.call_id, num, method)
+        key = _key(parse_message(data, datagram=False))
         queue: asyncio.Queue[SipMessage] = asyncio.Queue()
         self._pending[key] = queue
         try:
@@ -77,7 +93,7 @@ class SipConnection:
                     resp = await asyncio.wait_for(queue.get(), min(left, 0.5))
                 except TimeoutError:
                     continue
-                if resp.status >= 200:
+                if (resp.status or 0) >= 200:
                     return resp
                 # provisional: an INVITE may ring for a while (Timer C territory)
                 deadline = max(deadline, loop.time() + timeout)
@@ -86,39 +102,41 @@ class SipConnection:
 
     # --- receiving ---------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
-        framer = Framer(server=self._server)
+        framer = SipStreamFramer()
         try:
             while True:
                 data = await self.reader.read(65536)
                 if not data:
                     break
+                framer.feed(data)
+                if not self._server:
+                    framer.segment_boundary()  # the side that pings receives whole pongs
                 try:
-                    items = framer.feed(data)
+                    while (event := framer.next_event()) is not NEED_DATA:
+                        if isinstance(event, SipFrame):
+                            self._dispatch(event)
+                        elif isinstance(event, CrlfPing):
+                            if not self.writer.is_closing():
+                                self.writer.write(b"\r\n")
+                        elif isinstance(event, CrlfPong):
+                            self.pongs += 1
                 except ParseError:
                     break  # a peer that sends garbage loses its connection, as on a real SBC
-                for item in items:
-                    if item == "ping":
-                        if not self.writer.is_closing():
-                            self.writer.write(b"\r\n")
-                    elif item == "pong":
-                        self.pongs += 1
-                    elif isinstance(item, SipMessage):
-                        self._dispatch(item)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
             self.closed.set()
 
-    def _dispatch(self, msg: SipMessage) -> None:
+    def _dispatch(self, frame: SipFrame) -> None:
+        msg = frame.message
         if self.observer is not None:
-            self.observer("in", msg.raw, self.remote, self.local)
+            self.observer("in", frame.raw, self.remote, self.local)
         if msg.is_request:
             task = asyncio.create_task(self._guarded(msg))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        num, method = msg.cseq
-        queue = self._pending.get((msg.call_id, num, method))
+        queue = self._pending.get(_key(msg))
         if queue is not None:
             queue.put_nowait(msg)
 
@@ -128,10 +146,7 @@ class SipConnection:
             await self.handler(self, msg)
         except (ParseError, ValueError, KeyError, IndexError, TypeError, OSError):
             if msg.method != "ACK":
-                self.send(build("SIP/2.0 500 Server Internal Error", [
-                    *(("Via", v) for v in msg.header_all("via")), ("From", msg.header("from") or ""),
-                    ("To", msg.header("to") or ""), ("Call-ID", msg.call_id),
-                    ("CSeq", msg.header("cseq") or "")]))
+                self.send(build_response(msg, 500))
 
     async def close(self, graceful: bool = True) -> None:
         """Close; ``graceful=False`` aborts (a dead path would hold a TLS close_notify for ever)."""
@@ -144,6 +159,6 @@ class SipConnection:
             else:
                 self.writer.transport.abort()
         self._reader_task.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader_task
+        # wait() neither raises the task's end nor swallows a cancellation of this close().
+        await asyncio.wait({self._reader_task})
         self.closed.set()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
+from core.diagnosis import DiagnosisInputs, context_of, evaluate
 from core.numbering import NumberingProblem, derive_all, did_less_allowed, parse_location
-from core.rules import RuleContext, evaluate
 from core.site import Site, parse_version
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_never_more_than_15_digits_without_too_long(cc: int, area: str, did: str
     s = site([{"callno": "100", "did": did}], location=f"+{cc} {area}")
     un = derive_all(s)[0]
     assert un.derived == f"+{cc}{area}{did}"
-    findings = evaluate(RuleContext(now=NOW, site=s))
+    findings = evaluate(context_of(DiagnosisInputs(site=s, now=NOW)))
     too_long = [f for f in findings if f.id == "numbering.too-long"]
     if un.digits > 15:
         assert len(too_long) == 1 and too_long[0].subject == "user 100"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from core.diagnosis import RULES, DiagnosisInputs, RuleContext, context_of, evaluate
+from core.diagnosis.site_rules import SITE_RULES
 from core.findings import CATALOGUE, Severity
-from core.rules import RULES, RuleContext, evaluate
-from core.rules.site_rules import SITE_RULES
 from core.site import Site, load_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +27,13 @@ def variant(edit: Any) -> Site:
     return Site.model_validate(data)
 
 
+def ctx(now: datetime = NOW, site: Site | None = None, environ: dict[str, str] | None = None) -> RuleContext:
+    """The one rule context, built as every run builds it (no capture, no probes)."""
+    return context_of(DiagnosisInputs(site=site, now=now, environ=environ or {}))
+
+
 def ids(site: Site, now: datetime = NOW, environ: dict[str, str] | None = None) -> list[str]:
-    return [f.id for f in evaluate(RuleContext(now=now, site=site, environ=environ or {}))]
+    return [f.id for f in evaluate(ctx(now, site, environ))]
 
 
 #: Each broken example and exactly the findings it must produce at NOW.
@@ -64,12 +69,12 @@ def test_example_findings(name: str) -> None:
 
 @pytest.mark.parametrize("rule", SITE_RULES, ids=lambda r: r.__name__)
 def test_each_rule_is_silent_on_the_healthy_site(rule: Any) -> None:
-    assert rule(RuleContext(now=NOW, site=load_site(EXAMPLES / "site-healthy.yaml"), environ={})) == []
+    assert rule(ctx(NOW, load_site(EXAMPLES / "site-healthy.yaml"))) == []
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
 def test_each_rule_is_silent_without_a_site(rule: Any) -> None:
-    assert rule(RuleContext(now=NOW)) == []
+    assert rule(ctx(NOW)) == []
 
 
 def test_every_site_rule_fires_on_some_example() -> None:
@@ -88,21 +93,22 @@ def test_every_site_rule_fires_on_some_example() -> None:
 
 def test_findings_carry_config_paths_remedy_and_traces() -> None:
     for name in EXPECTED:
-        for f in evaluate(RuleContext(now=NOW, site=load_site(EXAMPLES / name), environ={})):
+        for f in evaluate(ctx(NOW, load_site(EXAMPLES / name))):
             assert f.evidence and all(e.config_path for e in f.evidence), (name, f.id)
             assert f.remedy and f.trace_profiles and f.title
 
 
 def test_naive_now_is_refused() -> None:
+    base = ctx(NOW)
     with pytest.raises(ValueError):
-        RuleContext(now=datetime(2026, 1, 1))
+        RuleContext(base.inputs, datetime(2026, 1, 1), base.evidence_ts, base.endpoints, base.itsp, base.firewall)
 
 
 # --- crafted cases per rule -----------------------------------------------------------------------
 
 
 def _find(site: Site, finding_id: str, now: datetime = NOW, environ: dict[str, str] | None = None) -> list[Any]:
-    return [f for f in evaluate(RuleContext(now=now, site=site, environ=environ or {})) if f.id == finding_id]
+    return [f for f in evaluate(ctx(now, site, environ)) if f.id == finding_id]
 
 
 def test_software_support_not_recorded_is_a_warning() -> None:

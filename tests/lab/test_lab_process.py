@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.lab.media import stun_parse, stun_request, xor_mapped_address
+from core.lab import LabConfig, LabError, run_lab
+from core.wire.stun import build_binding_request, parse_datagram
 from tests.lab.helpers import (
     ARTIFACTS,
     netns,
@@ -23,7 +25,7 @@ from tests.lab.helpers import (
     upscope,
     upscope_popen,
 )
-from tests.processes import is_running
+from tests.processes import children, is_running
 
 FAST_ARGS = ["--port", "0", "--calls-per-minute", "90", "--call-seconds", "2", "--keepalive", "2",
              "--register-expires", "6"]
@@ -199,10 +201,10 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
             udp.settimeout(3)
             udp.bind(("127.0.0.1", 0))
             udp.sendto(os.urandom(40), ("127.0.0.1", stun))
-            udp.sendto(stun_request(b"123456789012"), ("127.0.0.1", stun))
-            mtype, txid, attrs = stun_parse(udp.recv(2048))
-            assert (mtype, txid) == (0x0101, b"123456789012")
-            assert xor_mapped_address(attrs[0x0020]) == udp.getsockname()
+            udp.sendto(build_binding_request(b"123456789012"), ("127.0.0.1", stun))
+            answer = parse_datagram(udp.recv(2048))
+            assert (answer.klass, answer.transaction_id) == ("success", b"123456789012".hex())
+            assert answer.mapped_address == "{}:{}".format(*udp.getsockname())
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -291,3 +293,42 @@ def test_namespace_refused_falls_back_to_the_black_hole_in_auto_mode(
     assert any("Operation not permitted" in w for w in summary.stats["warnings"])
     with pytest.raises(LabError, match="try --block-mode blackhole"):
         lab(tmp_path / "forced", "sip-tls-blocked", duration=3.0, block_mode="netns")
+
+
+def _open_fds() -> set[str]:
+    return {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def test_a_set_up_that_fails_half_way_undoes_what_it_made(tmp_path: Path) -> None:
+    """The STUN port is taken after the SIP and REST ports were bound: both are closed again,
+    the key directory removed and the signal handlers restored; no lab.json is left."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        fds, handler = _open_fds(), signal.getsignal(signal.SIGTERM)
+        with pytest.raises(LabError, match=f"STUN port 127.0.0.1:{port} cannot be bound"):
+            run_lab(LabConfig(out=tmp_path / "o", sip_port=0, stun_port=port, duration=1))
+    assert _open_fds() <= fds | {f"socket:[{busy.fileno()}]"}
+    assert signal.getsignal(signal.SIGTERM) == handler
+    assert not pki_dirs(os.getpid()) and not (tmp_path / "o" / "lab.json").exists()
+
+
+def test_a_failure_once_everything_runs_stops_the_capture_and_closes_every_listener(tmp_path: Path) -> None:
+    """An exception after the capture started and the connector listens (here from the ready
+    callback) unwinds all of it: no capture process, no socket, lab.json marked stopped."""
+    out = tmp_path / "o"
+    fds, before = _open_fds(), set(children(os.getpid()))
+
+    def boom(info: dict[str, object]) -> None:
+        assert info["capture_pid"] in children(os.getpid())
+        raise RuntimeError("failure injected at ready")
+
+    with pytest.raises(RuntimeError, match="failure injected at ready") as caught:
+        run_lab(LabConfig(out=out, sip_port=0, duration=30), on_ready=boom)
+    assert set(children(os.getpid())) <= before
+    del caught  # its traceback keeps the lab's TLS contexts, which hold the key log open
+    gc.collect()
+    assert _open_fds() <= fds
+    state = json.loads((out / "lab.json").read_text())
+    assert state["running"] is False and state["stopped"] and not pki_dirs(os.getpid())

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from collectors.capture.tracelog import TraceLogReader
 from core.lab.artifacts import TraceLog, neutralize
-from core.lab.sipmsg import build
+from core.wire.sip_build import build_message
 
 _TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=20)
 _VALUE = st.one_of(
@@ -32,7 +32,7 @@ def sip_messages(draw: st.DrawFn) -> bytes:
     body = "\r\n".join(lines).encode()
     if lines and draw(st.booleans()):
         body += b"\r\n"
-    return build(start, [("Call-ID", draw(_TOKEN)), ("CSeq", "1 INVITE"), *headers], body)
+    return build_message(start, [("Call-ID", draw(_TOKEN)), ("CSeq", "1 INVITE"), *headers], body)
 
 
 @settings(max_examples=60, deadline=None)

@@ -197,6 +197,11 @@ def test_probe_endpoint_honours_the_scrape_timeout_header(
         ("target=127.0.0.1:1&module=icmp", 400, "unknown module 'icmp'"),
         ("target=not%20a%20host:1&module=stun", 400, "bad host name"),
         ("target=127.0.0.1:99999&module=stun", 400, "port must be 1-65535"),
+        ("target=127.0.0.1:1&module=stun&transport=sctp", 400, "option transport: expected one of udp, tcp"),
+        ("target=127.0.0.1:1&module=stun&bogus=1", 400, "unknown option 'bogus' (known: transport)"),
+        ("target=127.0.0.1:1&module=sip_options_tls&ca_file=/etc/passwd", 400,
+         "option ca_file is set in the probe configuration, not in the URL"),
+        ("target=127.0.0.1:1&module=https_rest&api_key=x", 400, "option api_key is set in the probe configuration"),
     ],
 )
 def test_probe_endpoint_rejects_bad_requests(
@@ -205,6 +210,20 @@ def test_probe_endpoint_rejects_bad_requests(
     srv, _ = server
     got_status, _, text = get(f"{srv.url}/probe?{query}")
     assert got_status == status and message in text
+
+
+def test_probe_endpoint_takes_module_options_from_the_query(
+    server: tuple[UpscopeHttpServer, list[Snapshot | None]],
+) -> None:
+    srv, _ = server
+    with socket.socket() as listener:  # a TCP port that accepts and never answers STUN
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        status, _, text = get(f"{srv.url}/probe?target=127.0.0.1:{port}&module=stun&transport=tcp&debug=true",
+                              {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+    assert status == 200 and "TCP connected" in text and '"transport": "tcp"' in text
+    assert "STUN Binding request over TCP" in text and "success False" in text
 
 
 def test_routes_404_500_and_extension(server: tuple[UpscopeHttpServer, list[Snapshot | None]]) -> None:

@@ -10,8 +10,8 @@ from test_sip_analyzer import SDP_PBX, req, resp
 
 from collectors.capture.packets import StreamData, UdpPacket
 from collectors.sip.analyzer import SipAnalyzer
-from collectors.sip.message import COMPACT_FORMS, parse_message
 from core.analysis import to_jsonable
+from core.wire.sip import COMPACT_FORMS, parse_message
 
 SEEDS = [
     req("INVITE", 1, body=SDP_PBX), resp(180, "Ringing", 1, "INVITE"), resp(200, "OK", 1, "INVITE", body=SDP_PBX),

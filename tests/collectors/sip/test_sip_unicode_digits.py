@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from collectors.capture.packets import UdpPacket
 from collectors.sip.analyzer import SipAnalyzer
-from collectors.sip.message import parse_message
-from collectors.sip.sdp import parse_sdp
 from core.errors import ParseError
+from core.wire.sdp import parse_sdp
+from core.wire.sip import parse_message
 
 ODD_DIGITS = ["²", "٣", "۵", "߁", "१", "①"]
 

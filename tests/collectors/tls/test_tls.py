@@ -1,11 +1,9 @@
-"""TLS record parser, flow analyser and key-log decryption, on real OpenSSL sessions."""
+"""TLS flow analyser and key-log decryption, on real OpenSSL sessions (the codec: tests/core/wire)."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import ssl
-import struct
 import subprocess
 import sys
 import time
@@ -31,28 +29,10 @@ from collectors.tls.decrypt import (
     tls_ports,
     tshark_command,
 )
-from collectors.tls.records import (
-    NEED_DATA,
-    Alert,
-    CertificateMsg,
-    ClientHello,
-    ServerHello,
-    TlsRecord,
-    TlsRecordParser,
-)
 from core.analysis import TlsFlowInfo
-from core.errors import ParseError, UpscopeError
+from core.errors import UpscopeError
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.1.1.10\r\ns=-\r\nc=IN IP4 10.1.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
-
-
-def events(data: bytes) -> list[object]:
-    p = TlsRecordParser()
-    p.feed(data)
-    out: list[object] = []
-    while (ev := p.next_event()) is not NEED_DATA:
-        out.append(ev)
-    return out
 
 
 def run(path: Path) -> tuple[TlsFlowInfo, ...]:
@@ -69,36 +49,6 @@ def analyse(path: Path) -> TlsAnalyzer:
                 a.on_stream(sd)
     assert a.errors == []
     return a
-
-
-@pytest.mark.parametrize(("version", "name"), [(ssl.TLSVersion.TLSv1_2, "TLS 1.2"), (ssl.TLSVersion.TLSv1_3, "TLS 1.3")])
-def test_hello_fields_from_a_real_handshake(tmp_path: Path, version: ssl.TLSVersion, name: str) -> None:
-    s = tls_session(tmp_path, version=version, keylog=None, to_server=[], to_client=[])
-    client = b"".join(d for c, d in s.segments if c)
-    server = b"".join(d for c, d in s.segments if not c)
-    (hello,) = [e for e in events(client) if isinstance(e, ClientHello)]
-    assert hello.sni == "trunk.example" and 0x0303 in hello.offered_versions
-    (sh,) = [e for e in events(server) if isinstance(e, ServerHello)]
-    assert sh.selected_version == (0x0303 if name == "TLS 1.2" else 0x0304)
-    certs = [e for e in events(server) if isinstance(e, CertificateMsg)]
-    assert len(certs) == (1 if name == "TLS 1.2" else 0)  # TLS 1.3 encrypts the Certificate
-
-
-def test_plaintext_alert_and_bad_records() -> None:
-    (rec, alert) = events(b"\x15\x03\x03\x00\x02\x02\x30")
-    assert isinstance(rec, TlsRecord) and isinstance(alert, Alert)
-    assert (alert.level, alert.description) == ("fatal", "unknown_ca")
-    with pytest.raises(ParseError):
-        events(b"\x63\x03\x03\x00\x02\x02\x30")
-    with pytest.raises(ParseError):
-        events(b"\x16\x03\x03\xff\xff")
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300) | st.binary(max_size=200).map(lambda b: b"\x16\x03\x01" + struct.pack("!H", len(b)) + b))
-def test_any_bytes_give_events_or_parse_error(data: bytes) -> None:
-    with contextlib.suppress(ParseError):
-        events(data)
 
 
 @pytest.mark.parametrize(("version", "name"), [(ssl.TLSVersion.TLSv1_2, "TLS 1.2"), (ssl.TLSVersion.TLSv1_3, "TLS 1.3")])

@@ -68,7 +68,7 @@ def site_dict(**over: Any) -> dict[str, Any]:
 
 
 def site(**over: Any) -> Site:
-    """The validated ``core.site.Site`` of ``site_dict``: the site rules of ``core.rules`` run on it."""
+    """The validated ``core.site.Site`` of ``site_dict``: every rule of ``core.diagnosis`` reads it."""
     return Site.model_validate(site_dict(**over))
 
 

@@ -7,7 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
-from diag_builders import CONNECTOR, CPORT, MEDIA_PEER, OSBIZ, STUN, T0, analysis, site, stream, tls_ok
+from diag_builders import (
+    CONNECTOR,
+    CPORT,
+    MEDIA_PEER,
+    OSBIZ,
+    STUN,
+    T0,
+    analysis,
+    site,
+    site_dict,
+    stream,
+    tls_ok,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +36,7 @@ from core.firewall import (
     split_media,
 )
 from core.probes import ProbeResult
+from core.site import Site
 
 CLOUD_JSON = Path(__file__).resolve().parents[2] / "data" / "cloud.json"
 
@@ -240,7 +253,11 @@ def test_gcp_loader_parses_or_raises_config_error(text: str) -> None:
 
 
 def test_endpoints_from_a_partial_site() -> None:
-    ep = endpoints_from_site({"system": {"public_ip": "203.0.113.10"}, "endpoints": {"connector": {"port": 5061}}})
+    data = site_dict()
+    data["system"].pop("private_ip")
+    data["endpoints"] = {"connector": {"port": 5061}}  # the other endpoints: the defaults
+    ep = endpoints_from_site(Site.model_validate(data))
     assert ep.osbiz == ("203.0.113.10",) and ep.connector == ("35.246.178.13", 5061)
+    assert ep.stun == ("34.159.228.55", 3478)
     s = dataclasses.replace(Endpoints(), osbiz=("1.2.3.4",))
     assert s.is_osbiz("1.2.3.4") and not s.is_osbiz("1.2.3.5")

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from core.errors import ParseError
 
-MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6
+MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6 (the one definition in the repository)
+MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 HEADER_LEN = 20
 MAX_MESSAGE = 65535 + HEADER_LEN  # the length field is 16 bits
+MAX_FRAME = 4 + 65535 + 3  # the largest frame on a stream: ChannelData with its padding
 MAX_ATTRIBUTES = 128
 
 # RFC 8489 §18.2 / RFC 8656 §17 method registry.
+BINDING = 0x001
 METHODS: dict[int, str] = {
     0x001: "Binding", 0x002: "SharedSecret", 0x003: "Allocate", 0x004: "Refresh",
     0x006: "Send", 0x007: "Data", 0x008: "CreatePermission", 0x009: "ChannelBind",
@@ -70,12 +74,7 @@ class ChannelData:
 
 def is_stun(data: bytes) -> bool:
     """A plausible whole STUN message: right size, top bits 00, and cookie or a classic type."""
-    if len(data) < HEADER_LEN:
-        return False
-    mtype, length, cookie = struct.unpack_from("!HHI", data)
-    if mtype & 0xC000 or length % 4 or length + HEADER_LEN != len(data):
-        return False
-    return cookie == MAGIC_COOKIE or mtype in CLASSIC_TYPES
+    return _stun_header_fits(data, 0, len(data))
 
 
 def _address(value: bytes, xor: bool, tid: bytes, offset: int) -> str:
@@ -149,83 +148,163 @@ def parse_stun(data: bytes) -> StunMessage:
                        error_code, error_reason, end)
 
 
+def message_type(method: int, klass: str) -> int:
+    """The 14-bit message type of ``method`` (a METHODS number) and ``klass`` (RFC 5389 §6)."""
+    c = CLASSES.index(klass)
+    return ((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2)
+            | ((c & 1) << 4) | ((c & 2) << 7))
+
+
+def build_stun(method: int, klass: str, transaction_id: bytes,
+               attributes: Iterable[tuple[int, bytes]] = ()) -> bytes:
+    """A STUN message with the magic cookie; attribute values are padded to 4 bytes (§15)."""
+    if len(transaction_id) != 12:
+        raise ValueError("STUN transaction id must be 12 bytes")
+    body = b"".join(struct.pack("!HH", atype, len(value)) + value + b"\0" * (-len(value) % 4)
+                    for atype, value in attributes)
+    return struct.pack("!HHI", message_type(method, klass), len(body), MAGIC_COOKIE) + transaction_id + body
+
+
+def xor_address(host: str, port: int, transaction_id: bytes) -> bytes:
+    """The value of an XOR-MAPPED-ADDRESS / XOR-RELAYED-ADDRESS attribute (RFC 5389 §15.2)."""
+    ip = ipaddress.ip_address(host)
+    key = struct.pack("!I", MAGIC_COOKIE) + transaction_id
+    raw = bytes(a ^ b for a, b in zip(ip.packed, key, strict=False))
+    return struct.pack("!BBH", 0, 0x01 if ip.version == 4 else 0x02, port ^ (MAGIC_COOKIE >> 16)) + raw
+
+
+def build_binding_request(transaction_id: bytes, software: str | None = None) -> bytes:
+    """A Binding request (RFC 5389 §7.1), with a SOFTWARE attribute when ``software`` is given."""
+    attrs = [(SOFTWARE, software.encode("utf-8"))] if software else []
+    return build_stun(BINDING, "request", transaction_id, attrs)
+
+
+def build_binding_success(transaction_id: bytes, mapped: tuple[str, int], software: str | None = None) -> bytes:
+    """A Binding success response carrying ``mapped`` as XOR-MAPPED-ADDRESS (RFC 5389 §7.3.1)."""
+    attrs = [(XOR_MAPPED_ADDRESS, xor_address(mapped[0], mapped[1], transaction_id))]
+    if software:
+        attrs.append((SOFTWARE, software.encode("utf-8")))
+    return build_stun(BINDING, "success", transaction_id, attrs)
+
+
+def parse_datagram(data: bytes) -> StunMessage:
+    """One STUN message in one UDP datagram: the length field must cover the datagram exactly."""
+    if not is_stun(data):
+        raise ParseError("datagram is not one STUN message (type, cookie or length)", 0)
+    return parse_stun(data)
+
+
 def looks_like_rfc4571(head: bytes) -> bool:
     """A 2-byte RFC 4571 length followed by a STUN header with the magic cookie."""
     return (len(head) >= 10 and head[2] & 0xC0 == 0
             and struct.unpack_from("!I", head, 6)[0] == MAGIC_COOKIE)
 
 
+def looks_like_stun_stream(head: bytes) -> bool:
+    """First bytes of a TCP stream: STUN with the magic cookie (plain or RFC 4571), or ChannelData."""
+    if len(head) < 8:
+        return False
+    first, _, cookie = struct.unpack_from("!HHI", head)
+    return (0x4000 <= first <= 0x7FFF or (first & 0xC000 == 0 and cookie == MAGIC_COOKIE)
+            or looks_like_rfc4571(head[:10]))
+
+
 class StunStreamFramer:
-    """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between."""
+    """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between.
+
+    Frames that are not STUN inside an RFC 4571 stream are skipped in a loop, and consumed bytes
+    by an index (compacted at the next ``feed``), so the work is linear in the bytes fed. Once
+    ``next_event`` has returned ``NEED_DATA`` the framer holds less than one frame of at most
+    ``MAX_FRAME`` bytes.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._base = 0
+        self._pos = 0  # index in _buf of the first byte not yet consumed
+        self._origin = 0  # stream offset of _buf[0]
         # ICE-TCP (RFC 6544 §3) puts each STUN message behind an RFC 4571 2-byte length;
         # decided on the first message of the stream: None = not yet known.
         self._rfc4571: bool | None = None
 
     @property
     def offset(self) -> int:
-        return self._base
+        return self._origin + self._pos
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet consumed."""
+        return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> None:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._origin += self._pos
+            self._pos = 0
         self._buf += data
 
     def next_event(self) -> StunMessage | ChannelData | _NeedData:
         buf = self._buf
-        if len(buf) < 4:
+        if len(buf) - self._pos < 4:
             return NEED_DATA
         if self._rfc4571 is None:
-            if 0x40 <= buf[0] <= 0x7F:
+            if 0x40 <= buf[self._pos] <= 0x7F:
                 self._rfc4571 = False  # ChannelData first (its lengths are never that large)
-            elif len(buf) < 10:
+            elif len(buf) - self._pos < 10:
                 return NEED_DATA
             else:
-                self._rfc4571 = looks_like_rfc4571(bytes(buf[:10]))
+                self._rfc4571 = looks_like_rfc4571(bytes(buf[self._pos:self._pos + 10]))
         if self._rfc4571:
             return self._next_rfc4571()
-        first, length = struct.unpack_from("!HH", buf)
-        start = self._base
+        pos = self._pos
+        first, length = struct.unpack_from("!HH", buf, pos)
+        start = self.offset
         if 0x4000 <= first <= 0x7FFF:
             # RFC 8656 §12.5: over TCP, ChannelData is padded to a multiple of 4.
             total = 4 + length + (-length % 4)
-            if len(buf) < total:
+            if len(buf) - pos < total:
                 return NEED_DATA
-            del buf[:total]
-            self._base += total
+            self._pos += total
             return ChannelData(first, length)
         if first & 0xC000:
-            self._base += len(buf)
-            buf.clear()
+            self._pos = len(buf)
             raise ParseError("STUN stream is out of sync (not STUN or ChannelData)", start)
         total = HEADER_LEN + length
-        if len(buf) < total:
+        if len(buf) - pos < total:
             return NEED_DATA
-        chunk = bytes(buf[:total])
-        del buf[:total]
-        self._base += total
-        try:
-            return parse_stun(chunk)
-        except ParseError as exc:
-            # Re-anchor the offset in the stream; the message keeps its own text.
-            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
+        chunk = bytes(buf[pos:pos + total])
+        self._pos += total
+        return _parse_at(chunk, start)
 
     def _next_rfc4571(self) -> StunMessage | ChannelData | _NeedData:
         buf = self._buf
-        if len(buf) < 2:
-            return NEED_DATA
-        (length,) = struct.unpack_from("!H", buf)
-        if len(buf) < 2 + length:
-            return NEED_DATA
-        start = self._base + 2
-        chunk = bytes(buf[2:2 + length])
-        del buf[:2 + length]
-        self._base += 2 + length
-        if not is_stun(chunk):
-            # ICE-TCP also frames RTP/RTCP (RFC 4571); those are not STUN and are skipped.
-            return self.next_event()
-        try:
-            return parse_stun(chunk)
-        except ParseError as exc:
-            raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None
+        while len(buf) - self._pos >= 2:
+            pos = self._pos
+            (length,) = struct.unpack_from("!H", buf, pos)
+            if len(buf) - pos < 2 + length:
+                return NEED_DATA
+            self._pos += 2 + length
+            # ICE-TCP also frames RTP/RTCP (RFC 4571); those are not STUN and are skipped
+            # without copying them.
+            if not _stun_header_fits(buf, pos + 2, length):
+                continue
+            return _parse_at(bytes(buf[pos + 2:pos + 2 + length]), self._origin + pos + 2)
+        return NEED_DATA
+
+
+def _stun_header_fits(buf: bytes | bytearray, pos: int, size: int) -> bool:
+    """``is_stun`` of ``buf[pos:pos + size]`` without copying it."""
+    if size < HEADER_LEN:
+        return False
+    mtype, length, cookie = struct.unpack_from("!HHI", buf, pos)
+    if mtype & 0xC000 or length % 4 or length + HEADER_LEN != size:
+        return False
+    return cookie == MAGIC_COOKIE or mtype in CLASSIC_TYPES
+
+
+def _parse_at(chunk: bytes, start: int) -> StunMessage:
+    """``parse_stun`` of a frame that begins at stream offset ``start`` (errors re-anchored)."""
+    try:
+        return parse_stun(chunk)
+    except ParseError as exc:
+        # Re-anchor the offset in the stream; the message keeps its own text.
+        raise ParseError(str(exc).split(" at byte")[0], start + (exc.offset or 0)) from None

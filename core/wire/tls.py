@@ -5,13 +5,17 @@ record, then the plaintext handshake messages it completes (``ClientHello``, ``S
 ``CertificateMsg``, ``HandshakeOther``) and ``Alert``s, or ``NEED_DATA``. Handshake messages may
 span records and records may hold several messages (RFC 8446 §5.1), so handshake bytes are
 reassembled. After ChangeCipherSpec (or when the capture starts mid-session) the direction is
-encrypted: its handshake/alert records are reported only as records. Raises only ``ParseError``; after one the parser is out of sync and
-reports ``NEED_DATA`` from then on (TLS has no resynchronisation marker).
+encrypted: its handshake/alert records are reported only as records. Raises only ``ParseError``;
+after one the parser is out of sync and reports ``NEED_DATA`` from then on (TLS has no
+resynchronisation marker). Consumed bytes are skipped by an index and compacted at the next
+``feed`` (work linear in the bytes fed, however small the records); once drained the parser
+holds less than one record and one handshake message.
 """
 
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -194,24 +198,28 @@ def parse_certificate(body: bytes, end: int) -> CertificateMsg:
 class TlsRecordParser:
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._base = 0
+        self._pos = 0  # index in _buf of the first byte not yet consumed
+        self._base = 0  # stream offset of _buf[_pos]
         self._hs = bytearray()  # plaintext handshake bytes not yet forming a whole message
-        self._pending: list[TlsEvent] = []
+        self._pending: deque[TlsEvent] = deque()
         self._encrypted = False
         self._first = True
         self._broken = False
 
     def feed(self, data: bytes) -> None:
         if not self._broken:
+            if self._pos:
+                del self._buf[:self._pos]
+                self._pos = 0
             self._buf += data
 
     def next_event(self) -> TlsEvent:
         if self._pending:
-            return self._pending.pop(0)
-        buf = self._buf
-        if self._broken or len(buf) < 5:
+            return self._pending.popleft()
+        buf, pos = self._buf, self._pos
+        if self._broken or len(buf) - pos < 5:
             return NEED_DATA
-        ctype, version, length = struct.unpack_from("!BHH", buf)
+        ctype, version, length = struct.unpack_from("!BHH", buf, pos)
         start = self._base
         if ctype not in CONTENT_TYPES or version >> 8 != 3:
             self._fail()
@@ -219,10 +227,10 @@ class TlsRecordParser:
         if length > MAX_RECORD:
             self._fail()
             raise ParseError(f"TLS record length {length} exceeds {MAX_RECORD}", start)
-        if len(buf) < 5 + length:
+        if len(buf) - pos < 5 + length:
             return NEED_DATA
-        body = bytes(buf[5:5 + length])
-        del buf[:5 + length]
+        body = bytes(buf[pos + 5:pos + 5 + length])
+        self._pos += 5 + length
         self._base += 5 + length
         end = self._base
         if self._first:
@@ -251,23 +259,31 @@ class TlsRecordParser:
     def _fail(self) -> None:
         self._broken = True
         self._buf.clear()
+        self._pos = 0
 
     def _handshakes(self, end: int) -> None:
         hs = self._hs
-        while len(hs) >= 4:
-            mtype = hs[0]
-            mlen = int.from_bytes(hs[1:4], "big")
-            if mlen > MAX_HANDSHAKE:
-                raise ParseError(f"TLS handshake message length {mlen} exceeds {MAX_HANDSHAKE}", 0)
-            if len(hs) < 4 + mlen:
-                return
-            body = bytes(hs[4:4 + mlen])
-            del hs[:4 + mlen]
-            if mtype == CLIENT_HELLO:
-                self._pending.append(parse_client_hello(body, end))
-            elif mtype == SERVER_HELLO:
-                self._pending.append(parse_server_hello(body, end))
-            elif mtype == CERTIFICATE:
-                self._pending.append(parse_certificate(body, end))
-            else:
-                self._pending.append(HandshakeOther(mtype, end))
+        pos = 0
+        try:
+            while len(hs) - pos >= 4:
+                mtype = hs[pos]
+                mlen = int.from_bytes(hs[pos + 1:pos + 4], "big")
+                if mlen > MAX_HANDSHAKE:
+                    raise ParseError(f"TLS handshake message length {mlen} exceeds {MAX_HANDSHAKE}", 0)
+                if len(hs) - pos < 4 + mlen:
+                    return
+                body = bytes(hs[pos + 4:pos + 4 + mlen])
+                pos += 4 + mlen
+                self._handshake(mtype, body, end)
+        finally:
+            del hs[:pos]  # once per record: the messages it completed
+
+    def _handshake(self, mtype: int, body: bytes, end: int) -> None:
+        if mtype == CLIENT_HELLO:
+            self._pending.append(parse_client_hello(body, end))
+        elif mtype == SERVER_HELLO:
+            self._pending.append(parse_server_hello(body, end))
+        elif mtype == CERTIFICATE:
+            self._pending.append(parse_certificate(body, end))
+        else:
+            self._pending.append(HandshakeOther(mtype, end))

@@ -3,15 +3,18 @@
 Only what ties RTP streams to calls is kept: the connection address (session level, overridden
 per media), each m= line's port, transport and payload types, a=rtpmap, a=ptime and the
 direction (sendrecv/sendonly/recvonly/inactive). Static payload types get their RFC 3551 §6
-names when no rtpmap is given. Raises only ``ParseError``.
+names when no rtpmap is given. Raises only ``ParseError``; numbers are bounded in length before
+they are converted (``core.wire.digits``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 
 from core.errors import ParseError
+from core.wire.digits import decimal
 
 MAX_SDP_BYTES = 256 * 1024
 MAX_SDP_LINES = 4096
@@ -118,10 +121,10 @@ def parse_sdp(data: bytes) -> Sdp:
             parts = value.split()
             if len(parts) < 3:
                 raise ParseError(f"SDP m= line malformed: {value[:40]!r}", here)
-            port_s = parts[1].split("/")[0]
-            if not (port_s.isascii() and port_s.isdigit()) or int(port_s) > 65535:
+            port = decimal(parts[1].split("/")[0])
+            if port is None or port > 65535:
                 raise ParseError(f"SDP m= port invalid: {parts[1][:12]!r}", here)
-            media.append({"media": parts[0], "port": int(port_s), "proto": parts[2],
+            media.append({"media": parts[0], "port": port, "proto": parts[2],
                           "formats": tuple(parts[3:]), "address": None, "rtpmap": {},
                           "ptime": None, "direction": None})
         elif kind == "a":
@@ -134,15 +137,20 @@ def parse_sdp(data: bytes) -> Sdp:
             elif cur is not None and name == "rtpmap":
                 pt_s, _, enc = arg.strip().partition(" ")
                 enc_parts = enc.strip().split("/")
-                if (pt_s.isascii() and pt_s.isdigit()) and len(enc_parts) >= 2 and (enc_parts[1].isascii() and enc_parts[1].isdigit()):
+                pt = decimal(pt_s)
+                rate = decimal(enc_parts[1]) if len(enc_parts) >= 2 else None
+                if pt is not None and rate is not None:
                     rtpmap = cur["rtpmap"]
                     assert isinstance(rtpmap, dict)
-                    rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]))
+                    rtpmap[pt] = (enc_parts[0], rate)
             elif cur is not None and name == "ptime":
                 try:
-                    cur["ptime"] = float(arg.strip())
+                    ptime = float(arg.strip())
                 except ValueError:
-                    raise ParseError(f"SDP a=ptime not a number: {arg[:20]!r}", here) from None
+                    ptime = math.nan
+                if not math.isfinite(ptime):
+                    raise ParseError(f"SDP a=ptime not a number: {arg[:20]!r}", here)
+                cur["ptime"] = ptime
     if not seen_v:
         raise ParseError("SDP is empty", 0)
     out: list[SdpMedia] = []
@@ -153,8 +161,8 @@ def parse_sdp(data: bytes) -> Sdp:
         assert isinstance(formats, tuple)
         pmap: dict[int, tuple[str, int]] = {}
         for f in formats:
-            if (f.isascii() and f.isdigit()) and int(f) < 128:
-                pt = int(f)
+            pt = decimal(f)
+            if pt is not None and pt < 128:
                 if pt in rtpmap:
                     pmap[pt] = rtpmap[pt]
                 elif pt in STATIC_PAYLOAD_TYPES:
@@ -165,3 +173,33 @@ def parse_sdp(data: bytes) -> Sdp:
                             None if address is None else str(address), pmap,
                             m["ptime"] if isinstance(m["ptime"], float) else None, str(direction)))
     return Sdp(origin, session_addr, tuple(out))
+
+
+def _addrtype(address: str) -> str:
+    return "IP6" if ":" in address else "IP4"
+
+
+def _ptime(ms: float) -> str:
+    return str(int(ms)) if ms.is_integer() else repr(ms)
+
+
+def build_sdp(sdp: Sdp, *, session_id: int, session_name: str = "-") -> bytes:
+    """Serialise ``sdp`` (RFC 8866 §5): what ``parse_sdp`` reads back as the same value.
+
+    Every payload type gets an a=rtpmap line (static ones too, which RFC 3264 §5.1 recommends),
+    the direction is written per media, and a media-level c= only where it differs.
+    """
+    origin = sdp.origin_address or sdp.session_address or "0.0.0.0"
+    lines = ["v=0", f"o=- {session_id} {session_id} IN {_addrtype(origin)} {origin}", f"s={session_name}"]
+    if sdp.session_address is not None:
+        lines.append(f"c=IN {_addrtype(sdp.session_address)} {sdp.session_address}")
+    lines.append("t=0 0")
+    for m in sdp.media:
+        lines.append(" ".join([f"m={m.media}", str(m.port), m.proto, *m.formats]))
+        if m.address is not None and m.address != sdp.session_address:
+            lines.append(f"c=IN {_addrtype(m.address)} {m.address}")
+        lines += [f"a=rtpmap:{pt} {enc}/{rate}" for pt, (enc, rate) in m.payload_map.items()]
+        if m.ptime_ms is not None:
+            lines.append(f"a=ptime:{_ptime(m.ptime_ms)}")
+        lines.append(f"a={m.direction}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from core.errors import ParseError
+from core.wire.digits import decimal
 
 # Caps against hostile input. Real headers with long Via/Record-Route paths reach ~19 KB
 # (zeek sip-long-request-response-paths); big SDP bodies reach ~64 KB (suricata sip-body-large).
@@ -34,6 +35,8 @@ MAX_HEADERS = 512
 MAX_HEADER_BYTES = 128 * 1024
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_LINE = 8 * 1024  # a start line longer than this is not waited for while resynchronising
+# What a stream framer may hold between feeds: one incomplete message at most.
+MAX_BUFFERED = MAX_HEADER_BYTES + 4 + MAX_BODY_BYTES
 
 # RFC 3261 §7.3.3 and the IANA SIP header registry ("compact" column).
 COMPACT_FORMS: dict[str, str] = {
@@ -111,6 +114,19 @@ class SipMessage:
                 out.extend(split_list(v) if key in LIST_HEADERS else [v])
         return out
 
+    @property
+    def call_id(self) -> str:
+        return self.get("call-id") or ""
+
+    @property
+    def cseq(self) -> tuple[int, str] | None:
+        """(sequence number, method) of the CSeq header (RFC 3261 §20.16), None when invalid."""
+        parts = (self.get("cseq") or "").split()
+        if len(parts) < 2 or len(parts[0]) > 10:  # the number is below 2**31
+            return None
+        number = decimal(parts[0])
+        return None if number is None else (number, parts[1])
+
 
 @dataclass(frozen=True, slots=True)
 class SipFrame:
@@ -181,19 +197,55 @@ def split_list(value: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def looks_like_sip(data: bytes) -> bool:
-    """True if ``data`` starts with a SIP start line (how a datagram is recognised as SIP)."""
-    nl = data.find(b"\n", 0, MAX_LINE)
-    return _START_LINE_HINT.match(data, 0, nl + 1 if nl >= 0 else MAX_LINE) is not None
+# Name-addr and header parameters (RFC 3261 §20.10, §25.1).
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
+_URI = re.compile(r"<([^>]*)>|((?:sips?|tel):[^;\s,]+)", re.IGNORECASE)
+_PARAMS: dict[str, re.Pattern[str]] = {}
+
+
+def uri_of(value: str) -> str:
+    """The URI inside a From/To/Contact value (name-addr or addr-spec), without parameters."""
+    m = _URI.search(value)
+    if not m:
+        return value.strip()
+    return (m.group(1) or m.group(2) or "").strip()
+
+
+def user_of(value: str) -> str:
+    """User part of the URI in a From/To value or a Request-URI (the number or name), else the host."""
+    uri = uri_of(value)
+    m = _URI_USER.match(uri)
+    if m:
+        return m.group(1)
+    return uri.split(":", 1)[-1].split(";")[0]
+
+
+def header_param(value: str, name: str) -> str | None:
+    """The value of ``;name=value`` in a header value (``tag``, ``branch``, ``expires`` …)."""
+    pattern = _PARAMS.get(name)
+    if pattern is None:
+        pattern = re.compile(rf";\s*{re.escape(name)}=([^;\s,>]+)", re.IGNORECASE)
+        if len(_PARAMS) < 64:  # the names are the callers' constants, but stay bounded
+            _PARAMS[name] = pattern
+    m = pattern.search(value)
+    return m.group(1) if m else None
+
+
+def looks_like_sip(data: bytes | bytearray, pos: int = 0) -> bool:
+    """True if ``data`` has a SIP start line at ``pos`` (how a datagram is recognised as SIP)."""
+    nl = data.find(b"\n", pos, pos + MAX_LINE)
+    return _START_LINE_HINT.match(data, pos, nl + 1 if nl >= 0 else pos + MAX_LINE) is not None
 
 
 def _find_header_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
     """(end of header section, start of body); CRLFCRLF, tolerating bare LF (RFC 3261 §7.5)."""
     crlf = data.find(b"\r\n\r\n", start)
-    lf = data.find(b"\n\n", start)
+    # A bare-LF end counts only when it comes first, so it is looked for no further than the
+    # CRLFCRLF: a stream of many messages is then searched once, not once per message.
+    lf = data.find(b"\n\n", start, crlf + 3 if crlf >= 0 else len(data))
     if crlf < 0 and lf < 0:
         return None
-    if crlf >= 0 and (lf < 0 or crlf + 2 <= lf):
+    if crlf >= 0 and lf < 0:
         return crlf, crlf + 4
     return lf, lf + 2
 
@@ -281,12 +333,13 @@ def _ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
-    """Content-Length, None when absent; ValueError when not a non-negative integer."""
+    """Content-Length, None when absent; ValueError when not a number of at most 19 digits."""
     for k, v in headers:
         if k == "content-length":
-            if not (v.isascii() and v.isdigit()):
-                raise ValueError(v)
-            return int(v)
+            length = decimal(v)
+            if length is None:
+                raise ValueError("Content-Length")
+            return length
     return None
 
 
@@ -331,102 +384,161 @@ def parse_message(data: bytes, *, datagram: bool = True) -> SipMessage:
     return SipMessage(method, uri, status, reason, start, tuple(headers), bytes(body), tuple(warnings))
 
 
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """The parsed header section of the message at the start of the framer's buffer."""
+
+    method: str | None
+    uri: str | None
+    status: int | None
+    reason: str
+    start_line: str
+    headers: tuple[tuple[str, str], ...]
+    body_start: int  # bytes from the message start
+    length: int  # Content-Length
+
+
 class SipStreamFramer:
-    """Cuts SIP messages and RFC 5626 keepalives out of one direction of a TCP/TLS stream."""
+    """Cuts SIP messages and RFC 5626 keepalives out of one direction of a TCP/TLS stream.
+
+    Work is linear in the bytes fed: consumed bytes are skipped by an index (the buffer is
+    compacted at the next ``feed``), the searches for the blank line and for a start line after
+    damage resume where the previous one stopped, and a header section is parsed once even when
+    its body arrives in many pieces. Between ``feed`` calls, once ``next_event`` has returned
+    ``NEED_DATA``, the framer holds at most ``MAX_BUFFERED`` bytes.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._base = 0  # stream offset of _buf[0]
+        self._pos = 0  # index in _buf of the first byte not yet consumed
+        self._origin = 0  # stream offset of _buf[0]
         self._boundary = -1  # stream offset where the caller said a segment ended
-        self._searched = 0  # bytes of _buf already searched for the end of the header section
+        self._searched = 0  # stream offset: no header section ends before it (but for 3 bytes)
+        self._head: _Head | None = None  # the message at _pos, waiting for its body
         self._resyncing = False
         self._line_start = False  # in resync mode: the buffer begins at a line start
+        self._line_scanned = 0  # in resync mode: stream offset up to which the held line has no LF
 
     @property
     def offset(self) -> int:
         """Stream offset of the first byte not yet consumed."""
-        return self._base
+        return self._origin + self._pos
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet consumed."""
+        return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> None:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._origin += self._pos
+            self._pos = 0
         self._buf += data
 
     def segment_boundary(self) -> None:
         """The bytes fed so far ended a transport segment (lets a lone CRLF count as a pong)."""
-        self._boundary = self._base + len(self._buf)
+        self._boundary = self._origin + len(self._buf)
 
     def _consume(self, n: int) -> None:
-        del self._buf[:n]
-        self._base += n
-        self._searched = 0
+        self._pos += n
+        self._head = None
 
     def _resync(self, skip_from: int) -> None:
         """Drop bytes up to the next line that looks like a start line (or a CRLF).
 
-        Candidates are line starts after ``skip_from``. When none is complete yet, the
-        unfinished last line is kept (it may be a start line still arriving) and the framer
-        stays in resync mode; a line longer than ``MAX_LINE`` cannot be one and is dropped.
+        Candidates are line starts after ``skip_from`` (counted from the first unconsumed byte).
+        When none is complete yet, the unfinished last line is kept (it may be a start line
+        still arriving) and the framer stays in resync mode; a line longer than ``MAX_LINE``
+        cannot be one and is dropped.
         """
-        buf = bytes(self._buf)
-        pos = skip_from
+        buf, first = self._buf, self._pos
+        end = len(buf)
+        pos = first + skip_from
         while True:
             nl = buf.find(b"\n", pos)
             if nl < 0:
                 break
             pos = nl + 1
             if _START_LINE_HINT.match(buf, pos) or buf.startswith(b"\r\n", pos):
-                self._consume(pos)
+                self._consume(pos - first)
                 self._resyncing = False
                 return
         self._resyncing = True
-        if pos > skip_from and len(buf) - pos <= MAX_LINE:
-            self._consume(pos)  # keep the unfinished line, which starts at a line start
+        self._line_scanned = self._origin + end
+        if pos > first + skip_from and end - pos <= MAX_LINE:
+            self._consume(pos - first)  # keep the unfinished line, which starts at a line start
             self._line_start = True
         else:
-            self._consume(len(buf))  # mid-line: the next line starts after the next LF
+            self._consume(end - first)  # mid-line: the next line starts after the next LF
             self._line_start = False
 
     def _resync_step(self) -> None:
         """In resync mode: decide on the held line once it is complete, or keep looking."""
-        buf = self._buf
+        buf, pos = self._buf, self._pos
         if self._line_start:
-            if _START_LINE_HINT.match(buf) or buf.startswith(b"\r\n"):
+            nl = buf.find(b"\n", max(pos, self._line_scanned - self._origin))
+            if nl < 0:
+                self._line_scanned = self._origin + len(buf)
+            # Without a LF only a status line can already be recognised, by its first 11 bytes.
+            end = len(buf) if nl >= 0 else min(len(buf), pos + len(b"SIP/2.0 200"))
+            if _START_LINE_HINT.match(buf, pos, end) or buf.startswith(b"\r\n", pos):
                 self._resyncing = False
                 return
-            if b"\n" not in buf and len(buf) <= MAX_LINE:
+            if nl < 0 and len(buf) - pos <= MAX_LINE:
                 return  # the line is still arriving
         self._resync(0)
 
     def next_event(self) -> StreamEvent:
-        buf = self._buf
         if self._resyncing:
             self._resync_step()
             if self._resyncing:
                 return NEED_DATA
-        if not buf:
+        buf, pos = self._buf, self._pos
+        size = len(buf) - pos
+        if not size:
             return NEED_DATA
-        if buf[0] in (0x0D, 0x0A):
+        if buf[pos] in (0x0D, 0x0A):
             return self._keepalive()
+        head = self._head if self._head is not None else self._parse_head()
+        if head is None:
+            return NEED_DATA
+        end = head.body_start + head.length
+        if size < end:
+            return NEED_DATA
+        start = self.offset
+        raw = bytes(buf[pos:pos + end])
+        msg = SipMessage(head.method, head.uri, head.status, head.reason, head.start_line,
+                         head.headers, raw[head.body_start:])
+        self._consume(end)
+        return SipFrame(msg, raw, start, start + end)
+
+    def _parse_head(self) -> _Head | None:
+        """The header section at the buffer start once it is complete (None: not yet)."""
+        buf, pos = self._buf, self._pos
+        start = self.offset
         # Resume the search for the blank line where the last call stopped (minus the 3 bytes a
         # CRLFCRLF may straddle), so a header fed in tiny pieces is not rescanned quadratically.
-        found = _find_header_end(buf, max(0, self._searched - 3))
+        found = _find_header_end(buf, max(pos, self._searched - self._origin - 3))
         if found is None:
-            self._searched = len(buf)
-            if len(buf) > MAX_HEADER_BYTES:
-                start = self._base
+            self._searched = self._origin + len(buf)
+            size = len(buf) - pos
+            if size > MAX_HEADER_BYTES:
                 self._resync(1)
                 raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", start)
             # Fail fast on garbage instead of buffering it up to the cap.
-            first_nl = buf.find(b"\n", 0, MAX_LINE)
-            if (not _START_LINE_HINT.match(buf, 0, first_nl + 1) if first_nl >= 0
-                    else len(buf) >= MAX_LINE):
-                start = self._base
+            first_nl = buf.find(b"\n", pos, pos + MAX_LINE)
+            if (not _START_LINE_HINT.match(buf, pos, first_nl + 1) if first_nl >= 0
+                    else size >= MAX_LINE):
                 self._resync(1)
                 raise ParseError("SIP stream data is not a start line", start)
-            return NEED_DATA
+            return None
         head_end, body_start = found
-        start = self._base
+        if head_end - pos > MAX_HEADER_BYTES:
+            self._resync(1)
+            raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", start)
         try:
-            method, uri, status, reason, line, headers = _parse_head(bytes(buf[:head_end]), start)
+            method, uri, status, reason, line, headers = _parse_head(bytes(buf[pos:head_end]), start)
             length = _content_length(headers)
         except ParseError:
             self._resync(1)
@@ -439,30 +551,31 @@ class SipStreamFramer:
         if length > MAX_BODY_BYTES:
             self._resync(1)
             raise ParseError(f"SIP Content-Length {length} exceeds {MAX_BODY_BYTES}", start)
-        end = body_start + length
-        if len(buf) < end:
-            return NEED_DATA
-        raw = bytes(buf[:end])
-        msg = SipMessage(method, uri, status, reason, line, tuple(headers), raw[body_start:])
-        self._consume(end)
-        return SipFrame(msg, raw, start, start + end)
+        self._head = _Head(method, uri, status, reason, line, tuple(headers), body_start - pos, length)
+        return self._head
 
     def _keepalive(self) -> StreamEvent:
-        buf = self._buf
+        buf, pos = self._buf, self._pos
+        end = len(buf)
         # Stray bare CR/LF bytes that cannot begin a CRLF keepalive are tolerated and skipped.
-        while buf and buf[0] in (0x0D, 0x0A) and not (buf[0] == 0x0D and (len(buf) == 1 or buf[1] == 0x0A)):
-            self._consume(1)
-        if not buf:
+        skip = pos
+        while skip < end and buf[skip] in (0x0D, 0x0A) and not (
+                buf[skip] == 0x0D and (skip + 1 == end or buf[skip + 1] == 0x0A)):
+            skip += 1
+        self._consume(skip - pos)
+        pos = skip
+        if pos == end:
             return NEED_DATA
-        if buf[0] != 0x0D:
+        if buf[pos] != 0x0D:
             return self.next_event()
-        start = self._base
-        if buf.startswith(b"\r\n\r\n"):
+        start = self.offset
+        size = end - pos
+        if buf.startswith(b"\r\n\r\n", pos):
             self._consume(4)
             return CrlfPing(start, start + 4)
-        if len(buf) < 2 or (len(buf) == 3 and buf.startswith(b"\r\n\r")):
+        if size < 2 or (size == 3 and buf.startswith(b"\r\n\r", pos)):
             return NEED_DATA  # could still become a ping
-        if len(buf) > 2 or self._boundary == start + 2:
+        if size > 2 or self._boundary == start + 2:
             self._consume(2)
             return CrlfPong(start, start + 2)
         return NEED_DATA

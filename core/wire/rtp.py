@@ -81,6 +81,13 @@ def parse_rtp(data: bytes) -> RtpHeader:
     )
 
 
+def build_rtp(payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes, *,
+              marker: bool = False) -> bytes:
+    """An RTP packet with the 12-byte fixed header only (RFC 3550 §5.1)."""
+    return _HDR.pack(0x80, (0x80 if marker else 0) | (payload_type & 0x7F), seq & 0xFFFF,
+                     timestamp & 0xFFFFFFFF, ssrc & 0xFFFFFFFF) + payload
+
+
 @dataclass(frozen=True, slots=True)
 class TelephoneEvent:
     """One RFC 4733 §2.3 named-event payload."""

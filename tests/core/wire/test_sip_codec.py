@@ -5,20 +5,27 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from counting import CountingBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.sip.message import (
+from core.errors import ParseError
+from core.wire.sip import (
+    MAX_BUFFERED,
+    MAX_HEADER_BYTES,
     MAX_HEADERS,
     NEED_DATA,
     CrlfPing,
     CrlfPong,
     SipFrame,
     SipStreamFramer,
+    header_param,
     looks_like_sip,
     parse_message,
+    uri_of,
+    user_of,
 )
-from core.errors import ParseError
+from core.wire.sip_build import build_message, build_request, build_response
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
 
@@ -253,7 +260,7 @@ _HEADER_LINE = st.one_of(
 def test_ascii_header_loop_equals_the_decoding_loop(lines: list[str], pos: int) -> None:
     """The fast loop for ASCII header sections gives the same headers, or the same error at the
     same byte offset, as decoding line by line (twice: the second run uses the name cache)."""
-    from collectors.sip.message import _ascii_headers, _decoded_headers
+    from core.wire.sip import _ascii_headers, _decoded_headers
 
     def outcome(fn: object, arg: list[object]) -> object:
         try:
@@ -264,3 +271,161 @@ def test_ascii_header_loop_equals_the_decoding_loop(lines: list[str], pos: int) 
     want = outcome(_decoded_headers, [line.encode("ascii") for line in lines])
     assert outcome(_ascii_headers, lines) == want
     assert outcome(_ascii_headers, lines) == want
+
+
+def _counted_run(stream: bytes, chunk: int) -> tuple[int, int, int]:
+    """(frames, errors, bytes touched) of one framer fed ``stream`` in ``chunk``-byte pieces."""
+    f = SipStreamFramer()
+    f._buf = CountingBuffer()
+    CountingBuffer.touched = 0
+    frames = errors = 0
+    for i in range(0, len(stream), chunk):
+        f.feed(stream[i:i + chunk])
+        for ev in _events(f):
+            frames += isinstance(ev, SipFrame)
+            errors += isinstance(ev, tuple)
+    return frames, errors, CountingBuffer.touched
+
+
+# Damage a real stream can carry: a start line whose header section is broken (one error each),
+# lines of noise, and valid messages in between.
+BROKEN = b"SIP/2.0 200 OK\r\nno colon here\r\n\r\n"
+NOISE = b"\x17\x03\x03 binary noise \x00\xff\r\n"
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 1400, 97])
+def test_resync_over_a_megabyte_of_damage_is_linear(chunk: int) -> None:
+    unit = BROKEN * 20 + NOISE * 20 + OK_200
+    stream = unit * (1_000_000 // len(unit) + 1)
+    units = len(stream) // len(unit)
+    frames, errors, touched = _counted_run(stream, chunk)
+    assert frames == units
+    assert errors == units * 21  # each broken message, and the noise after the last one
+    # Every byte is looked at a small, fixed number of times (quadratic work would be ~10⁵ × more).
+    assert touched <= 8 * len(stream), touched / len(stream)
+
+
+def test_a_stream_of_many_messages_in_one_chunk_is_framed_in_linear_work() -> None:
+    stream = (INVITE_LONG + OK_200 + b"\r\n\r\n") * 10_000
+    frames, errors, touched = _counted_run(stream, len(stream))
+    assert (frames, errors) == (20_000, 0)
+    assert touched <= 8 * len(stream), touched / len(stream)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([INVITE_LONG, OK_200, BROKEN, NOISE, b"garbage\r\n", b"\r\n\r\n"]),
+                max_size=10),
+       st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_damaged_streams_give_the_same_events_whatever_the_chunking(pieces: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(pieces)
+    whole = SipStreamFramer()
+    whole.feed(stream)
+    expected = _describe(_events(whole))
+    for sizes in ([1], cuts):
+        f = SipStreamFramer()
+        evs: list[object] = []
+        pos = i = 0
+        while pos < len(stream):
+            n = sizes[i % len(sizes)]
+            f.feed(stream[pos:pos + n])
+            pos, i = pos + n, i + 1
+            evs += _events(f)
+        assert _describe(evs) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=4096) | st.sampled_from([OK_200, INVITE_LONG]), max_size=40))
+def test_the_framer_holds_at_most_one_incomplete_message(chunks: list[bytes]) -> None:
+    f = SipStreamFramer()
+    for c in chunks:
+        f.feed(c)
+        _events(f)
+        assert f.buffered <= MAX_BUFFERED
+
+
+def test_a_header_section_without_end_is_dropped_at_the_cap() -> None:
+    f = SipStreamFramer()
+    f.feed(b"INVITE sip:a SIP/2.0\r\n")
+    for _ in range(200):
+        f.feed(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+        evs = _events(f)
+        assert f.buffered <= MAX_HEADER_BYTES
+    assert ("error", 0) in evs or f.offset > 0
+
+
+HUGE = b"9" * 5000  # over Python's 4 300-digit limit of int()
+
+
+def test_a_content_length_of_any_length_is_an_error_not_a_crash() -> None:
+    bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: " + HUGE + b"\r\n\r\n"
+    assert parse_message(bad).warnings == ("invalid Content-Length",)
+    with pytest.raises(ParseError, match="Content-Length is not a number"):
+        parse_message(bad, datagram=False)
+    f = SipStreamFramer()
+    f.feed(bad + OK_200)
+    evs = _events(f)
+    assert evs[0] == ("error", 0)
+    assert [e.raw for e in evs if isinstance(e, SipFrame)] == [OK_200]
+
+
+@pytest.mark.parametrize(("cseq", "expected"), [
+    (b"1 INVITE", (1, "INVITE")), (b"2147483647 BYE", (2147483647, "BYE")), (HUGE + b" INVITE", None),
+    (b"12345678901 INVITE", None), (b"\xd9\xa3 INVITE", None), (b"1", None), (b"", None),
+])
+def test_cseq_number_is_bounded(cseq: bytes, expected: tuple[int, str] | None) -> None:
+    msg = parse_message(b"OPTIONS sip:a SIP/2.0\r\nCSeq: " + cseq + b"\r\nContent-Length: 0\r\n\r\n")
+    assert msg.cseq == expected
+
+
+def test_header_parameters_and_uri_helpers() -> None:
+    value = '"Anna" <sip:+4989700100@pbx.example;user=phone>;tag=ab12;Expires=60'
+    assert uri_of(value) == "sip:+4989700100@pbx.example;user=phone"
+    assert user_of(value) == "+4989700100" and user_of("<sip:pbx.example>") == "pbx.example"
+    assert header_param(value, "tag") == "ab12" and header_param(value, "expires") == "60"
+    assert header_param(value, "branch") is None
+
+
+_NAMES = st.sampled_from(["Via", "From", "To", "Call-ID", "CSeq", "Contact", "X-Custom", "Supported", "Subject"])
+_VALUES = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.just(" "),
+                  min_size=1, max_size=40).map(str.strip).filter(bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=10), st.binary(max_size=200),
+       st.sampled_from(["INVITE", "OPTIONS", "REGISTER", "BYE"]))
+def test_built_requests_parse_back_the_same_and_frame_on_a_stream(
+        headers: list[tuple[str, str]], body: bytes, method: str) -> None:
+    raw = build_request(method, "sip:+4989700@pbx.example", headers, body)
+    msg = parse_message(raw, datagram=False)
+    assert (msg.method, msg.uri, msg.body) == (method, "sip:+4989700@pbx.example", body)
+    assert msg.headers[:-1] == tuple((k.lower(), v) for k, v in headers)
+    assert msg.headers[-1] == ("content-length", str(len(body)))
+    f = SipStreamFramer()
+    f.feed(raw + raw)
+    assert [e.raw for e in _events(f) if isinstance(e, SipFrame)] == [raw, raw]
+
+
+def test_a_response_copies_the_transaction_headers() -> None:
+    request = parse_message(INVITE_COMPACT)
+    raw = build_response(request, 486, [("Server", "lab")], to_tag="t1")
+    resp = parse_message(raw, datagram=False)
+    assert (resp.status, resp.reason) == (486, "Busy Here")
+    assert resp.get_all("via") == request.get_all("via")
+    assert resp.get("to") == "<sip:+4989700@pbx.example>;tag=t1"
+    assert (resp.call_id, resp.cseq, resp.get("from"), resp.get("server")) == (
+        "abc@10.0.0.1", (1, "INVITE"), request.get("from"), "lab")
+    again = parse_message(build_response(resp, 200, to_tag="other"))
+    assert again.get("to") == "<sip:+4989700@pbx.example>;tag=t1"  # a tag is never replaced
+    assert build_message("SIP/2.0 200 OK", [("Content-Length", "99"), ("l", "5")]).endswith(
+        b"\r\nContent-Length: 0\r\n\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.binary(max_size=200), st.integers(0, 50))
+def test_the_helpers_take_any_input(text: str, data: bytes, pos: int) -> None:
+    assert isinstance(uri_of(text), str) and isinstance(user_of(text), str)
+    assert header_param(text, "tag") is None or ";" in text
+    assert looks_like_sip(data, pos) in (True, False)
+    with contextlib.suppress(ParseError):
+        msg = parse_message(b"SIP/2.0 200 OK\r\nCSeq: " + text.encode("utf-8", "replace") + b"\r\n\r\n")
+        assert msg.cseq is None or 0 <= msg.cseq[0] < 10**10

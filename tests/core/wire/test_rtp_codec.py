@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.media.packet import (
+from core.errors import ParseError
+from core.wire.rtp import (
+    build_rtp,
     looks_like_rtcp,
     parse_rtcp,
     parse_rtp,
     parse_telephone_event,
 )
-from core.errors import ParseError
 
 PCAPS = Path(__file__).resolve().parents[3] / ".." / "shared" / "pcaps"
 
@@ -182,3 +183,13 @@ def test_rtcp_shaped_noise(chunks: list[bytes], count: int, pt: int) -> None:
     except ParseError:
         return
     assert all(p.offset < len(data) for p in packets)
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 127), st.integers(0, 2**16 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+       st.binary(max_size=200), st.booleans())
+def test_built_packets_parse_back(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool) -> None:
+    data = build_rtp(pt, seq, ts, ssrc, payload, marker=marker)
+    h = parse_rtp(data)
+    assert (h.payload_type, h.seq, h.timestamp, h.ssrc, h.marker) == (pt, seq, ts, ssrc, marker)
+    assert data[h.payload_offset:h.payload_offset + h.payload_len] == payload
