@@ -64,7 +64,7 @@ def redact_text(text: str, known: tuple[str, ...] = ()) -> str:
 #: Headers that carry credentials or challenges (RFC 3261 §20.7, §20.27, §20.28, §20.44).
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"})
 #: Digest parameters that are secret or single-use (RFC 8760 / RFC 2617 §3.2): never shown.
-_AUTH_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|opaque|nextnonce|rspauth)(\s*=\s*)("[^"]*"|[^,\s]+)')
+_AUTH_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|opaque|nextnonce|rspauth)([ \t]*=[ \t]*)("[^"]*"|[^,\r\n\t ]+)')
 #: Header names that suggest a key or token (X-Api-Key, X-Auth-Token, Api-Secret, …): value hidden.
 _KEYISH = re.compile(r"(?i)(api[-_]?key|token|secret|password|passwd|credential|session-key)")
 _HEADER = re.compile(r"^([A-Za-z0-9!%*_+`'~.-]+)([ \t]*:[ \t]*)(.*)$")

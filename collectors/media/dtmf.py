@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from collectors.capture.packets import UdpBatch
-from collectors.media.packet import parse_rtp, parse_telephone_event
 from core.analysis import CallInfo, DtmfEvent, RtpStreamStats, SipMessageInfo
 from core.errors import ParseError
+from core.wire.rtp import parse_rtp, parse_telephone_event
 
 #: RFC 4733 §3.2 (Table 1): the DTMF events; everything else is named by its code.
 EVENT_NAMES: dict[int, str] = {**{n: str(n) for n in range(10)}, 10: "*", 11: "#", 12: "A", 13: "B",

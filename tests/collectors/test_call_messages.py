@@ -6,6 +6,7 @@ through pyshark."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -146,12 +147,14 @@ def test_any_message_bytes_give_bounded_text(raw: bytes) -> None:
     assert len(text) <= 4 * MAX_MESSAGE_CHARS  # replacement characters and redaction marks only
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=300))
 @settings(max_examples=200, deadline=None)
 def test_redaction_removes_any_digest_response(secret: str) -> None:
     value = "".join(ch for ch in secret if ch not in '",\r\n\t ') or "x"
     text = (f'REGISTER sip:a SIP/2.0\nAuthorization: Digest username="u", response="{value}", nonce={value}\n'
             f"X-Api-Key: {value}\n\nbody")
     shown = redact_sip(text)
-    assert f'response="{value}"' not in shown and f"nonce={value}" not in shown
-    assert f"X-Api-Key: {value}" not in shown and shown.endswith("\n\nbody")
+    assert re.search(r"response=([^,\n]*)", shown).group(1) == "<redacted>"  # type: ignore[union-attr]
+    assert re.search(r"nonce=([^,\n]*)", shown).group(1) == "<redacted>"  # type: ignore[union-attr]
+    assert re.search(r"X-Api-Key: ([^\n]*)", shown).group(1).startswith("<redacted sha256:")  # type: ignore[union-attr]
+    assert shown.endswith("\n\nbody")
