@@ -11,10 +11,12 @@ import streamlit as st
 from collectors.call_messages import FullMessage
 from collectors.media.dtmf import digits
 from collectors.runtime.history import CALL_STATUSES
+from core.analysis import CALL_OPEN_STATES
 from dashboard import data, frames, ladder, message_view, sources
 from dashboard.timefmt import fmt_ts, zone_name
 
 PAGE_SIZE = 50
+_OPEN_LABELS = {"in progress", "ringing", "answered open"}
 
 
 def render() -> None:
@@ -33,8 +35,7 @@ def render() -> None:
         except sources.SourceError as exc:
             st.warning(f"calls of the time range unavailable: {exc}")
     df = frames.call_list(page.rows, snap, rng.start, rng.end, text, statuses)
-    still_open = int((~df["key"].str.startswith("#") & df["status"].isin(["in progress", "ringing", "answered open"]))
-                     .sum()) if not df.empty else 0
+    still_open = int(df["status"].isin(list(_OPEN_LABELS)).sum()) if not df.empty else 0
     pages = max(1, -(-page.total // PAGE_SIZE))
     st.caption(
         f"{rng.describe()} ({zone_name()}). {page.total} completed calls — {page.covers or 'none'}; "
@@ -42,7 +43,8 @@ def render() -> None:
         help="Completed calls come from the service's history for any range; a call's ladder, messages "
              "and capture are shown as long as the service's capture files or trace log still hold it.")
     _pager(page_no, pages)
-    st.dataframe(df.drop(columns=["key", "call_id", "start_ts"]), hide_index=True,
+    # as tall as its rows (a page holds at most PAGE_SIZE + the calls not ended): the list is the page
+    st.dataframe(df.drop(columns=["key", "call_id", "start_ts"]), hide_index=True, height=38 + 35 * max(1, len(df)),
                  column_config={"start": st.column_config.TextColumn("start", help=f"Times in {zone_name()}"),
                                 "one_way_audio": st.column_config.CheckboxColumn("one-way audio"),
                                 "keys": st.column_config.TextColumn("keys", help="DTMF keys pressed (RFC 4733 "
@@ -56,8 +58,11 @@ def render() -> None:
     if linked and linked not in keys and any(c.get("call_id") == linked for c in frames.analysis(snap).get("calls", [])):
         keys.insert(0, linked)  # a link from a finding to a call outside the list
         labels[linked] = f"{linked} (linked)"
-    call_key = st.selectbox("Call", keys, index=keys.index(linked) if linked in keys else 0,
-                            format_func=lambda k: labels.get(k, k), key="calls.pick")
+    # a link picks its call; else the newest call that has ended (a call still up changes under the
+    # cursor) — calls still up stay one click away
+    ended = [k for k, status in zip(df["key"], df["status"], strict=True) if status not in _OPEN_LABELS]
+    default = keys.index(linked) if linked in keys else keys.index(ended[0]) if ended else 0
+    call_key = st.selectbox("Call", keys, index=default, format_func=lambda k: labels.get(k, k), key="calls.pick")
     call_key = str(call_key)
     if call_key.startswith("#"):
         show_call(src, snap, "", call_key[1:])
@@ -78,19 +83,32 @@ def _pager(page_no: int, pages: int) -> None:
         st.rerun()
 
 
-def _messages(src: sources.DataSource, call_id: str, call_digest: str) -> sources.Messages:
-    """The call's full messages, read once per call and session."""
+def _messages(src: sources.DataSource, call_id: str, call_digest: str, ended: bool) -> sources.Messages:
+    """The call's full messages, read once per ended call and session (a call still up gets more)."""
     key = f"calls.messages.{call_id or call_digest}"
     cached = st.session_state.get(key)
-    if isinstance(cached, sources.Messages):
+    if ended and isinstance(cached, sources.Messages):
         return cached
     try:
         answer = src.call_messages(call_id, call_digest)
     except sources.SourceError as exc:
         return sources.Messages(call_id, (), 0, str(exc))
-    if answer.messages:
+    if answer.messages and ended:
         st.session_state[key] = answer
     return answer
+
+
+def _ladder_rows(summaries: list[dict[str, Any]], full: tuple[FullMessage, ...]) -> list[dict[str, Any]]:
+    """The ladder from the full messages when they are at hand (they do not change while the
+    Snapshot's window moves on, so a click on an arrow stays on it), retransmission marks taken
+    from the analysis; else from the analysis's summaries."""
+    if not full:
+        return summaries
+    rows = ladder.sorted_messages(ladder.messages_from_full(full))
+    resent = {(m.get("frame"), m.get("src"), m.get("dst")) for m in summaries if m.get("retransmission")}
+    for r in rows:
+        r["retransmission"] = (r["frame"], r["src"], r["dst"]) in resent
+    return rows
 
 
 def _match(summary: dict[str, Any], found: tuple[FullMessage, ...]) -> FullMessage | None:
@@ -102,13 +120,12 @@ def _match(summary: dict[str, Any], found: tuple[FullMessage, ...]) -> FullMessa
 
 
 def show_call(src: sources.DataSource, snap: dict[str, Any], call_id: str, call_digest: str = "") -> None:
-    full = _messages(src, call_id, call_digest)
-    call_id = call_id or full.call_id
-    summaries = ladder.sorted_messages(frames.sip_messages(snap, call_id)) if call_id else []
-    if not summaries and full.messages:
-        summaries = ladder.sorted_messages(ladder.messages_from_full(full.messages))
     call: dict[str, Any] = next((c for c in frames.analysis(snap).get("calls", []) if c.get("call_id") == call_id),
-                                {})
+                                {}) if call_id else {}
+    full = _messages(src, call_id, call_digest, ended=call.get("state") not in CALL_OPEN_STATES)
+    call_id = call_id or full.call_id
+    summaries = _ladder_rows(ladder.sorted_messages(frames.sip_messages(snap, call_id)) if call_id else [],
+                             full.messages)
     st.subheader(f"Call {call_id or '(Call-ID not kept)'}")
     if call:
         st.caption(f"{call.get('caller') or '?'} → {call.get('callee') or '?'} · {call.get('state')} · "

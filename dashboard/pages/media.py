@@ -62,7 +62,9 @@ def _live(snap: dict[str, Any], df: pd.DataFrame) -> None:
     st.markdown(f"**{len(df)} streams**, one-way audio first, then the worst by MOS and loss (marked)")
     st.dataframe(
         ordered.style.apply(mark, axis=1), hide_index=True,
-        column_order=[c for c in ordered.columns if c != "name"],
+        # the keys pressed next to the codec: the table is wider than the page
+        column_order=[c for c in ("stream", "src", "dst", "ssrc", "codec", "keys") if c in ordered.columns]
+        + [c for c in ordered.columns if c not in ("name", "stream", "src", "dst", "ssrc", "codec", "keys")],
         column_config={"one_way_audio": st.column_config.CheckboxColumn("one-way audio"),
                        "mos": st.column_config.NumberColumn("MOS", format="%.2f"),
                        "loss_pct": st.column_config.NumberColumn("loss %", format="%.2f"),
