@@ -48,6 +48,7 @@ from collectors.capture.packets import (
 from collectors.capture.reader import RecordBatch, byte_rows, sort_by
 from collectors.capture.tcp import TcpReassembler
 from collectors.capture.tracelog import TraceLogReader, looks_like_trace_log
+from collectors.media.dtmf import DtmfTap
 from core.analysis import (
     AnalysisResult,
     CallInfo,
@@ -204,8 +205,10 @@ class Pipeline:
         self.decoder = Decoder(self)
         rtp_cls = _optional("collectors.media.rtp", "RtpAnalyzer")
         self.rtp: Any = rtp_cls() if rtp_cls else None
+        self.dtmf = DtmfTap()  # key presses: a tap beside the media and SIP analysers
         sip_cls = _optional("collectors.sip.analyzer", "SipAnalyzer")
-        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages) if sip_cls else None
+        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip) \
+            if sip_cls else None
         stun_cls = _optional("collectors.stun.analyzer", "StunAnalyzer")
         self.stun: Any = stun_cls() if stun_cls else None
         tls_cls = _optional("collectors.tls.analyzer", "TlsAnalyzer")
@@ -236,6 +239,10 @@ class Pipeline:
             self._flush_fast()
         if self.rtp is not None and hasattr(self.rtp, "expect"):
             self.rtp.expect(addr, port, payload_map, call_id)
+        self.dtmf.expect(addr, port, payload_map)
+
+    def _on_sip(self, info: Any, msg: Any, raw: bytes) -> None:
+        self.dtmf.on_sip(info, msg.get("content-type"), msg.body)
 
     def udp(self, pkt: UdpPacket) -> None:
         self.flows.add("udp", pkt.src, pkt.dst, pkt.dport, len(pkt.payload), pkt.ts, pkt.frame)
@@ -251,6 +258,7 @@ class Pipeline:
             return
         if self.rtp is not None:
             self._flush_fast()
+            self.dtmf.on_udp(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.payload)
             self.rtp.on_udp(pkt)
 
     def tcp(self, seg: TcpSegment) -> None:
@@ -477,10 +485,12 @@ class Pipeline:
         self._fast_flows(ub)
         if self.rtp is None:
             return _nothing
+        tap = self.dtmf.on_rows  # the rare telephone-event rows, before the media analyser sees them
         if self._rtp_batch is not None:
             batch_api = self._rtp_batch
 
             def feed_batch(lo: int, hi: int) -> None:
+                tap(ub, lo, hi)
                 batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
                                    ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
                                    ub.head[lo:hi]))
@@ -490,6 +500,7 @@ class Pipeline:
             on_udp = self.rtp.on_udp
 
             def feed_packets(lo: int, hi: int) -> None:
+                tap(ub, lo, hi)
                 for i in range(lo, hi):
                     on_udp(ub.packet(i))
             return feed_packets
@@ -505,6 +516,7 @@ class Pipeline:
         buf = ub.buf
 
         def feed_fields(lo: int, hi: int) -> None:
+            tap(ub, lo, hi)
             for f, t, s_, sp, d_, dp, o, e in zip(*(c[lo:hi] for c in cols), strict=True):
                 on_fields(f, t, s_, sp, d_, dp, buf[o:e])
         return feed_fields
@@ -618,6 +630,7 @@ class Pipeline:
         calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
         media = getattr(sip, "call_media", {}) if sip is not None else {}
         streams, calls = associate(streams, calls, media)
+        streams, calls = self.dtmf.attach(streams, calls)
         for analyser_errors in (sip.errors if sip is not None else (), getattr(self.rtp, "errors", ()),
                                 getattr(self.stun, "errors", ()), getattr(self.tls, "errors", ())):
             for e in analyser_errors:

@@ -40,8 +40,11 @@ def main() -> None:
     st.set_page_config(page_title="upscope", page_icon=":material/monitor_heart:", layout="wide")
     nav = fleet.navigation(NAV)  # this session's pages (Fleet first when a Prometheus is configured)
     for n, (fn, title, path, icon) in enumerate(nav):
-        PAGES[path] = st.Page(fn, title=title, url_path=path, icon=icon, default=n == 0)
-    st.navigation([PAGES[path] for _, _, path, _ in nav]).run()
+        # The first page is served at "/"; its own name must open it too (a bookmarked /overview).
+        PAGES[path] = st.Page(fn, title=title, url_path=f"{path}-home" if n == 0 else path, icon=icon,
+                              default=n == 0)
+    alias = st.Page(nav[0][0], title=nav[0][1], url_path=nav[0][2], icon=nav[0][3], visibility="hidden")
+    st.navigation([*(PAGES[path] for _, _, path, _ in nav), alias]).run()
 
 
 main()

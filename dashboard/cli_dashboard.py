@@ -62,7 +62,6 @@ def streamlit_command(host: str, port: int, max_upload_mb: int) -> list[str]:
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
-        "--theme.base", "light",
     ]
 
 

@@ -296,7 +296,7 @@ def trace_profiles_cmd(
     finding: str | None = typer.Option(None, "--finding", help="Only this finding id (e.g. itsp.not-registered.auth)."),
     format: Format = _FORMAT_OPT,
 ) -> None:
-    """The OSBiz trace profiles, trace components + levels and the data to collect (seed §5.1), per finding."""
+    """The OSBiz trace profiles, trace components + levels and the data to collect, per finding."""
     if finding is not None and finding not in CATALOGUE:
         raise _fail("trace-profiles", f"--finding {finding[:80]!r}: unknown finding id (see `upscope trace-profiles`)")
     rows = _profile_rows(finding)
@@ -310,7 +310,7 @@ def trace_profiles_cmd(
     # A checklist, grouped by trace family, printed without wrapping: profile names are copied
     # into the OSBiz Assistant as they stand.
     console = make_console(soft_wrap=True)
-    console.print(Text("OSBiz traces to switch on (seed §5.1; spellings from the seed, DOMAIN §12)", style="bold"))
+    console.print(Text("OSBiz traces to switch on", style="bold"))
     families: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         families.setdefault(r["family"], []).append(r)

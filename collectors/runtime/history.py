@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from collectors.runtime.totals import digest
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS itsp_state (
     ts REAL NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS registrations (
 );
 CREATE INDEX IF NOT EXISTS findings_ts ON findings (ts);
 CREATE INDEX IF NOT EXISTS probes_ts ON probes (ts);
+CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts);
+CREATE INDEX IF NOT EXISTS streams_ts ON streams (ts);
 """
 
 TABLES = ("itsp_state", "findings", "calls", "streams", "probes")
@@ -61,6 +65,17 @@ def _problem(exc: sqlite3.Error) -> str:
     if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc).lower():
         return "disk full"
     return f"database error ({getattr(exc, 'sqlite_errorname', None) or type(exc).__name__})"
+#: Call states the history can tell apart (it keeps the final code and whether it was answered).
+CALL_STATUSES = ("answered", "failed", "cancelled", "one-way")
+_STATUS_SQL = {
+    "answered": "answered = 1",
+    "failed": "answered = 0 AND final_code >= 400 AND final_code != 487",  # 487: the caller cancelled
+    "cancelled": "answered = 0 AND final_code = 487",
+    "one-way": "one_way_audio = 1",
+}
+MAX_PAGE = 500
+MAX_OFFSET = 1_000_000
+MAX_TEXT_CHARS = 256
 
 
 class History:
@@ -269,3 +284,39 @@ class History:
                 else:
                     state.pop(key, None)
             return state
+
+    def rows_between(self, table: str, start: float, end: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Rows with ``start <= ts < end``, newest first, at most ``limit``."""
+        if table not in TABLES:
+            raise ValueError(f"history table {table!r} unknown")
+        with self._conn() as db:
+            cur = db.execute(f"SELECT * FROM {table} WHERE ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?",
+                             (start, end, max(1, min(limit, 5000))))
+            return [dict(r) for r in cur.fetchall()]
+
+    def calls_page(self, start: float, end: float, *, text: str = "", call_id_hash: str = "",
+                   statuses: tuple[str, ...] = (), offset: int = 0,
+                   limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        """(how many completed calls match, one page of them newest first): calls that started in
+        ``[start, end)``, whose caller or callee contains ``text`` or whose Call-ID is ``text`` (by its
+        digest), whose Call-ID has the digest ``call_id_hash``, in any of ``statuses``
+        (``CALL_STATUSES``)."""
+        where, params = ["ts >= ?", "ts < ?"], list[object]([start, end])
+        if text:
+            pattern = "%" + text[:MAX_TEXT_CHARS].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(caller LIKE ? ESCAPE '\\' OR callee LIKE ? ESCAPE '\\' OR call_id_hash = ?)")
+            params += [pattern, pattern, digest(text)]
+        if call_id_hash:
+            where.append("call_id_hash = ?")
+            params.append(call_id_hash)
+        unknown = [s for s in statuses if s not in _STATUS_SQL]
+        if unknown:
+            raise ValueError(f"call status {unknown[0][:20]!r} unknown ({', '.join(CALL_STATUSES)})")
+        if statuses:
+            where.append("(" + " OR ".join(_STATUS_SQL[s] for s in statuses) + ")")
+        clause = " AND ".join(where)
+        with self._conn() as db:
+            total = int(db.execute(f"SELECT COUNT(*) FROM calls WHERE {clause}", params).fetchone()[0])
+            cur = db.execute(f"SELECT * FROM calls WHERE {clause} ORDER BY ts DESC LIMIT ? OFFSET ?",
+                             [*params, max(1, min(limit, MAX_PAGE)), max(0, min(offset, MAX_OFFSET))])
+            return total, [dict(r) for r in cur.fetchall()]

@@ -245,3 +245,23 @@ def test_mutated_healthy_file_never_crashes(pos: int, junk: bytes) -> None:
         load_site_text(text)
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("Europe/Berlin", True), ("UTC", True), ("America/Argentina/Buenos_Aires", True), ("Etc/GMT+2", True),
+    ("Mars/Olympus_Mons", False), ("../../etc/passwd", False), ("/usr/share/zoneinfo/UTC", False),
+    ("Europe/Berlin; rm", False), ("x" * 80, False),
+])
+def test_system_timezone_is_an_iana_name(value: str, ok: bool) -> None:
+    text = healthy_text().replace("timezone: Europe/Berlin", f'timezone: "{value}"')
+    if ok:
+        assert load_site_text(text, "site.yaml").system.timezone == value
+        return
+    err = error_of(text)
+    assert "system.timezone" in str(err) and ("IANA" in str(err) or "time zone" in str(err))
+    assert value not in str(err) or len(value) < 4  # the bad value is named by its path, not quoted
+
+
+def test_system_timezone_is_optional() -> None:
+    text = "\n".join(line for line in healthy_text().splitlines() if "timezone:" not in line)
+    assert load_site_text(text, "site.yaml").system.timezone is None

@@ -101,7 +101,15 @@ def test_capture_mode_source_from_the_environment(monkeypatch: pytest.MonkeyPatc
     at.run()
     assert not at.exception
     assert "capture sipnab" in at.caption[0].value
-    assert list(at.dataframe[0].value["call_id"]) == ["12013223@200.57.7.195", "12015624@200.57.7.195"]
+    # both calls were still up when the capture ended: listed as not ended, not hidden
+    labels = at.selectbox(key="calls.pick").options
+    assert len(labels) == 2 and any("(answered open)" in x for x in labels) and any("(ringing)" in x for x in labels)
+    # The first message of the selected call in full, read again from the capture: headers and the
+    # SDP body, its connection and media lines marked.
+    invite = next(c for c in at.code if c.value.startswith("INVITE sip:"))
+    assert "Content-Type: application/sdp" in invite.value and "\nm=audio " in invite.value
+    marked = next(h.proto.body for h in at.get("html") if "<mark>" in h.proto.body)
+    assert "<mark><b>c=IN IP4 " in marked and "<mark><b>m=audio " in marked
     with pytest.raises(sources.SourceError, match="unknown"):
         sources.source_from_config({"kind": "nope"})
 
