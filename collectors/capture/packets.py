@@ -15,24 +15,24 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 @dataclass(slots=True)
-class UdpPacket:
+class Addressed:
+    """Where a capture record was seen: its frame, its time and both ends."""
+
     frame: int  # 1-based frame number in the capture (as Wireshark counts)
     ts: float  # UNIX seconds
     src: str
     sport: int
     dst: str
     dport: int
+
+
+@dataclass(slots=True)
+class UdpPacket(Addressed):
     payload: bytes
 
 
 @dataclass(slots=True)
-class TcpSegment:
-    frame: int
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
+class TcpSegment(Addressed):
     seq: int
     ack: int
     flags: int
@@ -40,15 +40,10 @@ class TcpSegment:
 
 
 @dataclass(slots=True)
-class StreamData:
-    """In-order bytes of one direction of a reassembled TCP connection."""
+class StreamData(Addressed):
+    """In-order bytes of one direction of a reassembled TCP connection (``frame``: the frame
+    that completed this piece)."""
 
-    frame: int  # frame that completed this piece
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
     data: bytes
     connection: int  # index of the TCP connection (SYN-separated reconnects get new numbers)
     gap: int = 0  # bytes missing (never captured) right before ``data``; framing must resync

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collectors.capture.packets import Addressed
 from collectors.sip.analyzer import SipAnalyzer
 from core.analysis import TlsFlowInfo
 from core.errors import UpscopeError
@@ -35,14 +36,10 @@ DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_PORTS = frozenset({5061, 65061})  # SIP over TLS (RFC 3261) and the Unify Phone trunk
 
 
-@dataclass(frozen=True, slots=True)
-class DecryptedMessage:
-    frame: int
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
+@dataclass(slots=True)
+class DecryptedMessage(Addressed):
+    """One SIP message tshark decrypted, where its TLS record was seen."""
+
     data: bytes
 
 

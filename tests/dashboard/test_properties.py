@@ -137,9 +137,9 @@ def test_full_messages_make_a_ladder() -> None:
     from collectors.call_messages import FullMessage
     from dashboard import ladder
 
-    msgs = [FullMessage("c", 1, 10.0, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", "x.pcap",
+    msgs = [FullMessage(1, 10.0, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", "c", "x.pcap",
                         "INVITE sip:b@x SIP/2.0\nCSeq: 1 INVITE\nCall-ID: c\n\n"),
-            FullMessage("c", 2, 10.5, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", "x.pcap",
+            FullMessage(2, 10.5, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", "c", "x.pcap",
                         "SIP/2.0 486 Busy Here\nCSeq: 1 INVITE\nCall-ID: c\n\n")]
     rows = ladder.messages_from_full(msgs)
     assert [(r["method"], r["status"], r["reason"], r["cseq"], r["cseq_method"]) for r in rows] == \
