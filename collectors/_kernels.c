@@ -59,6 +59,18 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
+/* The two buffers of a record walk: the capture bytes (read) and the int64 positions (written);
+ * on failure neither is held. */
+static int walk_buffers(PyObject *buf_obj, Py_buffer *buf, PyObject *out_obj, Py_buffer *out) {
+    if (get_buffer(buf_obj, buf, 0, 1, 0, "buf") < 0)
+        return -1;
+    if (get_buffer(out_obj, out, 1, 8, 0, "out") < 0) {
+        PyBuffer_Release(buf);
+        return -1;
+    }
+    return 0;
+}
+
 static inline uint32_t read_u32(const unsigned char *p, int big) {
     return big ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
                : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
@@ -72,12 +84,8 @@ static PyObject *pcap_walk(PyObject *self, PyObject *args) {
     PyObject *buf_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OnpO", &buf_obj, &pos, &big, &out_obj))
         return NULL;
-    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+    if (walk_buffers(buf_obj, &buf, out_obj, &out) < 0)
         return NULL;
-    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *b = buf.buf;
     int64_t *o = out.buf;
     Py_ssize_t size = buf.len, cap = out.len / 8, count = 0;
@@ -107,12 +115,8 @@ static PyObject *pcapng_epb_walk(PyObject *self, PyObject *args) {
     PyObject *buf_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OnpnO", &buf_obj, &pos, &big, &max_block, &out_obj))
         return NULL;
-    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+    if (walk_buffers(buf_obj, &buf, out_obj, &out) < 0)
         return NULL;
-    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *b = buf.buf;
     int64_t *o = out.buf;
     Py_ssize_t end = buf.len, cap = out.len / 8, count = 0;
