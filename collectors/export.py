@@ -66,19 +66,34 @@ def _trace_messages(path: Path) -> list[TraceMessage]:
     return out
 
 
+class _OneLinkType:
+    """The exported pcap: opened with the link type of the first frame that goes in; frames of
+    another link type are counted and left out (a classic pcap has one link type)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._linktype: int | None = None
+        self.writer: PcapWriter | None = None
+        self.skipped = 0
+
+    def writer_for(self, linktype: int) -> PcapWriter | None:
+        """The writer when ``linktype`` is the file's, None (counted as skipped) when not."""
+        if self.writer is None:
+            self._linktype = linktype
+            self.writer = PcapWriter(self._out, linktype)
+        if linktype != self._linktype:
+            self.skipped += 1
+            return None
+        return self.writer
+
+
 def export_call(paths: list[Path], sel: CallSelection, out: BinaryIO) -> ExportOutcome:
-    writer: PcapWriter | None = None
-    linktype: int | None = None
-    skipped = 0
+    sink = _OneLinkType(out)
     for path in paths:
         if path.is_file() and looks_like_trace_log(path):
-            if linktype is None:
-                linktype = LINKTYPE_ETHERNET
-                writer = PcapWriter(out, linktype)
-            if linktype != LINKTYPE_ETHERNET:
-                skipped += 1
+            writer = sink.writer_for(LINKTYPE_ETHERNET)
+            if writer is None:
                 continue
-            assert writer is not None
             for m in _trace_messages(path):
                 if sel.wants_signalling(m.data) and len(m.data) <= MAX_UDP_PAYLOAD:
                     writer.write(m.ts, _trace_frame(m))
@@ -95,18 +110,13 @@ def export_call(paths: list[Path], sel: CallSelection, out: BinaryIO) -> ExportO
                 dec.decode(batch.first_frame + i, float(batch.ts[i]), lt, frame, c < int(batch.orig_len[i]))
                 if not match.hit:
                     continue
-                if linktype is None:
-                    linktype = lt
-                    writer = PcapWriter(out, lt)
-                if lt != linktype:
-                    skipped += 1
-                    continue
-                assert writer is not None
-                writer.write(float(batch.ts[i]), frame, int(batch.orig_len[i]))
-    if writer is None:
+                writer = sink.writer_for(lt)
+                if writer is not None:
+                    writer.write(float(batch.ts[i]), frame, int(batch.orig_len[i]))
+    if sink.writer is None:
         PcapWriter(out, LINKTYPE_ETHERNET)  # still a valid (empty) capture
-        return ExportOutcome(0, skipped)
-    return ExportOutcome(writer.count, skipped)
+        return ExportOutcome(0, sink.skipped)
+    return ExportOutcome(sink.writer.count, sink.skipped)
 
 
 @dataclass(frozen=True, slots=True)
