@@ -165,15 +165,29 @@ def jwt_state_for_ref(
         token = ref.resolve(environ)
     except SecretUnavailable as exc:
         return JwtState(JwtStatus.INVALID, str(exc), source=ref.source)
+    return jwt_state_from(token, now, ref.source, key_ref=key_ref, algorithms=algorithms, environ=environ)
+
+
+def jwt_state_from(
+    token: str,
+    now: datetime,
+    source: str,
+    *,
+    key_ref: SecretRef | None = None,
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    environ: Mapping[str, str] | None = None,
+) -> JwtState:
+    """Judge ``token`` (which came from ``source``) with the key ``key_ref`` names; a key that
+    cannot be resolved leaves the signature unchecked and says why in the reason."""
     key: str | None = None
     if key_ref is not None:
         try:
             key = key_ref.resolve(environ)
         except SecretUnavailable as exc:
             state = jwt_state(token, now, algorithms=algorithms)
-            return _with(state, ref.source, f"{state.reason}; signature not checked: {exc}")
+            return _with(state, source, f"{state.reason}; signature not checked: {exc}")
     state = jwt_state(token, now, key=key, algorithms=algorithms)
-    return _with(state, ref.source, state.reason)
+    return _with(state, source, state.reason)
 
 
 def _with(state: JwtState, source: str, reason: str) -> JwtState:
