@@ -47,7 +47,6 @@ from collectors.capture.packets import (
 )
 from collectors.capture.reader import RecordBatch, byte_rows, sort_by
 from collectors.capture.tcp import TcpReassembler
-from collectors.capture.tracelog import TraceLogReader, looks_like_trace_log
 from collectors.media.dtmf import DtmfTap
 from core.analysis import (
     AnalysisResult,
@@ -60,6 +59,7 @@ from core.analysis import (
 from core.errors import UpscopeError
 from core.one_way import StreamIndex, judge_call
 from core.wire.stun import MAGIC_COOKIE_BYTES
+from traces.tracelog import TraceLogReader, looks_like_trace_log
 
 try:
     from collectors import _kernels

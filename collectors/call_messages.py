@@ -21,10 +21,10 @@ from typing import Any
 
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.reader import RecordBatch
-from collectors.capture.tracelog import TraceMessage, looks_like_trace_log
 from core.analysis import SeenAt, SipMessageInfo
 from core.errors import UpscopeError
 from traces.redact import redact_sip
+from traces.tracelog import TraceMessage, looks_like_trace_log
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_CHARS = 64 * 1024

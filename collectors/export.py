@@ -1,10 +1,9 @@
-"""Writing captures: one call's packets (``--export-pcap``) and OSBiz trace logs as pcap (``convert``).
+"""One call's packets as a pcap (``--export-pcap``).
 
 Per-call export re-reads the inputs and copies the original frames that the ``CallSelection``
 wants, unchanged, into a classic pcap with the link type of the first input; frames of another
-link type (a mixed multi-interface pcapng) are counted and skipped. Trace-log messages become
-Ethernet/IPv4/UDP frames between the logged addresses (the trace names no transport; UDP keeps
-every message one frame, so ``tshark -Y sip`` decodes each one).
+link type (a mixed multi-interface pcapng) are counted and skipped. A trace log among the inputs
+contributes its messages as the frames ``traces.convert`` makes of them.
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ from typing import BinaryIO
 from collectors.capture.decode import Decoder
 from collectors.capture.files import CaptureFile
 from collectors.capture.packets import IcmpUnreachable, TcpSegment, UdpPacket
-from collectors.capture.tracelog import TraceLogReader, TraceMessage, looks_like_trace_log
 from core.analysis import ErrorItem
-from core.errors import UpscopeError
 from traces.call_export import CallSelection
-from traces.pcap_writer import LINKTYPE_ETHERNET, PcapWriter, eth_udp
-
-MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 − 20 (IP) − 8 (UDP)
+from traces.convert import MAX_UDP_PAYLOAD, read_trace_messages, trace_frame
+from traces.pcap_writer import LINKTYPE_ETHERNET, PcapWriter
+from traces.tracelog import looks_like_trace_log
 
 
 class _Match:
@@ -50,20 +47,6 @@ class _Match:
 class ExportOutcome:
     written: int
     skipped_link_type: int
-
-
-def _trace_frame(m: TraceMessage) -> bytes:
-    return eth_udp(m.src, m.sport, m.dst, m.dport, m.data, ident=m.index)
-
-
-def _trace_messages(path: Path) -> list[TraceMessage]:
-    reader = TraceLogReader()
-    out: list[TraceMessage] = []
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            out += reader.feed(chunk)
-    out += reader.close()
-    return out
 
 
 class _OneLinkType:
@@ -94,9 +77,9 @@ def export_call(paths: list[Path], sel: CallSelection, out: BinaryIO) -> ExportO
             writer = sink.writer_for(LINKTYPE_ETHERNET)
             if writer is None:
                 continue
-            for m in _trace_messages(path):
+            for m in read_trace_messages(path):
                 if sel.wants_signalling(m.data) and len(m.data) <= MAX_UDP_PAYLOAD:
-                    writer.write(m.ts, _trace_frame(m))
+                    writer.write(m.ts, trace_frame(m))
             continue
         match = _Match(sel)
         dec = Decoder(match)
@@ -119,34 +102,4 @@ def export_call(paths: list[Path], sel: CallSelection, out: BinaryIO) -> ExportO
     return ExportOutcome(sink.writer.count, sink.skipped)
 
 
-@dataclass(frozen=True, slots=True)
-class ConvertOutcome:
-    messages: int
-    skipped_too_big: int
-    errors: tuple[ErrorItem, ...]
-
-
-def convert_trace_log(src: Path, out: BinaryIO) -> ConvertOutcome:
-    """OSBiz SIP trace log → classic pcap (Ethernet/IPv4/UDP); raises UpscopeError for non-trace input."""
-    if src.is_dir():
-        raise UpscopeError(f"{src} is a directory, not a trace log")
-    if not looks_like_trace_log(src):
-        raise UpscopeError(f"{src} is not an OSBiz SIP trace log (no '(SIP_SA' block in the first 64 KiB)")
-    reader = TraceLogReader()
-    writer = PcapWriter(out, LINKTYPE_ETHERNET)
-    too_big = 0
-    with src.open("rb") as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            msgs = reader.feed(chunk) if chunk else reader.close()
-            for m in msgs:
-                if len(m.data) > MAX_UDP_PAYLOAD:
-                    too_big += 1
-                    continue
-                writer.write(m.ts, _trace_frame(m))
-            if not chunk:
-                break
-    return ConvertOutcome(writer.count, too_big, tuple(reader.errors))
-
-
-__all__ = ["ConvertOutcome", "ExportOutcome", "convert_trace_log", "export_call"]
+__all__ = ["ExportOutcome", "export_call"]

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from collectors.analyze import Pipeline, exit_code, feed_decrypted_sip
-from collectors.capture.tracelog import looks_like_trace_log
 from collectors.report import iter_json, to_html, to_json_dict
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
 from dashboard.terminal import cell
+from traces.tracelog import looks_like_trace_log
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
-from collectors.capture.tracelog import looks_like_trace_log
 from collectors.export import export_call
 from collectors.packet_detail import PacketDetail, packet_detail
 from collectors.producer import Inputs, OfflineFiles, build_snapshot, judgement_times, load_inputs
@@ -36,6 +35,7 @@ from core.site.model import Site
 from core.snapshot import snapshot_to_dict
 from traces.bundle import build_bundle
 from traces.call_export import select_call, select_streams
+from traces.tracelog import looks_like_trace_log
 
 #: The service's JSON answers are bounded: a snapshot of a busy site is a few MB.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024

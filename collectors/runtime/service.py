@@ -35,7 +35,6 @@ from typing import Any
 from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, analyze_files, feed_decrypted_sip
 from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
-from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
 from collectors.packet_detail import PacketDetail, packet_detail
 from collectors.producer import Inputs, build_snapshot
@@ -56,6 +55,7 @@ from core.site.model import Site
 from core.smallfile import UnreadableFile, read_small_file
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
 from traces.call_export import select_call, select_streams
+from traces.tracelog import TraceLogReader, TraceMessage
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB

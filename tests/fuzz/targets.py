@@ -115,7 +115,7 @@ def _site(fn: Any, data: bytes) -> None:
 TARGETS: tuple[Target, ...] = (
     Target("capture_reader", "collectors.capture.reader:CaptureParser", _capture, 8192),
     Target("link_decode", "collectors.capture.decode:Decoder", _decode),
-    Target("trace_log", "collectors.capture.tracelog:TraceLogReader", _trace_log),
+    Target("trace_log", "traces.tracelog:TraceLogReader", _trace_log),
     Target("sip_message", "core.wire.sip:parse_message", _call),
     Target("sip_stream", "core.wire.sip:SipStreamFramer", _stream),
     Target("sdp", "core.wire.sdp:parse_sdp", _call),
