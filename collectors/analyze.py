@@ -82,7 +82,7 @@ _RESYNC_BASE = 1 << 40  # stream ids after a TCP hole: far above real connection
 
 
 def _optional(module: str, name: str) -> Any:
-    """A class of another engineer's analyser, or None while it does not exist yet."""
+    """A class of an analyser, or None where its module is absent."""
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):

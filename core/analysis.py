@@ -52,7 +52,7 @@ class SipMessageInfo(SeenAt):
 
 @dataclass(frozen=True, slots=True)
 class StreamInterval:
-    """Media quality of one RTP stream over one 10-s interval (DOMAIN §10)."""
+    """Media quality of one RTP stream over one 10-s interval (docs/analysis-rtp-media.md)."""
 
     start: float
     packets: int

@@ -1,6 +1,6 @@
-"""The firewall check of DOMAIN §7 / seed §4: expected flows vs what captures and probes observed.
+"""The firewall check: expected flows vs what captures and probes observed.
 
-Theory of operation. The seed lists the flows an OSBiz needs through its firewall (SIP/TLS to the
+Theory of operation. An OSBiz with Unify Phone needs these flows through its firewall (SIP/TLS to the
 connector, REST to phoneapp.unify.com, STUN/TURN, RTP both ways to the GCP europe-west3 ranges) and
 one that must stay closed (inbound TCP 443 to the OSBiz). ``expected_flows`` turns the site's
 endpoints into that list; ``check_firewall`` gives each flow one verdict from the evidence:
@@ -41,7 +41,7 @@ from core.one_way import OneWayMedia, OneWayThresholds, judge_media
 from core.probes import ProbeModule, ProbeResult
 from core.site.model import Site
 
-# Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
+# The Unify Phone cloud's published addresses; the site file's ``endpoints`` override them.
 SEED_CONNECTOR = ("35.246.178.13", 65061)
 SEED_REST = ("34.117.105.255", 443)
 SEED_STUN = ("34.159.228.55", 3478)
@@ -63,7 +63,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """The addresses the check needs, from the site file (``from_site``) or the seed defaults."""
+    """The addresses the check needs, from the site file (``from_site``) or the defaults."""
 
     osbiz: tuple[str, ...] = ()  # public and private address of the OSBiz, when known
     connector: tuple[str, int] = SEED_CONNECTOR
@@ -81,8 +81,8 @@ class Endpoints:
 
 
 def endpoints_from_site(site: Site | None) -> Endpoints:
-    """``Endpoints`` of a site (its ``endpoints`` section, the seed defaults where it has none);
-    the seed defaults without a site."""
+    """``Endpoints`` of a site (its ``endpoints`` section, the defaults where it has none);
+    the defaults without a site."""
     if site is None:
         return Endpoints()
     ep = site.endpoints
@@ -176,9 +176,9 @@ def default_gcp_ranges() -> GcpRanges:
 
 @dataclass(frozen=True, slots=True)
 class FlowVerdict:
-    """One expected flow of DOMAIN §7 and what was observed for it.
+    """One expected flow through the firewall and what was observed for it.
 
-    ``ok`` says whether the observation is what the seed requires: for the must-stay-closed flow
+    ``ok`` says whether the observation is what the flow requires: for the must-stay-closed flow
     (inbound 443) *blocked* or *not observed* is ok and *working* is not.
     """
 
@@ -518,7 +518,7 @@ def check_firewall(
     gcp: GcpRanges | None = None,
     one_way: OneWayThresholds = OneWayThresholds(),
 ) -> tuple[FlowVerdict, ...]:
-    """One verdict per expected flow of DOMAIN §7, in the seed's table order; ``one_way`` are the
+    """One verdict per expected flow, in the order of ``expected_flows``; ``one_way`` are the
     thresholds of the one-way audio judgement (the diagnosis passes its own)."""
     osbiz = " / ".join(ep.osbiz) or "OSBiz"
     out: list[FlowVerdict] = []
@@ -586,7 +586,7 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
 
 
 def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
-    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open.
+    """Anything → OSBiz TCP 443 must stay closed (never open from the internet): answered means open.
 
     Unlike a flow that must work, no later failure closes it again: a SYN-ACK (or a probe that
     connected) proves the port open, whatever became of the connection after — a client leaving

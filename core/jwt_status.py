@@ -1,4 +1,4 @@
-"""JWT status for the Unify Video flavour (DOMAIN §4, seed §2.5 / §6.1).
+"""JWT status for the Unify Video flavour (a RingCentral JWT credential, RFC 7523).
 
 The five statuses at time ``now``:
 
@@ -47,7 +47,7 @@ def minus_one_month(when: datetime) -> datetime:
 
     31 March → 28 February (29 in a leap year); 30 March → 28/29 February; 31 May → 30 April;
     15 March → 15 February; 31 January → 31 December of the year before. The time of day and the
-    time zone are kept. This is how "one month before the expiration date" (seed §2.5) reads
+    time zone are kept. This is how "one month before the expiration date" reads
     on a calendar: the warning starts on the day with the same number in the previous month, or
     that month's last day when it has no such day.
     """

@@ -1,8 +1,8 @@
 """Decrypt SIP over TLS with a key log (SSLKEYLOGFILE format) through tshark.
 
-tshark is the one TLS decryptor used (ARCHITECTURE: pyshark/tshark for TLS with a key log). For
+tshark is the one TLS decryptor used. For
 SIP on a non-standard port it needs both decode-as rules and an absolute key-log path
-(DOMAIN §9, checked with tshark 4.0: without either ``-d`` no SIP is decoded on 65061)::
+(checked with tshark 4.0: without either ``-d`` no SIP is decoded on 65061)::
 
     tshark -r CAP -o tls.keylog_file:/abs/keys.log -d tcp.port==P,tls -d tls.port==P,sip
            -Y "sip && tls" -T json -x -j "frame ip ipv6 tcp sip"
