@@ -19,8 +19,8 @@
 #include <math.h>
 #include <string.h>
 
-/* Columns of a stream's state, in the order of rtp.py's _INT_SLOTS / _FLOAT_SLOTS (the module
- * exports both tuples and rtp.py checks them at import). */
+/* Columns of a stream's state, in the order of rtp_state.py's INT_SLOTS / FLOAT_SLOTS (the module
+ * exports both tuples and rtp_state.py checks them at import). */
 enum {
     I_TOTAL_NR, I_EVENTS, I_DUPLICATES, I_CLOCK_RATE, I_FIRST_FRAME, I_LAST_FRAME, I_START_SEQ,
     I_STOP_SEQ, I_SEQ_NUM, I_CYCLES, I_SEQUENCE, I_FIRST_TIMESTAMP, I_FIRST_PT, I_PT, I_HI_SEQ,
