@@ -4,7 +4,7 @@
  * - pcap_walk / pcapng_epb_walk: the record chain of a capture file (each record's length says
  *   where the next one starts), whatever the record lengths.
  * - udp_fast_lane: which records are plain IPv4/UDP datagrams with RTP-like payloads, and their
- *   addresses, ports and payload, in one pass (collectors/analyze.py Pipeline._fast_rows).
+ *   addresses, ports and payload, in one pass (collectors/fast_lane.py fast_rows).
  * - rtp_rows: the RTP stream statistics of collectors/media/rtp.py, row by row over a chunk's
  *   packets grouped by stream; the same statements in the same order as the per-packet path
  *   (RtpAnalyzer._feed / _analyse / _sequence_extras), so the results are equal to the last bit.
@@ -509,7 +509,7 @@ static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8
 /* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, excluded_ports, excluded_dport, out, head)
  *   -> rows written
  *
- * The pipeline's fast lane (collectors/analyze.py, Pipeline._fast_rows, which it must equal):
+ * The pipeline's fast lane (collectors/fast_lane.py, fast_rows, which it must equal):
  * records that are whole (caplen == orig_len, at least 40 bytes after the link header) plain
  * IPv4 (IHL 5, no fragment) / UDP datagrams whose UDP length matches the IP length and whose
  * payload starts like RTP/RTCP version 2, on none of the excluded ports (either side) and not to

@@ -7,6 +7,7 @@ convention: analysers must not keep the payload memoryview beyond the call (copy
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,10 +95,16 @@ class UdpBatch:
 
     def packet(self, i: int) -> UdpPacket:
         off = int(self.payload_off[i])
-        return UdpPacket(int(self.frame[i]), float(self.ts[i]), _ipv4(int(self.src[i])), int(self.sport[i]),
-                         _ipv4(int(self.dst[i])), int(self.dport[i]),
+        return UdpPacket(int(self.frame[i]), float(self.ts[i]), ipv4_name(int(self.src[i])), int(self.sport[i]),
+                         ipv4_name(int(self.dst[i])), int(self.dport[i]),
                          self.buf[off:off + int(self.payload_len[i])])
 
 
-def _ipv4(value: int) -> str:
+def ipv4_name(value: int) -> str:
+    """An IPv4 address held as a big-endian integer, in dotted-quad form."""
     return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def ipv4_int(addr: str) -> int:
+    """A dotted-quad IPv4 address as a big-endian integer (OSError when it is not one)."""
+    return int.from_bytes(socket.inet_aton(addr), "big")
