@@ -45,7 +45,7 @@ from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
-from core.firewall import GcpRanges, load_gcp_ranges
+from core.gcp_ranges import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.site.model import Site

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from core.analysis import AnalysisResult, RegistrationInfo
 from core.findings import Finding
-from core.firewall import Endpoints, FlowVerdict, GcpRanges
+from core.firewall import Endpoints, FlowVerdict
+from core.gcp_ranges import GcpRanges
 from core.jwt_status import JwtState
 from core.probes import ProbeResult
 from core.site.model import Site

@@ -130,7 +130,7 @@ TARGETS: tuple[Target, ...] = (
     Target("tls_records", "core.wire.tls:TlsRecordParser", _stream),
     Target("site_yaml", "core.site.loader:load_site_text", _site),
     Target("jwt", "core.jwt_status:jwt_state", _jwt),
-    Target("gcp_ranges", "core.firewall:load_gcp_ranges", _text),
+    Target("gcp_ranges", "core.gcp_ranges:load_gcp_ranges", _text),
     Target("keylog", "collectors.tls.keylog:check_keylog_text", _call),
     Target("pipeline", "collectors.capture.reader:CaptureParser", _pipeline, 16384),
 )
