@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard.fleet import load_fleet, timeline
+from dashboard.fleet import load_fleet
+from dashboard.fleet_queries import timeline
 from dashboard.prometheus_api import Limits, PrometheusClient, PrometheusError
 
 ROOT = Path(__file__).resolve().parents[1]

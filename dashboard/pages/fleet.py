@@ -30,8 +30,8 @@ from dashboard.fleet import (
     filter_rows,
     load_fleet,
     service_url,
-    timeline,
 )
+from dashboard.fleet_queries import timeline
 from dashboard.pages import tone_icon
 from dashboard.prometheus_api import PrometheusClient, PrometheusError
 

@@ -38,8 +38,8 @@ from dashboard.fleet import (
     filter_rows,
     load_fleet,
     service_url,
-    timeline,
 )
+from dashboard.fleet_queries import timeline
 from dashboard.prometheus_api import PrometheusClient, PrometheusError, Sample
 
 ROOT = Path(__file__).resolve().parents[2]
