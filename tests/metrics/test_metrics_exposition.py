@@ -21,9 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.probes import ProbeHistory
 from core.findings import CATALOGUE
 from core.snapshot import Histogram, ItspState, Snapshot
-from dashboard.http_server import ProbeModuleConfig, Response, UpscopeHttpServer, parse_addr
+from dashboard.http_server import Response, UpscopeHttpServer, parse_addr
 from dashboard.metric_families import label
 from dashboard.metrics import make_registry
+from dashboard.probe_endpoint import ProbeModuleConfig
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
