@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import frames, sources, timefmt
+from dashboard import frames, service_source, timefmt
 from tests.dashboard import snapshots
 
 EVENT = st.fixed_dictionaries({
@@ -20,7 +20,7 @@ EVENT = st.fixed_dictionaries({
 
 @given(st.lists(EVENT, max_size=40))
 def test_history_episodes_are_ordered_and_never_overlap(rows: list[dict]) -> None:  # type: ignore[type-arg]
-    episodes = sources.history_from_events(rows)
+    episodes = service_source.history_from_events(rows)
     by_key: dict[tuple[str, str], list[dict]] = {}  # type: ignore[type-arg]
     for e in episodes:
         assert e["closed"] is None or e["closed"] >= e["opened"]

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import sources
+from dashboard import service_source
 from tests.dashboard.conftest import texts
 from tests.live import CLI, Lab, Serve, http_get, metric_values, wait_for
 
@@ -88,7 +88,7 @@ def test_every_face_shows_the_same_values(scenario: str, running: dict[str, Seen
     # A Snapshot whose window holds calls that ended (their streams' MOS is final).
     snap = wait_for(lambda: (x if _ended_streams(x := s.serve.snapshot()) else None), 120, "an ended call")
     text = s.serve.metrics()
-    source = sources.ServiceSource(s.serve.base)
+    source = service_source.ServiceSource(s.serve.base)
     overview = render("overview", source=source)
     users = render("users", source=source)
     diagnoses = render("diagnoses", source=source)
