@@ -23,7 +23,6 @@ while they are being built.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from collectors.capture.packets import (
     TcpSegment,
     UdpBatch,
     UdpPacket,
-    ipv4_name,
 )
 from collectors.capture.reader import RecordBatch, sort_by
 from collectors.capture.tcp import TcpReassembler
@@ -50,6 +48,10 @@ from collectors.error_log import ErrorLog
 from collectors.fast_lane import SIP_PORTS, FastContext, endpoint_keys, fast_rows, nothing
 from collectors.flow_table import FlowTable
 from collectors.media.dtmf import DtmfTap
+from collectors.media.rtp import RtpAnalyzer
+from collectors.sip.analyzer import SipAnalyzer
+from collectors.stun.analyzer import StunAnalyzer
+from collectors.tls.analyzer import TlsAnalyzer
 from core.analysis import (
     AnalysisResult,
     CallInfo,
@@ -57,7 +59,6 @@ from core.analysis import (
     RtpStreamStats,
     SdpMedia,
 )
-from core.errors import UpscopeError
 from core.one_way import StreamIndex, judge_call
 from core.wire.stun import MAGIC_COOKIE_BYTES
 from traces.tracelog import TraceLogReader, looks_like_trace_log
@@ -65,14 +66,6 @@ from traces.tracelog import TraceLogReader, looks_like_trace_log
 MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
 _RESYNC_BASE = 1 << 40  # stream ids after a TCP hole: far above real connection indexes
-
-
-def _optional(module: str, name: str) -> Any:
-    """A class of an analyser, or None where its module is absent."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +87,12 @@ class Pipeline:
         self.flows = FlowTable()
         self.tcp_streams = TcpReassembler()
         self.decoder = Decoder(self)
-        rtp_cls = _optional("collectors.media.rtp", "RtpAnalyzer")
-        self.rtp: Any = rtp_cls() if rtp_cls else None
+        # None in a signalling-only pipeline (collectors.call_messages): no fast lane, no RTP/RTCP
+        self.rtp: RtpAnalyzer | None = RtpAnalyzer()
         self.dtmf = DtmfTap()  # key presses: a tap beside the media and SIP analysers
-        sip_cls = _optional("collectors.sip.analyzer", "SipAnalyzer")
-        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip) \
-            if sip_cls else None
-        stun_cls = _optional("collectors.stun.analyzer", "StunAnalyzer")
-        self.stun: Any = stun_cls() if stun_cls else None
-        tls_cls = _optional("collectors.tls.analyzer", "TlsAnalyzer")
-        self.tls: Any = tls_cls() if tls_cls else None
-        self._rtp_batch = getattr(self.rtp, "on_udp_batch", None)
-        self._addr_names: dict[int, str] = {}
+        self.sip = SipAnalyzer(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip)
+        self.stun = StunAnalyzer()
+        self.tls = TlsAnalyzer()
         self._fast_ctx: FastContext | None = None
         # one decrypted SIP message per (src, sport, dst, dport): marks those TLS flows decrypted
         self.decrypted: dict[tuple[str, int, str, int], Any] = {}
@@ -128,7 +115,7 @@ class Pipeline:
         ctx = self._fast_ctx
         if ctx is not None and ctx.upto > ctx.done and ctx.touches(addr, port):
             self._flush_fast()
-        if self.rtp is not None and hasattr(self.rtp, "expect"):
+        if self.rtp is not None:
             self.rtp.expect(addr, port, payload_map, call_id)
         self.dtmf.expect(addr, port, payload_map)
 
@@ -143,9 +130,9 @@ class Pipeline:
         b0 = p[0]
         # SIP start lines begin with a letter (or CRLF keepalives); RTP with 0b10; STUN with 0b00.
         if (0x41 <= b0 <= 0x7A or b0 in (0x0D, 0x0A) or pkt.sport in SIP_PORTS or pkt.dport in SIP_PORTS) \
-                and self.sip is not None and self.sip.on_udp(pkt):
+                and self.sip.on_udp(pkt):
             return
-        if b0 < 0x40 and len(p) >= 20 and self.stun is not None and self.stun.on_udp(pkt):
+        if b0 < 0x40 and len(p) >= 20 and self.stun.on_udp(pkt):
             return
         if self.rtp is not None:
             self._flush_fast()
@@ -160,8 +147,7 @@ class Pipeline:
                 f[4 if not flags & ACK else 5] += 1
             if flags & RST:
                 f[6] += 1
-        if self.tls is not None and hasattr(self.tls, "on_segment"):
-            self.tls.on_segment(seg)
+        self.tls.on_segment(seg)
         for piece in self.tcp_streams.on_segment(seg):
             self._stream(piece)
 
@@ -209,11 +195,11 @@ class Pipeline:
         if alias is not None:
             piece = StreamData(piece.frame, piece.ts, piece.src, piece.sport, piece.dst, piece.dport, piece.data,
                                alias, piece.gap)
-        if kind == "sip" and self.sip is not None:
+        if kind == "sip":
             self.sip.on_stream(piece)
-        elif kind == "tls" and self.tls is not None and hasattr(self.tls, "on_stream"):
+        elif kind == "tls":
             self.tls.on_stream(piece)
-        elif kind == "stun" and self.stun is not None and hasattr(self.stun, "on_stream"):
+        elif kind == "stun":
             self.stun.on_stream(piece)
 
     @staticmethod
@@ -283,40 +269,14 @@ class Pipeline:
         if self.rtp is None:
             return nothing
         tap = self.dtmf.on_rows  # the rare telephone-event rows, before the media analyser sees them
-        if self._rtp_batch is not None:
-            batch_api = self._rtp_batch
+        batch_api = self.rtp.on_udp_batch
 
-            def feed_batch(lo: int, hi: int) -> None:
-                tap(ub, lo, hi)
-                batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
-                                   ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
-                                   ub.head[lo:hi]))
-            return feed_batch
-        on_fields = getattr(self.rtp, "on_udp_fields", None)
-        if on_fields is None:
-            on_udp = self.rtp.on_udp
-
-            def feed_packets(lo: int, hi: int) -> None:
-                tap(ub, lo, hi)
-                for i in range(lo, hi):
-                    on_udp(ub.packet(i))
-            return feed_packets
-        # No batch API: the cheapest per-packet call, with addresses formatted once per value.
-        names = self._addr_names
-        if len(names) > 65536:
-            names.clear()  # bounded cache
-        for value in set(src.tolist()) | set(dst.tolist()):
-            if value not in names:
-                names[value] = ipv4_name(value)
-        cols = (ub.frame.tolist(), ub.ts.tolist(), [names[v] for v in src.tolist()], sport.tolist(),
-                [names[v] for v in dst.tolist()], dport.tolist(), poff.tolist(), (poff + plen).tolist())
-        buf = ub.buf
-
-        def feed_fields(lo: int, hi: int) -> None:
+        def feed_batch(lo: int, hi: int) -> None:
             tap(ub, lo, hi)
-            for f, t, s_, sp, d_, dp, o, e in zip(*(c[lo:hi] for c in cols), strict=True):
-                on_fields(f, t, s_, sp, d_, dp, buf[o:e])
-        return feed_fields
+            batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
+                               ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
+                               ub.head[lo:hi]))
+        return feed_batch
 
     def _fast_flows(self, ub: UdpBatch) -> None:
         """Aggregate the chunk's fast-lane flows with numpy, then one dict update per flow.
@@ -397,8 +357,7 @@ class Pipeline:
             self.first_ts = m.ts if self.first_ts is None else min(self.first_ts, m.ts)
             self.last_ts = m.ts if self.last_ts is None else max(self.last_ts, m.ts)
             self.link_types.add("osbiz-trace")
-            if self.sip is not None:
-                self.sip.on_message_bytes(m.index, m.ts, m.src, m.sport, m.dst, m.dport, "trace", m.data)
+            self.sip.on_message_bytes(m.index, m.ts, m.src, m.sport, m.dst, m.dport, "trace", m.data)
 
     # -- result --------------------------------------------------------------------------------
 
@@ -415,28 +374,26 @@ class Pipeline:
         if self.flows.overflow:
             self.errors.add(ErrorItem("unsupported", "flow",
                                       f"flow table full: {self.flows.overflow} packets not counted per flow"))
-        sip = self.sip.finish(self.last_ts) if self.sip is not None else None
+        sip = self.sip.finish(self.last_ts)
         # the pipeline finishes once: the media analyser may drop each stream's state as it goes
         streams: tuple[RtpStreamStats, ...] = tuple(self.rtp.finish(release=True)) if self.rtp is not None else ()
-        stun = tuple(self.stun.finish()) if self.stun is not None else ()
-        tls = tuple(self.tls.finish(self.last_ts)) if self.tls is not None else ()
+        stun = tuple(self.stun.finish())
+        tls = tuple(self.tls.finish(self.last_ts))
         if tls and self.decrypted:
             from collectors.tls.decrypt import mark_decrypted
 
             tls = mark_decrypted(tls, self.decrypted.values())
-        calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
-        media = getattr(sip, "call_media", {}) if sip is not None else {}
-        streams, calls = associate(streams, calls, media)
+        streams, calls = associate(streams, sip.calls, sip.call_media)
         streams, calls = self.dtmf.attach(streams, calls)
-        for analyser_errors in (sip.errors if sip is not None else (), getattr(self.rtp, "errors", ()),
-                                getattr(self.stun, "errors", ()), getattr(self.tls, "errors", ())):
+        rtp_errors = self.rtp.errors if self.rtp is not None else []
+        for analyser_errors in (sip.errors, rtp_errors, self.stun.errors, self.tls.errors):
             for e in analyser_errors:
                 self.errors.add(e)
         # the media analyser keeps its first items only; count the rest as well
-        unlisted = getattr(self.rtp, "error_count", 0) - len(getattr(self.rtp, "errors", ()))
+        unlisted = (self.rtp.error_count if self.rtp is not None else 0) - len(rtp_errors)
         if unlisted > 0:
             self.errors.counts["malformed"] += unlisted
-        rtcp = tuple(self.rtp.finish_rtcp()) if hasattr(self.rtp, "finish_rtcp") else ()
+        rtcp = tuple(self.rtp.finish_rtcp()) if self.rtp is not None else ()
         partial = any(o.damaged for o in self.outcomes)
         return AnalysisResult(
             sources=tuple(o.path for o in self.outcomes),
@@ -444,18 +401,18 @@ class Pipeline:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
             partial=partial,
-            sip_requests=dict(sip.sip_requests) if sip else {},
-            sip_responses=dict(sip.sip_responses) if sip else {},
-            sip_messages=sip.sip_messages if sip else (),
+            sip_requests=dict(sip.sip_requests),
+            sip_responses=dict(sip.sip_responses),
+            sip_messages=sip.sip_messages,
             calls=calls,
-            registrations=sip.registrations if sip else (),
-            keepalives=sip.keepalives if sip else (),
+            registrations=sip.registrations,
+            keepalives=sip.keepalives,
             rtp_streams=streams,
             tls_flows=tls,
             stun=stun,
             flows=self.flows.result(),
             errors=self.errors.ordered([Path(o.path).name for o in self.outcomes]),
-            kpis=dict(sip.kpis) if sip else {},
+            kpis=dict(sip.kpis),
             link_types=tuple(sorted(self.link_types)),
             rtcp=rtcp,
             error_counts=dict(sorted(self.errors.counts.items())),
@@ -560,10 +517,7 @@ def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path, ports: Itera
     """
     from collectors.tls.decrypt import decrypt_sip, tls_ports
 
-    if pipe.sip is None:
-        raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
-    seen = getattr(pipe.tls, "server_ports", None)
-    observed = {p for p in seen() if p != 443} if seen is not None else set()
+    observed = {p for p in pipe.tls.server_ports() if p != 443}
     for m in decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports, *observed))):
         pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
         pipe.decrypted.setdefault((m.src, m.sport, m.dst, m.dport), m)

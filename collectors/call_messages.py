@@ -70,7 +70,6 @@ class _SignallingPipeline(Pipeline):
     def __init__(self, wanted: Callable[[str], bool], known: tuple[str, ...], deadline: float) -> None:
         super().__init__(keep_messages=0)
         self.rtp = None  # signalling only: the fast lane and RTP/RTCP are skipped
-        self._rtp_batch = None
         self._wanted = wanted
         self._known = known
         self._deadline = deadline
