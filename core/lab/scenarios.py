@@ -23,7 +23,7 @@ documented in the seed; these are the plausible RFC 3261 §21 choices):
 | expert-mode-drift | connectivity.simultaneous_calls differs from what the wizard set | — |
 | one-way-audio | the connector's RTP never arrives (it sends none) | — |
 | media-impaired | the connector's RTP has loss (default 5 %) and jitter (default 40 ms) | — |
-| cloned-system | a second PBX (127.0.0.3) registers the same trunk; the 200 OK lists both contacts | — |
+| cloned-system | a second PBX (the lab's clone address, 127.A.B.3) registers the same trunk; the 200 OK lists both contacts | — |
 | bandwidth-too-low | site.yaml upstream_kbps too small for simultaneous_calls | — |
 | port-443-open | a TLS listener on the PBX's "443" answers the connector side's probe | — |
 """
