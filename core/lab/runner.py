@@ -1,9 +1,10 @@
 """Runs one lab: connector + PBX (+ clone) on loopback, the capture, the fault, the artifacts.
 
-Theory of operation: the lab's loopback addresses are chosen (``core.lab.addresses``); signal
-handlers come first; for sip-tls-blocked as root the loop's thread
-then enters the lab's own network namespace; then every listening socket is bound (so a taken
-port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml and
+Theory of operation: the lab's loopback addresses are chosen before it starts
+(``core.lab.addresses``); then the signal handlers come first; for sip-tls-blocked as root the
+loop's thread then enters the lab's own network namespace; then every listening socket is bound
+on the lab's addresses (so a taken port fails fast with exit 2 and port 0 resolves to real
+numbers), then site.yaml and
 scenario.json are written and the capture starts, then the connector listens and lab.json
 appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault
 controller applies the scenario at ``fault_from`` and lifts it at ``fault_until`` (site.yaml,
