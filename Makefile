@@ -7,8 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tool and its tests use: tshark (reference decoder, TLS decryption),
 # tcpdump (live capture), sip-tester (SIPp peer), kamailio (+TLS) as a real registrar,
-# prometheus (server + promtool), chromium (browser tests), nftables/iproute2 (lab firewall faults).
-DEB_PACKAGES := tshark tcpdump sip-tester kamailio kamailio-tls-modules prometheus chromium nftables iproute2 curl
+# prometheus (server + promtool), prometheus-alertmanager (Alertmanager + amtool: alert routing tests),
+# chromium (browser tests), nftables/iproute2 (lab firewall faults),
+# gcc + python3-dev (the compiled kernels of the capture analysis, collectors/_kernels.c).
+DEB_PACKAGES := tshark tcpdump sip-tester kamailio kamailio-tls-modules prometheus prometheus-alertmanager chromium \
+	nftables iproute2 curl gcc python3-dev
 ADDR ?= 127.0.0.1:8501
 
 .PHONY: run test setup system-packages venv lint clean
@@ -48,7 +51,7 @@ system-packages:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml collectors/_kernels.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

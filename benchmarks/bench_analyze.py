@@ -1,14 +1,22 @@
-"""Benchmark ``upscope analyze --format json`` against tshark on the same capture, in the same run.
+"""Benchmark ``upscope analyze --format json`` against tshark and sngrep on the same captures, in the same run.
 
-    python benchmarks/bench_analyze.py --packets 1000000 [--long 10] [--workdir /tmp/upscope-bench]
+    python benchmarks/bench_analyze.py --packets 1000000 --runs 5 [--long 10] [--workdir /tmp/upscope-bench]
 
-Generates the capture(s) with ``gen_capture.py`` when missing, then runs (each once, sequentially)
+Generates the captures with ``gen_capture.py`` when missing — the realistic profile and the ideal
+one, of the same packet count — then, ``--runs`` times, runs on each capture, one after the other
+and in a rotating order (so no tool always runs first or last on a shared machine):
+
   upscope analyze --format json --no-progress CAPTURE
   tshark -n -q -r CAPTURE -o rtp.heuristic_rtp:TRUE -z rtp,streams -z sip,stat
-and reports wall time, the time ratio, peak RSS (``wait4`` rusage of each child) and whether the
-numbers agree: per RTP stream packets and lost equal, max delta and mean/max jitter within 0.01 ms,
-SIP request/response counts equal. With ``--long N`` a capture N× longer is analysed too and its
-peak RSS compared (memory must not grow with capture length).
+  sngrep -I CAPTURE -N -q -r
+
+and reports per tool the medians of wall time, CPU time (user + system of the child, ``wait4``)
+and peak RSS, the median of the per-run CPU ratios tshark/upscope and sngrep/upscope, the 1-minute
+load average before each run, the realistic/ideal CPU ratio of upscope, and whether upscope agrees
+with tshark: per RTP stream packets and lost equal, max delta and mean/max jitter within 0.01 ms,
+SIP request/response counts equal. It also times ``upscope analyze`` of a 10-packet capture end
+to end (the fixed cost: interpreter, imports). With ``--long N`` a realistic capture N× longer
+(the same calls lasting N× longer) is analysed too and its peak RSS compared.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 UPSCOPE = Path(sys.executable).parent / "upscope"
 TOL_MS = 0.01
+PACKAGES = ("core", "collectors", "traces", "dashboard")
 
 _STREAM = re.compile(
     r"^\s*[\d.]+\s+[\d.]+\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)\s+(?P<ssrc>0x[0-9A-Fa-f]+)"
@@ -81,55 +91,105 @@ def compare(doc: dict[str, Any], ts_text: str) -> dict[str, Any]:
     }
 
 
-def ensure_capture(path: Path, packets: int, calls: int = 0) -> None:
+def ensure_capture(path: Path, packets: int, profile: str, calls: int = 0) -> None:
     if not path.exists():
-        cmd = [sys.executable, str(HERE / "gen_capture.py"), "--packets", str(packets), "-o", str(path)]
+        cmd = [sys.executable, str(HERE / "gen_capture.py"), "--profile", profile, "--packets", str(packets),
+               "-o", str(path)]
         subprocess.run([*cmd, "--calls", str(calls)] if calls else cmd, check=True)
 
 
-def bench(capture: Path, work: Path, with_tshark: bool) -> dict[str, Any]:
-    up_out = work / f"{capture.stem}.upscope.json"
-    load = os.getloadavg()[0]  # the machine may be shared: the 1-minute load average before the run
-    wall, cpu, rss, code = run([str(UPSCOPE), "analyze", "--format", "json", "--no-progress", str(capture)], up_out)
-    res: dict[str, Any] = {"load_avg_1min": round(load, 2),
-                           "capture": str(capture), "bytes": capture.stat().st_size, "upscope_s": round(wall, 2),
-                           "upscope_cpu_s": round(cpu, 2), "upscope_rss_mib": rss, "upscope_exit": code}
-    doc = json.loads(up_out.read_text())
-    res["packets"] = doc["packets"]
-    if with_tshark:
-        ts_out = work / f"{capture.stem}.tshark.txt"
-        wall_t, cpu_t, rss_t, _ = run(["tshark", "-n", "-q", "-r", str(capture), "-o", "rtp.heuristic_rtp:TRUE",
-                                       "-z", "rtp,streams", "-z", "sip,stat"], ts_out)
-        res.update(tshark_s=round(wall_t, 2), tshark_cpu_s=round(cpu_t, 2), tshark_rss_mib=rss_t,
-                   speedup=round(wall_t / wall, 2), speedup_cpu=round(cpu_t / cpu, 2),
-                   agreement=compare(doc, ts_out.read_text(errors="replace")))
-    return res
+def commands(capture: Path) -> dict[str, list[str]]:
+    return {
+        "upscope": [str(UPSCOPE), "analyze", "--format", "json", "--no-progress", str(capture)],
+        "tshark": ["tshark", "-n", "-q", "-r", str(capture), "-o", "rtp.heuristic_rtp:TRUE",
+                   "-z", "rtp,streams", "-z", "sip,stat"],
+        "sngrep": ["sngrep", "-I", str(capture), "-N", "-q", "-r"],
+    }
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def bench(captures: dict[str, Path], work: Path, runs: int) -> dict[str, Any]:
+    """``runs`` rounds over every capture and tool, rotating the tools' order each round."""
+    tools = ["upscope", "tshark", "sngrep"]
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {name: {t: [] for t in tools} for name in captures}
+    agreement: dict[str, Any] = {}
+    for r in range(runs):
+        order = tools[r % 3:] + tools[:r % 3]
+        for name, capture in captures.items():
+            for tool in order:
+                out = work / f"{capture.stem}.{tool}.out"
+                load = os.getloadavg()[0]  # the machine may be shared: the load just before the run
+                wall, cpu, rss, code = run(commands(capture)[tool], out)
+                samples[name][tool].append({"wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "exit": code, "load": load})
+            if r == 0:
+                doc = json.loads((work / f"{capture.stem}.upscope.out").read_text())
+                ts_text = (work / f"{capture.stem}.tshark.out").read_text(errors="replace")
+                agreement[name] = {"packets": doc["packets"], **compare(doc, ts_text)}
+    result: dict[str, Any] = {}
+    for name, per_tool in samples.items():
+        row: dict[str, Any] = {"capture": str(captures[name]), "bytes": captures[name].stat().st_size,
+                               "agreement": agreement[name]}
+        for tool, xs in per_tool.items():
+            row[tool] = {k: median([x[k] for x in xs]) for k in ("wall_s", "cpu_s", "rss_mib")}
+            row[tool]["exit"] = sorted({x["exit"] for x in xs})
+        up = [x["cpu_s"] for x in per_tool["upscope"]]
+        for peer in ("tshark", "sngrep"):
+            ratios = [p["cpu_s"] / u for p, u in zip(per_tool[peer], up, strict=True)]
+            row[f"{peer}_over_upscope_cpu"] = {"median": median(ratios), "min": round(min(ratios), 2),
+                                               "max": round(max(ratios), 2)}
+        row["load_avg_1min"] = [round(x["load"], 2) for xs in per_tool.values() for x in xs]
+        result[name] = row
+    if "realistic" in result and "ideal" in result:
+        pairs = zip(samples["realistic"]["upscope"], samples["ideal"]["upscope"], strict=True)
+        result["realistic_over_ideal_upscope_cpu"] = median([a["cpu_s"] / b["cpu_s"] for a, b in pairs])
+    return result
+
+
+def small(work: Path, runs: int) -> dict[str, float]:
+    """``upscope analyze`` of a 10-packet capture, end to end (median wall and CPU of ``runs``)."""
+    tiny = work / "bench-10.pcap"
+    if not tiny.exists():
+        big = work / "bench-realistic-100000.pcap"
+        ensure_capture(big, 100_000, "realistic")
+        subprocess.run(["editcap", "-r", str(big), str(tiny), "1-10"], check=True, capture_output=True)
+    times = [run(commands(tiny)["upscope"], work / "bench-10.upscope.out") for _ in range(runs)]
+    return {"wall_s": median([t[0] for t in times]), "cpu_s": median([t[1] for t in times]),
+            "max_wall_s": round(max(t[0] for t in times), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--profiles", default="realistic,ideal", help="comma-separated: realistic, ideal")
     ap.add_argument("--long", type=int, default=0,
-                    help="also analyse captures this many times longer (longer calls; more calls)")
+                    help="also analyse a realistic capture this many times longer (the same calls, longer)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/upscope-bench"))
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    base = args.workdir / f"bench-{args.packets}.pcap"
-    ensure_capture(base, args.packets)
-    results = [bench(base, args.workdir, with_tshark=True)]
+    # measured with the bytecode compiled, as an installed package has it (a shell with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile the edited modules on every run)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(HERE.parent / d) for d in PACKAGES)],
+                   check=True, capture_output=True)
+    captures = {}
+    for profile in args.profiles.split(","):
+        path = args.workdir / f"bench-{profile}-{args.packets}.pcap"
+        ensure_capture(path, args.packets, profile)
+        captures[profile] = path
+    report: dict[str, Any] = {"ten_packets": small(args.workdir, args.runs)}
+    report.update(bench(captures, args.workdir, args.runs))
     if args.long:
-        # Two ways a capture gets longer: the same calls last longer (memory must stay flat), or
-        # more calls follow each other (the result itself grows: one entry per call and stream).
-        base_calls = max(1000, args.packets // 1000)
-        for kind, calls, name in (("longer calls", base_calls, f"bench-{args.packets * args.long}-c{base_calls}.pcap"),
-                                  ("more calls", 0, f"bench-{args.packets * args.long}.pcap")):
-            longer = args.workdir / name
-            ensure_capture(longer, args.packets * args.long, calls)
-            results.append(bench(longer, args.workdir, with_tshark=False))
-            results[-1]["long_kind"] = kind
-            results[-1]["rss_growth_pct"] = round(
-                100 * (results[-1]["upscope_rss_mib"] / results[0]["upscope_rss_mib"] - 1), 1)
-    print(json.dumps(results, indent=1))
+        calls = max(10, args.packets // 1600)
+        longer = args.workdir / f"bench-realistic-{args.packets * args.long}-c{calls}.pcap"
+        ensure_capture(longer, args.packets * args.long, "realistic", calls)
+        wall, cpu, rss, code = run(commands(longer)["upscope"], args.workdir / f"{longer.stem}.upscope.out")
+        base_rss = report["realistic"]["upscope"]["rss_mib"] if "realistic" in report else None
+        report["longer"] = {"capture": str(longer), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rss_mib": rss,
+                            "exit": code, "rss_growth_pct": round(100 * (rss / base_rss - 1), 1) if base_rss else None}
+    print(json.dumps(report, indent=1))
     return 0
 
 

@@ -1,12 +1,21 @@
-"""Write a realistic SIP/RTP trunk capture for the analysis benchmark.
+"""Write a SIP/RTP trunk capture for the analysis benchmark.
 
-One OSBiz (192.168.1.10) talks SIP over UDP to a connector (35.246.178.13:5060): REGISTER every
-60 s (401 challenge, then 200), OPTIONS every 30 s, and ``--calls`` calls, each INVITE (SDP) /
-100 / 180 / 200 (SDP) / ACK, G.711 (PCMA) RTP both ways every 20 ms, then BYE / 200. Every 10th
-call loses packets on one stream (≈2 %), every 7th has arrival jitter (0–6 ms); the packets are
-written in time order, streaming (memory does not grow with the number of calls).
+Two profiles:
+
+* ``realistic`` (the default; ``benchmarks/realistic.py``): what a trunk capture looks like —
+  per-packet arrival jitter (σ 0.3–20 ms per stream), mixed codecs and packetisation (G.711,
+  G.729 20/30 ms, G.722, Opus at 48 kHz), telephone-event bursts, silence suppression, bursty
+  loss 0–5 %, duplicates, reordering, sequence wraps, SSRC changes, RTCP, SIP over UDP, TCP and
+  TLS, failed and cancelled calls.
+* ``ideal``: the earlier benchmark, kept for comparison — one OSBiz (192.168.1.10) and a
+  connector (35.246.178.13:5060) over SIP/UDP, REGISTER every 60 s, OPTIONS every 30 s, and
+  ``--calls`` calls (INVITE / 100 / 180 / 200 / ACK, G.711 PCMA both ways every 20 ms, BYE / 200);
+  every 10th call loses ≈ 2 % on one stream, every 7th has 0–6 ms arrival jitter.
+
+Packets are written in time order, streaming (memory does not grow with the number of calls).
 
     python benchmarks/gen_capture.py --packets 1000000 -o /tmp/bench-1m.pcap
+    python benchmarks/gen_capture.py --profile ideal --packets 1000000 -o /tmp/bench-ideal-1m.pcap
 """
 
 from __future__ import annotations
@@ -125,25 +134,58 @@ def housekeeping(t0: int, t_end: int) -> Iterator[Event]:
         t += 60_000 * MS
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-o", "--out", required=True, type=Path)
-    ap.add_argument("--packets", type=int, default=1_000_000, help="approximate packet count")
-    ap.add_argument("--calls", type=int, default=0, help="default: packets / 1000 (at least 1000)")
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args(argv)
-    calls = args.calls or max(1000, args.packets // 1000)
-    rtp_per_dir = max(10, args.packets // calls // 2 - 4)
-    rng = random.Random(args.seed)
+def ideal(out: Path, packets: int, calls: int, seed: int) -> tuple[int, int]:
+    """The ideal profile: (packets written, calls)."""
+    calls = calls or max(1000, packets // 1000)
+    rtp_per_dir = max(10, packets // calls // 2 - 4)
+    rng = random.Random(seed)
     call_len = rtp_per_dir * PTIME + 3100 * MS
     t_end = START_NS + calls * CALL_SPACING + call_len
     sources = [housekeeping(START_NS, t_end)]
     sources += [call(rng, i, START_NS + 1000 * MS + i * CALL_SPACING, rtp_per_dir) for i in range(calls)]
-    with args.out.open("wb") as fh:
+    with out.open("wb") as fh:
         w = PcapWriter(fh)
         for ts, _tie, frame in heapq.merge(*sources, key=lambda e: e[0]):
             w.write(ts, frame)
-    print(f"{args.out}: {w.count} packets, {calls} calls", file=sys.stderr)
+    return w.count, calls
+
+
+def realistic(out: Path, packets: int, calls: int, seed: int, concurrency: int, jitter_max_ms: float) -> tuple[int, int]:
+    """The realistic profile (``benchmarks/realistic.py``): (packets written, calls)."""
+    from benchmarks.realistic import TcpMessage, sources
+
+    srcs, tcp, calls = sources(packets, calls, seed, concurrency=concurrency, jitter_max_ms=jitter_max_ms)
+    with out.open("wb") as fh:
+        w = PcapWriter(fh)
+        for frame in tcp.handshake():
+            w.write(START_NS, frame)
+        for ts, item in heapq.merge(*srcs, key=lambda e: e[0]):
+            if isinstance(item, TcpMessage):
+                for k, frame in enumerate(tcp.message(item)):
+                    w.write(ts + k * 50_000, frame)
+            else:
+                w.write(ts, item)
+    return w.count, calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--out", required=True, type=Path)
+    ap.add_argument("--profile", choices=("realistic", "ideal"), default="realistic")
+    ap.add_argument("--packets", type=int, default=1_000_000, help="approximate packet count")
+    ap.add_argument("--calls", type=int, default=0,
+                    help="default: packets / 1000, at least 1000 (ideal); packets / 1600 (realistic)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, default=80, help="realistic: calls in progress at once")
+    ap.add_argument("--jitter-max-ms", type=float, default=20.0,
+                    help="realistic: the largest per-stream arrival jitter σ (ms)")
+    args = ap.parse_args(argv)
+    if args.profile == "ideal":
+        count, calls = ideal(args.out, args.packets, args.calls, args.seed)
+    else:
+        count, calls = realistic(args.out, args.packets, args.calls, args.seed, args.concurrency,
+                                 args.jitter_max_ms)
+    print(f"{args.out}: {count} packets, {calls} calls ({args.profile})", file=sys.stderr)
     return 0
 
 

@@ -48,6 +48,7 @@ from collectors.capture.packets import (
 from collectors.capture.reader import RecordBatch, byte_rows, sort_by
 from collectors.capture.tcp import TcpReassembler
 from collectors.capture.tracelog import TraceLogReader, looks_like_trace_log
+from collectors.media.dtmf import DtmfTap
 from core.analysis import (
     AnalysisResult,
     CallInfo,
@@ -60,12 +61,20 @@ from core.errors import UpscopeError
 from core.one_way import StreamIndex, judge_call
 from core.wire.stun import MAGIC_COOKIE_BYTES
 
+try:
+    from collectors import _kernels
+except ImportError:  # a source tree that was not installed: the fast lane runs in numpy
+    _kernels = None  # type: ignore[assignment]
+
 # RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
 SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
 MAX_FLOWS = 20000
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 _FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
+# never in the fast lane: SIP (either side), GTP-U (2152, either side), VXLAN (4789, destination)
+_FAST_EXCLUDED_PORTS = np.array(sorted((*SIP_PORTS, 2152)), dtype=np.int64)
+_VXLAN_PORT = 4789
 MAX_ERRORS = 2000
 MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
@@ -196,8 +205,10 @@ class Pipeline:
         self.decoder = Decoder(self)
         rtp_cls = _optional("collectors.media.rtp", "RtpAnalyzer")
         self.rtp: Any = rtp_cls() if rtp_cls else None
+        self.dtmf = DtmfTap()  # key presses: a tap beside the media and SIP analysers
         sip_cls = _optional("collectors.sip.analyzer", "SipAnalyzer")
-        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages) if sip_cls else None
+        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip) \
+            if sip_cls else None
         stun_cls = _optional("collectors.stun.analyzer", "StunAnalyzer")
         self.stun: Any = stun_cls() if stun_cls else None
         tls_cls = _optional("collectors.tls.analyzer", "TlsAnalyzer")
@@ -228,6 +239,10 @@ class Pipeline:
             self._flush_fast()
         if self.rtp is not None and hasattr(self.rtp, "expect"):
             self.rtp.expect(addr, port, payload_map, call_id)
+        self.dtmf.expect(addr, port, payload_map)
+
+    def _on_sip(self, info: Any, msg: Any, raw: bytes) -> None:
+        self.dtmf.on_sip(info, msg.get("content-type"), msg.body)
 
     def udp(self, pkt: UdpPacket) -> None:
         self.flows.add("udp", pkt.src, pkt.dst, pkt.dport, len(pkt.payload), pkt.ts, pkt.frame)
@@ -243,6 +258,7 @@ class Pipeline:
             return
         if self.rtp is not None:
             self._flush_fast()
+            self.dtmf.on_udp(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.payload)
             self.rtp.on_udp(pkt)
 
     def tcp(self, seg: TcpSegment) -> None:
@@ -352,10 +368,12 @@ class Pipeline:
         ctx = self._fast_ctx = _FastContext(feed_fast, _endpoint_keys(fast[1], fast[3]),
                                             _endpoint_keys(fast[2], fast[4]))
         before = np.searchsorted(fast[0], slow_rows).tolist()
-        for i, k in zip(slow_rows.tolist(), before, strict=True):
+        # the slow rows' columns as Python values at once (not five numpy scalars per frame)
+        cols = (slow_rows.tolist(), before, offs[slow_rows].tolist(), caps[slow_rows].tolist(),
+                origs[slow_rows].tolist(), tss[slow_rows].tolist(), lts[slow_rows].tolist())
+        for i, k, o, c, orig, t, lt in zip(*cols, strict=True):
             ctx.upto = k
-            o, c = int(offs[i]), int(caps[i])
-            decode(first + i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
+            decode(first + i, t, lt, buf[o:o + c], c < orig)
         ctx.upto = len(fast[0])
         self._flush_fast()
         self._fast_ctx = None
@@ -373,11 +391,28 @@ class Pipeline:
         Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
         loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
         options, fragments, snap-length cuts, SIP/GTP/VXLAN ports) takes the per-frame path.
+        The compiled kernel (``collectors._kernels.udp_fast_lane``) does the same checks in one
+        pass over the records; the numpy passes below are for a tree without it.
         """
+        if _kernels is not None:
+            n = len(batch)
+            out = np.empty((n, 7), dtype=np.int64)
+            head = np.empty((n, 12), dtype=np.uint8)
+            c64 = np.ascontiguousarray
+            k = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
+                                       c64(batch.orig_len, np.int64), c64(batch.linktype, np.int64),
+                                       _FAST_EXCLUDED_PORTS, _VXLAN_PORT, out, head)
+            if not k:
+                return None
+            col = out[:k].T.copy()  # one row per field
+            return (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
+                    head[:k])
         a = np.frombuffer(batch.buf, dtype=np.uint8)
         lt, cap = batch.linktype, batch.caplen
-        # 60 bytes: the largest link header here (20) + IPv4 (20) + UDP (8) + RTP (12)
-        whole = (cap >= 60) & (cap == batch.orig_len)
+        # at least IPv4 (20) + UDP (8) + RTP (12) after the link header (checked per row below):
+        # short RTP (comfort noise, telephone events) takes the fast lane too, so it does not cut
+        # the media analyser's batches
+        whole = (cap >= 40) & (cap == batch.orig_len)
         if lt.size and lt[0] == lt[-1] and bool((lt == lt[0]).all()):  # one link type (pcap: always)
             if int(lt[0]) not in _FAST_LINKTYPE_SET:
                 return None
@@ -412,9 +447,9 @@ class Pipeline:
             else:  # raw IP
                 at = np.zeros(oo.size, dtype=np.int64)
             ipo[rows] = at
-        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each (cap >= 60
-        # keeps the 40 bytes inside the record): one gather instead of one per field, and the
-        # media analyser gets the RTP header rows with the batch
+        ipo[ipo + 40 > cap] = -1  # the 40 bytes read below stay inside the record
+        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each: one gather
+        # instead of one per field, and the media analyser gets the RTP header rows with the batch
         h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 40)
 
         half = h.view(">u2")  # the same rows as big-endian 16-bit words …
@@ -431,9 +466,9 @@ class Pipeline:
         ok &= (udplen == iplen - 20) & (udplen >= 20) & (iplen + ipo <= cap)
         ok &= (h[:, 28] & 0xC0) == 0x80  # RTP/RTCP version 2
         sport, dport = col16(20), col16(22)
-        for port in (*SIP_PORTS, 2152):
+        for port in _FAST_EXCLUDED_PORTS.tolist():
             ok &= (sport != port) & (dport != port)
-        ok &= dport != 4789
+        ok &= dport != _VXLAN_PORT
         sel = np.flatnonzero(ok)
         if not sel.size:
             return None
@@ -450,10 +485,12 @@ class Pipeline:
         self._fast_flows(ub)
         if self.rtp is None:
             return _nothing
+        tap = self.dtmf.on_rows  # the rare telephone-event rows, before the media analyser sees them
         if self._rtp_batch is not None:
             batch_api = self._rtp_batch
 
             def feed_batch(lo: int, hi: int) -> None:
+                tap(ub, lo, hi)
                 batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
                                    ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
                                    ub.head[lo:hi]))
@@ -463,6 +500,7 @@ class Pipeline:
             on_udp = self.rtp.on_udp
 
             def feed_packets(lo: int, hi: int) -> None:
+                tap(ub, lo, hi)
                 for i in range(lo, hi):
                     on_udp(ub.packet(i))
             return feed_packets
@@ -478,6 +516,7 @@ class Pipeline:
         buf = ub.buf
 
         def feed_fields(lo: int, hi: int) -> None:
+            tap(ub, lo, hi)
             for f, t, s_, sp, d_, dp, o, e in zip(*(c[lo:hi] for c in cols), strict=True):
                 on_fields(f, t, s_, sp, d_, dp, buf[o:e])
         return feed_fields
@@ -511,6 +550,8 @@ class Pipeline:
             del batch  # its buffer is freed before the reader reads the next chunk
         self.link_types.update(LINK_NAMES.get(lt, f"dlt-{lt}") for lt in cf.parser.link_types)
         usable = self.packets > frames_before or (cf.problem is None and cf.parser.format is not None)
+        if cf.problem is not None and cf.problem.refused:
+            usable = False  # a decompression bomb: what it held before the stop is no evidence
         if cf.problem is not None:
             self.errors.add(ErrorItem("file", "pcap", cf.problem.message, offset=cf.problem.offset,
                                       source=path.name))
@@ -589,6 +630,7 @@ class Pipeline:
         calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
         media = getattr(sip, "call_media", {}) if sip is not None else {}
         streams, calls = associate(streams, calls, media)
+        streams, calls = self.dtmf.attach(streams, calls)
         for analyser_errors in (sip.errors if sip is not None else (), getattr(self.rtp, "errors", ()),
                                 getattr(self.stun, "errors", ()), getattr(self.tls, "errors", ())):
             for e in analyser_errors:

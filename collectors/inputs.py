@@ -15,6 +15,7 @@ from core.errors import ConfigError, UpscopeError
 from core.firewall import GcpRanges, load_gcp_ranges
 from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import Site, load_site
+from core.smallfile import UnreadableFile, read_small_file
 
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB; refuse anything absurd
 
@@ -36,11 +37,10 @@ def read_jwt_file(path: Path | None) -> str | None:
     """The token text; over-long or binary content is handed on as is (it judges as invalid)."""
     if path is None:
         return None
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_TOKEN_CHARS * 4 + 1)
-    except OSError as exc:
-        raise InputError(f"--jwt-file {path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    try:  # non-blocking and a regular file only: a FIFO would wait for a writer for ever
+        raw = read_small_file(path, MAX_TOKEN_CHARS * 4, "--jwt-file", head=True)
+    except UnreadableFile as exc:
+        raise InputError(str(exc)) from None
     return raw.decode("utf-8", errors="replace")
 
 
@@ -53,11 +53,9 @@ def load_gcp_ranges_file(path: Path | None, site: Site | None, site_path: Path |
     if path is None:
         return None
     try:
-        if path.stat().st_size > MAX_GCP_BYTES:
-            raise InputError(f"{path}: larger than {MAX_GCP_BYTES // (1024 * 1024)} MB, not a cloud.json")
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        text = read_small_file(path, MAX_GCP_BYTES, "GCP ranges").decode("utf-8", errors="replace")
+    except UnreadableFile as exc:
+        raise InputError(str(exc)) from None
     try:
         return load_gcp_ranges(text, source=str(path))
     except ConfigError as exc:

@@ -58,6 +58,22 @@ class StreamInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class DtmfEvent:
+    """One DTMF key press: an RFC 4733 telephone-event (all packets of one event, de-duplicated by
+    their RTP timestamp) or a SIP INFO (``application/dtmf-relay``, ``application/dtmf``)."""
+
+    digit: str  # "0"-"9", "*", "#", "A"-"D", "flash", or "event N" for other RFC 4733 events
+    event: int  # RFC 4733 event code (0-9 digits, 10 *, 11 #, 12-15 A-D, 16 flash)
+    ts: float  # arrival of its first packet / the INFO
+    duration_ms: float | None  # the longest duration sent (RFC 4733) or the INFO's Duration
+    ended: bool  # an end-of-event packet arrived (always True for an INFO)
+    src: str  # address of the sender
+    frame: int  # frame of the first packet / the INFO
+    source: str = "rfc4733"  # "rfc4733" | "sip-info"
+    packets: int = 1  # packets carrying it, retransmitted end packets included
+
+
+@dataclass(frozen=True, slots=True)
 class RtpStreamStats:
     src: str
     src_port: int
@@ -88,6 +104,7 @@ class RtpStreamStats:
     events: int = 0  # RFC 4733 telephone-event packets
     intervals: tuple[StreamInterval, ...] = ()
     mos_note: str | None = None  # why ``mos`` is None (no E-model value for the codec, …)
+    dtmf: tuple[DtmfEvent, ...] = ()  # RFC 4733 key presses carried by the stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +157,7 @@ class CallInfo:
     streams: tuple[int, ...] = ()  # indexes into AnalysisResult.rtp_streams
     one_way_audio: bool = False  # ``core.one_way.judge_call`` with its default thresholds
     media: tuple[SdpMedia, ...] = ()  # what the call's SDP offers and answers announced, in order
+    dtmf: tuple[DtmfEvent, ...] = ()  # key presses of the call (its streams' RFC 4733 events, SIP INFO)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,15 +24,34 @@ class ParseError(UpscopeError):
 
 
 class ConfigError(UpscopeError):
-    """An invalid site file or setting; ``path`` is the YAML path, ``line`` 1-based when known."""
+    """An invalid site file or setting; ``path`` is the YAML path, ``line`` 1-based when known.
 
-    def __init__(self, message: str, path: str = "", line: int | None = None, file: str = "") -> None:
+    A file with several problems raises one ``ConfigError`` whose ``problems`` holds each of them
+    (a ``ConfigError`` each; its own fields are the first one's). ``str()`` stays one line.
+    """
+
+    def __init__(self, message: str, path: str = "", line: int | None = None, file: str = "",
+                 problems: tuple[ConfigError, ...] = ()) -> None:
+        self.message = message
         self.path = path
         self.line = line
         self.file = file
-        place = file
-        if line is not None:
-            place = f"{place}:{line}" if place else f"line {line}"
-        if path:
-            place = f"{place} {path}" if place else path
-        super().__init__(f"{place}: {message}" if place else message)
+        self.problems: tuple[ConfigError, ...] = problems or (self,)
+        # one line for logs and status reasons: the problems one after the other
+        super().__init__("; ".join(self.lines(limit=5)))
+
+    def single(self) -> str:
+        """This problem alone (``file:line path: message``), without the count of the others."""
+        place = self.file
+        if self.line is not None:
+            place = f"{place}:{self.line}" if place else f"line {self.line}"
+        if self.path:
+            place = f"{place} {self.path}" if place else self.path
+        return f"{place}: {self.message}" if place else self.message
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """Each problem on its own line, up to ``limit``, then the count of the rest."""
+        out = [p.single() for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            out.append(f"and {len(self.problems) - limit} more problems")
+        return out

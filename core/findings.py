@@ -107,7 +107,7 @@ CATALOGUE: dict[str, FindingSpec] = {
         FindingSpec(
             "itsp.not-registered.firewall", NOT_REGISTERED, _C,
             "Trunk not registered: SIP/TLS to the connector is blocked or unanswered",
-            "Open the egress rules of seed §4: TCP 65061 to the connector (allow established "
+            "Open these egress rules: TCP 65061 to the connector (allow established "
             "connections back), STUN/TURN 3478 TCP/UDP, REST 443 to phoneapp.unify.com; check the "
             "external router/NAT in front of the OSBiz.",
             "registration",
@@ -116,114 +116,113 @@ CATALOGUE: dict[str, FindingSpec] = {
             "itsp.not-registered.auth", NOT_REGISTERED, _C,
             "Trunk not registered: the connector rejects the credentials (401 loop / 403)",
             "Copy the current API key from the Unify Phone administration app (Telephony connector "
-            "→ API key) and run the Unify Phone Connectivity wizard again with it (seed §2.2, §3.2).",
+            "→ API key) and run the Unify Phone Connectivity wizard again with it.",
             "registration",
         ),
         FindingSpec(
             "rest-api.api-key-invalid", NO_REST, _C,
             "REST API rejects the API key (invalid or regenerated)",
             "Enter the tenant's current API key in the Unify Phone Connectivity wizard; if it was "
-            "regenerated, every OSBiz of the tenant needs the new key (seed §2.2, §5.3).",
+            "regenerated, every OSBiz of the tenant needs the new key.",
             "rest-api",
         ),
         FindingSpec(
             "rest-api.jwt-missing", NO_REST, _C,
             "Unify Video flavour without a JWT: Unify Phone is not functional",
             "Create a JWT in the JWT creation portal and paste it into the Unify Phone administration "
-            "app (seed §2.5, §6.1).",
+            "app.",
             "rest-api",
         ),
         FindingSpec(
             "rest-api.jwt-expired", NO_REST, _C,
             "JWT expired: Unify Phone is not functional for the tenant",
-            "Create a new JWT in the JWT creation portal and replace the expired one (seed §2.5, §6.1).",
+            "Create a new JWT in the JWT creation portal and replace the expired one.",
             "rest-api",
         ),
         FindingSpec(
             "rest-api.jwt-invalid", NO_REST, _C,
             "JWT invalid: cannot be decoded, bad signature or rejected",
             "Create a new JWT in the JWT creation portal for the Unify Phone client ID and paste it "
-            "whole (seed §6.1).",
+            "whole.",
             "rest-api",
         ),
         FindingSpec(
             "jwt.expiring", NO_REST, _W,
             "JWT expires within one month",
-            "Create a new JWT before the expiry date and replace the current one (seed §2.5, §6.1).",
+            "Create a new JWT before the expiry date and replace the current one.",
             "rest-api",
         ),
         FindingSpec(
             "calls.software-support-expired", NO_CALLS, _C,
             "OpenScape Business is not under Software Support",
-            "Renew OpenScape Business Software Support and activate the license (seed §3.5).",
+            "Renew OpenScape Business Software Support and activate the license.",
             "license",
         ),
         FindingSpec(
             "calls.no-trunk-lines", NO_CALLS, _C,
             "No Unify Phone trunk lines configured",
-            "Set 'Number of simultaneous circuit calls' in the Unify Phone Connectivity wizard (seed §3.2).",
+            "Set 'Number of simultaneous circuit calls' in the Unify Phone Connectivity wizard.",
             "calls",
         ),
         FindingSpec(
             "calls.trunk-lines-busy", NO_CALLS, _W,
             "All Unify Phone (or shared) trunk lines are busy: calls are rejected",
             "Raise 'Number of simultaneous circuit calls' in the Connectivity wizard (within the "
-            "upstream bandwidth) or reduce the load on shared trunk lines (seed §3.2, §5.3).",
+            "upstream bandwidth) or reduce the load on shared trunk lines.",
             "calls",
         ),
         FindingSpec(
             "calls.license-missing", NO_CALLS, _C,
             "A Unify Phone user lacks an IP User (Mobility User) or Unify Phone license",
             "License Management → Local User licenses → Mobility User: activate an IP User (Mobility "
-            "User) and a Unify Phone license for the user (seed §3.5).",
+            "User) and a Unify Phone license for the user.",
             "license",
         ),
         FindingSpec(
             "calls.not-trusted-external-user", NO_CALLS, _C,
             "A Unify Phone user is not a station of type Trusted External User",
             "Create or edit the user with the Unify Phone user instance wizard; Expert Mode cannot "
-            "configure a Trusted External User (seed §3.3.3).",
+            "configure a Trusted External User.",
             "calls",
         ),
         FindingSpec(
             "calls.route-flag-off", NO_CALLS, _C,
             "Route parameter 'Trusted external User' is deactivated",
             "Run the Unify Phone Connectivity wizard again; it sets 'Trusted External Users' on the "
-            "Unify Phone route (seed §3.6.2).",
+            "Unify Phone route.",
             "calls",
         ),
         FindingSpec(
             "calls.numbering-mismatch", NO_CALLS, _C,
             "A user's call number does not match the Unify Phone numbering plan",
             "Open the Unify Phone user instance wizard and click [Validate Numbers]; check the route "
-            "location number and numbering schema (seed §3.3.3).",
+            "location number and numbering schema.",
             "calls",
         ),
         FindingSpec(
             "calls.expert-mode-drift", NO_CALLS, _W,
             "Wizard-managed settings were changed in Expert Mode",
             "Redo the change with the Unify Phone Connectivity / user instance wizard; Expert Mode "
-            "changes are not propagated to the connector (seed §3.2, §3.3.3).",
+            "changes are not propagated to the connector.",
             "calls",
         ),
         FindingSpec(
             "provisioning.jwt-missing", NO_PROVISIONING, _C,
             "User provisioning needs a JWT (the bot method was replaced)",
-            "Create a JWT in the JWT creation portal and set it in the Unify Phone administration app "
-            "(seed §5.3, §6.1).",
+            "Create a JWT in the JWT creation portal and set it in the Unify Phone administration app.",
             "rest-api",
         ),
         FindingSpec(
             "clone.duplicate-connector", CLONE, _C,
             "Two systems register with the same connector configuration (clone/restore)",
             "Uninstall the Unify Phone connector on the cloned/restored system (or the old one) and run "
-            "the Connectivity wizard on the system that should own the trunk (seed §5.3 FAQ).",
+            "the Connectivity wizard on the system that should own the trunk.",
             "registration",
         ),
         FindingSpec(
             "media.one-way-audio", MEDIA, _C,
             "One-way audio: RTP flows in one direction only",
-            "Allow UDP 10000–49999 to and from the GCP europe-west3 ranges and STUN 3478 (seed §4); "
+            "Allow UDP 10000–49999 to and from the GCP europe-west3 ranges and STUN 3478; "
             "check NAT on the external router.",
             "media",
         ),
@@ -237,52 +236,52 @@ CATALOGUE: dict[str, FindingSpec] = {
         FindingSpec(
             "bandwidth.too-low", CONFIG, _W,
             "Upstream bandwidth does not carry the configured simultaneous calls",
-            "Enter the correct upstream value (seed §3.1) or lower 'Number of simultaneous circuit "
+            "Enter the correct upstream value or lower 'Number of simultaneous circuit "
             "calls' in the Connectivity wizard.",
             "config",
         ),
         FindingSpec(
             "security.port-443-open", CONFIG, _C,
             "Inbound TCP 443 to the OpenScape Business is open",
-            "Close inbound port 443 to the OSBiz on the firewall (seed §4, OSBiz Security Checklist).",
+            "Close inbound port 443 to the OSBiz on the firewall (OSBiz Security Checklist).",
             "config",
         ),
         FindingSpec(
             "numbering.too-long", CONFIG, _C,
             "A derived E.164 call number exceeds 15 digits",
-            "Change the Unify Phone route location number and click [Validate Numbers] (seed §3.3.3).",
+            "Change the Unify Phone route location number and click [Validate Numbers].",
             "config",
         ),
         FindingSpec(
             "numbering.location-missing", CONFIG, _C,
             "International schema without a route location number with country code",
-            "Fill in the Unify Phone route location number incoming, country code included (seed §3.2).",
+            "Fill in the Unify Phone route location number incoming, country code included.",
             "config",
         ),
         FindingSpec(
             "team.invalid", CONFIG, _W,
             "Team (MULAP) with Unify Phone violates the twinning rules",
             "A team holds exactly one Unify Phone user and one IP or TDM desk phone, no cordless "
-            "phones, and the Unify Phone member has an empty DID (seed §3.4).",
+            "phones, and the Unify Phone member has an empty DID.",
             "config",
         ),
         FindingSpec(
             "mailbox.alt-number-target", CONFIG, _W,
             "Alternative Number used without target 2 '** User defined'",
-            "Set target 2 of the user's call destination list to '** User defined' (seed §3.6.3, §3.6.4).",
+            "Set target 2 of the user's call destination list to '** User defined'.",
             "config",
         ),
         FindingSpec(
             "users.no-did-not-allowed", CONFIG, _C,
             "User without DID where it is not supported",
             "Users without DID need Unify Phone for OpenScape, V3R3 FR1 or later and the internal "
-            "numbering schema (seed §3.6.5); otherwise give the user a DID.",
+            "numbering schema; otherwise give the user a DID.",
             "config",
         ),
         FindingSpec(
             "software-update.rerun-wizard", CONFIG, _W,
             "Software update detected since the last Connectivity wizard run",
-            "Run the Unify Phone Connectivity wizard without changing the configuration (seed §3.3.3).",
+            "Run the Unify Phone Connectivity wizard without changing the configuration.",
             "config",
         ),
     )

@@ -1,7 +1,11 @@
 """Secret references: API key, JWT, SIP digest passwords.
 
 A site file names a secret in one of three ways: inline (``"abc…"``), ``env:VARIABLE`` or
-``file:/path``. The reference is kept as written and resolved only when a value is really needed
+``file:/path``. A secret file is read only when it has the shape of one: a regular file (never a
+FIFO or a device, which would block or never end) of at most 64 KiB holding one line of text
+(a key, token or password) or one PEM block (a JWT verification key). Anything else — ``/etc/shadow``,
+a capture, a directory — is refused with the reason and never fingerprinted, so a site file cannot
+turn upscope into an oracle for files that are not secrets of this site. The reference is kept as written and resolved only when a value is really needed
 (a healthy site with ``api_key: env:UPSCOPE_API_KEY`` must load on a machine without that
 variable). The value never appears in ``repr``/``str``, in an error message or in a public dict:
 only ``fingerprint()`` — the first 6 hex characters of its SHA-256 — identifies it.
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +27,42 @@ from core.errors import UpscopeError
 
 #: A secret file larger than this is not a secret but a mistake (e.g. a path to a capture).
 MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]{1,40}-----\n[A-Za-z0-9+/=\n]{1,65536}-----END [A-Z0-9 ]{1,40}-----")
+
+
+def _read_secret_file(path: Path, source: str) -> str:
+    """The value of a secret file of the allowed shape; ``SecretUnavailable`` naming why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise SecretUnavailable(f"secret {source}: cannot read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SecretUnavailable(f"secret {source}: not a regular file")
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise SecretUnavailable(f"secret {source}: file larger than {MAX_SECRET_FILE_BYTES} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SecretUnavailable(f"secret {source}: cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SECRET_FILE_BYTES:
+        raise SecretUnavailable(f"secret {source}: file larger than {MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        value = raw.decode("utf-8").strip().replace("\r\n", "\n")
+    except UnicodeDecodeError:
+        raise SecretUnavailable(f"secret {source}: not UTF-8 text") from None
+    if not value:
+        raise SecretUnavailable(f"secret {source}: file is empty")
+    one_line = "\n" not in value and value.isprintable()
+    if not one_line and _PEM.fullmatch(value) is None:
+        raise SecretUnavailable(f"secret {source}: not one line of text or one PEM block, so not a "
+                                "secret file (refused, not read further)")
+    return value
 
 
 class SecretKind(StrEnum):
@@ -86,21 +128,7 @@ class SecretRef:
             if value is None or not value.strip():
                 raise SecretUnavailable(f"secret {self.source}: environment variable not set")
             return value.strip()
-        path = Path(self.target)
-        try:
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SecretUnavailable(f"secret {self.source}: cannot read ({exc.strerror})") from None
-        if len(raw) > MAX_SECRET_FILE_BYTES:
-            raise SecretUnavailable(f"secret {self.source}: file larger than {MAX_SECRET_FILE_BYTES} bytes")
-        try:
-            value = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise SecretUnavailable(f"secret {self.source}: not UTF-8 text") from None
-        if not value:
-            raise SecretUnavailable(f"secret {self.source}: file is empty")
-        return value
+        return _read_secret_file(Path(self.target), self.source)
 
     def try_resolve(self, environ: Mapping[str, str] | None = None) -> str | None:
         try:

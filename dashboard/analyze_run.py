@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from collectors.analyze import Pipeline, exit_code, feed_decrypted_sip
 from collectors.capture.tracelog import looks_like_trace_log
 from collectors.report import iter_json, to_html, to_json_dict
 from core.analysis import AnalysisResult
 from core.errors import UpscopeError
+from dashboard.terminal import cell
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -121,32 +122,32 @@ def _table(doc: dict[str, Any], console: Console) -> None:
                   + (" ".join(f"{k}×{v}" for k, v in sorted(doc["sip"]["responses"].items())) or "—"),
                   highlight=False)
     _print_table(console, "Findings", ("severity", "id", "title", "evidence"), (
-        (f["severity"], f["id"], f["title"], "; ".join(e["text"] for e in f["evidence"][:3]))
+        (f["severity"], f["id"], f["title"], cell("; ".join(e["text"] for e in f["evidence"][:3])))
         for f in doc.get("findings") or ()))
     _print_table(console, "Calls", ("Call-ID", "caller → callee", "state", "final", "setup ms", "duration s",
                                     "streams", "1-way"), (
-        (c["call_id"][:40], f"{c['caller']} → {c['callee']}", c["state"], str(c["final_code"] or "—"),
+        (c["call_id"][:40], f"{cell(c['caller'])} → {cell(c['callee'])}", cell(c["state"]), cell(c["final_code"]),
          "—" if c["setup_ms"] is None else f"{c['setup_ms']:.0f}",
          "—" if c["duration_s"] is None else f"{c['duration_s']:.1f}", str(len(c["streams"])),
          "YES" if c["one_way_audio"] else "")
         for c in doc["calls"][:200]))
     _print_table(console, "Registrations", ("AOR", "registrar", "attempts", "401/407", "last code", "expiry s",
                                             "registered"), (
-        (r["aor"], r["registrar"], str(r["attempts"]), str(r["challenges"]), str(r["last_code"]),
-         str(r["granted_expiry_s"]), "yes" if r["registered"] else "NO")
+        (cell(r["aor"]), cell(r["registrar"]), cell(r["attempts"]), cell(r["challenges"]), cell(r["last_code"]),
+         cell(r["granted_expiry_s"]), "yes" if r["registered"] else "NO")
         for r in doc["registrations"]))
     _print_table(console, "RTP streams", ("src", "dst", "SSRC", "codec", "pkts", "lost", "max Δ ms",
                                           "mean/max jitter ms", "MOS", "call"), (
-        (f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", r["codec"],
-         str(r["packets"]), str(r["lost"]), f"{r['max_delta_ms']:.3f}",
+        (f"{r['src']}:{r['src_port']}", f"{r['dst']}:{r['dst_port']}", f"0x{r['ssrc']:08X}", cell(r["codec"]),
+         cell(r["packets"]), cell(r["lost"]), f"{r['max_delta_ms']:.3f}",
          f"{r['mean_jitter_ms']:.3f}/{r['max_jitter_ms']:.3f}",
          "n/a" if r["mos"] is None else f"{r['mos']:.2f}", (r["call_id"] or "—")[:24])
         for r in doc["rtp_streams"][:200]))
     for note in dict.fromkeys(r["mos_note"] for r in doc["rtp_streams"][:200] if r.get("mos_note")):
         console.print(f"MOS n/a: {note}", highlight=False, markup=False)
     _print_table(console, "TLS flows", ("client", "server", "handshake", "version", "SNI", "alerts", "reset by"), (
-        (f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", f["handshake"],
-         str(f["version"]), str(f["sni"]), ", ".join(f["alerts"]), str(f["reset_by"]))
+        (f"{f['client']}:{f['client_port']}", f"{f['server']}:{f['server_port']}", cell(f["handshake"]),
+         cell(f["version"]), cell(f["sni"]), cell(", ".join(f["alerts"])), cell(f["reset_by"]))
         for f in doc["tls_flows"]))
     if doc["errors"]:
         counts = ", ".join(f"{k} {v}" for k, v in s["errors"].items())
@@ -175,9 +176,19 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
         except ValueError as exc:
             fail("analyze", f"--connector: {exc}")
             return 2
-    if keylog is not None and not keylog.is_file():
+    if keylog is not None and not keylog.exists():
         fail("analyze", f"--keylog {keylog}: no such file")
         return 2
+    keylog_problem = None
+    if keylog is not None:
+        from collectors.tls.keylog import check_keylog
+
+        keylog_problem = check_keylog(keylog)
+        if keylog_problem is not None:
+            # tshark would decrypt nothing and say nothing: say it, and do not hand it over
+            sys.stderr.write(f"upscope analyze: warning: --keylog {keylog}: {keylog_problem}; "
+                             "SIP over TLS stays encrypted\n")
+            keylog = None
     try:
         loaded_site = None
         if site is not None:  # a bad site file fails before minutes of analysis, not after
@@ -197,14 +208,23 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
         return 2
     if findings:
         code = max(code, 1)
+    if keylog_problem is not None or keylog is not None:
+        from collectors.tls.keylog import undecrypted_sip_tls
+
+        left = undecrypted_sip_tls(result.tls_flows)
+        if left:
+            if keylog_problem is None:
+                sys.stderr.write(f"upscope analyze: warning: --keylog {keylog}: decrypts none of the {left} "
+                                 "TLS flow(s) that may carry SIP; their SIP is not in the report\n")
+            code = max(code, 1)  # partial: SIP the user asked to see stayed encrypted
     if call is not None and export_pcap is not None:
         from collectors.export import export_call
         from traces.call_export import select_call
 
         try:
             sel = select_call(result, call)
-            with export_pcap.open("wb") as fh:
-                exp = export_call(files, sel, fh)
+            with export_pcap.open("wb") as pcap:
+                exp = export_call(files, sel, pcap)
         except UpscopeError as exc:
             fail("analyze", str(exc))
             return 2
@@ -217,23 +237,30 @@ def analyze(files: list[Path], keylog: Path | None = None, site: Path | None = N
     try:
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
-        with (target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)) as fh:
-            if format is Format.JSON:
-                # streamed item by item: memory does not grow with the number of calls/streams
-                for piece in iter_json(result, findings):
-                    fh.write(piece)
-            elif format is Format.HTML:
-                fh.write(to_html(to_json_dict(result, findings)))
-            else:
-                from rich.console import Console
-
-                if target is not None:
-                    _table(to_json_dict(result, findings), Console(file=fh, width=160, no_color=True))
-                else:
-                    _table(to_json_dict(result, findings), Console(width=None if sys.stdout.isatty() else 160))
+        fh: TextIO | None = target.open("w", encoding="utf-8") if target is not None else None
     except OSError as exc:
         fail("analyze", f"--out {out}: {exc.strerror or exc}")
         return 2
+    # Writing to stdout is not wrapped in an OSError handler: a closed pipe (`| head`) is the
+    # caller's business (a quiet exit 0), never an error about a file.
+    with fh if fh is not None else nullcontext(sys.stdout) as stream_cm:
+        stream: TextIO = stream_cm
+        try:
+            if format is Format.JSON:
+                # streamed item by item: memory does not grow with the number of calls/streams
+                for piece in iter_json(result, findings):
+                    stream.write(piece)
+            elif format is Format.HTML:
+                stream.write(to_html(to_json_dict(result, findings)))
+            else:
+                from dashboard.terminal import console
+
+                _table(to_json_dict(result, findings), console(stream))
+        except OSError as exc:
+            if fh is None:
+                raise
+            fail("analyze", f"--out {out}: {exc.strerror or exc}")
+            return 2
     if target is not None:
         sys.stderr.write(f"upscope analyze: report written to {target}\n")
     return code
@@ -278,8 +305,8 @@ def parse_argv(argv: list[str]) -> dict[str, Any] | None:
 
 def fast_main(argv: list[str]) -> int | None:
     """Run ``upscope analyze ARGV`` without typer when ``parse_argv`` accepts the words; the exit
-    code, or None to let typer handle them. Interrupts and a closed stdout end as under typer
-    (130; 1 without a traceback)."""
+    code, or None to let typer handle them. An interrupt ends with 130, a closed stdout quietly
+    with 0 (as ``dashboard.cli.main``)."""
     if any(k.startswith("_UPSCOPE_COMPLETE") for k in os.environ):  # shell completion is typer's
         return None
     kw = parse_argv(argv)
@@ -300,5 +327,5 @@ def fast_main(argv: list[str]) -> int | None:
         # the reader went away (`| head`): no traceback, and no second error when Python
         # flushes stdout at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 0  # the reader had what it wanted (`| head -1`): a quiet success
     return code

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from collectors.runtime.service import Service
+from collectors.runtime.service import Service, ServiceBusy
+from core.errors import UpscopeError
 from core.snapshot import snapshot_to_dict
 from dashboard.http_server import Request, Response
 from traces.bundle import build_bundle
@@ -30,19 +31,115 @@ def snapshot(service: Service, request: Request) -> Response:
     return _json(snapshot_to_dict(snap))
 
 
+#: A range asked for without ``from`` reaches back this far from ``to`` (or now).
+DEFAULT_RANGE_S = 3600.0
+
+
+def _time_range(service: Service, request: Request) -> tuple[float, float]:
+    """``from``/``to`` as UNIX seconds or ISO 8601 (no zone = UTC); ``since`` is the older name of
+    ``from``. ``to`` defaults to now, ``from`` to an hour before ``to``."""
+    end = _instant(request.param("to"), "to") if request.param("to") else service.clock()
+    start_text = request.param("from") or request.param("since")
+    start = _instant(start_text, "from") if start_text else end - DEFAULT_RANGE_S
+    if start > end:
+        raise ValueError("from is after to")
+    return start, end
+
+
+def _instant(text: str | None, name: str) -> float:
+    value = (text or "").strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: not a time (UNIX seconds or ISO 8601): {value[:40]!r}") from None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _limit(request: Request, default: int, most: int) -> int:
+    return max(1, min(int(request.param("limit") or str(default)), most))
+
+
 def history(service: Service, request: Request) -> Response:
+    """Rows of one history table, newest first: ``table``, ``from``/``to`` (or ``since``), ``limit``."""
     table = request.param("table") or "findings"
     try:
-        since = float(request.param("since") or "0")
-        limit = max(1, min(int(request.param("limit") or "500"), 5000))
-        return _json({"table": table, "rows": service.history.rows(table, since, limit)})
+        limit = _limit(request, 500, 5000)
+        if request.param("from") is None and request.param("to") is None:
+            since = float(request.param("since") or "0")  # the original form: everything since
+            return _json({"table": table, "rows": service.history.rows(table, since, limit)})
+        start, end = _time_range(service, request)
+        return _json({"table": table, "from": start, "to": end,
+                      "rows": service.history.rows_between(table, start, end, limit)})
     except ValueError as exc:
         return _json({"error": str(exc)}, 400)
 
 
+def calls(service: Service, request: Request) -> Response:
+    """Completed calls of a time range from the history, newest first, one page: ``from``, ``to``,
+    ``q`` (part of a number, or a whole Call-ID), ``status`` (comma-separated: answered, failed,
+    cancelled, one-way), ``offset``, ``limit`` (≤ 500). ``call_id`` is filled in for calls the
+    service still has in its capture files (their ladder and capture can be asked for)."""
+    try:
+        start, end = _time_range(service, request)
+        statuses = tuple(s for s in (request.param("status") or "").split(",") if s)
+        offset = int(request.param("offset") or "0")
+        total, rows = service.history.calls_page(start, end, text=(request.param("q") or "").strip(),
+                                                 statuses=statuses, offset=offset, limit=_limit(request, 100, 500))
+    except ValueError as exc:
+        return _json({"error": str(exc)}, 400)
+    known = service.call_ids_by_digest()
+    for row in rows:
+        row["call_id"] = known.get(str(row.get("call_id_hash")))
+    return _json({"from": start, "to": end, "total": total, "offset": offset, "rows": rows})
+
+
+def _call(request: Request) -> tuple[str, str]:
+    """(Call-ID, digest) of the call a request names with ``call_id=`` or ``call=<digest>``."""
+    return (request.param("call_id") or "")[:1024], (request.param("call") or "")[:64]
+
+
+def messages(service: Service, request: Request) -> Response:
+    """The full SIP messages of one call, redacted, read again from the capture files and the
+    trace log: ``call_id=`` or ``call=<digest>``."""
+    call_id, call_digest = _call(request)
+    if not call_id and not call_digest:
+        return _json({"error": "call_id or call parameter is missing"}, 400)
+    try:
+        found_id, found, more = service.call_messages(call_id, call_digest=call_digest)
+    except ServiceBusy as exc:
+        return _json({"error": str(exc)}, 503)
+    except UpscopeError as exc:
+        return _json({"error": str(exc)}, 500)
+    if not found:
+        return _json({"error": "no message of this call in the service's capture files and trace log"}, 404)
+    return _json({"call_id": found_id, "messages": [m.to_dict() for m in found], "more": more})
+
+
+def packet(service: Service, request: Request) -> Response:
+    """One frame of one of the service's capture files as tshark dissects it: ``source``, ``frame``."""
+    source = (request.param("source") or "")[:255]
+    try:
+        frame = int(request.param("frame") or "0")
+    except ValueError:
+        return _json({"error": "frame must be a number"}, 400)
+    if not source or frame < 1:
+        return _json({"error": "source and frame parameters are needed"}, 400)
+    try:
+        return _json(service.packet_detail(source, frame).to_dict())
+    except ServiceBusy as exc:
+        return _json({"error": str(exc)}, 503)
+
+
 def call_pcap(service: Service, request: Request) -> Response:
-    call_id = request.param("call_id") or ""
-    data = service.call_capture(call_id) if call_id else None
+    call_id, call_digest = _call(request)
+    try:
+        data = service.call_capture(call_id, call_digest=call_digest) if call_id or call_digest else None
+    except ServiceBusy as exc:
+        return _json({"error": str(exc)}, 503)
     if not data:
         return _json({"error": "call not found in the current capture"}, 404)
     return Response(200, data, "application/vnd.tcpdump.pcap",
@@ -53,11 +150,11 @@ def bundle(service: Service, request: Request) -> Response:
     snap = service.snapshot()
     if snap is None:
         return _json({"error": "no snapshot yet"}, 503)
-    site_path = Path(service.cfg.site_path)
-    site_text = site_path.read_text(encoding="utf-8", errors="replace") if site_path.is_file() else None
+    # the site as the service loaded it (the last good one), never the file as it is now
     data = build_bundle(
-        snapshot_to_dict(snap), site_text=site_text, secrets=service.secret_values(),
-        call_capture=service.call_capture,
+        snapshot_to_dict(snap), site=snap.site, secrets=service.secret_values(),
+        call_capture=service.call_capture, call_messages=service.messages_text,
+        stream_capture=service.stream_capture,
     )
     return Response(200, data, "application/zip",
                     (("Content-Disposition", 'attachment; filename="upscope-bundle.zip"'),))
@@ -66,6 +163,9 @@ def bundle(service: Service, request: Request) -> Response:
 ROUTES: dict[str, Callable[[Service, Request], Response]] = {
     "/api/snapshot": snapshot,
     "/api/history": history,
+    "/api/calls": calls,
+    "/api/messages": messages,
+    "/api/packet": packet,
     "/api/call.pcap": call_pcap,
     "/api/bundle": bundle,
 }

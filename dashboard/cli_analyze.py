@@ -40,7 +40,7 @@ def analyze_cmd(
 
 
 def convert_cmd(
-    trace: Path = typer.Argument(..., help="OSBiz SIP trace log (DOMAIN §11 format)."),
+    trace: Path = typer.Argument(..., help="OSBiz SIP trace log (the (SIP_SA … blocks of the OSBiz SIP trace)."),
     output: Path = typer.Option(..., "-o", "--output", help="The pcap file to write."),
 ) -> None:
     """Convert an OSBiz SIP trace log into a pcap that Wireshark/tshark decode as SIP."""

@@ -14,17 +14,19 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
+from collectors.call_messages import read_call_messages, texts_by_call
 from collectors.export import export_call
 from collectors.producer import NOW_HELP, OfflineFiles, build_snapshot, judgement_times, load_inputs
 from core.errors import UpscopeError
 from core.snapshot import snapshot_to_dict
 from dashboard.cli_site import parse_now
 from traces.bundle import build_bundle
-from traces.call_export import select_call
+from traces.call_export import select_call, select_streams
 
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 
@@ -61,10 +63,24 @@ def _offline(files: OfflineFiles, now: str | None) -> bytes:
         export_call(evidence, select_call(analysis, call_id), buf)
         return buf.getvalue() or None
 
-    site_text = files.site.read_text(encoding="utf-8", errors="replace") if files.site is not None else None
+    def stream_capture(indexes: Sequence[int]) -> bytes | None:
+        if analysis is None:
+            return None
+        buf = io.BytesIO()
+        return buf.getvalue() if export_call(evidence, select_streams(analysis, indexes), buf).written else None
+
     token = (inputs.jwt_text or "").strip()
     secrets = (*(inputs.site.secret_values() if inputs.site else ()), *([token] if token else []))
-    return build_bundle(snapshot_to_dict(snap), site_text=site_text, secrets=secrets, call_capture=call_capture)
+    ports = (inputs.site.endpoints.connector.port,) if inputs.site is not None else ()
+
+    def call_messages(call_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(call_ids)
+        found, _ = read_call_messages(evidence, wanted.__contains__, keylog=files.keylog, tls_ports=ports,
+                                      known_secrets=secrets)
+        return texts_by_call(found)
+
+    return build_bundle(snapshot_to_dict(snap), site=inputs.site, secrets=secrets, call_capture=call_capture,
+                        call_messages=call_messages, stream_capture=stream_capture)
 
 
 def register(app: typer.Typer) -> None:

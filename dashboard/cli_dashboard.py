@@ -3,7 +3,8 @@
 Theory of operation: this process is a supervisor. It decides the data source and starts what the
 source needs: for ``--lab`` and the no-argument default the lab and ``upscope serve --lab-dir``
 against it; for ``--site`` the service on that site; ``--capture`` is analysed inside Streamlit;
-``--service`` reads a service already running. Then it runs ``streamlit run dashboard/app.py`` as a
+``--service`` reads a service already running; ``--prometheus`` adds the Fleet page (and, alone,
+starts no source at all). Then it runs ``streamlit run dashboard/app.py`` as a
 child with the source in ``UPSCOPE_DASHBOARD_SOURCE``. It waits for the
 Streamlit child; on exit, Ctrl-C or SIGTERM it stops every child it started (by pid), so no lab or
 Streamlit process outlives it.
@@ -50,7 +51,7 @@ def parse_addr(addr: str) -> tuple[str, int]:
 #: off the first render. (2) A ``pages/`` folder next to the main script switches Streamlit to its
 #: old directory-based navigation until ``st.navigation`` first runs, which breaks deep links such as
 #: ``/calls`` in a fresh server; the flag ``st.navigation`` itself sets turns that off from the start.
-PRELOAD = ("from dashboard.pages import analyze, calls, diagnoses, firewall, media, overview, registration, "
+PRELOAD = ("from dashboard.pages import analyze, calls, diagnoses, firewall, fleet, media, overview, registration, "
            "traces, users; from streamlit.runtime.pages_manager import PagesManager; "
            "PagesManager.uses_pages_directory = False; from streamlit.web.cli import main; main()")
 
@@ -61,7 +62,6 @@ def streamlit_command(host: str, port: int, max_upload_mb: int) -> list[str]:
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer",
-        "--theme.base", "light",
     ]
 
 
@@ -108,9 +108,22 @@ def dashboard(
     addr: str = typer.Option("127.0.0.1:8501", "--addr", help="listen address HOST:PORT (loopback by default)"),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="upload size limit in MB"),
     lab_dir: Path | None = typer.Option(None, "--lab-dir", help="where the lab writes its files (default: temp)"),
+    prometheus: str | None = typer.Option(
+        None, "--prometheus", help="Prometheus (or Thanos, Mimir, VictoriaMetrics) query URL of a fleet of "
+        "`upscope serve`s: adds the Fleet page; alone, the dashboard shows only the fleet"),
 ) -> None:
     """Open the Streamlit dashboard. With no source option it runs the lab's healthy scenario."""
     host, port = parse_addr(addr)
+    fleet_env: dict[str, str] = {}
+    if prometheus is not None:
+        from dashboard.fleet import PROMETHEUS_ENV
+        from dashboard.prometheus_api import PrometheusClient, PrometheusError
+
+        try:
+            PrometheusClient(prometheus)
+        except PrometheusError as exc:
+            raise typer.BadParameter(f"--prometheus: {exc}") from None
+        fleet_env = {PROMETHEUS_ENV: prometheus}
     chosen = [o for o in (site, lab, capture, service) if o is not None]
     if len(chosen) > 1:
         raise typer.BadParameter("give at most one of --site, --lab, --capture, --service")
@@ -131,12 +144,16 @@ def dashboard(
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        config = _source(children, site=site, lab=lab, capture=capture, keylog=keylog, service=service,
-                         lab_dir=lab_dir)
+        # With only --prometheus the dashboard is the fleet view: no lab, no source of its own.
+        config = None if prometheus is not None and not chosen else _source(
+            children, site=site, lab=lab, capture=capture, keylog=keylog, service=service, lab_dir=lab_dir)
         # Imported here: dashboard.data pulls in streamlit and pandas, too slow for every CLI start.
         from dashboard.data import SOURCE_ENV
 
-        env = {**os.environ, SOURCE_ENV: json.dumps(config), "UPSCOPE_MAX_UPLOAD_MB": str(max_upload_mb)}
+        env = {**os.environ, **fleet_env, "UPSCOPE_MAX_UPLOAD_MB": str(max_upload_mb)}
+        env.pop(SOURCE_ENV, None)
+        if config is not None:
+            env[SOURCE_ENV] = json.dumps(config)
         ui = children.start(streamlit_command(host, port, max_upload_mb), env=env)
         typer.echo(f"upscope dashboard on http://{host}:{port}/", err=True)
         code = ui.wait()

@@ -12,6 +12,7 @@ the API key are never printed (fingerprints only).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from rich.text import Text
 
 from collectors.inputs import parse_host_port
 from collectors.producer import NOW_HELP, Inputs, OfflineFiles, build_snapshot, judgement_times, load_inputs
+from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
 from core.findings import CATALOGUE
@@ -32,6 +34,7 @@ from core.firewall import FlowVerdict
 from core.snapshot import Snapshot, snapshot_to_dict
 from core.trace_profiles import TRACE_SETS
 from dashboard.cli_site import parse_now
+from dashboard.terminal import console as make_console
 
 
 class Format(StrEnum):
@@ -64,6 +67,12 @@ def _iso(ts: float | None) -> str | None:
 def _snapshot(command: str, files: OfflineFiles, options: DiagnosisOptions,
               now: str | None) -> tuple[Snapshot, Inputs]:
     """Load the evidence through the one loader and build the Snapshot with the one producer."""
+    from collectors.tls.keylog import check_keylog
+
+    if files.keylog is not None and files.keylog.exists() and (problem := check_keylog(files.keylog)) is not None:
+        # tshark would decrypt nothing and say nothing: say it once, and do not hand it over
+        _warn(command, f"--keylog {files.keylog}: {problem}; SIP over TLS stays encrypted")
+        files = dataclasses.replace(files, keylog=None)
     try:
         inputs = load_inputs(files, options)
         site_at, evidence_at = judgement_times(parse_now(now) if now is not None else None, inputs.analysis)
@@ -73,6 +82,15 @@ def _snapshot(command: str, files: OfflineFiles, options: DiagnosisOptions,
     if analysis is not None and (analysis.partial or analysis.errors):
         _warn(command, f"{len(analysis.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
     return build_snapshot(inputs, site_at, evidence_at), inputs
+
+
+def _undecrypted(keylog: Path | None, analysis: AnalysisResult | None) -> bool:
+    """A key log was given but SIP over TLS stayed encrypted: the diagnosis saw only part of the input."""
+    if keylog is None or analysis is None:
+        return False
+    from collectors.tls.keylog import undecrypted_sip_tls
+
+    return undecrypted_sip_tls(analysis.tls_flows) > 0
 
 
 def _connector(command: str, text: str | None) -> tuple[str, int] | None:
@@ -215,13 +233,13 @@ def diagnose_cmd(
     if format is Format.JSON:
         _emit_json(doc)
     else:
-        console = Console(highlight=False)
+        console = make_console()
         console.print(_itsp_line(snap))
         _print_other_registrations(console, snap)
         _print_findings(console, doc["findings"])
         console.print()
         _print_firewall(console, snap.firewall)
-    partial = snap.analysis is not None and snap.analysis.partial
+    partial = snap.analysis is not None and (snap.analysis.partial or _undecrypted(keylog, snap.analysis))
     raise typer.Exit(1 if snap.findings or partial else 0)
 
 
@@ -252,7 +270,7 @@ def firewall_cmd(
                                    "source": gcp.source, "created": gcp.creation_time or None}
                     if gcp is not None else None})
     else:
-        _print_firewall(Console(highlight=False), snap.firewall)
+        _print_firewall(make_console(), snap.firewall)
     raise typer.Exit(0 if all(v.ok for v in snap.firewall) else 1)
 
 
@@ -278,7 +296,7 @@ def trace_profiles_cmd(
     finding: str | None = typer.Option(None, "--finding", help="Only this finding id (e.g. itsp.not-registered.auth)."),
     format: Format = _FORMAT_OPT,
 ) -> None:
-    """The OSBiz trace profiles, trace components + levels and the data to collect (seed §5.1), per finding."""
+    """The OSBiz trace profiles, trace components + levels and the data to collect, per finding."""
     if finding is not None and finding not in CATALOGUE:
         raise _fail("trace-profiles", f"--finding {finding[:80]!r}: unknown finding id (see `upscope trace-profiles`)")
     rows = _profile_rows(finding)
@@ -291,8 +309,8 @@ def trace_profiles_cmd(
         raise typer.Exit(0)
     # A checklist, grouped by trace family, printed without wrapping: profile names are copied
     # into the OSBiz Assistant as they stand.
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(Text("OSBiz traces to switch on (seed §5.1; spellings from the seed, DOMAIN §12)", style="bold"))
+    console = make_console(soft_wrap=True)
+    console.print(Text("OSBiz traces to switch on", style="bold"))
     families: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         families.setdefault(r["family"], []).append(r)

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from core.lab import SCENARIOS, LabConfig, LabError, run_lab
+from core.site.model import System
 
 
 def _fail(message: str) -> typer.Exit:
@@ -68,8 +70,16 @@ def lab(
         "127.0.0", "--addresses",
         help="loopback base 127.A.B of the lab: connector .1, PBX .2, clone .3; auto = a random free "
              "127.X.Y, so labs and their monitors side by side never see each other"),
+    system_name: str = typer.Option("upscope-lab", "--system-name",
+                                    help="system.name of the lab site: the `system` label of its metrics "
+                                    "(labs watched side by side need distinct names)"),
 ) -> None:
     """Run an emulated OSBiz and Unify Phone connector on 127.0.0.x (or --addresses) with one fault scenario."""
+    try:
+        System.__pydantic_validator__.validate_assignment(System.model_construct(), "name", system_name)
+    except ValidationError:
+        raise _fail(f"--system-name {system_name!r}: 1-63 letters, digits, '_', '.', '-', starting with a "
+                    "letter or digit (the site file's system.name)") from None
     try:
         cfg = LabConfig(
             scenario=scenario, out=out, duration=duration, users=users,
@@ -78,7 +88,7 @@ def lab(
             fault_until=fault_until, connector=_host_port(connector) if connector else None,
             connector_ca=connector_ca, loss_pct=loss, jitter_ms=jitter, keepalive=keepalive,
             register_expires=register_expires, block_mode=block_mode, capture=not no_capture,
-            trunk_lines=trunk_lines, rtp_base=rtp_base, addresses=addresses)
+            trunk_lines=trunk_lines, rtp_base=rtp_base, system_name=system_name, addresses=addresses)
         summary = run_lab(cfg, _ready)
     except (LabError, ValueError) as exc:
         raise _fail(str(exc)) from None

@@ -19,7 +19,7 @@ import typer
 from collectors.runtime.service import ServeConfig, Service
 from core import netns
 from core.errors import UpscopeError
-from dashboard.http_server import UpscopeHttpServer, parse_addr
+from dashboard.http_server import ProbeAccess, UpscopeHttpServer, parse_addr
 from dashboard.metrics import DEFAULT_METRICS_PORT, make_registry
 
 DEFAULT_METRICS_ADDR = f"127.0.0.1:{DEFAULT_METRICS_PORT}"
@@ -59,6 +59,27 @@ def config_from_lab(lab_dir: Path) -> dict[str, Any]:
     }
 
 
+def probe_access(service: Service, allow: list[str], debug: bool) -> ProbeAccess:
+    """/probe may reach the site's endpoints (connector SIP, STUN, REST, as the site file names
+    them right now) and the OSBiz's own addresses, plus ``--probe-allow``."""
+
+    def site() -> Any:
+        snap = service.snapshot()
+        return snap.site if snap is not None else None
+
+    def endpoints() -> list[str]:
+        ep = getattr(site(), "endpoints", None)
+        if ep is None:
+            return []
+        return [f"{e.host}:{e.port}" for e in (ep.connector, ep.stun, ep.rest)]
+
+    def hosts() -> list[str]:
+        system = getattr(site(), "system", None)
+        return [ip for ip in (getattr(system, "public_ip", None), getattr(system, "private_ip", None)) if ip]
+
+    return ProbeAccess(endpoints, hosts, tuple(allow), debug)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -87,6 +108,11 @@ def register(app: typer.Typer) -> None:
         ring_files: int = typer.Option(10, "--ring-files", help="Live capture: number of ring files."),
         ring_mb: int = typer.Option(20, "--ring-mb", help="Live capture: size of one ring file in MB."),
         no_probes: bool = typer.Option(False, "--no-probes", help="Passive only: send nothing to the connector."),
+        probe_allow: list[str] = typer.Option([], "--probe-allow", help="Let /probe also reach this CIDR or "
+                                              "HOST:PORT (repeatable; by default only the site's endpoints)."),
+        no_probe_endpoint: bool = typer.Option(False, "--no-probe-endpoint", help="Serve no /probe at all."),
+        probe_debug: bool = typer.Option(False, "--probe-debug", help="Allow /probe?debug=true (reason and "
+                                         "transcript of the probe)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Log collector activity to stderr."),
     ) -> None:
         """Watch one site: collectors on schedules, live diagnosis, history, /metrics and a JSON API.
@@ -122,7 +148,11 @@ def register(app: typer.Typer) -> None:
         from dashboard import api
 
         try:
-            server = UpscopeHttpServer(make_registry(service.snapshot), host, port)
+            access = probe_access(service, probe_allow, probe_debug)
+            server = UpscopeHttpServer(make_registry(service.snapshot), host, port, probe_access=access,
+                                       probe_endpoint=not no_probe_endpoint)
+        except UpscopeError as exc:
+            raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"--metrics-addr {metrics_addr}: {exc.strerror or exc}") from None
         for path, handler in api.ROUTES.items():

@@ -23,6 +23,7 @@ from core.bandwidth import CODEC_NAMES
 from core.errors import ConfigError
 from core.site import load_site
 from core.site.report import site_report
+from dashboard.terminal import console as make_console
 
 
 class Format(StrEnum):
@@ -131,13 +132,18 @@ def check_site(
     try:
         when = parse_now(now)
         loaded = load_site(site)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
+        # every problem of the file on its own line (up to a limit, then their count)
+        for line in exc.lines()[:-1]:
+            sys.stderr.write(f"upscope check-site: {' '.join(line.split())}\n")
+        raise _fail(exc.lines()[-1]) from None
+    except ValueError as exc:
         raise _fail(str(exc)) from None
     report = site_report(build_snapshot(Inputs(site=loaded), when.timestamp()))
     if format is Format.JSON:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
-        _render_table(report, Console(highlight=False))
+        _render_table(report, make_console())
     raise typer.Exit(1 if report["findings"] else 0)
 
 

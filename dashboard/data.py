@@ -15,12 +15,15 @@ from typing import Any
 import streamlit as st
 
 from core.errors import UpscopeError
+from dashboard import timerange
 from dashboard.sources import DataSource, OfflineSource, SourceError, source_from_config
-from dashboard.timefmt import fmt_ts
+from dashboard.timefmt import fmt_ts, use_zone, utc
 
 #: The CLI hands the default source to the Streamlit process in this variable (JSON).
 SOURCE_ENV = "UPSCOPE_DASHBOARD_SOURCE"
 UPLOAD_KEY = "upscope.upload"
+#: A system opened from the Fleet page: this browser session reads that system's own service.
+SYSTEM_KEY = "upscope.system"
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,10 +33,14 @@ def _default_source(config_json: str) -> DataSource:
 
 
 def current_source() -> DataSource:
-    """The upload of this browser session if there is one, else the server's default source."""
+    """The upload of this browser session if there is one, else the system it opened from the Fleet
+    page, else the server's default source."""
     upload = st.session_state.get(UPLOAD_KEY)
     if upload is not None:
         return upload  # type: ignore[no-any-return]
+    chosen = st.session_state.get(SYSTEM_KEY)
+    if chosen is not None:
+        return chosen  # type: ignore[no-any-return]
     config = os.environ.get(SOURCE_ENV)
     if not config:
         raise SourceError(f"no data source: start the dashboard with `upscope dashboard` ({SOURCE_ENV} unset)")
@@ -56,7 +63,9 @@ def page_snapshot() -> tuple[DataSource, dict[str, Any]]:
     except UpscopeError as exc:
         st.error(str(exc))
         st.stop()
+    zone = use_zone(site_zone(snap), st.context.timezone)
     banner = f"{snap.get('system', '?')} · {src.label} · data of {fmt_ts(snap.get('now'))}"
+    hover = f"{utc(snap.get('now'))}; times in {zone}"
     if st.session_state.get(UPLOAD_KEY) is not None:
         cols = st.columns([4, 1])
         cols[0].info(f"Showing the uploaded capture: {banner}")
@@ -64,5 +73,18 @@ def page_snapshot() -> tuple[DataSource, dict[str, Any]]:
             set_upload(None)
             st.rerun()
     else:
-        st.caption(banner)
+        st.caption(banner, help=hover)
     return src, snap
+
+
+def site_zone(snap: dict[str, Any]) -> str | None:
+    """The site file's ``system.timezone``, when it has one."""
+    system = (snap.get("site") or {}).get("system") or {}
+    value = system.get("timezone") if isinstance(system, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def page_range(src: DataSource, snap: dict[str, Any]) -> timerange.TimeRange:
+    """The time range picked in the sidebar (call it outside fragments)."""
+    use_zone(site_zone(snap), st.context.timezone)
+    return timerange.picker(snap, offline=isinstance(src, OfflineSource))

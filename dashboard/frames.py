@@ -12,6 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from collectors.media.dtmf import digits
+from collectors.runtime.totals import digest
+from core.analysis import CALL_OPEN_STATES
 from core.findings import CATALOGUE
 from core.trace_profiles import TRACE_SETS
 from dashboard.timefmt import fmt_ts, to_dt
@@ -45,6 +48,66 @@ def calls_frame(snap: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_CALL_COLS)
 
 
+#: Status filters of the Calls page: the history's statuses, plus calls not ended yet.
+CALL_STATUS_FILTERS = ("answered", "failed", "cancelled", "one-way", "in progress")
+CALL_LIST_COLS = ["start", "caller", "callee", "status", "final_code", "setup_ms", "duration_s", "one_way_audio",
+                  "keys", "key", "call_id", "start_ts"]
+
+
+def history_status(row: dict[str, Any]) -> str:
+    """answered / failed (4xx-6xx other than 487) / cancelled (487, RFC 3261 §15) / other."""
+    code = row.get("final_code")
+    if row.get("answered"):
+        return "answered"
+    if code == 487:
+        return "cancelled"
+    if isinstance(code, int) and code >= 400:
+        return "failed"
+    return "other"
+
+
+def call_list(page_rows: Sequence[dict[str, Any]], snap: dict[str, Any], start: float, end: float,
+              text: str = "", statuses: Sequence[str] = ()) -> pd.DataFrame:
+    """The Calls page's list: the calls not ended yet that the Snapshot holds (when ``in progress``
+    is wanted), then the completed calls of the time range (``page_rows``, newest first). A call
+    the Snapshot still holds keeps its Call-ID (its ladder can be drawn) and its keys pressed."""
+    live = {c["call_id"]: c for c in analysis(snap).get("calls", []) if isinstance(c.get("call_id"), str)}
+    by_digest = {digest(cid): c for cid, c in live.items()}
+    rows: list[dict[str, Any]] = []
+    needle = text.strip().lower()
+    if not statuses or "in progress" in statuses:
+        for c in live.values():
+            if c.get("state") not in CALL_OPEN_STATES or not (c.get("start_ts") or 0) < end:
+                continue
+            hay = " ".join(str(c.get(k) or "") for k in ("call_id", "caller", "callee")).lower()
+            if needle and needle not in hay:
+                continue
+            rows.append(_call_row(c, str(c["call_id"]), c.get("state", "in progress").replace("-", " ")))
+    for r in page_rows:
+        c = live.get(str(r.get("call_id"))) or by_digest.get(str(r.get("call_id_hash"))) or {}
+        call_id = str(c.get("call_id") or r.get("call_id") or "")
+        row = _call_row({**r, "start_ts": r.get("ts"), "dtmf": c.get("dtmf") or []}, call_id, history_status(r))
+        row["key"] = call_id or f"#{r.get('call_id_hash')}"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CALL_LIST_COLS)
+
+
+def _call_row(c: dict[str, Any], call_id: str, status: str) -> dict[str, Any]:
+    return {"start": fmt_ts(c.get("start_ts")), "caller": c.get("caller") or "", "callee": c.get("callee") or "",
+            "status": status, "final_code": c.get("final_code"), "setup_ms": c.get("setup_ms"),
+            "duration_s": c.get("duration_s"), "one_way_audio": bool(c.get("one_way_audio")),
+            "keys": digits(c.get("dtmf") or []), "key": call_id, "call_id": call_id, "start_ts": c.get("start_ts")}
+
+
+def dtmf_frame(events: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Key presses of a call or stream, in time order."""
+    cols = ["time", "key", "from", "duration_ms", "ended", "via", "frame"]
+    return pd.DataFrame([{"time": fmt_ts(e.get("ts")), "key": e.get("digit"), "from": e.get("src"),
+                          "duration_ms": e.get("duration_ms"), "ended": e.get("ended"),
+                          "via": "RTP (RFC 4733)" if e.get("source") == "rfc4733" else "SIP INFO",
+                          "frame": e.get("frame")} for e in events], columns=cols)
+
+
 def call_history_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     cols = ["time", "caller", "callee", "final_code", "answered", "setup_ms", "duration_s", "one_way_audio"]
     return pd.DataFrame([{**{k: r.get(k) for k in cols}, "time": fmt_ts(r.get("ts"))}
@@ -65,7 +128,7 @@ def filter_calls(df: pd.DataFrame, text: str = "", states: Sequence[str] = ()) -
 
 
 _STREAM_COLS = ["stream", "name", "src", "dst", "ssrc", "codec", "packets", "lost", "loss_pct", "mean_jitter_ms",
-                "max_jitter_ms", "max_delta_ms", "mos", "call_id", "one_way_audio", "first", "duration_s"]
+                "max_jitter_ms", "max_delta_ms", "mos", "call_id", "one_way_audio", "first", "duration_s", "keys"]
 
 
 def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
@@ -82,8 +145,21 @@ def streams_frame(snap: dict[str, Any]) -> pd.DataFrame:
             "max_delta_ms": s.get("max_delta_ms"), "mos": s.get("mos"), "call_id": s.get("call_id"),
             "one_way_audio": i in one_way or s.get("call_id") in one_way_calls, "first": fmt_ts(s.get("first_ts")),
             "duration_s": round(float(s.get("last_ts", 0)) - float(s.get("first_ts", 0)), 3),
+            "keys": digits(s.get("dtmf") or []),
         })
     return pd.DataFrame(rows, columns=_STREAM_COLS)
+
+
+def worst_streams(df: pd.DataFrame, n: int = 5) -> list[str]:
+    """Names of the ``n`` streams with the lowest MOS (then the highest loss): a ranking of the
+    producer's figures, no threshold of the page's own."""
+    if df.empty:
+        return []
+    ranked = df.assign(_mos=df["mos"].fillna(9.0), _loss=-df["loss_pct"].fillna(0.0))
+    best = ranked["mos"].max()
+    # only streams worse than the best one: when all are equally good, none is "worst"
+    ranked = ranked[(ranked["mos"] < best) | (ranked["loss_pct"] > 0)]
+    return list(ranked.sort_values(["_mos", "_loss"]).head(n)["name"])
 
 
 def call_streams(snap: dict[str, Any], call_id: str) -> pd.DataFrame:
@@ -203,3 +279,31 @@ def trace_checklist(snap: dict[str, Any]) -> list[dict[str, Any]]:
             if f["id"] not in ids:
                 ids.append(f["id"])
     return [{"kind": k, "item": i, "for": ", ".join(ids)} for (k, i), ids in order.items()]
+
+
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def group_findings(findings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open findings grouped by id, worst first: one entry per problem with how often it is open
+    and what it affects (the findings' subjects — calls, users, pools — in order, each once), so
+    nine one-way calls read as one problem with one remedy, not nine."""
+    groups: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        g = groups.get(f["id"])
+        if g is None:
+            g = groups[f["id"]] = {"id": f["id"], "severity": f.get("severity", "info"), "title": f.get("title", ""),
+                                   "remedy": f.get("remedy", ""), "count": 0, "affected": [], "calls": [],
+                                   "since": None}
+        g["count"] += 1
+        subject = f.get("subject")
+        if subject and subject not in g["affected"]:
+            g["affected"].append(subject)
+        for e in f.get("evidence") or []:
+            cid = e.get("call_id")
+            if cid and cid not in g["calls"]:
+                g["calls"].append(cid)
+        since = f.get("since")
+        if isinstance(since, int | float) and (g["since"] is None or since < g["since"]):
+            g["since"] = since
+    return sorted(groups.values(), key=lambda g: (_SEVERITY_RANK.get(g["severity"], 3), g["id"]))

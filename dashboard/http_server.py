@@ -11,14 +11,24 @@ code, TLS version, certificate expiry. Further parameters set options of the mod
 (``&transport=tcp``, ``&valid_status=200-299,403`` …; not file paths or credentials). ``&debug=true`` returns the reason and the transcript
 (credentials already fingerprinted by the probe) as text instead. The probe timeout follows
 Prometheus' ``X-Prometheus-Scrape-Timeout-Seconds`` minus a safety offset, as blackbox does.
+A ``ProbeAccess`` (what ``upscope serve`` installs) keeps /probe from being a way into the
+network: only the site's own endpoints (and what the operator allows) may be probed, by IP or
+name as written, without resolving anything first; ``debug`` only when switched on.
+
+Every request is hostile input: at most ``MAX_CONNECTIONS`` are served at once (one more gets a
+503 and is closed, instead of one thread per connection without end), URLs longer than
+``MAX_URL_BYTES`` get 414, more than ``MAX_QUERY_FIELDS`` query fields a 400 (GET and HEAD alike),
+and a client that stops sending is dropped after ``REQUEST_SOCKET_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +49,9 @@ DEFAULT_PROBE_TIMEOUT_S = 5.0
 MAX_PROBE_TIMEOUT_S = 30.0
 SCRAPE_TIMEOUT_OFFSET_S = 0.5  # leave Prometheus time to receive the answer (blackbox: timeout_offset)
 REQUEST_SOCKET_TIMEOUT_S = 30.0  # a client that stops sending cannot hold a thread forever
+MAX_CONNECTIONS = 64  # served at once: Prometheus, a dashboard and a few scripts need far fewer
+MAX_URL_BYTES = 8192
+MAX_QUERY_FIELDS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,58 @@ def parse_addr(text: str, default_port: int = DEFAULT_METRICS_PORT) -> tuple[str
     return host, int(port_text)
 
 
+def _host_port(text: str) -> tuple[str, int] | None:
+    """``host:port`` / ``[v6]:port`` → (lower-case host without brackets, port), or None."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]").lower(), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAccess:
+    """Which targets ``/probe`` may reach.
+
+    ``endpoints`` gives, at each request, the site's ``host:port`` endpoints (connector SIP, STUN,
+    REST) and ``hosts`` the addresses probed on any port (the OSBiz's own); ``allow`` widens them
+    (``--probe-allow``: a CIDR for IP targets, or a ``host:port``). Targets are compared as
+    written, never resolved first: a name is allowed only when it is written so in the site file.
+    """
+
+    endpoints: Callable[[], Iterable[str]]
+    hosts: Callable[[], Iterable[str]] = lambda: ()
+    allow: tuple[str, ...] = ()
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        for entry in self.allow:
+            if _host_port(entry) is None:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise UpscopeError(f"--probe-allow {entry[:80]!r}: neither a CIDR (10.0.0.0/8) nor "
+                                       "HOST:PORT") from None
+
+    def refusal(self, target: str) -> str | None:
+        """None when ``target`` may be probed, else the reason (for a 403)."""
+        parsed = _host_port(target)
+        if parsed is None:
+            return None  # malformed: the probe's own parser answers 400
+        host, port = parsed
+        pairs = {p for p in (_host_port(e) for e in (*self.endpoints(), *self.allow)) if p is not None}
+        if (host, port) in pairs or host in {h.strip("[]").lower() for h in self.hosts()}:
+            return None
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        for entry in self.allow:
+            if ip is not None and _host_port(entry) is None and ip in ipaddress.ip_network(entry, strict=False):
+                return None
+        return (f"target {target[:80]} is not one of this site's endpoints; /probe reaches only those "
+                "(upscope serve --probe-allow CIDR|HOST:PORT widens it)")
+
+
 class _ProbeCollector(Collector):
     def __init__(self, result: ProbeResult) -> None:
         self._r = result
@@ -132,8 +197,14 @@ class UpscopeHttpServer:
         port: int = DEFAULT_METRICS_PORT,
         probe_modules: Mapping[str, ProbeModuleConfig] | None = None,
         probe_history: ProbeHistory | None = None,
+        probe_access: ProbeAccess | None = None,
+        probe_endpoint: bool = True,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        """``probe_access`` None: any target, debug allowed (a building block, as blackbox_exporter);
+        ``upscope serve`` always restricts it. ``probe_endpoint`` False: no /probe route at all."""
         self.registry = registry
+        self.probe_access = probe_access
         self.probe_modules: dict[str, ProbeModuleConfig] = dict(probe_modules) if probe_modules is not None else {
             str(name): ProbeModuleConfig(name) for name in MODULES
         }
@@ -141,11 +212,11 @@ class UpscopeHttpServer:
         self.routes: dict[str, Handler] = {
             "/": self._index,
             "/metrics": self._metrics,
-            "/probe": self._probe,
             "/-/healthy": lambda _req: Response.text(200, "OK"),
         }
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
+        if probe_endpoint:
+            self.routes["/probe"] = self._probe
+        self._httpd = _BoundedServer((host, port), self._handler_class(), max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -202,6 +273,14 @@ class UpscopeHttpServer:
         config = self.probe_modules.get(name)
         if config is None:
             return Response.text(400, f"unknown module {name[:40]!r} (known: {', '.join(sorted(self.probe_modules))})")
+        debug = (request.param("debug") or "").lower() == "true"
+        access = self.probe_access
+        if access is not None:
+            refused = access.refusal(target)
+            if refused is not None:
+                return Response.text(403, refused)
+            if debug and not access.debug:
+                return Response.text(403, "debug=true is switched off (upscope serve --probe-debug)")
         timeout = DEFAULT_PROBE_TIMEOUT_S
         header = request.headers.get("x-prometheus-scrape-timeout-seconds")
         if header:
@@ -218,7 +297,7 @@ class UpscopeHttpServer:
             return Response.text(400, str(exc))
         if self.probe_history is not None:
             self.probe_history.add(result)
-        if (request.param("debug") or "").lower() == "true":
+        if debug:
             lines = [f"module {name} ({config.kind}) target {result.target}",
                      f"success {result.success}", f"reason {result.reason or '-'}",
                      f"duration {result.duration_s:.6f} s", f"phases {json.dumps(result.phases)}",
@@ -250,11 +329,19 @@ class UpscopeHttpServer:
             sys_version = ""
 
             def _serve(self, head_only: bool) -> None:
+                if len(self.path) > MAX_URL_BYTES:
+                    self.send_error(414, f"URL longer than {MAX_URL_BYTES} bytes")
+                    return
                 split = urlsplit(self.path)
+                try:
+                    query = parse_qs(split.query, max_num_fields=MAX_QUERY_FIELDS)
+                except ValueError:  # parse_qs: too many fields
+                    self.send_error(400, f"more than {MAX_QUERY_FIELDS} query parameters")
+                    return
                 request = Request(
                     method=self.command,
                     path=split.path,
-                    query=parse_qs(split.query, max_num_fields=20),
+                    query=query,
                     headers={k.lower(): v for k, v in self.headers.items()},
                 )
                 response = server._dispatch(request)
@@ -268,10 +355,7 @@ class UpscopeHttpServer:
                     self.wfile.write(response.body)
 
             def do_GET(self) -> None:
-                try:
-                    self._serve(head_only=False)
-                except ValueError:  # parse_qs: too many fields
-                    self.send_error(400, "too many query parameters")
+                self._serve(head_only=False)
 
             def do_HEAD(self) -> None:
                 self._serve(head_only=True)
@@ -280,3 +364,41 @@ class UpscopeHttpServer:
                 log.debug("http: %s - %s", self.address_string(), format % args)
 
         return _Handler
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most ``max_connections`` at once: past that a connection
+    gets a one-line 503 and is closed at once (a slow-client flood cannot take every thread)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        try:
+            request.settimeout(1.0)
+            body = b"too many connections, retry\n"
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: "
+                            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)

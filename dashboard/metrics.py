@@ -34,7 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from collectors.runtime.totals import RunningTotals
-from core.findings import CATALOGUE
+from core.findings import CATALOGUE, sort_findings
 from core.jwt_status import JwtStatus
 from core.snapshot import Histogram, ItspState, Snapshot, Totals
 
@@ -302,6 +302,19 @@ class UpscopeCollector(Collector):
         for (fid, severity), n in sorted(rows.items()):
             family.add_metric([system, _label(fid), severity], float(n))
         yield family
+        # The title a fleet view shows next to the id: one series per open id (the most severe of its
+        # findings), absent when the id is closed. Titles come from the catalogue and the rules' fixed
+        # wordings, never from captured data.
+        info = GaugeMetricFamily(
+            "upscope_finding_info", "Title of each open finding id (value 1). ≤ 1 series per open "
+            f"finding id (at most {len(CATALOGUE)} plus any id outside the catalogue).",
+            labels=["system", "id", "severity", "title"])
+        titled: set[str] = set()
+        for f in sort_findings(list(snap.finding_list)):
+            if f.id not in titled:
+                titled.add(f.id)
+                info.add_metric([system, _label(f.id), f.severity.value, _label(f.title)], 1.0)
+        yield info
 
     def _collectors(self, snap: Snapshot, system: str) -> Iterator[Metric]:
         family = GaugeMetricFamily("upscope_collector_up",

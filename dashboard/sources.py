@@ -24,13 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
+from collectors.capture.tracelog import looks_like_trace_log
 from collectors.export import export_call
+from collectors.packet_detail import PacketDetail, packet_detail
 from collectors.producer import Inputs, OfflineFiles, build_snapshot, judgement_times, load_inputs
+from collectors.runtime.totals import digest
 from core.analysis import CALL_OPEN_STATES, AnalysisResult
 from core.errors import UpscopeError
+from core.site.model import Site
 from core.snapshot import snapshot_to_dict
 from traces.bundle import build_bundle
-from traces.call_export import select_call
+from traces.call_export import select_call, select_streams
 
 #: The service's JSON answers are bounded: a snapshot of a busy site is a few MB.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
@@ -44,6 +49,27 @@ class SourceError(UpscopeError):
         self.status = status  # the HTTP status when the service answered with an error
 
 
+@dataclass(frozen=True, slots=True)
+class CallsPage:
+    """One page of the calls of a time range: ``rows`` (dicts with ``ts``, ``caller``, ``callee``,
+    ``final_code``, ``answered``, ``setup_ms``, ``duration_s``, ``one_way_audio``, ``call_id`` when
+    its messages can still be had, ``call_id_hash``), ``total`` matching, and what the list covers."""
+
+    rows: tuple[dict[str, Any], ...]
+    total: int
+    covers: str
+
+
+@dataclass(frozen=True, slots=True)
+class Messages:
+    """The full SIP messages of one call, or why there are none (``note``)."""
+
+    call_id: str
+    messages: tuple[FullMessage, ...]
+    more: int = 0
+    note: str = ""
+
+
 class DataSource(Protocol):
     """What every page may ask for."""
 
@@ -51,14 +77,27 @@ class DataSource(Protocol):
 
     def snapshot(self) -> dict[str, Any]: ...
 
-    def history(self) -> list[dict[str, Any]]: ...
+    def history(self, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]: ...
 
-    def call_capture(self, call_id: str) -> bytes | None: ...
+    def call_capture(self, call_id: str, digest: str = "") -> bytes | None: ...
 
     def bundle(self) -> bytes | None: ...
 
     def calls_since(self, ts: float) -> list[dict[str, Any]]:
         """Completed calls since ``ts``: dicts with ``ts``, ``answered``, ``final_code``."""
+        ...
+
+    def calls(self, start: float, end: float, text: str = "", statuses: tuple[str, ...] = (), offset: int = 0,
+              limit: int = 100) -> CallsPage:
+        """Completed calls that started in ``[start, end)`` (see ``CallsPage``)."""
+        ...
+
+    def call_messages(self, call_id: str, digest: str = "") -> Messages: ...
+
+    def packet_detail(self, source: str, frame: int) -> PacketDetail: ...
+
+    def rows(self, table: str, start: float, end: float) -> list[dict[str, Any]]:
+        """History rows of ``table`` in the range (the service's; offline: none)."""
         ...
 
 
@@ -103,16 +142,59 @@ class ServiceSource:
             raise SourceError(f"service {self.base_url}/api/history sent no rows")
         return [r for r in rows if isinstance(r, dict)]
 
-    def history(self) -> list[dict[str, Any]]:
-        return history_from_events(self._rows("table=findings&limit=5000"))
+    def history(self, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        episodes = history_from_events(self._rows("table=findings&limit=5000"))
+        if start is None:
+            return episodes
+        # Episodes that overlap the range: opened before it and closed in it count too.
+        return [h for h in episodes
+                if float(h.get("opened") or 0) < (end if end is not None else float("inf"))
+                and (h.get("closed") is None or float(h["closed"]) >= start)]
 
-    def call_capture(self, call_id: str) -> bytes | None:
+    def rows(self, table: str, start: float, end: float) -> list[dict[str, Any]]:
+        return self._rows(f"table={table}&from={start:.3f}&to={end:.3f}&limit=5000")
+
+    def _call_query(self, call_id: str, digest: str) -> str:
+        return "call_id=" + urllib.parse.quote(call_id, safe="") if call_id else \
+            "call=" + urllib.parse.quote(digest, safe="")
+
+    def call_capture(self, call_id: str, digest: str = "") -> bytes | None:
         try:
-            return self._get("/api/call.pcap?call_id=" + urllib.parse.quote(call_id, safe=""))
+            return self._get("/api/call.pcap?" + self._call_query(call_id, digest))
         except SourceError as exc:
             if exc.status == 404:
-                return None  # the call is no longer in the service's capture window
+                return None  # the call is no longer in the service's capture files
             raise
+
+    def calls(self, start: float, end: float, text: str = "", statuses: tuple[str, ...] = (), offset: int = 0,
+              limit: int = 100) -> CallsPage:
+        query = urllib.parse.urlencode({"from": f"{start:.3f}", "to": f"{end:.3f}", "q": text,
+                                        "status": ",".join(statuses), "offset": offset, "limit": limit})
+        raw = self._json(f"/api/calls?{query}")
+        rows = raw.get("rows") if isinstance(raw, dict) else None
+        if not isinstance(rows, list):
+            raise SourceError(f"service {self.base_url}/api/calls sent no rows")
+        return CallsPage(tuple(r for r in rows if isinstance(r, dict)), int(raw.get("total") or 0),
+                         "completed calls from the service's history (kept for its retention period)")
+
+    def call_messages(self, call_id: str, digest: str = "") -> Messages:
+        try:
+            raw = self._json("/api/messages?" + self._call_query(call_id, digest))
+        except SourceError as exc:
+            if exc.status == 404:
+                return Messages(call_id, (), 0, "no message of this call is left in the service's capture "
+                                                 "files or trace log")
+            raise
+        try:
+            found = tuple(FullMessage.from_dict(m) for m in raw.get("messages") or [])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"service {self.base_url}/api/messages sent an unreadable message") from exc
+        return Messages(str(raw.get("call_id") or call_id), found, int(raw.get("more") or 0))
+
+    def packet_detail(self, source: str, frame: int) -> PacketDetail:
+        query = urllib.parse.urlencode({"source": source, "frame": frame})
+        raw = self._json(f"/api/packet?{query}")
+        return PacketDetail.from_dict(raw if isinstance(raw, dict) else {})
 
     def bundle(self) -> bytes | None:
         return self._get("/api/bundle")
@@ -142,38 +224,48 @@ def history_from_events(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 @dataclass
 class OfflineSource:
     """A fixed snapshot, plus what per-call export and the bundle need: the analysis, the capture
-    files it came from, the site file text and the resolved secrets (in memory only, scrubbed from
+    files it came from, the loaded site and the resolved secrets (in memory only, scrubbed from
     exports as a last defence)."""
 
     snap: dict[str, Any]
     label: str = "offline analysis"
     captures: tuple[str, ...] = ()
     result: AnalysisResult | None = None
-    site_text: str | None = None
+    site: Site | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    keylog: str | None = None
+    tls_ports: tuple[int, ...] = ()
+    _messages: dict[str, Messages] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, *, label: str = "offline analysis", captures: Sequence[str] = (),
-                    site_text: str | None = None, now: float | None = None) -> OfflineSource:
+                    now: float | None = None, keylog: str | None = None,
+                    tls_ports: tuple[int, ...] = ()) -> OfflineSource:
         """The Snapshot of ``inputs`` as every offline command builds it (``collectors.producer``),
         judged at ``now`` when given, else by the offline rule (``judgement_times``)."""
         site_at, evidence_at = (now, now) if now is not None else judgement_times(None, inputs.analysis)
         snap = build_snapshot(inputs, site_at, evidence_at)
         secrets = (inputs.site.secret_values() if inputs.site is not None else ()) \
             + ((inputs.jwt_text,) if inputs.jwt_text else ())
+        ports = tls_ports + ((inputs.site.endpoints.connector.port,) if inputs.site is not None else ())
         return cls(snapshot_to_dict(snap), label=label, captures=tuple(captures), result=inputs.analysis,
-                   site_text=site_text, secrets=secrets)
+                   site=inputs.site, secrets=secrets, keylog=keylog, tls_ports=ports)
 
     def snapshot(self) -> dict[str, Any]:
         return self.snap
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
         return []  # one analysis has no history; the service keeps it
 
-    def call_capture(self, call_id: str) -> bytes | None:
+    def rows(self, table: str, start: float, end: float) -> list[dict[str, Any]]:
+        return []
+
+    def call_capture(self, call_id: str, digest: str = "") -> bytes | None:
         """The call's SIP (from captures and OSBiz trace logs) and RTP as one pcap."""
         if self.result is None or not self.captures:
             return None
+        if not call_id:
+            call_id = self._by_digest(digest)
         try:
             selection = select_call(self.result, call_id)
         except UpscopeError as exc:
@@ -183,17 +275,92 @@ class OfflineSource:
         return buf.getvalue() if outcome.written else None
 
     def bundle(self) -> bytes | None:
-        return build_bundle(self.snap, site_text=self.site_text, secrets=self.secrets,
-                            call_capture=self.call_capture)
+        return build_bundle(self.snap, site=self.site, secrets=self.secrets,
+                            call_capture=self.call_capture, call_messages=self._texts,
+                            stream_capture=self._stream_capture)
+
+    def _texts(self, call_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(call_ids)
+        found, _ = read_call_messages([Path(c) for c in self.captures], wanted.__contains__,
+                                      keylog=Path(self.keylog) if self.keylog else None, tls_ports=self.tls_ports,
+                                      known_secrets=self.secrets)
+        return texts_by_call(found)
+
+    def _stream_capture(self, indexes: Sequence[int]) -> bytes | None:
+        if self.result is None or not self.captures:
+            return None
+        buf = io.BytesIO()
+        written = export_call([Path(c) for c in self.captures], select_streams(self.result, indexes), buf).written
+        return buf.getvalue() if written else None
 
     def calls_since(self, ts: float) -> list[dict[str, Any]]:
+        return [r for r in self._call_rows() if r["ts"] >= ts]
+
+    def _call_rows(self) -> list[dict[str, Any]]:
+        """The analysis's completed calls in the history's shape (calls still up are on the page's
+        live list, not in a history)."""
         calls = (self.snap.get("analysis") or {}).get("calls", [])
         return [{"ts": c.get("start_ts"), "answered": c.get("answered"), "final_code": c.get("final_code"),
                  "caller": c.get("caller"), "callee": c.get("callee"), "setup_ms": c.get("setup_ms"),
-                 "duration_s": c.get("duration_s"), "one_way_audio": c.get("one_way_audio")}
+                 "duration_s": c.get("duration_s"), "one_way_audio": c.get("one_way_audio"),
+                 "call_id": c.get("call_id"), "call_id_hash": digest(str(c.get("call_id")))}
                 for c in calls
-                if isinstance(c.get("start_ts"), int | float) and c["start_ts"] >= ts
-                and c.get("state") not in CALL_OPEN_STATES]
+                if isinstance(c.get("start_ts"), int | float) and c.get("state") not in CALL_OPEN_STATES]
+
+    def calls(self, start: float, end: float, text: str = "", statuses: tuple[str, ...] = (), offset: int = 0,
+              limit: int = 100) -> CallsPage:
+        needle = text.strip().lower()
+        rows = [r for r in self._call_rows() if start <= r["ts"] < end
+                and (not needle or needle in str(r.get("caller") or "").lower()
+                     or needle in str(r.get("callee") or "").lower() or needle == str(r.get("call_id")).lower())
+                and (not statuses or any(_has_status(r, s) for s in statuses))]
+        rows.sort(key=lambda r: -float(r["ts"]))
+        return CallsPage(tuple(rows[offset:offset + limit]), len(rows), "completed calls of the analysed files")
+
+    def _by_digest(self, key: str) -> str:
+        calls = (self.snap.get("analysis") or {}).get("calls", [])
+        return next((str(c["call_id"]) for c in calls if digest(str(c.get("call_id"))) == key), "")
+
+    def call_messages(self, call_id: str, digest: str = "") -> Messages:
+        """Read again from the files of the analysis, once per call (kept for the session)."""
+        call_id = call_id or self._by_digest(digest)
+        cached = self._messages.get(call_id)
+        if cached is not None:
+            return cached
+        if not self.captures:
+            return Messages(call_id, (), 0, "the files of this analysis are not at hand any more")
+        try:
+            found, more = read_call_messages(
+                [Path(c) for c in self.captures], lambda cid: cid == call_id,
+                keylog=Path(self.keylog) if self.keylog else None, tls_ports=self.tls_ports,
+                known_secrets=self.secrets)
+        except UpscopeError as exc:
+            raise SourceError(str(exc)) from exc
+        answer = Messages(call_id, found, more, "" if found else "no message of this call in the files")
+        if len(self._messages) >= 32:
+            self._messages.pop(next(iter(self._messages)))
+        self._messages[call_id] = answer
+        return answer
+
+    def packet_detail(self, source: str, frame: int) -> PacketDetail:
+        by_name = {Path(c).name: Path(c) for c in self.captures}
+        path = by_name.get(source)
+        if path is None:
+            return PacketDetail(frame, (), f"{source[:60]} is not a file of this analysis")
+        if looks_like_trace_log(path):
+            return PacketDetail(frame, (), "this message comes from the OSBiz trace log: there is no packet to "
+                                           "dissect (`upscope convert` makes a pcap of the log)")
+        return packet_detail(path, frame, keylog=Path(self.keylog) if self.keylog else None,
+                             tls_ports=self.tls_ports, known_secrets=self.secrets)
+
+
+def _has_status(row: dict[str, Any], status: str) -> bool:
+    """The history's call statuses (``collectors.runtime.history.CALL_STATUSES``) of one row."""
+    code = row.get("final_code")
+    failed = not row.get("answered") and isinstance(code, int) and code >= 400 and code != 487
+    return {"answered": bool(row.get("answered")), "failed": failed,
+            "cancelled": not row.get("answered") and code == 487,
+            "one-way": bool(row.get("one_way_audio"))}.get(status, False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +385,13 @@ def load_artifacts(spec: ArtifactSpec) -> OfflineSource:
                              keylog=Path(spec.keylog) if spec.keylog else None,
                              jwt_file=Path(spec.jwt_file) if spec.jwt_file else None, tls_ports=spec.tls_ports)
         inputs = load_inputs(files)
-        site_text = Path(spec.site).read_text(encoding="utf-8", errors="replace") if spec.site else None
-        return OfflineSource.from_inputs(inputs, label=spec.label, captures=spec.captures, site_text=site_text)
+        return OfflineSource.from_inputs(inputs, label=spec.label, captures=spec.captures,
+                                         keylog=spec.keylog, tls_ports=spec.tls_ports)
     except UpscopeError:
         raise
     except Exception as exc:
         name = Path(spec.captures[0]).name if spec.captures else spec.label
+        # the exception's text may quote the input (a site value, a header): its type only
         raise SourceError(f"{name}: analysis failed ({type(exc).__name__})") from exc
 
 

@@ -76,26 +76,45 @@ def trunk_tile(snap: dict[str, Any]) -> Tile:
     return Tile("Trunk lines", f"{used} / {configured}", "in use / configured", _tone(lines.get("verdict")))
 
 
-def calls_tile(rows: Sequence[dict[str, Any]] | None) -> Tile:
-    """Completed calls of the last hour; failed = rejected with a 4xx–6xx other than 487 (the caller
-    cancelled, RFC 3261 §15)."""
-    if rows is None:
-        return Tile("Calls last hour", "—", "call history unavailable")
+def call_counts(rows: Sequence[dict[str, Any]]) -> tuple[int, int, int]:
+    """(answered, failed, all) of completed calls; failed = rejected with a 4xx–6xx other than 487
+    (the caller cancelled, RFC 3261 §15)."""
     answered = sum(1 for r in rows if r.get("answered"))
     failed = sum(1 for r in rows if not r.get("answered") and isinstance(r.get("final_code"), int)
                  and r["final_code"] >= 400 and r["final_code"] != 487)
-    return Tile("Calls last hour", f"{answered} / {failed}",
-                f"answered / failed; {len(rows)} completed calls in all", "warn" if failed else "ok")
+    return answered, failed, len(rows)
+
+
+def calls_tile(counts: tuple[int, int, int] | None, span: str = "last hour") -> Tile:
+    """Completed calls of the time range: answered / failed (see ``call_counts``)."""
+    label = f"Calls, {span.lower()}"
+    if counts is None:
+        return Tile(label, "—", "call history unavailable")
+    answered, failed, total = counts
+    return Tile(label, f"{answered} / {failed}", f"answered / failed; {total} completed calls in all",
+                "warn" if failed else "ok")
+
+
+#: Open findings that mean the media is bad whatever the streams in view say.
+ONE_WAY_FINDINGS = ("media.one-way-audio",)
 
 
 def media_tile(snap: dict[str, Any]) -> Tile:
+    """The producer's media verdict; an open one-way-audio finding (held open a while after its
+    call ended) keeps the tile on one-way audio, so the tile never shows a good MOS beside it."""
     media = snap.get("media") or {}
+    open_one_way = sorted({str(f.get("subject") or "") for f in snap.get("findings", [])
+                           if f.get("id") in ONE_WAY_FINDINGS})
+    one_way = media.get("one_way_calls") or []
+    if one_way or open_one_way:
+        calls = len(set(one_way) | {s for s in open_one_way if s}) or 1
+        return Tile("Media quality", "One-way audio", f"one-way audio on {calls} call(s); "
+                    f"{media.get('streams') or 0} streams in view", "bad")
     if not media.get("streams"):
         return Tile("Media quality", "—", media.get("reason") or "no RTP streams seen")
-    one_way = media.get("one_way_calls") or []
     worst = media.get("worst_mos")
-    value = "One-way audio" if one_way else (f"MOS {worst:.2f}" if worst is not None else "MOS —")
-    return Tile("Media quality", value, f"{media.get('reason', '')}; {media['streams']} streams",
+    value = f"MOS {worst:.2f}" if worst is not None else "MOS —"
+    return Tile("Media quality", value, str(media.get("reason") or f"{media['streams']} streams"),
                 _tone(media.get("verdict")))
 
 
@@ -112,6 +131,7 @@ def findings_tile(snap: dict[str, Any]) -> Tile:
     return Tile("Active findings", f"{n['critical']} critical", f"{n['warning']} warning · {n['info']} info", tone)
 
 
-def overview_tiles(snap: dict[str, Any], last_hour_calls: Sequence[dict[str, Any]] | None) -> list[Tile]:
+def overview_tiles(snap: dict[str, Any], calls: tuple[int, int, int] | None,
+                   span: str = "last hour") -> list[Tile]:
     return [itsp_tile(snap), jwt_tile(snap), license_tile(snap), support_tile(snap), trunk_tile(snap),
-            calls_tile(last_hour_calls), media_tile(snap), findings_tile(snap)]
+            calls_tile(calls, span), media_tile(snap), findings_tile(snap)]

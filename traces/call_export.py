@@ -15,6 +15,7 @@ where the next call using one of these address:ports begins.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.analysis import AnalysisResult, CallInfo
@@ -63,6 +64,17 @@ def select_call(result: AnalysisResult, call_id: str) -> CallSelection:
     escaped = re.escape(call_id.encode("utf-8", "surrogateescape"))
     pattern = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*" + escaped + rb"[ \t]*\r?$")
     return CallSelection(call_id, frozenset(media), start, end, pattern)
+
+
+def select_streams(result: AnalysisResult, indexes: Sequence[int]) -> CallSelection:
+    """RTP/RTCP of these streams (indexes into ``result.rtp_streams``) over their own time span:
+    the capture of one-way media no call announced. No SIP matches."""
+    streams = [result.rtp_streams[i] for i in indexes if 0 <= i < len(result.rtp_streams)]
+    media = {t for s in streams for t in ((s.src, s.src_port, s.dst, s.dst_port),
+                                          (s.src, s.src_port + 1, s.dst, s.dst_port + 1))}
+    start = min((s.first_ts for s in streams), default=0.0)
+    end = max((s.last_ts for s in streams), default=0.0)
+    return CallSelection("", frozenset(media), start, end, re.compile(rb"(?!)"))
 
 
 def _ends(result: AnalysisResult, call: CallInfo) -> set[tuple[str, int]]:

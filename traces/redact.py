@@ -59,3 +59,50 @@ def redact_text(text: str, known: tuple[str, ...] = ()) -> str:
             text = text.replace(secret, f"<redacted {fingerprint(secret)}>")
     text = _JWT.sub(lambda m: f"<redacted-jwt {fingerprint(m.group(0))}>", text)
     return _DIGEST.sub(lambda m: f"{m.group(1)}<redacted>", text)
+
+
+#: Headers that carry credentials or challenges (RFC 3261 §20.7, §20.27, §20.28, §20.44).
+_AUTH_HEADERS = frozenset({"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"})
+#: Digest parameters that are secret or single-use (RFC 8760 / RFC 2617 §3.2): never shown.
+_AUTH_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|opaque|nextnonce|rspauth)([ \t]*=[ \t]*)("[^"]*"|[^,\r\n\t ]+)')
+#: Header names that suggest a key or token (X-Api-Key, X-Auth-Token, Api-Secret, …): value hidden.
+_KEYISH = re.compile(r"(?i)(api[-_]?key|token|secret|password|passwd|credential|session-key)")
+_HEADER = re.compile(r"^([A-Za-z0-9!%*_+`'~.-]+)([ \t]*:[ \t]*)(.*)$")
+
+
+def redact_header(name: str, value: str) -> str:
+    """The value of one header fit to show (see ``redact_sip``)."""
+    lower = name.lower()
+    if lower in _AUTH_HEADERS:
+        scheme, _, params = value.partition(" ")
+        if scheme.lower() == "digest":
+            return f"{scheme} {_AUTH_PARAM.sub(lambda p: f'{p.group(1)}{p.group(2)}<redacted>', params)}"
+        if value.strip():
+            return f"{scheme} <redacted {fingerprint(params)}>" if params.strip() else f"<redacted {fingerprint(value)}>"
+    elif _KEYISH.search(lower) and value.strip():
+        return f"<redacted {fingerprint(value.strip())}>"
+    return value
+
+
+def redact_sip(text: str, known: tuple[str, ...] = ()) -> str:
+    """A SIP message (start line, headers, body) fit to show: digest responses, nonces and opaque
+    values replaced, other credentials (Bearer, Basic, key and token headers) fingerprinted, JWTs
+    and the ``known`` secret values removed anywhere. Header order, names and lines stay as sent."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines[1:], start=1):
+        if not line.strip("\r"):
+            break  # the body starts
+        m = _HEADER.match(line.rstrip("\r"))
+        if m is not None:
+            name, sep, value = m.groups()
+            lines[i] = f"{name}{sep}{redact_header(name, value)}" + ("\r" if line.endswith("\r") else "")
+    return redact_text("\n".join(lines), known)
+
+
+def redact_line(line: str, known: tuple[str, ...] = ()) -> str:
+    """One line of free text shaped ``Name: value`` (a decoder's field) fit to show."""
+    m = _HEADER.match(line.strip())
+    if m is not None:
+        name, sep, value = m.groups()
+        line = line[:len(line) - len(line.lstrip())] + f"{name}{sep}{redact_header(name, value)}"
+    return redact_text(_AUTH_PARAM.sub(lambda p: f"{p.group(1)}{p.group(2)}<redacted>", line), known)

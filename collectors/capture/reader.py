@@ -26,6 +26,11 @@ import numpy as np
 
 from core.errors import ParseError
 
+try:
+    from collectors import _kernels
+except ImportError:  # a source tree that was not installed: the walks below run in Python
+    _kernels = None  # type: ignore[assignment]
+
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -41,6 +46,12 @@ _IDB, _SPB, _OPB, _EPB = 1, 3, 2, 6
 # Records a run check looks ahead at once (a longer run is taken in several checks). Runs on
 # trunk captures are ~50 records (SIP breaks them); a wider window copies bytes for nothing.
 _RUN_WINDOW = 256
+# Timestamps a date can show (years 1 to 9999, UTC): a pcapng tick count with a coarse resolution
+# (e.g. 2^0 s) and a high word near 2^31 lands far beyond, and every later step that prints a
+# time would fail on it. Such a record is damage, reported like a bad length.
+MIN_TS, MAX_TS = -62135596800.0 + 86400.0, 253402300799.0 - 86400.0
+_ZERO_RUN = 16  # all-zero pcap record headers in a row that end the reading
+_TS_RANGE_PROBLEM = "pcapng packet timestamp outside the years 1-9999 (resolution or offset damaged)"
 
 
 def byte_rows(buf: bytes | np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
@@ -212,13 +223,23 @@ class CaptureParser:
             self._pos = pos
             raise ParseError(f"pcap record length {cut} beyond the limit of {self._limit}", self._base + pos)
         batch = self._pcap_batch(offs)
-        bad = np.flatnonzero(batch.caplen > self._limit)
+        # A run of all-zero record headers (no time, no length) is no traffic: it is the hole of
+        # a sparse, preallocated or overwritten file, and millions of them would follow.
+        zero = (batch.caplen == 0) & (batch.orig_len == 0) & (batch.ts == 0)
+        if zero.any():
+            runs = np.cumsum(np.concatenate(([0], zero.astype(np.int64))))
+            zero[:] = False
+            zero[:max(len(batch) - _ZERO_RUN + 1, 0)] = runs[_ZERO_RUN:] - runs[:-_ZERO_RUN] == _ZERO_RUN
+        bad = np.flatnonzero((batch.caplen > self._limit) | zero)
         if bad.size:
             cut = int(bad[0])
             at = int(batch.data_off[cut]) - 16
             n = int(batch.caplen[cut])
             self._pending = self._slice(batch, cut)
             self._pos = at
+            if zero[cut]:
+                raise ParseError("zero-filled pcap records (a sparse, preallocated or overwritten file): "
+                                 "reading stops here", self._base + at)
             raise ParseError(f"pcap record length {n} beyond the limit of {self._limit}", self._base + at)
         self._pos = pos
         self.frames += len(offs)
@@ -229,7 +250,17 @@ class CaptureParser:
         the record that did not fit or None).
 
         Records form a chain (each length says where the next starts), so this walk is
-        sequential; it reads only the length field (the hot loop of the whole reader). RTP makes
+        sequential; it reads only the length field (the hot loop of the whole reader). The
+        compiled walk (``collectors._kernels.pcap_walk``) costs the same whatever the records'
+        lengths; without it, ``_pcap_offsets_py``."""
+        if _kernels is None:
+            return self._pcap_offsets_py(buf, pos)
+        out = np.empty((len(buf) - pos) // 16 + 1, dtype=np.int64)
+        count, nxt, cut = _kernels.pcap_walk(buf, pos, self._endian == ">", out)
+        return out[:count].copy(), nxt, (None if cut < 0 else cut)
+
+    def _pcap_offsets_py(self, buf: bytes, pos: int) -> tuple[np.ndarray, int, int | None]:
+        """``_pcap_offsets`` in Python: fast on runs of equal-length records only. RTP makes
         long runs of equal-length records (one codec, one packetisation), so after two equal
         lengths in a row the walk checks the rest of the run in C: the length field of record i
         of a run of stride s sits at ``start + 8 + i*s``, and ``buf[start+8+j::s]`` for j = 0..3
@@ -300,7 +331,7 @@ class CaptureParser:
         origs: list[int] = []
         tss: list[float] = []
         lts: list[int] = []
-        epbs: list[int] = []
+        epbs: list[np.ndarray] = []  # offsets of runs of Enhanced Packet Blocks
 
         def flush_single() -> None:
             if offs:
@@ -310,17 +341,16 @@ class CaptureParser:
 
         def flush_epbs() -> None:
             if epbs:
-                cols, bad, message = self._epb_columns(buf, epbs)
+                at = np.concatenate(epbs)
+                epbs.clear()
+                cols, bad, message = self._epb_columns(buf, at)
                 parts.append(cols)
                 if bad is not None:
                     nonlocal pos
-                    pos = epbs[bad]
-                    epbs.clear()
+                    pos = int(at[bad])
                     raise ParseError(message, self._base + pos)
-                epbs.clear()
 
         head = struct.Struct(self._endian + "II").unpack_from
-        prev = -1  # length of the previous EPB when it was one
         try:
             while pos + 12 <= end:
                 btype, blen = head(buf, pos)
@@ -328,23 +358,9 @@ class CaptureParser:
                     if pos + blen > end:
                         break
                     flush_single()
-                    epbs.append(pos)
-                    nxt = pos + blen
-                    if blen == prev:
-                        # a run of EPBs of one length: the 8-byte type+length heads of the
-                        # following blocks are checked in C, as in ``_pcap_offsets``
-                        whole = min((end - nxt) // blen, _RUN_WINDOW)
-                        k = whole
-                        for j in range(8):
-                            col = buf[nxt + j:nxt + j + whole * blen:blen]
-                            k = min(k, whole - len(col.lstrip(buf[pos + j:pos + j + 1])))
-                        if k:
-                            epbs.extend(range(nxt, nxt + k * blen, blen))
-                            nxt += k * blen
-                    prev = blen
-                    pos = nxt
+                    run, pos = self._epb_run(buf, pos, end)
+                    epbs.append(run)
                     continue
-                prev = -1
                 flush_epbs()
                 nxt = self._ng_block(buf, pos, end, offs, caps, origs, tss, lts)
                 if nxt < 0:
@@ -362,10 +378,43 @@ class CaptureParser:
         self.frames += len(batch)
         return batch
 
-    def _epb_columns(self, buf: bytes, epbs: list[int]) -> tuple[tuple[np.ndarray, ...], int | None, str]:
-        """Decode EPBs at ``epbs`` together: (columns of the good ones, index of the first bad one
-        or None, its problem). The checks and their order are those of ``_parse_packet_block``."""
-        p = np.asarray(epbs, dtype=np.int64)
+    def _epb_run(self, buf: bytes, pos: int, end: int) -> tuple[np.ndarray, int]:
+        """Offsets of the run of complete Enhanced Packet Blocks from ``pos`` (type 6, a sane
+        length; checked further by ``_epb_columns``) and the position after it; compiled
+        (``collectors._kernels.pcapng_epb_walk``) when built."""
+        if _kernels is not None:
+            out = np.empty((end - pos) // 32 + 1, dtype=np.int64)
+            count, nxt = _kernels.pcapng_epb_walk(buf, pos, self._endian == ">", 16 * MAX_RECORD, out)
+            return out[:count].copy(), nxt
+        head = struct.Struct(self._endian + "II").unpack_from
+        offs: list[int] = []
+        prev = -1  # length of the previous EPB
+        while pos + 12 <= end:
+            btype, blen = head(buf, pos)
+            if btype != _EPB or not 32 <= blen <= 16 * MAX_RECORD or blen & 3 or pos + blen > end:
+                break
+            offs.append(pos)
+            nxt = pos + blen
+            if blen == prev:
+                # a run of EPBs of one length: the 8-byte type+length heads of the following
+                # blocks are checked in C (``bytes.lstrip`` on strided slices), as in
+                # ``_pcap_offsets_py``
+                whole = min((end - nxt) // blen, _RUN_WINDOW)
+                k = whole
+                for j in range(8):
+                    col = buf[nxt + j:nxt + j + whole * blen:blen]
+                    k = min(k, whole - len(col.lstrip(buf[pos + j:pos + j + 1])))
+                if k:
+                    offs.extend(range(nxt, nxt + k * blen, blen))
+                    nxt += k * blen
+            prev = blen
+            pos = nxt
+        return np.asarray(offs, dtype=np.int64), pos
+
+    def _epb_columns(self, buf: bytes, p: np.ndarray) -> tuple[tuple[np.ndarray, ...], int | None, str]:
+        """Decode the EPBs at offsets ``p`` together: (columns of the good ones, index of the
+        first bad one or None, its problem). The checks and their order are those of
+        ``_parse_packet_block``."""
         dt = np.dtype(self._endian + "u4")
         hdr = byte_rows(buf, p + 4, 24).view(dt).astype(np.int64)  # no index matrices (``_pcap_batch``)
         blen, ifid, hi, lo, cap, orig = (hdr[:, i] for i in range(6))
@@ -375,7 +424,7 @@ class CaptureParser:
         bad_len = (cap > blen - 32) | (cap > MAX_RECORD)
         bad_if = ifid >= n_if
         bad = np.flatnonzero(bad_trailer | bad_len | bad_if)
-        cut = int(bad[0]) if bad.size else len(epbs)
+        cut = int(bad[0]) if bad.size else len(p)
         message = ""
         if bad.size:
             if bad_trailer[cut]:
@@ -401,6 +450,11 @@ class CaptureParser:
             sec, frac = np.divmod(ticks, u)
             ts = np.where(units > 0, sec.astype(np.float64) + frac / u, ticks.astype(np.float64) * res) + shift
         linktypes = np.array([i.linktype for i in self._ifaces], dtype=np.int64)[ifid]
+        out_of_range = np.flatnonzero(~((ts >= MIN_TS) & (ts <= MAX_TS)))
+        if out_of_range.size:
+            cut, message = int(out_of_range[0]), _TS_RANGE_PROBLEM
+            ts, linktypes = ts[:cut], linktypes[:cut]
+            bad = out_of_range
         cols = (p[:cut] + 28, cap[:cut], orig[:cut], ts, linktypes)
         return cols, (cut if bad.size else None), message
 
@@ -491,6 +545,8 @@ class CaptureParser:
             ts = sec + frac / iface.units + iface.offset_s
         else:
             ts = ticks * iface.resolution + iface.offset_s
+        if not MIN_TS <= ts <= MAX_TS:
+            raise ParseError(_TS_RANGE_PROBLEM, self._base + pos)
         return data, cap, orig, ts, iface.linktype
 
     def _iface(self, ifid: int, pos: int) -> _Interface:

@@ -41,16 +41,16 @@ flow-classification cache is bounded.
 
 Fast paths for the capture pipeline: ``on_udp_fields(frame, ts, src, sport, dst, dport,
 payload)`` skips the ``UdpPacket`` allocation, and ``on_udp_batch(UdpBatch)`` takes a whole chunk
-of IPv4 datagrams: it groups them by stream and computes runs of ordinary packets (same payload
-type with a clock, rising sequence numbers — a stream's last run in a chunk may step over lost
-packets —, in time, no wrap decision) with numpy — the same recurrences in closed form — and
-hands every other packet to the per-packet path in order.
+of IPv4 datagrams: it groups them by stream and runs every stream's rows through one compiled
+loop (``collectors/_kernels.c``, the statements of ``_feed``/``_analyse``/``_sequence_extras``
+on numeric state tables), so its cost is the same whatever the traffic looks like — jitter,
+loss, reordering, mixed codecs — and its numbers are those of the per-packet path to the last
+bit. The per-packet path stays the reference and does what is rare: a heuristic stream's first
+packets, malformed headers, RTCP.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import struct
 from collections.abc import Callable
@@ -58,11 +58,16 @@ from collections.abc import Callable
 import numpy as np
 
 from collectors.capture.packets import UdpBatch, UdpPacket
-from collectors.capture.reader import byte_rows, sort_by
+from collectors.capture.reader import byte_rows
 from core.analysis import ErrorItem, RtcpReport, RtpStreamStats, StreamInterval
 from core.errors import ParseError
 from core.media_quality import MosModel
 from core.wire.rtp import ReportBlock, RtcpPacket, parse_rtcp
+
+try:
+    from collectors import _kernels
+except ImportError:  # a source tree that was not installed: the per-packet path does everything
+    _kernels = None  # type: ignore[assignment]
 
 PT_CN, PT_CN_OLD = 13, 19
 
@@ -105,16 +110,17 @@ _CANDIDATE_AGE_S = 10.0  # … or within this much capture time
 _MAX_RTCP_KEYS = 100_000  # RTCP pairs / senders remembered (hostile captures)
 _MAX_FLOW_CACHE = 50_000  # classified flows remembered (a cache; see _classify)
 _WINDOW_MASK = (1 << 128) - 1  # duplicate detection window: the last 128 sequence numbers
-_R = 15.0 / 16.0  # RFC 3550 A.8 jitter smoothing
-_BLOCK = 1024  # rows per closed-form jitter block: (16/15)^1024 stays far inside float range
 
 
 def _dynamic_clock(name: str, rate: int) -> tuple[int, bool]:
-    """(clock used for jitter, is telephone-event) of a dynamic payload type from its rtpmap."""
+    """(clock used for jitter, is telephone-event) of a dynamic payload type from its rtpmap.
+
+    A rate below 1 kHz is taken as no rate: the jitter is computed in ms with an integer
+    clock/1000 divisor (as Wireshark does), which such a rate would make zero."""
     upper = name.upper()
     if upper.startswith("TELEPHONE-EVENT"):
         return 0, True
-    if rate:
+    if rate >= 1000:
         return rate, False
     for prefix, clock in _MIME_CLOCK:
         if upper.startswith(prefix):
@@ -164,11 +170,12 @@ def _heuristic_info(pt: int) -> tuple[int, bool, str]:
 class _Flow:
     """Cached classification of one (src, sport, dst, dport)."""
 
-    __slots__ = ("endpoint", "kind")
+    __slots__ = ("endpoint", "kind", "rows")
 
     def __init__(self, kind: int, endpoint: _Endpoint | None) -> None:
         self.kind = kind  # _SDP_RTP, _SDP_RTCP, _HEURISTIC or _OTHER (never RTP)
         self.endpoint = endpoint
+        self.rows: list[int] = []  # state-table rows of streams resolved with this classification
 
 
 _SDP_RTP, _SDP_RTCP, _HEURISTIC, _OTHER = 1, 2, 3, 4
@@ -217,6 +224,7 @@ class _Stream:
         "pt",
         "seq_num",
         "sequence",
+        "slot",
         "sport",
         "src",
         "ssrc",
@@ -248,6 +256,7 @@ class _Stream:
         self.main_pt: int | None = None
         self.codec = ""
         self.clock_rate = 0
+        self.slot = -1  # ≥ 0: the numbers are in row ``slot`` of the kernel's state tables
 
     def first(self, frame: int, ts: float, seq: int, rtp_ts: int, pt: int, clock: int) -> None:
         now = ts * 1000.0
@@ -336,50 +345,132 @@ def _intervals(blocks: list[bytes]) -> tuple[StreamInterval, ...]:
     )
 
 
-class _Columns:
-    """Per-row numpy columns of one ``UdpBatch`` (the batch path's working set)."""
-
-    __slots__ = ("b1", "frames", "plain", "rts", "seq", "ts")
-
-    plain: np.ndarray
-    seq: np.ndarray
-    rts: np.ndarray
-    b1: np.ndarray
-    frames: np.ndarray
-    ts: np.ndarray
+# Column indexes of the kernel's state tables (``_StateTable``): ``_INT_SLOTS`` then the duplicate
+# window's two 64-bit halves; ``_FLOAT_SLOTS``.
+_STATE_INTS = (*_INT_SLOTS, "dup_lo", "dup_hi")
+_I_TOTAL_NR, _I_MAIN_PT, _I_FIRST_PT = (_STATE_INTS.index(k) for k in ("total_nr", "main_pt", "first_pt"))
+_F_LAST_TS = _FLOAT_SLOTS.index("last_ts")
+_M64 = (1 << 64) - 1
+_UNSET = object()  # a state-table row not classified yet
+if _kernels is not None and (_kernels.INT_FIELDS != _STATE_INTS or _kernels.FLOAT_FIELDS != _FLOAT_SLOTS):
+    raise RuntimeError("collectors._kernels was built from another version of the code: reinstall upscope")
 
 
-class _Sorted:
-    """A batch in stream order: sorted→original row map and the per-row values runs need."""
+class _StateTable:
+    """The numeric state of the streams the batch kernel works on: one row per stream in an
+    int64 and a float64 table (``_STATE_INTS`` / ``_FLOAT_SLOTS`` columns), rows reused.
 
-    __slots__ = ("breaks", "cum", "gaps", "order", "plain", "pt", "rts", "seq", "step")
+    A stream's numbers live either in its ``_Stream`` attributes (the per-packet path reads and
+    writes those) or in a row here (``_Stream.slot`` ≥ 0); ``RtpAnalyzer._push`` / ``_pull``
+    move them, which happens only when a stream switches paths.
 
-    def __init__(self, order: np.ndarray, seq: np.ndarray, pt: np.ndarray, cum: np.ndarray,
-                 breaks: list[int], plain: np.ndarray, rts: np.ndarray, step: np.ndarray,
-                 gaps: list[int]) -> None:
-        self.order = order
-        self.seq = seq
-        self.pt = pt
-        self.cum = cum
-        self.breaks = breaks  # sorted positions where a run cannot continue (plus the end)
-        self.plain = plain
-        self.rts = rts
-        self.step = step  # sequence number minus the sorted predecessor's (within a run: 1..3000)
-        self.gaps = gaps  # sorted positions inside runs that follow lost packets (step > 1)
+    Per row also what the batch path needs to find and feed the stream without Python work per
+    stream: its key as integers (addresses; ports and SSRC) and the classification epoch in
+    which it was resolved (-1: none), whether its flow is heuristic, the endpoint it was
+    classified with (``media``; None: heuristic, ``_UNSET``: none yet) and the clock /
+    telephone-event flag of each payload type on that endpoint (-1: not looked up yet)."""
+
+    __slots__ = ("clock", "epoch", "event", "floats", "flow", "free", "heur", "ints", "key_ps", "key_sd", "media",
+                 "owner")
+
+    def __init__(self) -> None:
+        self.ints = np.zeros((0, len(_STATE_INTS)), dtype=np.int64)
+        self.floats = np.zeros((0, len(_FLOAT_SLOTS)), dtype=np.float64)
+        self.key_sd = np.zeros(0, dtype=np.uint64)
+        self.key_ps = np.zeros(0, dtype=np.uint64)
+        self.epoch = np.zeros(0, dtype=np.int64)
+        self.heur = np.zeros(0, dtype=bool)
+        self.clock = np.zeros((0, 128), dtype=np.int32)
+        self.event = np.zeros((0, 128), dtype=np.int8)
+        self.free: list[int] = []
+        self.owner: list[_Stream | None] = []
+        self.media: list[object] = []
+        self.flow: list[_Flow | None] = []
+
+    def take(self, s: _Stream) -> int:
+        if not self.free:
+            old = len(self.owner)
+            grow = max(64, old)
+
+            def more(a: np.ndarray, fill: float) -> np.ndarray:
+                return np.concatenate([a, np.full((grow, *a.shape[1:]), fill, dtype=a.dtype)])
+
+            self.ints, self.floats = more(self.ints, 0), more(self.floats, 0.0)
+            self.key_sd, self.key_ps, self.epoch = more(self.key_sd, 0), more(self.key_ps, 0), more(self.epoch, -1)
+            self.heur, self.clock, self.event = more(self.heur, False), more(self.clock, -1), more(self.event, 0)
+            self.owner.extend([None] * grow)
+            self.media.extend([_UNSET] * grow)
+            self.flow.extend([None] * grow)
+            self.free = list(range(old + grow - 1, old - 1, -1))
+        slot = self.free.pop()
+        self.owner[slot] = s
+        self.media[slot] = _UNSET
+        self.epoch[slot] = -1
+        s.slot = slot
+        return slot
+
+    def release(self, s: _Stream) -> None:
+        slot = s.slot
+        self.owner[slot] = self.flow[slot] = None
+        self.media[slot] = _UNSET
+        self.epoch[slot] = -1
+        self.free.append(slot)
+        s.slot = -1
+
+    def resolved(self, slot: int, key_sd: int, key_ps: int, flow: _Flow, epoch: int) -> None:
+        """Row ``slot`` holds the stream of this key, classified as ``flow`` in ``epoch``."""
+        self.key_sd[slot], self.key_ps[slot], self.epoch[slot] = key_sd, key_ps, epoch
+        if self.flow[slot] is not flow:
+            self.flow[slot] = flow
+            flow.rows.append(slot)
+        self.heur[slot] = flow.kind == _HEURISTIC
+        if self.media[slot] is not flow.endpoint:
+            self.media[slot] = flow.endpoint
+            self.clock[slot] = -1
 
 
-def _segmented_scan(coef: np.ndarray, values: list[np.ndarray], maxlen: int) -> list[np.ndarray]:
-    """Solve y_i = coef_i·y_(i−1) + x_i for several x at once (coef 0 starts a segment) by
-    recursive doubling: log2(maxlen) vector passes instead of a Python loop per row."""
-    a = coef.copy()
-    ys = [v.copy() for v in values]
-    shift = 1
-    while shift < maxlen:
-        for y in ys:
-            y[shift:] += a[shift:] * y[:-shift]
-        a[shift:] *= a[:-shift].copy()
-        shift *= 2
-    return ys
+    def forget(self, flow: _Flow) -> None:
+        """``flow`` was dropped from the classification cache: its streams' rows are resolved
+        afresh on their next batch (their endpoint may have changed)."""
+        for slot in flow.rows:
+            if self.flow[slot] is flow:
+                self.epoch[slot] = -1
+                self.flow[slot] = None
+        flow.rows.clear()
+
+
+class _StreamIndex:
+    """Stream key (two 64-bit halves) → state-table row, for a whole batch at once: an
+    open-addressing hash table in three arrays (``collectors._kernels.stream_lookup`` /
+    ``stream_insert``). Entries are never removed; a row the index names is trusted only while
+    the table row still holds that key in the current epoch. Rebuilt from the live rows when
+    half full."""
+
+    __slots__ = ("key_ps", "key_sd", "slot", "used")
+
+    def __init__(self, size: int = 1024) -> None:
+        self.key_sd = np.zeros(size, dtype=np.uint64)
+        self.key_ps = np.zeros(size, dtype=np.uint64)
+        self.slot = np.full(size, -1, dtype=np.int64)
+        self.used = 0
+
+    def lookup(self, table: _StateTable, epoch: int, key_sd: np.ndarray, key_ps: np.ndarray) -> np.ndarray:
+        assert _kernels is not None
+        out = np.empty(len(key_sd), dtype=np.int64)
+        _kernels.stream_lookup(self.key_sd, self.key_ps, self.slot, table.key_sd, table.key_ps, table.epoch, epoch,
+                               key_sd, key_ps, out)
+        return out
+
+    def insert(self, table: _StateTable, epoch: int, key_sd: int, key_ps: int, slot: int) -> None:
+        assert _kernels is not None
+        if 2 * (self.used + 1) > len(self.slot):
+            live = np.flatnonzero(table.epoch == epoch)
+            fresh = _StreamIndex(max(1024, 1 << (4 * (len(live) + 1)).bit_length()))
+            for row in live.tolist():
+                fresh.used += _kernels.stream_insert(fresh.key_sd, fresh.key_ps, fresh.slot, int(table.key_sd[row]),
+                                                     int(table.key_ps[row]), row)
+            self.key_sd, self.key_ps, self.slot, self.used = fresh.key_sd, fresh.key_ps, fresh.slot, fresh.used
+        self.used += _kernels.stream_insert(self.key_sd, self.key_ps, self.slot, key_sd, key_ps, slot)
 
 
 class RtpAnalyzer:
@@ -427,6 +518,11 @@ class RtpAnalyzer:
         self._ssrc_clock: dict[int, int] = {}
         self._names: dict[int, str] = {}  # IPv4 as integer → dotted quad (batch path)
         self._rtcp = _RtcpCollector()
+        self._table = _StateTable()
+        # bumped whenever a flow's classification is dropped: the batch path trusts its stream
+        # index (``_StreamIndex``) only for rows resolved in the current epoch
+        self._epoch = 0
+        self._index = _StreamIndex()
         self.errors: list[ErrorItem] = []
         self.error_count = 0
 
@@ -456,7 +552,9 @@ class RtpAnalyzer:
         self._rtcp_endpoints[(addr, port + 1)] = endpoint
         for ep in ((addr, port), (addr, port + 1)):
             for key in self._flows_by_endpoint.pop(ep, ()):
-                self._flows.pop(key, None)  # re-classified lazily on its next packet
+                dropped = self._flows.pop(key, None)  # re-classified lazily on its next packet
+                if dropped is not None:
+                    self._table.forget(dropped)
 
     # -- packets -----------------------------------------------------------------------------
     def on_udp(self, pkt: UdpPacket) -> bool:
@@ -511,6 +609,8 @@ class RtpAnalyzer:
         endpoint = flow.endpoint
         if stream is None and skey in self._idle:
             stream = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
+        elif stream is not None and stream.slot >= 0:
+            self._pull(stream)
         if stream is None:
             if flow.kind == _HEURISTIC:
                 return self._candidate(skey, frame, ts, payload, pt)
@@ -592,17 +692,17 @@ class RtpAnalyzer:
             self._evict_idle(float(np.max(batch.ts)))
 
     def _batch(self, batch: UdpBatch) -> None:
-        """Offer a chunk of IPv4/UDP datagrams (frame order) at once; same results as one
-        ``on_udp_fields`` call per row, in a fraction of the time.
+        """Offer a chunk of IPv4/UDP datagrams (frame order) at once; the same results as one
+        ``on_udp_fields`` call per row, whatever the traffic looks like.
 
-        Rows are grouped by stream. Within a stream, a *run* is a stretch of plain packets (no
-        padding/extension/CSRC) with the stream's payload type (one with a clock), rising
-        sequence numbers, forward timestamps, in time and before any wrap decision; everything
-        else goes through the per-packet path in order. The run that ends a stream's rows is
-        computed together with every other stream's in one set of numpy passes (segmented scans
-        for the jitter and running-mean recurrences) and may step over lost packets (sequence
-        steps up to 3000); an earlier run (``_fast_run``) takes consecutive numbers only.
-        """
+        The RTP-like rows go through the compiled kernel (``collectors._kernels.rtp_rows``) in
+        one call, in frame order: the per-packet statements, row by row, on the streams' state
+        tables, each row's stream found by the stream index. What the kernel does not do stays
+        per packet or per stream: a flow's classification and a new heuristic stream's
+        confirmation (its first packets), malformed rows (error items), RTCP, naming the codec
+        once a stream's main payload type is known, and the MOS of closed intervals. Without the
+        compiled kernel (a source tree that was not installed) every row takes the per-packet
+        path."""
         n = len(batch)
         if n == 0:
             return
@@ -615,80 +715,247 @@ class RtpAnalyzer:
         # every row's 12-byte fixed header (rows that cannot be RTP read the dummy at offset 0;
         # rows the batch brings its header for are not used when they cannot be RTP)
         hdr = batch.head if batch.head is not None else byte_rows(a, np.where(ok, off, 0), 12)
-        words = hdr.view(">u4").astype(np.int64)  # (first 32 bits, timestamp, SSRC)
-        b0 = hdr[:, 0]
-        b1 = hdr[:, 1]
-        cols = _Columns()
-        cols.seq = words[:, 0] & 0xFFFF
-        cols.rts = words[:, 1]
-        ssrc = words[:, 2]
-        cols.b1 = b1.astype(np.int64)
-        cols.frames = np.asarray(batch.frame, dtype=np.int64)
-        cols.ts = np.asarray(batch.ts, dtype=np.float64)
-        # RTP-like rows are grouped by stream (order matters within one); see below for the rest
-        cols.plain = ok & (b0 == 0x80)
-        rtp_like = ok & ((b1 < 192) | (b1 > 223))
+        b1 = hdr[:, 1].astype(np.int64)
         src = np.asarray(batch.src, dtype=np.int64)
         dst = np.asarray(batch.dst, dtype=np.int64)
         sport = np.asarray(batch.sport, dtype=np.int64)
         dport = np.asarray(batch.dport, dtype=np.int64)
-        rtp_rows = np.flatnonzero(rtp_like)
-        srcdst = ((src << 32) | dst)[rtp_rows].astype(np.uint64)
-        pss = (((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc.astype(np.uint64)
-        pss = pss[rtp_rows]
-        # stable (frame order within a stream): by addresses and ports — and by SSRC too when a
-        # flow carries several (then as one lexsort; the same order either way)
-        sub = sort_by(srcdst, sport[rtp_rows], dport[rtp_rows])
-        sd, ps = srcdst[sub], pss[sub]
-        flow = np.uint64(32)
-        if bool(((sd[1:] == sd[:-1]) & (ps[1:] >> flow == ps[:-1] >> flow) & (ps[1:] != ps[:-1])).any()):
-            sub = np.lexsort((pss, srcdst))
-            sd, ps = srcdst[sub], pss[sub]
-        order = rtp_rows[sub]
-        m = len(order)
-        change = np.ones(m, dtype=bool)
-        change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
-        # links between sorted neighbours that a run needs (state-independent part)
-        sq, pt, t, rt = cols.seq[order], cols.b1[order] & 0x7F, cols.ts[order], cols.rts[order]
-        fwd = np.zeros(m, dtype=np.int64)
-        fwd[1:] = (rt[1:] - rt[:-1]) & 0xFFFFFFFF
-        plain = cols.plain[order]
-        link = ~change & plain
-        # sequence numbers rise by 1, or by up to 3000 over lost packets (the per-packet path's
-        # "ordinary jump" limit); a 16-bit wrap breaks the run (once per 65536 packets)
-        step = np.zeros(m, dtype=np.int64)
-        step[1:] = sq[1:] - sq[:-1]
-        link[1:] &= (step[1:] >= 1) & (step[1:] <= 3000) & (pt[1:] == pt[:-1]) & (t[1:] >= t[:-1])
-        link &= fwd < 0x80000000
-        cum = np.cumsum(np.where(link, fwd, 0))  # timestamp advance along runs
-        sv = _Sorted(order, sq, pt, cum, [*np.flatnonzero(~link).tolist(), m], plain, rt, step,
-                     np.flatnonzero(link & (step > 1)).tolist())
+        frames = np.asarray(batch.frame, dtype=np.int64)
+        ts = np.asarray(batch.ts, dtype=np.float64)
         buf = batch.buf
         fields = self.on_udp_fields
         name = self._name
 
         def slow(r: int) -> None:
             o = int(off[r])
-            fields(int(cols.frames[r]), float(cols.ts[r]), name(int(src[r])), int(sport[r]),
+            fields(int(frames[r]), float(ts[r]), name(int(src[r])), int(sport[r]),
                    name(int(dst[r])), int(dport[r]), buf[o:o + int(plen[r])])
 
-        begin = np.flatnonzero(change)
-        starts = begin.tolist()
-        ends = [*starts[1:], m] if starts else []
-        heads = order[begin]  # each group's first row: its stream's addresses, ports and SSRC
-        deferred: list[tuple[int, int, _Stream, int, int]] = []
-        for g0, g1, s_, sp, d_, dp, ss in zip(starts, ends, src[heads].tolist(), sport[heads].tolist(),
-                                              dst[heads].tolist(), dport[heads].tolist(), ssrc[heads].tolist(),
-                                              strict=True):
-            self._group((name(s_), sp, name(d_), dp, ss), g0, g1, sv, cols, slow, deferred)
-        if deferred:
-            self._runs_together(deferred, sv, cols)
-        # RTCP-range (RFC 5761: second octet 192..223) and short rows: after the RTP, so RTCP
-        # jitter is converted with the clock of a stream first seen in this same batch
+        # RTP-like rows first; RTCP-range (RFC 5761: second octet 192..223) and short rows after,
+        # so RTCP jitter is converted with the clock of a stream first seen in this same batch
+        rtp_like = ok & ((b1 < 192) | (b1 > 223))
+        if _kernels is None:
+            for r in np.flatnonzero(rtp_like).tolist():
+                slow(r)
+        else:
+            late = self._kernel_batch(a, hdr, b1, off, plen, src, dst, sport, dport, frames, ts,
+                                      np.flatnonzero(rtp_like), slow)
+            for r in late:
+                slow(r)
         for r in np.flatnonzero(~rtp_like).tolist():
             slow(r)
         if len(self._names) > 65536:
             self._names.clear()  # bounded cache of formatted IPv4 addresses
+
+    def _kernel_batch(
+        self, a: np.ndarray, hdr: np.ndarray, b1: np.ndarray, off: np.ndarray, plen: np.ndarray,
+        src: np.ndarray, dst: np.ndarray, sport: np.ndarray, dport: np.ndarray, frames: np.ndarray,
+        ts: np.ndarray, rows: np.ndarray, slow: Callable[[int], None],
+    ) -> list[int]:
+        """The RTP-like ``rows`` of a batch through the kernel, in frame order; returns the rows
+        of RTCP endpoints (for the per-packet path once the RTP is done).
+
+        Each row's stream is found in the stream index (``_StreamIndex``); only rows of streams
+        the index does not vouch for (new, re-classified) are resolved in Python, once per
+        stream and batch (``_resolve``)."""
+        assert _kernels is not None
+        if not rows.size:
+            return []
+        # the header checks of ``on_udp_fields`` (version, CSRC list, extension, padding): a row
+        # that fails them leaves the streams alone (the per-packet path reports it, if at all)
+        b0 = hdr[:, 0].astype(np.int64)
+        hlen = 12 + 4 * (b0 & 0x0F)
+        good = ((b0 >> 6) == 2) & (hlen <= plen)
+        ext = np.flatnonzero(good & ((b0 & 0x10) != 0))
+        if ext.size:
+            fits = hlen[ext] + 4 <= plen[ext]
+            at = off[ext] + np.where(fits, hlen[ext], 0)
+            hlen[ext] += 4 + 4 * ((a[at + 2].astype(np.int64) << 8) | a[at + 3])
+            good[ext] = fits & (hlen[ext] <= plen[ext])
+        pad = np.flatnonzero(good & ((b0 & 0x20) != 0))
+        if pad.size:
+            count = a[off[pad] + plen[pad] - 1].astype(np.int64)
+            good[pad] = (count > 0) & (count <= plen[pad] - hlen[pad])
+        ssrc = hdr[:, 8:12].copy().view(">u4").reshape(-1).astype(np.uint64)
+        key_sd = ((src << 32) | dst)[rows].astype(np.uint64)
+        key_ps = ((((sport << 16) | dport).astype(np.uint64) << np.uint64(32)) | ssrc)[rows]
+        table = self._table
+        slot = self._index.lookup(table, self._epoch, key_sd, key_ps) if len(table.owner) else \
+            np.full(len(rows), -1, dtype=np.int64)
+        pt = b1[rows] & 0x7F
+        g = good[rows]
+        known = np.flatnonzero(slot >= 0)
+        if known.size:
+            ks = slot[known]
+            # rows of known streams the per-packet path would not count: malformed headers (an
+            # error item on an announced endpoint) and, on heuristic flows, RTCP's types 72..76
+            heur = table.heur[ks]
+            drop = ~g[known] | (heur & (pt[known] >= 72) & (pt[known] <= 76))
+            if drop.any():
+                for r in rows[known[drop & ~heur & ~g[known]]].tolist():
+                    slow(r)
+                slot[known[drop]] = -2
+        late: list[int] = []
+        if (slot == -1).any():
+            late = self._resolve(np.flatnonzero(slot == -1), rows, key_sd, key_ps, g, pt, slot, slow)
+        self._kernel_run(slot, rows, pt, hdr, frames, ts)
+        return late
+
+    def _resolve(self, unknown: np.ndarray, rows: np.ndarray, key_sd: np.ndarray, key_ps: np.ndarray,
+                 good: np.ndarray, pt: np.ndarray, slot: np.ndarray, slow: Callable[[int], None]) -> list[int]:
+        """Resolve the streams of the ``unknown`` positions (of ``rows``) one by one, in the order
+        of their first row: classify the flow, confirm a heuristic stream packet by packet, start
+        a stream, report malformed rows; then set ``slot`` for the rows the kernel takes (-2 for
+        the others) and enter the stream in the index. Returns the rows of RTCP endpoints, stream
+        by stream in key order (as the per-stream grouping always handed them on)."""
+        table = self._table
+        name = self._name
+        sd, ps = key_sd[unknown], key_ps[unknown]
+        # each stream's positions together, in frame order: sorted by a hash of the key whose low
+        # bits are the position, so every sort key is unique and the fast sort is a stable one
+        m = len(unknown)
+        low = np.uint64(max(m.bit_length(), 1))
+        mix = (sd * np.uint64(0x9E3779B97F4A7C15)) ^ (ps * np.uint64(0xC2B2AE3D27D4EB4F))
+        sub = np.argsort((mix >> low << low) | np.arange(m, dtype=np.uint64))
+        sd, ps = sd[sub], ps[sub]
+        change = np.ones(m, dtype=bool)
+        change[1:] = (sd[1:] != sd[:-1]) | (ps[1:] != ps[:-1])
+        begin = np.flatnonzero(change)
+        ends = np.append(begin[1:], m)
+        first_pos = unknown[sub[begin]]
+        rtcp: list[tuple[int, int, list[int]]] = []
+        for k in np.argsort(first_pos).tolist():  # streams in the order of their first row
+            at = unknown[sub[begin[k]:ends[k]]]  # this stream's positions, in frame order
+            k_sd, k_ps = int(sd[begin[k]]), int(ps[begin[k]])
+            key = (name(k_sd >> 32), k_ps >> 48, name(k_sd & 0xFFFFFFFF), (k_ps >> 32) & 0xFFFF)
+            fl = self._flows.get(key) or self._classify(key)
+            kind = fl.kind
+            slot[at] = -2
+            if kind == _OTHER:
+                continue  # never RTP: the per-packet path would drop every row
+            if kind == _SDP_RTCP:
+                rtcp.append((k_sd, k_ps, rows[at].tolist()))
+                continue
+            skey = (*key, k_ps & 0xFFFFFFFF)
+            s = self._streams.get(skey)
+            if s is None and skey in self._idle:
+                s = self._streams[skey] = _unpack(skey, self._idle.pop(skey))
+            i = 0
+            ok = good[at]
+            if s is None:
+                if kind == _HEURISTIC:
+                    # a guess is confirmed (or not) packet by packet
+                    while i < len(at) and s is None:
+                        slow(int(rows[at[i]]))
+                        i += 1
+                        s = self._streams.get(skey)
+                    if s is None:
+                        continue
+                elif ok.any():
+                    s = self._streams[skey] = _Stream(*skey, fl.endpoint, "sdp")
+                    table.take(s)
+                    table.ints[s.slot] = 0
+                    table.ints[s.slot, _I_MAIN_PT] = -1
+                    table.floats[s.slot] = 0.0
+            rest, ok = at[i:], ok[i:]
+            if kind != _HEURISTIC and not ok.all():
+                for r in rows[rest[~ok]].tolist():
+                    slow(r)  # malformed on an announced endpoint: an error item, nothing else
+            if s is None or not rest.size:
+                continue
+            if s.slot < 0:
+                self._push(s)
+            table.resolved(s.slot, k_sd, k_ps, fl, self._epoch)
+            self._index.insert(table, self._epoch, k_sd, k_ps, s.slot)
+            if kind == _HEURISTIC:
+                # heuristic flows ignore RTCP's payload types 72..76 (the per-packet path drops them)
+                ok &= (pt[rest] < 72) | (pt[rest] > 76)
+            slot[rest[ok]] = s.slot
+        rtcp.sort()
+        return [r for _sd, _ps, rs in rtcp for r in rs]
+
+    def _kernel_run(self, slot: np.ndarray, rows: np.ndarray, pt: np.ndarray, hdr: np.ndarray, frames: np.ndarray,
+                    ts: np.ndarray) -> None:
+        """Run the kernel over the positions with a table row (``slot`` ≥ 0), in frame order,
+        then what only Python does: codec names, the SSRC clock table for RTCP, and the MOS of
+        closed intervals."""
+        assert _kernels is not None
+        table = self._table
+        fed = np.flatnonzero(slot >= 0)
+        if not fed.size:
+            return
+        # clock and telephone-event flag of each payload type on its stream's endpoint, looked
+        # up once per stream and type
+        code = slot[fed] * 128 + pt[fed]
+        clocks, events = table.clock.reshape(-1), table.event.reshape(-1)
+        missing = np.flatnonzero(clocks[code] < 0)
+        if missing.size:
+            for c in np.unique(code[missing]).tolist():
+                media = table.media[c >> 7]
+                assert media is None or isinstance(media, _Endpoint)
+                clk, is_event, _codec = self._info(media, c & 127)
+                clocks[c], events[c] = clk, is_event
+        touched = np.zeros(len(table.owner), dtype=bool)
+        touched[slot[fed]] = True
+        streams = np.flatnonzero(touched)
+        main_before = table.ints[:, _I_MAIN_PT].copy()
+        new = streams[table.ints[streams, _I_TOTAL_NR] == 0]
+        out = np.empty((len(rows), _kernels.CLOSE_COLS))
+        closes = _kernels.rtp_rows(slot, np.ascontiguousarray(hdr[rows]), frames[rows], ts[rows], table.clock,
+                                   table.event, table.ints, table.floats, self.interval_s, out)
+        owner, media_of = table.owner, table.media
+        for row, _at, start, packets, exp, jsum, jn, jmax, main in out[:closes].tolist():
+            k = int(row)
+            s = owner[k]
+            assert s is not None
+            media = media_of[k]
+            assert media is None or isinstance(media, _Endpoint)
+            if main >= 0 and main_before[k] < 0:
+                codec = self._info(media, int(main))[2]  # main type set in this batch
+            elif main < 0 and not s.codec:
+                codec = self._info(media, int(table.ints[k, _I_FIRST_PT]))[2]
+            else:
+                codec = s.codec
+            self._store_interval(s, codec, start, int(packets), int(exp), jsum, int(jn), jmax)
+        for k in streams[(table.ints[streams, _I_MAIN_PT] >= 0) & (main_before[streams] < 0)].tolist():
+            s, media = owner[k], media_of[k]
+            assert s is not None and (media is None or isinstance(media, _Endpoint))
+            clk, _event, s.codec = self._info(media, int(table.ints[k, _I_MAIN_PT]))
+            if clk:
+                self._ssrc_clock[s.ssrc] = clk
+        for k in new.tolist():
+            s, media = owner[k], media_of[k]
+            assert s is not None and (media is None or isinstance(media, _Endpoint))
+            if not s.codec:
+                s.codec = self._info(media, int(table.ints[k, _I_FIRST_PT]))[2]
+
+    @staticmethod
+    def _info(endpoint: _Endpoint | None, pt: int) -> tuple[int, bool, str]:
+        return endpoint.info(pt) if endpoint is not None else _heuristic_info(pt)
+
+    def _push(self, s: _Stream) -> None:
+        """Move a stream's numbers from its attributes into a row of the kernel's tables."""
+        slot = self._table.take(s)
+        ints = [getattr(s, name) for name in _INT_SLOTS]
+        ints[_I_MAIN_PT] = -1 if s.main_pt is None else s.main_pt
+        mask = s.dup_mask
+        lo, hi = mask & _M64, mask >> 64
+        ints += [lo - (1 << 64) if lo >> 63 else lo, hi - (1 << 64) if hi >> 63 else hi]
+        self._table.ints[slot] = [int(v) for v in ints]
+        self._table.floats[slot] = [getattr(s, name) for name in _FLOAT_SLOTS]
+
+    def _pull(self, s: _Stream) -> None:
+        """Move a stream's numbers from the kernel's tables back into its attributes."""
+        table = self._table
+        ints = table.ints[s.slot].tolist()
+        for name, v in zip(_INT_SLOTS, ints, strict=False):
+            setattr(s, name, v)
+        s.main_pt = None if s.main_pt == -1 else s.main_pt
+        s.under = bool(s.under)
+        s.dup_mask = (ints[-2] & _M64) | ((ints[-1] & _M64) << 64)
+        for name, v in zip(_FLOAT_SLOTS, table.floats[s.slot].tolist(), strict=True):
+            setattr(s, name, v)
+        table.release(s)
 
     def _evict_idle(self, now: float) -> None:
         """Pack streams silent for ``idle_s`` of capture time (checked every idle_s/2)."""
@@ -697,12 +964,17 @@ class RtpAnalyzer:
             return
         self._evicted_at = now
         horizon = now - self.idle_s
+        last_ts = self._table.floats[:, _F_LAST_TS]
         for key, s in list(self._streams.items()):
-            if s.last_ts < horizon:
+            if (s.last_ts if s.slot < 0 else last_ts[s.slot]) < horizon:
+                if s.slot >= 0:
+                    self._pull(s)
                 self._idle[key] = _pack(s)
                 del self._streams[key]
                 fkey = key[:4]
-                if self._flows.pop(fkey, None) is not None:  # re-classified if it comes back
+                dropped = self._flows.pop(fkey, None)
+                if dropped is not None:  # re-classified if it comes back
+                    self._table.forget(dropped)
                     for ep in (fkey[:2], fkey[2:]):
                         keys = self._flows_by_endpoint.get(ep)
                         if keys is not None:
@@ -715,295 +987,6 @@ class RtpAnalyzer:
         if name is None:
             name = self._names[value] = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
         return name
-
-    def _group(
-        self, skey: tuple[str, int, str, int, int], g0: int, g1: int, sv: _Sorted, cols: _Columns,
-        slow: Callable[[int], None], deferred: list[tuple[int, int, _Stream, int, int]],
-    ) -> None:
-        """One stream's rows (sorted positions g0..g1): runs where possible, else packet by packet.
-        A run reaching the end of the group is deferred to the all-streams pass, lost packets
-        and all; a run before that (``_fast_run``) takes consecutive sequence numbers only."""
-        breaks = sv.breaks
-        bi = bisect.bisect_right(breaks, g0)
-        i = g0
-        while i < g1:
-            while breaks[bi] <= i:
-                bi += 1
-            j = min(breaks[bi], g1)
-            s = self._streams.get(skey)
-            run, clock, lead = self._run_length(s, skey, i, j, sv) if s is not None else (0, 0, 0)
-            if run > 0 and i + run < g1:
-                # not the group's last run: cut it at the first lost packet (or go packet by
-                # packet when it starts after one)
-                gaps = sv.gaps
-                k = bisect.bisect_right(gaps, i)
-                run = 0 if lead != 1 else min(run, gaps[k] - i if k < len(gaps) else run)
-            if run <= 0:
-                slow(int(sv.order[i]))
-                i += 1
-                continue
-            assert s is not None
-            if i + run == g1:
-                deferred.append((i, run, s, clock, lead))
-                return
-            rows = sv.order[i:i + run]
-            self._fast_run(s, rows, cols.seq[rows], cols.ts[rows], cols, clock)
-            i += run
-
-    def _run_length(
-        self, s: _Stream, skey: tuple[str, int, str, int, int], i: int, j: int, sv: _Sorted,
-    ) -> tuple[int, int, int]:
-        """(rows from sorted position ``i`` the closed form may take, clock rate, sequence step
-        of the first row from the stream's last packet); (0, 0, 0) = none.
-
-        Within rows ``i..j`` the sequence numbers rise strictly (steps of 1..3000, no 16-bit
-        wrap: see ``_batch``); the first row must continue the stream the same way."""
-        if s.total_nr < 2 or not bool(sv.plain[i]):
-            return 0, 0, 0
-        flow = self._flows.get(skey[:4])
-        if flow is None or flow.kind not in (_SDP_RTP, _HEURISTIC):
-            return 0, 0, 0
-        p = int(sv.pt[i])
-        first = int(sv.seq[i])
-        lead = first - s.seq_num
-        if p != s.pt or p in (PT_CN, PT_CN_OLD) or not 1 <= lead <= 3000:
-            return 0, 0, 0
-        if (first - s.hi_seq) & 0xFFFF != lead:  # our extended sequence agrees with Wireshark's
-            return 0, 0, 0
-        clock, is_event, _codec = flow.endpoint.info(p) if flow.endpoint is not None else _heuristic_info(p)
-        if clock < 1000 or is_event:
-            return 0, 0, 0
-        # a run ends before a packet that would decide a sequence wrap (Wireshark's "under")
-        if s.under:
-            if first > s.start_seq:
-                return 0, 0, 0
-            limit = int(np.searchsorted(sv.seq[i:j], s.start_seq, side="right"))
-        else:
-            if first < s.start_seq or first == 0:
-                return 0, 0, 0
-            limit = j - i
-        # … and before a packet out of time (half the timestamp space after the first packet)
-        units = (int(sv.rts[i]) - s.first_timestamp) & 0xFFFFFFFF
-        if units >= 0x80000000:
-            return 0, 0, 0
-        run = min(j - i, limit)
-        cum = sv.cum
-        if units + int(cum[i + run - 1]) - int(cum[i]) >= 0x80000000:
-            run = int(np.searchsorted(cum[i:i + run] - cum[i], 0x80000000 - units, side="left"))
-        return run, clock, lead
-
-    def _runs_together(self, runs: list[tuple[int, int, _Stream, int, int]], sv: _Sorted, cols: _Columns) -> None:
-        """Closed form of many streams' final runs in one set of numpy passes.
-
-        A run may step over lost packets: each such row is one Wireshark sequence error, and
-        our extended sequence (expected per interval, duplicate window) advances by the step."""
-        starts = np.array([r[0] for r in runs], dtype=np.int64)
-        lens = np.array([r[1] for r in runs], dtype=np.int64)
-        streams = [r[2] for r in runs]
-        total = int(lens.sum())
-        first = np.cumsum(lens) - lens  # compact position of each run's first row
-        pos = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
-        spos = np.repeat(starts, lens) + pos  # sorted positions, run by run
-        rows = sv.order[spos]  # original batch rows, run by run
-        steps = sv.step[spos]
-        steps[first] = [r[4] for r in runs]  # the first row's step is from the stream's last packet
-        t = cols.ts[rows]
-        now = t * 1000.0
-        ft = np.repeat(np.array([s.first_timestamp for s in streams], dtype=np.int64), lens)
-        cdiv = np.repeat(np.array([r[3] // 1000 for r in runs], dtype=np.float64), lens)
-        nominal = ((cols.rts[rows] - ft) & 0xFFFFFFFF) / cdiv
-        time_prev = np.empty(total)
-        time_prev[1:] = now[:-1]
-        time_prev[first] = [s.time for s in streams]
-        nom_prev = np.empty(total)
-        nom_prev[1:] = nominal[:-1]
-        nom_prev[first] = [s.last_nominal for s in streams]
-        diff = np.abs(now - (time_prev + nominal - nom_prev))
-        delta = now - time_prev
-        regular = (cols.b1[rows] & 0x80) == 0
-        maxlen = int(lens.max())
-        # jitter J_i = r·J_(i−1) + D_i/16, restarted at each run from the stream's J
-        coef = np.full(total, _R)
-        coef[first] = 0.0
-        jb = diff / 16.0
-        jb[first] += _R * np.array([s.jitter for s in streams])
-        (jit,) = _segmented_scan(coef, [jb], maxlen)
-        # running means: Q = m·(n−1) grows by x (regular) or by the factor n/(n−1) (other)
-        totals = np.repeat(np.array([s.total_nr for s in streams], dtype=np.float64), lens) + pos
-        grow = np.where(regular, 1.0, totals / (totals - 1.0))
-        reg_jit = np.where(regular, jit, 0.0)
-        qd = np.where(regular, delta, 0.0)
-        qj = reg_jit.copy()
-        base = np.array([s.total_nr - 1 for s in streams], dtype=np.float64)
-        qd[first] += grow[first] * base * np.array([s.mean_delta for s in streams])
-        qj[first] += grow[first] * base * np.array([s.mean_jitter for s in streams])
-        last = first + lens - 1
-        if bool(regular.all()):
-            # the usual case: Q only grows by x, so each run's last Q is its sum
-            q_d, q_j = np.add.reduceat(qd, first), np.add.reduceat(qj, first)
-        else:
-            coef = grow.copy()
-            coef[first] = 0.0
-            qd, qj = _segmented_scan(coef, [qd, qj], maxlen)
-            q_d, q_j = qd[last], qj[last]
-        mean_d = (q_d / totals[last]).tolist()
-        mean_j = (q_j / totals[last]).tolist()
-        inf = np.inf
-        max_d = np.maximum.reduceat(np.where(regular, delta, -inf), first).tolist()
-        min_d = np.minimum.reduceat(np.where(regular, delta, inf), first).tolist()
-        max_j = np.maximum.reduceat(np.where(regular, jit, -inf), first).tolist()
-        min_j = np.minimum.reduceat(np.where(regular, jit, inf), first).tolist()
-        # 10-s interval pieces: a new piece where a run starts or the interval index changes
-        fts = np.repeat(np.array([s.first_ts for s in streams]), lens)
-        ivx = np.floor((t - fts) / self.interval_s).astype(np.int64)
-        cut = np.zeros(total, dtype=bool)
-        cut[first] = True
-        cut[1:] |= ivx[1:] != ivx[:-1]
-        pb = np.flatnonzero(cut)
-        p_cnt = np.diff(np.append(pb, total)).tolist()
-        p_exp = np.add.reduceat(steps, pb).tolist()
-        p_jsum = np.add.reduceat(reg_jit, pb).tolist()
-        p_jn = np.add.reduceat(regular.astype(np.int64), pb).tolist()
-        p_jmax = np.maximum.reduceat(reg_jit, pb).tolist()
-        p_iv = ivx[pb].tolist()
-        p_run = (np.searchsorted(first, pb, side="right") - 1).tolist()
-        jit_l, delta_l, now_l, nom_l = jit[last].tolist(), delta[last].tolist(), now[last].tolist(), nominal[last].tolist()
-        seq_l = cols.seq[rows[last]].tolist()
-        adv_l = np.add.reduceat(steps, first).tolist()  # extended-sequence advance per run
-        lost_l = np.add.reduceat((steps > 1).astype(np.int64), first).tolist()  # rows after a loss
-        frame_l = cols.frames[rows[last]].tolist()
-        ts_l = t[last].tolist()
-        lens_l = lens.tolist()
-        for k, s in enumerate(streams):
-            if max_d[k] != -inf:
-                s.max_delta = max(s.max_delta, max_d[k])
-                s.min_delta = min_d[k] if s.min_delta == -1.0 else min(s.min_delta, min_d[k])
-                s.max_jitter = max(s.max_jitter, max_j[k])
-                s.min_jitter = min_j[k] if s.min_jitter == -1.0 else min(s.min_jitter, min_j[k])
-            s.mean_delta = mean_d[k]
-            s.mean_jitter = mean_j[k]
-            s.delta = delta_l[k]
-            s.jitter = jit_l[k]
-            s.time = now_l[k]
-            s.last_nominal = nom_l[k]
-            s.clock_rate = runs[k][3]
-            s.seq_num = s.stop_seq = seq_l[k]
-            m = lens_l[k]
-            s.total_nr += m
-            s.last_frame = frame_l[k]
-            s.last_ts = ts_l[k]
-            adv = adv_l[k]
-            s.hi_seq += adv
-            if adv == m:
-                s.dup_mask = ((s.dup_mask << m) | ((1 << m) - 1)) & _WINDOW_MASK
-            else:
-                s.sequence += lost_l[k]
-                s.dup_mask = ((s.dup_mask << adv) | self._received_bits(cols.seq[rows[first[k]:first[k] + m]])) \
-                    & _WINDOW_MASK
-            s.bad_seq = -1
-        for q, k in enumerate(p_run):
-            s = streams[k]
-            current = round((s.cur_start - s.first_ts) / self.interval_s)
-            if p_iv[q] > current:
-                self._close_interval(s)
-                s.cur_start = s.first_ts + p_iv[q] * self.interval_s
-            s.cur_packets += p_cnt[q]
-            s.cur_exp += p_exp[q]
-            if p_jn[q]:
-                s.cur_jit_sum += p_jsum[q]
-                s.cur_jit_n += p_jn[q]
-                s.cur_jit_max = max(s.cur_jit_max, p_jmax[q])
-
-    @staticmethod
-    def _received_bits(seq: np.ndarray) -> int:
-        """Duplicate-window bits of a run's rising sequence numbers: bit b = the number b below
-        the last one was received (the last 128 numbers)."""
-        back = int(seq[-1]) - seq[-128:]
-        seen = np.zeros(128, dtype=bool)
-        seen[back[back < 128]] = True
-        return int.from_bytes(np.packbits(seen, bitorder="little").tobytes(), "little")
-
-    def _fast_run(
-        self, s: _Stream, rows: np.ndarray, sq: np.ndarray, t: np.ndarray, cols: _Columns, clock: int
-    ) -> None:
-        """Apply a run of ordinary packets (checked by ``_run_length``, ``clock`` of its payload
-        type on the flow) in closed form."""
-        k = len(rows)
-        units = (cols.rts[rows] - s.first_timestamp) & 0xFFFFFFFF
-        now = t * 1000.0
-        nominal = units / (clock // 1000)
-        time_prev = np.empty(k)
-        time_prev[0] = s.time
-        time_prev[1:] = now[:-1]
-        nom_prev = np.empty(k)
-        nom_prev[0] = s.last_nominal
-        nom_prev[1:] = nominal[:-1]
-        diff = np.abs(now - (time_prev + nominal - nom_prev))
-        # J_i = r·J_(i−1) + D_i/16 (r = 15/16) in closed form, block by block
-        jit = np.empty(k)
-        j0 = s.jitter
-        for b in range(0, k, _BLOCK):
-            d = diff[b:b + _BLOCK]
-            m = len(d)
-            i = np.arange(m)
-            rp = _R ** (i + 1)
-            jit[b:b + m] = rp * j0 + (rp / _R) * np.cumsum(d * _R ** (-i)) / 16.0
-            j0 = float(jit[b + m - 1])
-        delta = now - time_prev
-        regular = (cols.b1[rows] & 0x80) == 0  # same non-CN payload type, in time: the marker decides
-        if bool(regular.any()):
-            rd = delta[regular]
-            rj = jit[regular]
-            s.max_delta = max(s.max_delta, float(rd.max()))
-            lo = float(rd.min())
-            s.min_delta = lo if s.min_delta == -1.0 else min(s.min_delta, lo)
-            s.max_jitter = max(s.max_jitter, float(rj.max()))
-            lo = float(rj.min())
-            s.min_jitter = lo if s.min_jitter == -1.0 else min(s.min_jitter, lo)
-            # Wireshark's running means m = (m·(n−1) + x)/n: Q = m·(n−1) grows by x on a regular
-            # packet and by the factor n/(n−1) on another; solved with a cumulative product.
-            totals = s.total_nr + np.arange(k, dtype=np.float64)  # packets before each row
-            scale = np.cumprod(np.where(regular, 1.0, totals / (totals - 1.0)))
-            last_total = float(totals[-1])
-            base = float(s.total_nr - 1)
-            s.mean_delta = float(scale[-1] * (s.mean_delta * base + np.sum(np.where(regular, delta, 0.0) / scale)))
-            s.mean_delta /= last_total
-            s.mean_jitter = float(scale[-1] * (s.mean_jitter * base + np.sum(np.where(regular, jit, 0.0) / scale)))
-            s.mean_jitter /= last_total
-        s.delta = float(delta[-1])
-        s.jitter = float(jit[-1])
-        s.time = float(now[-1])
-        s.last_nominal = float(nominal[-1])
-        s.clock_rate = clock
-        s.seq_num = s.stop_seq = int(sq[-1])
-        s.total_nr += k
-        s.last_frame = int(cols.frames[rows[-1]])
-        s.last_ts = float(t[-1])
-        s.hi_seq += k
-        s.dup_mask = ((s.dup_mask << k) | ((1 << k) - 1)) & _WINDOW_MASK
-        s.bad_seq = -1
-        self._fast_intervals(s, t, jit, regular)
-
-    def _fast_intervals(self, s: _Stream, t: np.ndarray, jit: np.ndarray, regular: np.ndarray) -> None:
-        idx = np.floor((t - s.first_ts) / self.interval_s).astype(np.int64)
-        current = round((s.cur_start - s.first_ts) / self.interval_s)
-        cuts = np.flatnonzero(np.diff(idx)) + 1
-        bounds = [0, *cuts.tolist(), len(t)]
-        for lo, hi in itertools.pairwise(bounds):
-            k = int(idx[lo])
-            if k > current:
-                self._close_interval(s)
-                s.cur_start = s.first_ts + k * self.interval_s
-                current = k
-            m = hi - lo
-            s.cur_packets += m
-            s.cur_exp += m
-            reg = regular[lo:hi]
-            if bool(reg.any()):
-                rj = jit[lo:hi][reg]
-                s.cur_jit_sum += float(rj.sum())
-                s.cur_jit_n += len(rj)
-                s.cur_jit_max = max(s.cur_jit_max, float(rj.max()))
 
     def _classify(self, key: tuple[str, int, str, int]) -> _Flow:
         # Like Wireshark's conversation lookup: the destination's announcement wins over the
@@ -1026,6 +1009,7 @@ class RtpAnalyzer:
             # a cache, not state: classification is a pure function of the announced endpoints,
             # so dropping it only costs re-classification (bounds memory on port-scan captures)
             self._flows.clear()
+            self._epoch += 1
             self._flows_by_endpoint.clear()
         self._flows[key] = flow
         by_ep = self._flows_by_endpoint
@@ -1153,20 +1137,24 @@ class RtpAnalyzer:
     def _close_interval(self, s: _Stream) -> None:
         if s.cur_packets == 0:
             return
-        lost = s.cur_exp - s.cur_packets
-        mean_j = s.cur_jit_sum / s.cur_jit_n if s.cur_jit_n else 0.0
-        loss_pct = max(lost, 0) * 100.0 / s.cur_exp if s.cur_exp > 0 else 0.0
-        mos = self.mos_model.mos(s.codec, loss_pct, mean_j) if s.cur_exp > 0 else None
-        record = _INTERVAL.pack(
-            s.cur_start, s.cur_packets, s.cur_exp, lost, mean_j, s.cur_jit_max, math.nan if mos is None else mos
-        )
+        self._store_interval(s, s.codec, s.cur_start, s.cur_packets, s.cur_exp, s.cur_jit_sum, s.cur_jit_n,
+                             s.cur_jit_max)
+        s.cur_packets = s.cur_exp = s.cur_jit_n = 0
+        s.cur_jit_sum = s.cur_jit_max = 0.0
+
+    def _store_interval(self, s: _Stream, codec: str, start: float, packets: int, exp: int, jit_sum: float,
+                        jit_n: int, jit_max: float) -> None:
+        """Append one closed 10-s interval (with its MOS for ``codec``) to the stream's blocks."""
+        lost = exp - packets
+        mean_j = jit_sum / jit_n if jit_n else 0.0
+        loss_pct = max(lost, 0) * 100.0 / exp if exp > 0 else 0.0
+        mos = self.mos_model.mos(codec, loss_pct, mean_j) if exp > 0 else None
+        record = _INTERVAL.pack(start, packets, exp, lost, mean_j, jit_max, math.nan if mos is None else mos)
         blocks = s.intervals
         if blocks and len(blocks[-1]) < _IV_BLOCK:
             blocks[-1] += record
         else:
             blocks.append(record)
-        s.cur_packets = s.cur_exp = s.cur_jit_n = 0
-        s.cur_jit_sum = s.cur_jit_max = 0.0
 
     # -- RTCP ----------------------------------------------------------------------------------
     def _on_rtcp(
@@ -1200,10 +1188,13 @@ class RtpAnalyzer:
         streams, idle = self._streams, self._idle
         if release:
             self._streams, self._idle = {}, {}
+            self._epoch += 1
             self._flows.clear()
             self._flows_by_endpoint.clear()
         for key in list(streams):
             s = streams.pop(key) if release else streams[key]
+            if s.slot >= 0:
+                self._pull(s)
             if s.total_nr:
                 out.append(self._stats(s))
         for key in list(idle):

@@ -8,27 +8,36 @@ a new immutable Snapshot, swapped in atomically. Changes (ITSP state, findings o
 completed calls and streams, probe results) are written to the History; a restart reloads the open
 findings and last ITSP state so nothing is reported twice. SIGHUP → ``reload()`` (site file);
 SIGTERM/SIGINT → ``stop()``.
+
+Faults of the machine are "no data" with a reason, never a verdict: a full disk marks the
+``history`` collector (rows wait in memory and are written once there is room) and the
+``capture`` collector (the ring cannot grow) down with "disk full"; probes stay as measured.
+Each such fault is logged once a minute, not once per collector run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
 import logging
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collectors.allocator import limit_arenas, release_free_heap
-from collectors.analyze import Pipeline, feed_decrypted_sip
+from collectors.analyze import Pipeline, analyze_files, feed_decrypted_sip
+from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
 from collectors.capture.tracelog import TraceLogReader, TraceMessage
 from collectors.export import export_call
+from collectors.packet_detail import PacketDetail, packet_detail
 from collectors.producer import Inputs, build_snapshot
 from collectors.runtime.history import History
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
@@ -36,7 +45,7 @@ from collectors.runtime.tail import LogTail
 from collectors.runtime.totals import RunningTotals, digest
 from collectors.runtime.window import recent
 from core import netns
-from core.analysis import AnalysisResult
+from core.analysis import AnalysisResult, CallInfo
 from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
@@ -44,11 +53,38 @@ from core.firewall import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.site.model import Site
+from core.smallfile import UnreadableFile, read_small_file
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
-from traces.call_export import select_call
+from traces.call_export import select_call, select_streams
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
+FAULT_LOG_INTERVAL_S = 60.0
+MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KB; more is handed on to be judged an invalid token
+#: Below this much free space the capture ring cannot rotate: its files come out empty.
+MIN_FREE_BYTES = 1 << 20
+
+
+class ServiceBusy(UpscopeError):
+    """An on-demand read is already running."""
+
+
+class _Release:
+    def __init__(self, lock: threading.BoundedSemaphore) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> object:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _matcher(call_id: str, call_digest: str) -> Callable[[str], bool]:
+    """Is a Call-ID the one asked for (by value, or by the digest the history keeps)?"""
+    if call_id:
+        return lambda cid: cid == call_id
+    return lambda cid: digest(cid) == call_digest
 
 
 @dataclass
@@ -128,6 +164,9 @@ class Service:
         self._open: dict[tuple[str, str], float] = self.history.open_findings()
         self._last_seen: dict[tuple[str, str], tuple[float, Finding]] = {}
         self._started = clock()
+        self._fault_logged: dict[str, float] = {}
+        self._keylog_checked: tuple[float, str | None] = (-FAULT_LOG_INTERVAL_S, None)
+        self._on_demand = threading.BoundedSemaphore(1)
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,18 +214,122 @@ class Service:
             self._run(name, fn)
         return self._reduce()
 
-    def call_capture(self, call_id: str) -> bytes | None:
-        """One call's SIP and RTP from the files of the last analysis, as a pcap (None if unknown)."""
-        analysis = self._analysis
-        if analysis is None:
+    def call_capture(self, call_id: str = "", *, call_digest: str = "") -> bytes | None:
+        """One call's SIP and RTP as a pcap, by Call-ID or by the digest the history keeps: from the
+        files of the last analysis, else (a call of the history) from the capture files still on
+        disk around its time. None when no file holds it any more."""
+        analysis, call = self._find_call(call_id, call_digest)
+        if analysis is not None and call is not None:
+            buf = io.BytesIO()
+            export_call([p for p in self._analysed_paths if p.exists()], select_call(analysis, call.call_id), buf)
+            return buf.getvalue() or None
+        files, _ = self._files_of_history_call(call_id, call_digest)
+        if not files:
             return None
-        try:
-            selection = select_call(analysis, call_id)
-        except UpscopeError:
+        with self._on_demand_slot():
+            wanted = _matcher(call_id, call_digest)
+            older = analyze_files(files, keylog=self.cfg.keylog if self._tail is None else None,
+                                  tls_ports=self._sip_tls_ports())
+            found = next((c for c in older.calls if wanted(c.call_id)), None)
+            if found is None:
+                return None
+            buf = io.BytesIO()
+            export_call(files, select_call(older, found.call_id), buf)
+            return buf.getvalue() or None
+
+    def call_messages(self, call_id: str = "", *, call_digest: str = "") -> tuple[str, tuple[FullMessage, ...], int]:
+        """(the Call-ID, the call's full SIP messages redacted, how many more there were): read again
+        from the files the ladder came from (``collectors.call_messages``). Empty when none holds them."""
+        wanted = _matcher(call_id, call_digest)
+        _, call = self._find_call(call_id, call_digest)
+        if call is not None:
+            files = [p for p in self._analysed_paths if p.exists() and p != self.cfg.trace_log]
+            trace: list[TraceMessage] = list(self._trace_recent)
+        else:
+            files, trace = self._files_of_history_call(call_id, call_digest)
+        if not files and not trace:
+            return call_id, (), 0
+        with self._on_demand_slot():
+            found, more = read_call_messages(
+                files, wanted, trace_messages=trace, keylog=self.cfg.keylog if self._tail is None else None,
+                tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
+        return found[0].call_id if found else call_id, found, more
+
+    def messages_text(self, call_ids: Sequence[str]) -> dict[str, str]:
+        """The full messages of these calls (of the last analysis) as text per Call-ID: one pass."""
+        wanted = set(call_ids)
+        files = [p for p in self._analysed_paths if p.exists() and p != self.cfg.trace_log]
+        found, _ = read_call_messages(files, wanted.__contains__, trace_messages=list(self._trace_recent),
+                                      keylog=self.cfg.keylog if self._tail is None else None,
+                                      tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
+        return texts_by_call(found)
+
+    def stream_capture(self, indexes: Sequence[int]) -> bytes | None:
+        """RTP streams of the current Snapshot's analysis (by index) as a pcap."""
+        snap = self._snapshot
+        if snap is None or snap.analysis is None:
             return None
         buf = io.BytesIO()
-        export_call([p for p in self._analysed_paths if p.exists()], selection, buf)
-        return buf.getvalue() or None
+        written = export_call([p for p in self._analysed_paths if p.exists()],
+                              select_streams(snap.analysis, indexes), buf).written
+        return buf.getvalue() if written else None
+
+    def packet_detail(self, source: str, frame: int) -> PacketDetail:
+        """The dissection of ``frame`` in the capture file named ``source`` — only files of this
+        service (its ring, the captures it follows), never a path from the request."""
+        known = {p.name: p for p in self._capture_files()}
+        path = known.get(source)
+        if path is None:
+            return PacketDetail(frame, (), f"{source[:60]} is not one of this service's capture files (any more)")
+        with self._on_demand_slot():
+            return packet_detail(path, frame, keylog=self.cfg.keylog, tls_ports=self._sip_tls_ports(),
+                                 known_secrets=self.secret_values())
+
+    def call_ids_by_digest(self) -> dict[str, str]:
+        """Call-IDs of the calls in the last analysis by their history digest."""
+        analysis = self._analysis
+        return {digest(c.call_id): c.call_id for c in analysis.calls} if analysis is not None else {}
+
+    # --- on-demand reads for the pages -----------------------------------------------------
+    def _on_demand_slot(self) -> contextlib.AbstractContextManager[object]:
+        """One on-demand read at a time (they read capture files and run tshark): others are told
+        the service is busy rather than queued behind it."""
+        if not self._on_demand.acquire(timeout=1.0):
+            raise ServiceBusy("the service is reading capture files for another request; try again")
+        return _Release(self._on_demand)
+
+    def _find_call(self, call_id: str, call_digest: str) -> tuple[AnalysisResult | None, CallInfo | None]:
+        analysis = self._analysis
+        if analysis is None or not (call_id or call_digest):
+            return analysis, None
+        wanted = _matcher(call_id, call_digest)
+        return analysis, next((c for c in analysis.calls if wanted(c.call_id)), None)
+
+    def _capture_files(self) -> list[Path]:
+        files = [p for p in self.cfg.captures if p.exists()]
+        if self._ring is not None:
+            files += self._ring.files()
+        return files
+
+    def _files_of_history_call(self, call_id: str, call_digest: str) -> tuple[list[Path], list[TraceMessage]]:
+        """Capture files that may hold a call the history remembers (by its start and duration),
+        and the trace-log messages of that time."""
+        key = call_digest or (digest(call_id) if call_id else "")
+        rows = self.history.calls_page(0.0, float("inf"), call_id_hash=key, limit=1)[1] if key else []
+        if not rows:
+            return [], []
+        start = float(rows[0]["ts"])
+        end = start + float(rows[0].get("duration_s") or 0.0) + 60.0
+        files = [p for p in self.cfg.captures if p.exists()]
+        if self._ring is not None:
+            before = float("-inf")  # a ring file holds the packets after the previous file's last write
+            for p in self._ring.files():
+                written = p.stat().st_mtime
+                if written >= start - 5.0 and before <= end:
+                    files.append(p)
+                before = written
+        trace = [m for m in self._trace_recent if start - 5.0 <= m.ts <= end]
+        return files, trace
 
     def secret_values(self) -> tuple[str, ...]:
         """Resolved secrets of the site and the JWT file: scrubbed from every export."""
@@ -235,9 +378,30 @@ class Service:
             self._run(name, fn)
             self._reduce()
         except Exception:  # the scheduler must survive anything a collector or rule does
-            log.exception("reduce after %s failed", name)
+            if self._fault_due(f"reduce:{name}"):
+                log.exception("reduce after %s failed", name)
         finally:
             self._running[name] = False
+
+    def _fault_due(self, key: str) -> bool:
+        """True at most once a minute per fault: a fault that lasts is logged, not repeated."""
+        now = self.clock()
+        if now - self._fault_logged.get(key, -FAULT_LOG_INTERVAL_S) < FAULT_LOG_INTERVAL_S:
+            return False
+        self._fault_logged[key] = now
+        return True
+
+    def _history_status(self) -> None:
+        """The history "collector": down with the reason while writes fail, rows kept meanwhile."""
+        self.history.flush()
+        error = self.history.error
+        if error:
+            reason = f"{error} ({self.history.pending} rows waiting)" if self.history.pending else error
+            if self._fault_due("history"):
+                log.warning("history %s: %s", self.cfg.db_path, reason)
+            self._set_status("history", False, reason)
+        else:
+            self._set_status("history", True, "")
 
     def _run(self, name: str, fn: Callable[[], None]) -> None:
         try:
@@ -245,7 +409,8 @@ class Service:
         except (UpscopeError, OSError, ValueError) as exc:
             self._set_status(name, False, str(exc))
         except Exception as exc:  # a bug in one collector must not take the others down
-            log.exception("collector %s crashed", name)
+            if self._fault_due(f"collector:{name}"):
+                log.exception("collector %s crashed", name)
             self._set_status(name, False, f"internal error: {type(exc).__name__}")
 
     def _set_status(self, name: str, up: bool, reason: str) -> None:
@@ -284,10 +449,7 @@ class Service:
             return None
         path = Path(name) if Path(name).is_absolute() else self.cfg.site_path.parent / name
         try:
-            with path.open("rb") as fh:
-                text = fh.read(MAX_GCP_BYTES + 1)
-            if len(text) > MAX_GCP_BYTES:
-                raise UpscopeError(f"GCP ranges {path}: larger than {MAX_GCP_BYTES} bytes")
+            text = read_small_file(path, MAX_GCP_BYTES, "GCP ranges")
             ranges = load_gcp_ranges(text.decode("utf-8", "replace"))
         except (OSError, UpscopeError, ValueError) as exc:
             self._set_status("gcp_ranges", False, f"{path}: {exc}")
@@ -302,10 +464,10 @@ class Service:
             self._set_status("token", True, "no JWT file configured")
             return
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError as exc:
+            text = read_small_file(path, MAX_TOKEN_BYTES, "JWT file", head=True).decode("utf-8", "replace").strip()
+        except UnreadableFile:
             self._jwt_text = None
-            raise UpscopeError(f"JWT file {path}: {exc.strerror or exc}") from None
+            raise
         self._jwt_text = text or None
         self._set_status("token", True, "")
 
@@ -340,19 +502,30 @@ class Service:
             # RTP of one direction to a rotation boundary (that would look like one-way audio).
             since = self.clock() - self.cfg.window_s - self._ring.cfg.file_seconds
             paths += [p for p in self._ring.files() if p.stat().st_mtime >= since]
+            if _free_bytes(self._ring.cfg.directory) < MIN_FREE_BYTES:
+                if self._fault_due("capture-disk"):
+                    log.warning("capture ring %s: disk full", self._ring.cfg.directory)
+                self._set_status("capture", False, "disk full")
+                return
             ring = self._ring.stats()
             if ring.error:
+                if not ring.running:
+                    # e.g. the tool gave up on a full disk: there is room again, so start it anew
+                    log.warning("capture: %s; restarting it", ring.error)
+                    with netns.entered(self.cfg.netns):
+                        self._ring.start()
                 self._set_status("capture", False, ring.error)
                 return
         if not paths and not self._trace_recent:
             self._set_status("capture", False, "nothing to analyse yet (no capture data, no trace messages)")
             return
+        keylog = self._usable_keylog()
         pipe = Pipeline()
         for path in paths:
             pipe.add_capture(path)
             # Decrypt only without a trace log: both carry the same SIP, and tshark costs a second per run.
-            if self.cfg.keylog is not None and self._tail is None:
-                feed_decrypted_sip(pipe, path, self.cfg.keylog, self._sip_tls_ports())
+            if keylog is not None and self._tail is None:
+                feed_decrypted_sip(pipe, path, keylog, self._sip_tls_ports())
         self._analysed_paths = [*paths, *([self.cfg.trace_log] if self._trace_recent and self.cfg.trace_log else [])]
         pipe.add_trace_messages(list(self._trace_recent))
         result = pipe.finish()
@@ -367,6 +540,23 @@ class Service:
             self.history.save_registrations(self.clock(), records)
         self._analysis = result
         self._set_status("capture", True, "partial input" if result.partial else "")
+
+    def _usable_keylog(self) -> Path | None:
+        """The key log when it can decrypt anything; its problem is the "keylog" collector's reason
+        (checked once a minute: a key log grows as sessions start)."""
+        path = self.cfg.keylog
+        if path is None:
+            return None
+        now = self.clock()
+        if now - self._keylog_checked[0] >= FAULT_LOG_INTERVAL_S:
+            from collectors.tls.keylog import check_keylog
+
+            self._keylog_checked = (now, check_keylog(path))
+            problem = self._keylog_checked[1]
+            self._set_status("keylog", problem is None, f"{path}: {problem}" if problem else "")
+            if problem:
+                log.warning("key log %s: %s; SIP over TLS stays encrypted", path, problem)
+        return path if self._keylog_checked[1] is None else None
 
     def _probe_target(self, module: str) -> str | None:
         if self._site is None:
@@ -449,6 +639,7 @@ class Service:
         live = recent(analysis, now - self.cfg.window_s) if analysis is not None else None
         if analysis is not None:
             self._record_completed(analysis, now)
+        self._history_status()  # after this reduction's writes: the snapshot says how they went
         with self._lock:
             registrations = self._ledger.registrations()
             evidence_until = self._evidence_until
@@ -520,3 +711,12 @@ class Service:
                 "src": f"{s.src}:{s.src_port}", "dst": f"{s.dst}:{s.dst_port}", "ssrc": s.ssrc,
                 "packets": s.packets, "lost": s.lost, "mean_jitter_ms": s.mean_jitter_ms, "mos": s.mos,
             })
+
+
+def _free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use there (a large number when it cannot be told)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize

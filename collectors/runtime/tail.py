@@ -10,9 +10,12 @@ read so a huge backlog cannot stall the service.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from core.errors import UpscopeError
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +39,13 @@ class LogTail:
             self._fh = None
 
     def _open(self) -> None:
-        self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open across calls on purpose
-        st = os.fstat(self._fh.fileno())
+        # non-blocking: a FIFO in place of the log would otherwise wait for a writer for ever
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise UpscopeError(f"trace log {self.path} is not a regular file (a FIFO or device)")
+        self._fh = os.fdopen(fd, "rb")
         self._inode = st.st_ino
         if not self._from_start:
             self._fh.seek(st.st_size)

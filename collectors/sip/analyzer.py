@@ -61,6 +61,8 @@ from core.wire.sip import (
 )
 
 OnSdp = Callable[[str, str, int, dict[int, tuple[str, int]], float], None]
+#: Sees every message with its bytes as they came (DTMF in INFO bodies, full messages on demand).
+OnMessage = Callable[[SipMessageInfo, SipMessage, bytes], None]
 
 # How far into a TCP stream we look for the first SIP start line before deciding the stream is
 # not SIP (a capture may start in the middle of a message).
@@ -248,8 +250,10 @@ class _Stream:
 class SipAnalyzer:
     """Feeds SIP messages from UDP, TCP/TLS streams or whole messages into one session view."""
 
-    def __init__(self, on_sdp: OnSdp | None = None, keep_messages: int = 20000) -> None:
+    def __init__(self, on_sdp: OnSdp | None = None, keep_messages: int = 20000,
+                 on_message: OnMessage | None = None) -> None:
         self._on_sdp = on_sdp
+        self._on_raw = on_message
         self._keep = keep_messages
         self._requests: dict[str, int] = {}
         self._responses: dict[str, int] = {}
@@ -287,7 +291,7 @@ class SipAnalyzer:
         except ParseError as exc:
             self._error(str(exc), pkt.frame, exc.offset)
             return True
-        self._on_message(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, "udp", msg)
+        self._on_message(pkt.frame, pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, "udp", msg, payload)
         return True
 
     def on_stream(self, data: StreamData, transport: str = "tcp") -> None:
@@ -317,7 +321,7 @@ class SipAnalyzer:
         except ParseError as exc:
             self._error(str(exc), frame, exc.offset)
             return
-        self._on_message(frame, ts, src, sport, dst, dport, transport, msg)
+        self._on_message(frame, ts, src, sport, dst, dport, transport, msg, data)
 
     # ------------------------------------------------------------------ streams
 
@@ -372,7 +376,7 @@ class SipAnalyzer:
                 return
             if isinstance(ev, SipFrame):
                 frame, ts = self._where(st, ev.end)
-                self._on_message(frame, ts, src, sport, dst, dport, transport, ev.message)
+                self._on_message(frame, ts, src, sport, dst, dport, transport, ev.message, ev.raw)
             elif isinstance(ev, CrlfPing):
                 frame, ts = self._where(st, ev.end)
                 ka = self._keepalive("crlf", src, f"{dst}:{dport}", ts)
@@ -404,7 +408,7 @@ class SipAnalyzer:
         return ka
 
     def _on_message(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
-                    transport: str, msg: SipMessage) -> None:
+                    transport: str, msg: SipMessage, raw: bytes = b"") -> None:
         self._total += 1
         self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
         if msg.method is not None:
@@ -426,12 +430,14 @@ class SipAnalyzer:
                                   msg.status, cseq_ok=cseq is not None)
         if retrans:
             self._retrans += 1
+        info = SipMessageInfo(frame, ts, src, sport, dst, dport, transport, msg.method, msg.status, msg.reason,
+                              call_id, cseq_num, cseq_method, retrans, msg.start_line[:200])
         if len(self._messages) < self._keep:
-            self._messages.append(SipMessageInfo(
-                frame, ts, src, sport, dst, dport, transport, msg.method, msg.status, msg.reason,
-                call_id, cseq_num, cseq_method, retrans, msg.start_line[:200]))
+            self._messages.append(info)
         else:
             self._dropped += 1
+        if self._on_raw is not None:
+            self._on_raw(info, msg, raw)
 
         tkey = (call_id, cseq_num, cseq_method)
         txn = self._txns.get(tkey)

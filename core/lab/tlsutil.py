@@ -65,6 +65,11 @@ def sweep_stale_pki() -> list[Path]:
     return gone
 
 
+#: Validity of the connector's certificate: as long as a public CA's (90 days), so a healthy lab is
+#: not "certificate expires within 14 days" to the alert rules.
+LEAF_DAYS = 90
+
+
 def make_pki(hosts: tuple[str, ...] = ("127.0.0.1",)) -> LabPki:
     """A CA and one server certificate valid for ``CONNECTOR_NAME``, localhost and ``hosts``."""
     sweep_stale_pki()
@@ -74,7 +79,7 @@ def make_pki(hosts: tuple[str, ...] = ("127.0.0.1",)) -> LabPki:
         x509.CertificateBuilder()
         .subject_name(_name("upscope lab CA")).issuer_name(_name("upscope lab CA"))
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS + 1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
@@ -89,7 +94,7 @@ def make_pki(hosts: tuple[str, ...] = ("127.0.0.1",)) -> LabPki:
         x509.CertificateBuilder()
         .subject_name(_name(CONNECTOR_NAME)).issuer_name(ca_cert.subject)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -70,6 +71,19 @@ JwtAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES
                        "EdDSA", "HS256", "HS384", "HS512"]
 
 
+def _timezone(value: str | None) -> str | None:
+    """An IANA time zone name the time zone database knows (``Europe/Berlin``, ``UTC``)."""
+    if value is None:
+        return None
+    if len(value) > 64 or not re.fullmatch(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", value):
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (IANA names such as Europe/Berlin)") from None
+    return value
+
+
 def _ip(value: str | None) -> str | None:
     if value is not None:
         try:
@@ -90,8 +104,15 @@ class System(_Model):
     mainboard: Literal["V2", "V3"] | None = None
     public_ip: str | None = None
     private_ip: str | None = None
+    #: IANA time zone of the site (e.g. ``Europe/Berlin``): pages show times in it.
+    timezone: str | None = None
 
     _check_ips = field_validator("public_ip", "private_ip")(_ip)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        return _timezone(value)
 
     @property
     def version_tuple(self) -> tuple[int, int, int] | None:

@@ -15,7 +15,9 @@ from dashboard import data, frames, sources
 
 #: Upload limit in MB (also passed to Streamlit's server.maxUploadSize by the CLI).
 MAX_UPLOAD_MB = int(os.environ.get("UPSCOPE_MAX_UPLOAD_MB", "200"))
-CAPTURE_TYPES = ["pcap", "pcapng", "cap", "log", "txt"]
+# pcap, pcapng (gzip too) and trace logs; ".cap" is not offered: under that name Microsoft Network
+# Monitor writes its own format, which upscope does not read (export it as pcapng in Wireshark)
+CAPTURE_TYPES = ["pcap", "pcapng", "gz", "log", "txt"]
 DIR_KEY = "analyze.dir"
 
 
@@ -46,28 +48,37 @@ def render() -> None:
                                max_upload_size=MAX_UPLOAD_MB)
     keylog = st.file_uploader("TLS key log (optional)", type=["log", "txt", "keys"], key="analyze.keylog",
                               max_upload_size=MAX_UPLOAD_MB)
+    trace = st.file_uploader("OSBiz SIP trace log of the same time (optional): its SIP with the capture's RTP",
+                             type=["log", "txt"], key="analyze.trace", max_upload_size=MAX_UPLOAD_MB)
     port = st.number_input("SIP/TLS server port, if not 5061/65061 (for the key log)", min_value=0,
                            max_value=65535, value=0, key="analyze.port")
     if capture is None:
         return
     if st.button("Analyze", type="primary", key="analyze.go"):
         analyse(capture.name, capture.getvalue(), keylog.getvalue() if keylog is not None else None,
-                (int(port),) if port else ())
+                (int(port),) if port else (), (trace.name, trace.getvalue()) if trace is not None else None)
     show_result()
 
 
-def analyse(name: str, blob: bytes, keylog: bytes | None, tls_ports: tuple[int, ...] = ()) -> None:
-    if len(blob) > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"{name}: {len(blob) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
-        return
+def analyse(name: str, blob: bytes, keylog: bytes | None, tls_ports: tuple[int, ...] = (),
+            trace: tuple[str, bytes] | None = None) -> None:
+    for what, size in ((name, len(blob)), *(((trace[0], len(trace[1])),) if trace else ())):
+        if size > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"{what}: {size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
+            return
     tmp = _fresh_dir()
     cap = tmp / _safe_name(name)
     cap.write_bytes(blob)
+    files = [str(cap)]
+    if trace is not None:
+        log = tmp / ("trace-" + _safe_name(trace[0]))
+        log.write_bytes(trace[1])
+        files.append(str(log))
     keys = None
     if keylog is not None:
         keys = tmp / "keylog.txt"
         keys.write_bytes(keylog)
-    spec = sources.ArtifactSpec((str(cap),), str(keys) if keys else None, label=f"upload {cap.name}",
+    spec = sources.ArtifactSpec(tuple(files), str(keys) if keys else None, label=f"upload {cap.name}",
                              tls_ports=tls_ports)
     with st.spinner(f"Analysing {cap.name} …"):
         try:

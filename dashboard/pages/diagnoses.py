@@ -15,6 +15,7 @@ SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:"
 def render() -> None:
     st.title("Diagnoses")
     src, snap = data.page_snapshot()
+    rng = data.page_range(src, snap)
     findings = snap.get("findings", [])
     if not findings:
         st.success("No active findings.")
@@ -48,8 +49,9 @@ def render() -> None:
             link("traces", "Trace checklist and support bundle →")
             st.caption(f"finding {n + 1} of {len(findings)}")
     st.subheader("History")
+    st.caption(f"Findings open at any time in the range — {rng.describe()}")
     try:
-        hist = src.history()
+        hist = src.history(rng.start, rng.end)
     except sources.SourceError as exc:
         st.warning(f"history unavailable: {exc}")
         hist = []

@@ -1,4 +1,4 @@
-"""Firewall: the expected flows of DOMAIN §7 against what was observed, one verdict per flow."""
+"""Firewall: the flows the trunk needs through the firewall against what was observed, one verdict per flow."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ OK_STYLE = {True: "background-color: #d4edda", False: "background-color: #f8d7da
 
 def render() -> None:
     st.title("Firewall")
-    _, snap = data.page_snapshot()
+    src, snap = data.page_snapshot()
+    data.page_range(src, snap)
     df = frames.firewall_frame(snap)
     if df.empty:
         st.info("No firewall verdicts in the data.")
         return
     st.dataframe(df.style.map(lambda v: OK_STYLE.get(v, ""), subset=["as required"]), hide_index=True)
-    st.caption("Addresses are the seed's defaults (seed §4) unless the site file sets `endpoints`. "
+    st.caption("Addresses are the Unify Phone defaults unless the site file sets `endpoints`. "
                "'not-observed' means there was no traffic of that kind to judge.")
     related = [f for f in snap.get("findings", [])
                if f["id"] in ("itsp.not-registered.firewall", "media.one-way-audio", "security.port-443-open")]

@@ -6,13 +6,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data, frames, tiles
+from dashboard import data, frames, sources, tiles
 from dashboard.timefmt import fmt_ts
+from dashboard.timerange import TimeRange
 
 
 def render() -> None:
     st.title("Registration")
-    _, snap = data.page_snapshot()
+    src, snap = data.page_snapshot()
+    rng = data.page_range(src, snap)
     tile = tiles.itsp_tile(snap)
     st.markdown(f"**ITSP status:** {tile.value} — {tile.help}")
     a = frames.analysis(snap)
@@ -60,3 +62,35 @@ def render() -> None:
         } for p in probes]), hide_index=True)
     else:
         st.caption("No probe results (offline analysis has none).")
+    _range(src, rng)
+
+
+def _range(src: sources.DataSource, rng: TimeRange) -> None:
+    """ITSP status changes and probe failures of the time range, from the service's history."""
+    st.subheader("History of the time range")
+    try:
+        states = src.rows("itsp_state", rng.start, rng.end)
+        probes = src.rows("probes", rng.start, rng.end)
+    except sources.SourceError as exc:
+        st.caption(f"history unavailable: {exc}")
+        return
+    if isinstance(src, sources.OfflineSource):
+        st.caption("The history is kept by the service; an analysed capture has the timeline above.")
+        return
+    st.caption(f"{rng.describe()}: {len(states)} ITSP status changes, {len(probes)} probe results.")
+    if states:
+        st.dataframe(pd.DataFrame([{"when": fmt_ts(r.get("ts")), "state": r.get("state"), "reason": r.get("reason")}
+                                   for r in states]), hide_index=True)
+    failed = [p for p in probes if not p.get("success")]
+    if probes:
+        fig = px.scatter(pd.DataFrame([{"time": pd.Timestamp(float(p["ts"]), unit="s", tz="UTC"),
+                                        "probe": p.get("probe"), "success": bool(p.get("success")),
+                                        "duration_s": p.get("duration_s"), "reason": p.get("reason")}
+                                       for p in probes]),
+                         x="time", y="probe", color="success", hover_data=["duration_s", "reason"],
+                         color_discrete_map={True: "#2ca02c", False: "#d62728"})
+        fig.update_layout(height=240, legend={"orientation": "h", "y": -0.35})
+        st.plotly_chart(fig, key="reg.probes")
+    if failed:
+        st.dataframe(pd.DataFrame([{"when": fmt_ts(p.get("ts")), "probe": p.get("probe"), "target": p.get("target"),
+                                    "reason": p.get("reason")} for p in failed]), hide_index=True)

@@ -10,13 +10,12 @@ from dashboard import data, frames, sources
 def render() -> None:
     st.title("Trace profiles & support")
     src, snap = data.page_snapshot()
+    data.page_range(src, snap)
     items = frames.trace_checklist(snap)
     if not items:
         st.success("No findings, so no traces to switch on. For a new problem start with profile 'Basic'.")
     else:
         st.markdown("Switch these on in the OSBiz (Service Center → Diagnostics → Trace) and collect:")
-        st.caption("Profile and component names as the vendor HowTo spells them (seed §5.1); other "
-                   "spellings in your OSBiz version are unconfirmed (DOMAIN §12).")
         for n, it in enumerate(items):
             st.checkbox(f"{it['kind']}: **{it['item']}** — for {it['for']}", key=f"trace.{n}")
     st.subheader("Support bundle")

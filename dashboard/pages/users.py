@@ -13,7 +13,9 @@ from dashboard import data, frames
 
 def render() -> None:
     st.title("Users & licenses")
-    _, snap = data.page_snapshot()
+    src, snap = data.page_snapshot()
+    data.page_range(src, snap)
+    st.caption("The site file as it stands now; the time range does not apply here.")
     if not snap.get("site"):
         st.info("No site file: users, licenses and teams come from the site description (--site).")
         return

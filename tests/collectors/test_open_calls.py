@@ -20,7 +20,7 @@ from collectors.producer import Inputs
 from collectors.runtime.totals import RunningTotals
 from dashboard.cli import app
 from dashboard.sources import OfflineSource
-from dashboard.tiles import calls_tile
+from dashboard.tiles import call_counts, calls_tile
 
 PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
 CALL = "12013223@200.57.7.195"  # answered at frame 498, no BYE in the capture
@@ -78,7 +78,7 @@ def test_open_calls_are_not_completed_calls() -> None:
     # the Overview's "completed calls" (offline: from the analysis)
     rows = OfflineSource.from_inputs(Inputs(analysis=result)).calls_since(0.0)
     assert rows == []
-    assert "0 completed calls" in calls_tile(rows).help
+    assert "0 completed calls" in calls_tile(call_counts(rows)).help
     # the service's running totals count a call once it has ended, not while it is up
     totals = RunningTotals(forget_after_s=600)
     done, _ = totals.observe(result, now=result.last_ts or 0.0)

@@ -130,22 +130,33 @@ def test_not_a_mapping(text: str) -> None:
 
 
 def test_merge_keys_and_python_tags_are_refused() -> None:
-    assert "plain names" in str(error_of("a: &x {b: 1}\nc:\n  <<: *x\n"))
-    assert "tag tag:yaml.org,2002:python/object:os.system is not allowed" in str(
-        error_of("system: !!python/object:os.system {}\n"))
-    assert "invalid YAML value" in str(error_of("system: !!python/name:os.system ''\n"))
+    assert "plain names" in str(error_of("a: {b: 1}\nc:\n  <<: {b: 2}\n"))
+    assert "custom YAML tag is not allowed" in str(error_of("system: !!python/object:os.system {}\n"))
+    assert "read as a YAML tag" in str(error_of("system: !!python/name:os.system ''\n"))
 
 
-def test_alias_bomb_is_bounded() -> None:
+@pytest.mark.parametrize("text", ["k: &Anc [x, x]\nj: [*Anc, *Anc]\n", "k: *Anc\n", "k: &Anc 1\n"])
+def test_anchors_and_aliases_are_refused_before_any_expansion(text: str) -> None:
+    err = str(error_of(text))
+    assert "are not allowed in a site file" in err and "Anc" not in err
+
+
+def test_alias_bomb_is_refused_at_its_first_alias() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 8):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     err = error_of("\n".join(lines) + "\n")
-    assert f"more than {MAX_NODES} YAML nodes" in str(err)
+    assert err.line == 1 and "anchors" in str(err)
+
+
+def test_node_budget_stops_a_flat_file_within_the_size_cap() -> None:
+    err = error_of("x:\n" + "- 0\n" * (MAX_NODES + 10))
+    assert f"more than {MAX_NODES} YAML nodes" in str(err) and err.line == MAX_NODES
 
 
 def test_deep_nesting_is_refused() -> None:
-    assert "nested too deeply" in str(error_of("a: " + "[" * 5000 + "]" * 5000 + "\n"))
+    assert "nest" in str(error_of("a: " + "[" * 5000 + "]" * 5000 + "\n"))
+    assert "nested too deeply" in str(error_of("a: " + "[" * 100 + "]" * 100 + "\n"))
 
 
 def test_secret_with_wrong_type_is_not_echoed() -> None:
@@ -234,3 +245,23 @@ def test_mutated_healthy_file_never_crashes(pos: int, junk: bytes) -> None:
         load_site_text(text)
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("Europe/Berlin", True), ("UTC", True), ("America/Argentina/Buenos_Aires", True), ("Etc/GMT+2", True),
+    ("Mars/Olympus_Mons", False), ("../../etc/passwd", False), ("/usr/share/zoneinfo/UTC", False),
+    ("Europe/Berlin; rm", False), ("x" * 80, False),
+])
+def test_system_timezone_is_an_iana_name(value: str, ok: bool) -> None:
+    text = healthy_text().replace("timezone: Europe/Berlin", f'timezone: "{value}"')
+    if ok:
+        assert load_site_text(text, "site.yaml").system.timezone == value
+        return
+    err = error_of(text)
+    assert "system.timezone" in str(err) and ("IANA" in str(err) or "time zone" in str(err))
+    assert value not in str(err) or len(value) < 4  # the bad value is named by its path, not quoted
+
+
+def test_system_timezone_is_optional() -> None:
+    text = "\n".join(line for line in healthy_text().splitlines() if "timezone:" not in line)
+    assert load_site_text(text, "site.yaml").system.timezone is None

@@ -84,7 +84,7 @@ def test_an_engine_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import collectors.analyze
 
     def boom(*args: object, **kwargs: object) -> None:
-        raise IndexError("list index out of range")
+        raise IndexError("S3cr3t value quoted by a bug")
 
     monkeypatch.setattr(collectors.analyze, "analyze_files", boom)
     at = _upload("hostile.pcap", b"\xd4\xc3\xb2\xa1" + b"\0" * 100, monkeypatch)
@@ -101,3 +101,24 @@ def test_hostile_real_captures_never_crash_the_page(name: str, monkeypatch: pyte
     shown = [e.value for e in at.error] + [s.value for s in at.success]
     assert len(shown) == 1, shown
     assert "\n" not in shown[0]
+
+
+def test_gzip_bomb_upload_is_refused_before_any_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.6 MB uploaded, 1 GiB once inflated: the 200 MB upload limit bounds only the former."""
+    import struct
+    import zlib
+
+    record = struct.pack("<IIII", 1, 0, 60, 60) + bytes(60)
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    blob = z.compress(head) + b"".join(z.compress(record * (1 << 14)) for _ in range(1024)) + z.flush()
+    at = _upload("bomb.pcap.gz", blob, monkeypatch)
+    assert "decompression bomb" in at.error[0].value and "\n" not in at.error[0].value
+    assert data.UPLOAD_KEY not in at.session_state
+
+
+def test_network_monitor_cap_is_not_offered() -> None:
+    """A Microsoft Network Monitor .cap is not a pcap: the uploader does not offer the extension."""
+    from dashboard.pages import analyze
+
+    assert "cap" not in analyze.CAPTURE_TYPES

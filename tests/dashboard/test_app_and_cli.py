@@ -101,6 +101,62 @@ def test_capture_mode_source_from_the_environment(monkeypatch: pytest.MonkeyPatc
     at.run()
     assert not at.exception
     assert "capture sipnab" in at.caption[0].value
-    assert list(at.dataframe[0].value["call_id"]) == ["12013223@200.57.7.195", "12015624@200.57.7.195"]
+    # both calls were still up when the capture ended: listed as not ended, not hidden
+    labels = at.selectbox(key="calls.pick").options
+    assert len(labels) == 2 and any("(answered open)" in x for x in labels) and any("(ringing)" in x for x in labels)
+    # The first message of the selected call in full, read again from the capture: headers and the
+    # SDP body, its connection and media lines marked.
+    invite = next(c for c in at.code if c.value.startswith("INVITE sip:"))
+    assert "Content-Type: application/sdp" in invite.value and "\nm=audio " in invite.value
+    marked = next(h.proto.body for h in at.get("html") if "<mark>" in h.proto.body)
+    assert "<mark><b>c=IN IP4 " in marked and "<mark><b>m=audio " in marked
     with pytest.raises(sources.SourceError, match="unknown"):
         sources.source_from_config({"kind": "nope"})
+
+
+def test_prometheus_alone_is_the_fleet_view_and_a_linked_system_adds_its_pages(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`upscope dashboard --prometheus URL` alone: the Fleet page only (no source of its own); with
+    ?system= of a system Prometheus does not know, still only the Fleet page, which says why."""
+    monkeypatch.delenv(data.SOURCE_ENV, raising=False)
+    monkeypatch.setenv("UPSCOPE_PROMETHEUS_URL", "http://127.0.0.1:9")
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Fleet"
+    assert "unreachable" in at.error[0].value
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params["system"] = "acme-munich"
+    at.run()
+    assert at.title[0].value == "Fleet"
+    assert "unreachable" in at.warning[0].value  # the link could not be resolved through Prometheus
+
+
+NAV_SCRIPT = """
+import streamlit as st
+from dashboard.pages import fleet
+st.write(", ".join(title for _, title, _, _ in fleet.navigation([(None, "Overview", "overview", None)])))
+"""
+
+
+@pytest.mark.parametrize(("source", "prometheus", "pages"), [
+    (True, True, "Fleet, Overview"),
+    (False, True, "Fleet"),
+    (True, False, "Overview"),
+])
+def test_navigation_with_and_without_a_prometheus(monkeypatch: pytest.MonkeyPatch, source: bool, prometheus: bool,
+                                                  pages: str) -> None:
+    for name, on, value in ((data.SOURCE_ENV, source, '{"kind": "service", "url": "http://127.0.0.1:9"}'),
+                            ("UPSCOPE_PROMETHEUS_URL", prometheus, "http://127.0.0.1:9")):
+        if on:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    at = AppTest.from_string(NAV_SCRIPT, default_timeout=30).run()
+    assert not at.exception and at.markdown[0].value == pages
+
+
+@pytest.mark.parametrize("url", ["ftp://prometheus:9090", "prometheus:9090", "http://p:9090/?a=1"])
+def test_bad_prometheus_url_is_one_line(url: str) -> None:
+    res = _cli("--prometheus", url)
+    assert res.returncode == 2 and "--prometheus: Prometheus URL" in res.stderr and "Traceback" not in res.stderr

@@ -76,3 +76,72 @@ def test_ladder_draws_one_arrow_per_message(messages: list[dict]) -> None:  # ty
     hosts = ladder.hosts(ladder.sorted_messages(messages))
     assert len(set(hosts)) == len(hosts)
     assert len(fig.data[0].hovertext or ()) == len(messages)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(MESSAGE, min_size=1, max_size=25))
+def test_ladder_exports_have_one_arrow_per_message(messages: list[dict]) -> None:  # type: ignore[type-arg]
+    """sngrep-style text: a header line of endpoints, then one line per message with its arrow
+    pointing from sender to receiver; SVG: well-formed, one arrow line per message."""
+    import xml.etree.ElementTree as ET
+
+    from dashboard import ladder
+
+    text = ladder.ladder_text(messages).splitlines()
+    assert len(text) == 1 + len(messages)
+    ordered = ladder.sorted_messages(messages)
+    cols = ladder.hosts(ordered)
+    for line, m in zip(text[1:], ordered, strict=True):
+        a, b = cols.index(ladder.endpoint(m, "src")), cols.index(ladder.endpoint(m, "dst"))
+        if a < b:
+            assert ">|" in line
+        elif a > b:
+            assert "|<" in line
+    svg = ET.fromstring(ladder.ladder_svg(messages, "Call <x>"))
+    lines = [e for e in svg.iter("{http://www.w3.org/2000/svg}line") if e.get("marker-end")]
+    assert len(lines) == len(messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["Last 15 minutes", "Last hour", "Last 24 hours", "Last 7 days", "Whole capture"]),
+       st.floats(min_value=0, max_value=4e9), st.one_of(st.none(), st.floats(min_value=0, max_value=4e9)))
+def test_time_ranges_end_at_the_data_and_never_run_backwards(label: str, end: float, first: float | None) -> None:
+    from dashboard import timerange
+
+    rng = timerange.preset_range(label, end, first)
+    assert rng.start <= rng.end and rng.contains(end) and rng.label == label
+    if label != "Whole capture":
+        assert round(rng.end - rng.start - 1e-6) == {"Last 15 minutes": 900, "Last hour": 3600,
+                                                     "Last 24 hours": 86400, "Last 7 days": 604800}[label]
+    assert rng.moved_to(end + 60).end > rng.end
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=__import__("datetime").datetime(1990, 1, 1),
+                    max_value=__import__("datetime").datetime(2100, 1, 1)),
+       st.datetimes(min_value=__import__("datetime").datetime(1990, 1, 1),
+                    max_value=__import__("datetime").datetime(2100, 1, 1)),
+       st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]))
+def test_custom_ranges_are_ordered_in_any_zone(a, b, name: str) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    from dashboard import timerange
+
+    rng = timerange.custom_range(a.date(), a.time(), b.date(), b.time(), ZoneInfo(name))
+    assert rng.start <= rng.end
+
+
+def test_full_messages_make_a_ladder() -> None:
+    """A call only the history remembers: its ladder rows come from the full messages' start lines
+    and CSeq."""
+    from collectors.call_messages import FullMessage
+    from dashboard import ladder
+
+    msgs = [FullMessage("c", 1, 10.0, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", "x.pcap",
+                        "INVITE sip:b@x SIP/2.0\nCSeq: 1 INVITE\nCall-ID: c\n\n"),
+            FullMessage("c", 2, 10.5, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", "x.pcap",
+                        "SIP/2.0 486 Busy Here\nCSeq: 1 INVITE\nCall-ID: c\n\n")]
+    rows = ladder.messages_from_full(msgs)
+    assert [(r["method"], r["status"], r["reason"], r["cseq"], r["cseq_method"]) for r in rows] == \
+        [("INVITE", None, "", 1, "INVITE"), (None, 486, "Busy Here", 1, "INVITE")]
+    assert [ladder.label(r) for r in rows] == ["INVITE", "486 Busy Here"]

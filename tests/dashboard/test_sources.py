@@ -3,23 +3,28 @@ offline analyses of real captures (per-call export checked with tshark as the or
 
 from __future__ import annotations
 
+import functools
 import http.server
 import io
 import json
 import shutil
 import subprocess
 import threading
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from prometheus_client import CollectorRegistry
 from streamlit.testing.v1 import AppTest
 
 from collectors.producer import Inputs
+from collectors.runtime.history import History
 from core.site.loader import load_site_text
-from dashboard import sources
+from dashboard import api, sources
+from dashboard.http_server import Response, UpscopeHttpServer
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
 
@@ -142,7 +147,7 @@ def test_offline_call_capture_unknown_call(g711: sources.OfflineSource) -> None:
 def test_bundle_has_report_and_no_secret() -> None:
     secret_key = "0f0e0d0c-aaaa-bbbb-cccc-9f8e7d6c5b4a"
     text = snapshots.site_text(**{"api_key: env:UPSCOPE_API_KEY": f"api_key: {secret_key}"})
-    src = sources.OfflineSource.from_inputs(Inputs(site=load_site_text(text), analysis=None), now=snapshots.NOW, site_text=text)
+    src = sources.OfflineSource.from_inputs(Inputs(site=load_site_text(text), analysis=None), now=snapshots.NOW)
     blob = src.bundle()
     assert blob is not None
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
@@ -172,23 +177,85 @@ def test_secrets_are_never_rendered(render: Callable[..., AppTest]) -> None:
     assert overview["JWT"] == "300 days left"
 
 
-def test_overview_calls_of_the_last_hour_come_from_the_service_history(
-        service: Any, render: Callable[..., AppTest]) -> None:
-    """The service's snapshot holds only its evidence window: the tile reads the calls history."""
-    url, routes = service
-    routes["/api/snapshot"] = _json(snapshots.healthy())
-    since = f"{snapshots.NOW - 3600:.3f}"
-    routes[f"/api/history?table=calls&since={since}&limit=5000"] = _json({"table": "calls", "rows": [
-        {"ts": snapshots.NOW - 100, "answered": 1, "final_code": 200},
-        {"ts": snapshots.NOW - 200, "answered": 1, "final_code": 200},
-        {"ts": snapshots.NOW - 300, "answered": 0, "final_code": 486},
-        {"ts": snapshots.NOW - 400, "answered": 0, "final_code": 487},  # cancelled by the caller
-    ]})
+class _HistoryService:
+    """What the /api/calls and /api/history routes read of a running Service: its history (a real
+    SQLite file) and its clock. The snapshot route serves a fixed snapshot."""
+
+    def __init__(self, history: History, now: float) -> None:
+        self.history = history
+        self._now = now
+
+    def clock(self) -> float:
+        return self._now
+
+    def call_ids_by_digest(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def history_api(tmp_path: Path) -> Iterator[tuple[str, History]]:
+    history = History(tmp_path / "h.db")
+    stub = _HistoryService(history, snapshots.NOW)
+    server = UpscopeHttpServer(CollectorRegistry(), "127.0.0.1", 0)
+    for path in ("/api/calls", "/api/history"):
+        server.add_route(path, functools.partial(api.ROUTES[path], stub))  # type: ignore[arg-type]
+    body = json.dumps(snapshots.healthy()).encode()
+    server.add_route("/api/snapshot", lambda _req: Response(200, body, "application/json"))
+    with server:
+        yield server.url, history
+    history.close()
+
+
+def _call(ts: float, answered: bool, code: int, caller: str = "100", callee: str = "200",
+          one_way: bool = False) -> dict[str, Any]:
+    return {"call_id_hash": f"h{ts}", "caller": caller, "callee": callee, "final_code": code, "answered": answered,
+            "setup_ms": 100.0, "duration_s": 3.0 if answered else None, "one_way_audio": one_way}
+
+
+def test_overview_calls_of_the_range_come_from_the_service_history(
+        history_api: tuple[str, History], render: Callable[..., AppTest]) -> None:
+    """The service's snapshot holds only its evidence window: the tile counts the history's calls
+    of the picked range (here the default, the last hour) through /api/calls."""
+    url, history = history_api
+    for ts, answered, code in ((100, True, 200), (200, True, 200), (300, False, 486),
+                               (400, False, 487),  # cancelled by the caller: not failed
+                               (5000, True, 200)):  # older than the hour
+        history.call_completed(snapshots.NOW - ts, _call(snapshots.NOW - ts, answered, code))
     at = render("overview", source=sources.ServiceSource(url))
     tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
-    assert tiles["Calls last hour"] == "2 / 1"
+    assert tiles["Calls, last hour"] == "2 / 1"
     assert "4 completed calls in all" in texts(at)
-    del routes[f"/api/history?table=calls&since={since}&limit=5000"]  # history down: the rest still shows
-    at = render("overview", source=sources.ServiceSource(url))
-    tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
-    assert tiles["Calls last hour"] == "—" and tiles["ITSP Unify Phone (Cloud)"] == "Registered"
+    at.selectbox(key="upscope.range").select("Last 24 hours").run()
+    assert {m.label.split(" ", 1)[1]: m.value for m in at.metric}["Calls, last 24 hours"] == "3 / 1"
+
+
+def test_service_calls_page_searches_and_pages_the_history(history_api: tuple[str, History]) -> None:
+    """/api/calls: a time range, part of a number or a whole Call-ID, statuses, pages of the newest."""
+    url, history = history_api
+    for n in range(120):
+        history.call_completed(snapshots.NOW - 10 * n, _call(snapshots.NOW - 10 * n, n % 3 != 0, 200 if n % 3 else 503,
+                                                            caller=f"+4989700{n:03d}", one_way=n == 7))
+    history.call_completed(snapshots.NOW - 50, {**_call(snapshots.NOW - 50, True, 200),
+                                                "call_id_hash": sources.digest("abc@pbx")})
+    src = sources.ServiceSource(url)
+    page = src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, limit=50)
+    assert page.total == 121 and len(page.rows) == 50
+    assert [r["ts"] for r in page.rows] == sorted((r["ts"] for r in page.rows), reverse=True)
+    last = src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, offset=100, limit=50)
+    assert len(last.rows) == 21
+    assert src.calls(snapshots.NOW - 600, snapshots.NOW + 1).total == 62  # n = 0..60 and abc@pbx
+    assert [r["caller"] for r in src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, "89700042").rows] == ["+4989700042"]
+    assert len(src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, "abc@pbx").rows) == 1  # by its digest
+    assert src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, statuses=("failed",)).total == 40
+    assert src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, statuses=("one-way",)).total == 1
+    assert src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, "100%_").total == 0  # LIKE wildcards are text
+    with pytest.raises(sources.SourceError, match="400"):
+        src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, statuses=("bogus",))
+    # /api/history with from/to, and the older since= still answers
+    rows = src.rows("calls", snapshots.NOW - 25, snapshots.NOW + 1)
+    assert [r["ts"] for r in rows] == [snapshots.NOW - 0, snapshots.NOW - 10, snapshots.NOW - 20]
+    with urllib.request.urlopen(f"{url}/api/history?table=calls&since={snapshots.NOW - 15}") as resp:
+        assert len(json.loads(resp.read())["rows"]) == 2
+    with urllib.request.urlopen(f"{url}/api/history?table=calls&from=2026-09-21T14:13:00Z&to=2026-09-21T14:14:00Z") \
+            as resp:
+        assert len(json.loads(resp.read())["rows"]) == 3  # ISO 8601: NOW is 14:13:20 UTC, so NOW-20 .. NOW

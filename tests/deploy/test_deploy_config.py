@@ -21,12 +21,14 @@ sys.path.insert(0, str(ROOT / "tests" / "metrics"))  # the Snapshot fixtures of 
 from metric_snapshots import busy_snapshot  # noqa: E402
 from prometheus_client import generate_latest  # noqa: E402
 
+from core.findings import CATALOGUE  # noqa: E402
 from dashboard.metrics import make_registry  # noqa: E402
+from dashboard.runbook import ALERT_ONLY, DOCS_URL  # noqa: E402
 
 ALERTS = {
     "UpscopeTrunkNotRegistered", "UpscopeJwtExpiring", "UpscopeJwtExpired", "UpscopeSoftwareSupportExpiring",
     "UpscopeSoftwareSupportExpired", "UpscopeLicensePoolExhausted", "UpscopeOneWayAudio", "UpscopeMosLow",
-    "UpscopeTlsCertificateExpiring", "UpscopeCollectorDown", "UpscopeCriticalFinding",
+    "UpscopeTlsCertificateExpiring", "UpscopeCollectorDown", "UpscopeCriticalFinding", "UpscopeCallsFailing",
 }
 _METRIC = re.compile(r"\bupscope_[a-z0-9_]+")
 
@@ -95,6 +97,20 @@ def test_alerts_keep_the_system_label_and_have_text() -> None:
         annotations = rule["annotations"]
         assert "{{ $labels.system }}" in annotations["summary"]  # type: ignore[index]
         assert annotations["description"]  # type: ignore[index]
+
+
+def test_every_alert_links_to_its_remedy_in_the_docs() -> None:
+    """``runbook_url`` = the docs page's anchor of the alert's ``finding``; the anchor exists once per
+    finding id. Templated ones (the open finding's id) are checked by ``promtool test rules``."""
+    anchors = re.findall(r'<a id="([^"]+)"></a>', (ROOT / "docs" / "findings.md").read_text())
+    assert len(anchors) == len(set(anchors))
+    assert set(CATALOGUE) | {e.id for e in ALERT_ONLY} == set(anchors)
+    for rule in _rules():
+        annotations = rule["annotations"]
+        finding, url = annotations["finding"], annotations["runbook_url"]  # type: ignore[index]
+        assert url == f"{DOCS_URL}#{finding}" or "{{" in finding, rule["alert"]
+        if "{{" not in finding:
+            assert finding in anchors, rule["alert"]
 
 
 def test_grafana_dashboard() -> None:

@@ -8,6 +8,7 @@ first "Registered" on the Overview is measured and printed, not asserted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,14 +145,50 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+def _stamp(page: object) -> datetime:
+    """The "data of …" time of the page's banner (the browser runs in UTC)."""
+    text = page.get_by_text("data of", exact=False).first.inner_text()  # type: ignore[attr-defined]
+    return datetime.strptime(text.rsplit("data of ", 1)[1].strip()[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _call_starts(page: object) -> list[datetime]:
+    """The start times in the Calls page's list (the grid's accessible cells: first column)."""
+    grid = page.get_by_test_id("stDataFrame").first  # type: ignore[attr-defined]
+    out = []
+    grid.locator("[role=gridcell]").first.wait_for(timeout=30_000, state="attached")
+    for cell in grid.locator("[role=gridcell]").all_text_contents():
+        with contextlib.suppress(ValueError):
+            out.append(datetime.strptime(cell.strip()[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC))
+    return out
+
+
+def _wait_ladder(page: object) -> object:
+    """The lab places calls continuously; reload until one is listed, then its ladder."""
+    ladder = page.locator(".js-plotly-plot").first  # type: ignore[attr-defined]
+    for _ in range(6):
+        try:
+            ladder.wait_for(timeout=15_000)
+            break
+        except sync_api.TimeoutError:
+            page.reload()  # type: ignore[attr-defined]
+            page.get_by_role("heading", name="Calls", exact=True).wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    ladder.wait_for(timeout=15_000)
+    return ladder
+
+
 def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, tmp_path: Path) -> None:
     dash = _dashboard("healthy", tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-        page.goto(dash.url)
+        # A bookmarked /overview opens the Overview (it popped up "Page not found").
+        page.goto(dash.url + "overview")
         page.get_by_text("Registered", exact=True).first.wait_for(timeout=60_000)
         first_render = time.monotonic() - dash.up_at
         print(f"\nfirst render of 'Registered' {first_render:.2f} s after the server was up")
+        assert page.get_by_role("heading", name="Overview", exact=True).is_visible()
+        assert page.get_by_text("Page not found", exact=False).count() == 0
+        page.goto(dash.url)
+        page.get_by_text("Registered", exact=True).first.wait_for(timeout=60_000)
         _shot(page, shots, "01-overview")
         # The tiles refresh by themselves (st.fragment, UPSCOPE_REFRESH_S=3): the data time moves on
         # without a reload.
@@ -163,27 +201,42 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
         for n, name in enumerate(PAGES[1:], start=2):
             _open(page, name)
             if name == "Calls":
-                # The lab places calls continuously; reload until one is listed, then its ladder.
-                ladder = page.locator(".js-plotly-plot").first
-                for _ in range(6):
-                    try:
-                        ladder.wait_for(timeout=15_000)
-                        break
-                    except sync_api.TimeoutError:
-                        page.reload()
-                        page.get_by_role("heading", name="Calls", exact=True).wait_for(timeout=30_000)
-                ladder.wait_for(timeout=15_000)
+                ladder = _wait_ladder(page)
                 assert "INVITE" in ladder.inner_text()
                 assert "200 OK" in ladder.inner_text()
-                # A click on the 4th arrow (the 200 OK of INVITE/100/180/200) shows that message.
+                # A click on the 4th arrow (the 200 OK of INVITE/100/180/200) shows that message in full.
                 page.locator(".js-plotly-plot .scatterlayer .point").nth(3).click(force=True)
-                page.get_by_test_id("stCode").filter(has_text="SIP/2.0 200").first.wait_for(timeout=30_000)
-                # The call's capture (SIP + RTP) from the service, as a pcap download.
-                page.get_by_role("button", name="Prepare capture of this call (SIP + RTP)").click()
-                with page.expect_download(timeout=30_000) as dl:
-                    page.get_by_role("button", name="Download call capture").click()
+                page.get_by_test_id("stCode").filter(has_text="SIP/2.0 200 OK").first.wait_for(timeout=30_000)
+                # The first arrow, the INVITE: the whole message with its SDP, lines that matter marked,
+                # and a copy button on the message.
+                invite = page.get_by_test_id("stCode").filter(
+                    has_text=re.compile(r"^INVITE sip:.*Content-Type: application/sdp", re.S)).first
+                for _ in range(3):  # a click while the chart is redrawn after the last one is lost
+                    page.wait_for_timeout(1_500)
+                    page.locator(".js-plotly-plot .scatterlayer .point").nth(0).click(force=True)
+                    try:
+                        invite.wait_for(timeout=10_000)
+                        break
+                    except sync_api.TimeoutError:
+                        continue
+                invite.wait_for(timeout=10_000)
+                text = invite.inner_text()
+                assert text.startswith("INVITE sip:") and "Call-ID: " in text and "\nm=audio " in text
+                marks = page.locator("mark").all_inner_texts()
+                assert any(m.startswith("c=IN IP4 ") for m in marks) and any(m.startswith("m=audio ") for m in marks)
+                copy = invite.locator("button[aria-label='Copy to clipboard']")
+                if not copy.count():
+                    invite.hover(force=True)  # the toolbar shows on hover
+                assert copy.count() == 1
+                _shot(page, shots, "03-calls")
+                # The call's capture (SIP + RTP) from the service: one click.
+                with page.expect_download(timeout=60_000) as dl:
+                    page.get_by_role("button", name="Download the call's capture (SIP + RTP, pcap)").click()
                 blob = Path(dl.value.path()).read_bytes()
                 assert blob[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a") and len(blob) > 200
+                with page.expect_download(timeout=30_000) as dl:
+                    page.get_by_role("button", name="Ladder as SVG").click()
+                assert Path(dl.value.path()).read_text().startswith("<svg ")
             if name == "Trace profiles & support":
                 page.get_by_role("button", name="Prepare support bundle").click()
                 with page.expect_download(timeout=60_000) as dl:
@@ -196,10 +249,28 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
                 assert len(api_key) > 8 and api_key.encode() not in everything
             api_key = _site_api_key(tmp_path / "lab-healthy" / "site.yaml")
             assert api_key not in page.locator("body").inner_text(), f"API key shown on {name}"
-            _shot(page, shots, f"{n:02d}-{_slug(name)}")
+            if name != "Calls":
+                _shot(page, shots, f"{n:02d}-{_slug(name)}")
+        # The last hour lists calls the service's live window (60 s) has forgotten: from its history.
+        _open(page, "Calls")
+        deadline = time.monotonic() + 150
+        older: list[datetime] = []
+        while time.monotonic() < deadline:
+            now = _stamp(page)
+            older = [t for t in _call_starts(page) if t < now - timedelta(seconds=70)]
+            if older:
+                break
+            page.wait_for_timeout(5_000)
+            page.reload()
+            page.get_by_role("heading", name="Calls", exact=True).wait_for(timeout=30_000)
+            _wait_ladder(page)
+        assert older, "no call older than the live window in the last hour"
+        assert page.get_by_test_id("stSidebar").get_by_text("Last hour", exact=False).count() >= 1
+        print(f"\n{len(older)} calls older than the live window listed")
         upload = PCAPS / UPLOAD
         if not upload.exists():
             pytest.skip(f"{PCAPS} has no {UPLOAD}: upload part not run")
+        _open(page, "Analyze a capture")
         page.locator("input[type=file]").first.set_input_files(str(upload))
         page.get_by_role("button", name="Analyze", exact=True).click()
         done = page.get_by_text(f"upload {UPLOAD}:", exact=False).first
@@ -215,6 +286,157 @@ def test_healthy_lab_every_page_ladder_and_upload(browser: object, shots: Path, 
     finally:
         dash.stop()
     assert dash.proc.returncode is not None
+
+
+def test_one_way_audio_is_one_problem_with_its_count(browser: object, shots: Path, tmp_path: Path) -> None:
+    """The one-way-audio lab: every call is one-way, yet the Overview lists one problem — its count,
+    the calls it affects, one remedy — and the media tile agrees."""
+    dash = _dashboard("one-way-audio", tmp_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(dash.url)
+        box = page.get_by_test_id("stAlertContentError").filter(has_text="media.one-way-audio")
+        deadline = time.monotonic() + 90
+        count = 0
+        while time.monotonic() < deadline:
+            if box.count():
+                found = re.search(r"(\d+)×", box.first.inner_text())
+                count = int(found.group(1)) if found else 1
+                if count >= 3:
+                    break
+            page.wait_for_timeout(1_000)
+        assert count >= 3, "the one-way finding did not reach three calls"
+        assert box.count() == 1  # one problem, not one box per call
+        text = box.first.inner_text()
+        assert text.count("Remedy:") == 1 and "Affected:" in text
+        media = page.get_by_test_id("stMetric").filter(has_text="Media quality").first
+        assert "One-way audio" in media.inner_text()
+        print(f"\none-way audio: one finding, {count} calls")
+        _shot(page, shots, "15-overview-one-way-audio")
+    finally:
+        dash.stop()
+
+
+def _lab_capture(tmp_path: Path, scenario: str, seconds: float, per_minute: float, hold: float) -> Path:
+    out = tmp_path / f"lab-{scenario}"
+    proc = subprocess.run([sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario",
+                           scenario, "--duration", str(seconds), "--port", "0", "--calls-per-minute", str(per_minute),
+                           "--call-seconds", str(hold), "--trunk-lines", "20", "--out", str(out)],
+                          capture_output=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-500:]
+    return out
+
+
+def test_media_page_with_many_streams_stays_readable(browser: object, shots: Path, tmp_path: Path) -> None:
+    """A capture of the media-impaired lab with ≥ 20 RTP streams: a table of all of them, worst
+    first; one chart per picked stream whose layout has no legend over the plot and the fixed
+    scales (loss 0–100 %, MOS 1–5), with data in every panel."""
+    # calls of 25 s (three 10-s intervals each), one every 3 s: about 30 streams
+    lab = _lab_capture(tmp_path, "media-impaired", 45, 20, 25)
+    dash = Dashboard(["--capture", str(lab / "lab.pcapng"), "--keylog", str(lab / "sslkeys.log")],
+                     tmp_path / "dashboard-media.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(dash.url + "media")
+        page.get_by_role("heading", name="Media", exact=True).wait_for(timeout=60_000)
+        title = page.get_by_test_id("stMarkdown").filter(has_text="one-way audio first, then the worst").first
+        title.wait_for(timeout=60_000)
+        streams = int(title.inner_text().split(" streams")[0])
+        assert streams >= 20, title.inner_text()
+        charts = page.locator(".js-plotly-plot")
+        charts.first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1_500)
+        layouts = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(el => ({
+            showlegend: el._fullLayout.showlegend, loss: el._fullLayout.yaxis.range,
+            mos: el._fullLayout.yaxis3.range, title: el._fullLayout.title.text,
+            points: el._fullData.map(d => Array.from(d.y || []).filter(v => v !== null && !Number.isNaN(v)).length),
+            xtitle: el._fullLayout.xaxis3.title.text, height: el.getBoundingClientRect().height}))""")
+        assert 1 <= len(layouts) <= 12
+        for chart in layouts:
+            assert chart["showlegend"] is False
+            assert chart["loss"] == [0, 100] and chart["mos"] == [1, 5]
+            assert "#" in chart["title"] and "MOS" in chart["title"] and chart["xtitle"].startswith("time (")
+            assert all(n >= 1 for n in chart["points"]) and chart["height"] >= 500, chart
+        # nothing sits on the plot area: the axis titles and tick labels are inside the chart box
+        box = charts.first.bounding_box()
+        for sel in (".xtitle", ".ytitle", ".gtitle"):
+            for el in charts.first.locator(sel).all():
+                b = el.bounding_box()
+                assert b is not None and box is not None and box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"] + 1
+        print(f"\nmedia page: {streams} streams, {len(layouts)} charts")
+        _shot(page, shots, "04-media")
+    finally:
+        dash.stop()
+
+
+def _trace_block(n: int, ts: float, src: tuple[str, int], dst: tuple[str, int], message: str, out: bool) -> str:
+    stamp = datetime.fromtimestamp(ts, UTC).strftime("%m/%d/%Y %H:%M:%S.%f")
+    end = "<<OUT-END>>" if out else ">>IN-END<<"
+    return (f'(SIP_SA [ldh:{src[0] if out else dst[0]}] {0x2A00 + n:x} "{stamp}" SIP message)\r\n'
+            f"from {src[0]}:{src[1]} to {dst[0]}:{dst[1]}\r\n{message}{end}\r\n")
+
+
+def _dtmf_trace(capture: Path, path: Path) -> None:
+    """The OSBiz trace log of the call whose RTP the capture holds: the capture has the media
+    (10.0.0.51:4000 → 10.0.0.45:10866, PCMU with RFC 4733 events), the trace the SIP that set it up."""
+    times = subprocess.run(["tshark", "-r", str(capture), "-T", "fields", "-e", "frame.time_epoch"],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    first, last = float(times[0]), float(times[-1])
+    pbx, far = ("10.0.0.45", 5060), ("10.0.0.51", 5060)
+
+    def sdp(addr: str, port: int) -> str:
+        return (f"v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\n"
+                f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+                "a=fmtp:101 0-16\r\na=sendrecv\r\n")
+
+    def msg(start: str, cseq: str, body: str = "", to_tag: bool = True) -> str:
+        head = [start, "Via: SIP/2.0/UDP 10.0.0.45:5060;branch=z9hG4bK-dtmf-" + cseq.replace(" ", ""),
+                "From: <sip:+4989700710@10.0.0.45>;tag=a1", "To: <sip:2013785496@10.0.0.51>" + (";tag=b2" if to_tag else ""),
+                "Call-ID: dtmf-call@10.0.0.45", f"CSeq: {cseq}"]
+        if body:
+            head.append("Content-Type: application/sdp")
+        return "\r\n".join([*head, f"Content-Length: {len(body)}", "", body])
+
+    blocks = [
+        _trace_block(1, first - 1.0, pbx, far, msg("INVITE sip:2013785496@10.0.0.51 SIP/2.0", "1 INVITE",
+                                                   sdp("10.0.0.45", 10866), to_tag=False), True),
+        _trace_block(2, first - 0.6, far, pbx, msg("SIP/2.0 200 OK", "1 INVITE", sdp("10.0.0.51", 4000)), False),
+        _trace_block(3, first - 0.55, pbx, far, msg("ACK sip:2013785496@10.0.0.51 SIP/2.0", "1 ACK"), True),
+        _trace_block(4, last + 0.5, pbx, far, msg("BYE sip:2013785496@10.0.0.51 SIP/2.0", "2 BYE"), True),
+        _trace_block(5, last + 0.55, far, pbx, msg("SIP/2.0 200 OK", "2 BYE"), False),
+    ]
+    path.write_text("".join(blocks), encoding="utf-8", newline="")
+
+
+def test_dtmf_keys_of_a_call(browser: object, shots: Path, tmp_path: Path) -> None:
+    """asterisk_ulaw-2013785496_dtmf.pcap (RFC 4733 events, tshark: the digits 2013785496) uploaded
+    with the OSBiz trace log of its call: the call shows the keys pressed, so does its stream."""
+    capture = PCAPS / "asterisk_ulaw-2013785496_dtmf.pcap"
+    if not capture.exists():
+        pytest.skip(f"{capture} not present (the shared capture corpus lives in ../shared/pcaps)")
+    trace = tmp_path / "osbiz-trace.log"
+    _dtmf_trace(capture, trace)
+    dash = Dashboard(["--capture", str(capture)], tmp_path / "dashboard-dtmf.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(dash.url + "analyze")
+        page.get_by_role("heading", name="Analyze a capture", exact=True).wait_for(timeout=60_000)
+        inputs = page.locator("input[type=file]")
+        inputs.nth(0).set_input_files(str(capture))
+        inputs.nth(2).set_input_files(str(trace))
+        page.get_by_role("button", name="Analyze", exact=True).click()
+        page.get_by_text("upload asterisk_ulaw", exact=False).first.wait_for(timeout=120_000)
+        _open(page, "Calls")
+        keys = page.get_by_test_id("stMarkdown").filter(has_text="Keys pressed:").first
+        keys.wait_for(timeout=60_000)
+        assert "2013785496" in keys.inner_text()
+        _shot(page, shots, "16-calls-dtmf")
+        _open(page, "Media")
+        grid = page.get_by_test_id("stDataFrame").first
+        grid.locator("[role=gridcell]").first.wait_for(timeout=30_000, state="attached")
+        assert "2013785496" in [t.strip() for t in grid.locator("[role=gridcell]").all_text_contents()]
+    finally:
+        dash.stop()
 
 
 def test_blocked_trunk_shows_not_registered_and_the_finding(browser: object, shots: Path,

@@ -117,6 +117,43 @@ def test_call_capture_download_is_a_pcap(running: Running) -> None:
     assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1")
 
 
+def test_calls_beyond_the_window_with_their_messages(running: Running) -> None:
+    """/api/calls lists calls the live window (6 s here) has forgotten; their full messages (read
+    again from the trace log and capture files, credentials redacted) and their capture are still
+    there by the digest the history keeps; /api/packet dissects a frame of the service's own files."""
+    from urllib.parse import quote, urlencode
+
+    def older() -> list[dict]:
+        now = _snapshot(running.base).get("now") or time.time()
+        page = json.loads(_get(f"{running.base}/api/calls?" + urlencode({"from": now - 3600, "to": now})))
+        return [r for r in page["rows"] if r["ts"] < now - 10 and r["answered"]]
+
+    row = _wait(older, 60, "an answered call older than the live window")[0]
+    live = {c["call_id"] for c in (_snapshot(running.base).get("analysis") or {}).get("calls", [])}
+    answer = json.loads(_get(f"{running.base}/api/messages?call={row['call_id_hash']}"))
+    assert answer["call_id"] not in live and answer["messages"]
+    texts = [m["text"] for m in answer["messages"]]
+    assert texts[0].startswith("INVITE ") and any("\nm=audio " in t for t in texts)
+    assert all(f"Call-ID: {answer['call_id']}" in t for t in texts)
+    pcap = _get(f"{running.base}/api/call.pcap?call={row['call_id_hash']}")
+    assert pcap[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1") and len(pcap) > 500
+    # the REGISTER's digest credentials (the API key is its password) never leave
+    reg = [c for c in (_snapshot(running.base).get("analysis") or {}).get("sip_messages", [])
+           if c["cseq_method"] == "REGISTER"]
+    if reg:
+        regs = json.loads(_get(f"{running.base}/api/messages?call_id={quote(reg[0]['call_id'])}"))["messages"]
+        auth = [m["text"] for m in regs if "Authorization:" in m["text"]]
+        assert all("response=<redacted>" in t for t in auth)
+    # a frame of one of its capture files, and a name that is not one
+    snap = _snapshot(running.base)
+    files = [Path(p).name for p in snap.get("sources", []) if not p.endswith(".log")]
+    if files:
+        detail = json.loads(_get(f"{running.base}/api/packet?" + urlencode({"source": files[0], "frame": 1})))
+        assert detail["frame"] == 1 and (detail["lines"] or detail["note"])
+    other = json.loads(_get(f"{running.base}/api/packet?source=..%2F..%2Fetc%2Fpasswd&frame=1"))
+    assert other["lines"] == [] and "not one of this service's capture files" in other["note"]
+
+
 def test_sighup_reloads_the_site(running: Running) -> None:
     site = running.lab_dir / "site.yaml"
     text = site.read_text()

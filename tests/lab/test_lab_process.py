@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.lab import LabConfig, LabError, run_lab
 from core.wire.stun import build_binding_request, parse_datagram
@@ -128,6 +129,14 @@ def test_duration_ends_the_run(tmp_path: Path) -> None:
     assert _lab_state(out)["running"] is False
 
 
+def test_system_name_names_the_lab_site(tmp_path: Path) -> None:
+    """Labs watched side by side (a fleet) need distinct ``system`` labels: the site file's name."""
+    out = tmp_path / "out"
+    res = upscope("lab", "--duration", "2", "--out", str(out), "--system-name", "branch-07", *FAST_ARGS)
+    assert res.returncode == 0, res.stderr
+    assert yaml.safe_load((out / "site.yaml").read_text())["system"]["name"] == "branch-07"
+
+
 def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -150,6 +159,7 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
     (["--out", "/dev/null"], "not a writable directory"),
     (["--addresses", "10.0.0"], "--addresses '10.0.0': expected 127.A.B"),
     (["--addresses", "127.0.256"], "expected 127.A.B (A, B in 0..255) or auto"),
+    (["--system-name", "two words"], "--system-name 'two words'"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     res = upscope("lab", "--out", str(tmp_path / "o"), "--duration", "1", "--port", "0", *args)

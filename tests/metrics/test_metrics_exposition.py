@@ -98,6 +98,10 @@ def test_values_follow_the_snapshot(server: tuple[UpscopeHttpServer, list[Snapsh
     severity = CATALOGUE["media.one-way-audio"].severity.value
     assert value(text, "upscope_finding_active", id="media.one-way-audio", severity=severity) == 2
     assert value(text, "upscope_finding_active", id="itsp.not-registered.firewall") == 0
+    title = CATALOGUE["media.one-way-audio"].title
+    assert value(text, "upscope_finding_info", id="media.one-way-audio", severity=severity, title=title) == 1
+    assert "upscope_finding_info{" not in "\n".join(
+        line for line in text.splitlines() if "itsp.not-registered.firewall" in line)  # closed: no title series
     assert value(text, "upscope_collector_up", collector="trace-log") == 0
     assert value(text, "upscope_build_info") == 1
     assert "upscope_exposition_errors{" not in text

@@ -42,3 +42,11 @@ def test_unknown_table_is_refused(tmp_path: Path) -> None:
         assert "unknown" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_a_row_the_schema_refuses_does_not_block_the_others(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.db")
+    h.probe_result(1.0, "tcp_connect", "t", True, None, 0.1, {})  # type: ignore[arg-type]  # NOT NULL reason
+    h.probe_result(2.0, "tcp_connect", "t", True, "", 0.1, {})
+    assert h.error == "" and h.pending == 0 and [r["ts"] for r in h.rows("probes")] == [2.0]
+    h.close()

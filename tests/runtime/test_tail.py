@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.runtime.tail import LogTail
+from core.errors import UpscopeError
 
 
 def _data(events: list) -> bytes:
@@ -54,3 +56,21 @@ def test_appended_bytes_come_out_whole_and_in_order(tmp_path_factory, chunks: li
     everything = b"".join(chunks)
     assert out == everything[: everything.rfind(b"\n") + 1]
     tail.close()
+
+
+def test_a_fifo_in_place_of_the_trace_log_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "trace.log"
+    os.mkfifo(fifo)
+    outcome: list[str] = []
+
+    def read() -> None:
+        try:
+            LogTail(fifo).read_new()
+            outcome.append("read")
+        except UpscopeError as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert outcome and "not a regular file" in outcome[0]

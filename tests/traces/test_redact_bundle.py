@@ -3,13 +3,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
+from core.site import load_site_text
 from traces.bundle import build_bundle, trace_checklist
 from traces.redact import fingerprint, redact_text, redact_tree
 
 API_KEY = "CANARY-APIKEY-7f3e9d1c2b"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlLWNhbmFyeQ"
 SIP_PASSWORD = "CANARY-sip-pass-55aa"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fingerprint_is_short_and_not_a_prefix() -> None:
@@ -43,8 +46,9 @@ def test_bundle_holds_the_parts_and_no_secret() -> None:
                       "trace_profiles": ["SIP_Registration"]}],
         "analysis": {"calls": [{"call_id": "c1", "answered": False, "one_way_audio": False}]},
     }
-    site = f"connectivity:\n  api_key: {API_KEY}\ntenant:\n  jwt: {JWT}\nsip_credentials:\n  password: {SIP_PASSWORD}\n"
-    data = build_bundle(report, site_text=site, secrets=(API_KEY, JWT, SIP_PASSWORD),
+    site = load_site_text((ROOT / "examples" / "site-healthy.yaml").read_text().replace(
+        "api_key: env:UPSCOPE_API_KEY", f"api_key: {API_KEY}").replace("jwt: null", f"jwt: {JWT}") + f"sip_credentials:\n  username: u\n  password: {SIP_PASSWORD}\n")
+    data = build_bundle(report, site=site, secrets=(API_KEY, JWT, SIP_PASSWORD),
                         call_capture=lambda cid: b"PCAPDATA" if cid == "c1" else None)
     zf = zipfile.ZipFile(io.BytesIO(data))
     names = set(zf.namelist())
@@ -56,6 +60,16 @@ def test_bundle_holds_the_parts_and_no_secret() -> None:
         for secret in (API_KEY, JWT, SIP_PASSWORD):
             assert secret.encode() not in body, f"{secret[:8]}… leaked into {name}"
     assert "SIP_Registration" in zf.read("trace-profiles.txt").decode()
+    assert "acme-munich" in zf.read("site.yaml").decode()  # the loaded site, redacted
+
+
+def test_bundle_site_is_the_loaded_site_never_a_file() -> None:
+    """No raw text goes in: a site the loader refused cannot be expanded or echoed by the bundle."""
+    import inspect
+
+    assert "site_text" not in inspect.signature(build_bundle).parameters
+    data = build_bundle({"findings": []}, site=None)
+    assert "site.yaml" not in zipfile.ZipFile(io.BytesIO(data)).namelist()
 
 
 def test_checklist_without_findings_lists_every_family() -> None:

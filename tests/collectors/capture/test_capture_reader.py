@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,22 @@ from capture_craft import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import collectors.capture.reader as reader_module
 from collectors.capture.files import CaptureFile
 from collectors.capture.reader import CaptureParser, RecordBatch, byte_rows, sort_by
 from core.errors import ParseError
 
 FRAME = eth(0x0800, ipv4_udp("10.0.0.1", 5060, "10.0.0.2", 5060, SIP_OPTIONS))
+
+
+@pytest.fixture(scope="module", params=["kernel", "python"], autouse=True)
+def record_walk(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs with the compiled record walk and with the Python one (used when the
+    kernels are not built): the same records, offsets and errors."""
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "python":
+            mp.setattr(reader_module, "_kernels", None)
+        yield str(request.param)
 
 
 def records(data: bytes, step: int | None = None) -> list[tuple[int, float, int, bytes, int]]:
