@@ -66,11 +66,13 @@ class _Process:
 
 
 class Lab(_Process):
-    """``upscope lab --out DIR --port 0 …`` until ``lab.json`` says it runs."""
+    """``upscope lab --out DIR --port 0 --addresses auto …`` until ``lab.json`` says it runs: every
+    lab on loopback addresses of its own, so labs of tests running side by side never meet."""
 
     def __init__(self, out: Path, scenario: str = "healthy", *args: str) -> None:
         self.out = out
-        self.proc = subprocess.Popen([*CLI, "lab", "--scenario", scenario, "--out", str(out), "--port", "0", *args],
+        self.proc = subprocess.Popen([*CLI, "lab", "--scenario", scenario, "--out", str(out), "--port", "0",
+                                      "--addresses", "auto", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self) -> Lab:

@@ -42,6 +42,8 @@ from dashboard.fleet import (
 from dashboard.fleet_queries import timeline
 from dashboard.prometheus_api import PrometheusClient, PrometheusError, Sample
 
+# one worker runs the module: its tests share one module fixture
+pytestmark = pytest.mark.xdist_group("fleet")
 ROOT = Path(__file__).resolve().parents[2]
 SIM = ROOT / "benchmarks" / "fleet_sim.py"
 STATES = ROOT / "benchmarks" / "fleet-states.json.gz"

@@ -62,7 +62,7 @@ def test_prometheus_sees_registered_then_not_registered_and_fires(tmp_path: Path
     try:
         procs.append(subprocess.Popen(
             [*CLI, "lab", "--scenario", "sip-tls-blocked", "--out", str(lab_dir), "--port", "0", "--duration", "90",
-             "--fault-from", str(FAULT_FROM_S), "--keepalive", "2", "--register-expires", "10"],
+             "--addresses", "auto", "--fault-from", str(FAULT_FROM_S), "--keepalive", "2", "--register-expires", "10"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait("the lab", lambda: json.loads((lab_dir / "lab.json").read_text())["running"], 20)
         procs.append(subprocess.Popen(

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / ".." / "shared" / "pcaps"

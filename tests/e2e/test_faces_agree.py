@@ -31,7 +31,8 @@ from dashboard import service_source
 from tests.dashboard.conftest import texts
 from tests.live import CLI, Lab, Serve, http_get, metric_values, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("faces_agree")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"jwt-expiring": 45000, "jwt-expired": 45500, "one-way-audio": 46000, "license-missing": 46500}

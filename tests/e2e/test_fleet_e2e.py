@@ -120,7 +120,7 @@ def test_fleet_page_and_alerts_for_three_sites(procs: Procs, tmp_path: Path) -> 
     # --- three sites: a lab and an upscope serve (default settings) each ---------------------------
     for system, scenario in SITES.items():
         procs.start(f"lab-{system}", [*CLI, "lab", "--scenario", scenario, "--port", "0", "--out",
-                                      str(tmp_path / system), "--system-name", system])
+                                      str(tmp_path / system), "--system-name", system, "--addresses", "auto"])
     for system in SITES:
         _wait(f"lab {system}", lambda s=system: json.loads((tmp_path / s / "lab.json").read_text())["running"], 60)
         procs.start(f"serve-{system}", [*CLI, "serve", "--lab-dir", str(tmp_path / system), "--db",

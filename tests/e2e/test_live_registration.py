@@ -29,7 +29,8 @@ from streamlit.testing.v1 import AppTest
 from dashboard import service_source
 from tests.live import Lab, Serve, metric_values, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("live_registration")]
 
 GRANTED_S = 120
 WATCH_S = 2 * GRANTED_S + 30  # two refresh periods of the binding itself, and then some
