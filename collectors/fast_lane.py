@@ -16,11 +16,7 @@ import numpy as np
 
 from collectors.capture.packets import ipv4_int
 from collectors.capture.reader import RecordBatch, byte_rows
-
-try:
-    from collectors import _kernels
-except ImportError:  # a source tree that was not installed: numpy does the fast lane's checks
-    _kernels = None  # type: ignore[assignment]
+from collectors.kernels import kernels as _kernels  # None: the Python walks below run
 
 #: Ports SIP is expected on: never in the fast lane, and the pipeline tries SIP first on them.
 #: RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.

@@ -18,6 +18,7 @@ import numpy as np
 
 from collectors.capture.packets import UdpBatch
 from collectors.capture.reader import byte_rows
+from collectors.kernels import kernels as _kernels  # None: the Python walks below run
 from collectors.media.rtp_payload import HEURISTIC, OTHER, SDP_RTCP, Endpoint, Flow
 from collectors.media.rtp_state import (
     I_FIRST_PT,
@@ -29,11 +30,6 @@ from collectors.media.rtp_state import (
     StreamIndex,
     unpack_stream,
 )
-
-try:
-    from collectors import _kernels
-except ImportError:  # a source tree that was not installed: the per-packet path does everything
-    _kernels = None  # type: ignore[assignment]
 
 
 class RtpBatchLane:

@@ -18,13 +18,9 @@ import struct
 
 import numpy as np
 
+from collectors.kernels import kernels as _kernels  # None: the Python walks below run
 from collectors.media.rtp_payload import HEURISTIC, Endpoint, Flow
 from core.analysis import StreamInterval
-
-try:
-    from collectors import _kernels
-except ImportError:  # a source tree that was not installed: the per-packet path does everything
-    _kernels = None  # type: ignore[assignment]
 
 
 class Stream:
