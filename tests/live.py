@@ -48,6 +48,18 @@ def metric_values(text: str, name: str) -> dict[str, float]:
     return out
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]], wait_s: float = 20.0) -> None:
+    """Terminate helper processes newest first (Prometheus before the targets it scrapes), then kill
+    what has not stopped in ``wait_s``."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+        try:
+            p.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 class _Process:
     proc: subprocess.Popen[bytes]
 

@@ -41,6 +41,7 @@ from dashboard.fleet import (
 )
 from dashboard.fleet_queries import timeline
 from dashboard.prometheus_api import PrometheusClient, PrometheusError, Sample
+from tests.live import stop_all
 
 # one worker runs the module: its tests share one module fixture
 pytestmark = pytest.mark.xdist_group("fleet")
@@ -149,13 +150,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         time.sleep(3)  # a few samples each, for the range functions
         yield run
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 def _free_port() -> int:

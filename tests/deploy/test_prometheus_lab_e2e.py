@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.live import stop_all
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +99,4 @@ def test_prometheus_sees_registered_then_not_registered_and_fires(tmp_path: Path
         _wait("UpscopeTrunkNotRegistered firing", lambda: alert() == "firing", 30)
         print(f"\nnot registered seen by Prometheus {took:.1f} s after the healthy phase was confirmed")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
