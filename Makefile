@@ -19,8 +19,15 @@ ADDR ?= 127.0.0.1:8501
 run: setup
 	$(BIN)/upscope dashboard --addr $(ADDR)
 
+# Two passes: the suite on every core (pytest-xdist; a module whose tests share one expensive
+# fixture is one xdist_group, so it runs once, on one worker), then the `serial` tests alone:
+# they load the machine on purpose and would slow every timing-bound test beside them. Both
+# passes always run; the target fails if either failed.
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not serial" $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # This tree's dashboard, not whichever one the venv's editable install points at.
 sys.path.insert(0, str(ROOT))
 
-from dashboard.fleet import load_fleet, timeline  # noqa: E402
+from dashboard.fleet import load_fleet  # noqa: E402
+from dashboard.fleet_queries import timeline  # noqa: E402
 from dashboard.prometheus_api import Limits, PrometheusClient, PrometheusError  # noqa: E402
 
 SCRAPE_S = 30

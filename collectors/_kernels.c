@@ -4,7 +4,7 @@
  * - pcap_walk / pcapng_epb_walk: the record chain of a capture file (each record's length says
  *   where the next one starts), whatever the record lengths.
  * - udp_fast_lane: which records are plain IPv4/UDP datagrams with RTP-like payloads, and their
- *   addresses, ports and payload, in one pass (collectors/analyze.py Pipeline._fast_rows).
+ *   addresses, ports and payload, in one pass (collectors/fast_lane.py fast_rows).
  * - rtp_rows: the RTP stream statistics of collectors/media/rtp.py, row by row over a chunk's
  *   packets grouped by stream; the same statements in the same order as the per-packet path
  *   (RtpAnalyzer._feed / _analyse / _sequence_extras), so the results are equal to the last bit.
@@ -19,8 +19,8 @@
 #include <math.h>
 #include <string.h>
 
-/* Columns of a stream's state, in the order of rtp.py's _INT_SLOTS / _FLOAT_SLOTS (the module
- * exports both tuples and rtp.py checks them at import). */
+/* Columns of a stream's state, in the order of rtp_state.py's INT_SLOTS / FLOAT_SLOTS (the module
+ * exports both tuples and rtp_state.py checks them at import). */
 enum {
     I_TOTAL_NR, I_EVENTS, I_DUPLICATES, I_CLOCK_RATE, I_FIRST_FRAME, I_LAST_FRAME, I_START_SEQ,
     I_STOP_SEQ, I_SEQ_NUM, I_CYCLES, I_SEQUENCE, I_FIRST_TIMESTAMP, I_FIRST_PT, I_PT, I_HI_SEQ,
@@ -59,6 +59,18 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
+/* The two buffers of a record walk: the capture bytes (read) and the int64 positions (written);
+ * on failure neither is held. */
+static int walk_buffers(PyObject *buf_obj, Py_buffer *buf, PyObject *out_obj, Py_buffer *out) {
+    if (get_buffer(buf_obj, buf, 0, 1, 0, "buf") < 0)
+        return -1;
+    if (get_buffer(out_obj, out, 1, 8, 0, "out") < 0) {
+        PyBuffer_Release(buf);
+        return -1;
+    }
+    return 0;
+}
+
 static inline uint32_t read_u32(const unsigned char *p, int big) {
     return big ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
                : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
@@ -72,12 +84,8 @@ static PyObject *pcap_walk(PyObject *self, PyObject *args) {
     PyObject *buf_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OnpO", &buf_obj, &pos, &big, &out_obj))
         return NULL;
-    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+    if (walk_buffers(buf_obj, &buf, out_obj, &out) < 0)
         return NULL;
-    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *b = buf.buf;
     int64_t *o = out.buf;
     Py_ssize_t size = buf.len, cap = out.len / 8, count = 0;
@@ -107,12 +115,8 @@ static PyObject *pcapng_epb_walk(PyObject *self, PyObject *args) {
     PyObject *buf_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OnpnO", &buf_obj, &pos, &big, &max_block, &out_obj))
         return NULL;
-    if (get_buffer(buf_obj, &buf, 0, 1, 0, "buf") < 0)
+    if (walk_buffers(buf_obj, &buf, out_obj, &out) < 0)
         return NULL;
-    if (get_buffer(out_obj, &out, 1, 8, 0, "out") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *b = buf.buf;
     int64_t *o = out.buf;
     Py_ssize_t end = buf.len, cap = out.len / 8, count = 0;
@@ -505,7 +509,7 @@ static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8
 /* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, excluded_ports, excluded_dport, out, head)
  *   -> rows written
  *
- * The pipeline's fast lane (collectors/analyze.py, Pipeline._fast_rows, which it must equal):
+ * The pipeline's fast lane (collectors/fast_lane.py, fast_rows, which it must equal):
  * records that are whole (caplen == orig_len, at least 40 bytes after the link header) plain
  * IPv4 (IHL 5, no fragment) / UDP datagrams whose UDP length matches the IP length and whose
  * payload starts like RTP/RTCP version 2, on none of the excluded ports (either side) and not to

@@ -23,9 +23,6 @@ while they are being built.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import socket
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,143 +42,30 @@ from collectors.capture.packets import (
     UdpBatch,
     UdpPacket,
 )
-from collectors.capture.reader import RecordBatch, byte_rows, sort_by
+from collectors.capture.reader import RecordBatch, sort_by
 from collectors.capture.tcp import TcpReassembler
-from collectors.capture.tracelog import TraceLogReader, looks_like_trace_log
+from collectors.error_log import ErrorLog
+from collectors.fast_lane import SIP_PORTS, FastContext, endpoint_keys, fast_rows, nothing
+from collectors.flow_table import FlowTable
 from collectors.media.dtmf import DtmfTap
+from collectors.media.rtp import RtpAnalyzer
+from collectors.sip.analyzer import SipAnalyzer
+from collectors.stun.analyzer import StunAnalyzer
+from collectors.tls.analyzer import TlsAnalyzer
 from core.analysis import (
     AnalysisResult,
     CallInfo,
     ErrorItem,
-    FlowInfo,
     RtpStreamStats,
     SdpMedia,
 )
-from core.errors import UpscopeError
 from core.one_way import StreamIndex, judge_call
 from core.wire.stun import MAGIC_COOKIE_BYTES
+from traces.tracelog import TraceLogReader, looks_like_trace_log
 
-try:
-    from collectors import _kernels
-except ImportError:  # a source tree that was not installed: the fast lane runs in numpy
-    _kernels = None  # type: ignore[assignment]
-
-# RFC 3261 §18: 5060 (UDP/TCP), 5061 (TLS); 5062/5080 are common trunk alternatives.
-SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
-MAX_FLOWS = 20000
-# link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
-_FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
-_FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
-# never in the fast lane: SIP (either side), GTP-U (2152, either side), VXLAN (4789, destination)
-_FAST_EXCLUDED_PORTS = np.array(sorted((*SIP_PORTS, 2152)), dtype=np.int64)
-_VXLAN_PORT = 4789
-MAX_ERRORS = 2000
 MAX_STREAM_KINDS = 100_000
 _WS_UPGRADE = b"upgrade: websocket"
 _RESYNC_BASE = 1 << 40  # stream ids after a TCP hole: far above real connection indexes
-
-
-def _optional(module: str, name: str) -> Any:
-    """A class of another engineer's analyser, or None while it does not exist yet."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-class FlowTable:
-    """Per (proto, src, dst, dst_port) counters for the firewall view; bounded.
-
-    Fast-lane UDP flows are counted apart, keyed by integers (IPv4 addresses as numbers), so a
-    chunk costs one dict update per active flow and no string formatting; they join the
-    string-keyed table in ``result``.
-    """
-
-    def __init__(self, limit: int = MAX_FLOWS) -> None:
-        self.limit = limit
-        self.flows: dict[tuple[str, str, str, int], list[Any]] = {}
-        # (src, dst, dport) as integers → [packets, bytes, first_ts, last_ts, first_frame]
-        self.fast: dict[tuple[int, int, int], list[Any]] = {}
-        self.overflow = 0
-
-    def add(self, proto: str, src: str, dst: str, dport: int, size: int, ts: float, frame: int) -> list[Any] | None:
-        key = (proto, src, dst, dport)
-        f = self.flows.get(key)
-        if f is None:
-            if len(self.flows) + len(self.fast) >= self.limit:
-                self.overflow += 1
-                return None
-            # packets, bytes, first_ts, last_ts, syn, syn_ack, rst, icmp, first_frame
-            f = self.flows[key] = [0, 0, ts, ts, 0, 0, 0, 0, frame]
-        f[0] += 1
-        f[1] += size
-        f[3] = ts
-        return f
-
-    def add_fast(self, src: int, dst: int, dport: int, packets: int, size: int, first_ts: float,
-                 last_ts: float, first_frame: int) -> None:
-        key = (src, dst, dport)
-        f = self.fast.get(key)
-        if f is None:
-            if len(self.flows) + len(self.fast) >= self.limit:
-                self.overflow += packets
-                return
-            self.fast[key] = [packets, size, first_ts, last_ts, first_frame]
-            return
-        f[0] += packets
-        f[1] += size
-        f[3] = last_ts
-
-    def find(self, proto: str, src: str, dst: str, dport: int) -> list[Any] | None:
-        """The counters of a flow (fast-lane ones are moved to the string table on first use)."""
-        f = self.flows.get((proto, src, dst, dport))
-        if f is None and proto == "udp":
-            try:
-                key = (_ipv4_int(src), _ipv4_int(dst), dport)
-            except OSError:
-                return None
-            fast = self.fast.pop(key, None)
-            if fast is not None:
-                f = self.flows[(proto, src, dst, dport)] = [fast[0], fast[1], fast[2], fast[3], 0, 0, 0, 0, fast[4]]
-        return f
-
-    def result(self) -> tuple[FlowInfo, ...]:
-        rows = {k: list(f) for k, f in self.flows.items()}
-        for (s, d, port), f in self.fast.items():
-            key = ("udp", _ipv4_name(s), _ipv4_name(d), port)
-            twin = rows.get(key)  # the same flow also seen per frame (e.g. some frames VLAN-tagged)
-            if twin is None:
-                rows[key] = [f[0], f[1], f[2], f[3], 0, 0, 0, 0, f[4]]
-            else:
-                twin[0] += f[0]
-                twin[1] += f[1]
-                twin[2], twin[3], twin[8] = min(twin[2], f[2]), max(twin[3], f[3]), min(twin[8], f[4])
-        out = [FlowInfo(p, s, d, port, *f) for (p, s, d, port), f in rows.items()]
-        out.sort(key=lambda fl: (-fl.packets, fl.proto, fl.src, fl.dst, fl.dst_port))
-        return tuple(out)
-
-
-class ErrorLog:
-    """Keeps the first ``limit`` error items and counts all of them."""
-
-    def __init__(self, limit: int = MAX_ERRORS) -> None:
-        self.limit = limit
-        self.items: list[ErrorItem] = []
-        self.counts: Counter[str] = Counter()
-        self.source: str | None = None
-
-    def ordered(self, sources: list[str]) -> tuple[ErrorItem, ...]:
-        """By input, the input's own problem (file/offset) first, then by frame."""
-        rank = {name: i for i, name in enumerate(sources)}
-        return tuple(sorted(self.items, key=lambda e: (rank.get(e.source or "", len(rank)), e.kind != "file",
-                                                       e.frame if e.frame is not None else 1 << 62)))
-
-    def add(self, item: ErrorItem) -> None:
-        self.counts[item.kind] += 1
-        if len(self.items) < self.limit:
-            if item.source is None and self.source is not None:
-                item = dataclasses.replace(item, source=self.source)
-            self.items.append(item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,19 +87,13 @@ class Pipeline:
         self.flows = FlowTable()
         self.tcp_streams = TcpReassembler()
         self.decoder = Decoder(self)
-        rtp_cls = _optional("collectors.media.rtp", "RtpAnalyzer")
-        self.rtp: Any = rtp_cls() if rtp_cls else None
+        # None in a signalling-only pipeline (collectors.call_messages): no fast lane, no RTP/RTCP
+        self.rtp: RtpAnalyzer | None = RtpAnalyzer()
         self.dtmf = DtmfTap()  # key presses: a tap beside the media and SIP analysers
-        sip_cls = _optional("collectors.sip.analyzer", "SipAnalyzer")
-        self.sip: Any = sip_cls(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip) \
-            if sip_cls else None
-        stun_cls = _optional("collectors.stun.analyzer", "StunAnalyzer")
-        self.stun: Any = stun_cls() if stun_cls else None
-        tls_cls = _optional("collectors.tls.analyzer", "TlsAnalyzer")
-        self.tls: Any = tls_cls() if tls_cls else None
-        self._rtp_batch = getattr(self.rtp, "on_udp_batch", None)
-        self._addr_names: dict[int, str] = {}
-        self._fast_ctx: _FastContext | None = None
+        self.sip = SipAnalyzer(on_sdp=self._on_sdp, keep_messages=keep_messages, on_message=self._on_sip)
+        self.stun = StunAnalyzer()
+        self.tls = TlsAnalyzer()
+        self._fast_ctx: FastContext | None = None
         # one decrypted SIP message per (src, sport, dst, dport): marks those TLS flows decrypted
         self.decrypted: dict[tuple[str, int, str, int], Any] = {}
         # per (connection, src, sport): "sip" | "tls" | "stun" | "ws"
@@ -237,7 +115,7 @@ class Pipeline:
         ctx = self._fast_ctx
         if ctx is not None and ctx.upto > ctx.done and ctx.touches(addr, port):
             self._flush_fast()
-        if self.rtp is not None and hasattr(self.rtp, "expect"):
+        if self.rtp is not None:
             self.rtp.expect(addr, port, payload_map, call_id)
         self.dtmf.expect(addr, port, payload_map)
 
@@ -252,9 +130,9 @@ class Pipeline:
         b0 = p[0]
         # SIP start lines begin with a letter (or CRLF keepalives); RTP with 0b10; STUN with 0b00.
         if (0x41 <= b0 <= 0x7A or b0 in (0x0D, 0x0A) or pkt.sport in SIP_PORTS or pkt.dport in SIP_PORTS) \
-                and self.sip is not None and self.sip.on_udp(pkt):
+                and self.sip.on_udp(pkt):
             return
-        if b0 < 0x40 and len(p) >= 20 and self.stun is not None and self.stun.on_udp(pkt):
+        if b0 < 0x40 and len(p) >= 20 and self.stun.on_udp(pkt):
             return
         if self.rtp is not None:
             self._flush_fast()
@@ -269,8 +147,7 @@ class Pipeline:
                 f[4 if not flags & ACK else 5] += 1
             if flags & RST:
                 f[6] += 1
-        if self.tls is not None and hasattr(self.tls, "on_segment"):
-            self.tls.on_segment(seg)
+        self.tls.on_segment(seg)
         for piece in self.tcp_streams.on_segment(seg):
             self._stream(piece)
 
@@ -318,11 +195,11 @@ class Pipeline:
         if alias is not None:
             piece = StreamData(piece.frame, piece.ts, piece.src, piece.sport, piece.dst, piece.dport, piece.data,
                                alias, piece.gap)
-        if kind == "sip" and self.sip is not None:
+        if kind == "sip":
             self.sip.on_stream(piece)
-        elif kind == "tls" and self.tls is not None and hasattr(self.tls, "on_stream"):
+        elif kind == "tls":
             self.tls.on_stream(piece)
-        elif kind == "stun" and self.stun is not None and hasattr(self.stun, "on_stream"):
+        elif kind == "stun":
             self.stun.on_stream(piece)
 
     @staticmethod
@@ -346,9 +223,9 @@ class Pipeline:
         lo, hi = float(batch.ts.min()), float(batch.ts.max())
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
-        fast = self._fast_rows(batch)
+        fast = fast_rows(batch)
         slow = np.ones(n, dtype=bool)
-        feed_fast: Callable[[int, int], None] = _nothing
+        feed_fast: Callable[[int, int], None] = nothing
         if fast is not None:
             slow[fast[0]] = False
             feed_fast = self._fast_udp(batch, fast)
@@ -365,8 +242,8 @@ class Pipeline:
         # The fast rows go to the media analyser in as few batches as possible, yet it must see
         # every datagram of a flow in capture order relative to what changes its view: an SDP
         # naming the flow's address, or a slow-path datagram. ``_flush_fast`` is called then.
-        ctx = self._fast_ctx = _FastContext(feed_fast, _endpoint_keys(fast[1], fast[3]),
-                                            _endpoint_keys(fast[2], fast[4]))
+        ctx = self._fast_ctx = FastContext(feed_fast, endpoint_keys(fast[1], fast[3]),
+                                            endpoint_keys(fast[2], fast[4]))
         before = np.searchsorted(fast[0], slow_rows).tolist()
         # the slow rows' columns as Python values at once (not five numpy scalars per frame)
         cols = (slow_rows.tolist(), before, offs[slow_rows].tolist(), caps[slow_rows].tolist(),
@@ -384,142 +261,22 @@ class Pipeline:
             ctx.feed(ctx.done, ctx.upto)
             ctx.done = ctx.upto
 
-    def _fast_rows(self, batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
-        """Vectorised test for plain IPv4/UDP datagrams carrying RTP-looking payloads: (rows, src,
-        dst, sport, dport, payload offset, payload length, the payloads' first 12 bytes) or None.
-
-        Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
-        loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
-        options, fragments, snap-length cuts, SIP/GTP/VXLAN ports) takes the per-frame path.
-        The compiled kernel (``collectors._kernels.udp_fast_lane``) does the same checks in one
-        pass over the records; the numpy passes below are for a tree without it.
-        """
-        if _kernels is not None:
-            n = len(batch)
-            out = np.empty((n, 7), dtype=np.int64)
-            head = np.empty((n, 12), dtype=np.uint8)
-            c64 = np.ascontiguousarray
-            k = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
-                                       c64(batch.orig_len, np.int64), c64(batch.linktype, np.int64),
-                                       _FAST_EXCLUDED_PORTS, _VXLAN_PORT, out, head)
-            if not k:
-                return None
-            col = out[:k].T.copy()  # one row per field
-            return (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
-                    head[:k])
-        a = np.frombuffer(batch.buf, dtype=np.uint8)
-        lt, cap = batch.linktype, batch.caplen
-        # at least IPv4 (20) + UDP (8) + RTP (12) after the link header (checked per row below):
-        # short RTP (comfort noise, telephone events) takes the fast lane too, so it does not cut
-        # the media analyser's batches
-        whole = (cap >= 40) & (cap == batch.orig_len)
-        if lt.size and lt[0] == lt[-1] and bool((lt == lt[0]).all()):  # one link type (pcap: always)
-            if int(lt[0]) not in _FAST_LINKTYPE_SET:
-                return None
-            cand = np.flatnonzero(whole)
-        else:
-            cand = np.flatnonzero(np.isin(lt, _FAST_LINKTYPES) & whole)
-        if not cand.size:
-            return None
-        o, lt, cap = batch.data_off[cand], lt[cand], cap[cand]
-
-        def u16(at: np.ndarray) -> np.ndarray:
-            out: np.ndarray = a[at].astype(np.int64) << 8 | a[at + 1]
-            return out
-
-        single = bool(lt[0] == lt[-1]) and bool((lt == lt[0]).all())  # the usual case
-        ipo = np.full(o.size, -1, dtype=np.int64)
-        for code in ([int(lt[0])] if single else np.unique(lt).tolist()):
-            rows = slice(None) if single else np.flatnonzero(lt == code)
-            oo = o[rows]
-            if code == 1:  # Ethernet, untagged or one 802.1Q tag
-                eth_type = byte_rows(batch.buf, oo + 12, 2).view(">u2").reshape(-1)
-                at = np.where(eth_type == 0x0800, 14, -1)
-                tagged = np.flatnonzero(eth_type == 0x8100)
-                if tagged.size:
-                    at[tagged[u16(oo[tagged] + 16) == 0x0800]] = 18
-            elif code in (113, 276):  # Linux cooked v1 (protocol at 14) / v2 (protocol first)
-                at = np.where(u16(oo + (14 if code == 113 else 0)) == 0x0800, 16 if code == 113 else 20, -1)
-            elif code in (0, 108):  # BSD loopback: AF_INET = 2 in either byte order
-                word = a[oo].astype(np.int64) << 24 | a[oo + 1].astype(np.int64) << 16 \
-                    | a[oo + 2].astype(np.int64) << 8 | a[oo + 3]
-                at = np.where((word == 2) | (word == 0x02000000), 4, -1)
-            else:  # raw IP
-                at = np.zeros(oo.size, dtype=np.int64)
-            ipo[rows] = at
-        ipo[ipo + 40 > cap] = -1  # the 40 bytes read below stay inside the record
-        # IPv4 (20) + UDP (8) + RTP (12) headers of every candidate as one row each: one gather
-        # instead of one per field, and the media analyser gets the RTP header rows with the batch
-        h = byte_rows(batch.buf, o + np.maximum(ipo, 0), 40)
-
-        half = h.view(">u2")  # the same rows as big-endian 16-bit words …
-        words = h.view(">u4")  # … and 32-bit ones (40 bytes a row)
-
-        def col16(k: int) -> np.ndarray:  # the 16-bit field at (even) byte offset k
-            out: np.ndarray = half[:, k // 2].astype(np.int64)
-            return out
-
-        ok = (ipo >= 0) & (h[:, 0] == 0x45) & (h[:, 9] == 17)
-        ok &= ((h[:, 6] & 0x3F) == 0) & (h[:, 7] == 0)  # neither MF nor a fragment offset
-        iplen = col16(2)
-        udplen = col16(24)
-        ok &= (udplen == iplen - 20) & (udplen >= 20) & (iplen + ipo <= cap)
-        ok &= (h[:, 28] & 0xC0) == 0x80  # RTP/RTCP version 2
-        sport, dport = col16(20), col16(22)
-        for port in _FAST_EXCLUDED_PORTS.tolist():
-            ok &= (sport != port) & (dport != port)
-        ok &= dport != _VXLAN_PORT
-        sel = np.flatnonzero(ok)
-        if not sel.size:
-            return None
-        # source and destination addresses: bytes 12..19 of the selected rows
-        src = words[sel, 3].astype(np.uint32)
-        dst = words[sel, 4].astype(np.uint32)
-        ip = o[sel] + ipo[sel]
-        return cand[sel], src, dst, sport[sel], dport[sel], ip + 28, udplen[sel] - 8, h[sel, 28:]
-
     def _fast_udp(self, batch: RecordBatch, fast: tuple[np.ndarray, ...]) -> Callable[[int, int], None]:
         """Count the chunk's fast-lane flows; return ``feed(lo, hi)`` for runs of its rows."""
         rows, src, dst, sport, dport, poff, plen, head = fast
         ub = UdpBatch(batch.buf, rows + batch.first_frame, batch.ts[rows], src, sport, dst, dport, poff, plen, head)
         self._fast_flows(ub)
         if self.rtp is None:
-            return _nothing
+            return nothing
         tap = self.dtmf.on_rows  # the rare telephone-event rows, before the media analyser sees them
-        if self._rtp_batch is not None:
-            batch_api = self._rtp_batch
+        batch_api = self.rtp.on_udp_batch
 
-            def feed_batch(lo: int, hi: int) -> None:
-                tap(ub, lo, hi)
-                batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
-                                   ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
-                                   ub.head[lo:hi]))
-            return feed_batch
-        on_fields = getattr(self.rtp, "on_udp_fields", None)
-        if on_fields is None:
-            on_udp = self.rtp.on_udp
-
-            def feed_packets(lo: int, hi: int) -> None:
-                tap(ub, lo, hi)
-                for i in range(lo, hi):
-                    on_udp(ub.packet(i))
-            return feed_packets
-        # No batch API: the cheapest per-packet call, with addresses formatted once per value.
-        names = self._addr_names
-        if len(names) > 65536:
-            names.clear()  # bounded cache
-        for value in set(src.tolist()) | set(dst.tolist()):
-            if value not in names:
-                names[value] = _ipv4_name(value)
-        cols = (ub.frame.tolist(), ub.ts.tolist(), [names[v] for v in src.tolist()], sport.tolist(),
-                [names[v] for v in dst.tolist()], dport.tolist(), poff.tolist(), (poff + plen).tolist())
-        buf = ub.buf
-
-        def feed_fields(lo: int, hi: int) -> None:
+        def feed_batch(lo: int, hi: int) -> None:
             tap(ub, lo, hi)
-            for f, t, s_, sp, d_, dp, o, e in zip(*(c[lo:hi] for c in cols), strict=True):
-                on_fields(f, t, s_, sp, d_, dp, buf[o:e])
-        return feed_fields
+            batch_api(UdpBatch(ub.buf, ub.frame[lo:hi], ub.ts[lo:hi], ub.src[lo:hi], ub.sport[lo:hi],
+                               ub.dst[lo:hi], ub.dport[lo:hi], ub.payload_off[lo:hi], ub.payload_len[lo:hi],
+                               ub.head[lo:hi]))
+        return feed_batch
 
     def _fast_flows(self, ub: UdpBatch) -> None:
         """Aggregate the chunk's fast-lane flows with numpy, then one dict update per flow.
@@ -600,8 +357,7 @@ class Pipeline:
             self.first_ts = m.ts if self.first_ts is None else min(self.first_ts, m.ts)
             self.last_ts = m.ts if self.last_ts is None else max(self.last_ts, m.ts)
             self.link_types.add("osbiz-trace")
-            if self.sip is not None:
-                self.sip.on_message_bytes(m.index, m.ts, m.src, m.sport, m.dst, m.dport, "trace", m.data)
+            self.sip.on_message_bytes(m.index, m.ts, m.src, m.sport, m.dst, m.dport, "trace", m.data)
 
     # -- result --------------------------------------------------------------------------------
 
@@ -618,28 +374,26 @@ class Pipeline:
         if self.flows.overflow:
             self.errors.add(ErrorItem("unsupported", "flow",
                                       f"flow table full: {self.flows.overflow} packets not counted per flow"))
-        sip = self.sip.finish(self.last_ts) if self.sip is not None else None
+        sip = self.sip.finish(self.last_ts)
         # the pipeline finishes once: the media analyser may drop each stream's state as it goes
         streams: tuple[RtpStreamStats, ...] = tuple(self.rtp.finish(release=True)) if self.rtp is not None else ()
-        stun = tuple(self.stun.finish()) if self.stun is not None else ()
-        tls = tuple(self.tls.finish(self.last_ts)) if self.tls is not None else ()
+        stun = tuple(self.stun.finish())
+        tls = tuple(self.tls.finish(self.last_ts))
         if tls and self.decrypted:
             from collectors.tls.decrypt import mark_decrypted
 
             tls = mark_decrypted(tls, self.decrypted.values())
-        calls: tuple[CallInfo, ...] = sip.calls if sip is not None else ()
-        media = getattr(sip, "call_media", {}) if sip is not None else {}
-        streams, calls = associate(streams, calls, media)
+        streams, calls = associate(streams, sip.calls, sip.call_media)
         streams, calls = self.dtmf.attach(streams, calls)
-        for analyser_errors in (sip.errors if sip is not None else (), getattr(self.rtp, "errors", ()),
-                                getattr(self.stun, "errors", ()), getattr(self.tls, "errors", ())):
+        rtp_errors = self.rtp.errors if self.rtp is not None else []
+        for analyser_errors in (sip.errors, rtp_errors, self.stun.errors, self.tls.errors):
             for e in analyser_errors:
                 self.errors.add(e)
         # the media analyser keeps its first items only; count the rest as well
-        unlisted = getattr(self.rtp, "error_count", 0) - len(getattr(self.rtp, "errors", ()))
+        unlisted = (self.rtp.error_count if self.rtp is not None else 0) - len(rtp_errors)
         if unlisted > 0:
             self.errors.counts["malformed"] += unlisted
-        rtcp = tuple(self.rtp.finish_rtcp()) if hasattr(self.rtp, "finish_rtcp") else ()
+        rtcp = tuple(self.rtp.finish_rtcp()) if self.rtp is not None else ()
         partial = any(o.damaged for o in self.outcomes)
         return AnalysisResult(
             sources=tuple(o.path for o in self.outcomes),
@@ -647,67 +401,22 @@ class Pipeline:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
             partial=partial,
-            sip_requests=dict(sip.sip_requests) if sip else {},
-            sip_responses=dict(sip.sip_responses) if sip else {},
-            sip_messages=sip.sip_messages if sip else (),
+            sip_requests=dict(sip.sip_requests),
+            sip_responses=dict(sip.sip_responses),
+            sip_messages=sip.sip_messages,
             calls=calls,
-            registrations=sip.registrations if sip else (),
-            keepalives=sip.keepalives if sip else (),
+            registrations=sip.registrations,
+            keepalives=sip.keepalives,
             rtp_streams=streams,
             tls_flows=tls,
             stun=stun,
             flows=self.flows.result(),
             errors=self.errors.ordered([Path(o.path).name for o in self.outcomes]),
-            kpis=dict(sip.kpis) if sip else {},
+            kpis=dict(sip.kpis),
             link_types=tuple(sorted(self.link_types)),
             rtcp=rtcp,
             error_counts=dict(sorted(self.errors.counts.items())),
         )
-
-
-@dataclass(slots=True)
-class _FastContext:
-    """The current chunk's fast-lane rows: which are fed already, which precede the current frame."""
-
-    feed: Callable[[int, int], None]
-    src: np.ndarray  # source address:port of each row as one key (``_endpoint_keys``)
-    dst: np.ndarray  # destination address:port
-    done: int = 0
-    upto: int = 0
-    # per port number (index 65536 pads port + 1): the first row using it on either side, or
-    # the row count; made on the first question, as most chunks are asked none
-    first_row: np.ndarray | None = None
-
-    def touches(self, addr: str, port: int) -> bool:
-        """Do pending rows use ``addr`` with ``port`` or its RTCP neighbour (either direction)?
-
-        One unsigned difference per side: key − (addr:port) is 0 or 1 for the port and its
-        neighbour, and wraps round to a huge value below. (Port 65535's "neighbour" is the next
-        address's port 0: at worst an early flush, which changes no result.)"""
-        if not 0 <= port <= 65535:
-            return False
-        first = self.first_row
-        if first is None:
-            # an SDP usually names a port whose RTP starts later: one look-up then answers
-            first = self.first_row = np.full(65537, len(self.src), dtype=np.int64)
-            rows = np.arange(len(self.src), dtype=np.int64)
-            for keys in (self.src, self.dst):
-                np.minimum.at(first, (keys & np.uint64(0xFFFF)).astype(np.int64), rows)
-        hi = self.upto
-        if first[port] >= hi and first[port + 1] >= hi:
-            return False
-        try:
-            key = np.uint64(_ipv4_int(addr) << 16 | port)
-        except OSError:
-            return False  # not IPv4: fast-lane rows are IPv4 only
-        lo = self.done
-        return bool(((self.dst[lo:hi] - key) <= 1).any() or ((self.src[lo:hi] - key) <= 1).any())
-
-
-def _endpoint_keys(addr: np.ndarray, port: np.ndarray) -> np.ndarray:
-    """IPv4 address and port as one 48-bit key per row."""
-    keys: np.ndarray = addr.astype(np.uint64) << np.uint64(16) | port.astype(np.uint64)
-    return keys
 
 
 def _trim_heap() -> None:
@@ -715,18 +424,6 @@ def _trim_heap() -> None:
     from collectors.allocator import release_free_heap  # only here: needed once, at the end
 
     release_free_heap()
-
-
-def _nothing(lo: int, hi: int) -> None:
-    """Fast-lane rows with no media analyser to feed."""
-
-
-def _ipv4_int(addr: str) -> int:
-    return int.from_bytes(socket.inet_aton(addr), "big")
-
-
-def _ipv4_name(value: int) -> str:
-    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
 
 
 #: RTP may start a little before the capture point sees the SDP that announced it (early media,
@@ -820,10 +517,7 @@ def feed_decrypted_sip(pipe: Pipeline, capture: Path, keylog: Path, ports: Itera
     """
     from collectors.tls.decrypt import decrypt_sip, tls_ports
 
-    if pipe.sip is None:
-        raise UpscopeError("TLS decryption (--keylog) needs the SIP analyser")
-    seen = getattr(pipe.tls, "server_ports", None)
-    observed = {p for p in seen() if p != 443} if seen is not None else set()
+    observed = {p for p in pipe.tls.server_ports() if p != 443}
     for m in decrypt_sip(capture, keylog, tls_ports((), default=(5061, 65061, *ports, *observed))):
         pipe.sip.on_message_bytes(m.frame, m.ts, m.src, m.sport, m.dst, m.dport, "tls", m.data)
         pipe.decrypted.setdefault((m.src, m.sport, m.dst, m.dport), m)

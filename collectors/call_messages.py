@@ -21,10 +21,10 @@ from typing import Any
 
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.capture.reader import RecordBatch
-from collectors.capture.tracelog import TraceMessage, looks_like_trace_log
-from core.analysis import SipMessageInfo
+from core.analysis import SeenAt, SipMessageInfo
 from core.errors import UpscopeError
 from traces.redact import redact_sip
+from traces.tracelog import TraceMessage, looks_like_trace_log
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_CHARS = 64 * 1024
@@ -33,17 +33,10 @@ DEFAULT_DEADLINE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
-class FullMessage:
+class FullMessage(SeenAt):
     """One SIP message as sent, redacted: where it was seen and its text."""
 
     call_id: str
-    frame: int
-    ts: float
-    src: str
-    src_port: int
-    dst: str
-    dst_port: int
-    transport: str  # "udp" | "tcp" | "tls" | "trace"
     source: str  # the file it was read from (its name), "trace log" for messages handed in
     text: str  # start line, headers, body; CRLF as LF
     truncated: bool = False  # longer than MAX_MESSAGE_CHARS: cut
@@ -55,8 +48,8 @@ class FullMessage:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FullMessage:
-        return cls(str(d["call_id"]), int(d["frame"]), float(d["ts"]), str(d["src"]), int(d["src_port"]), str(d["dst"]),
-                   int(d["dst_port"]), str(d["transport"]), str(d["source"]), str(d["text"]),
+        return cls(int(d["frame"]), float(d["ts"]), str(d["src"]), int(d["src_port"]), str(d["dst"]),
+                   int(d["dst_port"]), str(d["transport"]), str(d["call_id"]), str(d["source"]), str(d["text"]),
                    bool(d.get("truncated")))
 
 
@@ -77,7 +70,6 @@ class _SignallingPipeline(Pipeline):
     def __init__(self, wanted: Callable[[str], bool], known: tuple[str, ...], deadline: float) -> None:
         super().__init__(keep_messages=0)
         self.rtp = None  # signalling only: the fast lane and RTP/RTCP are skipped
-        self._rtp_batch = None
         self._wanted = wanted
         self._known = known
         self._deadline = deadline
@@ -96,8 +88,8 @@ class _SignallingPipeline(Pipeline):
         self._per_call[info.call_id] = self._per_call.get(info.call_id, 0) + 1
         text, cut = message_text(raw, self._known)
         self._chars += len(text)
-        self.found.append(FullMessage(info.call_id, info.frame, info.ts, info.src, info.src_port, info.dst, info.dst_port,
-                                      info.transport, self.source, text, cut))
+        self.found.append(FullMessage(info.frame, info.ts, info.src, info.src_port, info.dst, info.dst_port,
+                                      info.transport, info.call_id, self.source, text, cut))
 
     def feed_batch(self, batch: RecordBatch) -> None:
         if time.monotonic() > self._deadline:

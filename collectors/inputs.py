@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.analysis import AnalysisResult
 from core.errors import ConfigError, UpscopeError
-from core.firewall import GcpRanges, load_gcp_ranges
+from core.gcp_ranges import GcpRanges, load_gcp_ranges
 from core.jwt_status import MAX_TOKEN_CHARS
 from core.site import Site, load_site
 from core.smallfile import UnreadableFile, read_small_file

@@ -26,7 +26,7 @@ from collectors.runtime.totals import STREAM_IDLE_S, RunningTotals
 from core.analysis import AnalysisResult, RegistrationInfo
 from core.diagnosis import Diagnosis, DiagnosisInputs, DiagnosisOptions, diagnose
 from core.findings import Finding
-from core.firewall import default_gcp_ranges
+from core.gcp_ranges import default_gcp_ranges
 from core.licensing import evaluate_licenses
 from core.numbering import derive_all
 from core.probes import ProbeResult

@@ -24,8 +24,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class SipMessageInfo:
-    """One SIP message as seen on the wire (or in an OSBiz trace)."""
+class SeenAt:
+    """Where and when one SIP message was seen: its frame, time, both ends and transport."""
 
     frame: int
     ts: float
@@ -34,6 +34,12 @@ class SipMessageInfo:
     dst: str
     dst_port: int
     transport: str  # "udp" | "tcp" | "tls" | "trace"
+
+
+@dataclass(frozen=True, slots=True)
+class SipMessageInfo(SeenAt):
+    """One SIP message as seen on the wire (or in an OSBiz trace)."""
+
     method: str | None  # request method, or None for a response
     status: int | None  # response code, or None for a request
     reason: str
@@ -46,7 +52,7 @@ class SipMessageInfo:
 
 @dataclass(frozen=True, slots=True)
 class StreamInterval:
-    """Media quality of one RTP stream over one 10-s interval (DOMAIN §10)."""
+    """Media quality of one RTP stream over one 10-s interval (docs/analysis-rtp-media.md)."""
 
     start: float
     packets: int

@@ -1,4 +1,4 @@
-"""Upstream bandwidth vs. simultaneous calls (DOMAIN §8, seed §3.1/§3.2).
+"""Upstream bandwidth vs. simultaneous calls (the OSBiz's trunk bandwidth setting).
 
 ``max_calls = floor(upstream_kbps × voice_share / per_call_kbps)``. The OSBiz's own formula is
 unconfirmed, so the per-call figure per codec and the voice share come from the site file

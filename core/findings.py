@@ -1,6 +1,6 @@
 """Findings: what upscope concludes, with evidence, remedy and traces to switch on.
 
-The catalogue below holds every stable id of DOMAIN §5 with its symptom, severity, title, remedy
+The catalogue below holds every stable id (docs/findings.md) with its symptom, severity, title, remedy
 and trace family (``core.trace_profiles``). Rules produce ``Finding`` values through ``make`` so
 titles and remedies are written once.
 """
@@ -100,7 +100,7 @@ CONFIG = "configuration check"
 
 _C, _W, _I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
-#: DOMAIN §5, one row per stable id. Remedies paraphrase the seed (sections cited).
+#: One row per stable id; docs/findings.md is generated from it (``upscope runbook``).
 CATALOGUE: dict[str, FindingSpec] = {
     s.id: s
     for s in (

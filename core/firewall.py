@@ -1,6 +1,6 @@
-"""The firewall check of DOMAIN §7 / seed §4: expected flows vs what captures and probes observed.
+"""The firewall check: expected flows vs what captures and probes observed.
 
-Theory of operation. The seed lists the flows an OSBiz needs through its firewall (SIP/TLS to the
+Theory of operation. An OSBiz with Unify Phone needs these flows through its firewall (SIP/TLS to the
 connector, REST to phoneapp.unify.com, STUN/TURN, RTP both ways to the GCP europe-west3 ranges) and
 one that must stay closed (inbound TCP 443 to the OSBiz). ``expected_flows`` turns the site's
 endpoints into that list; ``check_firewall`` gives each flow one verdict from the evidence:
@@ -24,10 +24,6 @@ hands in the analysis, the probe results and (optionally) the text of a GCP ``cl
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib.resources
-import ipaddress
-import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,18 +31,17 @@ from enum import StrEnum
 from typing import Any
 
 from core.analysis import AnalysisResult, FlowInfo, RtpStreamStats
-from core.errors import ConfigError
 from core.findings import Evidence
+from core.gcp_ranges import GcpRanges, default_gcp_ranges
 from core.one_way import OneWayMedia, OneWayThresholds, judge_media
 from core.probes import ProbeModule, ProbeResult
 from core.site.model import Site
 
-# Seed §4 addresses (DOMAIN §7); the site file's ``endpoints`` override them.
-SEED_CONNECTOR = ("35.246.178.13", 65061)
-SEED_REST = ("34.117.105.255", 443)
-SEED_STUN = ("34.159.228.55", 3478)
-SEED_MEDIA_PORTS = (10000, 49999)
-GCP_SCOPE = "europe-west3"
+# The Unify Phone cloud's published addresses; the site file's ``endpoints`` override them.
+DEFAULT_CONNECTOR = ("35.246.178.13", 65061)
+DEFAULT_REST = ("34.117.105.255", 443)
+DEFAULT_STUN = ("34.159.228.55", 3478)
+DEFAULT_MEDIA_PORTS = (10000, 49999)
 
 #: Probe modules (``core.probes.ProbeResult.probe``) that open a TCP connection to their target.
 TCP_PROBES = frozenset({ProbeModule.TCP_CONNECT, ProbeModule.SIP_OPTIONS_TLS, ProbeModule.SIP_OPTIONS_TCP,
@@ -63,13 +58,13 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """The addresses the check needs, from the site file (``from_site``) or the seed defaults."""
+    """The addresses the check needs, from the site file (``from_site``) or the defaults."""
 
     osbiz: tuple[str, ...] = ()  # public and private address of the OSBiz, when known
-    connector: tuple[str, int] = SEED_CONNECTOR
-    rest: tuple[str, int] = SEED_REST
-    stun: tuple[str, int] = SEED_STUN
-    media_ports: tuple[int, int] = SEED_MEDIA_PORTS
+    connector: tuple[str, int] = DEFAULT_CONNECTOR
+    rest: tuple[str, int] = DEFAULT_REST
+    stun: tuple[str, int] = DEFAULT_STUN
+    media_ports: tuple[int, int] = DEFAULT_MEDIA_PORTS
     #: Ports that stand for the OSBiz's inbound HTTPS (WBM); 443 on a real site, the lab may
     #: emulate it on another port.
     osbiz_https_ports: tuple[int, ...] = (443,)
@@ -81,8 +76,8 @@ class Endpoints:
 
 
 def endpoints_from_site(site: Site | None) -> Endpoints:
-    """``Endpoints`` of a site (its ``endpoints`` section, the seed defaults where it has none);
-    the seed defaults without a site."""
+    """``Endpoints`` of a site (its ``endpoints`` section, the defaults where it has none);
+    the defaults without a site."""
     if site is None:
         return Endpoints()
     ep = site.endpoints
@@ -96,89 +91,14 @@ def endpoints_from_site(site: Site | None) -> Endpoints:
     )
 
 
-# --------------------------------------------------------------------------- GCP ranges (cloud.json)
-
-
-@dataclass(frozen=True, slots=True)
-class GcpRanges:
-    """The prefixes of one scope of a ``cloud.json`` (https://www.gstatic.com/ipranges/cloud.json)."""
-
-    scope: str
-    sync_token: str
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    creation_time: str = ""
-    source: str = "cloud.json"
-
-    def contains(self, address: str) -> bool:
-        """In one of the prefixes. A private, loopback, link-local or otherwise non-global address
-        (RFC 1918, RFC 4193, RFC 3927, RFC 6598, …) never is, whatever a ranges file says."""
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        if not ip.is_global:
-            return False
-        return any(ip.version == n.version and ip in n for n in self.networks)
-
-    @property
-    def created(self) -> str:
-        """When the ranges were published, as far as the file says (its ``creationTime``)."""
-        return self.creation_time[:10] if self.creation_time else "unknown date"
-
-
-def load_gcp_ranges(text: str, scope: str = GCP_SCOPE, source: str = "cloud.json") -> GcpRanges:
-    """Parse the text of a ``cloud.json``; keep the prefixes of ``scope``.
-
-    Raises ``ConfigError`` naming the JSON path of the first bad entry; an empty scope is an error
-    too, since every RTP peer would then look foreign.
-    """
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"not JSON ({exc.__class__.__name__})", file=source) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("prefixes"), list):
-        raise ConfigError("expected an object with a 'prefixes' list", path="prefixes", file=source)
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    for i, entry in enumerate(doc["prefixes"]):
-        if not isinstance(entry, dict):
-            raise ConfigError("expected an object", path=f"prefixes[{i}]", file=source)
-        if entry.get("scope") != scope:
-            continue
-        prefix = entry.get("ipv4Prefix", entry.get("ipv6Prefix"))
-        if not isinstance(prefix, str):
-            raise ConfigError("missing ipv4Prefix/ipv6Prefix", path=f"prefixes[{i}]", file=source)
-        try:
-            networks.append(ipaddress.ip_network(prefix, strict=False))
-        except ValueError:
-            raise ConfigError("invalid prefix", path=f"prefixes[{i}]", file=source) from None
-    if not networks:
-        raise ConfigError(f"no prefixes with scope {scope!r}", path="prefixes", file=source)
-    token = doc.get("syncToken")
-    created = doc.get("creationTime")
-    return GcpRanges(scope=scope, sync_token=str(token) if token is not None else "", networks=tuple(networks),
-                     creation_time=str(created)[:40] if isinstance(created, str) else "", source=source)
-
-
-#: The europe-west3 prefixes shipped with upscope (package data): a dated copy of Google's
-#: cloud.json (creationTime in the file); a current copy passed with --gcp-ranges replaces it.
-DEFAULT_GCP_FILE = "gcp_europe_west3.json"
-
-
-@functools.lru_cache(maxsize=1)
-def default_gcp_ranges() -> GcpRanges:
-    """The shipped europe-west3 ranges (read once from the package)."""
-    text = importlib.resources.files("core").joinpath(DEFAULT_GCP_FILE).read_text(encoding="utf-8")
-    return load_gcp_ranges(text, source=f"built-in {DEFAULT_GCP_FILE}")
-
-
 # --------------------------------------------------------------------------- verdicts
 
 
 @dataclass(frozen=True, slots=True)
 class FlowVerdict:
-    """One expected flow of DOMAIN §7 and what was observed for it.
+    """One expected flow through the firewall and what was observed for it.
 
-    ``ok`` says whether the observation is what the seed requires: for the must-stay-closed flow
+    ``ok`` says whether the observation is what the flow requires: for the must-stay-closed flow
     (inbound 443) *blocked* or *not observed* is ok and *working* is not.
     """
 
@@ -518,7 +438,7 @@ def check_firewall(
     gcp: GcpRanges | None = None,
     one_way: OneWayThresholds = OneWayThresholds(),
 ) -> tuple[FlowVerdict, ...]:
-    """One verdict per expected flow of DOMAIN §7, in the seed's table order; ``one_way`` are the
+    """One verdict per expected flow, in the order of ``expected_flows``; ``one_way`` are the
     thresholds of the one-way audio judgement (the diagnosis passes its own)."""
     osbiz = " / ".join(ep.osbiz) or "OSBiz"
     out: list[FlowVerdict] = []
@@ -586,7 +506,7 @@ def _media_verdicts(ep: Endpoints, analysis: AnalysisResult | None, gcp: GcpRang
 
 
 def _inbound_443(ep: Endpoints, analysis: AnalysisResult | None, probes: Sequence[ProbeResult], osbiz: str) -> FlowVerdict:
-    """Anything → OSBiz TCP 443 must stay closed (seed §4): answered means open.
+    """Anything → OSBiz TCP 443 must stay closed (never open from the internet): answered means open.
 
     Unlike a flow that must work, no later failure closes it again: a SYN-ACK (or a probe that
     connected) proves the port open, whatever became of the connection after — a client leaving

@@ -1,4 +1,4 @@
-"""JWT status for the Unify Video flavour (DOMAIN §4, seed §2.5 / §6.1).
+"""JWT status for the Unify Video flavour (a RingCentral JWT credential, RFC 7523).
 
 The five statuses at time ``now``:
 
@@ -47,7 +47,7 @@ def minus_one_month(when: datetime) -> datetime:
 
     31 March → 28 February (29 in a leap year); 30 March → 28/29 February; 31 May → 30 April;
     15 March → 15 February; 31 January → 31 December of the year before. The time of day and the
-    time zone are kept. This is how "one month before the expiration date" (seed §2.5) reads
+    time zone are kept. This is how "one month before the expiration date" reads
     on a calendar: the warning starts on the day with the same number in the previous month, or
     that month's last day when it has no such day.
     """
@@ -165,15 +165,29 @@ def jwt_state_for_ref(
         token = ref.resolve(environ)
     except SecretUnavailable as exc:
         return JwtState(JwtStatus.INVALID, str(exc), source=ref.source)
+    return jwt_state_from(token, now, ref.source, key_ref=key_ref, algorithms=algorithms, environ=environ)
+
+
+def jwt_state_from(
+    token: str,
+    now: datetime,
+    source: str,
+    *,
+    key_ref: SecretRef | None = None,
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    environ: Mapping[str, str] | None = None,
+) -> JwtState:
+    """Judge ``token`` (which came from ``source``) with the key ``key_ref`` names; a key that
+    cannot be resolved leaves the signature unchecked and says why in the reason."""
     key: str | None = None
     if key_ref is not None:
         try:
             key = key_ref.resolve(environ)
         except SecretUnavailable as exc:
             state = jwt_state(token, now, algorithms=algorithms)
-            return _with(state, ref.source, f"{state.reason}; signature not checked: {exc}")
+            return _with(state, source, f"{state.reason}; signature not checked: {exc}")
     state = jwt_state(token, now, key=key, algorithms=algorithms)
-    return _with(state, ref.source, state.reason)
+    return _with(state, source, state.reason)
 
 
 def _with(state: JwtState, source: str, reason: str) -> JwtState:

@@ -1,4 +1,4 @@
-"""Licenses (seed §3.5): pool usage, per-user entitlement, Software Support at ``now``.
+"""Licenses: pool usage, per-user entitlement, Software Support at ``now``.
 
 Every Unify Phone user needs an IP User (Mobility User) and a Unify Phone license; a twinned IP
 desk phone needs an IP User license of its own (TDM desk phones do not); Voicemail is optional.
@@ -20,7 +20,7 @@ USER_POOLS: dict[str, str] = {
     "unify-phone": "unify_phone",
     "voicemail": "voicemail",
 }
-#: Licenses every Unify Phone user must hold (seed §3.5); voicemail is optional.
+#: Licenses every Unify Phone user must hold; voicemail is optional.
 REQUIRED = ("ip-user", "unify-phone")
 POOL_TITLES = {
     "ip_user_mobility": "IP User (Mobility User)",

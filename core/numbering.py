@@ -1,4 +1,4 @@
-"""Unify Phone user call numbers (DOMAIN §3, seed §3.2–§3.4, §3.6.5).
+"""Unify Phone user call numbers (as the Unify Phone wizards derive them).
 
 Derivation, as the user instance and team wizards do it:
 
@@ -24,7 +24,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, ValidationResult
 from core.site.model import Site, User
 
 E164_MAX_DIGITS = 15  # ITU-T E.164 §6.1
-#: First release with the numbering schema choice and DID-less users (seed §3.2, §3.6.5).
+#: First release with the numbering schema choice and DID-less users (V3R3 FR1).
 DID_LESS_MIN_VERSION = (3, 3, 1)
 
 
@@ -112,7 +112,7 @@ def is_team_member(site: Site, callno: str) -> bool:
 
 
 def did_less_allowed(site: Site) -> tuple[bool, str]:
-    """Users without DID: Unify Phone for OpenScape, V3R3 FR1 or later, internal schema (seed §3.6.5)."""
+    """Users without DID: Unify Phone for OpenScape, V3R3 FR1 or later, internal schema."""
     reasons = []
     if site.tenant.flavour != "openscape":
         reasons.append("needs Unify Phone for OpenScape (not Unify Video)")

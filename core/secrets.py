@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UpscopeError
+from core.smallfile import UnreadableFile, read_small_file
 
 #: A secret file larger than this is not a secret but a mistake (e.g. a path to a capture).
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -35,23 +35,9 @@ _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]{1,40}-----\n[A-Za-z0-9+/=\n]{1,65536}--
 def _read_secret_file(path: Path, source: str) -> str:
     """The value of a secret file of the allowed shape; ``SecretUnavailable`` naming why not."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise SecretUnavailable(f"secret {source}: cannot read ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SecretUnavailable(f"secret {source}: not a regular file")
-        if info.st_size > MAX_SECRET_FILE_BYTES:
-            raise SecretUnavailable(f"secret {source}: file larger than {MAX_SECRET_FILE_BYTES} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as exc:
-        raise SecretUnavailable(f"secret {source}: cannot read ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_SECRET_FILE_BYTES:
-        raise SecretUnavailable(f"secret {source}: file larger than {MAX_SECRET_FILE_BYTES} bytes")
+        raw = read_small_file(path, MAX_SECRET_FILE_BYTES, "secret", shown_as=source)
+    except UnreadableFile as exc:
+        raise SecretUnavailable(str(exc)) from None
     try:
         value = raw.decode("utf-8").strip().replace("\r\n", "\n")
     except UnicodeDecodeError:

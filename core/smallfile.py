@@ -18,11 +18,13 @@ class UnreadableFile(UpscopeError):
     """The file is missing, not a regular file, unreadable or too large; the message says which."""
 
 
-def read_small_file(path: str | os.PathLike[str], limit: int, what: str, *, head: bool = False) -> bytes:
+def read_small_file(path: str | os.PathLike[str], limit: int, what: str, *, head: bool = False,
+                    shown_as: str | None = None) -> bytes:
     """The bytes of ``path`` (a regular file of at most ``limit`` bytes); ``UnreadableFile`` naming
-    ``what``, the path and the problem otherwise. ``head``: a larger file is no error, its first
-    ``limit + 1`` bytes are returned (the caller judges an over-long content itself)."""
-    name = f"{what} {path}"
+    ``what``, the path (or ``shown_as`` in its place) and the problem otherwise. ``head``: a larger
+    file is no error, its first ``limit + 1`` bytes are returned (the caller judges an over-long
+    content itself)."""
+    name = f"{what} {path if shown_as is None else shown_as}"
     try:
         fd = os.open(Path(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:

@@ -1,8 +1,8 @@
-"""OSBiz trace profiles, trace components and data to collect (seed §5.1, DOMAIN §6).
+"""OSBiz trace profiles, trace components and data to collect (Unify Phone troubleshooting).
 
 This is the one data table: finding rules, ``upscope trace-profiles``, the dashboard checklist and
-the support bundle all read it. Profile spellings come from the seed only (DOMAIN §12: unconfirmed
-elsewhere), so they live here and nowhere else.
+the support bundle all read it. Profile spellings are not confirmed by a second source, so they
+live here and nowhere else.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ FP_API_CTI = TraceComponent("FP_API-CTI", 9)
 FP_API_IWU = TraceComponent("FP_API_IWU", 9)
 PCC = TraceComponent("PCC", 9)
 
-#: Data to collect besides the traces (seed §5.1, §5.2).
+#: Data to collect besides the traces.
 DIAGNOSIS_LOGS = "OpenScape Diagnosis Logs (incl. Application Protocols)"
 WIRESHARK = "Wireshark traces"
 TCP_DUMP = "OpenScape Business TCP Dump"
@@ -47,7 +47,7 @@ class TraceSet:
     why: str
 
 
-#: Problem families of the seed's FAQ → trace set. Rules name a family; the table says the rest.
+#: Problem families (docs/findings.md) → trace set. Rules name a family; the table says the rest.
 TRACE_SETS: dict[str, TraceSet] = {
     "registration": TraceSet(
         (TraceProfile.BASIC, TraceProfile.SIP_ITSP, TraceProfile.SIP_REGISTRATION),

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.runtime.service import Service, ServiceBusy
+from collectors.runtime.on_demand import ServiceBusy
+from collectors.runtime.service import Service
 from core.errors import UpscopeError
 from core.snapshot import snapshot_to_dict
 from dashboard.http_server import Request, Response

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "dashboard.cli_dashboard",
     "dashboard.cli_lab",
     "dashboard.cli_diagnose",
+    "dashboard.cli_trace_profiles",
     "dashboard.cli_serve",
     "dashboard.cli_bundle",
 ]
@@ -139,8 +140,8 @@ def _main() -> None:
         # The analysis uses numpy element-wise only, never BLAS: starting OpenBLAS's thread pool
         # would cost ~0.05 s CPU per run for nothing (set before numpy is first imported).
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        # the plain spellings run without typer (and its pydantic/rich imports); see analyze_run
-        from dashboard.analyze_run import fast_main
+        # the plain spellings run without typer (and its pydantic/rich imports); see analyze_fast
+        from dashboard.analyze_fast import fast_main
 
         code = fast_main(sys.argv[2:])
         if code is not None:

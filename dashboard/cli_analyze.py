@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 
-from collectors.export import convert_trace_log
 from core.errors import UpscopeError
 from dashboard.analyze_run import Format, analyze
+from traces.convert import convert_trace_log
 
 
 def _fail(cmd: str, message: str, code: int = 2) -> typer.Exit:

@@ -70,8 +70,9 @@ UPSCOPE = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 
 
 def lab_command(scenario: str, out: Path) -> list[str]:
-    # --port 0: a free port, so the dashboard's lab never collides with another lab on 65061.
-    return [*UPSCOPE, "lab", "--scenario", scenario, "--out", str(out), "--port", "0"]
+    # Loopback addresses and ports of its own: the dashboard's lab never collides with, nor sees,
+    # another lab (the service attached to it reads both from the lab's site file).
+    return [*UPSCOPE, "lab", "--scenario", scenario, "--out", str(out), "--port", "0", "--addresses", "auto"]
 
 
 class Children:

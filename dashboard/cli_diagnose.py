@@ -1,4 +1,4 @@
-"""``upscope diagnose``, ``upscope firewall`` and ``upscope trace-profiles``.
+"""``upscope diagnose`` and ``upscope firewall``.
 
 ``diagnose`` builds the Snapshot with the same producer as ``upscope serve``
 (``collectors.producer``) offline over a site file, captures, an OSBiz trace log and a JWT file,
@@ -29,10 +29,8 @@ from collectors.producer import NOW_HELP, Inputs, OfflineFiles, build_snapshot, 
 from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
-from core.findings import CATALOGUE
 from core.firewall import FlowVerdict
 from core.snapshot import Snapshot, snapshot_to_dict
-from core.trace_profiles import TRACE_SETS
 from dashboard.cli_site import parse_now
 from dashboard.terminal import console as make_console
 
@@ -47,7 +45,7 @@ _VERDICT_STYLE = {"working": "green", "blocked": "bold red", "one-way": "bold re
 _ITSP_STYLE = {"registered": "bold green", "not-registered": "bold red", "unknown": "yellow", "disabled": "dim"}
 
 
-def _fail(command: str, message: str) -> typer.Exit:
+def fail(command: str, message: str) -> typer.Exit:
     # Plain write: rich would wrap a long message over several lines.
     sys.stderr.write(f"upscope {command}: {' '.join(message.split())}\n")
     return typer.Exit(2)
@@ -77,7 +75,7 @@ def _snapshot(command: str, files: OfflineFiles, options: DiagnosisOptions,
         inputs = load_inputs(files, options)
         site_at, evidence_at = judgement_times(parse_now(now) if now is not None else None, inputs.analysis)
     except (UpscopeError, ValueError) as exc:
-        raise _fail(command, str(exc)) from None
+        raise fail(command, str(exc)) from None
     analysis = inputs.analysis
     if analysis is not None and (analysis.partial or analysis.errors):
         _warn(command, f"{len(analysis.errors)} malformed or unsupported item(s) in the input; the rest is analysed")
@@ -99,12 +97,12 @@ def _connector(command: str, text: str | None) -> tuple[str, int] | None:
     try:
         return parse_host_port(text)
     except ValueError as exc:
-        raise _fail(command, f"--connector: {exc}") from None
+        raise fail(command, f"--connector: {exc}") from None
 
 
 def _https_ports(command: str, ports: list[int] | None) -> tuple[int, ...]:
     if ports and any(not 1 <= p <= 65535 for p in ports):
-        raise _fail(command, "--osbiz-https-port must be 1-65535")
+        raise fail(command, "--osbiz-https-port must be 1-65535")
     return tuple(ports) if ports else (443,)
 
 
@@ -180,7 +178,7 @@ def _print_findings(console: Console, findings: list[dict[str, Any]]) -> None:
         console.print(f"    traces: {traces}")
 
 
-def _emit_json(doc: dict[str, Any]) -> None:
+def emit_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -220,7 +218,7 @@ def diagnose_cmd(
     """
     captures = list(capture or [])
     if site is None and not captures and trace_log is None and jwt_file is None:
-        raise _fail("diagnose", "nothing to diagnose: give --site, --capture, --trace-log or --jwt-file")
+        raise fail("diagnose", "nothing to diagnose: give --site, --capture, --trace-log or --jwt-file")
     options = DiagnosisOptions(max_loss_pct=max_loss_pct, max_jitter_ms=max_jitter_ms, min_mos=min_mos,
                                one_way_silence_s=one_way_silence_s,
                                osbiz_https_ports=_https_ports("diagnose", osbiz_https_port),
@@ -231,7 +229,7 @@ def diagnose_cmd(
     doc = {k: v for k, v in snapshot_to_dict(snap).items() if k != "analysis"}
     doc["input_errors"] = len(snap.analysis.errors) if snap.analysis is not None else 0
     if format is Format.JSON:
-        _emit_json(doc)
+        emit_json(doc)
     else:
         console = make_console()
         console.print(_itsp_line(snap))
@@ -258,14 +256,14 @@ def firewall_cmd(
     """
     captures = list(capture or [])
     if site is None and not captures:
-        raise _fail("firewall", "nothing to check: give --site and/or --capture")
+        raise fail("firewall", "nothing to check: give --site and/or --capture")
     options = DiagnosisOptions(osbiz_https_ports=_https_ports("firewall", osbiz_https_port),
                                connector=_connector("firewall", connector))
     files = OfflineFiles(site=site, captures=tuple(captures), keylog=keylog, gcp_ranges=gcp_ranges)
     snap, inputs = _snapshot("firewall", files, options, None)
     gcp = inputs.options.gcp_ranges
     if format is Format.JSON:
-        _emit_json({"firewall": [v.to_dict() for v in snap.firewall],
+        emit_json({"firewall": [v.to_dict() for v in snap.firewall],
                     "gcp_ranges": {"scope": gcp.scope, "sync_token": gcp.sync_token, "prefixes": len(gcp.networks),
                                    "source": gcp.source, "created": gcp.creation_time or None}
                     if gcp is not None else None})
@@ -274,59 +272,6 @@ def firewall_cmd(
     raise typer.Exit(0 if all(v.ok for v in snap.firewall) else 1)
 
 
-def _profile_rows(finding: str | None) -> list[dict[str, Any]]:
-    specs = [CATALOGUE[finding]] if finding is not None else list(CATALOGUE.values())
-    rows: list[dict[str, Any]] = []
-    for spec in specs:
-        ts = spec.traces
-        rows.append({
-            "id": spec.id,
-            "title": spec.title,
-            "symptom": spec.symptom,
-            "family": spec.trace_family,
-            "why": ts.why,
-            "trace_profiles": [p.value for p in ts.profiles],
-            "trace_components": [{"name": c.name, "level": c.level} for c in ts.components],
-            "collect": list(ts.collect),
-        })
-    return rows
-
-
-def trace_profiles_cmd(
-    finding: str | None = typer.Option(None, "--finding", help="Only this finding id (e.g. itsp.not-registered.auth)."),
-    format: Format = _FORMAT_OPT,
-) -> None:
-    """The OSBiz trace profiles, trace components + levels and the data to collect, per finding."""
-    if finding is not None and finding not in CATALOGUE:
-        raise _fail("trace-profiles", f"--finding {finding[:80]!r}: unknown finding id (see `upscope trace-profiles`)")
-    rows = _profile_rows(finding)
-    if format is Format.JSON:
-        family_docs = {name: {"why": ts.why, "trace_profiles": [p.value for p in ts.profiles],
-                           "trace_components": [{"name": c.name, "level": c.level} for c in ts.components],
-                           "collect": list(ts.collect)}
-                    for name, ts in TRACE_SETS.items() if finding is None or name == rows[0]["family"]}
-        _emit_json({"findings": rows, "families": family_docs})
-        raise typer.Exit(0)
-    # A checklist, grouped by trace family, printed without wrapping: profile names are copied
-    # into the OSBiz Assistant as they stand.
-    console = make_console(soft_wrap=True)
-    console.print(Text("OSBiz traces to switch on", style="bold"))
-    families: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        families.setdefault(r["family"], []).append(r)
-    for members in families.values():
-        first = members[0]
-        comps = ", ".join(f"{c['name']} level {c['level']}" for c in first["trace_components"]) or "—"
-        console.print(Text(f"\n{first['why']}", style="bold"))
-        for r in members:
-            console.print(f"  finding:        {r['id']} — {r['title']}")
-        console.print(f"  trace profiles: {', '.join(first['trace_profiles'])}")
-        console.print(f"  components:     {comps}")
-        console.print("  collect:        " + "\n                  ".join(first["collect"]))
-    raise typer.Exit(0)
-
-
 def register(app: typer.Typer) -> None:
     app.command("diagnose")(diagnose_cmd)
     app.command("firewall")(firewall_cmd)
-    app.command("trace-profiles")(trace_profiles_cmd)

@@ -65,13 +65,16 @@ def lab(
                                    help="sip-tls-blocked: netns (root: own network namespace + nftables DROP) | blackhole | auto"),
     no_capture: bool = typer.Option(False, "--no-capture", help="do not write lab.pcapng"),
     trunk_lines: int = typer.Option(8, "--trunk-lines", help="simultaneous circuit calls of the lab site (load tests)"),
-    rtp_base: int = typer.Option(0, "--rtp-base", help="first RTP port of the lab (0 = random; labs side by side "
-                                 "need disjoint ranges of 400 ports)"),
+    rtp_base: int = typer.Option(0, "--rtp-base", help="first RTP port of the lab's 400 (0 = random)"),
+    addresses: str = typer.Option(
+        "127.0.0", "--addresses",
+        help="loopback base 127.A.B of the lab: connector .1, PBX .2, clone .3; auto = a random free "
+             "127.X.Y, so labs and their monitors side by side never see each other"),
     system_name: str = typer.Option("upscope-lab", "--system-name",
                                     help="system.name of the lab site: the `system` label of its metrics "
                                     "(labs watched side by side need distinct names)"),
 ) -> None:
-    """Run an emulated OSBiz and Unify Phone connector on 127.0.0.x with one fault scenario."""
+    """Run an emulated OSBiz and Unify Phone connector on 127.0.0.x (or --addresses) with one fault scenario."""
     try:
         System.__pydantic_validator__.validate_assignment(System.model_construct(), "name", system_name)
     except ValidationError:
@@ -85,7 +88,7 @@ def lab(
             fault_until=fault_until, connector=_host_port(connector) if connector else None,
             connector_ca=connector_ca, loss_pct=loss, jitter_ms=jitter, keepalive=keepalive,
             register_expires=register_expires, block_mode=block_mode, capture=not no_capture,
-            trunk_lines=trunk_lines, rtp_base=rtp_base, system_name=system_name)
+            trunk_lines=trunk_lines, rtp_base=rtp_base, system_name=system_name, addresses=addresses)
         summary = run_lab(cfg, _ready)
     except (LabError, ValueError) as exc:
         raise _fail(str(exc)) from None

@@ -19,8 +19,9 @@ import typer
 from collectors.runtime.service import ServeConfig, Service
 from core import netns
 from core.errors import UpscopeError
-from dashboard.http_server import ProbeAccess, UpscopeHttpServer, parse_addr
+from dashboard.http_server import UpscopeHttpServer, parse_addr
 from dashboard.metrics import DEFAULT_METRICS_PORT, make_registry
+from dashboard.probe_endpoint import ProbeAccess
 
 DEFAULT_METRICS_ADDR = f"127.0.0.1:{DEFAULT_METRICS_PORT}"
 

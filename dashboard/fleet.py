@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from collectors.runtime.totals import MOS_BUCKETS
-from dashboard.prometheus_api import PrometheusClient, PrometheusError, RangeSeries, Sample
+from dashboard.fleet_queries import fleet_queries, promql_string
+from dashboard.prometheus_api import PrometheusClient, PrometheusError, Sample
 
 #: ``upscope dashboard --prometheus URL`` hands the URL to the Streamlit process in this variable.
 PROMETHEUS_ENV = "UPSCOPE_PROMETHEUS_URL"
 #: The lower edges of upscope_rtp_mos's buckets (0 below the first bound).
 MOS_BOUNDS = (0.0, *MOS_BUCKETS)
 DAY = 86400.0
-LOOKBACK_S = DAY  # how long a system stays on the list after its last scrape
 WARN_DAYS = 30.0  # JWT / Software Support: the alert rules' warning horizon
 RANGES: dict[str, float] = {"15 min": 900.0, "1 h": 3600.0, "6 h": 6 * 3600.0, "24 h": DAY, "7 d": 7 * DAY}
 
@@ -152,49 +152,6 @@ class Fleet:
     errors: tuple[str, ...] = ()  # queries that failed: their columns are empty
     queries: int = 0
 
-
-# --- the queries ---------------------------------------------------------------------------------
-
-
-def _d(seconds: float) -> str:
-    return f"{max(1, round(seconds))}s"
-
-
-def fleet_queries(range_s: float, lookback_s: float = LOOKBACK_S) -> dict[str, str]:
-    """name → PromQL. ``range_s`` is the picked time range (calls, failed calls, worst MOS)."""
-    r, lb = _d(range_s), _d(max(lookback_s, range_s))
-    known = f"last_over_time(upscope_build_info[{lb}])"
-    return {
-        "systems": f"group by (system, job, instance) ({known})",
-        "up": f"up and on (job) group by (job) ({known})",
-        "age": "time() - timestamp(upscope_build_info)",
-        "last_data": f"time() - max by (system) (last_over_time(upscope_snapshot_timestamp_seconds[{lb}]))",
-        "itsp": "upscope_itsp_status == 1",
-        "since": "upscope_itsp_status_since_timestamp_seconds",
-        "findings": "upscope_finding_active > 0",
-        "titles": "upscope_finding_info",
-        "jwt": "upscope_jwt_status == 1",
-        "jwt_left": "upscope_jwt_expiry_timestamp_seconds - time()",
-        "support_left": "upscope_software_support_expiry_timestamp_seconds - time()",
-        "licences": 'upscope_licenses{state="total"} - ignoring (state) upscope_licenses{state="used"}',
-        "calls": f"sum by (system) (increase(upscope_calls_total[{r}]))",
-        "failed": f'sum by (system) (increase(upscope_calls_total{{result="failed"}}[{r}]))',
-        # The lower bound of the lowest MOS bucket that got a stream in the range: a tiny quantile
-        # lands in the first non-empty bucket (histogram_quantile(0, …) is NaN for an empty first one).
-        "mos": f"histogram_quantile(1e-12, sum by (system, le) (increase(upscope_rtp_mos_bucket[{r}])))",
-        "collectors": "count by (system) (upscope_collector_up)",
-        "collectors_up": "sum by (system) (upscope_collector_up)",
-        "collectors_down": "upscope_collector_up == 0",
-    }
-
-
-#: The chart of the picked range: how many systems were not registered, had a critical finding, or
-#: could not be scraped (targets of the jobs that have upscope systems).
-TIMELINE: dict[str, str] = {
-    "not registered": 'count(upscope_itsp_status{upscope_itsp_status="not-registered"} == 1)',
-    "critical finding": 'count(max by (system) (upscope_finding_active{severity="critical"}) > 0)',
-    "scrape failing": "count(up == 0 and on (job) group by (job) (upscope_build_info))",
-}
 
 #: host:port as Prometheus writes ``instance`` (name, IPv4 or [IPv6]); nothing that could turn a
 #: link into another URL (no '/', '@', '?', '#', spaces).
@@ -320,28 +277,13 @@ def filter_rows(rows: Iterable[FleetRow], how: RowFilter) -> list[FleetRow]:
     return [r for r in rows if how.keep(r)]
 
 
-def timeline(client: PrometheusClient, end: float, range_s: float, points: int = 120) -> dict[str, RangeSeries]:
-    """The picked range as a chart: how many systems were in each problem state over time."""
-    step = max(15.0, range_s / points)
-    out: dict[str, RangeSeries] = {}
-    for name, expr in TIMELINE.items():
-        series = client.query_range(expr, end - range_s, end, step)
-        out[name] = series[0] if series else RangeSeries((), ())
-    return out
-
-
-def _promql_string(text: str) -> str:
-    """``text`` as a PromQL double-quoted string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
 def service_url(client: PrometheusClient, system: str, at: float | None = None) -> str | None:
     """The address of ``system``'s own ``upscope serve`` as Prometheus scrapes it, if one answers
     (``up == 1``): only addresses Prometheus knows, so a link cannot point the dashboard elsewhere."""
     if not system or len(system) > 256:
         return None
     expr = (f"up == 1 and on (job, instance) group by (job, instance) "
-            f"(upscope_build_info{{system={_promql_string(system)}}})")
+            f"(upscope_build_info{{system={promql_string(system)}}})")
     for s in sorted(client.query(expr, at), key=lambda s: s.label("instance")):
         row = FleetRow(system=system, instance=s.label("instance"), scraped=True)
         if row.service_url is not None:

@@ -11,7 +11,7 @@ code, TLS version, certificate expiry. Further parameters set options of the mod
 (``&transport=tcp``, ``&valid_status=200-299,403`` …; not file paths or credentials). ``&debug=true`` returns the reason and the transcript
 (credentials already fingerprinted by the probe) as text instead. The probe timeout follows
 Prometheus' ``X-Prometheus-Scrape-Timeout-Seconds`` minus a safety offset, as blackbox does.
-A ``ProbeAccess`` (what ``upscope serve`` installs) keeps /probe from being a way into the
+A ``ProbeAccess`` (``dashboard.probe_endpoint``, what ``upscope serve`` installs) keeps /probe from being a way into the
 network: only the site's own endpoints (and what the operator allows) may be probed, by IP or
 name as written, without resolving anything first; ``debug`` only when switched on.
 
@@ -23,25 +23,23 @@ and a client that stops sending is dropped after ``REQUEST_SOCKET_TIMEOUT_S``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
+from prometheus_client.core import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
-from prometheus_client.registry import Collector
 
 from collectors.probes import MODULES, ProbeConfigError, ProbeHistory, run_request
 from core.errors import UpscopeError
-from core.probes import ProbeResult
+from dashboard.bounded_server import BoundedServer
 from dashboard.metrics import DEFAULT_METRICS_PORT
+from dashboard.probe_endpoint import ProbeAccess, ProbeModuleConfig, ProbeResultCollector
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +79,6 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeModuleConfig:
-    """A named probe configuration for /probe (blackbox's "module"): a probe kind plus options."""
-
-    kind: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
 def parse_addr(text: str, default_port: int = DEFAULT_METRICS_PORT) -> tuple[str, int]:
     """``--metrics-addr`` value: ``HOST:PORT``, ``:PORT`` (127.0.0.1) or ``HOST``."""
     host, sep, port_text = text.strip().rpartition(":")
@@ -98,93 +88,6 @@ def parse_addr(text: str, default_port: int = DEFAULT_METRICS_PORT) -> tuple[str
     if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise UpscopeError(f"metrics address {text[:60]!r}: port must be 0-65535")
     return host, int(port_text)
-
-
-def _host_port(text: str) -> tuple[str, int] | None:
-    """``host:port`` / ``[v6]:port`` → (lower-case host without brackets, port), or None."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        return None
-    return host.strip("[]").lower(), int(port)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeAccess:
-    """Which targets ``/probe`` may reach.
-
-    ``endpoints`` gives, at each request, the site's ``host:port`` endpoints (connector SIP, STUN,
-    REST) and ``hosts`` the addresses probed on any port (the OSBiz's own); ``allow`` widens them
-    (``--probe-allow``: a CIDR for IP targets, or a ``host:port``). Targets are compared as
-    written, never resolved first: a name is allowed only when it is written so in the site file.
-    """
-
-    endpoints: Callable[[], Iterable[str]]
-    hosts: Callable[[], Iterable[str]] = lambda: ()
-    allow: tuple[str, ...] = ()
-    debug: bool = False
-
-    def __post_init__(self) -> None:
-        for entry in self.allow:
-            if _host_port(entry) is None:
-                try:
-                    ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise UpscopeError(f"--probe-allow {entry[:80]!r}: neither a CIDR (10.0.0.0/8) nor "
-                                       "HOST:PORT") from None
-
-    def refusal(self, target: str) -> str | None:
-        """None when ``target`` may be probed, else the reason (for a 403)."""
-        parsed = _host_port(target)
-        if parsed is None:
-            return None  # malformed: the probe's own parser answers 400
-        host, port = parsed
-        pairs = {p for p in (_host_port(e) for e in (*self.endpoints(), *self.allow)) if p is not None}
-        if (host, port) in pairs or host in {h.strip("[]").lower() for h in self.hosts()}:
-            return None
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            ip = None
-        for entry in self.allow:
-            if ip is not None and _host_port(entry) is None and ip in ipaddress.ip_network(entry, strict=False):
-                return None
-        return (f"target {target[:80]} is not one of this site's endpoints; /probe reaches only those "
-                "(upscope serve --probe-allow CIDR|HOST:PORT widens it)")
-
-
-class _ProbeCollector(Collector):
-    def __init__(self, result: ProbeResult) -> None:
-        self._r = result
-
-    def collect(self) -> list[Metric]:
-        r = self._r
-        out: list[Metric] = []
-
-        def gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> None:
-            family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
-            family.add_metric(list((labels or {}).values()), value)
-            out.append(family)
-
-        gauge("probe_success", "1 when the probe succeeded.", 1.0 if r.success else 0.0)
-        gauge("probe_duration_seconds", "How long the probe took, in seconds.", r.duration_s)
-        phases = GaugeMetricFamily("probe_phase_duration_seconds", "Duration of each probe phase.",
-                                   labels=["phase"])
-        for phase, seconds in r.phases.items():
-            phases.add_metric([phase], float(seconds))
-        out.append(phases)
-        d = r.details
-        if isinstance(code := d.get("status_code"), int):
-            gauge("probe_status_code", "SIP or HTTP status code of the answer.", float(code))
-        if isinstance(version := d.get("tls_version"), str):
-            gauge("probe_tls_version_info", "TLS version negotiated.", 1.0, {"version": version})
-        if isinstance(not_after := d.get("cert_not_after"), int | float):
-            gauge("probe_ssl_earliest_cert_expiry", "notAfter of the peer certificate (UNIX seconds).",
-                  float(not_after))
-        if isinstance(verified := d.get("cert_verified"), bool):
-            gauge("probe_tls_cert_verified", "1 when chain and host name were verified.", 1.0 if verified else 0.0)
-        if isinstance(resent := d.get("retransmissions"), int):
-            gauge("probe_retransmissions", "Requests re-sent over UDP before the answer.", float(resent))
-        return out
 
 
 class UpscopeHttpServer:
@@ -216,7 +119,7 @@ class UpscopeHttpServer:
         }
         if probe_endpoint:
             self.routes["/probe"] = self._probe
-        self._httpd = _BoundedServer((host, port), self._handler_class(), max_connections)
+        self._httpd = BoundedServer((host, port), self._handler_class(), max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -305,7 +208,7 @@ class UpscopeHttpServer:
                      *result.transcript]
             return Response.text(200, "\n".join(lines))
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_ProbeCollector(result))
+        registry.register(ProbeResultCollector(result))
         return Response(200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8")
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -364,41 +267,3 @@ class UpscopeHttpServer:
                 log.debug("http: %s - %s", self.address_string(), format % args)
 
         return _Handler
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """A thread per connection, but at most ``max_connections`` at once: past that a connection
-    gets a one-line 503 and is closed at once (a slow-client flood cannot take every thread)."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
-        self._slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._refuse(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def _refuse(self, request: socket.socket) -> None:
-        try:
-            request.settimeout(1.0)
-            body = b"too many connections, retry\n"
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: "
-                            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        except OSError:
-            pass
-        finally:
-            self.shutdown_request(request)

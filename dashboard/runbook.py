@@ -12,7 +12,6 @@ catalogue:
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,21 +62,6 @@ ALERT_ONLY: tuple[RunbookEntry, ...] = (
     ),
 )
 
-# Internal section references of the catalogue's sources; the published text stands on its own.
-_REFS = (
-    (re.compile(r" \(seed §[0-9.]+(?:, §[0-9.]+)*(?: FAQ)?\)"), ""),
-    (re.compile(r"\(seed §[0-9.]+(?:, §[0-9.]+)*, "), "("),
-    (re.compile(r" of seed §[0-9.]+"), ""),
-)
-
-
-def public_text(text: str) -> str:
-    """Catalogue text without references to internal documents."""
-    for pattern, repl in _REFS:
-        text = pattern.sub(repl, text)
-    return text
-
-
 def _check(text: str, where: str) -> str:
     if "{{" in text or "}}" in text or "§" in text or "\n" in text:
         raise ValueError(f"{where}: text cannot go into the runbook as is: {text!r}")
@@ -90,10 +74,10 @@ def _entry(spec: FindingSpec) -> list[str]:
         f'<a id="{spec.id}"></a>',
         f"### `{spec.id}`",
         "",
-        f"**{_check(public_text(spec.title), spec.id)}** — severity {spec.severity.value}; "
+        f"**{_check(spec.title, spec.id)}** — severity {spec.severity.value}; "
         f"symptom: {spec.symptom}.",
         "",
-        f"**Remedy:** {_check(public_text(spec.remedy), spec.id)}",
+        f"**Remedy:** {_check(spec.remedy, spec.id)}",
         "",
         "**Traces to switch on:** " + (", ".join(p.value for p in traces.profiles) or "none")
         + ("; components " + ", ".join(f"{c.name} level {c.level}" for c in traces.components)
@@ -119,7 +103,7 @@ def findings_markdown() -> str:
         "| id | severity | title |",
         "|---|---|---|",
     ]
-    out += [f"| [`{s.id}`](#{s.id}) | {s.severity.value} | {public_text(s.title)} |" for s in CATALOGUE.values()]
+    out += [f"| [`{s.id}`](#{s.id}) | {s.severity.value} | {s.title} |" for s in CATALOGUE.values()]
     out += [f"| [`{e.id}`](#{e.id}) | {e.severity} | {e.title} |" for e in ALERT_ONLY]
     out.append("")
     symptoms: dict[str, list[FindingSpec]] = {}
@@ -144,7 +128,7 @@ def remedies_template() -> str:
         "{{/* The remedy of a finding id (or of an alert without a finding); empty for an unknown id. */}}",
         '{{ define "upscope.remedy" -}}',
     ]
-    entries = [(s.id, public_text(s.remedy)) for s in CATALOGUE.values()] + [(e.id, e.remedy) for e in ALERT_ONLY]
+    entries = [(s.id, s.remedy) for s in CATALOGUE.values()] + [(e.id, e.remedy) for e in ALERT_ONLY]
     for n, (fid, remedy) in enumerate(entries):
         out.append(f'{{{{{"" if n == 0 else "-"} {"if" if n == 0 else "else if"} eq . "{fid}" }}}}{_check(remedy, fid)}')
     out += ["{{- end }}", "{{- end }}", ""]

@@ -48,6 +48,18 @@ def metric_values(text: str, name: str) -> dict[str, float]:
     return out
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]], wait_s: float = 20.0) -> None:
+    """Terminate helper processes newest first (Prometheus before the targets it scrapes), then kill
+    what has not stopped in ``wait_s``."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+        try:
+            p.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 class _Process:
     proc: subprocess.Popen[bytes]
 
@@ -66,11 +78,13 @@ class _Process:
 
 
 class Lab(_Process):
-    """``upscope lab --out DIR --port 0 …`` until ``lab.json`` says it runs."""
+    """``upscope lab --out DIR --port 0 --addresses auto …`` until ``lab.json`` says it runs: every
+    lab on loopback addresses of its own, so labs of tests running side by side never meet."""
 
     def __init__(self, out: Path, scenario: str = "healthy", *args: str) -> None:
         self.out = out
-        self.proc = subprocess.Popen([*CLI, "lab", "--scenario", scenario, "--out", str(out), "--port", "0", *args],
+        self.proc = subprocess.Popen([*CLI, "lab", "--scenario", scenario, "--out", str(out), "--port", "0",
+                                      "--addresses", "auto", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self) -> Lab:

@@ -182,3 +182,16 @@ def test_one_rule_engine() -> None:
         assert rule.__annotations__.get("ctx") in ("RuleContext", RuleContext), rule.__name__
     for path in (ROOT / "core").rglob("*.py"):
         assert "site_get(" not in path.read_text(encoding="utf-8"), path
+
+
+def test_trace_files_are_read_in_traces() -> None:
+    """The OSBiz trace log has one reader, in ``traces/`` with the other trace-file code; the
+    trace-profile table stays in ``core`` because the findings catalogue (``core.findings``)
+    gives every finding its trace set and core imports nothing above it."""
+    readers = [p.relative_to(ROOT).as_posix() for package in ORDER for p in _files(package)
+               if "class TraceLogReader" in p.read_text(encoding="utf-8")]
+    assert readers == ["traces/tracelog.py"]
+    assert not (ROOT / "collectors" / "capture" / "tracelog.py").exists()
+    in_core = sorted(p.relative_to(ROOT).as_posix() for p in _files("core")
+                     if any(name == "core.trace_profiles" for name, _ in _imports(p)))
+    assert in_core == ["core/findings.py"]

@@ -1,7 +1,7 @@
 """Secrets out of everything that leaves upscope: site files, reports, bundles.
 
-A secret value is replaced by a short SHA-256 fingerprint (DOMAIN §4: never the value, never a
-prefix of it). References such as ``env:UPSCOPE_API_KEY`` are not secrets themselves but are also
+A secret value is replaced by a short SHA-256 fingerprint (never the value, never a prefix of
+it). References such as ``env:UPSCOPE_API_KEY`` are not secrets themselves but are also
 fingerprinted, so a bundle never reveals where a key lives either.
 """
 

@@ -7,6 +7,7 @@ convention: analysers must not keep the payload memoryview beyond the call (copy
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,24 +16,24 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 @dataclass(slots=True)
-class UdpPacket:
+class Addressed:
+    """Where a capture record was seen: its frame, its time and both ends."""
+
     frame: int  # 1-based frame number in the capture (as Wireshark counts)
     ts: float  # UNIX seconds
     src: str
     sport: int
     dst: str
     dport: int
+
+
+@dataclass(slots=True)
+class UdpPacket(Addressed):
     payload: bytes
 
 
 @dataclass(slots=True)
-class TcpSegment:
-    frame: int
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
+class TcpSegment(Addressed):
     seq: int
     ack: int
     flags: int
@@ -40,15 +41,10 @@ class TcpSegment:
 
 
 @dataclass(slots=True)
-class StreamData:
-    """In-order bytes of one direction of a reassembled TCP connection."""
+class StreamData(Addressed):
+    """In-order bytes of one direction of a reassembled TCP connection (``frame``: the frame
+    that completed this piece)."""
 
-    frame: int  # frame that completed this piece
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
     data: bytes
     connection: int  # index of the TCP connection (SYN-separated reconnects get new numbers)
     gap: int = 0  # bytes missing (never captured) right before ``data``; framing must resync
@@ -99,10 +95,16 @@ class UdpBatch:
 
     def packet(self, i: int) -> UdpPacket:
         off = int(self.payload_off[i])
-        return UdpPacket(int(self.frame[i]), float(self.ts[i]), _ipv4(int(self.src[i])), int(self.sport[i]),
-                         _ipv4(int(self.dst[i])), int(self.dport[i]),
+        return UdpPacket(int(self.frame[i]), float(self.ts[i]), ipv4_name(int(self.src[i])), int(self.sport[i]),
+                         ipv4_name(int(self.dst[i])), int(self.dport[i]),
                          self.buf[off:off + int(self.payload_len[i])])
 
 
-def _ipv4(value: int) -> str:
+def ipv4_name(value: int) -> str:
+    """An IPv4 address held as a big-endian integer, in dotted-quad form."""
     return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def ipv4_int(addr: str) -> int:
+    """A dotted-quad IPv4 address as a big-endian integer (OSError when it is not one)."""
+    return int.from_bytes(socket.inet_aton(addr), "big")

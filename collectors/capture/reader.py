@@ -24,12 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from collectors.kernels import kernels as _kernels  # None: the Python walks below run
 from core.errors import ParseError
-
-try:
-    from collectors import _kernels
-except ImportError:  # a source tree that was not installed: the walks below run in Python
-    _kernels = None  # type: ignore[assignment]
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),

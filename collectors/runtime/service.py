@@ -12,50 +12,46 @@ SIGTERM/SIGINT → ``stop()``.
 Faults of the machine are "no data" with a reason, never a verdict: a full disk marks the
 ``history`` collector (rows wait in memory and are written once there is room) and the
 ``capture`` collector (the ring cannot grow) down with "disk full"; probes stay as measured.
-Each such fault is logged once a minute, not once per collector run.
+Each such fault is logged once a minute, not once per collector run. What the pages read on
+demand (a call's pcap or messages, a packet's dissection) is ``collectors.runtime.on_demand``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import io
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collectors.allocator import limit_arenas, release_free_heap
-from collectors.analyze import Pipeline, analyze_files, feed_decrypted_sip
-from collectors.call_messages import FullMessage, read_call_messages, texts_by_call
-from collectors.capture.tracelog import TraceLogReader, TraceMessage
-from collectors.export import export_call
-from collectors.packet_detail import PacketDetail, packet_detail
+from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.producer import Inputs, build_snapshot
 from collectors.runtime.history import History
+from collectors.runtime.on_demand import OnDemandReads
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
 from collectors.runtime.tail import LogTail
 from collectors.runtime.totals import RunningTotals, digest
 from collectors.runtime.window import recent
 from core import netns
-from core.analysis import AnalysisResult, CallInfo
+from core.analysis import AnalysisResult
 from core.diagnosis import DiagnosisOptions
 from core.errors import UpscopeError
 from core.findings import Finding, sort_findings
-from core.firewall import GcpRanges, load_gcp_ranges
+from core.gcp_ranges import GcpRanges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.registrations import RegistrationLedger
 from core.site.model import Site
 from core.smallfile import UnreadableFile, read_small_file
 from core.snapshot import CollectorStatus, ItspStatus, OpenFinding, Snapshot
-from traces.call_export import select_call, select_streams
+from traces.tracelog import TraceLogReader, TraceMessage
 
 log = logging.getLogger("upscope.serve")
 MAX_GCP_BYTES = 16 * 1024 * 1024  # the real cloud.json is ~100 KB
@@ -63,28 +59,6 @@ FAULT_LOG_INTERVAL_S = 60.0
 MAX_TOKEN_BYTES = 64 * 1024  # a JWT is a few KB; more is handed on to be judged an invalid token
 #: Below this much free space the capture ring cannot rotate: its files come out empty.
 MIN_FREE_BYTES = 1 << 20
-
-
-class ServiceBusy(UpscopeError):
-    """An on-demand read is already running."""
-
-
-class _Release:
-    def __init__(self, lock: threading.BoundedSemaphore) -> None:
-        self._lock = lock
-
-    def __enter__(self) -> object:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-
-def _matcher(call_id: str, call_digest: str) -> Callable[[str], bool]:
-    """Is a Call-ID the one asked for (by value, or by the digest the history keeps)?"""
-    if call_id:
-        return lambda cid: cid == call_id
-    return lambda cid: digest(cid) == call_digest
 
 
 @dataclass
@@ -115,7 +89,7 @@ class ServeConfig:
     netns: str | None = None  # capture and probe from inside this network namespace (a lab's own)
 
 
-class Service:
+class Service(OnDemandReads):
     def __init__(
         self,
         cfg: ServeConfig,
@@ -213,123 +187,6 @@ class Service:
         for name, fn in self._collectors().items():
             self._run(name, fn)
         return self._reduce()
-
-    def call_capture(self, call_id: str = "", *, call_digest: str = "") -> bytes | None:
-        """One call's SIP and RTP as a pcap, by Call-ID or by the digest the history keeps: from the
-        files of the last analysis, else (a call of the history) from the capture files still on
-        disk around its time. None when no file holds it any more."""
-        analysis, call = self._find_call(call_id, call_digest)
-        if analysis is not None and call is not None:
-            buf = io.BytesIO()
-            export_call([p for p in self._analysed_paths if p.exists()], select_call(analysis, call.call_id), buf)
-            return buf.getvalue() or None
-        files, _ = self._files_of_history_call(call_id, call_digest)
-        if not files:
-            return None
-        with self._on_demand_slot():
-            wanted = _matcher(call_id, call_digest)
-            older = analyze_files(files, keylog=self.cfg.keylog if self._tail is None else None,
-                                  tls_ports=self._sip_tls_ports())
-            found = next((c for c in older.calls if wanted(c.call_id)), None)
-            if found is None:
-                return None
-            buf = io.BytesIO()
-            export_call(files, select_call(older, found.call_id), buf)
-            return buf.getvalue() or None
-
-    def call_messages(self, call_id: str = "", *, call_digest: str = "") -> tuple[str, tuple[FullMessage, ...], int]:
-        """(the Call-ID, the call's full SIP messages redacted, how many more there were): read again
-        from the files the ladder came from (``collectors.call_messages``). Empty when none holds them."""
-        wanted = _matcher(call_id, call_digest)
-        _, call = self._find_call(call_id, call_digest)
-        if call is not None:
-            files = [p for p in self._analysed_paths if p.exists() and p != self.cfg.trace_log]
-            trace: list[TraceMessage] = list(self._trace_recent)
-        else:
-            files, trace = self._files_of_history_call(call_id, call_digest)
-        if not files and not trace:
-            return call_id, (), 0
-        with self._on_demand_slot():
-            found, more = read_call_messages(
-                files, wanted, trace_messages=trace, keylog=self.cfg.keylog if self._tail is None else None,
-                tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
-        return found[0].call_id if found else call_id, found, more
-
-    def messages_text(self, call_ids: Sequence[str]) -> dict[str, str]:
-        """The full messages of these calls (of the last analysis) as text per Call-ID: one pass."""
-        wanted = set(call_ids)
-        files = [p for p in self._analysed_paths if p.exists() and p != self.cfg.trace_log]
-        found, _ = read_call_messages(files, wanted.__contains__, trace_messages=list(self._trace_recent),
-                                      keylog=self.cfg.keylog if self._tail is None else None,
-                                      tls_ports=self._sip_tls_ports(), known_secrets=self.secret_values())
-        return texts_by_call(found)
-
-    def stream_capture(self, indexes: Sequence[int]) -> bytes | None:
-        """RTP streams of the current Snapshot's analysis (by index) as a pcap."""
-        snap = self._snapshot
-        if snap is None or snap.analysis is None:
-            return None
-        buf = io.BytesIO()
-        written = export_call([p for p in self._analysed_paths if p.exists()],
-                              select_streams(snap.analysis, indexes), buf).written
-        return buf.getvalue() if written else None
-
-    def packet_detail(self, source: str, frame: int) -> PacketDetail:
-        """The dissection of ``frame`` in the capture file named ``source`` — only files of this
-        service (its ring, the captures it follows), never a path from the request."""
-        known = {p.name: p for p in self._capture_files()}
-        path = known.get(source)
-        if path is None:
-            return PacketDetail(frame, (), f"{source[:60]} is not one of this service's capture files (any more)")
-        with self._on_demand_slot():
-            return packet_detail(path, frame, keylog=self.cfg.keylog, tls_ports=self._sip_tls_ports(),
-                                 known_secrets=self.secret_values())
-
-    def call_ids_by_digest(self) -> dict[str, str]:
-        """Call-IDs of the calls in the last analysis by their history digest."""
-        analysis = self._analysis
-        return {digest(c.call_id): c.call_id for c in analysis.calls} if analysis is not None else {}
-
-    # --- on-demand reads for the pages -----------------------------------------------------
-    def _on_demand_slot(self) -> contextlib.AbstractContextManager[object]:
-        """One on-demand read at a time (they read capture files and run tshark): others are told
-        the service is busy rather than queued behind it."""
-        if not self._on_demand.acquire(timeout=1.0):
-            raise ServiceBusy("the service is reading capture files for another request; try again")
-        return _Release(self._on_demand)
-
-    def _find_call(self, call_id: str, call_digest: str) -> tuple[AnalysisResult | None, CallInfo | None]:
-        analysis = self._analysis
-        if analysis is None or not (call_id or call_digest):
-            return analysis, None
-        wanted = _matcher(call_id, call_digest)
-        return analysis, next((c for c in analysis.calls if wanted(c.call_id)), None)
-
-    def _capture_files(self) -> list[Path]:
-        files = [p for p in self.cfg.captures if p.exists()]
-        if self._ring is not None:
-            files += self._ring.files()
-        return files
-
-    def _files_of_history_call(self, call_id: str, call_digest: str) -> tuple[list[Path], list[TraceMessage]]:
-        """Capture files that may hold a call the history remembers (by its start and duration),
-        and the trace-log messages of that time."""
-        key = call_digest or (digest(call_id) if call_id else "")
-        rows = self.history.calls_page(0.0, float("inf"), call_id_hash=key, limit=1)[1] if key else []
-        if not rows:
-            return [], []
-        start = float(rows[0]["ts"])
-        end = start + float(rows[0].get("duration_s") or 0.0) + 60.0
-        files = [p for p in self.cfg.captures if p.exists()]
-        if self._ring is not None:
-            before = float("-inf")  # a ring file holds the packets after the previous file's last write
-            for p in self._ring.files():
-                written = p.stat().st_mtime
-                if written >= start - 5.0 and before <= end:
-                    files.append(p)
-                before = written
-        trace = [m for m in self._trace_recent if start - 5.0 <= m.ts <= end]
-        return files, trace
 
     def secret_values(self) -> tuple[str, ...]:
         """Resolved secrets of the site and the JWT file: scrubbed from every export."""

@@ -12,10 +12,11 @@ message handed in by the TLS decryption or an OSBiz trace reader) goes through `
    or the same final response code as the previous final response (``_is_resend``).
 3. Transactions are keyed by (Call-ID, CSeq number, CSeq method); the first request of a
    transaction gives the start time for response delays.
-4. INVITE dialogs build ``CallInfo`` (one per Call-ID; a proxied call seen on two legs, or an
-   INVITE resent with credentials after 401/407, stays one call); REGISTER transactions build
-   ``RegistrationInfo`` per (AOR, registrar); OPTIONS and RFC 5626 CRLF pings build
-   ``KeepaliveInfo`` per (client, peer).
+4. INVITE dialogs build ``CallInfo`` (``collectors.sip.calls``: one per Call-ID; a proxied call
+   seen on two legs, or an INVITE resent with credentials after 401/407, stays one call);
+   REGISTER transactions build ``RegistrationInfo`` per (AOR, registrar)
+   (``collectors.sip.registrations``); OPTIONS and RFC 5626 CRLF pings build ``KeepaliveInfo``
+   per (client, peer).
 5. SDP bodies announce media endpoints per call (``call_media``, ``on_sdp`` callback) so the RTP
    analyser can label streams.
 
@@ -34,16 +35,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collectors.capture.packets import StreamData, UdpPacket
+from collectors.sip.calls import CallTracker, call_info
+from collectors.sip.registrations import RegistrationTracker
+from collectors.sip.transactions import TRANSACTION_TIMEOUT_S, Txn, overdue
 from core.analysis import (
     CallInfo,
     ErrorItem,
     KeepaliveInfo,
     RegistrationInfo,
-    RegistrationState,
     SipMessageInfo,
 )
 from core.errors import ParseError
-from core.wire.digits import capped
 from core.wire.sdp import parse_sdp
 from core.wire.sip import (
     MAX_LINE,
@@ -53,11 +55,8 @@ from core.wire.sip import (
     SipFrame,
     SipMessage,
     SipStreamFramer,
-    header_param,
     looks_like_sip,
     parse_message,
-    uri_of,
-    user_of,
 )
 
 OnSdp = Callable[[str, str, int, dict[int, tuple[str, int]], float], None]
@@ -67,9 +66,6 @@ OnMessage = Callable[[SipMessageInfo, SipMessage, bytes], None]
 # How far into a TCP stream we look for the first SIP start line before deciding the stream is
 # not SIP (a capture may start in the middle of a message).
 SYNC_LIMIT = 64 * 1024
-# RFC 3261 §17.1.1.2 Timer B / §17.1.2.2 Timer F: 64*T1 = 32 s without a final response means
-# the transaction timed out.
-TRANSACTION_TIMEOUT_S = 32.0
 # RFC 5626 §4.4.1: a CRLF ping not answered by a pong within 10 s means the flow failed.
 PONG_TIMEOUT_S = 10.0
 # RFC 6076 §4.7 SEER: responses that show the network did its job although nobody answered.
@@ -79,10 +75,6 @@ ISA_CODES = frozenset({408, 500, 503, 504})
 # ITU-T E.411/E.425 NER: answered, user busy, no answer (480/487 after ringing), rejected.
 NER_CODES = frozenset({486, 480, 487, 600, 603})
 
-_EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE | re.ASCII)
-_Q850 = re.compile(r"Q\.850\s*;(?:.*?;)?\s*cause\s*=\s*(\d+)", re.IGNORECASE)
-# RFC 3261 §20.19: Expires is a 32-bit count of seconds.
-MAX_EXPIRES = 2**31 - 1
 _AUTH_SECRET = re.compile(r"(?i)\b(response|nonce|cnonce|opaque)\s*=\s*(\"[^\"]*\"|[^,\s]+)")
 
 
@@ -117,15 +109,6 @@ class SipResult:
     messages_dropped: int = 0  # not kept in sip_messages because of keep_messages
 
 
-def _tag(value: str | None) -> str | None:
-    return header_param(value, "tag") if value else None
-
-
-def _overdue(t: _Txn, end: float | None, timeout: float) -> bool:
-    """No final response, and the capture ran long enough after the request to expect one."""
-    return t.final_code is None and (end is None or end - t.ts >= timeout)
-
-
 def redact(text: str) -> str:
     """Remove digest secrets from Authorization/Proxy-Authorization values (keep scheme, user)."""
     out = []
@@ -135,92 +118,6 @@ def redact(text: str) -> str:
             line = _AUTH_SECRET.sub(lambda m: f"{m.group(1)}=<redacted>", line)
         out.append(line)
     return "\n".join(out)
-
-
-@dataclass(slots=True)
-class _Txn:
-    """Time of a transaction's first request and its first final response."""
-
-    ts: float
-    final_ts: float | None = None
-    final_code: int | None = None
-    had_credentials: bool = False  # the request carried Authorization/Proxy-Authorization
-
-
-@dataclass(slots=True)
-class _Leg:
-    """The INVITE transaction as seen between one pair of addresses (a proxy adds a second leg)."""
-
-    final_code: int | None = None
-    final_reason: str = ""
-    pdd_ts: float | None = None
-    answer_ts: float | None = None
-    ringing: bool = False
-    responded: bool = False
-
-
-@dataclass(slots=True)
-class _Call:
-    call_id: str
-    from_uri: str
-    to_uri: str
-    caller: str
-    callee: str
-    src: str
-    dst: str
-    start_ts: float
-    first_frame: int
-    from_tag: str | None
-    invite_cseqs: set[int] = field(default_factory=set)
-    legs: dict[tuple[str, str], _Leg] = field(default_factory=dict)  # (INVITE src, dst) → leg
-    end_ts: float | None = None
-    bye_ts: float | None = None
-    bye_cseq: int | None = None
-    bye_ok_ts: float | None = None
-    cancelled: bool = False
-    hangup_by: str | None = None
-    reason_header: str | None = None
-    q850: int | None = None
-    retransmissions: int = 0
-    messages: int = 0
-    last_ts: float = 0.0
-    frames: list[int] = field(default_factory=list)
-
-    def leg(self) -> _Leg:
-        """The leg the call's timings come from: the first INVITE's, unless only others answered."""
-        legs = list(self.legs.values())
-        return next((leg for leg in legs if leg.responded), legs[0]) if legs else _Leg()
-
-
-@dataclass(slots=True)
-class _Reg:
-    aor: str
-    registrar: str
-    client: str
-    attempts: int = 0
-    challenges: int = 0
-    final_codes: dict[str, int] = field(default_factory=dict)
-    last_code: int | None = None
-    granted: int | None = None
-    last_success_ts: float | None = None
-    rrd_ms: float | None = None
-    rrds: list[float] = field(default_factory=list)
-    attempt_start: float | None = None  # first REGISTER of the current attempt (before challenges)
-    timeline: list[RegistrationState] = field(default_factory=list)
-    frames: list[int] = field(default_factory=list)
-    attempts_total: int = 0  # attempts in the RFC 6076 sense (ended by a final non-challenge)
-    attempts_failed: int = 0
-    contact: str | None = None
-    bindings: tuple[str, ...] = ()
-    unregistered: bool = False
-    expiry_marked: bool = False  # an "expired" state is in the timeline for the last 2xx
-
-    def mark_expiry(self, ts: float) -> None:
-        """Put "expired" in the timeline when the binding ran out before an event at ``ts``."""
-        if (self.last_success_ts is not None and self.granted and not self.unregistered
-                and not self.expiry_marked and ts > self.last_success_ts + self.granted):
-            self.timeline.append(RegistrationState(self.last_success_ts + self.granted, 0, "expired", None))
-            self.expiry_marked = True
 
 
 @dataclass(slots=True)
@@ -263,12 +160,11 @@ class SipAnalyzer:
         self._retrans = 0
         self._errors: list[ErrorItem] = []
         self._resend: dict[tuple[str, str, int, str, int], list[object]] = {}
-        self._txns: dict[tuple[str, int, str], _Txn] = {}
-        self._calls: dict[str, _Call] = {}
-        self._regs: dict[tuple[str, str], _Reg] = {}
-        self._reg_of_call: dict[str, tuple[str, str]] = {}
+        self._txns: dict[tuple[str, int, str], Txn] = {}
+        self._dialogs = CallTracker()
+        self._registrations = RegistrationTracker()
         self._keepalives: dict[tuple[str, str, str], _Keepalive] = {}
-        self._options: dict[tuple[str, int], tuple[_Keepalive, _Txn]] = {}
+        self._options: dict[tuple[str, int], tuple[_Keepalive, Txn]] = {}
         self._streams: dict[tuple[int, str, int, str, int], _Stream] = {}
         self._pings: dict[tuple[int, str, int, str, int], float] = {}
         self._media: dict[str, list[MediaEndpoint]] = {}
@@ -443,19 +339,17 @@ class SipAnalyzer:
         txn = self._txns.get(tkey)
         if msg.method is not None and msg.method != "ACK":
             if txn is None:
-                txn = self._txns[tkey] = _Txn(ts)
+                txn = self._txns[tkey] = Txn(ts)
             if msg.get("authorization") or msg.get("proxy-authorization"):
                 txn.had_credentials = True
         elif (msg.status is not None and msg.status >= 200 and txn is not None and not retrans
               and txn.final_code is None):
             txn.final_ts, txn.final_code = ts, msg.status
 
-        if cseq_method == "INVITE" or msg.method in ("BYE", "CANCEL", "ACK") or call_id in self._calls:
-            self._call_message(frame, ts, src, sport, dst, msg, call_id, cseq_num, cseq_method,
-                               retrans, txn)
+        if cseq_method == "INVITE" or msg.method in ("BYE", "CANCEL", "ACK") or call_id in self._dialogs.calls:
+            self._dialogs.on_message(frame, ts, src, sport, dst, msg, call_id, cseq_num, cseq_method, retrans)
         if cseq_method == "REGISTER":
-            self._register_message(frame, ts, src, sport, dst, dport, msg, call_id, cseq_num,
-                                   retrans, txn)
+            self._registrations.on_message(frame, ts, src, sport, dst, dport, msg, call_id, retrans, txn)
         if cseq_method == "OPTIONS":
             self._options_message(ts, src, sport, dst, dport, msg, call_id, cseq_num, retrans, txn)
         if msg.body and "sdp" in (msg.get("content-type") or "").lower() and call_id:
@@ -511,167 +405,13 @@ class SipAnalyzer:
             if self._on_sdp is not None:
                 self._on_sdp(call_id, m.address, m.port, dict(m.payload_map), ts)
 
-    # ------------------------------------------------------------------ calls
-
-    def _call_message(self, frame: int, ts: float, src: str, sport: int, dst: str, msg: SipMessage,
-                      call_id: str, cseq_num: int, cseq_method: str, retrans: bool,
-                      txn: _Txn | None) -> None:
-        call = self._calls.get(call_id)
-        if call is None:
-            # Only an initial INVITE (no To tag) opens a call; a mid-dialog capture start is
-            # visible through sip_messages but not reported as a call with wrong times.
-            if msg.method != "INVITE" or _tag(msg.get("to")) is not None:
-                return
-            fr, to = msg.get("from") or "", msg.get("to") or ""
-            call = self._calls[call_id] = _Call(
-                call_id, uri_of(fr), uri_of(to), user_of(fr), user_of(to), src, dst, ts, frame,
-                _tag(fr))
-        call.messages += 1
-        call.last_ts = max(call.last_ts, ts)
-        call.frames.append(frame)
-        if retrans:
-            call.retransmissions += 1
-            return
-        if msg.method == "INVITE":
-            if _tag(msg.get("to")) is None:
-                call.invite_cseqs.add(cseq_num)
-                call.legs.setdefault((src, dst), _Leg())
-        elif msg.method == "CANCEL":
-            call.cancelled = True
-            if call.end_ts is None:
-                call.end_ts = ts
-            self._reason(call, msg)
-        elif msg.method == "BYE":
-            if call.bye_ts is None:
-                call.bye_ts, call.bye_cseq = ts, cseq_num
-                if call.end_ts is None:
-                    call.end_ts = ts
-                ftag = _tag(msg.get("from"))
-                if ftag is not None and call.from_tag is not None:
-                    call.hangup_by = "caller" if ftag == call.from_tag else "callee"
-                else:
-                    call.hangup_by = "caller" if src == call.src else "callee"
-                self._reason(call, msg)
-        elif msg.status is not None:
-            code = msg.status
-            if cseq_method == "INVITE" and cseq_num in call.invite_cseqs:
-                # Responses travel back along the leg their INVITE took: keep legs apart so a
-                # proxied call's timings come from one leg only.
-                leg = call.legs.setdefault((dst, src), _Leg())
-                if code > 100:
-                    leg.responded = True
-                # A 401/407 challenge is not an answer of the called side: PDD runs on to the
-                # first 18x or final of the INVITE resent with credentials (measured from the
-                # first INVITE, like RRD in RFC 6076 §4.1).
-                if code > 100 and code not in (401, 407) and leg.pdd_ts is None:
-                    leg.pdd_ts = ts
-                if code in (180, 183):
-                    leg.ringing = True
-                if code >= 200 and leg.answer_ts is None:
-                    # A 2xx wins over failures from other forks; until then the last final counts
-                    # (401/407 is replaced by the final of the INVITE resent with credentials).
-                    leg.final_code, leg.final_reason = code, msg.reason
-                    if 200 <= code < 300:
-                        leg.answer_ts = ts
-                    elif code >= 300:
-                        self._reason(call, msg)
-            elif (cseq_method == "BYE" and code >= 200 and cseq_num == call.bye_cseq
-                  and call.bye_ok_ts is None and call.bye_ts is not None):
-                call.bye_ok_ts = ts
-
-    @staticmethod
-    def _reason(call: _Call, msg: SipMessage) -> None:
-        value = msg.get("reason")
-        if value and call.reason_header is None:
-            call.reason_header = value
-            m = _Q850.search(value)
-            if m and len(m.group(1)) <= 4:
-                call.q850 = int(m.group(1))
-
     # ------------------------------------------------------------------ registrations
-
-    def _register_message(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
-                          msg: SipMessage, call_id: str, cseq_num: int, retrans: bool,
-                          txn: _Txn | None) -> None:
-        if msg.method == "REGISTER":
-            aor = uri_of(msg.get("to") or "").split(";")[0]
-            rkey = (aor, f"{dst}:{dport}")
-            reg = self._regs.get(rkey)
-            if reg is None:
-                reg = self._regs[rkey] = _Reg(aor, f"{dst}:{dport}", f"{src}:{sport}")
-            self._reg_of_call[call_id] = rkey
-            reg.frames.append(frame)
-            if retrans:
-                return
-            reg.attempts += 1
-            contacts = msg.get_all("contact")
-            reg.contact = uri_of(contacts[0]) if contacts else None
-            if reg.attempt_start is None:
-                reg.mark_expiry(ts)
-                reg.attempt_start = ts
-                reg.timeline.append(RegistrationState(ts, frame, "trying", None))
-            return
-        rkey2 = self._reg_of_call.get(call_id)
-        if rkey2 is None or msg.status is None:
-            return
-        reg = self._regs[rkey2]
-        reg.frames.append(frame)
-        code = msg.status
-        if retrans or code < 200:
-            return
-        reg.mark_expiry(ts)
-        reg.final_codes[str(code)] = reg.final_codes.get(str(code), 0) + 1
-        reg.last_code = code
-        if code in (401, 407):
-            reg.challenges += 1
-            # A 401/407 to a request that carried credentials refuses them, unless the
-            # challenge says stale=true (RFC 7616 §3.3: only the nonce expired; retry is normal).
-            challenge = msg.get("www-authenticate") or msg.get("proxy-authenticate") or ""
-            stale = re.search(r"stale\s*=\s*\"?true", challenge, re.IGNORECASE) is not None
-            repeated = txn is not None and txn.had_credentials and not stale
-            state = "failed" if repeated else "challenged"
-            reg.timeline.append(RegistrationState(ts, frame, state, code))
-            if repeated:  # credentials were refused: the attempt ends as an auth failure
-                reg.attempts_total += 1
-                reg.attempts_failed += 1
-                reg.attempt_start = None
-            return
-        reg.attempts_total += 1
-        if 200 <= code < 300:
-            granted = self._granted_expiry(msg, reg.contact)
-            start = reg.attempt_start if reg.attempt_start is not None else (txn.ts if txn else ts)
-            reg.rrd_ms = (ts - start) * 1000.0
-            reg.rrds.append(reg.rrd_ms)
-            if granted == 0:
-                reg.unregistered = True
-                reg.timeline.append(RegistrationState(ts, frame, "unregistered", code))
-            else:
-                reg.unregistered = False
-                reg.granted = granted
-                reg.bindings = tuple(u for u in (uri_of(c) for c in msg.get_all("contact")) if u)
-                reg.last_success_ts = ts
-                reg.expiry_marked = False
-                reg.timeline.append(RegistrationState(ts, frame, "registered", code))
-        else:
-            reg.attempts_failed += 1
-            reg.timeline.append(RegistrationState(ts, frame, "failed", code))
-        reg.attempt_start = None
-
-    @staticmethod
-    def _granted_expiry(msg: SipMessage, our_contact: str | None) -> int | None:
-        """Contact ``expires`` of the binding matching our contact, else the Expires header."""
-        contacts = msg.get_all("contact")
-        for c in contacts:
-            m = _EXPIRES_PARAM.search(c.split(">", 1)[-1] if ">" in c else c)
-            if m and (our_contact is None or uri_of(c) == our_contact or len(contacts) == 1):
-                return capped(m.group(1), MAX_EXPIRES)
-        return capped((msg.get("expires") or "").strip(), MAX_EXPIRES)
 
     # ------------------------------------------------------------------ OPTIONS keepalives
 
     def _options_message(self, ts: float, src: str, sport: int, dst: str, dport: int,
                          msg: SipMessage, call_id: str, cseq_num: int, retrans: bool,
-                         txn: _Txn | None) -> None:
+                         txn: Txn | None) -> None:
         okey = (call_id, cseq_num)
         if msg.method == "OPTIONS":
             if retrans or okey in self._options:
@@ -696,14 +436,14 @@ class SipAnalyzer:
 
     def finish(self, end_ts: float | None = None) -> SipResult:
         end = end_ts if end_ts is not None else self._last_ts
-        calls = tuple(self._call_info(c, end) for c in sorted(self._calls.values(),
+        calls = tuple(call_info(c, end) for c in sorted(self._dialogs.calls.values(),
                                                               key=lambda c: (c.start_ts, c.first_frame)))
-        regs = tuple(self._reg_info(r, end) for r in self._regs.values())
+        regs = self._registrations.results(end, self._txns)
         # Open keepalives at the end fail only once their answer is overdue; finish() does not
         # change the analyser's state, so it can be called again (e.g. for a live snapshot).
         extra: dict[tuple[str, str, str], int] = {}
         for ka, t in self._options.values():
-            if _overdue(t, end, TRANSACTION_TIMEOUT_S):
+            if overdue(t, end, TRANSACTION_TIMEOUT_S):
                 key = (ka.kind, ka.client, ka.peer)
                 extra[key] = extra.get(key, 0) + 1
         for (_conn, src, _sport, dst, dport), sent in self._pings.items():
@@ -723,56 +463,6 @@ class SipAnalyzer:
                          regs, kas, self._kpis(calls, end), tuple(self._errors), media, self._total,
                          self._retrans, self._dropped)
 
-    @staticmethod
-    def _call_info(c: _Call, end: float | None) -> CallInfo:
-        leg = c.leg()
-        answered = leg.answer_ts is not None
-        if c.cancelled and not answered:
-            state = "cancelled"
-        elif answered:
-            # No BYE (or CANCEL) by the end of what was seen: the call was still up.
-            state = "answered" if c.end_ts is not None else "answered-open"
-        elif leg.final_code is not None and leg.final_code >= 300:
-            state = "failed"
-        elif (end is not None and leg.final_code is None and not leg.ringing
-              and end - c.start_ts >= TRANSACTION_TIMEOUT_S):
-            state = "failed"  # no final response within Timer B: the INVITE timed out
-        elif leg.ringing:
-            state = "ringing"
-        else:
-            state = "in-progress"
-        duration = None
-        if leg.answer_ts is not None:
-            stop = c.bye_ts if c.bye_ts is not None else c.last_ts
-            duration = round(max(0.0, stop - leg.answer_ts), 6)
-        return CallInfo(
-            c.call_id, c.from_uri, c.to_uri, c.caller, c.callee, c.src, c.dst, c.start_ts,
-            c.first_frame, leg.final_code, leg.final_reason, answered,
-            None if leg.answer_ts is None else round((leg.answer_ts - c.start_ts) * 1000.0, 3),
-            None if leg.pdd_ts is None else round((leg.pdd_ts - c.start_ts) * 1000.0, 3),
-            leg.answer_ts, c.end_ts, duration, c.cancelled, c.hangup_by, c.reason_header, c.q850,
-            c.retransmissions, state, c.messages, tuple(c.frames))
-
-    def _reg_info(self, r: _Reg, end: float | None) -> RegistrationInfo:
-        unanswered = sum(
-            1 for (cid, _n, meth), t in self._txns.items()
-            if meth == "REGISTER" and _overdue(t, end, TRANSACTION_TIMEOUT_S)
-            and self._reg_of_call.get(cid) == (r.aor, r.registrar)
-        )
-        expiry = None
-        if r.last_success_ts is not None and r.granted is not None:
-            expiry = r.last_success_ts + r.granted
-        registered = bool(expiry is not None and not r.unregistered and (end is None or expiry > end))
-        timeline = list(r.timeline)
-        if expiry is not None and end is not None and expiry <= end and not r.unregistered \
-                and not r.expiry_marked:
-            timeline.append(RegistrationState(expiry, 0, "expired", None))
-        return RegistrationInfo(
-            r.aor, r.registrar, r.client, r.attempts, r.challenges, dict(r.final_codes), r.last_code,
-            r.granted, r.last_success_ts, expiry,
-            None if r.rrd_ms is None else round(r.rrd_ms, 3), registered, unanswered,
-            tuple(timeline), tuple(r.frames), r.bindings)
-
     def _kpis(self, calls: tuple[CallInfo, ...], end: float | None) -> dict[str, float | None]:
         """RFC 6076 §4 metrics plus ASR/NER; definitions in ``KPI_DEFINITIONS``."""
 
@@ -782,12 +472,12 @@ class SipAnalyzer:
         def mean(values: list[float]) -> float | None:
             return round(statistics.fmean(values), 3) if values else None
 
-        rrds = [x for r in self._regs.values() for x in r.rrds]
-        reg_attempts = sum(r.attempts_total for r in self._regs.values())
-        reg_failed = sum(r.attempts_failed for r in self._regs.values())
+        rrds = [x for r in self._registrations.regs.values() for x in r.rrds]
+        reg_attempts = sum(r.attempts_total for r in self._registrations.regs.values())
+        reg_failed = sum(r.attempts_failed for r in self._registrations.regs.values())
         # Unanswered REGISTER transactions are ineffective attempts too (RFC 6076 §4.2 timeouts).
         reg_unanswered = sum(1 for (_c, _n, m), t in self._txns.items()
-                             if m == "REGISTER" and _overdue(t, end, TRANSACTION_TIMEOUT_S))
+                             if m == "REGISTER" and overdue(t, end, TRANSACTION_TIMEOUT_S))
         total = len(calls)
         redirected = sum(1 for c in calls if c.final_code is not None and 300 <= c.final_code < 400)
         answered = sum(1 for c in calls if c.answered)
@@ -797,7 +487,7 @@ class SipAnalyzer:
             c.final_code in ISA_CODES or (c.final_code is None and c.state == "failed")))
         ner = sum(1 for c in calls if c.answered or c.final_code in NER_CODES)
         completed = sum(1 for c in calls if c.answered and c.end_ts is not None and not c.cancelled)
-        sdd = [(c.bye_ok_ts - c.bye_ts) * 1000.0 for c in self._calls.values()
+        sdd = [(c.bye_ok_ts - c.bye_ts) * 1000.0 for c in self._dialogs.calls.values()
                if c.bye_ts is not None and c.bye_ok_ts is not None]
         sdt = [c.duration_s for c in calls if c.duration_s is not None and c.end_ts is not None]
         srd = [c.pdd_ms for c in calls if c.pdd_ms is not None]

@@ -1,8 +1,8 @@
 """Decrypt SIP over TLS with a key log (SSLKEYLOGFILE format) through tshark.
 
-tshark is the one TLS decryptor used (ARCHITECTURE: pyshark/tshark for TLS with a key log). For
+tshark is the one TLS decryptor used. For
 SIP on a non-standard port it needs both decode-as rules and an absolute key-log path
-(DOMAIN §9, checked with tshark 4.0: without either ``-d`` no SIP is decoded on 65061)::
+(checked with tshark 4.0: without either ``-d`` no SIP is decoded on 65061)::
 
     tshark -r CAP -o tls.keylog_file:/abs/keys.log -d tcp.port==P,tls -d tls.port==P,sip
            -Y "sip && tls" -T json -x -j "frame ip ipv6 tcp sip"
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collectors.capture.packets import Addressed
 from collectors.sip.analyzer import SipAnalyzer
 from core.analysis import TlsFlowInfo
 from core.errors import UpscopeError
@@ -35,14 +36,10 @@ DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_PORTS = frozenset({5061, 65061})  # SIP over TLS (RFC 3261) and the Unify Phone trunk
 
 
-@dataclass(frozen=True, slots=True)
-class DecryptedMessage:
-    frame: int
-    ts: float
-    src: str
-    sport: int
-    dst: str
-    dport: int
+@dataclass(slots=True)
+class DecryptedMessage(Addressed):
+    """One SIP message tshark decrypted, where its TLS record was seen."""
+
     data: bytes
 
 

@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 
 from core.analysis import AnalysisResult, RegistrationInfo
 from core.findings import Finding
-from core.firewall import Endpoints, FlowVerdict, GcpRanges
+from core.firewall import Endpoints, FlowVerdict
+from core.gcp_ranges import GcpRanges
 from core.jwt_status import JwtState
 from core.probes import ProbeResult
 from core.site.model import Site
 from core.snapshot import ItspStatus
 
-#: SIP response codes the PBX rejects an INVITE with, mapped to the FAQ cause (DOMAIN §5 "no calls").
-#: The OSBiz's exact codes are not documented in the seed; these are the ones the lab's PBX side
+#: SIP response codes the PBX rejects an INVITE with, mapped to the FAQ cause ("No calls with the Unify Phone client" in docs/findings.md).
+#: The OSBiz's exact codes are not documented; these are the ones the lab's PBX side
 #: uses (``core/lab``), kept as an option so a site can map what its OSBiz really sends. The Q.850
 #: cause in a ``Reason`` header, when present, wins over the status code (``CALL_REJECT_CAUSES``).
 DEFAULT_CALL_REJECT_REASONS: tuple[tuple[str, str], ...] = (

@@ -1,4 +1,4 @@
-"""Evidence rules: DOMAIN §5 ids that need observations (captures, trace logs, probes), not only
+"""Evidence rules: the finding ids (docs/findings.md) that need observations (captures, trace logs, probes), not only
 the site file. Each rule is a pure function ``Context → list[Finding]``; every finding carries the
 packet numbers, timestamps, config paths or probe transcript lines it rests on.
 
@@ -11,7 +11,7 @@ itsp.not-registered.firewall        ITSP not registered and: the SIP/TLS flow to
                                     that came up, or REGISTERs unanswered past Timer F / 408
 itsp.not-registered.auth            a registration ending in 403, or 401/407 to credentials
 rest-api.api-key-invalid            REST probe 401/403 not about the JWT; the registrar's 403 (the
-                                    trunk's credential is the API key, DOMAIN §1)
+                                    trunk's credential is the API key)
 calls.trunk-lines-busy              INVITE rejected 486/503 (or Q.850 34) while the calls holding
                                     lines reach connectivity.simultaneous_calls
 calls.license-missing, …            a rejected call whose reason phrase / Reason header names the
@@ -124,7 +124,7 @@ def _auth_failed(o: RegistrationOutcome, loop: int) -> bool:
 
 
 def rule_not_registered_auth(ctx: RuleContext) -> list[Finding]:
-    """REGISTER answered 403, or 401/407 repeating after credentials (DOMAIN §9)."""
+    """REGISTER answered 403, or 401/407 repeating after credentials (RFC 3261 §22)."""
     out = []
     for o in _outcomes(ctx):
         if not _auth_failed(o, ctx.options.auth_challenge_loop):
@@ -154,7 +154,7 @@ def _probe_ev(p: ProbeResult) -> Evidence:
 def rule_api_key_invalid(ctx: RuleContext) -> list[Finding]:
     """The REST API answers 401/403 to the API key, or the registrar forbids the trunk.
 
-    The trunk registers with the tenant's API key as its credential (DOMAIN §1), so a registrar's
+    The trunk registers with the tenant's API key as its credential, so a registrar's
     403 means the same as a REST 401/403: the key is invalid or was regenerated. A 401 loop is
     left to ``itsp.not-registered.auth`` alone (it can also be a digest/realm mismatch).
     """
@@ -398,7 +398,7 @@ def _stream_line(s: RtpStreamStats, what: str) -> Evidence:
 
 def rule_one_way_audio(ctx: RuleContext) -> list[Finding]:
     """An answered call whose RTP reached one side only, or one side fell silent while the other
-    kept sending (DOMAIN §10); streams of no call that never came back. The judgement is
+    kept sending (docs/diagnosis-evidence.md, One-way audio); streams of no call that never came back. The judgement is
     ``core.one_way`` — the same that sets ``CallInfo.one_way_audio`` and the firewall's RTP
     verdict."""
     if ctx.analysis is None:
@@ -436,7 +436,7 @@ def _beyond(o: DiagnosisOptions, loss_pct: float, jitter_ms: float, mos: float |
 
 
 def rule_poor_quality(ctx: RuleContext) -> list[Finding]:
-    """Streams beyond the loss / jitter / MOS thresholds (DOMAIN §10 figures), over the whole
+    """Streams beyond the loss / jitter / MOS thresholds (docs/analysis-rtp-media.md), over the whole
     stream or in one of its 10-s intervals (a burst of loss in a long call is diluted overall)."""
     if ctx.analysis is None:
         return []

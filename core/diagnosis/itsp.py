@@ -1,4 +1,4 @@
-"""ITSP status of "Unify Phone (Cloud)" at a given ``now`` (DOMAIN §9, issue 5 item 2).
+"""ITSP status of "Unify Phone (Cloud)" at a given ``now`` (README "How the ITSP status is derived").
 
 Theory of operation. The trunk is *registered* from a 2xx to a REGISTER until the granted expiry
 passes without a refreshing 2xx; a failed refresh does not end the binding early (the registrar
@@ -156,7 +156,7 @@ def evaluate_registration(reg: RegistrationInfo, now: float, grace_s: float = 0.
                                last_code, refused)
 
 
-#: The Unify Phone connector's SIP/TLS port (DOMAIN §7): without a site file or a named
+#: The Unify Phone connector's SIP/TLS port: without a site file or a named
 #: connector, a registrar on this port is taken for the connector.
 CONNECTOR_TLS_PORT = 65061
 

@@ -6,12 +6,10 @@ by the service's token collector) and the REST probe's answer. The token text is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from core.findings import Evidence, Finding, make
-from core.jwt_status import DEFAULT_ALGORITHMS, JwtState, JwtStatus, jwt_state, jwt_state_for_ref
-from core.secrets import SecretUnavailable
+from core.jwt_status import DEFAULT_ALGORITHMS, JwtState, JwtStatus, jwt_state_for_ref, jwt_state_from
 from core.site.model import Site
 
 from .context import Rule, RuleContext
@@ -37,14 +35,7 @@ def judge_jwt(site: Site | None, token_text: str | None, now: float,
     key_ref = tenant.jwt_verify_key if tenant is not None else None
     algorithms = tuple(tenant.jwt_algorithms) if tenant is not None else DEFAULT_ALGORITHMS
     if token_text is not None:
-        key: str | None = None
-        if key_ref is not None:
-            try:
-                key = key_ref.resolve(environ)
-            except SecretUnavailable as exc:
-                state = jwt_state(token_text, at, algorithms=algorithms)
-                return replace(state, reason=f"{state.reason}; signature not checked: {exc}", source="jwt-file")
-        return replace(jwt_state(token_text, at, key=key, algorithms=algorithms), source="jwt-file")
+        return jwt_state_from(token_text, at, "jwt-file", key_ref=key_ref, algorithms=algorithms, environ=environ)
     if tenant is not None and tenant.jwt is not None:
         return jwt_state_for_ref(tenant.jwt, at, key_ref=key_ref, algorithms=algorithms, environ=environ)
     return None

@@ -3,7 +3,7 @@
 The site file follows ``examples/site-healthy.yaml`` (the schema by example) with the lab's
 loopback endpoints; a scenario's configuration fault is applied to it while the fault is active
 (the file is rewritten atomically at the window edges so a watcher sees the fault open and
-close). The OSBiz trace log follows DOMAIN §11.
+close). The OSBiz trace log has the format traces/tracelog.py reads (docs/analysis-capture.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ JWT_AUDIENCE = "https://platform.ringcentral.com/restapi/oauth/token"  # RFC 752
 
 
 def derived_number(did: str) -> str:
-    """International schema: route location number + DID (DOMAIN §3), for the base site."""
+    """International schema: route location number + DID, for the base site."""
     return "+" + "".join(ch for ch in ROUTE_LOCATION if ch.isdigit()) + did
 
 
@@ -164,7 +164,7 @@ def neutralize(text: str) -> str:
 
 
 class TraceLog:
-    """OSBiz-format SIP trace (DOMAIN §11) of the PBX side, one block per message, CRLF lines.
+    """OSBiz-format SIP trace of the PBX side, one block per message, CRLF lines.
 
     Blocks: ``(SIP_SA [ldh:<pbx ip>] <hex id> "MM/DD/YYYY hh:mm:ss.ffffff" …)``, then
     ``from <ip>:<port> to <ip>:<port>``, the raw message, then ``<<OUT-END>>`` (sent) or

@@ -1,4 +1,5 @@
-"""The lab's touch on the host: packet capture of its ports and the sip-tls-blocked firewall.
+"""The lab's touch on the host: its listening ports, the packet capture of its traffic and the
+sip-tls-blocked firewall.
 
 Both are external effects that must not outlive the lab: ``Capture.stop`` and ``SipBlock.close``
 are idempotent and called from ``finally`` blocks; the capture also dies with the lab process
@@ -10,11 +11,13 @@ SYNs that the "firewall" swallows.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +30,32 @@ from core.errors import UpscopeError
 
 class LabError(UpscopeError):
     """The lab cannot run as asked (port taken, missing rights, bad option); exit code 2."""
+
+
+def bind_tcp(ip: str, port: int, what: str) -> socket.socket:
+    """A TCP socket bound (not yet listening) to ``ip``:``port``; a taken port is a LabError."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((ip, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LabError(f"{what} port {ip}:{port} is already in use") from None
+        if exc.errno == errno.EACCES:
+            raise LabError(f"{what} port {ip}:{port} needs privileges (use a port >= 1024)") from None
+        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+    return sock
+
+
+def bind_udp(ip: str, port: int, what: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((ip, port))
+    except OSError as exc:
+        sock.close()
+        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
+    return sock
 
 
 class Capture:

@@ -1,8 +1,10 @@
 """Runs one lab: connector + PBX (+ clone) on loopback, the capture, the fault, the artifacts.
 
-Theory of operation: signal handlers come first; for sip-tls-blocked as root the loop's thread
-then enters the lab's own network namespace; then every listening socket is bound (so a taken
-port fails fast with exit 2 and port 0 resolves to real numbers), then site.yaml and
+Theory of operation: the lab's loopback addresses are chosen before it starts
+(``core.lab.addresses``); then the signal handlers come first; for sip-tls-blocked as root the
+loop's thread then enters the lab's own network namespace; then every listening socket is bound
+on the lab's addresses (so a taken port fails fast with exit 2 and port 0 resolves to real
+numbers), then site.yaml and
 scenario.json are written and the capture starts, then the connector listens and lab.json
 appears (an attaching process waits for it), then the PBX and the call scheduler run. A fault
 controller applies the scenario at ``fault_from`` and lifts it at ``fault_until`` (site.yaml,
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import errno
 import os
 import random
 import secrets
@@ -33,46 +34,19 @@ from pathlib import Path
 from typing import Any
 
 from core import netns
-from core.lab import artifacts
+from core.lab import addresses, artifacts
+from core.lab.addresses import LabAddresses
 from core.lab.artifacts import TraceLog, write_json
+from core.lab.config import RTP_RANGE_SIZE, LabConfig, validate
 from core.lab.connector import Connector
 from core.lab.media import Impairment, StunServer
-from core.lab.netio import Capture, LabError, SipBlock
+from core.lab.netio import Capture, LabError, SipBlock, bind_tcp, bind_udp
 from core.lab.pbx import Pbx
-from core.lab.scenarios import SCENARIOS, Scenario
+from core.lab.port443 import Port443
+from core.lab.scenarios import Scenario
 from core.lab.sipconn import TRANSACTION_TIMEOUT
 from core.lab.tlsutil import CONNECTOR_NAME, make_pki
-
-CONNECTOR_IP, PBX_IP, CLONE_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
-RTP_RANGE_SIZE = 400
-DESK_PHONE = "200"  # the PBX-side party of every call (a desk phone of the OSBiz)
-
-
-@dataclass(frozen=True, slots=True)
-class LabConfig:
-    scenario: str = "healthy"
-    out: Path = Path("lab-out")
-    duration: float | None = None
-    users: int = 3
-    calls_per_minute: float = 12.0
-    call_seconds: float = 4.0
-    sip_port: int = 65061
-    stun_port: int = 0
-    rest_port: int = 0
-    https_port: int = 0
-    fault_from: float = 0.0
-    fault_until: float | None = None
-    connector: tuple[str, int] | None = None
-    connector_ca: Path | None = None
-    loss_pct: float = 5.0
-    jitter_ms: float = 40.0
-    keepalive: float = 30.0
-    register_expires: int = 600
-    block_mode: str = "auto"  # auto | netns | blackhole
-    capture: bool = True
-    system_name: str = "upscope-lab"
-    trunk_lines: int = 8  # simultaneous circuit calls of the lab site (load tests raise it)
-    rtp_base: int = 0  # first RTP port; 0 = a random even port (labs side by side need disjoint ranges)
+from core.lab.traffic import CallSchedule, sleep_until
 
 
 @dataclass(slots=True)
@@ -82,79 +56,15 @@ class LabSummary:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(cfg: LabConfig) -> Scenario:
-    scenario = SCENARIOS.get(cfg.scenario)
-    if scenario is None:
-        raise LabError(f"unknown scenario {cfg.scenario!r}; one of: {', '.join(SCENARIOS)}")
-    checks = [
-        (cfg.duration is not None and cfg.duration <= 0, "--duration must be > 0"),
-        (not 1 <= cfg.users <= 100, "--users must be 1..100"),
-        (not 1 <= cfg.trunk_lines <= 500, "--trunk-lines must be 1..500"),
-        (cfg.rtp_base != 0 and not (1024 <= cfg.rtp_base <= 65534 - RTP_RANGE_SIZE and cfg.rtp_base % 2 == 0),
-         f"--rtp-base must be an even port 1024..{65534 - RTP_RANGE_SIZE}"),
-        (not 0 < cfg.calls_per_minute <= 600, "--calls-per-minute must be in (0, 600]"),
-        (not 0 <= cfg.loss_pct <= 100, "--loss must be 0..100 (percent)"),
-        (not 0 <= cfg.jitter_ms <= 1000, "--jitter must be 0..1000 (ms)"),
-        (cfg.fault_from < 0, "--fault-from must be >= 0"),
-        (cfg.fault_until is not None and cfg.fault_until <= cfg.fault_from,
-         "--fault-until must be after --fault-from"),
-        (not 0.5 <= cfg.keepalive <= 3600, "keepalive interval must be 0.5..3600 s"),
-        (not 2 <= cfg.register_expires <= 86400, "register expiry must be 2..86400 s"),
-        (cfg.block_mode not in ("auto", "netns", "blackhole"), "block mode is auto, netns or blackhole"),
-        (cfg.connector_ca is not None and not cfg.connector_ca.is_file(),
-         f"--connector-ca {cfg.connector_ca} is not a readable file"),
-        (cfg.connector_ca is not None and cfg.connector is None, "--connector-ca needs --connector"),
-        (any(not 0 <= p <= 65535 for p in (cfg.sip_port, cfg.stun_port, cfg.rest_port, cfg.https_port)),
-         "ports must be 0..65535"),
-    ]
-    for bad, msg in checks:
-        if bad:
-            raise LabError(f"{msg}")
-    connector_side = (scenario.block_sip and cfg.block_mode == "blackhole") or scenario.wrong_api_key \
-        or scenario.mute_connector_rtp or scenario.impair_connector_rtp or scenario.busy_burst \
-        or scenario.port_443 or scenario.flavour != "openscape"
-    if cfg.connector is not None and connector_side:
-        raise LabError(f"scenario {scenario.name} needs the emulated connector; drop --connector")
-    if scenario.block_sip and cfg.block_mode == "netns" and not SipBlock.available():
-        raise LabError("the netns block mode needs root and the ip and nft programs "
-                       "(no rights for a network namespace); use --block-mode blackhole")
-    return scenario
-
-
-def _bind_tcp(ip: str, port: int, what: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((ip, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise LabError(f"{what} port {ip}:{port} is already in use") from None
-        if exc.errno == errno.EACCES:
-            raise LabError(f"{what} port {ip}:{port} needs privileges (use a port >= 1024)") from None
-        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
-    return sock
-
-
-def _bind_udp(ip: str, port: int, what: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind((ip, port))
-    except OSError as exc:
-        sock.close()
-        raise LabError(f"{what} port {ip}:{port} cannot be bound: {exc.strerror}") from None
-    return sock
-
-
 def _rtp_range(rng: random.Random, base: int = 0) -> range:
     base = base or rng.randrange(20000, 60000 - RTP_RANGE_SIZE, 2)
     return range(base, base + RTP_RANGE_SIZE)
 
 
 class Lab:
-    def __init__(self, cfg: LabConfig, scenario: Scenario,
+    def __init__(self, cfg: LabConfig, scenario: Scenario, addrs: LabAddresses,
                  on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.cfg, self.scenario, self.on_ready = cfg, scenario, on_ready
+        self.cfg, self.scenario, self.addrs, self.on_ready = cfg, scenario, addrs, on_ready
         self.out = cfg.out.resolve()
         self.today = dt.datetime.now(dt.UTC).date()
         self.api_key = str(uuid.uuid4())
@@ -172,20 +82,15 @@ class Lab:
         self.clone: Pbx | None = None
         self.clone_task: asyncio.Task[None] | None = None
         self.clone_stop = asyncio.Event()
-        self.https_server: asyncio.AbstractServer | None = None
-        self.https_sock: socket.socket | None = None
-        self.https_port = 0
-        self.probe_443: dict[str, int] = {"answered": 0, "refused": 0}
+        self.port_443: Port443 | None = None
         self.started = time.time()
         self.stop = asyncio.Event()
         self.traffic_stop = asyncio.Event()
-        self.call_tasks: set[asyncio.Task[int]] = set()
-        self.call_errors = 0
+        self.calls: CallSchedule | None = None
         self.warnings: list[str] = []
         self.fault_times: dict[str, float | None] = {"start": None, "end": None}
         self.trace: TraceLog | None = None
         self.capture: Capture | None = None
-        self._https_ctx: ssl.SSLContext | None = None
         self.server_ctx: ssl.SSLContext | None = None
         self.sip_server: asyncio.AbstractServer | None = None
         self.ports: dict[str, int] | None = None  # bound listening ports, once known
@@ -213,8 +118,8 @@ class Lab:
         self.site = artifacts.site_for(self.base_site, self.scenario, active, path, self.today)
         self.plan = artifacts.plan_numbers(self.site)
         note = f"scenario {self.scenario.name}: fault {'ACTIVE' if active else 'inactive'}"
-        if self.scenario.port_443:
-            note += f"; the PBX's TCP 443 is emulated on {PBX_IP}:{self.https_port}"
+        if self.port_443 is not None:
+            note += f"; the PBX's TCP 443 is emulated on {self.port_443.ip}:{self.port_443.port}"
         artifacts.write_site(self.out / "site.yaml", self.site, note)
 
     def directory(self) -> dict[str, str]:
@@ -252,7 +157,7 @@ class Lab:
         }
 
     def lab_json(self, ports: dict[str, int], rtp: range, running: bool) -> dict[str, Any]:
-        connector_ip = self.cfg.connector[0] if self.cfg.connector else CONNECTOR_IP
+        connector_ip = self.cfg.connector[0] if self.cfg.connector else self.addrs.connector
         return {
             "running": running,
             "pid": os.getpid(),
@@ -264,8 +169,9 @@ class Lab:
             "rtp_range": [rtp.start, rtp.stop - 1],
             "connector": {"ip": connector_ip, "sip_tls": ports["sip_tls"], "stun": ports.get("stun"),
                           "rest": ports.get("rest"), "external": self.cfg.connector is not None},
-            "pbx": {"ip": PBX_IP, "https_443": self.https_port or None,
-                    "clone_ip": CLONE_IP if self.scenario.clone else None},
+            "pbx": {"ip": self.addrs.pbx, "https_443": self.port_443.port if self.port_443 else None,
+                    "clone_ip": self.addrs.clone if self.scenario.clone else None},
+            "addresses": self.addrs.base,  # the loopback base 127.A.B of the lab's parties
             "keylog": str(self.out / "sslkeys.log"),
             "ca_file": str(self.out / "lab-ca.pem") if self.cfg.connector is None else None,
             "capture": str(self.out / "lab.pcapng") if self.capture is not None else None,
@@ -296,27 +202,27 @@ class Lab:
             self._prepare_out()
             rtp = self.rtp = _rtp_range(random.Random(), cfg.rtp_base)
             external = cfg.connector is not None
-            pki = make_pki((CONNECTOR_IP, PBX_IP))
+            pki = make_pki((self.addrs.connector, self.addrs.pbx))
             stack.callback(pki.cleanup)
             # The CA certificate is public: probes of an attaching monitor can verify the lab with it.
             artifacts.write_atomic(self.out / "lab-ca.pem", pki.ca_pem.read_text())
-            self._https_ctx = pki.server_context() if sc.port_443 else None
             keylog = self.out / "sslkeys.log"
             if sc.block_sip and not external:
                 # Before anything is bound or any worker thread exists: both must live inside.
                 self._choose_block(stack)
-            socks = self._bind_listeners(stack)
+            socks = self._bind_listeners(stack, pki.server_context() if sc.port_443 else None)
             ports = self.ports = {k: s.getsockname()[1] for k, s in socks.items()}
             if external:
                 assert cfg.connector is not None
                 ports["sip_tls"] = cfg.connector[1]
             if self.block is not None:
                 self.block.port = ports["sip_tls"]
-            connector_ep = cfg.connector or (CONNECTOR_IP, ports["sip_tls"])
+            conn_ip, pbx_ip = self.addrs.connector, self.addrs.pbx
+            connector_ep = cfg.connector or (conn_ip, ports["sip_tls"])
             self.base_site = artifacts.base_site(
-                name=cfg.system_name, pbx_ip=PBX_IP, connector=connector_ep,
-                stun=(CONNECTOR_IP, ports["stun"]) if not external else ("34.159.228.55", 3478),
-                rest=(CONNECTOR_IP, ports["rest"]) if not external else ("34.117.105.255", 443),
+                name=cfg.system_name, pbx_ip=pbx_ip, connector=connector_ep,
+                stun=(conn_ip, ports["stun"]) if not external else ("34.159.228.55", 3478),
+                rest=(conn_ip, ports["rest"]) if not external else ("34.117.105.255", 443),
                 media=rtp, users=cfg.users, flavour=sc.flavour, api_key=self.api_key, today=self.today,
                 lines=cfg.trunk_lines)
             self.apply_state(cfg.fault_from == 0 and sc.name != "healthy")
@@ -324,11 +230,11 @@ class Lab:
                 self.fault_times["start"] = time.time()
             write_json(self.out / "scenario.json", self.scenario_json())
             if cfg.capture:
-                await self._start_capture(stack, self._bpf(ports, rtp, connector_ep))
+                await self._start_capture(stack, self._bpf(ports, rtp, connector_ep, external))
             if not external:
                 await self._start_connector(stack, pki.server_context, socks)
-            self.trace = stack.enter_context(contextlib.closing(TraceLog(self.out / "osbiz-trace.log", PBX_IP)))
-            self.pbx = self._make_pbx(PBX_IP, self._client_ctx(pki.ca_pem, keylog, external), connector_ep, ports,
+            self.trace = stack.enter_context(contextlib.closing(TraceLog(self.out / "osbiz-trace.log", pbx_ip)))
+            self.pbx = self._make_pbx(pbx_ip, self._client_ctx(pki.ca_pem, keylog, external), connector_ep, ports,
                                       rtp, set(), self.trace, pki.client_context(keylog), external)
             if self.fault_active:
                 await self._set_fault(True)  # before the PBX's first connect
@@ -337,14 +243,20 @@ class Lab:
             write_json(self.out / "lab.json", self.lab_json(ports, rtp, True))
             if self.on_ready is not None:
                 self.on_ready(self.lab_json(ports, rtp, True))
+            self.calls = CallSchedule(
+                calls_per_minute=cfg.calls_per_minute, call_seconds=cfg.call_seconds, busy_burst=sc.busy_burst,
+                pbx=self.pbx, connector=self.connector, site=lambda: self.site, directory=self.directory,
+                fault_active=lambda: self.fault_active, stop=self.traffic_stop)
             tasks = [asyncio.create_task(self.pbx.run(self.stop)), asyncio.create_task(self._fault_controller()),
-                     asyncio.create_task(self._traffic(rtp))]
-            if sc.port_443:
-                tasks.append(asyncio.create_task(self._probe_443(pki.client_context(keylog))))
+                     asyncio.create_task(self.calls.run())]
+            if self.port_443 is not None:
+                # the "internet" knocking on the PBX's 443, from the connector's address
+                tasks.append(asyncio.create_task(self.port_443.probe(
+                    conn_ip, pki.client_context(keylog), cfg.keepalive, self.traffic_stop)))
             stack.push_async_callback(self._cancel, tasks)
             await self._until_stopped()
             self.traffic_stop.set()
-            await self._drain_calls()
+            await self.calls.drain()
             self.stop.set()
             self.clone_stop.set()
             if self.clone_task is not None:
@@ -366,17 +278,19 @@ class Lab:
                 (self.out / name).unlink()
         self._out_ready = True
 
-    def _bind_listeners(self, stack: contextlib.AsyncExitStack) -> dict[str, socket.socket]:
+    def _bind_listeners(self, stack: contextlib.AsyncExitStack,
+                        https_ctx: ssl.SSLContext | None) -> dict[str, socket.socket]:
         """Bind every listening socket now, so a taken port fails fast and port 0 gets a number."""
         socks: dict[str, socket.socket] = {}
+        ip = self.addrs.connector
         if self.cfg.connector is None:
-            socks["sip_tls"] = stack.enter_context(_bind_tcp(CONNECTOR_IP, self.cfg.sip_port, "SIP/TLS"))
-            socks["rest"] = stack.enter_context(_bind_tcp(CONNECTOR_IP, self.cfg.rest_port, "REST"))
-            socks["stun"] = stack.enter_context(_bind_udp(CONNECTOR_IP, self.cfg.stun_port, "STUN"))
+            socks["sip_tls"] = stack.enter_context(bind_tcp(ip, self.cfg.sip_port, "SIP/TLS"))
+            socks["rest"] = stack.enter_context(bind_tcp(ip, self.cfg.rest_port, "REST"))
+            socks["stun"] = stack.enter_context(bind_udp(ip, self.cfg.stun_port, "STUN"))
         if self.scenario.port_443:
-            self.https_sock = _bind_tcp(PBX_IP, self.cfg.https_port, "PBX 443-equivalent")
-            stack.callback(self._close_https)
-            self.https_port = self.https_sock.getsockname()[1]
+            sock = bind_tcp(self.addrs.pbx, self.cfg.https_port, "PBX 443-equivalent")
+            self.port_443 = Port443(sock, https_ctx)
+            stack.callback(self.port_443.close)
         return socks
 
     async def _start_capture(self, stack: contextlib.AsyncExitStack, bpf: str) -> None:
@@ -398,7 +312,7 @@ class Lab:
                                socks: dict[str, socket.socket]) -> None:
         sc = self.scenario
         connector = self.connector = Connector(
-            ip=CONNECTOR_IP, api_key=self.connector_key, jwt_key=self.jwt_key, flavour=sc.flavour,
+            ip=self.addrs.connector, api_key=self.connector_key, jwt_key=self.jwt_key, flavour=sc.flavour,
             directory=self.directory, impairment=self.impairment, rtp_ports=self.rtp, used_ports=set())
         stack.push_async_callback(connector.close)
         self.server_ctx = server_context()
@@ -435,12 +349,6 @@ class Lab:
         if self.sip_server is not None:
             self.sip_server.close()
 
-    def _close_https(self) -> None:
-        if self.https_server is not None:
-            self.https_server.close()
-        if self.https_sock is not None:
-            self.https_sock.close()
-
     def _write_final_state(self) -> None:
         """scenario.json with the fault window closed, lab.json marked stopped (if set up that far)."""
         if self.fault_active and self.fault_times["end"] is None and self.fault_times["start"]:
@@ -452,13 +360,16 @@ class Lab:
             if self.ports is not None and "sip_tls" in self.ports:
                 write_json(self.out / "lab.json", self.lab_json(self.ports, self.rtp, False))
 
-    def _bpf(self, ports: dict[str, int], rtp: range, connector: tuple[str, int]) -> str:
-        parts = [f"(tcp port {connector[1]})", f"(udp portrange {rtp.start}-{rtp.stop - 1})"]
+    def _bpf(self, ports: dict[str, int], rtp: range, connector: tuple[str, int], external: bool) -> str:
+        """The lab's ports between the lab's own addresses: another lab, or a monitor probing
+        this one from another address, stays out of lab.pcapng."""
+        parts = [f"tcp port {connector[1]}", f"udp portrange {rtp.start}-{rtp.stop - 1}"]
         if "stun" in ports:
-            parts += [f"(udp port {ports['stun']})", f"(tcp port {ports['rest']})"]
-        if self.https_port:
-            parts.append(f"(tcp port {self.https_port})")
-        return " or ".join(parts)
+            parts += [f"udp port {ports['stun']}", f"tcp port {ports['rest']}"]
+        if self.port_443 is not None:
+            parts.append(f"tcp port {self.port_443.port}")
+        # An external connector is named by the user (perhaps by name): the lab's side alone filters.
+        return f"({self.addrs.host_bpf(with_connector=not external)}) and ({' or '.join(parts)})"
 
     def _client_ctx(self, ca: Path, keylog: Path, external: bool) -> ssl.SSLContext:
         if not external:
@@ -484,8 +395,8 @@ class Lab:
             ip=ip, site=lambda: self.site, plan=lambda: self.plan, connector=connector, ctx=ctx,
             server_hostname=None if external and self.cfg.connector_ca is None else (
                 CONNECTOR_NAME if not external else connector[0]),
-            stun=None if external else (CONNECTOR_IP, ports["stun"]),
-            rest=None if external else (CONNECTOR_IP, ports["rest"]), rest_ctx=rest_ctx,
+            stun=None if external else (self.addrs.connector, ports["stun"]),
+            rest=None if external else (self.addrs.connector, ports["rest"]), rest_ctx=rest_ctx,
             jwt=lambda: self.jwt_token, keepalive=self.cfg.keepalive,
             register_expires=self.cfg.register_expires, observer=trace, rtp_ports=rtp,
             used_ports=used, instance=self._instance)
@@ -503,13 +414,13 @@ class Lab:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         if not self.fault_active:
-            if not await self._sleep_until(t0 + cfg.fault_from):
+            if not await sleep_until(self.traffic_stop, t0 + cfg.fault_from):
                 return
             self.apply_state(True)
             self.fault_times["start"] = time.time()
             await self._set_fault(True)
             write_json(self.out / "scenario.json", self.scenario_json())
-        if cfg.fault_until is None or not await self._sleep_until(t0 + cfg.fault_until):
+        if cfg.fault_until is None or not await sleep_until(self.traffic_stop, t0 + cfg.fault_until):
             return
         self.apply_state(False)
         self.fault_times["end"] = time.time()
@@ -525,7 +436,7 @@ class Lab:
             self.sip_server.close()
             await self.sip_server.wait_closed()
             self.sip_server = None
-            sock = _bind_tcp(CONNECTOR_IP, port, "SIP/TLS")
+            sock = bind_tcp(self.addrs.connector, port, "SIP/TLS")
         assert sock is not None
         sock.listen(64)
         if blackhole:
@@ -541,7 +452,7 @@ class Lab:
         if mode == "blackhole" or (mode == "auto" and not SipBlock.available()):
             self.use_blackhole = True
             return
-        block = SipBlock(CONNECTOR_IP)
+        block = SipBlock(self.addrs.connector)
         try:
             block.open()
         except LabError as exc:
@@ -554,13 +465,6 @@ class Lab:
         self.block = block
         stack.callback(block.close)  # after the thread has left it (the callback below runs first)
         stack.enter_context(netns.entered(block.netns))
-
-    async def _sleep_until(self, when: float) -> bool:
-        delay = when - asyncio.get_running_loop().time()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.traffic_stop.wait(), delay)
-        return not self.traffic_stop.is_set()
 
     async def _set_fault(self, on: bool) -> None:
         sc = self.scenario
@@ -580,7 +484,7 @@ class Lab:
                 self.clone_stop.clear()
                 assert self.pbx is not None
                 self.clone = Pbx(
-                    ip=CLONE_IP, site=lambda: self.site, plan=lambda: self.plan,
+                    ip=self.addrs.clone, site=lambda: self.site, plan=lambda: self.plan,
                     connector=self.pbx.connector, ctx=self.pbx.ctx,
                     server_hostname=self.pbx.server_hostname, stun=None, rest=None, rest_ctx=None,
                     jwt=lambda: None, keepalive=self.cfg.keepalive,
@@ -592,15 +496,8 @@ class Lab:
                 self.clone_stop.set()
                 await asyncio.wait([self.clone_task], timeout=5.0)
                 self.clone_task = None
-        if sc.port_443 and self.https_sock is not None:
-            if on and self.https_server is None:
-                self.https_sock.listen(8)
-                self.https_server = await asyncio.start_server(
-                    _https_answer, sock=self.https_sock, ssl=self._https_ctx)
-            elif not on and self.https_server is not None:
-                self.https_server.close()
-                self.https_server = None
-                self.https_sock = None
+        if self.port_443 is not None:
+            await self.port_443.switch(on)
 
     async def _clone_registered(self) -> None:
         """Make the clone visible in the PBX's own trace: once the clone is registered, the PBX
@@ -610,98 +507,8 @@ class Lab:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 2 * TRANSACTION_TIMEOUT
         while not self.clone.stats.registered and loop.time() < deadline and not self.traffic_stop.is_set():
-            await self._sleep_until(min(deadline, loop.time() + 0.05))
+            await sleep_until(self.traffic_stop, min(deadline, loop.time() + 0.05))
         self.pbx.register_now()
-
-    async def _probe_443(self, ctx: ssl.SSLContext) -> None:
-        """The "internet" knocking on the PBX's 443 (from the connector address)."""
-        while not self.traffic_stop.is_set():
-            writer: asyncio.StreamWriter | None = None
-            try:
-                reader, w = await asyncio.wait_for(asyncio.open_connection(
-                    PBX_IP, self.https_port, ssl=ctx, server_hostname=PBX_IP,
-                    local_addr=(CONNECTOR_IP, 0)), 3.0)
-                writer = w
-                w.write(f"GET / HTTP/1.1\r\nHost: {PBX_IP}\r\nConnection: close\r\n\r\n".encode())
-                await asyncio.wait_for(reader.read(), 3.0)
-                self.probe_443["answered"] += 1
-            except (TimeoutError, OSError, ssl.SSLError):
-                self.probe_443["refused"] += 1
-            finally:
-                if writer is not None:
-                    writer.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.traffic_stop.wait(), self.cfg.keepalive)
-
-    # --- traffic -----------------------------------------------------------------------------------
-    async def _traffic(self, rtp: range) -> None:
-        """One call per interval, alternating directions, from the moment the trunk is up.
-
-        While a fault is active the connector's clients call first (the faults that make the PBX
-        reject calls show on the first call after registration, however short the run), and
-        in trunk-lines-busy each call is a burst of two calls more than the lines: the PBX
-        counts the calls it holds, so the last two of a burst are rejected whatever the timing.
-        """
-        interval = 60.0 / self.cfg.calls_per_minute
-        n = 0
-        pbx_i = conn_i = 0
-        desk = artifacts.local_number(self.site, DESK_PHONE)
-        await self._until_trunk_up(interval)
-        while not self.traffic_stop.is_set():
-            assert self.pbx is not None
-            trunk = self.connector.trunk() if self.connector is not None else None
-            if self.scenario.busy_burst and self.fault_active and trunk is not None:
-                numbers = sorted(self.directory())
-                lines = int(self.site["connectivity"]["simultaneous_calls"])
-                for k in range(lines + 2):
-                    self._spawn_call(self.connector_call(trunk, numbers[k % len(numbers)], desk, 3.0))
-            elif (n % 2 == 0) != self.fault_active or trunk is None:
-                targets = self.pbx.callable_users()
-                if targets and self.pbx.conn is not None:
-                    self._spawn_call(self.pbx.calls.place_call(
-                        self.pbx.conn, desk, targets[pbx_i % len(targets)], self.cfg.call_seconds,
-                        self.traffic_stop))
-                    pbx_i += 1
-            else:
-                numbers = list(self.directory())  # in the site's user order
-                # While a fault is active every other call comes from user 100 (the user the
-                # user-scoped faults affect), so even a short window shows the rejection.
-                caller = numbers[0] if self.fault_active and conn_i % 2 == 0 else numbers[conn_i % len(numbers)]
-                self._spawn_call(self.connector_call(trunk, caller, desk, self.cfg.call_seconds))
-                conn_i += 1
-            n += 1
-            await self._sleep_until(asyncio.get_running_loop().time() + interval)
-
-    async def _until_trunk_up(self, limit: float) -> None:
-        """Wait (at most ``limit`` seconds) until the PBX is registered and the connector has its trunk."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while loop.time() < deadline and not self.traffic_stop.is_set():
-            registered = self.pbx is not None and self.pbx.stats.registered and self.pbx.conn is not None
-            if registered and (self.connector is None or self.connector.trunk() is not None):
-                return
-            await self._sleep_until(min(deadline, loop.time() + 0.05))
-
-    async def connector_call(self, trunk: Any, caller: str, callee: str, hold: float) -> int:
-        assert self.connector is not None
-        return await self.connector.calls.place_call(trunk, caller, callee, hold, self.traffic_stop)
-
-    def _spawn_call(self, coro: Any) -> None:
-        task: asyncio.Task[int] = asyncio.create_task(coro)
-        self.call_tasks.add(task)
-        task.add_done_callback(self._call_done)
-
-    def _call_done(self, task: asyncio.Task[int]) -> None:
-        self.call_tasks.discard(task)
-        # e.g. the RTP port range is exhausted at a very high call rate: count it, keep running
-        if not task.cancelled() and task.exception() is not None:
-            self.call_errors += 1
-
-    async def _drain_calls(self) -> None:
-        if self.call_tasks:
-            await asyncio.wait(list(self.call_tasks), timeout=6.0)
-        for task in list(self.call_tasks):
-            task.cancel()
 
     def _stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -723,9 +530,9 @@ class Lab:
                                 "rtp_out": self.connector.calls.rtp_out}
         if self.clone is not None:
             out["clone"] = {"register_answers": self.clone.stats.register_answers}
-        if self.scenario.port_443:
-            out["probe_443"] = dict(self.probe_443)
-        out["call_errors"] = self.call_errors
+        if self.port_443 is not None:
+            out["probe_443"] = dict(self.port_443.counts)
+        out["call_errors"] = self.calls.errors if self.calls is not None else 0
         out["warnings"] = list(self.warnings)
         out["capture_tool"] = self.capture.tool if self.capture else None
         return out
@@ -752,25 +559,15 @@ def _calls(stats: Any) -> dict[str, Any]:
             "rejected": {str(k): v for k, v in sorted(stats.rejected.items())}}
 
 
-async def _https_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """The OSBiz web front end (WBM) answering on 443: any request gets a login page."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3.0)
-        body = b"<html><title>OpenScape Business Assistant</title></html>"
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        await writer.drain()
-    writer.close()
-
-
 def run_lab(cfg: LabConfig, on_ready: Callable[[dict[str, Any]], None] | None = None) -> LabSummary:
     """Run the lab to completion (duration or signal). Raises LabError for unusable options.
 
     ``on_ready`` gets the lab.json content once every port is bound and the capture runs.
     """
     scenario = validate(cfg)
+    addrs = addresses.resolve(cfg.addresses)
 
     async def main() -> LabSummary:
-        return await Lab(cfg, scenario, on_ready).run()
+        return await Lab(cfg, scenario, addrs, on_ready).run()
 
     return asyncio.run(main())

@@ -1,4 +1,4 @@
-"""The lab's scenarios: one per FAQ cause of DOMAIN §5 (seed §5.3), plus ``healthy``.
+"""The lab's scenarios: one per FAQ cause of the findings catalogue (docs/findings.md), plus ``healthy``.
 
 Each scenario says what it breaks (a change of the site file while the fault is active, and/or a
 behaviour of one party) and which finding ids of ``core.findings.CATALOGUE`` an analysis of the
@@ -23,7 +23,7 @@ documented in the seed; these are the plausible RFC 3261 §21 choices):
 | expert-mode-drift | connectivity.simultaneous_calls differs from what the wizard set | — |
 | one-way-audio | the connector's RTP never arrives (it sends none) | — |
 | media-impaired | the connector's RTP has loss (default 5 %) and jitter (default 40 ms) | — |
-| cloned-system | a second PBX (127.0.0.3) registers the same trunk; the 200 OK lists both contacts | — |
+| cloned-system | a second PBX (the lab's clone address, 127.A.B.3) registers the same trunk; the 200 OK lists both contacts | — |
 | bandwidth-too-low | site.yaml upstream_kbps too small for simultaneous_calls | — |
 | port-443-open | a TLS listener on the PBX's "443" answers the connector side's probe | — |
 """

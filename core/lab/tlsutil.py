@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CONNECTOR_NAME = "connector.lab.upscope.invalid"  # RFC 6761 .invalid: never resolves for real
-REST_NAME = "phoneapp.unify.com"  # the provisioning API name of seed §4 (the lab CA only)
+REST_NAME = "phoneapp.unify.com"  # the connector's provisioning API name (the lab CA only)
 
 
 @dataclass(frozen=True, slots=True)

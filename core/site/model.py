@@ -1,10 +1,11 @@
-"""The site model: one OSBiz system and its Unify Phone connectivity (DOMAIN §1, §2, §7, §8).
+"""The site model: one OSBiz system and its Unify Phone connectivity.
 
 The schema by example is ``examples/site-healthy.yaml``; every key there has a field here.
 Models are strict (a callno written as a YAML integer is rejected, because ``0100`` would silently
 become 64 in YAML 1.1) and frozen; unknown keys are rejected. Sequences are tuples marked lax so
-a YAML list is accepted, while their items stay strictly typed. Defaults follow the seed: endpoint
-addresses of seed §4, per-call kbps of DOMAIN §8 (unconfirmed, hence configurable).
+a YAML list is accepted, while their items stay strictly typed. Defaults: the Unify Phone cloud's
+published endpoint addresses, per-call kbps per codec (the OSBiz's own figures are unconfirmed,
+hence configurable).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PhoneText = Annotated[str, Field(pattern=r"^\+?[0-9 ()/-]{1,40}$")]
 
 
 def _location(value: str) -> str:
-    # The wizard makes the country code mandatory (seed §3.2); whether it is a *known* country
+    # The wizard makes the country code mandatory; whether it is a *known* country
     # code is judged by the numbering rule (finding ``numbering.location-missing``).
     stripped = value.strip()
     if not (stripped.startswith("+") or stripped.startswith("00")):
@@ -192,7 +193,7 @@ class PortRange(_Model):
 
 
 class Endpoints(_Model):
-    """Seed §4 addresses by default (DOMAIN §7); a site may override them."""
+    """The Unify Phone cloud's published addresses by default; a site may override them."""
 
     connector: ConnectorEndpoint = ConnectorEndpoint()
     stun: StunEndpoint = StunEndpoint()
@@ -280,7 +281,7 @@ class Wizard(_Model):
 
 
 class PerCallKbps(_Model):
-    """One direction, 20 ms packets, IP/UDP/RTP overhead included (DOMAIN §8; unconfirmed)."""
+    """One direction, 20 ms packets, IP/UDP/RTP overhead included (the OSBiz's own figures are unconfirmed)."""
 
     g711: Annotated[float, Field(gt=0, le=10_000)] = 87.2
     g722: Annotated[float, Field(gt=0, le=10_000)] = 87.2

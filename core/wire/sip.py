@@ -28,6 +28,7 @@ from enum import Enum
 
 from core.errors import ParseError
 from core.wire.digits import decimal
+from core.wire.stream import StreamBuffer
 
 # Caps against hostile input. Real headers with long Via/Record-Route paths reach ~19 KB
 # (zeek sip-long-request-response-paths); big SDP bodies reach ~64 KB (suricata sip-body-large).
@@ -275,17 +276,21 @@ def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | N
     return method, uri, status, reason, first.decode("utf-8", "replace"), _decoded_headers(lines[1:], pos)
 
 
+def _fold(headers: list[tuple[str, str]], line: str, pos: int) -> None:
+    """RFC 3261 §7.3.1 line folding: ``line`` continues the value of the previous header."""
+    if not headers:
+        raise ParseError("SIP header continuation line before any header", pos)
+    name, value = headers[-1]
+    headers[-1] = (name, f"{value} {line.strip()}".strip())
+
+
 def _decoded_headers(lines: list[bytes], pos: int) -> list[tuple[str, str]]:
     """(canonical name, value) of the header lines; ``pos`` is the byte offset of the first."""
     headers: list[tuple[str, str]] = []
     for raw in lines:
         line = raw.decode("utf-8", "replace").rstrip("\r")
         if line[:1] in (" ", "\t"):
-            # RFC 3261 §7.3.1 line folding: continuation of the previous header value.
-            if not headers:
-                raise ParseError("SIP header continuation line before any header", pos)
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}".strip())
+            _fold(headers, line, pos)
         elif line:
             name, sep, value = line.partition(":")
             name = name.strip()
@@ -313,10 +318,7 @@ def _ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
         size = len(line) + 1
         line = line.rstrip("\r")
         if line[:1] in (" ", "\t"):
-            if not headers:
-                raise ParseError("SIP header continuation line before any header", pos)
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}".strip())
+            _fold(headers, line, pos)
         elif line:
             name, sep, value = line.partition(":")
             key = names.get(name) if sep else None
@@ -398,7 +400,7 @@ class _Head:
     length: int  # Content-Length
 
 
-class SipStreamFramer:
+class SipStreamFramer(StreamBuffer):
     """Cuts SIP messages and RFC 5626 keepalives out of one direction of a TCP/TLS stream.
 
     Work is linear in the bytes fed: consumed bytes are skipped by an index (the buffer is
@@ -409,32 +411,13 @@ class SipStreamFramer:
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0  # index in _buf of the first byte not yet consumed
-        self._origin = 0  # stream offset of _buf[0]
+        super().__init__()
         self._boundary = -1  # stream offset where the caller said a segment ended
         self._searched = 0  # stream offset: no header section ends before it (but for 3 bytes)
         self._head: _Head | None = None  # the message at _pos, waiting for its body
         self._resyncing = False
         self._line_start = False  # in resync mode: the buffer begins at a line start
         self._line_scanned = 0  # in resync mode: stream offset up to which the held line has no LF
-
-    @property
-    def offset(self) -> int:
-        """Stream offset of the first byte not yet consumed."""
-        return self._origin + self._pos
-
-    @property
-    def buffered(self) -> int:
-        """Bytes fed and not yet consumed."""
-        return len(self._buf) - self._pos
-
-    def feed(self, data: bytes) -> None:
-        if self._pos:
-            del self._buf[:self._pos]
-            self._origin += self._pos
-            self._pos = 0
-        self._buf += data
 
     def segment_boundary(self) -> None:
         """The bytes fed so far ended a transport segment (lets a lone CRLF count as a pong)."""

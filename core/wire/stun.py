@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from core.errors import ParseError
+from core.wire.stream import StreamBuffer
 
 MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6 (the one definition in the repository)
 MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
@@ -209,7 +210,7 @@ def looks_like_stun_stream(head: bytes) -> bool:
             or looks_like_rfc4571(head[:10]))
 
 
-class StunStreamFramer:
+class StunStreamFramer(StreamBuffer):
     """STUN over TCP/TLS (RFC 8489 §6.2.2): messages back to back, TURN ChannelData between.
 
     Frames that are not STUN inside an RFC 4571 stream are skipped in a loop, and consumed bytes
@@ -219,28 +220,10 @@ class StunStreamFramer:
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0  # index in _buf of the first byte not yet consumed
-        self._origin = 0  # stream offset of _buf[0]
+        super().__init__()
         # ICE-TCP (RFC 6544 §3) puts each STUN message behind an RFC 4571 2-byte length;
         # decided on the first message of the stream: None = not yet known.
         self._rfc4571: bool | None = None
-
-    @property
-    def offset(self) -> int:
-        return self._origin + self._pos
-
-    @property
-    def buffered(self) -> int:
-        """Bytes fed and not yet consumed."""
-        return len(self._buf) - self._pos
-
-    def feed(self, data: bytes) -> None:
-        if self._pos:
-            del self._buf[:self._pos]
-            self._origin += self._pos
-            self._pos = 0
-        self._buf += data
 
     def next_event(self) -> StunMessage | ChannelData | _NeedData:
         buf = self._buf

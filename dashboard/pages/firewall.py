@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, frames
+from dashboard import data, site_frames
 
 #: Cell colours of the "as required" column (the table is drawn on a canvas: colours, not emoji).
 OK_STYLE = {True: "background-color: #d4edda", False: "background-color: #f8d7da"}
@@ -14,7 +14,7 @@ def render() -> None:
     st.title("Firewall")
     src, snap = data.page_snapshot()
     data.page_range(src, snap)
-    df = frames.firewall_frame(snap)
+    df = site_frames.firewall_frame(snap)
     if df.empty:
         st.info("No firewall verdicts in the data.")
         return

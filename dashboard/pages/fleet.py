@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from core.snapshot import ITSP_LABELS, ItspState
-from dashboard import data, sources
+from dashboard import data, service_source
 from dashboard.fleet import (
     PROMETHEUS_ENV,
     RANGES,
@@ -30,8 +30,8 @@ from dashboard.fleet import (
     filter_rows,
     load_fleet,
     service_url,
-    timeline,
 )
+from dashboard.fleet_queries import timeline
 from dashboard.pages import tone_icon
 from dashboard.prometheus_api import PrometheusClient, PrometheusError
 
@@ -79,7 +79,7 @@ def _open_linked_system(url: str) -> None:
         st.session_state[CHOSEN_KEY + ".error"] = (
             f"{wanted}: no upscope serve of that name answers Prometheus now, so its pages cannot be opened")
         return
-    st.session_state[data.SYSTEM_KEY] = sources.ServiceSource(address)
+    st.session_state[data.SYSTEM_KEY] = service_source.ServiceSource(address)
     st.session_state[CHOSEN_KEY] = wanted
     st.session_state.pop(CHOSEN_KEY + ".error", None)
 

@@ -8,7 +8,7 @@ import os
 import streamlit as st
 
 from core.errors import UpscopeError
-from dashboard import data, frames, sources, tiles
+from dashboard import data, site_frames, sources, tiles
 from dashboard.pages import link, tone_icon
 from dashboard.timefmt import fmt_ts, utc
 from dashboard.timerange import TimeRange
@@ -53,7 +53,7 @@ def problems(snap: dict[str, object]) -> None:
     """Open findings grouped by id: critical ones under "What is wrong", then warnings, then notes."""
     findings = snap.get("findings") or []
     assert isinstance(findings, list)
-    groups = frames.group_findings(findings)
+    groups = site_frames.group_findings(findings)
     if not groups:
         st.success("No findings: the trunk looks healthy.")
         return

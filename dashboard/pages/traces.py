@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, frames, sources
+from dashboard import data, site_frames, sources
 
 
 def render() -> None:
     st.title("Trace profiles & support")
     src, snap = data.page_snapshot()
     data.page_range(src, snap)
-    items = frames.trace_checklist(snap)
+    items = site_frames.trace_checklist(snap)
     if not items:
         st.success("No findings, so no traces to switch on. For a new problem start with profile 'Basic'.")
     else:

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data, frames
+from dashboard import data, frames, site_frames
 
 
 def render() -> None:
@@ -19,13 +19,13 @@ def render() -> None:
     if not snap.get("site"):
         st.info("No site file: users, licenses and teams come from the site description (--site).")
         return
-    users = frames.users_frame(snap)
+    users = site_frames.users_frame(snap)
     users["findings"] = [", ".join(_findings_of(snap, str(c))) for c in users["callno"]]
     st.subheader("Users")
     st.caption("Call number as the numbering plan derives it (international: route location number + DID).")
     st.dataframe(users, hide_index=True)
     st.subheader("License pools")
-    pools = frames.license_pools(snap)
+    pools = site_frames.license_pools(snap)
     long = pools.melt(id_vars="pool", value_vars=["used", "free"], var_name="part", value_name="licenses")
     fig = px.bar(long, x="licenses", y="pool", color="part", orientation="h",
                  color_discrete_map={"used": "#1f77b4", "free": "#c7c7c7"})

@@ -220,7 +220,7 @@ def test_nothing_usable_with_a_site_is_still_one_line_exit_2(tmp_path: Path) -> 
 
 
 def _trace_log(tmp_path: Path, ids: str) -> Path:
-    from tests.collectors.capture.test_tracelog import LOG
+    from tests.traces.test_tracelog import LOG
 
     log = tmp_path / f"trace-{ids}.log"
     text = LOG

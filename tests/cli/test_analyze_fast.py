@@ -1,4 +1,4 @@
-"""``upscope analyze`` without typer (``dashboard.analyze_run.fast_main``): which spellings it takes,
+"""``upscope analyze`` without typer (``dashboard.analyze_fast.fast_main``): which spellings it takes,
 that it hands everything else to typer, and that a real process gives the typer path's output and
 exit code without importing typer, pydantic or rich."""
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.analyze_run import Format, parse_argv
+from dashboard.analyze_fast import parse_argv
+from dashboard.analyze_run import Format
 from dashboard.cli import app
 
 REPO = Path(__file__).resolve().parents[2]

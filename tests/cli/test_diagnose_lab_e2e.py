@@ -21,7 +21,8 @@ from dashboard.cli import app
 
 # Short refresh and keepalive intervals and frequent short calls, so that a few seconds of lab hold
 # registrations, refreshes (a clone's REGISTERs interleave), keepalives, calls and a busy burst.
-FAST = {"sip_port": 0, "calls_per_minute": 90.0, "call_seconds": 2.0, "keepalive": 2.0, "register_expires": 6}
+FAST = {"sip_port": 0, "calls_per_minute": 90.0, "call_seconds": 2.0, "keepalive": 2.0, "register_expires": 6,
+        "addresses": "auto"}
 DURATION_S = 6.0
 
 
@@ -35,7 +36,7 @@ def _need_capture_tool() -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_diagnose_reports_exactly_the_scenario_findings(tmp_path: Path, name: str) -> None:
     _need_capture_tool()
-    # As root the PBX's "443" is the real port on 127.0.0.2; otherwise the lab picks one and
+    # As root the PBX's "443" is the real port on the lab's PBX address; otherwise the lab picks one and
     # diagnose is told which port stands for it.
     https = {"https_port": 443} if name == "port-443-open" and os.geteuid() == 0 else {}
     summary = run_lab(LabConfig(scenario=name, out=tmp_path / "out", duration=DURATION_S, **FAST, **https))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.firewall import default_gcp_ranges
+from core.gcp_ranges import default_gcp_ranges
 from dashboard.cli import app
 
 PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"

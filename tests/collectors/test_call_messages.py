@@ -22,6 +22,8 @@ from collectors.call_messages import MAX_MESSAGE_CHARS, ReadTimeout, message_tex
 from collectors.packet_detail import packet_detail
 from traces.redact import redact_sip
 
+# one worker runs the module: its tests share one module fixture
+pytestmark = pytest.mark.xdist_group("call_messages")
 PCAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
 
 
@@ -61,7 +63,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.skip("dumpcap (tshark package) not installed: the lab cannot capture")
     out = tmp_path_factory.mktemp("lab")
     proc = subprocess.run([sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario",
-                           "healthy", "--duration", "8", "--port", "0", "--calls-per-minute", "30", "--out", str(out)],
+                           "healthy", "--duration", "8", "--port", "0", "--calls-per-minute", "30", "--out", str(out),
+                           "--addresses", "auto"],
                           capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-500:]
     yield out

@@ -38,10 +38,13 @@ from dashboard.fleet import (
     filter_rows,
     load_fleet,
     service_url,
-    timeline,
 )
+from dashboard.fleet_queries import timeline
 from dashboard.prometheus_api import PrometheusClient, PrometheusError, Sample
+from tests.live import stop_all
 
+# one worker runs the module: its tests share one module fixture
+pytestmark = pytest.mark.xdist_group("fleet")
 ROOT = Path(__file__).resolve().parents[2]
 SIM = ROOT / "benchmarks" / "fleet_sim.py"
 STATES = ROOT / "benchmarks" / "fleet-states.json.gz"
@@ -147,13 +150,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         time.sleep(3)  # a few samples each, for the range functions
         yield run
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 def _free_port() -> int:

@@ -22,7 +22,8 @@ from core.site.loader import load_site
 from dashboard import data, sources
 from tests.dashboard.conftest import texts
 
-pytestmark = pytest.mark.slow
+# one worker runs the module: its tests share the labs of one module fixture
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab_pages")]
 
 SCENARIOS = ("healthy", "sip-tls-blocked", "one-way-audio", "license-missing", "jwt-expiring")
 PAGES = ["overview", "diagnoses", "calls", "media", "registration", "users", "firewall", "traces", "analyze"]
@@ -35,12 +36,11 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("dumpcap (tshark package) not installed: the lab cannot capture")
     root = tmp_path_factory.mktemp("labs")
     procs = {}
-    for i, name in enumerate(SCENARIOS):
-        # Side by side on the same 127.0.0.x addresses: disjoint RTP ranges (above the labs' random
-        # 20000-60000) keep one lab's media out of another's capture.
+    for name in SCENARIOS:
+        # Side by side, each on loopback addresses of its own: no lab sees another's traffic.
         cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", name,
                "--duration", "10", "--port", "0", "--calls-per-minute", "30", "--out", str(root / name),
-               "--rtp-base", str(61000 + 800 * i)]
+               "--addresses", "auto"]
         procs[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for name, proc in procs.items():
         try:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data, frames, sources
+from dashboard import data, frames, service_source, sources
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
 
@@ -76,7 +76,7 @@ def test_diagnoses_links_the_call_behind_a_finding(render: Callable[..., AppTest
 def test_diagnoses_history_from_the_service(render: Callable[..., AppTest]) -> None:
     class Service(sources.OfflineSource):
         def history(self, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
-            return sources.history_from_events([
+            return service_source.history_from_events([
                 {"ts": 100.0, "event": "opened", "finding_id": "media.one-way-audio", "subject": "c1",
                  "severity": "critical", "title": "t"},
                 {"ts": 400.0, "event": "closed", "finding_id": "media.one-way-audio", "subject": "c1"},

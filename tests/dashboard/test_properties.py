@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import frames, sources, timefmt
+from dashboard import frames, service_source, timefmt
 from tests.dashboard import snapshots
 
 EVENT = st.fixed_dictionaries({
@@ -20,7 +20,7 @@ EVENT = st.fixed_dictionaries({
 
 @given(st.lists(EVENT, max_size=40))
 def test_history_episodes_are_ordered_and_never_overlap(rows: list[dict]) -> None:  # type: ignore[type-arg]
-    episodes = sources.history_from_events(rows)
+    episodes = service_source.history_from_events(rows)
     by_key: dict[tuple[str, str], list[dict]] = {}  # type: ignore[type-arg]
     for e in episodes:
         assert e["closed"] is None or e["closed"] >= e["opened"]
@@ -137,9 +137,9 @@ def test_full_messages_make_a_ladder() -> None:
     from collectors.call_messages import FullMessage
     from dashboard import ladder
 
-    msgs = [FullMessage("c", 1, 10.0, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", "x.pcap",
+    msgs = [FullMessage(1, 10.0, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", "c", "x.pcap",
                         "INVITE sip:b@x SIP/2.0\nCSeq: 1 INVITE\nCall-ID: c\n\n"),
-            FullMessage("c", 2, 10.5, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", "x.pcap",
+            FullMessage(2, 10.5, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", "c", "x.pcap",
                         "SIP/2.0 486 Busy Here\nCSeq: 1 INVITE\nCall-ID: c\n\n")]
     rows = ladder.messages_from_full(msgs)
     assert [(r["method"], r["status"], r["reason"], r["cseq"], r["cseq_method"]) for r in rows] == \

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from collectors.producer import Inputs
 from collectors.runtime.history import History
 from core.site.loader import load_site_text
-from dashboard import api, sources
+from dashboard import api, service_source, sources
 from dashboard.http_server import Response, UpscopeHttpServer
 from tests.dashboard import snapshots
 from tests.dashboard.conftest import texts
@@ -80,7 +80,7 @@ def test_service_source_reads_snapshot_history_capture_bundle(service: Any) -> N
     ]})
     routes["/api/call.pcap?call_id=a%40b"] = (200, "application/vnd.tcpdump.pcap", b"\xd4\xc3\xb2\xa1pcap")
     routes["/api/bundle"] = (200, "application/zip", b"PK-zip")
-    src = sources.ServiceSource(url)
+    src = service_source.ServiceSource(url)
     assert src.snapshot()["itsp_status"]["label"] == "Not registered"
     assert [(h["opened"], h["closed"]) for h in src.history()] == [(100.0, 160.0), (200.0, None)]
     assert src.call_capture("a@b") == b"\xd4\xc3\xb2\xa1pcap"
@@ -92,13 +92,13 @@ def test_service_source_errors_are_one_line(service: Any) -> None:
     url, routes = service
     routes["/api/snapshot"] = _json({"error": "no snapshot yet"}, 503)
     with pytest.raises(sources.SourceError, match=r"answered HTTP 503"):
-        sources.ServiceSource(url).snapshot()
+        service_source.ServiceSource(url).snapshot()
     routes["/api/snapshot"] = (200, "application/json", b"{not json")
     with pytest.raises(sources.SourceError, match="invalid JSON"):
-        sources.ServiceSource(url).snapshot()
+        service_source.ServiceSource(url).snapshot()
     routes["/api/snapshot"] = _json([1, 2])
     with pytest.raises(sources.SourceError, match="not a snapshot"):
-        sources.ServiceSource(url).snapshot()
+        service_source.ServiceSource(url).snapshot()
 
 
 def test_page_shows_a_down_service_plainly(render: Callable[..., AppTest]) -> None:
@@ -107,7 +107,7 @@ def test_page_shows_a_down_service_plainly(render: Callable[..., AppTest]) -> No
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    at = render("overview", source=sources.ServiceSource(f"http://127.0.0.1:{port}", timeout_s=2))
+    at = render("overview", source=service_source.ServiceSource(f"http://127.0.0.1:{port}", timeout_s=2))
     assert "unreachable" in at.error[0].value
     assert not at.metric
 
@@ -221,7 +221,7 @@ def test_overview_calls_of_the_range_come_from_the_service_history(
                                (400, False, 487),  # cancelled by the caller: not failed
                                (5000, True, 200)):  # older than the hour
         history.call_completed(snapshots.NOW - ts, _call(snapshots.NOW - ts, answered, code))
-    at = render("overview", source=sources.ServiceSource(url))
+    at = render("overview", source=service_source.ServiceSource(url))
     tiles = {m.label.split(" ", 1)[1]: m.value for m in at.metric}
     assert tiles["Calls, last hour"] == "2 / 1"
     assert "4 completed calls in all" in texts(at)
@@ -237,7 +237,7 @@ def test_service_calls_page_searches_and_pages_the_history(history_api: tuple[st
                                                             caller=f"+4989700{n:03d}", one_way=n == 7))
     history.call_completed(snapshots.NOW - 50, {**_call(snapshots.NOW - 50, True, 200),
                                                 "call_id_hash": sources.digest("abc@pbx")})
-    src = sources.ServiceSource(url)
+    src = service_source.ServiceSource(url)
     page = src.calls(snapshots.NOW - 3600, snapshots.NOW + 1, limit=50)
     assert page.total == 121 and len(page.rows) == 50
     assert [r["ts"] for r in page.rows] == sorted((r["ts"] for r in page.rows), reverse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.findings import CATALOGUE
-from dashboard.runbook import ALERT_ONLY, public_text
+from dashboard.runbook import ALERT_ONLY
 from tests.alerting import AM_DIR, alertmanager, config_for_test, webhook
 
 
@@ -67,7 +67,7 @@ def test_every_remedy_reaches_the_notification_text(tmp_path: Path) -> None:
     text = _render(tmp_path, '{{ range .Alerts }}<<{{ .Labels.id }}>>{{ template "upscope.alert.text" . }}{{ end }}',
                    [_alert(i) for i in ids])
     parts = dict(p.split(">>", 1) for p in text.split("<<")[1:])
-    remedies = {s.id: public_text(s.remedy) for s in CATALOGUE.values()} | {e.id: e.remedy for e in ALERT_ONLY}
+    remedies = {s.id: s.remedy for s in CATALOGUE.values()} | {e.id: e.remedy for e in ALERT_ONLY}
     for fid in ids:
         assert f"Remedy:    {remedies[fid]}\n" in parts[fid], fid
         assert f"Runbook:   https://upscope.example.net/docs/findings.md#{fid}\n" in parts[fid]
@@ -80,7 +80,7 @@ def test_subject_text_and_html(tmp_path: Path) -> None:
     assert subject.strip() == "[FIRING:1] city-clinic: UpscopeTrunkNotRegistered"
     html = _render(tmp_path, '{{ template "upscope.html" . }}', [alert], "html")
     assert "clinic a&amp;b" in html and "overview?system=clinic&#43;a%26b" in html  # escaped, quoted
-    assert public_text(CATALOGUE["itsp.not-registered.auth"].remedy).split(" (")[0][:40] in html
+    assert CATALOGUE["itsp.not-registered.auth"].remedy.split(" (")[0][:40] in html
 
 
 def _post(system: str, name: str, severity: str, **extra: str) -> dict[str, object]:

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.live import stop_all
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +64,7 @@ def test_prometheus_sees_registered_then_not_registered_and_fires(tmp_path: Path
     try:
         procs.append(subprocess.Popen(
             [*CLI, "lab", "--scenario", "sip-tls-blocked", "--out", str(lab_dir), "--port", "0", "--duration", "90",
-             "--fault-from", str(FAULT_FROM_S), "--keepalive", "2", "--register-expires", "10"],
+             "--addresses", "auto", "--fault-from", str(FAULT_FROM_S), "--keepalive", "2", "--register-expires", "10"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait("the lab", lambda: json.loads((lab_dir / "lab.json").read_text())["running"], 20)
         procs.append(subprocess.Popen(
@@ -97,10 +99,4 @@ def test_prometheus_sees_registered_then_not_registered_and_fires(tmp_path: Path
         _wait("UpscopeTrunkNotRegistered firing", lambda: alert() == "firing", 30)
         print(f"\nnot registered seen by Prometheus {took:.1f} s after the healthy phase was confirmed")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)

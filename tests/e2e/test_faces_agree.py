@@ -27,11 +27,12 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import sources
+from dashboard import service_source
 from tests.dashboard.conftest import texts
 from tests.live import CLI, Lab, Serve, http_get, metric_values, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("faces_agree")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"jwt-expiring": 45000, "jwt-expired": 45500, "one-way-audio": 46000, "license-missing": 46500}
@@ -88,7 +89,7 @@ def test_every_face_shows_the_same_values(scenario: str, running: dict[str, Seen
     # A Snapshot whose window holds calls that ended (their streams' MOS is final).
     snap = wait_for(lambda: (x if _ended_streams(x := s.serve.snapshot()) else None), 120, "an ended call")
     text = s.serve.metrics()
-    source = sources.ServiceSource(s.serve.base)
+    source = service_source.ServiceSource(s.serve.base)
     overview = render("overview", source=source)
     users = render("users", source=source)
     diagnoses = render("diagnoses", source=source)

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from core.findings import CATALOGUE
-from dashboard.runbook import DOCS_URL, public_text
+from dashboard.runbook import DOCS_URL
 from tests.alerting import AM_DIR, alertmanager, config_for_test, free_port, webhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -120,7 +120,7 @@ def test_fleet_page_and_alerts_for_three_sites(procs: Procs, tmp_path: Path) -> 
     # --- three sites: a lab and an upscope serve (default settings) each ---------------------------
     for system, scenario in SITES.items():
         procs.start(f"lab-{system}", [*CLI, "lab", "--scenario", scenario, "--port", "0", "--out",
-                                      str(tmp_path / system), "--system-name", system])
+                                      str(tmp_path / system), "--system-name", system, "--addresses", "auto"])
     for system in SITES:
         _wait(f"lab {system}", lambda s=system: json.loads((tmp_path / s / "lab.json").read_text())["running"], 60)
         procs.start(f"serve-{system}", [*CLI, "serve", "--lab-dir", str(tmp_path / system), "--db",
@@ -228,7 +228,7 @@ def test_fleet_page_and_alerts_for_three_sites(procs: Procs, tmp_path: Path) -> 
              '--template.text={{ template "upscope.text" . }}', f"--template.data={tmp_path / 'delivered.json'}"],
             capture_output=True, text=True, timeout=60)
         assert rendered.returncode == 0, rendered.stderr
-        assert public_text(CATALOGUE["itsp.not-registered.firewall"].remedy) in rendered.stdout
+        assert CATALOGUE["itsp.not-registered.firewall"].remedy in rendered.stdout
         assert "/overview?system=fleet-blocked" in rendered.stdout
 
         time.sleep(max(0.0, served_at + WATCH_S - time.monotonic()))

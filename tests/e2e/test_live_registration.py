@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import sources
+from dashboard import service_source
 from tests.live import Lab, Serve, metric_values, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("live_registration")]
 
 GRANTED_S = 120
 WATCH_S = 2 * GRANTED_S + 30  # two refresh periods of the binding itself, and then some
@@ -87,7 +88,7 @@ def test_itsp_status_holds_over_refresh_periods_and_a_stall(
             stalled_samples.append((t, other["itsp_status"]["state"], tuple(f["id"] for f in other["findings"]),
                                     _connector_probes_ok(other)))
             if t >= next_page:
-                at = render("overview", source=sources.ServiceSource(watch.base))
+                at = render("overview", source=service_source.ServiceSource(watch.base))
                 pages.append(next(m.value for m in at.metric if "ITSP" in m.label))
                 next_page = t + 30.0
             time.sleep(SAMPLE_S)

@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("secrets_canary")]
 
 CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 SIP_PASSWORD = "CANARY-sip-password-9d2f7c"
@@ -58,7 +59,7 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     root = tmp_path_factory.mktemp("canary")
     lab = root / "lab"
     subprocess.run([*CLI, "lab", "--scenario", "jwt-expiring", "--out", str(lab), "--port", "0", "--duration", "8",
-                    "--keepalive", "2", "--calls-per-minute", "30", "--call-seconds", "2"],
+                    "--addresses", "auto", "--keepalive", "2", "--calls-per-minute", "30", "--call-seconds", "2"],
                    check=True, timeout=60, capture_output=True)
     site = yaml.safe_load((lab / "site.yaml").read_text())
     site["sip_credentials"] = {"username": "osbiz", "password": SIP_PASSWORD}

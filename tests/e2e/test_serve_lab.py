@@ -31,7 +31,8 @@ from collectors.runtime.service import ServeConfig, Service
 from core.lab.scenarios import SCENARIOS
 from dashboard.cli_serve import config_from_lab
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("serve_lab")]
 
 KEEPALIVE_S = 2.0
 FAULT_UNTIL_S = 16.0
@@ -94,13 +95,13 @@ def _wait_for_lab(out: Path, proc: subprocess.Popen[bytes], timeout: float = 15.
     raise RuntimeError("lab did not write a running lab.json in time")
 
 
-def _run_scenario(name: str, root: Path, rtp_base: int) -> Observed:
+def _run_scenario(name: str, root: Path) -> Observed:
     out = root / name
     obs = Observed(name)
     cmd = [sys.executable, "-c", "from dashboard.cli import main; main()", "lab", "--scenario", name,
            "--out", str(out), "--port", "0", "--duration", str(DURATION_S), "--fault-until", str(FAULT_UNTIL_S),
            "--keepalive", str(KEEPALIVE_S), "--register-expires", "30", "--calls-per-minute", "40",
-           "--call-seconds", "2", "--rtp-base", str(rtp_base)]
+           "--call-seconds", "2", "--addresses", "auto"]
     lab = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     service: Service | None = None
     try:
@@ -140,9 +141,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
     # UPSCOPE_E2E_SCENARIOS=a,b narrows the run while debugging one scenario.
     names = [n for n in SCENARIOS if n in os.environ.get("UPSCOPE_E2E_SCENARIOS", n)]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        # Labs run side by side on the same 127.0.0.x addresses: disjoint RTP ranges (below the labs'
-        # random 20000-60000) keep their media apart.
-        results = list(pool.map(lambda i_n: _run_scenario(i_n[1], root, 10000 + 500 * i_n[0]), enumerate(names)))
+        # Labs run side by side, each on loopback addresses of its own (--addresses auto): no lab
+        # or service sees another's traffic or listeners.
+        results = list(pool.map(lambda name: _run_scenario(name, root), names))
     summary = {o.scenario: {"opened_s": _round(o.first_time(0, FAULT_UNTIL_S, o.expected)),
                             "closed_after_lift_s": _round(o.closed_at(), -FAULT_UNTIL_S),
                             "stray_samples": o.strays()} for o in results}

@@ -23,7 +23,8 @@ import pytest
 
 from tests.processes import children, command, is_running
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# one worker runs the module: its tests share one expensive module fixture
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("serve_process")]
 
 CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 
@@ -64,7 +65,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     root = tmp_path_factory.mktemp("serve-proc")
     lab_dir, db, err = root / "lab", root / "serve.db", root / "serve.stderr"
     lab = subprocess.Popen([*CLI, "lab", "--scenario", "healthy", "--out", str(lab_dir), "--port", "0",
-                            "--duration", "90", "--keepalive", "2", "--calls-per-minute", "30", "--call-seconds", "2"],
+                            "--addresses", "auto", "--duration", "90", "--keepalive", "2", "--calls-per-minute", "30", "--call-seconds", "2"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: (lab_dir / "lab.json").exists() and json.loads((lab_dir / "lab.json").read_text()).get("running"),
           20, "the lab")

@@ -115,7 +115,7 @@ def _site(fn: Any, data: bytes) -> None:
 TARGETS: tuple[Target, ...] = (
     Target("capture_reader", "collectors.capture.reader:CaptureParser", _capture, 8192),
     Target("link_decode", "collectors.capture.decode:Decoder", _decode),
-    Target("trace_log", "collectors.capture.tracelog:TraceLogReader", _trace_log),
+    Target("trace_log", "traces.tracelog:TraceLogReader", _trace_log),
     Target("sip_message", "core.wire.sip:parse_message", _call),
     Target("sip_stream", "core.wire.sip:SipStreamFramer", _stream),
     Target("sdp", "core.wire.sdp:parse_sdp", _call),
@@ -130,7 +130,7 @@ TARGETS: tuple[Target, ...] = (
     Target("tls_records", "core.wire.tls:TlsRecordParser", _stream),
     Target("site_yaml", "core.site.loader:load_site_text", _site),
     Target("jwt", "core.jwt_status:jwt_state", _jwt),
-    Target("gcp_ranges", "core.firewall:load_gcp_ranges", _text),
+    Target("gcp_ranges", "core.gcp_ranges:load_gcp_ranges", _text),
     Target("keylog", "collectors.tls.keylog:check_keylog_text", _call),
     Target("pipeline", "collectors.capture.reader:CaptureParser", _pipeline, 16384),
 )

@@ -18,13 +18,28 @@ from core.lab import LabConfig, LabSummary, run_lab
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = ("site.yaml", "osbiz-trace.log", "sslkeys.log", "lab.pcapng", "scenario.json", "lab.json")
+# addresses "auto": every lab on a loopback base of its own, so tests run side by side
 FAST = {"sip_port": 0, "calls_per_minute": 90.0, "call_seconds": 2.0, "keepalive": 2.0,
-        "register_expires": 6}
+        "register_expires": 6, "addresses": "auto"}
 
 
 def lab(tmp_path: Path, scenario: str, duration: float = 5.0, **kw: Any) -> LabSummary:
     opts = {**FAST, **kw}
     return run_lab(LabConfig(scenario=scenario, out=tmp_path / "out", duration=duration, **opts))
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The lab's loopback addresses, as its lab.json records them."""
+
+    connector: str
+    pbx: str
+    clone: str | None
+
+
+def parties(out: Path) -> Parties:
+    info = json.loads((out / "lab.json").read_text())
+    return Parties(info["connector"]["ip"], info["pbx"]["ip"], info["pbx"]["clone_ip"])
 
 
 def need(tool: str) -> str:
@@ -48,8 +63,8 @@ class Sip:
 def tshark_sip(out: Path) -> list[Sip]:
     """SIP decoded from lab.pcapng with the key log and the DOMAIN §9 decode-as flags."""
     tshark = need("tshark")
-    info = json.loads((out / "lab.json").read_text())
-    port = info["sip_tls"]
+    port = json.loads((out / "lab.json").read_text())["sip_tls"]
+    who = parties(out)
     cmd = [tshark, "-r", str(out / "lab.pcapng"), "-o", f"tls.keylog_file:{out / 'sslkeys.log'}",
            "-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},sip", "-Y", "sip",
            "-T", "fields", "-E", "occurrence=f", "-e", "frame.number", "-e", "ip.src", "-e", "sip.Method",
@@ -58,8 +73,8 @@ def tshark_sip(out: Path) -> list[Sip]:
     rows = []
     for line in lines.splitlines():
         f = line.split("\t")
-        # Only the lab's own parties: other processes on this host may knock on loopback ports.
-        if len(f) >= 7 and f[1] in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        # Only the lab's own parties (the capture filter keeps others out; this says so).
+        if len(f) >= 7 and f[1] in (who.connector, who.pbx, who.clone):
             rows.append(Sip(int(f[0]), f[1], f[2], int(f[3] or 0), f[4], f[5], f[6]))
     return rows
 

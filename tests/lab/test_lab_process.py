@@ -21,6 +21,7 @@ from tests.lab.helpers import (
     ARTIFACTS,
     netns,
     nft_tables,
+    parties,
     pid_alive,
     pki_dirs,
     upscope,
@@ -29,7 +30,7 @@ from tests.lab.helpers import (
 from tests.processes import children, is_running
 
 FAST_ARGS = ["--port", "0", "--calls-per-minute", "90", "--call-seconds", "2", "--keepalive", "2",
-             "--register-expires", "6"]
+             "--register-expires", "6", "--addresses", "auto"]
 
 
 def _wait_for(predicate: object, timeout: float) -> bool:
@@ -156,6 +157,8 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
     (["--loss", "150"], "--loss must be 0..100"),
     (["--connector", "127.0.0.1:5061", "--connector-ca", "/nonexistent/ca.pem"], "is not a readable file"),
     (["--out", "/dev/null"], "not a writable directory"),
+    (["--addresses", "10.0.0"], "--addresses '10.0.0': expected 127.A.B"),
+    (["--addresses", "127.0.256"], "expected 127.A.B (A, B in 0..255) or auto"),
     (["--system-name", "two words"], "--system-name 'two words'"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -165,10 +168,10 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
     assert len(lines) == 1 and message in lines[0], res.stderr
 
 
-def _tls_exchange(port: int, ca: Path, data: bytes, server_hostname: str = "127.0.0.1") -> bytes:
+def _tls_exchange(host: str, port: int, ca: Path, data: bytes, server_hostname: str | None = None) -> bytes:
     ctx = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+    with socket.create_connection((host, port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_hostname or host) as tls:
         tls.sendall(data)
         got = b""
         try:
@@ -190,28 +193,29 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
         info = _lab_state(out)
         sip, rest, stun = int(info["sip_tls"]), int(info["rest"]), int(info["stun"])  # type: ignore[call-overload]
         ca = Path(str(info["ca_file"]))
+        host = parties(out).connector
         time.sleep(1.0)
         # garbage and an absurd Content-Length: the connection is dropped, nothing answered
-        assert _tls_exchange(sip, ca, b"NOT SIP AT ALL\r\n\r\n") == b""
-        assert _tls_exchange(sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 999999999\r\n\r\n") == b""
+        assert _tls_exchange(host, sip, ca, b"NOT SIP AT ALL\r\n\r\n") == b""
+        assert _tls_exchange(host, sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 999999999\r\n\r\n") == b""
         # requests without the usual headers still get a proper answer
-        assert _tls_exchange(sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n").startswith(
+        assert _tls_exchange(host, sip, ca, b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n").startswith(
             b"SIP/2.0 200 OK\r\n")
         forged = b'REGISTER sip:x SIP/2.0\r\nAuthorization: Digest nonce="zz", response="1"\r\n\r\n'
-        assert _tls_exchange(sip, ca, forged).startswith(b"SIP/2.0 401 ")
-        assert _tls_exchange(sip, ca, b"INVITE sip:+1@x SIP/2.0\r\nContent-Length: 3\r\n\r\nv=0"
+        assert _tls_exchange(host, sip, ca, forged).startswith(b"SIP/2.0 401 ")
+        assert _tls_exchange(host, sip, ca, b"INVITE sip:+1@x SIP/2.0\r\nContent-Length: 3\r\n\r\nv=0"
                              ).startswith(b"SIP/2.0 404 ")
         # REST: no key, then an oversized header
-        answer = _tls_exchange(rest, ca, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "phoneapp.unify.com")
+        answer = _tls_exchange(host, rest, ca, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "phoneapp.unify.com")
         assert answer.startswith(b"HTTP/1.1 401 ")
-        assert _tls_exchange(rest, ca, b"GET / HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+        assert _tls_exchange(host, rest, ca, b"GET / HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
                              "phoneapp.unify.com") == b""
         # STUN: junk is ignored, a binding request is answered with the XOR-mapped source
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.settimeout(3)
             udp.bind(("127.0.0.1", 0))
-            udp.sendto(os.urandom(40), ("127.0.0.1", stun))
-            udp.sendto(build_binding_request(b"123456789012"), ("127.0.0.1", stun))
+            udp.sendto(os.urandom(40), (host, stun))
+            udp.sendto(build_binding_request(b"123456789012"), (host, stun))
             answer = parse_datagram(udp.recv(2048))
             assert (answer.klass, answer.transaction_id) == ("success", b"123456789012".hex())
             assert answer.mapped_address == "{}:{}".format(*udp.getsockname())
@@ -229,8 +233,8 @@ def test_hostile_peers_do_not_break_the_lab(tmp_path: Path) -> None:
 
 def test_netns_block_mode_without_rights_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from core.lab import LabConfig, LabError
+    from core.lab.config import validate
     from core.lab.netio import SipBlock
-    from core.lab.runner import validate
 
     monkeypatch.setattr(SipBlock, "available", staticmethod(lambda: False))
     with pytest.raises(LabError, match="needs root and the ip and nft programs"):
@@ -335,7 +339,7 @@ def test_a_failure_once_everything_runs_stops_the_capture_and_closes_every_liste
         raise RuntimeError("failure injected at ready")
 
     with pytest.raises(RuntimeError, match="failure injected at ready") as caught:
-        run_lab(LabConfig(out=out, sip_port=0, duration=30), on_ready=boom)
+        run_lab(LabConfig(out=out, sip_port=0, duration=30, addresses="auto"), on_ready=boom)
     assert set(children(os.getpid())) <= before
     del caught  # its traceback keeps the lab's TLS contexts, which hold the key log open
     gc.collect()

@@ -24,6 +24,7 @@ from tests.lab.helpers import (
     lab,
     need,
     netns,
+    parties,
     pki_dirs,
     trace_messages,
     tshark_rtp,
@@ -77,11 +78,12 @@ def test_healthy_registers_keeps_alive_and_calls_with_rtp_both_ways(tmp_path: Pa
     assert len(answered) >= 5, sip
     assert answered <= acked and answered <= byes and answered <= bye_ok
     # calls in both directions: PBX → connector and connector → PBX
-    assert {m.src for m in sip if m.method == "INVITE"} == {"127.0.0.1", "127.0.0.2"}
+    who = parties(out)
+    assert {m.src for m in sip if m.method == "INVITE"} == {who.connector, who.pbx}
 
     streams = [s for s in tshark_rtp(out) if s["payload"] == "g711A"]
-    up = [s for s in streams if s["src"][0] == "127.0.0.2" and s["dst"][0] == "127.0.0.1"]
-    down = [s for s in streams if s["src"][0] == "127.0.0.1" and s["dst"][0] == "127.0.0.2"]
+    up = [s for s in streams if s["src"][0] == who.pbx and s["dst"][0] == who.connector]
+    down = [s for s in streams if s["src"][0] == who.connector and s["dst"][0] == who.pbx]
     # ≥ 5 whole calls each way (a 2-s call is ~100 packets of 20 ms; calls cut by the stop are shorter)
     assert sum(s["packets"] >= 80 for s in up) >= 5 and sum(s["packets"] >= 80 for s in down) >= 5, streams
     assert all(s["lost"] == 0 for s in up + down), streams
@@ -158,22 +160,24 @@ def test_every_scenario_writes_its_artifacts_and_evidence(tmp_path: Path, name: 
     elif name == "one-way-audio":
         assert pbx["rtp_in"] == 0 and conn["rtp_in"] > 100 and conn["rtp_out"] == 0
         streams = [s for s in tshark_rtp(out) if s["payload"] == "g711A"]
-        assert any(s["src"][0] == "127.0.0.2" for s in streams)
-        assert not any(s["src"][0] == "127.0.0.1" for s in streams)
+        assert any(s["src"][0] == parties(out).pbx for s in streams)
+        assert not any(s["src"][0] == parties(out).connector for s in streams)
     elif name == "media-impaired":
-        down = [s for s in tshark_rtp(out) if s["src"][0] == "127.0.0.1" and s["payload"] == "g711A"]
+        down = [s for s in tshark_rtp(out) if s["src"][0] == parties(out).connector and s["payload"] == "g711A"]
         assert down and sum(s["lost"] for s in down) > 0
     elif name == "cloned-system":
         assert stats["clone"]["register_answers"].get(200, 0) >= 1
-        assert {m.src for m in tshark_sip(out) if m.method == "REGISTER"} == {"127.0.0.2", "127.0.0.3"}
+        who = parties(out)
+        assert {m.src for m in tshark_sip(out) if m.method == "REGISTER"} == {who.pbx, who.clone}
         text = (out / "osbiz-trace.log").read_text()
         assert any(len(re.findall(r"(?m)^Contact:", block)) == 2
                    for block in text.split("(SIP_SA") if "SIP/2.0 200 OK" in block and "REGISTER" in block)
     elif name == "port-443-open":
         assert stats["probe_443"]["answered"] >= 1
         port = json.loads((out / "lab.json").read_text())["pbx"]["https_443"]
-        assert f"PBX's TCP 443 is emulated on 127.0.0.2:{port}" in (out / "site.yaml").read_text()
-        assert _tshark_count(out, f"ip.src==127.0.0.2 && tcp.srcport=={port} && "
+        pbx = parties(out).pbx
+        assert f"PBX's TCP 443 is emulated on {pbx}:{port}" in (out / "site.yaml").read_text()
+        assert _tshark_count(out, f"ip.src=={pbx} && tcp.srcport=={port} && "
                                   "tcp.flags.syn==1 && tcp.flags.ack==1") >= 1
     _no_leftovers(out)
 
@@ -188,7 +192,7 @@ def _tshark_count(out: Path, display_filter: str) -> int:
 def _assert_syns_unanswered(out: Path) -> None:
     port = json.loads((out / "lab.json").read_text())["sip_tls"]
     mode = json.loads((out / "scenario.json").read_text())["block_mode"]
-    syn = f"ip.src==127.0.0.2 && tcp.dstport=={port} && tcp.flags.syn==1 && tcp.flags.ack==0"
+    syn = f"ip.src=={parties(out).pbx} && tcp.dstport=={port} && tcp.flags.syn==1 && tcp.flags.ack==0"
     assert _tshark_count(out, syn) >= 2  # retries
     if mode == "netns":
         assert _tshark_count(out, f"tcp.srcport=={port} && tcp.flags.syn==1 && tcp.flags.ack==1") == 0
@@ -220,7 +224,7 @@ def test_fault_window_opens_and_closes(tmp_path: Path) -> None:
     assert len(ok) >= 2
     port = json.loads((out / "lab.json").read_text())["sip_tls"]
     # SYNs were swallowed during the window (more SYNs than SYN-ACKs) …
-    syns = _tshark_count(out, f"ip.src==127.0.0.2 && tcp.dstport=={port} && tcp.flags.syn==1 && "
+    syns = _tshark_count(out, f"ip.src=={parties(out).pbx} && tcp.dstport=={port} && tcp.flags.syn==1 && "
                               "tcp.flags.ack==0")
     assert syns > _tshark_count(out, f"tcp.srcport=={port} && tcp.flags.syn==1 && tcp.flags.ack==1")
     # … and one of the REGISTER 200s is after the window's end
@@ -276,10 +280,10 @@ def test_every_scenario_site_is_valid_for_any_trunk_line_count(lines: int) -> No
 @pytest.mark.slow
 def test_clone_and_port_443_faults_open_and_close_in_a_window(tmp_path: Path) -> None:
     clone = lab(tmp_path / "clone", "cloned-system", duration=6.0, fault_from=1.0, fault_until=3.5)
-    sip = tshark_sip(clone.out)
-    from_clone = [m for m in sip if m.src == "127.0.0.3" and m.method == "REGISTER"]
+    sip, who = tshark_sip(clone.out), parties(clone.out)
+    from_clone = [m for m in sip if m.src == who.clone and m.method == "REGISTER"]
     assert from_clone and any(m.expires == "0" for m in from_clone)  # the clone leaves at the window end
-    assert any(m.status == 200 and m.cseq.endswith("REGISTER") and m.src == "127.0.0.1" for m in sip)
+    assert any(m.status == 200 and m.cseq.endswith("REGISTER") and m.src == who.connector for m in sip)
     assert clone.stats["clone"]["register_answers"].get(200, 0) >= 2  # registered, then unregistered
 
     web = lab(tmp_path / "web", "port-443-open", duration=6.0, fault_from=1.5, fault_until=4.0, keepalive=1.0)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.capture.tracelog import TraceLogReader
 from core.lab.artifacts import TraceLog, neutralize
 from core.wire.sip_build import build_message
+from traces.tracelog import TraceLogReader
 
 _TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=20)
 _VALUE = st.one_of(

@@ -21,8 +21,9 @@ import pytest
 
 from collectors.runtime.history import MAX_READERS, History
 from core.errors import UpscopeError
-from dashboard.http_server import MAX_QUERY_FIELDS, ProbeAccess, Response, UpscopeHttpServer
+from dashboard.http_server import MAX_QUERY_FIELDS, Response, UpscopeHttpServer
 from dashboard.metrics import make_registry
+from dashboard.probe_endpoint import ProbeAccess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.probes import ProbeHistory
 from core.findings import CATALOGUE
 from core.snapshot import Histogram, ItspState, Snapshot
-from dashboard.http_server import ProbeModuleConfig, Response, UpscopeHttpServer, parse_addr
-from dashboard.metrics import _label, make_registry
+from dashboard.http_server import Response, UpscopeHttpServer, parse_addr
+from dashboard.metric_families import label
+from dashboard.metrics import make_registry
+from dashboard.probe_endpoint import ProbeModuleConfig
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -270,14 +272,14 @@ def test_parse_addr(text: str, expected: tuple[str, int]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_label_values_never_hold_mail_or_phone_numbers(text: str) -> None:
-    out = _label(text)
+    out = label(text)
     assert len(out) <= 128
     assert out == "redacted" or not re.search(r"[^@\s]+@[^@\s]+", out)
 
 
 @pytest.mark.parametrize("text", ["+49 89 7007100", "4989700710", "anna@example.com"])
 def test_label_masks_examples(text: str) -> None:
-    assert _label(text) == "redacted"
+    assert label(text) == "redacted"
 
 
 def test_runtime_totals_win_over_the_window() -> None:

@@ -53,7 +53,7 @@ def test_probes_against_the_lab_connector(tmp_path: Path) -> None:
     def lab() -> None:
         try:
             run_lab(LabConfig(scenario="healthy", out=tmp_path / "lab", duration=6.0, sip_port=0, capture=False,
-                              keepalive=2.0, register_expires=6), on_ready)
+                              keepalive=2.0, register_expires=6, addresses="auto"), on_ready)
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
             ready.set()

@@ -1,4 +1,4 @@
-"""The live window's edge must not invent one-way audio (issue 5: stray ``media.one-way-audio``).
+"""The live window's edge must not invent one-way audio: no stray ``media.one-way-audio``.
 
 Regression for what ``upscope serve`` showed under load: a 2-s lab call's two RTP directions ended
 2 ms apart (last packets at …717.2089 and …717.2127); a window edge falling between them kept one

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# one worker runs the module: its tests share the labs of one module fixture
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("bundle_labs")]
 
 CLI = [sys.executable, "-c", "from dashboard.cli import main; main()"]
 SCENARIOS = ("one-way-audio", "trunk-lines-busy")
@@ -27,10 +28,10 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
         pytest.skip("dumpcap and tshark (Debian package tshark) are needed: the lab captures, tshark checks")
     root = tmp_path_factory.mktemp("bundle-labs")
     procs = {}
-    for i, name in enumerate(SCENARIOS):
+    for name in SCENARIOS:  # side by side, each on loopback addresses of its own
         procs[name] = subprocess.Popen(
             [*CLI, "lab", "--scenario", name, "--duration", "14", "--port", "0", "--calls-per-minute", "30",
-             "--out", str(root / name), "--rtp-base", str(62000 + 800 * i)],
+             "--out", str(root / name), "--addresses", "auto"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for name, proc in procs.items():
         _, err = proc.communicate(timeout=120)

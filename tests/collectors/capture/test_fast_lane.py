@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import collectors.analyze as analyze_module
-from collectors.analyze import Pipeline
+import collectors.fast_lane as fast_lane
 from collectors.capture.reader import RecordBatch
 
 LINKS = (0, 1, 12, 14, 101, 108, 113, 228, 276, 105)  # 105 (802.11) is never fast
@@ -67,16 +66,15 @@ def _batch(records: list[tuple[int, bytes, int]]) -> RecordBatch:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_frame, min_size=1, max_size=40), st.booleans())
 def test_compiled_fast_lane_equals_the_numpy_one(frames: list[tuple], one_link: bool) -> None:
-    if analyze_module._kernels is None:
+    if fast_lane._kernels is None:
         pytest.skip("the compiled kernels are not built (pip install -e .)")
     if one_link:  # a classic pcap: one link type for every record
         frames = [(frames[0][0], *f[1:]) for f in frames]
     batch = _batch([_record(f) for f in frames])
-    pipe = Pipeline()
-    compiled = pipe._fast_rows(batch)
+    compiled = fast_lane.fast_rows(batch)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(analyze_module, "_kernels", None)
-        numpy_lane = pipe._fast_rows(batch)
+        mp.setattr(fast_lane, "_kernels", None)
+        numpy_lane = fast_lane.fast_rows(batch)
     if numpy_lane is None:
         assert compiled is None
         return
@@ -94,7 +92,7 @@ def test_fast_lane_takes_rtp_of_every_size_and_link() -> None:
     tcp = (0, 0, 0x45, 6, 0, 0, 30000, 20000, 0x80, 100, 0, False)
     specs = [(lt, v, *s[2:]) for lt, v in ((1, 0), (1, 1), (276, 0), (101, 0)) for s in (rtp_cn, rtp, sip, tcp)]
     batch = _batch([_record(s) for s in specs])
-    fast = Pipeline()._fast_rows(batch)
+    fast = fast_lane.fast_rows(batch)
     assert fast is not None
     assert fast[0].tolist() == [0, 1, 4, 5, 8, 9, 12, 13]
     assert fast[6].tolist() == [13, 172] * 4 and fast[3].tolist() == [30000] * 8

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from capture_craft import eth, ipv4_fragments, ipv4_tcp, ipv4_udp, pcap_bytes
 
+import collectors.analyze
 from collectors.analyze import analyze, exit_code
+from collectors.fast_lane import fast_rows
 from core.analysis import AnalysisResult
 from traces.pcap_writer import ip_packet, udp_segment
 
@@ -221,7 +223,6 @@ def _rtp_ip(k: int) -> bytes:
 def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktype: int, wrap: object,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The vectorised lane must read each link layer exactly as the per-frame decoder does."""
-    from collectors.analyze import Pipeline
     from collectors.capture.files import CaptureFile
 
     if importlib.util.find_spec("collectors.media.rtp") is None:
@@ -231,13 +232,13 @@ def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktyp
     path = tmp_path / "lt.pcap"
     path.write_bytes(pcap_bytes(frames, linktype))
     batch = next(iter(CaptureFile(path).batches()))
-    fast = Pipeline()._fast_rows(batch)
+    fast = fast_rows(batch)
     assert fast is not None and len(fast[0]) == 99  # every frame took the fast lane
     s = run(tmp_path, frames, linktype).rtp_streams[0]
     assert (s.src, s.src_port, s.dst, s.dst_port, s.ssrc) == (PBX, 10000, CONN, 20000, 0x7777)
     assert (s.packets, s.lost, s.sequence_errors) == (99, 1, 1)
     assert s.max_delta_ms == pytest.approx(40.0, abs=1e-3) and s.max_jitter_ms > 0  # the gap of the lost one
-    monkeypatch.setattr(Pipeline, "_fast_rows", lambda self, batch: None)  # everything per frame
+    monkeypatch.setattr(collectors.analyze, "fast_rows", lambda batch: None)  # everything per frame
     slow = run(tmp_path, frames, linktype).rtp_streams[0]
     for f in dataclasses.fields(s):
         a, b = getattr(s, f.name), getattr(slow, f.name)
@@ -248,7 +249,6 @@ def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktyp
 def test_fast_lane_with_mixed_link_types_in_one_pcapng(tmp_path: Path) -> None:
     from capture_craft import ng_epb, ng_idb, ng_shb
 
-    from collectors.analyze import Pipeline
     from collectors.capture.files import CaptureFile
 
     if importlib.util.find_spec("collectors.media.rtp") is None:
@@ -260,7 +260,7 @@ def test_fast_lane_with_mixed_link_types_in_one_pcapng(tmp_path: Path) -> None:
         data += ng_epb(k % 3, 1_000_000 + k * 20_000, frame)
     path = tmp_path / "mixed.pcapng"
     path.write_bytes(data)
-    fast = Pipeline()._fast_rows(next(iter(CaptureFile(path).batches())))
+    fast = fast_rows(next(iter(CaptureFile(path).batches())))
     assert fast is not None and len(fast[0]) == 90
     result, _ = analyze([path])
     s = result.rtp_streams[0]
@@ -327,13 +327,14 @@ def test_sip_over_tcp_in_tiny_segments_equals_whole(tmp_path: Path, size: int) -
 def test_pending_fast_rows_touched_by_an_sdp_endpoint() -> None:
     """An SDP naming addr:port (or its RTCP neighbour, either direction) flushes only when a
     pending fast-lane row (between ``done`` and ``upto``) uses it."""
-    from collectors.analyze import _endpoint_keys, _FastContext, _ipv4_int
+    from collectors.capture.packets import ipv4_int
+    from collectors.fast_lane import FastContext, endpoint_keys
 
-    src = np.array([_ipv4_int("10.0.0.1"), _ipv4_int("10.0.0.2"), _ipv4_int("10.0.0.3")], dtype=np.uint32)
-    dst = np.array([_ipv4_int("10.0.0.9")] * 3, dtype=np.uint32)
+    src = np.array([ipv4_int("10.0.0.1"), ipv4_int("10.0.0.2"), ipv4_int("10.0.0.3")], dtype=np.uint32)
+    dst = np.array([ipv4_int("10.0.0.9")] * 3, dtype=np.uint32)
     sport = np.array([40000, 40002, 65535], dtype=np.int64)
     dport = np.array([20000, 20002, 20004], dtype=np.int64)
-    ctx = _FastContext(lambda lo, hi: None, _endpoint_keys(src, sport), _endpoint_keys(dst, dport), 0, 3)
+    ctx = FastContext(lambda lo, hi: None, endpoint_keys(src, sport), endpoint_keys(dst, dport), 0, 3)
     assert ctx.touches("10.0.0.9", 20000) and ctx.touches("10.0.0.9", 19999)  # the port, or it is the RTCP one
     assert ctx.touches("10.0.0.2", 40002) and ctx.touches("10.0.0.2", 40001)
     assert not ctx.touches("10.0.0.9", 20001 + 5) and not ctx.touches("10.0.0.9", 19998)

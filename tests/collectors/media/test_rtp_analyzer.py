@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture.packets import UdpBatch, UdpPacket
-from collectors.media import rtp as rtp_module
+from collectors.media import rtp_batch
 from collectors.media.rtp import RtpAnalyzer
 from core.analysis import RtpStreamStats
 
@@ -499,7 +499,7 @@ def test_batched_runs_over_lost_packets_equal_the_per_packet_path(start: int, st
 def test_batched_stream_with_loss_takes_no_per_packet_path() -> None:
     """2 % loss does not send a batched stream packet by packet (the benchmark's lossy streams):
     after the first packets the per-packet path is not used, and the numbers are exact."""
-    if rtp_module._kernels is None:  # the pure-Python lane takes runs, not whole batches
+    if rtp_batch._kernels is None:  # the pure-Python lane takes runs, not whole batches
         pytest.skip("the compiled kernels are not built (pip install -e .)")
     rows = [(i + 1, T0 + 0.02 * i, rtp(i, 160 * i)) for i in range(2000) if i % 50 != 7]
     an = announced()

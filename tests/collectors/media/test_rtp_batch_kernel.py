@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import collectors.media.rtp as rtp_module
+import collectors.media.rtp_batch as rtp_batch
 from collectors.capture.packets import UdpBatch, UdpPacket
 from collectors.media.rtp import RtpAnalyzer
 
@@ -149,7 +149,7 @@ def batch_path(request: pytest.FixtureRequest) -> Iterator[str]:
     """Both batch implementations: the compiled kernel and the Python fallback without it."""
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "python":
-            mp.setattr(rtp_module, "_kernels", None)
+            mp.setattr(rtp_batch, "_kernels", None)
         yield str(request.param)
 
 

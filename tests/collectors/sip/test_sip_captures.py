@@ -23,9 +23,9 @@ REFS = Path(__file__).resolve().parents[2] / "reference" / "tshark"
 
 # Not decodable by the scapy test driver (the pipeline handles these) or deliberately broken:
 DRIVER_EXEMPT = {
-    "arkime_gtp-iphone_volte.pcap": "SIP inside GTP-U: out of scope (issue 3)",
-    "heplify_sip_sctp.pcap": "SIP over SCTP: out of scope (issue 3)",
-    "heplify_sip_tcp_websocket.pcap": "SIP over WebSocket: out of scope (issue 3)",
+    "arkime_gtp-iphone_volte.pcap": "SIP inside GTP-U: out of scope",
+    "heplify_sip_sctp.pcap": "SIP over SCTP: out of scope",
+    "heplify_sip_tcp_websocket.pcap": "SIP over WebSocket: out of scope",
     "heplify_erspan_sip_ipv4_udp.pcapng": "GRE/ERSPAN decapsulation is the pipeline's",
     "ndpi_gre_multi-if.pcapng": "GRE/PPP decapsulation is the pipeline's",
     "pcpp_sip_reqs.pcap": "PPPoE decapsulation is the pipeline's",

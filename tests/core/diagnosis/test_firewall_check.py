@@ -29,12 +29,11 @@ from core.firewall import (
     Endpoints,
     Verdict,
     check_firewall,
-    default_gcp_ranges,
     endpoints_from_site,
-    load_gcp_ranges,
     probe_failed_at_connect,
     split_media,
 )
+from core.gcp_ranges import default_gcp_ranges, load_gcp_ranges
 from core.probes import ProbeResult
 from core.site import Site
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.capture.tracelog import MAX_BLOCK_LINES, TraceLogReader, TraceMessage, looks_like_trace_log
-from collectors.export import convert_trace_log
 from core.errors import UpscopeError
+from traces.convert import convert_trace_log
+from traces.tracelog import MAX_BLOCK_LINES, TraceLogReader, TraceMessage, looks_like_trace_log
 
 PBX, CONN = "192.168.1.10", "35.246.178.13"
 INVITE_BODY = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 10000 RTP/AVP 8\r\n"
@@ -151,7 +151,7 @@ def test_a_start_line_not_understood_is_reported_not_dropped() -> None:
 
 
 def test_error_items_are_bounded_but_all_counted() -> None:
-    from collectors.capture.tracelog import MAX_ERRORS
+    from traces.tracelog import MAX_ERRORS
 
     r, msgs = read("(SIP_SA [ldh:1.2.3.4] x y\r\n" * (MAX_ERRORS + 50))
     assert not msgs and len(r.errors) == MAX_ERRORS and r.error_count == MAX_ERRORS + 50

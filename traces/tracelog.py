@@ -1,4 +1,4 @@
-"""Sans-IO reader of OSBiz SIP trace logs (DOMAIN §11) → whole SIP messages with addresses.
+"""Sans-IO reader of OSBiz SIP trace logs (docs/analysis-capture.md) → whole SIP messages with addresses.
 
 A block starts with a line ``(SIP_SA [ldh:<local IPv4>] <id> "MM/DD/YYYY hh:mm:ss.ffffff" …``;
 the next line holds ``from [localAddr=]<ip>:<port>`` and ``to [localAddr=]<ip>:<port>``; the raw
