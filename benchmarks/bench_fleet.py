@@ -30,11 +30,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard.fleet import load_fleet
-from dashboard.fleet_queries import timeline
-from dashboard.prometheus_api import Limits, PrometheusClient, PrometheusError
-
 ROOT = Path(__file__).resolve().parents[1]
+# This tree's dashboard, not whichever one the venv's editable install points at.
+sys.path.insert(0, str(ROOT))
+
+from dashboard.fleet import load_fleet  # noqa: E402
+from dashboard.fleet_queries import timeline  # noqa: E402
+from dashboard.prometheus_api import Limits, PrometheusClient, PrometheusError  # noqa: E402
+
 SCRAPE_S = 30
 
 
@@ -84,6 +87,32 @@ def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def _start_prometheus(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Prometheus on a free loopback port, once it answers /-/ready. The port is picked only now
+    and picked again if Prometheus exits: between the pick and its bind another process (the
+    simulation's own endpoints, another job on the machine) may take it."""
+    for _ in range(5):
+        base = f"http://127.0.0.1:{_free_port()}"
+        proc = subprocess.Popen(
+            ["prometheus", f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
+             f"--web.listen-address={base.removeprefix('http://')}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(base + "/-/ready", timeout=5) as resp:
+                    if resp.status == 200 and proc.poll() is None:
+                        return proc, base
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.5)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError("Prometheus did not get ready within 120 s")
+    raise RuntimeError("Prometheus could not bind a loopback port (five attempts)")
+
+
 def measure(client: PrometheusClient, base: str, pid: int, minutes: float, runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {"minutes": minutes, "load_avg_1m": os.getloadavg()[0]}
     for label, range_s in (("15m", 900.0), ("1h", 3600.0), ("24h", 86400.0)):
@@ -113,7 +142,6 @@ def measure(client: PrometheusClient, base: str, pid: int, minutes: float, runs:
 def run_n(n: int, checkpoints: list[float], runs: int, work: Path) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     targets, ready = work / "targets.json", work / "sim.json"
-    web = f"127.0.0.1:{_free_port()}"
     (work / "prometheus.yml").write_text(
         f"global: {{scrape_interval: {SCRAPE_S}s, evaluation_interval: {SCRAPE_S}s}}\n"
         f"rule_files: [{ROOT / 'deploy/prometheus/rules/upscope.rules.yml'}]\n"
@@ -125,10 +153,8 @@ def run_n(n: int, checkpoints: list[float], runs: int, work: Path) -> dict[str, 
                                        "--targets", str(targets), "--ready", str(ready)]))
         _wait("the simulation", ready.exists, 120)
         sim = json.loads(ready.read_text())
-        procs.append(subprocess.Popen(
-            ["prometheus", f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
-             f"--web.listen-address={web}", "--log.level=warn"], stdout=subprocess.DEVNULL))
-        base = f"http://{web}"
+        prometheus, base = _start_prometheus(work)
+        procs.append(prometheus)
         client = PrometheusClient(base, Limits(timeout_s=60))
         expected = n - sim["down"]
 
