@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 
 from core.errors import ParseError
 from core.wire.digits import decimal
-from core.wire.stream import StreamBuffer
+from core.wire.stream import NEED_DATA as NEED_DATA  # re-exported: callers test next_event() against it
+from core.wire.stream import NeedData, StreamBuffer
 
 # Caps against hostile input. Real headers with long Via/Record-Route paths reach ~19 KB
 # (zeek sip-long-request-response-paths); big SDP bodies reach ~64 KB (suricata sip-body-large).
@@ -151,12 +151,7 @@ class CrlfPong:
     end: int
 
 
-class _NeedData(Enum):
-    NEED_DATA = "need-data"
-
-
-NEED_DATA = _NeedData.NEED_DATA
-StreamEvent = SipFrame | CrlfPing | CrlfPong | _NeedData
+StreamEvent = SipFrame | CrlfPing | CrlfPong | NeedData
 
 
 def _canonical(name: str) -> str:

@@ -6,6 +6,17 @@ stays linear in the bytes fed however small the pieces it is given.
 
 from __future__ import annotations
 
+from enum import Enum
+
+
+class NeedData(Enum):
+    """The framers' one "feed me more bytes" event (h11's sentinel): ``next_event() is NEED_DATA``."""
+
+    NEED_DATA = "need-data"
+
+
+NEED_DATA = NeedData.NEED_DATA
+
 
 class StreamBuffer:
     """One direction of a byte stream, as a framer sees it."""

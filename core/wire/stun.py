@@ -11,10 +11,10 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from core.errors import ParseError
-from core.wire.stream import StreamBuffer
+from core.wire.stream import NEED_DATA as NEED_DATA  # re-exported: callers test next_event() against it
+from core.wire.stream import NeedData, StreamBuffer
 
 MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6 (the one definition in the repository)
 MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
@@ -58,11 +58,6 @@ class StunMessage:
     length: int  # whole message size in bytes
 
 
-class _NeedData(Enum):
-    NEED_DATA = "need-data"
-
-
-NEED_DATA = _NeedData.NEED_DATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +220,7 @@ class StunStreamFramer(StreamBuffer):
         # decided on the first message of the stream: None = not yet known.
         self._rfc4571: bool | None = None
 
-    def next_event(self) -> StunMessage | ChannelData | _NeedData:
+    def next_event(self) -> StunMessage | ChannelData | NeedData:
         buf = self._buf
         if len(buf) - self._pos < 4:
             return NEED_DATA
@@ -258,7 +253,7 @@ class StunStreamFramer(StreamBuffer):
         self._pos += total
         return _parse_at(chunk, start)
 
-    def _next_rfc4571(self) -> StunMessage | ChannelData | _NeedData:
+    def _next_rfc4571(self) -> StunMessage | ChannelData | NeedData:
         buf = self._buf
         while len(buf) - self._pos >= 2:
             pos = self._pos

@@ -17,9 +17,10 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 
 from core.errors import ParseError
+from core.wire.stream import NEED_DATA as NEED_DATA
+from core.wire.stream import NeedData
 
 # RFC 8446 §5.1: a record carries at most 2^14 bytes plus expansion (2^14 + 2048 for TLS 1.2).
 MAX_RECORD = 2**14 + 2048
@@ -101,12 +102,7 @@ class Alert:
     end: int
 
 
-class _NeedData(Enum):
-    NEED_DATA = "need-data"
-
-
-NEED_DATA = _NeedData.NEED_DATA
-TlsEvent = TlsRecord | ClientHello | ServerHello | CertificateMsg | HandshakeOther | Alert | _NeedData
+TlsEvent = TlsRecord | ClientHello | ServerHello | CertificateMsg | HandshakeOther | Alert | NeedData
 
 
 def looks_like_tls(data: bytes) -> bool:

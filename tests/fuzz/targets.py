@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import UpscopeError
+from core.wire.stream import NEED_DATA
 
 DOCUMENTED_ERRORS: tuple[type[BaseException], ...] = (UpscopeError,)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -47,7 +48,7 @@ def _stream(framer_cls: Any, data: bytes) -> None:
                 event = framer.next_event()
             except UpscopeError:
                 continue  # a stream parser resynchronises after an error: keep draining
-            if type(event).__name__ == "_NeedData":
+            if event is NEED_DATA:
                 break
         else:
             raise AssertionError("stream parser yields more than 10 000 events for one piece")
