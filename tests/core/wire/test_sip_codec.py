@@ -26,6 +26,7 @@ from core.wire.sip import (
     user_of,
 )
 from core.wire.sip_build import build_message, build_request, build_response
+from tests.core.wire.framing import drain
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
 
@@ -119,24 +120,13 @@ def test_looks_like_sip() -> None:
     assert not looks_like_sip(b"GET / HTTP/1.1\r\n")
 
 
-def _events(framer: SipStreamFramer) -> list[object]:
-    out: list[object] = []
-    while True:
-        try:
-            ev = framer.next_event()
-        except ParseError as exc:
-            out.append(("error", exc.offset))
-            continue
-        if ev is NEED_DATA:
-            return out
-        out.append(ev)
 
 
 def test_stream_framing_several_messages_and_keepalives() -> None:
     stream = b"\r\n\r\n" + INVITE_LONG + OK_200 + b"\r\n" + OK_200
     f = SipStreamFramer()
     f.feed(stream)
-    evs = _events(f)
+    evs = drain(f)
     assert isinstance(evs[0], CrlfPing) and (evs[0].offset, evs[0].end) == (0, 4)
     assert isinstance(evs[1], SipFrame) and evs[1].message.body == SDP
     assert isinstance(evs[2], SipFrame) and evs[2].message.status == 200
@@ -160,7 +150,7 @@ def test_lone_crlf_is_a_pong_only_at_a_segment_boundary() -> None:
 def test_stream_resynchronises_after_garbage() -> None:
     f = SipStreamFramer()
     f.feed(b"garbage line\r\nmore garbage\r\n" + OK_200)
-    evs = _events(f)
+    evs = drain(f)
     assert evs[0] == ("error", 0)
     assert isinstance(evs[1], SipFrame) and evs[1].message.status == 200
     assert len(evs) == 2
@@ -170,7 +160,7 @@ def test_stream_bad_content_length_is_an_error_then_continues() -> None:
     bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Length: bad\r\n\r\n"
     f = SipStreamFramer()
     f.feed(bad + OK_200)
-    evs = _events(f)
+    evs = drain(f)
     assert evs[0] == ("error", 0)
     assert [e.message.status for e in evs[1:] if isinstance(e, SipFrame)] == [200]
 
@@ -194,8 +184,8 @@ def test_whole_and_byte_at_a_time_yield_the_same_messages(pieces: list[bytes]) -
     evs: list[object] = []
     for i in range(len(stream)):
         one.feed(stream[i:i + 1])
-        evs += _events(one)
-    assert _describe(_events(whole)) == _describe(evs)
+        evs += drain(one)
+    assert _describe(drain(whole)) == _describe(evs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -212,7 +202,7 @@ def test_framer_any_bytes_terminates_with_events_or_parse_errors(chunks: list[by
     f = SipStreamFramer()
     for chunk in chunks:
         f.feed(chunk)
-        _events(f)  # only ParseError may escape next_event (caught inside), and it terminates
+        drain(f)  # only ParseError may escape next_event (caught inside), and it terminates
     assert f.offset <= sum(len(c) for c in chunks)
 
 
@@ -228,7 +218,7 @@ def test_resync_after_garbage_finds_the_messages_whatever_the_chunking(garbage: 
         n = cuts[i % len(cuts)]
         f.feed(stream[pos:pos + n])
         pos, i = pos + n, i + 1
-        evs += _events(f)
+        evs += drain(f)
     frames = [e for e in evs if isinstance(e, SipFrame)]
     assert [fr.raw for fr in frames] == [OK_200, INVITE_COMPACT]
     assert frames[0].offset == len(stream) - len(OK_200) - len(INVITE_COMPACT)
@@ -243,7 +233,7 @@ def test_long_request_line_is_sip_in_datagrams_and_after_garbage_in_streams() ->
         evs: list[object] = []
         for i in range(0, len(stream), size):
             f.feed(stream[i:i + size])
-            evs += _events(f)
+            evs += drain(f)
         assert evs[0] == ("error", 0)
         assert [e.raw for e in evs[1:] if isinstance(e, SipFrame)] == [long_req]
 
@@ -281,7 +271,7 @@ def _counted_run(stream: bytes, chunk: int) -> tuple[int, int, int]:
     frames = errors = 0
     for i in range(0, len(stream), chunk):
         f.feed(stream[i:i + chunk])
-        for ev in _events(f):
+        for ev in drain(f):
             frames += isinstance(ev, SipFrame)
             errors += isinstance(ev, tuple)
     return frames, errors, CountingBuffer.touched
@@ -320,7 +310,7 @@ def test_damaged_streams_give_the_same_events_whatever_the_chunking(pieces: list
     stream = b"".join(pieces)
     whole = SipStreamFramer()
     whole.feed(stream)
-    expected = _describe(_events(whole))
+    expected = _describe(drain(whole))
     for sizes in ([1], cuts):
         f = SipStreamFramer()
         evs: list[object] = []
@@ -329,7 +319,7 @@ def test_damaged_streams_give_the_same_events_whatever_the_chunking(pieces: list
             n = sizes[i % len(sizes)]
             f.feed(stream[pos:pos + n])
             pos, i = pos + n, i + 1
-            evs += _events(f)
+            evs += drain(f)
         assert _describe(evs) == expected
 
 
@@ -339,7 +329,7 @@ def test_the_framer_holds_at_most_one_incomplete_message(chunks: list[bytes]) ->
     f = SipStreamFramer()
     for c in chunks:
         f.feed(c)
-        _events(f)
+        drain(f)
         assert f.buffered <= MAX_BUFFERED
 
 
@@ -348,7 +338,7 @@ def test_a_header_section_without_end_is_dropped_at_the_cap() -> None:
     f.feed(b"INVITE sip:a SIP/2.0\r\n")
     for _ in range(200):
         f.feed(b"X-Filler: " + b"a" * 1000 + b"\r\n")
-        evs = _events(f)
+        evs = drain(f)
         assert f.buffered <= MAX_HEADER_BYTES
     assert ("error", 0) in evs or f.offset > 0
 
@@ -363,7 +353,7 @@ def test_a_content_length_of_any_length_is_an_error_not_a_crash() -> None:
         parse_message(bad, datagram=False)
     f = SipStreamFramer()
     f.feed(bad + OK_200)
-    evs = _events(f)
+    evs = drain(f)
     assert evs[0] == ("error", 0)
     assert [e.raw for e in evs if isinstance(e, SipFrame)] == [OK_200]
 
@@ -402,7 +392,7 @@ def test_built_requests_parse_back_the_same_and_frame_on_a_stream(
     assert msg.headers[-1] == ("content-length", str(len(body)))
     f = SipStreamFramer()
     f.feed(raw + raw)
-    assert [e.raw for e in _events(f) if isinstance(e, SipFrame)] == [raw, raw]
+    assert [e.raw for e in drain(f) if isinstance(e, SipFrame)] == [raw, raw]
 
 
 def test_a_response_copies_the_transaction_headers() -> None:

@@ -20,7 +20,6 @@ from core.wire.stun import (
     MAGIC_COOKIE,
     MAX_FRAME,
     METHODS,
-    NEED_DATA,
     SOFTWARE,
     XOR_MAPPED_ADDRESS,
     ChannelData,
@@ -35,6 +34,7 @@ from core.wire.stun import (
     parse_stun,
     xor_address,
 )
+from tests.core.wire.framing import drain
 
 PCAPS = Path(__file__).resolve().parents[3] / ".." / "shared" / "pcaps"
 TID = bytes(range(1, 13))
@@ -103,17 +103,6 @@ def test_is_stun_rejects_rtp_dtls_and_sip() -> None:
     assert not is_stun(b"OPTIONS sip:a SIP/2.0\r\n\r\n")
 
 
-def _drain(f: StunStreamFramer) -> list[object]:
-    out: list[object] = []
-    while True:
-        try:
-            ev = f.next_event()
-        except ParseError as exc:
-            out.append(("error", exc.offset))
-            continue
-        if ev is NEED_DATA:
-            return out
-        out.append(ev)
 
 
 pieces = st.lists(st.sampled_from([message(0x0003), message(0x0103, attr(0x0020, xor_v4("1.2.3.4", 5))),
@@ -130,8 +119,8 @@ def test_stream_whole_and_byte_at_a_time_agree(parts: list[bytes]) -> None:
     evs: list[object] = []
     for i in range(len(stream)):
         one.feed(stream[i:i + 1])
-        evs += _drain(one)
-    assert _drain(whole) == evs
+        evs += drain(one)
+    assert drain(whole) == evs
     assert len(evs) == len(parts)
     assert all(isinstance(e, StunMessage | ChannelData) for e in evs)
 
@@ -149,7 +138,7 @@ def test_framer_any_bytes_terminates(chunks: list[bytes]) -> None:
     f = StunStreamFramer()
     for c in chunks:
         f.feed(c)
-        _drain(f)
+        drain(f)
 
 
 def _rfc4571(frame: bytes) -> bytes:
@@ -167,7 +156,7 @@ def test_a_hundred_thousand_non_stun_frames_are_skipped_in_linear_work() -> None
         evs: list[object] = []
         for i in range(0, len(stream), chunk):
             f.feed(stream[i:i + chunk])
-            evs += _drain(f)
+            evs += drain(f)
         assert [(e.method, e.klass) for e in evs if isinstance(e, StunMessage)] == [
             ("Binding", "request"), ("Binding", "success")]
         assert len(evs) == 2 and f.offset == len(stream)
@@ -181,7 +170,7 @@ def test_the_framer_holds_less_than_one_frame(chunks: list[bytes]) -> None:
     f = StunStreamFramer()
     for c in chunks:
         f.feed(c)
-        _drain(f)
+        drain(f)
         assert f.buffered < MAX_FRAME
 
 
@@ -193,7 +182,7 @@ def test_rfc4571_stream_events_do_not_depend_on_chunking(parts: list[bytes], cut
     stream = _rfc4571(message(0x0003)) + b"".join(parts)
     whole = StunStreamFramer()
     whole.feed(stream)
-    expected = _drain(whole)
+    expected = drain(whole)
     f = StunStreamFramer()
     evs: list[object] = []
     pos = i = 0
@@ -201,7 +190,7 @@ def test_rfc4571_stream_events_do_not_depend_on_chunking(parts: list[bytes], cut
         n = cuts[i % len(cuts)]
         f.feed(stream[pos:pos + n])
         pos, i = pos + n, i + 1
-        evs += _drain(f)
+        evs += drain(f)
     assert evs == expected
 
 

@@ -26,6 +26,7 @@ from core.wire.tls import (
     TlsRecord,
     TlsRecordParser,
 )
+from tests.core.wire.framing import drain
 
 
 def events(data: bytes) -> list[object]:
@@ -68,17 +69,6 @@ def test_any_bytes_give_events_or_parse_error(data: bytes) -> None:
         events(data)
 
 
-def _drain(p: TlsRecordParser) -> list[object]:
-    out: list[object] = []
-    while True:
-        try:
-            ev = p.next_event()
-        except ParseError as exc:
-            out.append(("error", exc.offset))
-            continue
-        if ev is NEED_DATA:
-            return out
-        out.append(ev)
 
 
 _SESSIONS: dict[str, list[bytes]] = {}
@@ -100,7 +90,7 @@ def test_a_real_handshake_gives_the_same_events_whatever_the_chunking(
     stream = _directions(tmp_path_factory)[side]
     whole = TlsRecordParser()
     whole.feed(stream)
-    expected = _drain(whole)
+    expected = drain(whole)
     for sizes in ([1], cuts):
         p = TlsRecordParser()
         evs: list[object] = []
@@ -109,7 +99,7 @@ def test_a_real_handshake_gives_the_same_events_whatever_the_chunking(
             n = sizes[i % len(sizes)]
             p.feed(stream[pos:pos + n])
             pos, i = pos + n, i + 1
-            evs += _drain(p)
+            evs += drain(p)
         assert evs == expected
     assert any(isinstance(e, ClientHello | ServerHello) for e in expected)
 
@@ -121,6 +111,6 @@ def test_a_megabyte_of_tiny_records_in_one_chunk_is_parsed_in_linear_work() -> N
     p._buf = CountingBuffer()
     CountingBuffer.touched = 0
     p.feed(stream)
-    evs = _drain(p)
+    evs = drain(p)
     assert len(evs) == 2 + 170_000 and p._buf[p._pos:] == b""
     assert CountingBuffer.touched <= 4 * len(stream), CountingBuffer.touched / len(stream)
