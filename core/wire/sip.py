@@ -75,6 +75,9 @@ LIST_HEADERS = frozenset(
 _TOKEN = rb"[A-Za-z0-9\-.!%*_+`'~]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +([^ \r\n]+) +SIP/(\d+\.\d+) *\Z")
 _STATUS_LINE = re.compile(rb"SIP/(\d+\.\d+) +(\d{3})(?: (.*))?\Z")
+# the same two for a start line already decoded as ASCII
+_REQUEST_LINE_STR = re.compile(_REQUEST_LINE.pattern.decode("ascii"), re.ASCII)
+_STATUS_LINE_STR = re.compile(_STATUS_LINE.pattern.decode("ascii"), re.ASCII)
 # What a start line looks like, for recognising SIP in a datagram and for resynchronising a
 # stream after damage.
 _START_LINE_HINT = re.compile(rb"(?:SIP/2\.0 \d{3}|" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0\r?\n)")
@@ -248,6 +251,8 @@ def _find_header_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int]
 
 def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | None, str, str,
                                                  list[tuple[str, str]]]:
+    if head.isascii():  # the usual case: decoded at once, the same strings and byte positions
+        return _parse_ascii_head(head.decode("ascii").replace("\r\n", "\n").split("\n"), base)
     lines = head.replace(b"\r\n", b"\n").split(b"\n")
     first = lines[0].rstrip(b"\r")
     method: str | None = None
@@ -265,10 +270,29 @@ def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | N
     if len(lines) - 1 > MAX_HEADERS:
         raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
     pos = base + len(lines[0]) + 1
-    if head.isascii():  # the usual case: decoded at once, the same strings and byte positions
-        return method, uri, status, reason, first.decode("ascii"), _ascii_headers(
-            head.decode("ascii").replace("\r\n", "\n").split("\n")[1:], pos)
     return method, uri, status, reason, first.decode("utf-8", "replace"), _decoded_headers(lines[1:], pos)
+
+
+def _parse_ascii_head(lines: list[str], base: int) -> tuple[str | None, str | None, int | None, str, str,
+                                                            list[tuple[str, str]]]:
+    """``_parse_head`` of an ASCII header section split into str lines: the same values and errors
+    from one split (one character is one byte, so the error offsets are the same too)."""
+    first = lines[0].rstrip("\r")
+    method: str | None = None
+    uri: str | None = None
+    status: int | None = None
+    reason = ""
+    if m := _STATUS_LINE_STR.match(first):
+        status = int(m.group(2))
+        reason = (m.group(3) or "").strip()
+    elif m := _REQUEST_LINE_STR.match(first):
+        method = m.group(1)
+        uri = m.group(2)
+    else:
+        raise ParseError("SIP start line is neither a request nor a status line", base)
+    if len(lines) - 1 > MAX_HEADERS:
+        raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
+    return method, uri, status, reason, first, _ascii_headers(lines[1:], base + len(lines[0]) + 1)
 
 
 def _fold(headers: list[tuple[str, str]], line: str, pos: int) -> None:
@@ -305,8 +329,25 @@ _NAMES_MAX = 1024
 
 
 def _ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
-    """``_decoded_headers`` for an ASCII header section, faster: str lines (one character is one
-    byte) and header names looked up once; the same headers and errors."""
+    """``_decoded_headers`` for an ASCII header section, faster: str lines and header names
+    looked up as written. A line that is not ``Known-Name: value`` (an unknown or misspelt name,
+    folding, an empty line) sends the whole section to the careful loop, which gives the same
+    headers and errors with their offsets (``pos``: that of the first line)."""
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    names = _NAMES
+    for line in lines:
+        # the value of ``line.rstrip("\r")`` is stripped below anyway; the name part precedes
+        # the colon, so a trailing CR changes nothing here
+        name, sep, value = line.partition(":")
+        key = names.get(name)
+        if key is None or not sep:
+            return _careful_ascii_headers(lines, pos)
+        append((key, value.strip()))
+    return headers
+
+
+def _careful_ascii_headers(lines: list[str], pos: int) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     names = _NAMES
     for line in lines:
