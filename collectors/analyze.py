@@ -120,7 +120,8 @@ class Pipeline:
         self.dtmf.expect(addr, port, payload_map)
 
     def _on_sip(self, info: Any, msg: Any, raw: bytes) -> None:
-        self.dtmf.on_sip(info, msg.get("content-type"), msg.body)
+        if info.method == "INFO":  # DTMF travels in INFO bodies only: no header scan for the rest
+            self.dtmf.on_sip(info, msg.get("content-type"), msg.body)
 
     def udp(self, pkt: UdpPacket) -> None:
         self.flows.add("udp", pkt.src, pkt.dst, pkt.dport, len(pkt.payload), pkt.ts, pkt.frame)

@@ -306,7 +306,8 @@ class SipAnalyzer:
     def _on_message(self, frame: int, ts: float, src: str, sport: int, dst: str, dport: int,
                     transport: str, msg: SipMessage, raw: bytes = b"") -> None:
         self._total += 1
-        self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
+        if self._last_ts is None or ts > self._last_ts:
+            self._last_ts = ts
         if msg.method is not None:
             self._requests[msg.method] = self._requests.get(msg.method, 0) + 1
         else:
@@ -340,7 +341,9 @@ class SipAnalyzer:
         if msg.method is not None and msg.method != "ACK":
             if txn is None:
                 txn = self._txns[tkey] = Txn(ts)
-            if msg.get("authorization") or msg.get("proxy-authorization"):
+            # Only REGISTER transactions are judged by it (collectors.sip.registrations): other
+            # requests are spared two header scans that mostly find nothing.
+            if cseq_method == "REGISTER" and (msg.get("authorization") or msg.get("proxy-authorization")):
                 txn.had_credentials = True
         elif (msg.status is not None and msg.status >= 200 and txn is not None and not retrans
               and txn.final_code is None):
@@ -397,13 +400,15 @@ class SipAnalyzer:
         for m in sdp.media:
             if m.port == 0 or m.address is None:
                 continue  # RFC 3264 §6: port 0 rejects the stream
-            ep = MediaEndpoint(call_id, m.address, m.port, m.media, src, m.direction,
-                               m.payload_map, frame, ts)
-            known = self._media.setdefault(call_id, [])
-            if all((e.addr, e.port, e.sender) != (ep.addr, ep.port, ep.sender) for e in known):
-                known.append(ep)
+            known = self._media.get(call_id)
+            if known is None:
+                known = self._media[call_id] = []
+            if all((e.addr, e.port, e.sender) != (m.address, m.port, src) for e in known):
+                known.append(MediaEndpoint(call_id, m.address, m.port, m.media, src, m.direction,
+                                           m.payload_map, frame, ts))
             if self._on_sdp is not None:
-                self._on_sdp(call_id, m.address, m.port, dict(m.payload_map), ts)
+                # the map is this parse's own; the receivers copy what they keep
+                self._on_sdp(call_id, m.address, m.port, m.payload_map, ts)
 
     # ------------------------------------------------------------------ registrations
 

@@ -73,14 +73,16 @@ class CallTracker:
                    call_id: str, cseq_num: int, cseq_method: str, retrans: bool) -> None:
         """One message of an INVITE dialog (or of a Call-ID already known as a call)."""
         call = self.calls.get(call_id)
+        to = msg.get("to") if msg.method == "INVITE" else None  # read once, for both uses below
+        initial_invite = msg.method == "INVITE" and tag(to) is None
         if call is None:
             # Only an initial INVITE (no To tag) opens a call; a mid-dialog capture start is
             # visible through sip_messages but not reported as a call with wrong times.
-            if msg.method != "INVITE" or tag(msg.get("to")) is not None:
+            if not initial_invite:
                 return
-            fr, to = msg.get("from") or "", msg.get("to") or ""
+            fr = msg.get("from") or ""
             call = self.calls[call_id] = Call(
-                call_id, uri_of(fr), uri_of(to), user_of(fr), user_of(to), src, dst, ts, frame,
+                call_id, uri_of(fr), uri_of(to or ""), user_of(fr), user_of(to or ""), src, dst, ts, frame,
                 tag(fr))
         call.messages += 1
         call.last_ts = max(call.last_ts, ts)
@@ -89,7 +91,7 @@ class CallTracker:
             call.retransmissions += 1
             return
         if msg.method == "INVITE":
-            if tag(msg.get("to")) is None:
+            if initial_invite:
                 call.invite_cseqs.add(cseq_num)
                 call.legs.setdefault((src, dst), Leg())
         elif msg.method == "CANCEL":

@@ -17,7 +17,7 @@ class Txn:
     ts: float
     final_ts: float | None = None
     final_code: int | None = None
-    had_credentials: bool = False  # the request carried Authorization/Proxy-Authorization
+    had_credentials: bool = False  # a REGISTER that carried Authorization/Proxy-Authorization
 
 
 def overdue(t: Txn, end: float | None, timeout: float) -> bool:

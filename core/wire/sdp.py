@@ -52,127 +52,142 @@ class Sdp:
     media: tuple[SdpMedia, ...]
 
 
-def _address(value: str, offset: int) -> str:
+def _address(value: str) -> str | None:
+    """The connection address of a c= value (None when malformed)."""
     # c=<nettype> <addrtype> <connection-address>; multicast may carry /ttl/count suffixes.
-    parts = value.split()
-    if len(parts) < 3 or parts[0] != "IN":
-        raise ParseError(f"SDP c= line malformed: {value[:40]!r}", offset)
-    addr = parts[2].split("/")[0]
-    known = _ADDRESSES.get(addr)
+    known = _ADDRESSES.get(value)
     if known is not None:
         return known
+    parts = value.split()
+    if len(parts) < 3 or parts[0] != "IN":
+        return None
+    addr = parts[2].split("/")[0]
     try:
         norm = str(ipaddress.ip_address(addr))
     except ValueError:
         norm = addr  # an FQDN is legal (RFC 8866 §5.7); keep it as given
     if len(_ADDRESSES) >= _ADDRESSES_MAX:
         _ADDRESSES.clear()
-    _ADDRESSES[addr] = norm
+    _ADDRESSES[value] = norm
     return norm
 
 
-# Connection address as written → as returned: the same few hosts announce every call's media,
-# and ipaddress parsing costs several µs; bounded because the text comes from the input.
+# c= value as written → connection address as returned: the same few hosts announce every
+# call's media, and splitting plus ipaddress parsing cost several µs; bounded because the text
+# comes from the input.
 _ADDRESSES: dict[str, str] = {}
 _ADDRESSES_MAX = 4096
+
+
+class _Media:
+    """An m= section while its attribute lines are read."""
+
+    __slots__ = ("address", "direction", "formats", "media", "port", "proto", "ptime", "rtpmap")
+
+    def __init__(self, media: str, port: int, proto: str, formats: tuple[str, ...]) -> None:
+        self.media, self.port, self.proto, self.formats = media, port, proto, formats
+        self.address: str | None = None
+        self.rtpmap: dict[int, tuple[str, int]] = {}
+        self.ptime: float | None = None
+        self.direction: str | None = None
+
+    def result(self, session_addr: str | None, session_dir: str) -> SdpMedia:
+        pmap: dict[int, tuple[str, int]] = {}
+        for f in self.formats:
+            pt = decimal(f)
+            if pt is not None and pt < 128:
+                if pt in self.rtpmap:
+                    pmap[pt] = self.rtpmap[pt]
+                elif pt in STATIC_PAYLOAD_TYPES:
+                    pmap[pt] = STATIC_PAYLOAD_TYPES[pt]
+        return SdpMedia(self.media, self.port, self.proto, self.formats,
+                        self.address if self.address is not None else session_addr, pmap, self.ptime,
+                        self.direction or session_dir)
+
+
+def _offset(lines: list[str], index: int, data: bytes) -> int:
+    """Byte offset of ``lines[index]`` (after CRLF → LF), for error items: computed only when
+    one is raised, not for every line."""
+    if data.isascii():  # then a line's length in characters is its length in bytes
+        return sum(len(raw) + 1 for raw in lines[:index])
+    return sum(len(raw.encode("utf-8", "replace")) + 1 for raw in lines[:index])
 
 
 def parse_sdp(data: bytes) -> Sdp:
     if len(data) > MAX_SDP_BYTES:
         raise ParseError(f"SDP body exceeds {MAX_SDP_BYTES} bytes", 0)
     text = data.decode("utf-8", "replace")
-    ascii_text = data.isascii()  # then a line's length in characters is its length in bytes
     lines = text.replace("\r\n", "\n").split("\n")
     if len(lines) > MAX_SDP_LINES:
         raise ParseError(f"SDP has more than {MAX_SDP_LINES} lines", 0)
+
     origin: str | None = None
     session_addr: str | None = None
     session_dir = "sendrecv"
-    media: list[dict[str, object]] = []
-    offset = 0
+    media: list[_Media] = []
+    cur: _Media | None = None
     seen_v = False
-    for raw in lines:
-        line = raw.rstrip("\r")
-        here = offset
-        offset += (len(raw) if ascii_text else len(raw.encode("utf-8", "replace"))) + 1
-        if not line.strip():
-            continue
-        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
-            raise ParseError(f"SDP line is not <type>=<value>: {line[:40]!r}", here)
-        kind, value = line[0], line[2:].strip()
+    for index, raw in enumerate(lines):
+        # The usual line is <letter>=<value>: tested first, so only the others (blank lines,
+        # damage) pay for the trailing-CR and blank checks.
+        if raw[1:2] != "=" or not raw[0].isalpha():
+            line = raw.rstrip("\r")
+            if not line.strip():
+                continue
+            if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+                raise ParseError(f"SDP line is not <type>=<value>: {line[:40]!r}", _offset(lines, index, data))
+        kind, value = raw[0], raw[2:].strip()
         if not seen_v:
             if kind != "v":
-                raise ParseError("SDP does not start with v=", here)
+                raise ParseError("SDP does not start with v=", _offset(lines, index, data))
             seen_v = True
-            continue
-        cur = media[-1] if media else None
-        if kind == "o":
-            parts = value.split()
-            origin = parts[5] if len(parts) >= 6 else None
-        elif kind == "c":
-            addr = _address(value, here)
-            if cur is None:
-                session_addr = addr
-            else:
-                cur["address"] = addr
-        elif kind == "m":
-            if len(media) >= MAX_MEDIA:
-                raise ParseError(f"SDP has more than {MAX_MEDIA} m= lines", here)
-            parts = value.split()
-            if len(parts) < 3:
-                raise ParseError(f"SDP m= line malformed: {value[:40]!r}", here)
-            port = decimal(parts[1].split("/")[0])
-            if port is None or port > 65535:
-                raise ParseError(f"SDP m= port invalid: {parts[1][:12]!r}", here)
-            media.append({"media": parts[0], "port": port, "proto": parts[2],
-                          "formats": tuple(parts[3:]), "address": None, "rtpmap": {},
-                          "ptime": None, "direction": None})
         elif kind == "a":
             name, _, arg = value.partition(":")
             if name in DIRECTIONS:
                 if cur is None:
                     session_dir = name
                 else:
-                    cur["direction"] = name
+                    cur.direction = name
             elif cur is not None and name == "rtpmap":
                 pt_s, _, enc = arg.strip().partition(" ")
                 enc_parts = enc.strip().split("/")
                 pt = decimal(pt_s)
                 rate = decimal(enc_parts[1]) if len(enc_parts) >= 2 else None
                 if pt is not None and rate is not None:
-                    rtpmap = cur["rtpmap"]
-                    assert isinstance(rtpmap, dict)
-                    rtpmap[pt] = (enc_parts[0], rate)
+                    cur.rtpmap[pt] = (enc_parts[0], rate)
             elif cur is not None and name == "ptime":
                 try:
                     ptime = float(arg.strip())
                 except ValueError:
                     ptime = math.nan
                 if not math.isfinite(ptime):
-                    raise ParseError(f"SDP a=ptime not a number: {arg[:20]!r}", here)
-                cur["ptime"] = ptime
+                    raise ParseError(f"SDP a=ptime not a number: {arg[:20]!r}", _offset(lines, index, data))
+                cur.ptime = ptime
+        elif kind == "m":
+            if len(media) >= MAX_MEDIA:
+                raise ParseError(f"SDP has more than {MAX_MEDIA} m= lines", _offset(lines, index, data))
+            parts = value.split()
+            if len(parts) < 3:
+                raise ParseError(f"SDP m= line malformed: {value[:40]!r}", _offset(lines, index, data))
+            port = decimal(parts[1].split("/")[0])
+            if port is None or port > 65535:
+                raise ParseError(f"SDP m= port invalid: {parts[1][:12]!r}", _offset(lines, index, data))
+            cur = _Media(parts[0], port, parts[2], tuple(parts[3:]))
+            media.append(cur)
+        elif kind == "c":
+            addr = _address(value)
+            if addr is None:
+                raise ParseError(f"SDP c= line malformed: {value[:40]!r}", _offset(lines, index, data))
+            if cur is None:
+                session_addr = addr
+            else:
+                cur.address = addr
+        elif kind == "o":
+            parts = value.split()
+            origin = parts[5] if len(parts) >= 6 else None
     if not seen_v:
         raise ParseError("SDP is empty", 0)
-    out: list[SdpMedia] = []
-    for m in media:
-        rtpmap = m["rtpmap"]
-        assert isinstance(rtpmap, dict)
-        formats = m["formats"]
-        assert isinstance(formats, tuple)
-        pmap: dict[int, tuple[str, int]] = {}
-        for f in formats:
-            pt = decimal(f)
-            if pt is not None and pt < 128:
-                if pt in rtpmap:
-                    pmap[pt] = rtpmap[pt]
-                elif pt in STATIC_PAYLOAD_TYPES:
-                    pmap[pt] = STATIC_PAYLOAD_TYPES[pt]
-        address = m["address"] if m["address"] is not None else session_addr
-        direction = m["direction"] or session_dir
-        out.append(SdpMedia(str(m["media"]), int(str(m["port"])), str(m["proto"]), formats,
-                            None if address is None else str(address), pmap,
-                            m["ptime"] if isinstance(m["ptime"], float) else None, str(direction)))
-    return Sdp(origin, session_addr, tuple(out))
+    return Sdp(origin, session_addr, tuple(m.result(session_addr, session_dir) for m in media))
 
 
 def _addrtype(address: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from core.errors import ParseError
 from core.wire.sdp import DIRECTIONS, STATIC_PAYLOAD_TYPES, Sdp, SdpMedia, build_sdp, parse_sdp
+from tests.core.wire.sdp_reference import reference_parse_sdp
 
 OFFER = (
     b"v=0\r\no=osbiz 123 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
@@ -53,6 +55,38 @@ def test_bad_sdp_raises_parse_error(data: bytes) -> None:
 def test_any_bytes_parse_or_raise_parse_error(data: bytes) -> None:
     with contextlib.suppress(ParseError):
         parse_sdp(data)
+
+
+def outcome(parse: Callable[[bytes], Sdp], data: bytes) -> Sdp | tuple[str, int | None]:
+    try:
+        return parse(data)
+    except ParseError as exc:
+        return str(exc), exc.offset
+
+
+# SDP-shaped lines, right and damaged: blank and whitespace lines, bare CR, missing '=', bad
+# numbers and addresses, non-ASCII text (its error offsets count UTF-8 bytes), more m= than allowed
+SDP_LINES = st.sampled_from([
+    "v=0", "o=- 1 2 IN IP4 192.0.2.1", "o=short", "s=-", "t=0 0", "c=IN IP4 192.0.2.7", "c=IN IP6 2001:DB8::1",
+    "c=IN IP4 224.2.1.1/127/3", "c=IN IP4 host.example", "c=IN", "c=XX IP4 1.2.3.4", "m=audio 4000 RTP/AVP 0 8 101",
+    "m=audio 4000/2 RTP/AVP 96", "m=video 0 RTP/AVP 31", "m=image 5000 udptl t38", "m=audio 70000 RTP/AVP 0",
+    "m=audio", "a=rtpmap:101 telephone-event/8000", "a=rtpmap:96 opus/48000/2", "a=rtpmap:x y", "a=rtpmap:8",
+    "a=ptime:20", "a=ptime: 22.5 ", "a=ptime:inf", "a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv",
+    "a=fmtp:101 0-15", "", " ", "\t", "\r", "x", "=v", "1=2", "é=1", "a=é", "s=Ünïcode", " a=sendonly",
+])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SDP_LINES, max_size=70), st.sampled_from(["\r\n", "\n", "\r\r\n"]), st.booleans())
+def test_parse_sdp_equals_the_plain_line_by_line_parser(lines: list[str], eol: str, v_first: bool) -> None:
+    data = eol.join((["v=0"] if v_first else []) + lines).encode()
+    assert outcome(parse_sdp, data) == outcome(reference_parse_sdp, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_parse_sdp_equals_the_plain_parser_on_any_bytes(data: bytes) -> None:
+    assert outcome(parse_sdp, b"v=0\r\n" + data) == outcome(reference_parse_sdp, b"v=0\r\n" + data)
 
 
 HUGE = "9" * 5000  # over Python's 4 300-digit limit of int()
