@@ -514,9 +514,10 @@ static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8
  * IPv4 (IHL 5, no fragment) / UDP datagrams whose UDP length matches the IP length and whose
  * payload starts like RTP/RTCP version 2, on none of the excluded ports (either side) and not to
  * excluded_dport. Link types: Ethernet (untagged or one 802.1Q tag), Linux SLL / SLL2, BSD
- * loopback (AF_INET in either byte order), raw IP. Per selected record, in record order, out
- * gets 7 int64 (record, source address, destination address, source port, destination port,
- * payload offset in buf, payload length) and head the payload's first 12 bytes. */
+ * loopback (AF_INET in either byte order), raw IP. Per selected record, in record order, the
+ * (7, n) int64 out gets one value in each row (record, source address, destination address,
+ * source port, destination port, payload offset in buf, payload length) and head the payload's
+ * first 12 bytes. */
 static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
     PyObject *objs[6], *out_obj, *head_obj;
     long long excluded_dport;
@@ -587,14 +588,14 @@ static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
             excluded = sport == excl[k] || dport == excl[k];
         if (excluded)
             continue;
-        int64_t *row = o + count * 7;
-        row[0] = i;
-        row[1] = (int64_t)((uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15]);
-        row[2] = (int64_t)((uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19]);
-        row[3] = sport;
-        row[4] = dport;
-        row[5] = at + ipo + 28;
-        row[6] = udplen - 8;
+        /* out is (7, n): one column per field, so the caller takes each as a contiguous view */
+        o[count] = i;
+        o[n + count] = (int64_t)((uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15]);
+        o[2 * n + count] = (int64_t)((uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19]);
+        o[3 * n + count] = sport;
+        o[4 * n + count] = dport;
+        o[5 * n + count] = at + ipo + 28;
+        o[6 * n + count] = udplen - 8;
         memcpy(hd + count * 12, h + 28, 12);
         count++;
     }

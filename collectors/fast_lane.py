@@ -41,7 +41,7 @@ def fast_rows(batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
     """
     if _kernels is not None:
         n = len(batch)
-        out = np.empty((n, 7), dtype=np.int64)
+        out = np.empty((7, n), dtype=np.int64)  # one row per field
         head = np.empty((n, 12), dtype=np.uint8)
         c64 = np.ascontiguousarray
         k = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
@@ -49,7 +49,7 @@ def fast_rows(batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
                                    _FAST_EXCLUDED_PORTS, _VXLAN_PORT, out, head)
         if not k:
             return None
-        col = out[:k].T.copy()  # one row per field
+        col = out[:, :k]
         return (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
                 head[:k])
     a = np.frombuffer(batch.buf, dtype=np.uint8)
