@@ -267,7 +267,11 @@ class RtpBatchLane:
         clocks, events = table.clock.reshape(-1), table.event.reshape(-1)
         missing = np.flatnonzero(clocks[code] < 0)
         if missing.size:
-            for c in np.unique(code[missing]).tolist():
+            # the distinct codes in ascending order, as np.unique gives them, without its sort
+            # (a new stream brings hundreds of rows per chunk)
+            wanted = np.zeros(clocks.size, dtype=bool)
+            wanted[code[missing]] = True
+            for c in np.flatnonzero(wanted).tolist():
                 media = table.media[c >> 7]
                 assert media is None or isinstance(media, Endpoint)
                 clk, is_event, _codec = self._info(media, c & 127)
