@@ -469,8 +469,11 @@ def associate(streams: tuple[RtpStreamStats, ...], calls: tuple[CallInfo, ...],
                                      media=_sdp_media(media.get(c.call_id, ()))) for c in calls]
     announced = [_open_call_duration(c, [out_streams[i] for i in c.streams]) for c in announced]
     index = StreamIndex(out_streams)
-    out_calls = [dataclasses.replace(c, one_way_audio=judge_call(c, out_streams, index=index) is not None)
-                 for c in announced]
+    out_calls = []
+    for c in announced:
+        one_way = judge_call(c, out_streams, index=index) is not None
+        # most calls keep the verdict they were built with: no copy of 29 fields for them
+        out_calls.append(c if c.one_way_audio == one_way else dataclasses.replace(c, one_way_audio=one_way))
     return tuple(out_streams), tuple(out_calls)
 
 
