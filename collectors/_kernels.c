@@ -3,8 +3,8 @@
  *
  * - pcap_walk / pcapng_epb_walk: the record chain of a capture file (each record's length says
  *   where the next one starts), whatever the record lengths.
- * - udp_fast_lane: which records are plain IPv4/UDP datagrams with RTP-like payloads, and their
- *   addresses, ports and payload, in one pass (collectors/fast_lane.py fast_rows).
+ * - udp_fast_lane: which records are plain IPv4/UDP datagrams, with RTP-like payloads or not, and
+ *   their addresses, ports and payload, in one pass (collectors/fast_lane.py fast_rows).
  * - rtp_rows: the RTP stream statistics of collectors/media/rtp.py, row by row over a chunk's
  *   packets grouped by stream; the same statements in the same order as the per-packet path
  *   (RtpAnalyzer._feed / _analyse / _sequence_extras), so the results are equal to the last bit.
@@ -506,29 +506,31 @@ r0:
 
 static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
 
-/* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, excluded_ports, excluded_dport, out, head)
- *   -> rows written
+/* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, sip_ports, tunnel_ports, tunnel_dport,
+ *               out, head, plain) -> (lane rows, plain rows)
  *
- * The pipeline's fast lane (collectors/fast_lane.py, fast_rows, which it must equal):
- * records that are whole (caplen == orig_len, at least 40 bytes after the link header) plain
- * IPv4 (IHL 5, no fragment) / UDP datagrams whose UDP length matches the IP length and whose
- * payload starts like RTP/RTCP version 2, on none of the excluded ports (either side) and not to
- * excluded_dport. Link types: Ethernet (untagged or one 802.1Q tag), Linux SLL / SLL2, BSD
- * loopback (AF_INET in either byte order), raw IP. Per selected record, in record order, the
- * (7, n) int64 out gets one value in each row (record, source address, destination address,
- * source port, destination port, payload offset in buf, payload length) and head the payload's
- * first 12 bytes. */
+ * The pipeline's fast lane (collectors/fast_lane.py, fast_rows, which it must equal): records
+ * that are whole (caplen == orig_len, at least 40 bytes after the link header) plain IPv4 (IHL 5,
+ * no fragment) / UDP datagrams whose UDP length matches the IP length (at least 20), not a tunnel
+ * (tunnel_ports on either side, tunnel_dport as destination). Link types: Ethernet (untagged or
+ * one 802.1Q tag), Linux SLL / SLL2, BSD loopback (AF_INET in either byte order), raw IP.
+ * Those whose payload starts like RTP/RTCP version 2 and that use none of sip_ports go to the
+ * lane: in record order, the (7, n) int64 out gets one value in each row (record, source
+ * address, destination address, source port, destination port, payload offset in buf, payload
+ * length) and head the payload's first 12 bytes. The others (SIP, mostly) go to plain, the same
+ * 7 rows: the pipeline hands them to its UDP analysers without decoding the frame again. */
 static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
-    PyObject *objs[6], *out_obj, *head_obj;
-    long long excluded_dport;
-    if (!PyArg_ParseTuple(args, "OOOOOOLOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
-                          &excluded_dport, &out_obj, &head_obj))
+    PyObject *objs[7], *out_obj, *head_obj, *plain_obj;
+    long long tunnel_dport;
+    if (!PyArg_ParseTuple(args, "OOOOOOOLOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
+                          &objs[6], &tunnel_dport, &out_obj, &head_obj, &plain_obj))
         return NULL;
-    static const char *const names[6] = {"buf", "data_off", "caplen", "orig_len", "linktype", "excluded_ports"};
-    Py_buffer in[6], out, head;
+    static const char *const names[7] = {"buf", "data_off", "caplen", "orig_len", "linktype", "sip_ports",
+                                         "tunnel_ports"};
+    Py_buffer in[7], out, head, plain;
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 6; got++)
+    for (; got < 7; got++)
         if (get_buffer(objs[got], &in[got], 0, got == 0 ? 1 : 8, 0, names[got]) < 0)
             goto release_inputs;
     Py_ssize_t n = in[1].len / 8;
@@ -542,13 +544,19 @@ static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
         PyBuffer_Release(&out);
         goto release_inputs;
     }
+    if (get_buffer(plain_obj, &plain, 1, 8 * 7, n, "plain") < 0) {
+        PyBuffer_Release(&head);
+        PyBuffer_Release(&out);
+        goto release_inputs;
+    }
     const unsigned char *b = in[0].buf;
     const Py_ssize_t size = in[0].len;
-    const int64_t *off = in[1].buf, *cap = in[2].buf, *orig = in[3].buf, *lts = in[4].buf, *excl = in[5].buf;
-    const Py_ssize_t n_excl = in[5].len / 8;
-    int64_t *o = out.buf;
+    const int64_t *off = in[1].buf, *cap = in[2].buf, *orig = in[3].buf, *lts = in[4].buf, *sip = in[5].buf,
+                  *tun = in[6].buf;
+    const Py_ssize_t n_sip = in[5].len / 8, n_tun = in[6].len / 8;
+    int64_t *o = out.buf, *p = plain.buf;
     unsigned char *hd = head.buf;
-    Py_ssize_t count = 0;
+    Py_ssize_t count = 0, plains = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         const int64_t c = cap[i], at = off[i], lt = lts[i];
         if (c < 40 || c != orig[i] || at < 0 || at + c > size)
@@ -580,26 +588,33 @@ static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
         if (h[0] != 0x45 || h[9] != 17 || (h[6] & 0x3F) || h[7])
             continue;
         int64_t iplen = be16(h + 2), udplen = be16(h + 24);
-        if (udplen != iplen - 20 || udplen < 20 || iplen + ipo > c || (h[28] & 0xC0) != 0x80)
+        if (udplen != iplen - 20 || udplen < 20 || iplen + ipo > c)
             continue;
         int64_t sport = be16(h + 20), dport = be16(h + 22);
-        int excluded = dport == excluded_dport;
-        for (Py_ssize_t k = 0; k < n_excl && !excluded; k++)
-            excluded = sport == excl[k] || dport == excl[k];
-        if (excluded)
+        int tunnel = dport == tunnel_dport;
+        for (Py_ssize_t k = 0; k < n_tun && !tunnel; k++)
+            tunnel = sport == tun[k] || dport == tun[k];
+        if (tunnel)
             continue;
-        /* out is (7, n): one column per field, so the caller takes each as a contiguous view */
-        o[count] = i;
-        o[n + count] = (int64_t)((uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15]);
-        o[2 * n + count] = (int64_t)((uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19]);
-        o[3 * n + count] = sport;
-        o[4 * n + count] = dport;
-        o[5 * n + count] = at + ipo + 28;
-        o[6 * n + count] = udplen - 8;
-        memcpy(hd + count * 12, h + 28, 12);
-        count++;
+        int lane = (h[28] & 0xC0) == 0x80;
+        for (Py_ssize_t k = 0; k < n_sip && lane; k++)
+            lane = sport != sip[k] && dport != sip[k];
+        /* (7, n) arrays: one row per field, so the caller takes each as a contiguous view */
+        int64_t *dst = lane ? o + count : p + plains;
+        dst[0] = i;
+        dst[n] = (int64_t)((uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15]);
+        dst[2 * n] = (int64_t)((uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19]);
+        dst[3 * n] = sport;
+        dst[4 * n] = dport;
+        dst[5 * n] = at + ipo + 28;
+        dst[6 * n] = udplen - 8;
+        if (lane)
+            memcpy(hd + count++ * 12, h + 28, 12);
+        else
+            plains++;
     }
-    result = PyLong_FromSsize_t(count);
+    result = Py_BuildValue("nn", count, plains);
+    PyBuffer_Release(&plain);
     PyBuffer_Release(&head);
     PyBuffer_Release(&out);
 release_inputs:

@@ -41,11 +41,12 @@ from collectors.capture.packets import (
     TcpSegment,
     UdpBatch,
     UdpPacket,
+    ipv4_name,
 )
 from collectors.capture.reader import RecordBatch, sort_by
 from collectors.capture.tcp import TcpReassembler
 from collectors.error_log import ErrorLog
-from collectors.fast_lane import SIP_PORTS, FastContext, endpoint_keys, fast_rows, nothing
+from collectors.fast_lane import SIP_PORTS, FastContext, Rows, endpoint_keys, fast_rows, nothing
 from collectors.flow_table import FlowTable
 from collectors.media.dtmf import DtmfTap
 from collectors.media.rtp import RtpAnalyzer
@@ -101,6 +102,7 @@ class Pipeline:
         # (connection, src, sport) → stream id handed to the SIP analyser after a capture hole
         self._resync: dict[tuple[int, str, int], int] = {}
         self._resync_next = _RESYNC_BASE
+        self._names: dict[int, str] = {}  # IPv4 address as an integer → dotted quad
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -224,7 +226,7 @@ class Pipeline:
         lo, hi = float(batch.ts.min()), float(batch.ts.max())
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
-        fast = fast_rows(batch)
+        fast, plain = fast_rows(batch)
         slow = np.ones(n, dtype=bool)
         feed_fast: Callable[[int, int], None] = nothing
         if fast is not None:
@@ -232,13 +234,13 @@ class Pipeline:
             feed_fast = self._fast_udp(batch, fast)
         buf, offs, caps, origs, tss, lts = (batch.buf, batch.data_off, batch.caplen, batch.orig_len,
                                            batch.ts, batch.linktype)
-        decode = self.decoder.decode
         first = batch.first_frame
         slow_rows = np.flatnonzero(slow)
+        frame = self._frame(batch, plain)
         if fast is None:
             for i in slow_rows.tolist():
                 o, c = int(offs[i]), int(caps[i])
-                decode(first + i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
+                frame(first + i, i, float(tss[i]), int(lts[i]), buf[o:o + c], c < int(origs[i]))
             return
         # The fast rows go to the media analyser in as few batches as possible, yet it must see
         # every datagram of a flow in capture order relative to what changes its view: an SDP
@@ -251,10 +253,40 @@ class Pipeline:
                 origs[slow_rows].tolist(), tss[slow_rows].tolist(), lts[slow_rows].tolist())
         for i, k, o, c, orig, t, lt in zip(*cols, strict=True):
             ctx.upto = k
-            decode(first + i, t, lt, buf[o:o + c], c < orig)
+            frame(first + i, i, t, lt, buf[o:o + c], c < orig)
         ctx.upto = len(fast[0])
         self._flush_fast()
         self._fast_ctx = None
+
+    def _frame(self, batch: RecordBatch, plain: Rows | None) -> Callable[[int, int, float, int, bytes, bool], None]:
+        """``frame(number, row, ts, linktype, data, truncated)`` for the chunk's per-frame rows: a
+        plain IPv4/UDP row (``fast_rows``) goes to ``udp`` with the fields the kernel read, as
+        the decoder would hand it on; any other frame is decoded."""
+        decode = self.decoder.decode
+        if plain is None:
+            return lambda number, row, ts, linktype, data, truncated: decode(number, ts, linktype, data, truncated)
+        rows, src, dst, sport, dport, poff, plen = (c.tolist() for c in plain)
+        fields = dict(zip(rows, zip(src, sport, dst, dport, poff, plen, strict=True), strict=True))
+        buf, name, udp = batch.buf, self._ipv4_name, self.udp
+
+        def frame(number: int, row: int, ts: float, linktype: int, data: bytes, truncated: bool) -> None:
+            f = fields.get(row)
+            if f is None:
+                decode(number, ts, linktype, data, truncated)
+                return
+            s, sp, d, dp, o, size = f
+            udp(UdpPacket(number, ts, name(s), sp, name(d), dp, buf[o:o + size]))
+        return frame
+
+    def _ipv4_name(self, value: int) -> str:
+        """Dotted-quad form of an address held as an integer; the few addresses of a trunk are
+        formatted once (the cache is bounded: addresses come from the input)."""
+        known = self._names.get(value)
+        if known is None:
+            if len(self._names) >= MAX_STREAM_KINDS:
+                self._names.clear()
+            known = self._names[value] = ipv4_name(value)
+        return known
 
     def _flush_fast(self) -> None:
         ctx = self._fast_ctx

@@ -24,34 +24,50 @@ SIP_PORTS = frozenset((5060, 5061, 5062, 5080))
 # link types the fast lane reads directly (Ethernet, raw IPv4, BSD loopback, Linux SLL/SLL2)
 _FAST_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 276])
 _FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
-# never in the fast lane: SIP (either side), GTP-U (2152, either side), VXLAN (4789, destination)
+# never in the fast lane: SIP (either side); in no lane at all: the tunnels GTP-U (2152, either
+# side) and VXLAN (4789, destination), which the per-frame decoder opens
+_SIP_PORT_ARRAY = np.array(sorted(SIP_PORTS), dtype=np.int64)
+_TUNNEL_PORTS = np.array([2152], dtype=np.int64)
 _FAST_EXCLUDED_PORTS = np.array(sorted((*SIP_PORTS, 2152)), dtype=np.int64)
 _VXLAN_PORT = 4789
 
+Rows = tuple[np.ndarray, ...]
 
-def fast_rows(batch: RecordBatch) -> tuple[np.ndarray, ...] | None:
-    """Vectorised test for plain IPv4/UDP datagrams carrying RTP-looking payloads: (rows, src,
-    dst, sport, dport, payload offset, payload length, the payloads' first 12 bytes) or None.
+
+def fast_rows(batch: RecordBatch) -> tuple[Rows | None, Rows | None]:
+    """The chunk's plain IPv4/UDP datagrams, in two lanes, each None when empty:
+
+    - the fast lane, those carrying RTP-looking payloads: (rows, src, dst, sport, dport, payload
+      offset, payload length, the payloads' first 12 bytes);
+    - plain rows, the others (SIP, mostly): the same columns but the 12 bytes, for the
+      pipeline's UDP analysers without a second decoding of the frame. Only the compiled kernel
+      gives them; without it those frames take the per-frame path.
 
     Link layers: Ethernet (untagged or one 802.1Q tag), Linux SLL/SLL2, raw IPv4 and BSD
     loopback — what trunk captures are made of. Anything else (other tags, tunnels, IP
-    options, fragments, snap-length cuts, SIP/GTP/VXLAN ports) takes the per-frame path.
-    The compiled kernel (``collectors._kernels.udp_fast_lane``) does the same checks in one
-    pass over the records; the numpy passes below are for a tree without it.
+    options, fragments, snap-length cuts, GTP/VXLAN ports) takes the per-frame path, and SIP's
+    ports never take the fast lane. The compiled kernel (``collectors._kernels.udp_fast_lane``)
+    does the same checks in one pass over the records; the numpy passes below are for a tree
+    without it.
     """
     if _kernels is not None:
         n = len(batch)
         out = np.empty((7, n), dtype=np.int64)  # one row per field
+        plain = np.empty((7, n), dtype=np.int64)
         head = np.empty((n, 12), dtype=np.uint8)
         c64 = np.ascontiguousarray
-        k = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
-                                   c64(batch.orig_len, np.int64), c64(batch.linktype, np.int64),
-                                   _FAST_EXCLUDED_PORTS, _VXLAN_PORT, out, head)
-        if not k:
-            return None
+        k, m = _kernels.udp_fast_lane(batch.buf, c64(batch.data_off, np.int64), c64(batch.caplen, np.int64),
+                                      c64(batch.orig_len, np.int64), c64(batch.linktype, np.int64),
+                                      _SIP_PORT_ARRAY, _TUNNEL_PORTS, _VXLAN_PORT, out, head, plain)
         col = out[:, :k]
-        return (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
-                head[:k])
+        lane = (col[0], col[1].astype(np.uint32), col[2].astype(np.uint32), col[3], col[4], col[5], col[6],
+                head[:k]) if k else None
+        return lane, (tuple(plain[:, :m]) if m else None)
+    return _numpy_fast_rows(batch), None
+
+
+def _numpy_fast_rows(batch: RecordBatch) -> Rows | None:
+    """``fast_rows``'s fast lane in numpy."""
     a = np.frombuffer(batch.buf, dtype=np.uint8)
     lt, cap = batch.linktype, batch.caplen
     # at least IPv4 (20) + UDP (8) + RTP (12) after the link header (checked per row below):

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import collectors.fast_lane as fast_lane
+from collectors.capture.decode import Decoder
+from collectors.capture.packets import UdpPacket, ipv4_name
 from collectors.capture.reader import RecordBatch
 
 LINKS = (0, 1, 12, 14, 101, 108, 113, 228, 276, 105)  # 105 (802.11) is never fast
@@ -71,16 +73,53 @@ def test_compiled_fast_lane_equals_the_numpy_one(frames: list[tuple], one_link: 
     if one_link:  # a classic pcap: one link type for every record
         frames = [(frames[0][0], *f[1:]) for f in frames]
     batch = _batch([_record(f) for f in frames])
-    compiled = fast_lane.fast_rows(batch)
+    compiled = fast_lane.fast_rows(batch)[0]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fast_lane, "_kernels", None)
-        numpy_lane = fast_lane.fast_rows(batch)
+        numpy_lane, plain = fast_lane.fast_rows(batch)
+    assert plain is None  # only the kernel gives plain rows
     if numpy_lane is None:
         assert compiled is None
         return
     assert compiled is not None and len(compiled) == len(numpy_lane)
     for mine, theirs in zip(compiled, numpy_lane, strict=True):
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+
+
+class _Recorder:
+    """A decoder sink that keeps everything it is handed (datagrams, segments, error items)."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def udp(self, pkt: object) -> None:
+        self.seen.append(pkt)
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *a: self.seen.append((name, a))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_frame, min_size=1, max_size=40))
+def test_plain_rows_are_what_the_decoder_hands_on(frames: list[tuple]) -> None:
+    """Every plain row of the kernel is a frame the per-frame decoder turns into exactly that UDP
+    datagram (addresses, ports, payload), with no error item; the lane and plain rows never
+    overlap, and no tunnel port is in either."""
+    if fast_lane._kernels is None:
+        pytest.skip("the compiled kernels are not built (pip install -e .)")
+    batch = _batch([_record(f) for f in frames])
+    lane, plain = fast_lane.fast_rows(batch)
+    lane_rows = set(lane[0].tolist()) if lane is not None else set()
+    columns = [c.tolist() for c in plain] if plain is not None else [[]] * 7
+    for row, src, dst, sport, dport, poff, plen in zip(*columns, strict=True):
+        assert row not in lane_rows and 2152 not in (sport, dport) and dport != 4789
+        sink = _Recorder()
+        o, c = int(batch.data_off[row]), int(batch.caplen[row])
+        Decoder(sink).decode(1, 0.0, int(batch.linktype[row]), batch.buf[o:o + c], c < int(batch.orig_len[row]))
+        assert len(sink.seen) == 1 and isinstance(sink.seen[0], UdpPacket)
+        pkt = sink.seen[0]
+        assert (pkt.src, pkt.sport, pkt.dst, pkt.dport) == (ipv4_name(src), sport, ipv4_name(dst), dport)
+        assert pkt.payload == batch.buf[poff:poff + plen]
 
 
 def test_fast_lane_takes_rtp_of_every_size_and_link() -> None:
@@ -92,7 +131,7 @@ def test_fast_lane_takes_rtp_of_every_size_and_link() -> None:
     tcp = (0, 0, 0x45, 6, 0, 0, 30000, 20000, 0x80, 100, 0, False)
     specs = [(lt, v, *s[2:]) for lt, v in ((1, 0), (1, 1), (276, 0), (101, 0)) for s in (rtp_cn, rtp, sip, tcp)]
     batch = _batch([_record(s) for s in specs])
-    fast = fast_lane.fast_rows(batch)
+    fast = fast_lane.fast_rows(batch)[0]
     assert fast is not None
     assert fast[0].tolist() == [0, 1, 4, 5, 8, 9, 12, 13]
     assert fast[6].tolist() == [13, 172] * 4 and fast[3].tolist() == [30000] * 8

@@ -232,13 +232,13 @@ def test_fast_lane_link_types_give_the_slow_path_numbers(tmp_path: Path, linktyp
     path = tmp_path / "lt.pcap"
     path.write_bytes(pcap_bytes(frames, linktype))
     batch = next(iter(CaptureFile(path).batches()))
-    fast = fast_rows(batch)
+    fast = fast_rows(batch)[0]
     assert fast is not None and len(fast[0]) == 99  # every frame took the fast lane
     s = run(tmp_path, frames, linktype).rtp_streams[0]
     assert (s.src, s.src_port, s.dst, s.dst_port, s.ssrc) == (PBX, 10000, CONN, 20000, 0x7777)
     assert (s.packets, s.lost, s.sequence_errors) == (99, 1, 1)
     assert s.max_delta_ms == pytest.approx(40.0, abs=1e-3) and s.max_jitter_ms > 0  # the gap of the lost one
-    monkeypatch.setattr(collectors.analyze, "fast_rows", lambda batch: None)  # everything per frame
+    monkeypatch.setattr(collectors.analyze, "fast_rows", lambda batch: (None, None))  # everything per frame
     slow = run(tmp_path, frames, linktype).rtp_streams[0]
     for f in dataclasses.fields(s):
         a, b = getattr(s, f.name), getattr(slow, f.name)
@@ -260,7 +260,7 @@ def test_fast_lane_with_mixed_link_types_in_one_pcapng(tmp_path: Path) -> None:
         data += ng_epb(k % 3, 1_000_000 + k * 20_000, frame)
     path = tmp_path / "mixed.pcapng"
     path.write_bytes(data)
-    fast = fast_rows(next(iter(CaptureFile(path).batches())))
+    fast = fast_rows(next(iter(CaptureFile(path).batches())))[0]
     assert fast is not None and len(fast[0]) == 90
     result, _ = analyze([path])
     s = result.rtp_streams[0]
