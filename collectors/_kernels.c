@@ -513,8 +513,8 @@ static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8
  * that are whole (caplen == orig_len, at least 40 bytes after the link header) plain IPv4 (IHL 5,
  * no fragment) / UDP datagrams whose UDP length matches the IP length (at least 20), not a tunnel
  * (tunnel_ports on either side, tunnel_dport as destination). Link types: Ethernet (untagged or
- * one 802.1Q tag), Linux SLL / SLL2, BSD loopback (AF_INET in either byte order), raw IP.
- * Those whose payload starts like RTP/RTCP version 2 and that use none of sip_ports go to the
+ * one 802.1Q tag), Linux SLL / SLL2, BSD loopback (AF_INET in either byte order for DLT_NULL,
+ * network order for DLT_LOOP), raw IP. Those whose payload starts like RTP/RTCP version 2 and that use none of sip_ports go to the
  * lane: in record order, the (7, n) int64 out gets one value in each row (record, source
  * address, destination address, source port, destination port, payload offset in buf, payload
  * length) and head the payload's first 12 bytes. The others (SIP, mostly) go to plain, the same
@@ -577,7 +577,9 @@ static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
                 ipo = 20;
         } else if (lt == 0 || lt == 108) {
             uint32_t word = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
-            if (word == 2 || word == 0x02000000)
+            /* DLT_NULL: AF_INET = 2 in the capturing host's byte order, either; DLT_LOOP: in
+             * network order only (as the per-frame decoder reads them) */
+            if (word == 2 || (word == 0x02000000 && lt == 0))
                 ipo = 4;
         } else if (lt == 12 || lt == 14 || lt == 101 || lt == 228) {
             ipo = 0;

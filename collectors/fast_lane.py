@@ -101,10 +101,10 @@ def _numpy_fast_rows(batch: RecordBatch) -> Rows | None:
                 at[tagged[u16(oo[tagged] + 16) == 0x0800]] = 18
         elif code in (113, 276):  # Linux cooked v1 (protocol at 14) / v2 (protocol first)
             at = np.where(u16(oo + (14 if code == 113 else 0)) == 0x0800, 16 if code == 113 else 20, -1)
-        elif code in (0, 108):  # BSD loopback: AF_INET = 2 in either byte order
+        elif code in (0, 108):  # BSD loopback: AF_INET = 2 in host order (NULL: either) or network order (LOOP)
             word = a[oo].astype(np.int64) << 24 | a[oo + 1].astype(np.int64) << 16 \
                 | a[oo + 2].astype(np.int64) << 8 | a[oo + 3]
-            at = np.where((word == 2) | (word == 0x02000000), 4, -1)
+            at = np.where((word == 2) | ((word == 0x02000000) & (code == 0)), 4, -1)
         else:  # raw IP
             at = np.zeros(oo.size, dtype=np.int64)
         ipo[rows] = at
