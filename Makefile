@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 # tcpdump (live capture), sip-tester (SIPp peer), kamailio (+TLS) as a real registrar,
 # prometheus (server + promtool), prometheus-alertmanager (Alertmanager + amtool: alert routing tests),
 # chromium (browser tests), nftables/iproute2 (lab firewall faults),
-# gcc + python3-dev (the compiled kernels of the capture analysis, collectors/_kernels.c).
+# gcc + python3-dev (the compiled kernels of the capture analysis, collectors/_kernels.c, and the
+# SIP header scanner, core/wire/_sipscan.c).
 DEB_PACKAGES := tshark tcpdump sip-tester kamailio kamailio-tls-modules prometheus prometheus-alertmanager chromium \
 	nftables iproute2 curl gcc python3-dev
 ADDR ?= 127.0.0.1:8501
@@ -51,7 +52,7 @@ system-packages:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml collectors/_kernels.c
+$(VENV)/.installed: pyproject.toml collectors/_kernels.c core/wire/_sipscan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.errors import ParseError
+from core.native import load
 from core.wire.digits import decimal
 from core.wire.stream import NEED_DATA as NEED_DATA  # re-exported: callers test next_event() against it
 from core.wire.stream import NeedData, StreamBuffer
@@ -70,6 +72,9 @@ LIST_HEADERS = frozenset(
      "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "path",
      "service-route", "reason", "p-asserted-identity"}
 )
+
+# The header sections of plain messages in one compiled pass, or None (a tree not built).
+_sipscan = load("core.wire._sipscan", Path(__file__).with_name("_sipscan.c"))
 
 # RFC 3261 §25.1 token characters: a method is a token.
 _TOKEN = rb"[A-Za-z0-9\-.!%*_+`'~]+"
@@ -278,21 +283,19 @@ def _parse_ascii_head(lines: list[str], base: int) -> tuple[str | None, str | No
     """``_parse_head`` of an ASCII header section split into str lines: the same values and errors
     from one split (one character is one byte, so the error offsets are the same too)."""
     first = lines[0].rstrip("\r")
-    method: str | None = None
-    uri: str | None = None
-    status: int | None = None
-    reason = ""
-    if m := _STATUS_LINE_STR.match(first):
-        status = int(m.group(2))
-        reason = (m.group(3) or "").strip()
-    elif m := _REQUEST_LINE_STR.match(first):
-        method = m.group(1)
-        uri = m.group(2)
-    else:
-        raise ParseError("SIP start line is neither a request nor a status line", base)
+    method, uri, status, reason = _ascii_start_line(first, base)
     if len(lines) - 1 > MAX_HEADERS:
         raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
     return method, uri, status, reason, first, _ascii_headers(lines[1:], base + len(lines[0]) + 1)
+
+
+def _ascii_start_line(first: str, base: int) -> tuple[str | None, str | None, int | None, str]:
+    """(method, Request-URI, status code, reason phrase) of an ASCII start line."""
+    if m := _STATUS_LINE_STR.match(first):
+        return None, None, int(m.group(2)), (m.group(3) or "").strip()
+    if m := _REQUEST_LINE_STR.match(first):
+        return m.group(1), m.group(2), None, ""
+    raise ParseError("SIP start line is neither a request nor a status line", base)
 
 
 def _fold(headers: list[tuple[str, str]], line: str, pos: int) -> None:
@@ -388,17 +391,24 @@ def parse_message(data: bytes, *, datagram: bool = True) -> SipMessage:
     Content-Length means "the rest is the body" and a too-large one a truncated body, both
     kept as ``warnings`` (RFC 3261 §18.3: on UDP the datagram bounds the message).
     """
-    found = _find_header_end(data)
-    if found is None:
-        # A message without a body may end right after the last header line.
-        if data.endswith(b"\r\n") or data.endswith(b"\n"):
-            found = (len(data), len(data))
-        else:
-            raise ParseError("SIP header section does not end with an empty line", len(data))
-    head_end, body_start = found
-    if head_end > MAX_HEADER_BYTES:
-        raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", 0)
-    method, uri, status, reason, start, headers = _parse_head(data[:head_end], 0)
+    scanned = _sipscan.scan(data, _NAMES, MAX_HEADERS, MAX_HEADER_BYTES) if _sipscan is not None else None
+    if scanned is not None:
+        # the plain case (CRLF lines of printable ASCII, names seen before), read in one pass by
+        # core/wire/_sipscan.c: the same start line and headers as the lines below would give
+        start, body_start, headers = scanned
+        method, uri, status, reason = _ascii_start_line(start, 0)
+    else:
+        found = _find_header_end(data)
+        if found is None:
+            # A message without a body may end right after the last header line.
+            if data.endswith(b"\r\n") or data.endswith(b"\n"):
+                found = (len(data), len(data))
+            else:
+                raise ParseError("SIP header section does not end with an empty line", len(data))
+        head_end, body_start = found
+        if head_end > MAX_HEADER_BYTES:
+            raise ParseError(f"SIP header section exceeds {MAX_HEADER_BYTES} bytes", 0)
+        method, uri, status, reason, start, headers = _parse_head(data[:head_end], 0)
     rest = data[body_start:]
     warnings: list[str] = []
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from collectors.kernels import stale
+from core.native import stale
 
 
 def test_a_build_older_than_its_source_is_stale(tmp_path: Path) -> None:

@@ -419,3 +419,73 @@ def test_the_helpers_take_any_input(text: str, data: bytes, pos: int) -> None:
     with contextlib.suppress(ParseError):
         msg = parse_message(b"SIP/2.0 200 OK\r\nCSeq: " + text.encode("utf-8", "replace") + b"\r\n\r\n")
         assert msg.cseq is None or 0 <= msg.cseq[0] < 10**10
+
+
+# Header-section pieces with what the compiled scanner must refuse or get right: bare LF/CR,
+# tabs, control and non-ASCII bytes, folding, spaces around names and values, repeated and
+# compact names, empty lines, colons in values, the caps.
+_PLAIN_LINE = st.sampled_from([b"Via: SIP/2.0/UDP a;branch=z9hG4bK1", b"v : x", b"i:abc", b"CALL-ID:  x \t",
+                               b"Content-Length: 3", b"l: 99", b"f:<sip:a@b>", b"Max-Forwards:\t70",
+                               b"Subject: a:b:c", b"CSeq: 1 INVITE", b"Call-ID:", b"To:\t <sip:b@c> \t"])
+_SCAN_LINE = st.one_of(  # mostly lines the scanner takes, so that whole sections are plain often
+    _PLAIN_LINE, _PLAIN_LINE, _PLAIN_LINE,
+    st.sampled_from([b" folded", b"\tfolded", b"", b"no colon", b"Bad Name: x", b"X-\x7f: y", b"To: \xc3\xa9",
+                     b"X-Ctl: a\x01b", b"X-Vt: a\x0bb", b":empty name"]),
+    st.binary(max_size=30).filter(lambda b: b"\n" not in b),
+)
+_START = st.sampled_from([b"INVITE sip:a@b SIP/2.0", b"SIP/2.0 200 OK", b"SIP/2.0 180  Ringing ", b"BYE x SIP/2.0",
+                          b"", b"garbage", b"SIP/2.0 99 X", b"OPTIONS sip:\xc3\xa9 SIP/2.0"])
+_EOL = st.sampled_from([b"\r\n"] * 8 + [b"\n", b"\r", b"\r\r\n"])
+
+
+_SECTION = st.one_of(
+    # plain sections (what the scanner must read exactly like the Python parser) ...
+    st.lists(_PLAIN_LINE, max_size=10).map(lambda lines: b"".join(line + b"\r\n" for line in lines) + b"\r\n"),
+    # ... and anything else (what it must leave to the Python parser, or read the same)
+    st.tuples(st.lists(st.tuples(_SCAN_LINE, _EOL), max_size=10), st.sampled_from([b"\r\n"] * 4 + [b"\n", b""]))
+    .map(lambda t: b"".join(line + eol for line, eol in t[0]) + t[1]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_START, _SECTION, st.binary(max_size=12), st.booleans())
+def test_the_compiled_header_scan_gives_what_the_python_parser_gives(
+        start: bytes, section: bytes, body: bytes, datagram: bool) -> None:
+    """parse_message with core/wire/_sipscan.c and without it: the same message, or the same
+    error at the same offset, for any header section (twice: the second time the names the
+    first run checked are known to the scanner)."""
+    import core.wire.sip as sip
+
+    if sip._sipscan is None:
+        pytest.skip("the compiled SIP scanner is not built (pip install -e .)")
+    data = start + b"\r\n" + section + body
+
+    def outcome() -> object:
+        try:
+            return sip.parse_message(data, datagram=datagram)
+        except ParseError as exc:
+            return str(exc), exc.offset
+
+    with_scan = [outcome(), outcome()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sip, "_sipscan", None)
+        assert with_scan == [outcome(), outcome()]
+
+
+def test_the_compiled_header_scan_takes_plain_messages_and_refuses_the_rest() -> None:
+    """The scanner reads a plain message itself (its result is not just the fallback's), and
+    leaves folding, bare LF and unknown names to the Python parser."""
+    import core.wire.sip as sip
+
+    if sip._sipscan is None:
+        pytest.skip("the compiled SIP scanner is not built (pip install -e .)")
+    plain = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\ni:  abc \t\r\nContent-Length: 2\r\n\r\nxy"
+    sip.parse_message(plain)  # the names are checked once by the Python parser
+    names = sip._NAMES
+    assert sip._sipscan.scan(plain, names, sip.MAX_HEADERS, sip.MAX_HEADER_BYTES) == (
+        "SIP/2.0 200 OK", len(plain) - 2, [("via", "SIP/2.0/UDP h"), ("call-id", "abc"), ("content-length", "2")])
+    for other in (plain.replace(b"i:  abc \t", b"i:  abc\r\n continued"), plain.replace(b"\r\nVia", b"\nVia"),
+                  plain.replace(b"Via:", b"Vyy:"), plain.replace(b"abc", b"\xc3\xa9"), plain[:-4]):
+        assert sip._sipscan.scan(other, names, sip.MAX_HEADERS, sip.MAX_HEADER_BYTES) is None
+    many = b"OPTIONS x SIP/2.0\r\n" + b"Via: a\r\n" * (sip.MAX_HEADERS + 1) + b"\r\n"
+    assert sip._sipscan.scan(many, names, sip.MAX_HEADERS, sip.MAX_HEADER_BYTES) is None
