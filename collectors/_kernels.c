@@ -76,6 +76,11 @@ static inline uint32_t read_u32(const unsigned char *p, int big) {
                : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
 }
 
+/* Bytes ahead of the record being read that the walk asks the CPU to fetch: records follow one
+ * another, but each position is known only once the previous length is read, so without it
+ * every record waits for memory (on the 1 M-packet benchmarks: the walk 30 -> 10 ms ideal,
+ * 23 -> 13 ms realistic; the whole analysis about -10 ms, as later passes then find less in cache). */
+#define WALK_AHEAD 2048
 /* pcap_walk(buf, pos, big_endian, out) -> (records, next position, caplen that did not fit or -1) */
 static PyObject *pcap_walk(PyObject *self, PyObject *args) {
     Py_buffer buf, out;
@@ -91,6 +96,8 @@ static PyObject *pcap_walk(PyObject *self, PyObject *args) {
     Py_ssize_t size = buf.len, cap = out.len / 8, count = 0;
     long long cut = -1;
     while (pos >= 0 && pos + 16 <= size && count < cap) {
+        if (pos + WALK_AHEAD < size)
+            __builtin_prefetch(b + pos + WALK_AHEAD);
         uint32_t n = read_u32(b + pos + 8, big);
         Py_ssize_t nxt = pos + 16 + (Py_ssize_t)n;
         if (nxt > size) {
@@ -504,6 +511,9 @@ r0:
     return result;
 }
 
+/* Records ahead whose headers the fast lane asks the CPU to fetch (their offsets are known):
+ * 22 -> 15 ms ideal, 20 -> 17 ms realistic on the 1 M-packet benchmarks. */
+#define LANE_AHEAD 16
 static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
 
 /* udp_fast_lane(buf, data_off, caplen, orig_len, linktype, sip_ports, tunnel_ports, tunnel_dport,
@@ -559,6 +569,8 @@ static PyObject *udp_fast_lane(PyObject *self, PyObject *args) {
     Py_ssize_t count = 0, plains = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         const int64_t c = cap[i], at = off[i], lt = lts[i];
+        if (i + LANE_AHEAD < n && off[i + LANE_AHEAD] >= 0 && off[i + LANE_AHEAD] + 64 <= size)
+            __builtin_prefetch(b + off[i + LANE_AHEAD] + 32);
         if (c < 40 || c != orig[i] || at < 0 || at + c > size)
             continue;
         const unsigned char *r = b + at;
