@@ -34,6 +34,7 @@ from typing import Any
 from collectors.allocator import limit_arenas, release_free_heap
 from collectors.analyze import Pipeline, feed_decrypted_sip
 from collectors.producer import Inputs, build_snapshot
+from collectors.runtime.capture_filter import trunk_filter
 from collectors.runtime.history import History
 from collectors.runtime.on_demand import OnDemandReads
 from collectors.runtime.ring import CaptureRing, RingConfig, RingStats
@@ -152,8 +153,9 @@ class Service(OnDemandReads):
     def _start_collectors(self) -> None:
         if self.cfg.interface:
             ring_dir = self.cfg.ring_dir or Path(self.cfg.db_path).with_suffix(".ring")
+            capture_filter = trunk_filter(self._site, self.cfg.osbiz_https_ports)
             self._ring = CaptureRing(
-                RingConfig(self.cfg.interface, Path(ring_dir), self._bpf(), self.cfg.ring_files, self.cfg.ring_file_mb,
+                RingConfig(self.cfg.interface, Path(ring_dir), capture_filter, self.cfg.ring_files, self.cfg.ring_file_mb,
                            max(5, int(self.cfg.window_s / 2)))
             )
             self._ring.start()
@@ -460,29 +462,6 @@ class Service(OnDemandReads):
             if token:
                 out["bearer"] = token
         return out
-
-    def _bpf(self) -> str:
-        """Capture only the trunk: connector SIP/TLS, STUN, REST, the OSBiz's media ports, inbound
-        TCP 443. Media and 443 are limited to the OSBiz's own addresses when the site names them:
-        other hosts' RTP in the same port range is not this trunk's."""
-        site = self._site
-        if site is None:
-            return ""
-        ep = site.endpoints
-        osbiz = " or ".join(f"host {a}" for a in dict.fromkeys(
-            a for a in (site.system.public_ip, site.system.private_ip) if a))
-        media = f"udp portrange {ep.media_ports.first}-{ep.media_ports.last}"
-        parts = [
-            f"(host {ep.connector.host} and tcp port {ep.connector.port})",
-            f"(host {ep.stun.host} and port {ep.stun.port})",
-            f"(host {ep.rest.host} and tcp port {ep.rest.port})",
-            f"(({osbiz}) and {media})" if osbiz else f"({media})",
-            "icmp or icmp6",  # unreachables quoting our packets: "blocked" evidence
-        ]
-        if site.system.public_ip:
-            ports = " or ".join(f"tcp port {p}" for p in self.cfg.osbiz_https_ports)
-            parts.append(f"(host {site.system.public_ip} and ({ports}))")
-        return " or ".join(parts)
 
     # --- reduce ---------------------------------------------------------------------------
     def _reduce(self) -> Snapshot:
