@@ -78,11 +78,9 @@ _sipscan = load("core.wire._sipscan", Path(__file__).with_name("_sipscan.c"))
 
 # RFC 3261 §25.1 token characters: a method is a token.
 _TOKEN = rb"[A-Za-z0-9\-.!%*_+`'~]+"
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +([^ \r\n]+) +SIP/(\d+\.\d+) *\Z")
-_STATUS_LINE = re.compile(rb"SIP/(\d+\.\d+) +(\d{3})(?: (.*))?\Z")
-# the same two for a start line already decoded as ASCII
-_REQUEST_LINE_STR = re.compile(_REQUEST_LINE.pattern.decode("ascii"), re.ASCII)
-_STATUS_LINE_STR = re.compile(_STATUS_LINE.pattern.decode("ascii"), re.ASCII)
+# Start lines, matched once decoded (UTF-8 with replacement; re.ASCII: \d is 0-9 only).
+_REQUEST_LINE = re.compile(r"(" + _TOKEN.decode("ascii") + r") +([^ \r\n]+) +SIP/(\d+\.\d+) *\Z", re.ASCII)
+_STATUS_LINE = re.compile(r"SIP/(\d+\.\d+) +(\d{3})(?: (.*))?\Z", re.ASCII)
 # What a start line looks like, for recognising SIP in a datagram and for resynchronising a
 # stream after damage.
 _START_LINE_HINT = re.compile(rb"(?:SIP/2\.0 \d{3}|" + _TOKEN + rb" [^ \r\n]+ SIP/2\.0\r?\n)")
@@ -256,46 +254,31 @@ def _find_header_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int]
 
 def _parse_head(head: bytes, base: int) -> tuple[str | None, str | None, int | None, str, str,
                                                  list[tuple[str, str]]]:
-    if head.isascii():  # the usual case: decoded at once, the same strings and byte positions
-        return _parse_ascii_head(head.decode("ascii").replace("\r\n", "\n").split("\n"), base)
-    lines = head.replace(b"\r\n", b"\n").split(b"\n")
-    first = lines[0].rstrip(b"\r")
-    method: str | None = None
-    uri: str | None = None
-    status: int | None = None
-    reason = ""
+    if head.isascii():  # the usual case: decoded at once (one character is one byte: same offsets)
+        lines = head.decode("ascii").replace("\r\n", "\n").split("\n")
+        first = lines[0].rstrip("\r")
+        method, uri, status, reason = _start_line(first, base)
+        _check_header_count(len(lines) - 1, base)
+        return method, uri, status, reason, first, _ascii_headers(lines[1:], base + len(lines[0]) + 1)
+    raw = head.replace(b"\r\n", b"\n").split(b"\n")
+    first = raw[0].rstrip(b"\r").decode("utf-8", "replace")
+    method, uri, status, reason = _start_line(first, base)
+    _check_header_count(len(raw) - 1, base)
+    return method, uri, status, reason, first, _decoded_headers(raw[1:], base + len(raw[0]) + 1)
+
+
+def _start_line(first: str, base: int) -> tuple[str | None, str | None, int | None, str]:
+    """(method, Request-URI, status code, reason phrase) of a decoded start line."""
     if m := _STATUS_LINE.match(first):
-        status = int(m.group(2))
-        reason = (m.group(3) or b"").decode("utf-8", "replace").strip()
-    elif m := _REQUEST_LINE.match(first):
-        method = m.group(1).decode("ascii")
-        uri = m.group(2).decode("utf-8", "replace")
-    else:
-        raise ParseError("SIP start line is neither a request nor a status line", base)
-    if len(lines) - 1 > MAX_HEADERS:
-        raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
-    pos = base + len(lines[0]) + 1
-    return method, uri, status, reason, first.decode("utf-8", "replace"), _decoded_headers(lines[1:], pos)
-
-
-def _parse_ascii_head(lines: list[str], base: int) -> tuple[str | None, str | None, int | None, str, str,
-                                                            list[tuple[str, str]]]:
-    """``_parse_head`` of an ASCII header section split into str lines: the same values and errors
-    from one split (one character is one byte, so the error offsets are the same too)."""
-    first = lines[0].rstrip("\r")
-    method, uri, status, reason = _ascii_start_line(first, base)
-    if len(lines) - 1 > MAX_HEADERS:
-        raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
-    return method, uri, status, reason, first, _ascii_headers(lines[1:], base + len(lines[0]) + 1)
-
-
-def _ascii_start_line(first: str, base: int) -> tuple[str | None, str | None, int | None, str]:
-    """(method, Request-URI, status code, reason phrase) of an ASCII start line."""
-    if m := _STATUS_LINE_STR.match(first):
         return None, None, int(m.group(2)), (m.group(3) or "").strip()
-    if m := _REQUEST_LINE_STR.match(first):
+    if m := _REQUEST_LINE.match(first):
         return m.group(1), m.group(2), None, ""
     raise ParseError("SIP start line is neither a request nor a status line", base)
+
+
+def _check_header_count(count: int, base: int) -> None:
+    if count > MAX_HEADERS:
+        raise ParseError(f"SIP header count exceeds {MAX_HEADERS}", base)
 
 
 def _fold(headers: list[tuple[str, str]], line: str, pos: int) -> None:
@@ -396,7 +379,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> SipMessage:
         # the plain case (CRLF lines of printable ASCII, names seen before), read in one pass by
         # core/wire/_sipscan.c: the same start line and headers as the lines below would give
         start, body_start, headers = scanned
-        method, uri, status, reason = _ascii_start_line(start, 0)
+        method, uri, status, reason = _start_line(start, 0)
     else:
         found = _find_header_end(data)
         if found is None:
