@@ -37,11 +37,11 @@ from collectors.capture.packets import (
     RST,
     SYN,
     IcmpUnreachable,
+    Ipv4Names,
     StreamData,
     TcpSegment,
     UdpBatch,
     UdpPacket,
-    ipv4_name,
 )
 from collectors.capture.reader import RecordBatch, sort_by
 from collectors.capture.tcp import TcpReassembler
@@ -102,7 +102,7 @@ class Pipeline:
         # (connection, src, sport) → stream id handed to the SIP analyser after a capture hole
         self._resync: dict[tuple[int, str, int], int] = {}
         self._resync_next = _RESYNC_BASE
-        self._names: dict[int, str] = {}  # IPv4 address as an integer → dotted quad
+        self._ipv4_name = Ipv4Names()  # plain UDP rows' addresses, formatted once
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -277,16 +277,6 @@ class Pipeline:
             s, sp, d, dp, o, size = f
             udp(UdpPacket(number, ts, name(s), sp, name(d), dp, buf[o:o + size]))
         return frame
-
-    def _ipv4_name(self, value: int) -> str:
-        """Dotted-quad form of an address held as an integer; the few addresses of a trunk are
-        formatted once (the cache is bounded: addresses come from the input)."""
-        known = self._names.get(value)
-        if known is None:
-            if len(self._names) >= MAX_STREAM_KINDS:
-                self._names.clear()
-            known = self._names[value] = ipv4_name(value)
-        return known
 
     def _flush_fast(self) -> None:
         ctx = self._fast_ctx

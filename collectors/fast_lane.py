@@ -28,7 +28,7 @@ _FAST_LINKTYPE_SET = frozenset(_FAST_LINKTYPES.tolist())
 # side) and VXLAN (4789, destination), which the per-frame decoder opens
 _SIP_PORT_ARRAY = np.array(sorted(SIP_PORTS), dtype=np.int64)
 _TUNNEL_PORTS = np.array([2152], dtype=np.int64)
-_FAST_EXCLUDED_PORTS = np.array(sorted((*SIP_PORTS, 2152)), dtype=np.int64)
+_FAST_EXCLUDED_PORTS = np.union1d(_SIP_PORT_ARRAY, _TUNNEL_PORTS)  # either side, for the numpy lane
 _VXLAN_PORT = 4789
 
 Rows = tuple[np.ndarray, ...]

@@ -105,6 +105,23 @@ def ipv4_name(value: int) -> str:
     return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
 
 
+class Ipv4Names:
+    """``ipv4_name`` with its results kept: a trunk's few addresses are formatted once. Bounded
+    (the addresses come from the input): past ``limit`` the cache starts again."""
+
+    def __init__(self, limit: int = 65536) -> None:
+        self._names: dict[int, str] = {}
+        self._limit = limit
+
+    def __call__(self, value: int) -> str:
+        name = self._names.get(value)
+        if name is None:
+            if len(self._names) >= self._limit:
+                self._names.clear()
+            name = self._names[value] = ipv4_name(value)
+        return name
+
+
 def ipv4_int(addr: str) -> int:
     """A dotted-quad IPv4 address as a big-endian integer (OSError when it is not one)."""
     return int.from_bytes(socket.inet_aton(addr), "big")

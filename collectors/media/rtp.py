@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 
-from collectors.capture.packets import UdpPacket
+from collectors.capture.packets import Ipv4Names, UdpPacket
 from collectors.media.rtcp import RtcpCollector
 from collectors.media.rtp_batch import RtpBatchLane
 from collectors.media.rtp_payload import (
@@ -131,7 +131,7 @@ class RtpAnalyzer(RtpBatchLane):
         # continues the sequence (+1..+100); only then a stream is made and they are replayed
         self._candidates: dict[tuple[str, int, str, int, int], list[tuple[int, float, bytes]]] = {}
         self._ssrc_clock: dict[int, int] = {}
-        self._names: dict[int, str] = {}  # IPv4 as integer → dotted quad (batch path)
+        self._name = Ipv4Names()  # IPv4 as integer → dotted quad (batch path)
         self._rtcp = RtcpCollector()
         self._table = StateTable()
         # bumped whenever a flow's classification is dropped: the batch path trusts its stream
@@ -348,12 +348,6 @@ class RtpAnalyzer(RtpBatchLane):
                             keys[:] = [k for k in keys if k != fkey]
                             if not keys:
                                 del self._flows_by_endpoint[ep]
-
-    def _name(self, value: int) -> str:
-        name = self._names.get(value)
-        if name is None:
-            name = self._names[value] = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-        return name
 
     def _classify(self, key: tuple[str, int, str, int]) -> Flow:
         # Like Wireshark's conversation lookup: the destination's announcement wins over the

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from collectors.capture.packets import UdpBatch
+from collectors.capture.packets import Ipv4Names, UdpBatch
 from collectors.capture.reader import byte_rows
 from collectors.kernels import kernels as _kernels  # None: the Python walks below run
 from collectors.media.rtp_payload import HEURISTIC, OTHER, SDP_RTCP, Endpoint, Flow
@@ -41,7 +41,7 @@ class RtpBatchLane:
     _flows: dict[tuple[str, int, str, int], Flow]
     _streams: dict[tuple[str, int, str, int, int], Stream]
     _ssrc_clock: dict[int, int]
-    _names: dict[int, str]
+    _name: Ipv4Names
     _table: StateTable
     _epoch: int
     _index: StreamIndex
@@ -51,7 +51,6 @@ class RtpBatchLane:
                           payload: bytes) -> bool: ...
         def _classify(self, key: tuple[str, int, str, int]) -> Flow: ...
         def _evict_idle(self, now: float) -> None: ...
-        def _name(self, value: int) -> str: ...
         def _push(self, s: Stream) -> None: ...
         def _store_interval(self, s: Stream, codec: str, start: float, packets: int, exp: int,
                             jit_sum: float, jit_n: int, jit_max: float) -> None: ...
@@ -121,8 +120,6 @@ class RtpBatchLane:
                 slow(r)
         for r in np.flatnonzero(~rtp_like).tolist():
             slow(r)
-        if len(self._names) > 65536:
-            self._names.clear()  # bounded cache of formatted IPv4 addresses
 
     def _kernel_batch(
         self, a: np.ndarray, hdr: np.ndarray, b1: np.ndarray, off: np.ndarray, plen: np.ndarray,
